@@ -1,0 +1,35 @@
+// Package store defines the visitor Profile, the Event it is folded from,
+// and the Store interface that keeps profiles.
+//
+// # Profiles are folds of events
+//
+// Every change to a profile is an [Event]: a page view, a tracked action, an
+// identify call. A [Profile] is the deterministic result of applying events in
+// order with [Profile.Apply]. Write-behind, several app instances writing the
+// same visitor, and retried deliveries are therefore one problem: apply the
+// pending events to the newest stored profile with a compare-and-swap on
+// [Profile.Version], and retry on conflict. Every Store does exactly that
+// inside [Store.Apply].
+//
+// # Exactly once
+//
+// Each event carries an ID. IDs of the form "producer:sequence" (what the
+// middleware's write-behind queue produces) are remembered as a high-water
+// mark per producer; any other ID (a client's messageId) is remembered in a
+// bounded list of recent IDs. An event whose ID was already applied is
+// skipped, so an Apply retried after a lost acknowledgement never counts
+// twice.
+//
+// # Bounds
+//
+// A profile never grows without bound: see [Limits] for the ring of recent
+// events, the distinct pages, categories and items kept, the size of traits
+// and the number of remembered IDs. What does not fit is dropped and counted
+// in [Profile.Truncated].
+//
+// # Implementations
+//
+// The sub-packages memory and bolt implement Store for one process; redis and
+// postgres for sites on several machines. storetest is the conformance suite
+// they all pass; run it against your own Store too.
+package store

@@ -1,0 +1,81 @@
+package store
+
+import (
+	"encoding/json"
+	"time"
+)
+
+// Event types.
+const (
+	TypePage     = "page"     // a page view
+	TypeTrack    = "track"    // a named action: "purchase", "add_to_cart", "email_opened", ...
+	TypeIdentify = "identify" // links the visitor to a user id and sets traits
+)
+
+// Well-known track event names that the fold treats specially.
+const (
+	// EventPurchase records an order: Items, Revenue. It updates
+	// Profile.Purchases.
+	EventPurchase = "purchase"
+)
+
+// An Event is one thing a visitor did. Events are values: once recorded they
+// are never changed, and a Profile is the fold of its events.
+type Event struct {
+	// ID makes the event unique for exactly-once application; see the
+	// package documentation. Required.
+	ID string `json:"id"`
+	// Type is TypePage, TypeTrack or TypeIdentify.
+	Type string `json:"type"`
+	// Name is the action for track events ("purchase"); optional otherwise.
+	Name string    `json:"name,omitempty"`
+	Time time.Time `json:"time"`
+	// NewVisit marks the first event of a visit, as decided by the producer
+	// when it recorded the event. It increments Profile.Visits.
+	NewVisit bool `json:"newVisit,omitempty"`
+
+	// Page facts.
+	Path     string `json:"path,omitempty"`
+	Category string `json:"category,omitempty"` // the content category of the page, if any
+	Item     string `json:"item,omitempty"`     // the item (product) the page or action is about, if any
+	Referrer string `json:"referrer,omitempty"` // referrer host
+	Source   string `json:"utmSource,omitempty"`
+	Medium   string `json:"utmMedium,omitempty"`
+	Campaign string `json:"utmCampaign,omitempty"`
+	Device   string `json:"device,omitempty"` // "desktop", "mobile", "tablet", "bot"
+
+	// Purchase facts.
+	Items   []Item  `json:"items,omitempty"`
+	Revenue float64 `json:"revenue,omitempty"`
+
+	// Props are the event's free-form properties, a JSON object.
+	Props json.RawMessage `json:"props,omitempty"`
+	// Traits, a JSON object, are merged into Profile.Traits (newer wins).
+	Traits json.RawMessage `json:"traits,omitempty"`
+	// UserID, on identify events, links the visitor to a user.
+	UserID string `json:"userId,omitempty"`
+}
+
+// An Item is one line of a purchase or cart.
+type Item struct {
+	ID       string  `json:"id"`
+	Category string  `json:"category,omitempty"`
+	Price    float64 `json:"price,omitempty"`
+	Quantity int     `json:"quantity,omitempty"` // 0 means 1
+}
+
+// Qty returns the quantity, counting 0 as 1.
+func (it Item) Qty() int {
+	if it.Quantity <= 0 {
+		return 1
+	}
+	return it.Quantity
+}
+
+// key is the name the event is counted under in Profile.Counts.
+func (e *Event) key() string {
+	if e.Type == TypeTrack && e.Name != "" {
+		return e.Name
+	}
+	return e.Type
+}

@@ -1,0 +1,204 @@
+// Package memory is a Store that keeps profiles in this process's memory.
+// It is for tests and single-process demos: everything is lost when the
+// process exits.
+package memory
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"github.com/tailorhq/tailor/store"
+)
+
+// Store is an in-memory store.Store. The zero value is not usable; call New.
+type Store struct {
+	lim store.Limits
+
+	mu       sync.RWMutex
+	closed   bool
+	profiles map[string]*store.Profile
+	subs     map[int]func(string)
+	nextSub  int
+}
+
+var (
+	_ store.Store       = (*Store)(nil)
+	_ store.Ranger      = (*Store)(nil)
+	_ store.Expirer     = (*Store)(nil)
+	_ store.Invalidator = (*Store)(nil)
+)
+
+// New returns an empty store folding profiles with lim (zero fields mean
+// defaults).
+func New(lim store.Limits) *Store {
+	return &Store{lim: lim.WithDefaults(), profiles: make(map[string]*store.Profile), subs: make(map[int]func(string))}
+}
+
+// Limits returns the limits profiles are folded with.
+func (s *Store) Limits() store.Limits { return s.lim }
+
+// Load returns a copy of the stored profile.
+func (s *Store) Load(ctx context.Context, id string) (*store.Profile, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if err := store.Check(ctx, s.closed, id); err != nil {
+		return nil, err
+	}
+	p, ok := s.profiles[id]
+	if !ok {
+		return nil, store.ErrNotFound
+	}
+	return p.Clone(), nil
+}
+
+// Apply folds events into the profile under the store's lock.
+func (s *Store) Apply(ctx context.Context, id string, events []store.Event) (*store.Profile, error) {
+	s.mu.Lock()
+	p, err := s.apply(ctx, id, events)
+	subs := s.subscribers()
+	s.mu.Unlock()
+	if err == nil {
+		notify(subs, id)
+	}
+	return p, err
+}
+
+func (s *Store) apply(ctx context.Context, id string, events []store.Event) (*store.Profile, error) {
+	if err := store.Check(ctx, s.closed, id); err != nil {
+		return nil, err
+	}
+	p, ok := s.profiles[id]
+	if !ok {
+		p = store.New(id)
+	} else {
+		p = p.Clone()
+	}
+	p.Apply(s.lim, events...)
+	p.Version++
+	s.profiles[id] = p
+	return p.Clone(), nil
+}
+
+// ApplyBatch applies every batch under one lock.
+func (s *Store) ApplyBatch(ctx context.Context, batches []store.Batch) ([]*store.Profile, error) {
+	out := make([]*store.Profile, len(batches))
+	s.mu.Lock()
+	var err error
+	for i, b := range batches {
+		if out[i], err = s.apply(ctx, b.ID, b.Events); err != nil {
+			break
+		}
+	}
+	subs := s.subscribers()
+	s.mu.Unlock()
+	if err != nil {
+		return nil, err
+	}
+	for _, b := range batches {
+		notify(subs, b.ID)
+	}
+	return out, nil
+}
+
+// Delete removes the profile.
+func (s *Store) Delete(ctx context.Context, id string) error {
+	s.mu.Lock()
+	if err := store.Check(ctx, s.closed, id); err != nil {
+		s.mu.Unlock()
+		return err
+	}
+	delete(s.profiles, id)
+	subs := s.subscribers()
+	s.mu.Unlock()
+	notify(subs, id)
+	return nil
+}
+
+// Range calls fn with a copy of every profile, in no particular order.
+func (s *Store) Range(ctx context.Context, fn func(*store.Profile) bool) error {
+	s.mu.RLock()
+	if s.closed {
+		s.mu.RUnlock()
+		return store.ErrClosed
+	}
+	ps := make([]*store.Profile, 0, len(s.profiles))
+	for _, p := range s.profiles {
+		ps = append(ps, p.Clone())
+	}
+	s.mu.RUnlock()
+	for _, p := range ps {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if !fn(p) {
+			break
+		}
+	}
+	return nil
+}
+
+// Expire deletes profiles last seen before before.
+func (s *Store) Expire(ctx context.Context, before time.Time) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return 0, store.ErrClosed
+	}
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	n := 0
+	for id, p := range s.profiles {
+		if p.LastSeen.Before(before) {
+			delete(s.profiles, id)
+			n++
+		}
+	}
+	return n, nil
+}
+
+// Subscribe calls fn for every profile changed in this store until ctx is
+// done.
+func (s *Store) Subscribe(ctx context.Context, fn func(id string)) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return store.ErrClosed
+	}
+	n := s.nextSub
+	s.nextSub++
+	s.subs[n] = fn
+	context.AfterFunc(ctx, func() {
+		s.mu.Lock()
+		delete(s.subs, n)
+		s.mu.Unlock()
+	})
+	return nil
+}
+
+func (s *Store) subscribers() []func(string) {
+	if len(s.subs) == 0 {
+		return nil
+	}
+	fns := make([]func(string), 0, len(s.subs))
+	for _, fn := range s.subs {
+		fns = append(fns, fn)
+	}
+	return fns
+}
+
+func notify(fns []func(string), id string) {
+	for _, fn := range fns {
+		fn(id)
+	}
+}
+
+// Close releases the store; later calls return store.ErrClosed.
+func (s *Store) Close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.closed = true
+	s.profiles = nil
+	return nil
+}

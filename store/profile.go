@@ -1,0 +1,406 @@
+package store
+
+import (
+	"bytes"
+	"encoding/json"
+	"maps"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Limits bound what one profile keeps. The zero value of a field means its
+// default, from DefaultLimits.
+type Limits struct {
+	// Recent is the size of the ring of recent events. Default 200.
+	Recent int
+	// Pages is the number of distinct paths counted in Profile.Pages; views
+	// of further paths are counted in Counts but not per path. Default 200.
+	Pages int
+	// Categories is the number of distinct categories counted in
+	// Profile.Categories and Purchases.Categories. Default 100.
+	Categories int
+	// Items is the number of distinct items counted in Profile.Views and
+	// Purchases.Items. Default 500.
+	Items int
+	// EventNames is the number of distinct names in Profile.Counts.
+	// Default 200.
+	EventNames int
+	// TraitsBytes is the largest size of Profile.Traits in bytes; a trait
+	// update that would exceed it is dropped whole. Default 16 KiB.
+	TraitsBytes int
+	// RememberedIDs is how many opaque event IDs (not of the form
+	// "producer:sequence") are remembered for de-duplication. Default 512.
+	RememberedIDs int
+}
+
+// DefaultLimits are the limits used for zero fields of Limits.
+var DefaultLimits = Limits{
+	Recent:        200,
+	Pages:         200,
+	Categories:    100,
+	Items:         500,
+	EventNames:    200,
+	TraitsBytes:   16 << 10,
+	RememberedIDs: 512,
+}
+
+// WithDefaults returns l with every zero or negative field set to its
+// default.
+func (l Limits) WithDefaults() Limits {
+	def := func(v *int, d int) {
+		if *v <= 0 {
+			*v = d
+		}
+	}
+	def(&l.Recent, DefaultLimits.Recent)
+	def(&l.Pages, DefaultLimits.Pages)
+	def(&l.Categories, DefaultLimits.Categories)
+	def(&l.Items, DefaultLimits.Items)
+	def(&l.EventNames, DefaultLimits.EventNames)
+	def(&l.TraitsBytes, DefaultLimits.TraitsBytes)
+	def(&l.RememberedIDs, DefaultLimits.RememberedIDs)
+	return l
+}
+
+// A Profile is everything tailor knows about one visitor: the fold of the
+// visitor's events. Its JSON form is the document that segment conditions
+// are evaluated against.
+//
+// A Profile is not safe for concurrent use; Stores hand out profiles that
+// the caller owns.
+type Profile struct {
+	ID     string `json:"id"`
+	UserID string `json:"userId,omitempty"`
+	// Version is the store's compare-and-swap version: 0 for a profile that
+	// was never stored, incremented by every successful Apply.
+	Version   uint64    `json:"version"`
+	FirstSeen time.Time `json:"firstSeen"`
+	LastSeen  time.Time `json:"lastSeen"`
+	// Visits counts visits: runs of requests without a long pause.
+	Visits int `json:"visits"`
+	// Counts holds the number of events per name: "page", "identify", and
+	// each track event's name.
+	Counts map[string]int `json:"counts,omitempty"`
+	// Pages counts page views per path (bounded by Limits.Pages).
+	Pages map[string]int `json:"pages,omitempty"`
+	// Categories counts page views per content category.
+	Categories map[string]int `json:"categories,omitempty"`
+	// Views counts page views per item.
+	Views     map[string]int `json:"views,omitempty"`
+	Purchases Purchases      `json:"purchases"`
+	// Traits is a JSON object of facts about the visitor (CRM stage, plan,
+	// email...), merged from identify calls, newest value wins per key.
+	Traits json.RawMessage `json:"traits,omitempty"`
+	// Recent is the ring of the most recent events, oldest first.
+	Recent Ring `json:"recent"`
+	// Applied remembers which events were applied, for exactly-once.
+	Applied Applied `json:"applied"`
+	// Truncated counts updates dropped at a bound of Limits.
+	Truncated int `json:"truncated,omitempty"`
+}
+
+// Purchases summarises the visitor's orders.
+type Purchases struct {
+	Count   int       `json:"count"`
+	Revenue float64   `json:"revenue"`
+	First   time.Time `json:"first,omitzero"`
+	Last    time.Time `json:"last,omitzero"`
+	// Categories and Items count units bought per category and item.
+	Categories map[string]int `json:"categories,omitempty"`
+	Items      map[string]int `json:"items,omitempty"`
+	// Months counts orders per calendar month, January first.
+	Months [12]int `json:"months"`
+}
+
+// New returns an empty profile for id.
+func New(id string) *Profile {
+	return &Profile{ID: id}
+}
+
+// Apply folds events into p in order, skipping events that p has already
+// applied, and reports how many were applied. Apply is deterministic: the
+// same events applied to equal profiles give equal profiles.
+func (p *Profile) Apply(lim Limits, events ...Event) int {
+	lim = lim.WithDefaults()
+	n := 0
+	for i := range events {
+		if p.apply(lim, &events[i]) {
+			n++
+		}
+	}
+	return n
+}
+
+func (p *Profile) apply(lim Limits, e *Event) bool {
+	if !p.Applied.add(e.ID, lim.RememberedIDs) {
+		return false
+	}
+	t := e.Time
+	if p.FirstSeen.IsZero() || t.Before(p.FirstSeen) {
+		p.FirstSeen = t
+	}
+	if t.After(p.LastSeen) {
+		p.LastSeen = t
+	}
+	if e.NewVisit || p.Visits == 0 {
+		p.Visits++
+	}
+	p.Counts = p.count(p.Counts, e.key(), 1, lim.EventNames)
+	switch e.Type {
+	case TypePage:
+		if e.Path != "" {
+			p.Pages = p.count(p.Pages, e.Path, 1, lim.Pages)
+		}
+		if e.Category != "" {
+			p.Categories = p.count(p.Categories, e.Category, 1, lim.Categories)
+		}
+		if e.Item != "" {
+			p.Views = p.count(p.Views, e.Item, 1, lim.Items)
+		}
+	case TypeTrack:
+		if e.Name == EventPurchase {
+			p.purchase(lim, e)
+		}
+	case TypeIdentify:
+		if e.UserID != "" {
+			p.UserID = e.UserID
+		}
+	}
+	if len(e.Traits) > 0 {
+		merged, err := MergeTraits(p.Traits, e.Traits)
+		if err != nil || len(merged) > lim.TraitsBytes {
+			p.Truncated++
+		} else {
+			p.Traits = merged
+		}
+	}
+	p.Recent.Push(*e, lim.Recent)
+	return true
+}
+
+func (p *Profile) purchase(lim Limits, e *Event) {
+	pu := &p.Purchases
+	pu.Count++
+	rev := e.Revenue
+	if rev == 0 {
+		for _, it := range e.Items {
+			rev += it.Price * float64(it.Qty())
+		}
+	}
+	pu.Revenue += rev
+	if pu.First.IsZero() || e.Time.Before(pu.First) {
+		pu.First = e.Time
+	}
+	if e.Time.After(pu.Last) {
+		pu.Last = e.Time
+	}
+	if !e.Time.IsZero() {
+		pu.Months[e.Time.Month()-1]++
+	}
+	for _, it := range e.Items {
+		if it.ID != "" {
+			pu.Items = p.count(pu.Items, it.ID, it.Qty(), lim.Items)
+		}
+		if it.Category != "" {
+			pu.Categories = p.count(pu.Categories, it.Category, it.Qty(), lim.Categories)
+		}
+	}
+}
+
+// count adds n to m[k], unless k is new and m already holds max keys.
+func (p *Profile) count(m map[string]int, k string, n, max int) map[string]int {
+	if m == nil {
+		m = make(map[string]int, 4)
+	}
+	if _, ok := m[k]; !ok && len(m) >= max {
+		p.Truncated++
+		return m
+	}
+	m[k] += n
+	return m
+}
+
+// Clone returns a deep copy of p.
+func (p *Profile) Clone() *Profile {
+	if p == nil {
+		return nil
+	}
+	c := *p
+	c.Counts = maps.Clone(p.Counts)
+	c.Pages = maps.Clone(p.Pages)
+	c.Categories = maps.Clone(p.Categories)
+	c.Views = maps.Clone(p.Views)
+	c.Purchases.Categories = maps.Clone(p.Purchases.Categories)
+	c.Purchases.Items = maps.Clone(p.Purchases.Items)
+	c.Traits = bytes.Clone(p.Traits)
+	c.Recent = p.Recent.clone()
+	c.Applied = p.Applied.clone()
+	return &c
+}
+
+// Trait returns the raw JSON value of the top-level trait key, or nil.
+func (p *Profile) Trait(key string) json.RawMessage {
+	if len(p.Traits) == 0 {
+		return nil
+	}
+	var m map[string]json.RawMessage
+	if json.Unmarshal(p.Traits, &m) != nil {
+		return nil
+	}
+	return m[key]
+}
+
+// MergeTraits merges the JSON object update into the JSON object base, key
+// by key, the update winning. A null value in update removes the key. Keys
+// come out sorted, so the result is deterministic.
+func MergeTraits(base, update json.RawMessage) (json.RawMessage, error) {
+	var b, u map[string]json.RawMessage
+	if len(base) > 0 {
+		if err := json.Unmarshal(base, &b); err != nil {
+			return nil, err
+		}
+	}
+	if err := json.Unmarshal(update, &u); err != nil {
+		return nil, err
+	}
+	if b == nil {
+		b = make(map[string]json.RawMessage, len(u))
+	}
+	for k, v := range u {
+		if string(bytes.TrimSpace(v)) == "null" {
+			delete(b, k)
+			continue
+		}
+		b[k] = v
+	}
+	if len(b) == 0 {
+		return nil, nil
+	}
+	return json.Marshal(b) // encoding/json sorts map keys and compacts
+}
+
+// Ring is a bounded ring of events, oldest first. Its JSON form is an array.
+type Ring struct {
+	buf  []Event
+	head int // index of the oldest event once the ring is full
+}
+
+// Len returns the number of events in the ring.
+func (r *Ring) Len() int { return len(r.buf) }
+
+// At returns the i-th event, 0 being the oldest.
+func (r *Ring) At(i int) *Event {
+	return &r.buf[(r.head+i)%len(r.buf)]
+}
+
+// Events returns the events oldest first, in a new slice.
+func (r *Ring) Events() []Event {
+	out := make([]Event, 0, len(r.buf))
+	out = append(out, r.buf[r.head:]...)
+	return append(out, r.buf[:r.head]...)
+}
+
+// Push adds e, dropping the oldest event when the ring holds limit events.
+func (r *Ring) Push(e Event, limit int) {
+	if len(r.buf) > limit { // the limit was lowered: keep the newest
+		r.buf = r.Events()[len(r.buf)-limit:]
+		r.head = 0
+	}
+	if len(r.buf) < limit {
+		if r.head != 0 {
+			r.buf = r.Events()
+			r.head = 0
+		}
+		r.buf = append(r.buf, e)
+		return
+	}
+	r.buf[r.head] = e
+	r.head = (r.head + 1) % limit
+}
+
+func (r Ring) clone() Ring {
+	return Ring{buf: slices.Clone(r.buf), head: r.head}
+}
+
+// MarshalJSON encodes the ring as an array, oldest first.
+func (r Ring) MarshalJSON() ([]byte, error) {
+	if len(r.buf) == 0 {
+		return []byte("[]"), nil
+	}
+	return json.Marshal(r.Events())
+}
+
+// UnmarshalJSON decodes an array of events.
+func (r *Ring) UnmarshalJSON(b []byte) error {
+	var evs []Event
+	if err := json.Unmarshal(b, &evs); err != nil {
+		return err
+	}
+	r.buf, r.head = evs, 0
+	return nil
+}
+
+// Applied remembers the events applied to a profile: per producer the
+// highest sequence number, and a bounded list of other IDs.
+type Applied struct {
+	Seq map[string]uint64 `json:"seq,omitempty"`
+	IDs []string          `json:"ids,omitempty"`
+}
+
+// Has reports whether the event id was applied.
+func (a *Applied) Has(id string) bool {
+	if prod, seq, ok := SplitID(id); ok {
+		return a.Seq[prod] >= seq
+	}
+	return slices.Contains(a.IDs, id)
+}
+
+// add records id and reports whether it was new. An empty id is always new.
+func (a *Applied) add(id string, remember int) bool {
+	if id == "" {
+		return true
+	}
+	if prod, seq, ok := SplitID(id); ok {
+		if a.Seq[prod] >= seq {
+			return false
+		}
+		if a.Seq == nil {
+			a.Seq = make(map[string]uint64, 1)
+		}
+		a.Seq[prod] = seq
+		return true
+	}
+	if slices.Contains(a.IDs, id) {
+		return false
+	}
+	if len(a.IDs) >= remember {
+		a.IDs = slices.Delete(a.IDs, 0, len(a.IDs)-remember+1)
+	}
+	a.IDs = append(a.IDs, id)
+	return true
+}
+
+func (a Applied) clone() Applied {
+	return Applied{Seq: maps.Clone(a.Seq), IDs: slices.Clone(a.IDs)}
+}
+
+// SplitID splits an event ID of the form "producer:sequence", where
+// sequence is a positive decimal number, into its parts.
+func SplitID(id string) (producer string, seq uint64, ok bool) {
+	i := strings.LastIndexByte(id, ':')
+	if i <= 0 || i == len(id)-1 || id[i+1] == '0' || id[i+1] == '+' {
+		return "", 0, false
+	}
+	n, err := strconv.ParseUint(id[i+1:], 10, 64)
+	if err != nil {
+		return "", 0, false
+	}
+	return id[:i], n, true
+}
+
+// EventID formats a sequenced event ID for producer.
+func EventID(producer string, seq uint64) string {
+	return producer + ":" + strconv.FormatUint(seq, 10)
+}

@@ -1,0 +1,158 @@
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+	"unicode/utf8"
+)
+
+// Errors returned by stores. Test for them with errors.Is.
+var (
+	// ErrNotFound is returned by Load for an id that has no profile.
+	ErrNotFound = errors.New("tailor/store: profile not found")
+	// ErrClosed is returned by every method called after Close.
+	ErrClosed = errors.New("tailor/store: store is closed")
+	// ErrInvalidID is returned for an id that ValidateID rejects.
+	ErrInvalidID = errors.New("tailor/store: invalid profile id")
+	// ErrConflict is returned by Apply when its compare-and-swap kept
+	// losing to concurrent writers until the store gave up.
+	ErrConflict = errors.New("tailor/store: too many concurrent updates")
+)
+
+// MaxIDLength is the longest profile id a store accepts, in bytes.
+const MaxIDLength = 256
+
+// ValidateID reports whether id can name a profile: 1 to MaxIDLength bytes
+// of valid UTF-8 without control characters. Stores call it on every id;
+// errors wrap ErrInvalidID.
+func ValidateID(id string) error {
+	if id == "" {
+		return fmt.Errorf("%w: empty", ErrInvalidID)
+	}
+	if len(id) > MaxIDLength {
+		return fmt.Errorf("%w: %d bytes, more than %d", ErrInvalidID, len(id), MaxIDLength)
+	}
+	if !utf8.ValidString(id) {
+		return fmt.Errorf("%w: not valid UTF-8", ErrInvalidID)
+	}
+	for i, r := range id {
+		if r < 0x20 || r == 0x7f {
+			return fmt.Errorf("%w: control character at byte %d", ErrInvalidID, i)
+		}
+	}
+	return nil
+}
+
+// A Store keeps profiles.
+//
+// Contract, checked by storetest.Run:
+//   - All methods are safe for concurrent use, also across processes sharing
+//     the same backing store.
+//   - Apply folds events into the newest stored profile (a new one if none)
+//     with a compare-and-swap on Version, retrying on conflict, so concurrent
+//     Applies on one id never lose an event. It is exactly-once: events the
+//     profile already applied are skipped. A successful Apply is visible to
+//     every later Load, from any process. On error nothing may be assumed
+//     applied, but retrying the same events is always safe.
+//   - Load returns ErrNotFound for an id without profile.
+//   - Delete removes the profile; deleting a missing id is not an error.
+//   - Ids are checked with ValidateID.
+//   - Methods honour ctx cancellation and return ErrClosed after Close.
+//   - Returned profiles belong to the caller.
+type Store interface {
+	Load(ctx context.Context, id string) (*Profile, error)
+	Apply(ctx context.Context, id string, events []Event) (*Profile, error)
+	Delete(ctx context.Context, id string) error
+	Close() error
+}
+
+// A Batch is the events to apply to one profile.
+type Batch struct {
+	ID     string
+	Events []Event
+}
+
+// BatchApplier is the optional ability to apply events to many profiles in
+// one round trip. ApplyBatch returns the new profiles in the order of
+// batches. On error some batches may have been applied; retrying them all is
+// safe, as Apply is exactly-once.
+type BatchApplier interface {
+	ApplyBatch(ctx context.Context, batches []Batch) ([]*Profile, error)
+}
+
+// ApplyBatch applies batches through s's ApplyBatch when it has one, and one
+// Apply per batch otherwise.
+func ApplyBatch(ctx context.Context, s Store, batches []Batch) ([]*Profile, error) {
+	if ba, ok := s.(BatchApplier); ok {
+		return ba.ApplyBatch(ctx, batches)
+	}
+	out := make([]*Profile, len(batches))
+	for i, b := range batches {
+		p, err := s.Apply(ctx, b.ID, b.Events)
+		if err != nil {
+			return nil, fmt.Errorf("apply %d events to profile %d of %d: %w", len(b.Events), i+1, len(batches), err)
+		}
+		out[i] = p
+	}
+	return out, nil
+}
+
+// Ranger is the optional ability to visit every stored profile, for exports
+// and model rebuilds. Range stops early when fn returns false.
+type Ranger interface {
+	Range(ctx context.Context, fn func(*Profile) bool) error
+}
+
+// Expirer is the optional ability to delete profiles last seen before a time
+// (retention). It returns how many were deleted.
+type Expirer interface {
+	Expire(ctx context.Context, before time.Time) (int, error)
+}
+
+// Invalidator is the optional ability to learn that a profile was changed by
+// another process, so that caches drop their copy. Subscribe calls fn with
+// the id of every profile changed through any store sharing the backend
+// (including this one) until ctx is done, and returns once the subscription
+// is in place.
+type Invalidator interface {
+	Subscribe(ctx context.Context, fn func(id string)) error
+}
+
+// LimitsOf returns the limits s folds profiles with: s's own if it has a
+// Limits method, DefaultLimits otherwise.
+func LimitsOf(s Store) Limits {
+	if l, ok := s.(interface{ Limits() Limits }); ok {
+		return l.Limits().WithDefaults()
+	}
+	return DefaultLimits
+}
+
+// Marshal encodes p for a store. The encoding is JSON, so stored profiles can
+// be read by other tools.
+func Marshal(p *Profile) ([]byte, error) {
+	return json.Marshal(p)
+}
+
+// Unmarshal decodes a profile encoded by Marshal.
+func Unmarshal(b []byte) (*Profile, error) {
+	p := new(Profile)
+	if err := json.Unmarshal(b, p); err != nil {
+		return nil, fmt.Errorf("tailor/store: decode profile: %w", err)
+	}
+	return p, nil
+}
+
+// Check returns the error a store method should return before doing any
+// work: ErrClosed if closed, the id's validation error, or ctx's error.
+func Check(ctx context.Context, closed bool, id string) error {
+	if closed {
+		return ErrClosed
+	}
+	if err := ValidateID(id); err != nil {
+		return err
+	}
+	return ctx.Err()
+}

@@ -1,0 +1,422 @@
+// Package storetest is the conformance suite for store.Store
+// implementations. Every store in tailor passes it; run it against your own:
+//
+//	func TestMyStore(t *testing.T) {
+//		storetest.Run(t, func(t *testing.T) store.Store { return mystore.New(...) })
+//	}
+//
+// newStore must return an empty store that no other test uses (a fresh
+// key prefix or database is enough). The suite closes every store it opens.
+package storetest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/tailorhq/tailor/store"
+)
+
+// Run runs the conformance suite. Subtests run in parallel with each other,
+// each on its own store from newStore.
+func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
+	t.Helper()
+	open := func(t *testing.T) store.Store {
+		s := newStore(t)
+		t.Cleanup(func() { s.Close() })
+		return s
+	}
+	for _, tc := range []struct {
+		name string
+		fn   func(*testing.T, store.Store)
+	}{
+		{"LoadMissing", testLoadMissing},
+		{"ApplyAndLoad", testApplyAndLoad},
+		{"ExactlyOnce", testExactlyOnce},
+		{"Version", testVersion},
+		{"Delete", testDelete},
+		{"Batch", testBatch},
+		{"ConcurrentApply", testConcurrentApply},
+		{"Bounds", testBounds},
+		{"IDs", testIDs},
+		{"Canceled", testCanceled},
+		{"Owned", testOwned},
+		{"Range", testRange},
+		{"Expire", testExpire},
+		{"Subscribe", testSubscribe},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			tc.fn(t, open(t))
+		})
+	}
+	t.Run("Closed", func(t *testing.T) {
+		t.Parallel()
+		testClosed(t, newStore(t))
+	})
+}
+
+var t0 = time.Date(2026, 3, 14, 15, 9, 26, 0, time.UTC)
+
+// Page returns a page-view event with a sequenced id.
+func Page(producer string, seq int, path string) store.Event {
+	return store.Event{
+		ID:   store.EventID(producer, uint64(seq)),
+		Type: store.TypePage, Path: path, Category: "books", Item: "moneyball",
+		Time: t0.Add(time.Duration(seq) * time.Second),
+	}
+}
+
+func purchase(id string, at time.Time) store.Event {
+	return store.Event{
+		ID: id, Type: store.TypeTrack, Name: store.EventPurchase, Time: at,
+		Items: []store.Item{{ID: "moneyball", Category: "books", Price: 12.5, Quantity: 2}},
+	}
+}
+
+func ctx(t *testing.T) context.Context { return t.Context() }
+
+func testLoadMissing(t *testing.T, s store.Store) {
+	_, err := s.Load(ctx(t), "nobody")
+	if !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("Load(missing) error = %v, want ErrNotFound", err)
+	}
+}
+
+func testApplyAndLoad(t *testing.T, s store.Store) {
+	evs := []store.Event{
+		Page("a", 1, "/"), Page("a", 2, "/products/moneyball"),
+		purchase("msg-1", t0.Add(time.Hour)),
+		{ID: "msg-2", Type: store.TypeIdentify, UserID: "u@example.com", Time: t0.Add(2 * time.Hour),
+			Traits: []byte(`{"crm_stage":"lead","name":"Ana"}`)},
+		{ID: "msg-3", Type: store.TypeIdentify, Time: t0.Add(3 * time.Hour), Traits: []byte(`{"crm_stage":"opportunity"}`)},
+	}
+	p, err := s.Apply(ctx(t), "v1", evs)
+	if err != nil {
+		t.Fatalf("Apply: %v", err)
+	}
+	check := func(where string, p *store.Profile) {
+		t.Helper()
+		if p.ID != "v1" || p.UserID != "u@example.com" {
+			t.Errorf("%s: ID, UserID = %q, %q", where, p.ID, p.UserID)
+		}
+		if p.Counts["page"] != 2 || p.Counts["purchase"] != 1 || p.Counts["identify"] != 2 {
+			t.Errorf("%s: Counts = %v", where, p.Counts)
+		}
+		if p.Pages["/products/moneyball"] != 1 || p.Categories["books"] != 2 {
+			t.Errorf("%s: Pages = %v, Categories = %v", where, p.Pages, p.Categories)
+		}
+		if p.Purchases.Count != 1 || p.Purchases.Revenue != 25 || p.Purchases.Items["moneyball"] != 2 || p.Purchases.Months[2] != 1 {
+			t.Errorf("%s: Purchases = %+v", where, p.Purchases)
+		}
+		if got := string(p.Traits); got != `{"crm_stage":"opportunity","name":"Ana"}` {
+			t.Errorf("%s: Traits = %s", where, got)
+		}
+		if p.Recent.Len() != 5 || p.Recent.At(0).Path != "/" || p.Recent.At(4).ID != "msg-3" {
+			t.Errorf("%s: Recent = %+v", where, p.Recent.Events())
+		}
+		if !p.FirstSeen.Equal(t0.Add(time.Second)) || !p.LastSeen.Equal(t0.Add(3*time.Hour)) {
+			t.Errorf("%s: FirstSeen, LastSeen = %v, %v", where, p.FirstSeen, p.LastSeen)
+		}
+	}
+	check("Apply", p)
+	l, err := s.Load(ctx(t), "v1")
+	if err != nil {
+		t.Fatalf("Load: %v", err)
+	}
+	check("Load", l)
+}
+
+func testExactlyOnce(t *testing.T, s store.Store) {
+	evs := []store.Event{Page("a", 1, "/"), Page("a", 2, "/"), purchase("m1", t0)}
+	for range 3 {
+		if _, err := s.Apply(ctx(t), "v", evs); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Older sequence numbers of the same producer are skipped too, newer
+	// ones and other producers' are not.
+	p, err := s.Apply(ctx(t), "v", []store.Event{Page("a", 1, "/"), Page("b", 1, "/"), Page("a", 3, "/")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Counts["page"] != 4 || p.Purchases.Count != 1 {
+		t.Fatalf("after retries: Counts = %v, want page 4 purchase 1", p.Counts)
+	}
+}
+
+func testVersion(t *testing.T, s store.Store) {
+	var last uint64
+	for i := 1; i <= 3; i++ {
+		p, err := s.Apply(ctx(t), "v", []store.Event{Page("a", i, "/")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if p.Version <= last {
+			t.Fatalf("Version %d after %d, want it to grow", p.Version, last)
+		}
+		last = p.Version
+	}
+}
+
+func testDelete(t *testing.T, s store.Store) {
+	if _, err := s.Apply(ctx(t), "v", []store.Event{Page("a", 1, "/")}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Delete(ctx(t), "v"); err != nil {
+		t.Fatalf("Delete: %v", err)
+	}
+	if _, err := s.Load(ctx(t), "v"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("Load after Delete: %v, want ErrNotFound", err)
+	}
+	if err := s.Delete(ctx(t), "v"); err != nil {
+		t.Fatalf("Delete of missing id: %v, want nil", err)
+	}
+	// A deleted profile starts afresh.
+	p, err := s.Apply(ctx(t), "v", []store.Event{Page("z", 1, "/")})
+	if err != nil || p.Counts["page"] != 1 {
+		t.Fatalf("Apply after Delete: %v, %v", p, err)
+	}
+}
+
+func testBatch(t *testing.T, s store.Store) {
+	var batches []store.Batch
+	for v := range 20 {
+		var evs []store.Event
+		for i := 1; i <= 5; i++ {
+			evs = append(evs, Page("p", v*10+i, fmt.Sprintf("/p/%d", i)))
+		}
+		batches = append(batches, store.Batch{ID: fmt.Sprintf("v%d", v), Events: evs})
+	}
+	for range 2 { // the second time is a retry: nothing changes
+		ps, err := store.ApplyBatch(ctx(t), s, batches)
+		if err != nil {
+			t.Fatalf("ApplyBatch: %v", err)
+		}
+		if len(ps) != len(batches) {
+			t.Fatalf("ApplyBatch returned %d profiles for %d batches", len(ps), len(batches))
+		}
+		for i, p := range ps {
+			if p.ID != batches[i].ID || p.Counts["page"] != 5 {
+				t.Fatalf("profile %d: ID %q Counts %v", i, p.ID, p.Counts)
+			}
+		}
+	}
+	for _, b := range batches {
+		p, err := s.Load(ctx(t), b.ID)
+		if err != nil || p.Counts["page"] != 5 {
+			t.Fatalf("Load(%s) = %v, %v", b.ID, p, err)
+		}
+	}
+}
+
+// testConcurrentApply has many goroutines apply to the same few profiles;
+// the totals must be exact.
+func testConcurrentApply(t *testing.T, s store.Store) {
+	const workers, per, ids = 16, 50, 3
+	var wg sync.WaitGroup
+	errs := make(chan error, workers)
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			prod := fmt.Sprintf("w%d", w)
+			for i := 1; i <= per; i++ {
+				id := fmt.Sprintf("hot%d", i%ids)
+				if _, err := s.Apply(context.Background(), id, []store.Event{Page(prod, i, "/")}); err != nil {
+					errs <- err
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	total := 0
+	for i := range ids {
+		p, err := s.Load(ctx(t), fmt.Sprintf("hot%d", i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		total += p.Counts["page"]
+	}
+	if total != workers*per {
+		t.Fatalf("total page views %d, want %d: updates were lost or doubled", total, workers*per)
+	}
+}
+
+func testBounds(t *testing.T, s store.Store) {
+	lim := store.LimitsOf(s)
+	n := lim.Recent + 50
+	if m := lim.Pages + 10; m > n {
+		n = m
+	}
+	var evs []store.Event
+	for i := 1; i <= n; i++ {
+		evs = append(evs, Page("b", i, fmt.Sprintf("/page/%d", i)))
+	}
+	big := `{"bio":"` + strings.Repeat("x", lim.TraitsBytes) + `"}`
+	evs = append(evs, store.Event{ID: "big", Type: store.TypeIdentify, Time: t0, Traits: []byte(big)})
+	if _, err := s.Apply(ctx(t), "big", evs); err != nil {
+		t.Fatal(err)
+	}
+	p, err := s.Load(ctx(t), "big")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Recent.Len() != lim.Recent || p.Recent.At(lim.Recent-1).ID != "big" {
+		t.Errorf("Recent holds %d events, want the newest %d", p.Recent.Len(), lim.Recent)
+	}
+	if len(p.Pages) != lim.Pages || p.Counts["page"] != n {
+		t.Errorf("%d distinct pages kept, %d counted; want %d and %d", len(p.Pages), p.Counts["page"], lim.Pages, n)
+	}
+	if len(p.Traits) != 0 || p.Truncated == 0 {
+		t.Errorf("an oversized trait update was kept (%d bytes) or not counted (%d)", len(p.Traits), p.Truncated)
+	}
+}
+
+func testIDs(t *testing.T, s store.Store) {
+	for _, id := range []string{"ünïcødé-访客-🎨", "../../etc/passwd", "a/b\\c", "with space", "'; DROP TABLE profiles; --", "{hash}tag", "*", strings.Repeat("x", store.MaxIDLength)} {
+		p, err := s.Apply(ctx(t), id, []store.Event{Page("i", 1, "/")})
+		if err != nil {
+			t.Errorf("Apply(%q): %v", id, err)
+			continue
+		}
+		l, err := s.Load(ctx(t), id)
+		if err != nil || l.ID != id || p.ID != id {
+			t.Errorf("Load(%q) = %v, %v", id, l, err)
+		}
+	}
+	for _, id := range []string{"", "nul\x00byte", "new\nline", strings.Repeat("x", store.MaxIDLength+1), "\xff\xfe"} {
+		if _, err := s.Apply(ctx(t), id, []store.Event{Page("i", 1, "/")}); !errors.Is(err, store.ErrInvalidID) {
+			t.Errorf("Apply(%q) error = %v, want ErrInvalidID", id, err)
+		}
+		if _, err := s.Load(ctx(t), id); !errors.Is(err, store.ErrInvalidID) {
+			t.Errorf("Load(%q) error = %v, want ErrInvalidID", id, err)
+		}
+		if err := s.Delete(ctx(t), id); !errors.Is(err, store.ErrInvalidID) {
+			t.Errorf("Delete(%q) error = %v, want ErrInvalidID", id, err)
+		}
+	}
+}
+
+func testCanceled(t *testing.T, s store.Store) {
+	c, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := s.Apply(c, "v", []store.Event{Page("c", 1, "/")}); !errors.Is(err, context.Canceled) {
+		t.Errorf("Apply with canceled context: %v, want context.Canceled", err)
+	}
+	if _, err := s.Load(c, "v"); !errors.Is(err, context.Canceled) {
+		t.Errorf("Load with canceled context: %v, want context.Canceled", err)
+	}
+	if _, err := s.Load(ctx(t), "v"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("a canceled Apply stored something: Load = %v", err)
+	}
+}
+
+// testOwned checks that returned profiles are copies.
+func testOwned(t *testing.T, s store.Store) {
+	p, err := s.Apply(ctx(t), "v", []store.Event{Page("o", 1, "/")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.Counts["page"] = 99
+	l, _ := s.Load(ctx(t), "v")
+	l.Pages["/"] = 99
+	l2, _ := s.Load(ctx(t), "v")
+	if l2.Counts["page"] != 1 || l2.Pages["/"] != 1 {
+		t.Fatalf("changing a returned profile changed the store: %v %v", l2.Counts, l2.Pages)
+	}
+}
+
+func testRange(t *testing.T, s store.Store) {
+	r, ok := s.(store.Ranger)
+	if !ok {
+		t.Skip("store does not implement store.Ranger")
+	}
+	for i := range 7 {
+		if _, err := s.Apply(ctx(t), fmt.Sprintf("r%d", i), []store.Event{Page("r", 1, "/")}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	seen := map[string]bool{}
+	if err := r.Range(ctx(t), func(p *store.Profile) bool { seen[p.ID] = true; return true }); err != nil {
+		t.Fatal(err)
+	}
+	if len(seen) != 7 {
+		t.Fatalf("Range visited %d profiles, want 7", len(seen))
+	}
+	n := 0
+	r.Range(ctx(t), func(*store.Profile) bool { n++; return n < 3 })
+	if n != 3 {
+		t.Fatalf("Range went on after fn returned false: %d calls", n)
+	}
+}
+
+func testExpire(t *testing.T, s store.Store) {
+	e, ok := s.(store.Expirer)
+	if !ok {
+		t.Skip("store does not implement store.Expirer")
+	}
+	old := []store.Event{{ID: "o", Type: store.TypePage, Path: "/", Time: t0.AddDate(-2, 0, 0)}}
+	fresh := []store.Event{{ID: "f", Type: store.TypePage, Path: "/", Time: t0}}
+	s.Apply(ctx(t), "old", old)
+	s.Apply(ctx(t), "fresh", fresh)
+	n, err := e.Expire(ctx(t), t0.AddDate(-1, 0, 0))
+	if err != nil || n != 1 {
+		t.Fatalf("Expire = %d, %v; want 1, nil", n, err)
+	}
+	if _, err := s.Load(ctx(t), "old"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("expired profile still there: %v", err)
+	}
+	if _, err := s.Load(ctx(t), "fresh"); err != nil {
+		t.Errorf("fresh profile gone: %v", err)
+	}
+}
+
+func testSubscribe(t *testing.T, s store.Store) {
+	inv, ok := s.(store.Invalidator)
+	if !ok {
+		t.Skip("store does not implement store.Invalidator")
+	}
+	got := make(chan string, 16)
+	if err := inv.Subscribe(ctx(t), func(id string) { got <- id }); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Apply(ctx(t), "sub", []store.Event{Page("s", 1, "/")}); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case id := <-got:
+		if id != "sub" {
+			t.Fatalf("invalidation for %q, want sub", id)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("no invalidation within 5s of Apply")
+	}
+}
+
+func testClosed(t *testing.T, s store.Store) {
+	if _, err := s.Apply(ctx(t), "v", []store.Event{Page("c", 1, "/")}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	if _, err := s.Load(ctx(t), "v"); !errors.Is(err, store.ErrClosed) {
+		t.Errorf("Load after Close: %v, want ErrClosed", err)
+	}
+	if _, err := s.Apply(ctx(t), "v", nil); !errors.Is(err, store.ErrClosed) {
+		t.Errorf("Apply after Close: %v, want ErrClosed", err)
+	}
+	if err := s.Delete(ctx(t), "v"); !errors.Is(err, store.ErrClosed) {
+		t.Errorf("Delete after Close: %v, want ErrClosed", err)
+	}
+}
