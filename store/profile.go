@@ -33,6 +33,11 @@ type Limits struct {
 	// RememberedIDs is how many opaque event IDs (not of the form
 	// "producer:sequence") are remembered for de-duplication. Default 512.
 	RememberedIDs int
+	// Producers is how many producers' sequence marks are remembered; the
+	// least recently advanced is forgotten first. A producer (one running
+	// Personalizer) must retry its events before this many other producers
+	// have written to the same profile. Default 64.
+	Producers int
 }
 
 // DefaultLimits are the limits used for zero fields of Limits.
@@ -44,6 +49,7 @@ var DefaultLimits = Limits{
 	EventNames:    200,
 	TraitsBytes:   16 << 10,
 	RememberedIDs: 512,
+	Producers:     64,
 }
 
 // WithDefaults returns l with every zero or negative field set to its
@@ -61,6 +67,7 @@ func (l Limits) WithDefaults() Limits {
 	def(&l.EventNames, DefaultLimits.EventNames)
 	def(&l.TraitsBytes, DefaultLimits.TraitsBytes)
 	def(&l.RememberedIDs, DefaultLimits.RememberedIDs)
+	def(&l.Producers, DefaultLimits.Producers)
 	return l
 }
 
@@ -134,7 +141,7 @@ func (p *Profile) Apply(lim Limits, events ...Event) int {
 }
 
 func (p *Profile) apply(lim Limits, e *Event) bool {
-	if !p.Applied.add(e.ID, lim.RememberedIDs) {
+	if !p.Applied.add(e.ID, lim) {
 		return false
 	}
 	t := e.Time
@@ -343,47 +350,71 @@ func (r *Ring) UnmarshalJSON(b []byte) error {
 }
 
 // Applied remembers the events applied to a profile: per producer the
-// highest sequence number, and a bounded list of other IDs.
+// highest sequence number (for at most Limits.Producers producers, the most
+// recently advanced last), and a bounded list of other IDs.
 type Applied struct {
-	Seq map[string]uint64 `json:"seq,omitempty"`
-	IDs []string          `json:"ids,omitempty"`
+	Seq []Mark   `json:"seq,omitempty"`
+	IDs []string `json:"ids,omitempty"`
+}
+
+// A Mark is the highest sequence number applied from one producer.
+type Mark struct {
+	Producer string `json:"p"`
+	Seq      uint64 `json:"n"`
 }
 
 // Has reports whether the event id was applied.
 func (a *Applied) Has(id string) bool {
 	if prod, seq, ok := SplitID(id); ok {
-		return a.Seq[prod] >= seq
+		i := a.mark(prod)
+		return i >= 0 && a.Seq[i].Seq >= seq
 	}
 	return slices.Contains(a.IDs, id)
 }
 
+func (a *Applied) mark(prod string) int {
+	for i := len(a.Seq) - 1; i >= 0; i-- {
+		if a.Seq[i].Producer == prod {
+			return i
+		}
+	}
+	return -1
+}
+
 // add records id and reports whether it was new. An empty id is always new.
-func (a *Applied) add(id string, remember int) bool {
+func (a *Applied) add(id string, lim Limits) bool {
 	if id == "" {
 		return true
 	}
 	if prod, seq, ok := SplitID(id); ok {
-		if a.Seq[prod] >= seq {
+		i := a.mark(prod)
+		switch {
+		case i >= 0 && a.Seq[i].Seq >= seq:
 			return false
+		case i < 0:
+			if len(a.Seq) >= lim.Producers {
+				a.Seq = slices.Delete(a.Seq, 0, len(a.Seq)-lim.Producers+1)
+			}
+			a.Seq = append(a.Seq, Mark{prod, seq})
+		case i == len(a.Seq)-1:
+			a.Seq[i].Seq = seq
+		default:
+			a.Seq = append(slices.Delete(a.Seq, i, i+1), Mark{prod, seq})
 		}
-		if a.Seq == nil {
-			a.Seq = make(map[string]uint64, 1)
-		}
-		a.Seq[prod] = seq
 		return true
 	}
 	if slices.Contains(a.IDs, id) {
 		return false
 	}
-	if len(a.IDs) >= remember {
-		a.IDs = slices.Delete(a.IDs, 0, len(a.IDs)-remember+1)
+	if len(a.IDs) >= lim.RememberedIDs {
+		a.IDs = slices.Delete(a.IDs, 0, len(a.IDs)-lim.RememberedIDs+1)
 	}
 	a.IDs = append(a.IDs, id)
 	return true
 }
 
 func (a Applied) clone() Applied {
-	return Applied{Seq: maps.Clone(a.Seq), IDs: slices.Clone(a.IDs)}
+	return Applied{Seq: slices.Clone(a.Seq), IDs: slices.Clone(a.IDs)}
 }
 
 // SplitID splits an event ID of the form "producer:sequence", where
