@@ -1,0 +1,581 @@
+// Package bolt is a store.Store that keeps profiles in one file on the local
+// disk, with go.etcd.io/bbolt. It is tailor's default store for a site that
+// runs as one process.
+//
+// # Layout
+//
+// The file holds three buckets:
+//
+//   - "profiles": profile id → the profile encoded with store.Marshal (JSON,
+//     so other tools can read it, e.g. with the bbolt command).
+//   - "lastseen": the index that Expire walks: a key of the profile's
+//     LastSeen (12 bytes that sort in time order) followed by its id, with an
+//     empty value. It is updated in the same transaction as the profile.
+//   - "meta": the layout's version, checked by Open.
+//
+// # Concurrency
+//
+// bbolt locks the file, so one process at a time has it open; a second Open
+// of the same file waits up to Options.Timeout and then fails. Within the
+// process every method is safe for concurrent use. bbolt runs one writing
+// transaction at a time, so Apply never conflicts and needs no retry; it
+// still increments Profile.Version, as the store contract asks.
+//
+// Every Apply is one transaction, and so one commit with its fsync.
+// ApplyBatch applies all its batches in one transaction: with many profiles
+// to write (a write-behind flush) it is much faster than one Apply each.
+//
+// # Crash safety
+//
+// A bbolt commit is durable: the file is fsynced before Update returns. Once
+// Apply, ApplyBatch, Delete or Expire has returned without error its change
+// survives a crash of the process or of the machine; a transaction that was
+// interrupted by a crash is rolled back as a whole when the file is next
+// opened, so a profile and its lastseen index entry never disagree.
+// Options.NoSync gives this up for speed.
+//
+// # Invalidation
+//
+// Store implements store.Invalidator for subscribers in this process, which
+// is every process that can write the file.
+package bolt
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	bbolt "go.etcd.io/bbolt"
+	berrors "go.etcd.io/bbolt/errors"
+
+	"github.com/tailorhq/tailor/store"
+)
+
+// Options configure a Store. The zero value is ready to use.
+type Options struct {
+	// Limits bound what each profile keeps. Zero fields mean the defaults
+	// in store.DefaultLimits.
+	Limits store.Limits
+	// Timeout is how long Open waits for another process to release its
+	// lock on the file. Zero means DefaultTimeout; a negative value waits
+	// for ever.
+	Timeout time.Duration
+	// NoSync skips the fsync at each commit. Writes get much faster, but a
+	// crash of the machine (not of the process) may lose recent commits or
+	// corrupt the file. Use it only for tests and for bulk loads that can
+	// be redone. The zero value, false, syncs every commit.
+	NoSync bool
+	// Mode is the permission bits of the file when Open creates it. Zero
+	// means 0600.
+	Mode os.FileMode
+}
+
+// DefaultTimeout is how long Open waits for the file's lock when
+// Options.Timeout is zero.
+const DefaultTimeout = time.Second
+
+// layoutVersion is stored in the meta bucket; Open refuses other versions.
+const layoutVersion = "1"
+
+var (
+	bucketProfiles = []byte("profiles")
+	bucketLastSeen = []byte("lastseen")
+	bucketMeta     = []byte("meta")
+	keyLayout      = []byte("layout")
+)
+
+// rangeChunk is how many profiles Range reads per read transaction, and
+// expireChunk how many Expire deletes per write transaction.
+const (
+	rangeChunk  = 128
+	expireChunk = 1024
+)
+
+// Store is a store.Store in a bbolt file. Create it with Open.
+type Store struct {
+	db     *bbolt.DB
+	path   string
+	lim    store.Limits
+	closed atomic.Bool
+
+	mu      sync.Mutex
+	subs    map[int]subscriber
+	nextSub int
+}
+
+type subscriber struct {
+	ctx context.Context
+	fn  func(id string)
+}
+
+var (
+	_ store.Store        = (*Store)(nil)
+	_ store.BatchApplier = (*Store)(nil)
+	_ store.Ranger       = (*Store)(nil)
+	_ store.Expirer      = (*Store)(nil)
+	_ store.Invalidator  = (*Store)(nil)
+)
+
+// Open opens the store in the file at path, creating the file if it does
+// not exist (its directory must). Close the store to release the file.
+func Open(path string, opts Options) (*Store, error) {
+	timeout := opts.Timeout
+	switch {
+	case timeout == 0:
+		timeout = DefaultTimeout
+	case timeout < 0:
+		timeout = 0 // bbolt: wait for ever
+	}
+	mode := opts.Mode
+	if mode == 0 {
+		mode = 0o600
+	}
+	db, err := bbolt.Open(path, mode, &bbolt.Options{
+		Timeout:      timeout,
+		NoSync:       opts.NoSync,
+		FreelistType: bbolt.FreelistMapType,
+	})
+	if errors.Is(err, berrors.ErrTimeout) {
+		return nil, fmt.Errorf("tailor/store/bolt: open %s: the file is locked by another process (waited %v): %w", path, timeout, err)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("tailor/store/bolt: open %s: %w", path, err)
+	}
+	err = db.Update(func(tx *bbolt.Tx) error {
+		meta, err := tx.CreateBucketIfNotExists(bucketMeta)
+		if err != nil {
+			return err
+		}
+		switch v := meta.Get(keyLayout); {
+		case v == nil:
+			if err := meta.Put(keyLayout, []byte(layoutVersion)); err != nil {
+				return err
+			}
+		case string(v) != layoutVersion:
+			return fmt.Errorf("layout version %q, this version of tailor reads %q", v, layoutVersion)
+		}
+		for _, b := range [][]byte{bucketProfiles, bucketLastSeen} {
+			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("tailor/store/bolt: open %s: %w", path, err)
+	}
+	return &Store{db: db, path: path, lim: opts.Limits.WithDefaults(), subs: make(map[int]subscriber)}, nil
+}
+
+// Limits returns the limits profiles are folded with.
+func (s *Store) Limits() store.Limits { return s.lim }
+
+// Path returns the file's path.
+func (s *Store) Path() string { return s.path }
+
+// Load returns the stored profile, or store.ErrNotFound.
+func (s *Store) Load(ctx context.Context, id string) (*store.Profile, error) {
+	if err := store.Check(ctx, s.closed.Load(), id); err != nil {
+		return nil, err
+	}
+	var p *store.Profile
+	err := s.db.View(func(tx *bbolt.Tx) error {
+		b := tx.Bucket(bucketProfiles).Get([]byte(id))
+		if b == nil {
+			return store.ErrNotFound
+		}
+		var err error
+		p, err = store.Unmarshal(b) // copies: b is only valid in tx
+		return err
+	})
+	if err != nil {
+		return nil, s.wrap(err, "load profile %q", id)
+	}
+	return p, nil
+}
+
+// Apply folds events into the profile in one write transaction.
+func (s *Store) Apply(ctx context.Context, id string, events []store.Event) (*store.Profile, error) {
+	if err := store.Check(ctx, s.closed.Load(), id); err != nil {
+		return nil, err
+	}
+	var p *store.Profile
+	err := s.db.Update(func(tx *bbolt.Tx) error {
+		if err := ctx.Err(); err != nil { // canceled while waiting for the writer lock
+			return err
+		}
+		w := newWriter(tx, s.lim)
+		var err error
+		if p, err = w.apply(id, events); err != nil {
+			return err
+		}
+		return w.flush()
+	})
+	if err != nil {
+		return nil, s.wrap(err, "apply %d events to profile %q", len(events), id)
+	}
+	s.notify(id)
+	return p, nil
+}
+
+// ApplyBatch applies every batch in one write transaction, so with one
+// commit: either all batches are applied or none is. An id may appear in
+// several batches; they are applied in order, and each returned profile is
+// the state after its own batch.
+func (s *Store) ApplyBatch(ctx context.Context, batches []store.Batch) ([]*store.Profile, error) {
+	if s.closed.Load() {
+		return nil, store.ErrClosed
+	}
+	for i, b := range batches {
+		if err := store.ValidateID(b.ID); err != nil {
+			return nil, fmt.Errorf("tailor/store/bolt: apply batch %d of %d: %w", i+1, len(batches), err)
+		}
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if len(batches) == 0 {
+		return []*store.Profile{}, nil
+	}
+	out := make([]*store.Profile, len(batches))
+	err := s.db.Update(func(tx *bbolt.Tx) error {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		w := newWriter(tx, s.lim)
+		for i, b := range batches {
+			p, err := w.apply(b.ID, b.Events)
+			if err != nil {
+				return fmt.Errorf("batch %d of %d: %w", i+1, len(batches), err)
+			}
+			out[i] = p
+		}
+		return w.flush()
+	})
+	if err != nil {
+		return nil, s.wrap(err, "apply %d batches", len(batches))
+	}
+	for _, b := range batches {
+		s.notify(b.ID)
+	}
+	return out, nil
+}
+
+// writer folds events into profiles within one write transaction. Each
+// profile is decoded at most once and encoded once, in flush.
+type writer struct {
+	tx       *bbolt.Tx
+	lim      store.Limits
+	profiles *bbolt.Bucket
+	seen     *bbolt.Bucket
+	dirty    map[string]*pending
+	order    []string // dirty ids in first-touch order, for a deterministic flush
+}
+
+// pending is a profile changed in the transaction and its index key as
+// stored before the transaction (nil for a new profile).
+type pending struct {
+	p       *store.Profile
+	oldSeen []byte
+	shared  bool // p was returned to the caller: clone before changing it
+}
+
+func newWriter(tx *bbolt.Tx, lim store.Limits) *writer {
+	return &writer{
+		tx: tx, lim: lim,
+		profiles: tx.Bucket(bucketProfiles),
+		seen:     tx.Bucket(bucketLastSeen),
+	}
+}
+
+// apply folds events into id's profile and returns a profile the caller
+// owns.
+func (w *writer) apply(id string, events []store.Event) (*store.Profile, error) {
+	pd, ok := w.dirty[id]
+	switch {
+	case ok:
+		if pd.shared {
+			pd.p = pd.p.Clone()
+		}
+	default:
+		pd = &pending{}
+		if b := w.profiles.Get([]byte(id)); b != nil {
+			p, err := store.Unmarshal(b)
+			if err != nil {
+				return nil, fmt.Errorf("profile %q: %w", id, err)
+			}
+			pd.p = p
+			pd.oldSeen = seenKey(p.LastSeen, id)
+		} else {
+			pd.p = store.New(id)
+		}
+		if w.dirty == nil {
+			w.dirty = make(map[string]*pending)
+		}
+		w.dirty[id] = pd
+		w.order = append(w.order, id)
+	}
+	pd.p.Apply(w.lim, events...)
+	pd.p.Version++
+	pd.shared = true
+	return pd.p, nil
+}
+
+// flush writes the changed profiles and their index entries.
+func (w *writer) flush() error {
+	for _, id := range w.order {
+		pd := w.dirty[id]
+		b, err := store.Marshal(pd.p)
+		if err != nil {
+			return fmt.Errorf("encode profile %q: %w", id, err)
+		}
+		if err := w.profiles.Put([]byte(id), b); err != nil {
+			return fmt.Errorf("put profile %q: %w", id, err)
+		}
+		newSeen := seenKey(pd.p.LastSeen, id)
+		if bytes.Equal(newSeen, pd.oldSeen) {
+			continue
+		}
+		if pd.oldSeen != nil {
+			if err := w.seen.Delete(pd.oldSeen); err != nil {
+				return fmt.Errorf("index profile %q: %w", id, err)
+			}
+		}
+		if err := w.seen.Put(newSeen, nil); err != nil {
+			return fmt.Errorf("index profile %q: %w", id, err)
+		}
+	}
+	return nil
+}
+
+// Delete removes the profile; a missing id is not an error.
+func (s *Store) Delete(ctx context.Context, id string) error {
+	if err := store.Check(ctx, s.closed.Load(), id); err != nil {
+		return err
+	}
+	err := s.db.Update(func(tx *bbolt.Tx) error {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		profiles := tx.Bucket(bucketProfiles)
+		b := profiles.Get([]byte(id))
+		if b == nil {
+			return nil
+		}
+		var seen struct {
+			LastSeen time.Time `json:"lastSeen"`
+		}
+		if err := json.Unmarshal(b, &seen); err != nil {
+			return fmt.Errorf("decode profile: %w", err)
+		}
+		if err := tx.Bucket(bucketLastSeen).Delete(seenKey(seen.LastSeen, id)); err != nil {
+			return err
+		}
+		return profiles.Delete([]byte(id))
+	})
+	if err != nil {
+		return s.wrap(err, "delete profile %q", id)
+	}
+	s.notify(id)
+	return nil
+}
+
+// Range calls fn with every profile, in the order of their ids' bytes. It
+// reads the file in short read transactions, so fn may call the store
+// (bbolt deadlocks a goroutine that writes while it holds a read
+// transaction) and writers are not held up; a profile changed or added
+// during Range may be seen in either state, or not at all if added before
+// the current position.
+func (s *Store) Range(ctx context.Context, fn func(*store.Profile) bool) error {
+	var after []byte
+	for {
+		if s.closed.Load() {
+			return store.ErrClosed
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		var chunk []*store.Profile
+		err := s.db.View(func(tx *bbolt.Tx) error {
+			c := tx.Bucket(bucketProfiles).Cursor()
+			var k, v []byte
+			if after == nil {
+				k, v = c.First()
+			} else if k, v = c.Seek(after); bytes.Equal(k, after) {
+				k, v = c.Next()
+			}
+			for ; k != nil && len(chunk) < rangeChunk; k, v = c.Next() {
+				p, err := store.Unmarshal(v)
+				if err != nil {
+					return fmt.Errorf("profile %q: %w", k, err)
+				}
+				chunk = append(chunk, p)
+				after = append(after[:0], k...)
+			}
+			return nil
+		})
+		if err != nil {
+			return s.wrap(err, "range over profiles")
+		}
+		for _, p := range chunk {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			if !fn(p) {
+				return nil
+			}
+		}
+		if len(chunk) < rangeChunk {
+			return nil
+		}
+	}
+}
+
+// Expire deletes the profiles last seen before before and returns how many
+// it deleted. It walks the lastseen index, never decoding a profile, and
+// deletes in transactions of up to 1024 profiles so that it does not hold
+// up writers for long; when it returns an error, the count is of the
+// profiles deleted until then.
+func (s *Store) Expire(ctx context.Context, before time.Time) (int, error) {
+	limit := seenKey(before, "")
+	total := 0
+	for {
+		if s.closed.Load() {
+			return total, store.ErrClosed
+		}
+		if err := ctx.Err(); err != nil {
+			return total, err
+		}
+		var ids []string
+		err := s.db.Update(func(tx *bbolt.Tx) error {
+			ids = ids[:0]
+			seen := tx.Bucket(bucketLastSeen)
+			var keys [][]byte
+			c := seen.Cursor()
+			for k, _ := c.First(); k != nil && len(keys) < expireChunk; k, _ = c.Next() {
+				if len(k) < seenLen {
+					return fmt.Errorf("malformed index key %q", k)
+				}
+				if bytes.Compare(k[:seenLen], limit) >= 0 {
+					break
+				}
+				keys = append(keys, bytes.Clone(k))
+			}
+			profiles := tx.Bucket(bucketProfiles)
+			for _, k := range keys {
+				id := k[seenLen:]
+				if err := seen.Delete(k); err != nil {
+					return err
+				}
+				if err := profiles.Delete(id); err != nil {
+					return err
+				}
+				ids = append(ids, string(id))
+			}
+			return nil
+		})
+		if err != nil {
+			return total, s.wrap(err, "expire profiles last seen before %s", before.Format(time.RFC3339))
+		}
+		total += len(ids)
+		for _, id := range ids {
+			s.notify(id)
+		}
+		if len(ids) < expireChunk {
+			return total, nil
+		}
+	}
+}
+
+// Subscribe calls fn with the id of every profile this store changes
+// (applies, deletes, expires), after the change is committed, until ctx is
+// done. fn is called in the goroutine that made the change, so it must be
+// quick; it may call the store. Only this process can have the file open,
+// so these are all the changes.
+func (s *Store) Subscribe(ctx context.Context, fn func(id string)) error {
+	if s.closed.Load() {
+		return store.ErrClosed
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	n := s.nextSub
+	s.nextSub++
+	s.subs[n] = subscriber{ctx, fn}
+	s.mu.Unlock()
+	context.AfterFunc(ctx, func() {
+		s.mu.Lock()
+		delete(s.subs, n)
+		s.mu.Unlock()
+	})
+	return nil
+}
+
+func (s *Store) notify(id string) {
+	s.mu.Lock()
+	if len(s.subs) == 0 {
+		s.mu.Unlock()
+		return
+	}
+	subs := make([]subscriber, 0, len(s.subs))
+	for _, sub := range s.subs {
+		subs = append(subs, sub)
+	}
+	s.mu.Unlock()
+	for _, sub := range subs {
+		if sub.ctx.Err() == nil {
+			sub.fn(id)
+		}
+	}
+}
+
+// Close closes the file, waiting for transactions in progress; later calls
+// return store.ErrClosed. Closing twice is not an error.
+func (s *Store) Close() error {
+	if s.closed.Swap(true) {
+		return nil
+	}
+	s.mu.Lock()
+	clear(s.subs)
+	s.mu.Unlock()
+	if err := s.db.Close(); err != nil {
+		return fmt.Errorf("tailor/store/bolt: close %s: %w", s.path, err)
+	}
+	return nil
+}
+
+// wrap turns err from a transaction into the error a method returns:
+// sentinel and context errors as they are, bbolt's "not open" as
+// store.ErrClosed, anything else prefixed with the operation.
+func (s *Store) wrap(err error, op string, args ...any) error {
+	switch {
+	case errors.Is(err, store.ErrNotFound), errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		return err
+	case errors.Is(err, berrors.ErrDatabaseNotOpen):
+		return store.ErrClosed
+	}
+	return fmt.Errorf("tailor/store/bolt: %s: %w", fmt.Sprintf(op, args...), err)
+}
+
+// seenLen is the length of the time prefix of a lastseen key.
+const seenLen = 12
+
+// seenKey returns the lastseen index key of a profile: t's seconds since
+// the Unix epoch with the sign bit flipped and its nanoseconds, both
+// big-endian so that keys sort in time order, then the id.
+func seenKey(t time.Time, id string) []byte {
+	k := make([]byte, seenLen+len(id))
+	binary.BigEndian.PutUint64(k, uint64(t.Unix())^(1<<63))
+	binary.BigEndian.PutUint32(k[8:], uint32(t.Nanosecond()))
+	copy(k[seenLen:], id)
+	return k
+}
