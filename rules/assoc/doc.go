@@ -1,0 +1,124 @@
+// Package assoc is tailor's group leverage: it learns, online, which items
+// go together in visitors' baskets, as association rules {X} ⇒ Z and
+// {X, Y} ⇒ Z, and recommends items with the rule that explains each one
+// ("bought together with moneyball"). It also computes per-visitor
+// predictions from a profile: usual purchase months, the next purchase, the
+// best hour and day to contact, and the risk of churn.
+//
+// # Baskets are visitors, not orders
+//
+// A basket is the set of items of one visitor, accumulated over all the
+// visitor's orders: when a visitor who bought P buys N, the basket becomes
+// P ∪ N. So {moneyball, red-sox-banner} ⇒ red-sox-potato-head reads "of the
+// visitors who bought Moneyball and a Red Sox banner, 80% also bought the
+// Potato Head", whether they bought them in one order or three, which is
+// what a marketer asks. Every count is a number of visitors: an item bought
+// twice by one visitor counts once.
+//
+// Views and cart adds join the basket with a lower weight (Config.ViewWeight,
+// Config.CartWeight; a purchase weighs 1), and an item keeps the strongest
+// signal it got: viewed then bought counts as bought. Counts are weighted
+// the way fuzzy association rules are: an item counts its weight, a pair of
+// items the smaller of their two weights, a triple the smallest of three,
+// and a basket its largest weight. With purchases only, every weight is 1
+// and the counts are plain numbers of visitors.
+//
+// Each learning step moves the counts by exactly the difference it makes to
+// the visitor's basket, so the counts depend only on each visitor's final
+// basket, not on how it was split into steps: learning a visitor's orders
+// one by one with LearnEvent, and learning the visitor's whole profile once
+// with LearnProfile, give the same counts (up to the bounds below). For
+// that, each step must be given the visitor's basket before it: LearnEvent
+// takes it from the profile before the event, Learn from the caller.
+//
+// A profile's basket ([Model.BasketOf]) is its Purchases.Items (bought),
+// the items of the cart events still in its Recent ring (carted), and its
+// Views (viewed). Cart adds that left the ring are forgotten.
+//
+// # Rules
+//
+// For a rule If ⇒ Then over all baskets:
+//
+//   - Count is the weighted number of baskets holding If and Then;
+//   - Support is Count divided by the weighted number of baskets;
+//   - Confidence is Count divided by the weighted number of baskets holding
+//     If;
+//   - Lift is Confidence divided by the share of baskets holding Then.
+//
+// [Model.Rules] lists the rules of an antecedent that pass MinSupport,
+// MinConfidence and MinLift. [Model.Likelihood] gives the best rule that
+// predicts an item from a visitor's items, for segments such as "likely to
+// buy Z" (best confidence at least c). [Model.Recommend] ranks items by the
+// confidence of their best rule, then its lift, never offers an item the
+// visitor bought, and completes the list with the items most popular in the
+// visitor's top interest category, then overall. The model learns item
+// categories from the Category of purchase, cart and page events.
+//
+// # Bounds
+//
+// Memory is bounded by the Config, whatever the traffic:
+//
+//   - at most MaxItems items are counted. Past it, every item whose count is
+//     at most the first quartile of item counts is dropped, with every count
+//     that refers to it (so at least a quarter of the items, and all the
+//     items seen once when they are most of them);
+//   - each item, and each pair of items, keeps the counts of at most TopK
+//     consequents, in a Space-Saving summary: a consequent new to a full
+//     list replaces the one with the smallest count and inherits that count
+//     as an error bound. Rules use count minus error, a lower bound of the
+//     true count; the consequents that matter (those with the largest counts)
+//     stay. Without replacements the counts are exact;
+//   - at most MaxPairs pairs of items are counted as antecedents. Past it,
+//     every pair whose count is at most the first quartile is dropped: rare
+//     pairs go first. A pair seen again later starts from zero;
+//   - only the first MaxBasket items of a visitor's basket (by weight, then
+//     by id) are combined into pairs and triples, which bounds the work per
+//     step; further items count for popularity only;
+//   - the popularity lists hold the top 100 items overall and per category.
+//
+// A model therefore takes about 16 bytes per consequent (at most
+// (MaxItems + MaxPairs) × TopK of them), plus about 100 bytes per item and
+// 60 bytes per pair. [Model.Stats] reports sizes, an estimate of the bytes,
+// and how many items, pairs and consequents the bounds dropped. With
+// 10,000 items and a million baskets, the default bounds keep the model near
+// 80 MB (see BenchmarkRecommend). Counts learnt after a drop are estimates:
+// a pair's consequents may then exceed the pair's count, and confidences are
+// capped at 1.
+//
+// # Restarts and several instances
+//
+// A model lives in memory. At start-up, rebuild it from the profiles of
+// the store with [Model.Rebuild] (it needs a store that implements
+// store.Ranger), or load a snapshot written by [Model.WriteTo] with
+// [Model.ReadFrom], which is faster for large sites. Snapshots are
+// canonical: equal counts give equal bytes.
+//
+// When a site runs on several instances, each one keeps its own model: it
+// learns online from the events it records (LearnEvent), and rebuilds from
+// the shared store periodically (every hour, say). As counts are a function
+// of the visitors' final baskets only, every rebuild from the same store
+// gives every instance the same counts; between two rebuilds, the instances
+// differ only by the events each learnt online since, which the next
+// rebuild includes for all. Pruning depends on the order profiles arrive
+// in, so rules over items or pairs close to the pruning thresholds may
+// differ between instances; rules well above them do not.
+//
+// # Predictions
+//
+// [Predict] reads one profile. Usual months are those with at least two
+// orders and more than twice the orders of an average month. The typical
+// gap is the median time between the purchase events in the Recent ring,
+// or else (Purchases.Last - Purchases.First) / (Purchases.Count - 1). Churn
+// risk treats the visitor's purchases as a Poisson process at their own
+// pace: with a prior of 10% that a buyer has stopped, after a silence t
+// since the last purchase and a typical gap g the risk is
+//
+//	0.1 / (0.1 + 0.9·exp(-t/g))
+//
+// that is 10% just after a purchase, 23% after one gap, 45% after two, 69%
+// after three and 94% after five. The best hour and weekday to contact are
+// those with the most email clicks (weight 3), opens (2) and hours with
+// visits (1) in the Recent ring, in the visitor's time zone (trait
+// "timezone", an IANA name) when it is known; a neighbouring hour counts
+// half.
+package assoc

@@ -1,0 +1,408 @@
+package assoc
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/tailorhq/tailor/store"
+)
+
+// A Rule is an association rule If ⇒ Then: visitors whose basket holds the
+// items of If also have Then in it.
+type Rule struct {
+	// If is the antecedent: one or two items, sorted.
+	If []string `json:"if"`
+	// Then is the consequent.
+	Then string `json:"then"`
+	// Count is the rule's support as a count: the weighted number of
+	// visitors whose basket holds If and Then. Where bounds dropped counts
+	// it is a lower bound.
+	Count float64 `json:"count"`
+	// Support is Count as a fraction of all baskets.
+	Support float64 `json:"support"`
+	// Confidence is Count divided by the number of baskets holding If: the
+	// share of the visitors with If who also have Then.
+	Confidence float64 `json:"confidence"`
+	// Lift is Confidence divided by the share of all baskets holding Then:
+	// how much more likely Then is with If than without knowing anything.
+	Lift float64 `json:"lift"`
+}
+
+// String formats r as "{a, b} => c (count 80, support 1.2%, confidence
+// 80.0%, lift 12.30)".
+func (r Rule) String() string {
+	return fmt.Sprintf("{%s} => %s (count %.4g, support %.1f%%, confidence %.1f%%, lift %.2f)",
+		strings.Join(r.If, ", "), r.Then, r.Count, 100*r.Support, 100*r.Confidence, r.Lift)
+}
+
+// A Recommendation is an item to show a visitor, with the reason why.
+type Recommendation struct {
+	Item string `json:"item"`
+	// Category is the item's category, if the model knows it.
+	Category string `json:"category,omitempty"`
+	// Rule is the rule that produced the recommendation; nil when the item
+	// is a popular one, recommended for lack of rules.
+	Rule *Rule `json:"rule,omitempty"`
+	// Reason says why, for templates: "bought together with moneyball and
+	// red-sox-banner", "popular in books", or "popular".
+	Reason string `json:"reason"`
+}
+
+// noItem marks a one-item antecedent in scored.b.
+const noItem = ^uint32(0)
+
+// scored is a rule in indices.
+type scored struct {
+	a, b, then              uint32
+	count, conf, lift, ante float64
+}
+
+// before reports whether x ranks before y: higher confidence, then higher
+// lift, then higher count, then smaller item id.
+func (s *state) before(x, y *scored) bool {
+	switch {
+	case x.conf != y.conf:
+		return x.conf > y.conf
+	case x.lift != y.lift:
+		return x.lift > y.lift
+	case x.count != y.count:
+		return x.count > y.count
+	}
+	return s.ids[x.then] < s.ids[y.then]
+}
+
+func (s *state) cmp(x, y scored) int {
+	switch {
+	case s.before(&x, &y):
+		return -1
+	case s.before(&y, &x):
+		return 1
+	}
+	return 0
+}
+
+// score computes the rule ante ⇒ e.item where ante is held by anteCount
+// baskets. ok is false when the count is not positive.
+func (s *state) score(e *entry, anteCount float64) (r scored, ok bool) {
+	r.count = e.lower()
+	pz := s.count[e.item]
+	if r.count <= 0 || anteCount <= 0 || pz <= 0 || s.baskets <= 0 {
+		return r, false
+	}
+	r.then, r.ante = e.item, anteCount
+	r.conf = min(r.count/anteCount, 1)
+	r.lift = r.conf * s.baskets / pz
+	return r, true
+}
+
+func (s *state) rule(r *scored) Rule {
+	var ifs []string
+	if r.b == noItem {
+		ifs = []string{s.ids[r.a]}
+	} else {
+		ifs = []string{s.ids[r.a], s.ids[r.b]}
+		slices.Sort(ifs)
+	}
+	return Rule{
+		If:         ifs,
+		Then:       s.ids[r.then],
+		Count:      r.count,
+		Support:    r.count / s.baskets,
+		Confidence: r.conf,
+		Lift:       r.lift,
+	}
+}
+
+// consequents returns the consequent list of the antecedent {a} (b ==
+// noItem) or {a, b}, and the antecedent's count.
+func (s *state) consequents(a, b uint32) ([]entry, float64) {
+	if b == noItem {
+		return s.adj[a], s.count[a]
+	}
+	r, ok := s.pairs[pkey(a, b)]
+	if !ok {
+		return nil, 0
+	}
+	return s.recs[r].cons, s.recs[r].count
+}
+
+// Rules returns the rules whose antecedent is exactly the given one or two
+// items and that pass the thresholds of the Config, best first: by
+// confidence, then lift, then count. It returns nil for other antecedents.
+func (m *Model) Rules(antecedent ...string) []Rule {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	s := m.st
+	a, b := noItem, noItem
+	for i, id := range antecedent {
+		idx, ok := s.index[id]
+		if !ok || i > 1 || idx == a {
+			return nil
+		}
+		if i == 0 {
+			a = idx
+		} else {
+			b = idx
+		}
+	}
+	if a == noItem {
+		return nil
+	}
+	list, ante := s.consequents(a, b)
+	var rs []scored
+	for i := range list {
+		r, ok := s.score(&list[i], ante)
+		if ok && m.c.passes(r.count, r.conf, r.lift) {
+			r.a, r.b = a, b
+			rs = append(rs, r)
+		}
+	}
+	slices.SortFunc(rs, s.cmp)
+	out := make([]Rule, len(rs))
+	for i := range rs {
+		out[i] = s.rule(&rs[i])
+	}
+	return out
+}
+
+// Likelihood returns the best rule, by confidence then lift, that predicts
+// item from the items of bought: its antecedent is one of them or a pair of
+// the first eight. It is what a segment "likely to buy item" compares with
+// its own confidence threshold, so only MinSupport applies, not
+// MinConfidence or MinLift. ok is false when no rule predicts item.
+func (m *Model) Likelihood(bought []string, item string) (r Rule, ok bool) {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	s := m.st
+	z, known := s.index[item]
+	if !known {
+		return Rule{}, false
+	}
+	var ante []uint32
+	for _, id := range bought {
+		if idx, ok := s.index[id]; ok && idx != z && !slices.Contains(ante, idx) {
+			ante = append(ante, idx)
+			if len(ante) == m.c.maxBasket {
+				break
+			}
+		}
+	}
+	var best scored
+	found := false
+	try := func(a, b uint32) {
+		list, n := s.consequents(a, b)
+		for i := range list {
+			if list[i].item != z {
+				continue
+			}
+			r, ok := s.score(&list[i], n)
+			if ok && r.count >= m.c.minSupport && (!found || s.before(&r, &best)) {
+				r.a, r.b = a, b
+				best, found = r, true
+			}
+			return
+		}
+	}
+	for i, a := range ante {
+		try(a, noItem)
+		if i < pairItems {
+			for _, b := range ante[i+1 : min(len(ante), pairItems)] {
+				try(a, b)
+			}
+		}
+	}
+	if !found {
+		return Rule{}, false
+	}
+	return s.rule(&best), true
+}
+
+// scratch is the reusable memory of one Recommend call.
+type scratch struct {
+	ante   []anteItem
+	idx    []uint32
+	bought []uint32
+	pos    map[uint32]int32
+	cands  []scored
+}
+
+// anteItem is a candidate antecedent: class 3 bought, 2 carted, 1 viewed;
+// a higher rank first within a class (units bought, recency, views).
+type anteItem struct {
+	id          string
+	class, rank int
+}
+
+// Recommend returns up to n items for the visitor of profile p, never one
+// the visitor bought.
+//
+// Items come first from rules whose antecedent is one of the visitor's items
+// (bought, then put in the cart, then viewed; at most MaxBasket of them) or
+// a pair of the first eight, ranked by the confidence of their best rule,
+// then its lift. When rules give fewer than n items, the list is completed
+// with the most popular items of the visitor's top interest category (the
+// category the model knows with the most page views plus units bought in
+// p.Categories and p.Purchases.Categories), then with the most popular
+// items overall (from the top 100 of each). A new visitor gets popular items
+// only.
+func (m *Model) Recommend(p *store.Profile, n int) []Recommendation {
+	if n <= 0 {
+		return nil
+	}
+	sc := m.scratch.Get().(*scratch)
+	defer m.scratch.Put(sc)
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	s := m.st
+
+	// The visitor's items, as antecedents.
+	sc.ante, sc.idx, sc.bought = sc.ante[:0], sc.idx[:0], sc.bought[:0]
+	if p != nil {
+		for id, units := range p.Purchases.Items {
+			if units <= 0 {
+				continue
+			}
+			if idx, ok := s.index[id]; ok {
+				sc.bought = append(sc.bought, idx)
+				sc.ante = append(sc.ante, anteItem{id, 3, units})
+			}
+		}
+		slices.Sort(sc.bought)
+		if len(sc.ante) < m.c.maxBasket {
+			var carts [8]string
+			for i, id := range m.carted(carts[:0], p) {
+				if p.Purchases.Items[id] <= 0 {
+					sc.ante = append(sc.ante, anteItem{id, 2, -i})
+				}
+			}
+		}
+		if len(sc.ante) < m.c.maxBasket {
+			for id, views := range p.Views {
+				if views > 0 && p.Purchases.Items[id] <= 0 {
+					sc.ante = append(sc.ante, anteItem{id, 1, views})
+				}
+			}
+		}
+	}
+	slices.SortFunc(sc.ante, func(x, y anteItem) int {
+		if x.class != y.class {
+			return y.class - x.class
+		}
+		if x.rank != y.rank {
+			return y.rank - x.rank
+		}
+		return strings.Compare(x.id, y.id)
+	})
+	for _, a := range sc.ante {
+		if len(sc.idx) == m.c.maxBasket {
+			break
+		}
+		if idx, ok := s.index[a.id]; ok && !slices.Contains(sc.idx, idx) {
+			sc.idx = append(sc.idx, idx)
+		}
+	}
+
+	// The best rule per consequent.
+	clear(sc.pos)
+	sc.cands = sc.cands[:0]
+	consider := func(a, b uint32) {
+		list, ante := s.consequents(a, b)
+		for i := range list {
+			r, ok := s.score(&list[i], ante)
+			if !ok || !m.c.passes(r.count, r.conf, r.lift) {
+				continue
+			}
+			if _, mine := slices.BinarySearch(sc.bought, r.then); mine {
+				continue
+			}
+			r.a, r.b = a, b
+			if j, seen := sc.pos[r.then]; seen {
+				if s.before(&r, &sc.cands[j]) {
+					sc.cands[j] = r
+				}
+				continue
+			}
+			sc.pos[r.then] = int32(len(sc.cands))
+			sc.cands = append(sc.cands, r)
+		}
+	}
+	for i, a := range sc.idx {
+		consider(a, noItem)
+		if i < pairItems {
+			for _, b := range sc.idx[i+1 : min(len(sc.idx), pairItems)] {
+				consider(a, b)
+			}
+		}
+	}
+	slices.SortFunc(sc.cands, s.cmp)
+
+	out := make([]Recommendation, 0, n)
+	for i := range sc.cands[:min(n, len(sc.cands))] {
+		r := s.rule(&sc.cands[i])
+		out = append(out, Recommendation{
+			Item:     r.Then,
+			Category: s.category(sc.cands[i].then),
+			Rule:     &r,
+			Reason:   "bought together with " + strings.Join(r.If, " and "),
+		})
+	}
+	if len(out) == n {
+		return out
+	}
+
+	// Popular items.
+	fill := func(list []uint32, reason string) {
+		for _, idx := range list {
+			if len(out) == n {
+				return
+			}
+			if _, mine := slices.BinarySearch(sc.bought, idx); mine {
+				continue
+			}
+			if _, dup := sc.pos[idx]; dup {
+				continue
+			}
+			sc.pos[idx] = -1
+			out = append(out, Recommendation{Item: s.ids[idx], Category: s.category(idx), Reason: reason})
+		}
+	}
+	if c := s.interest(p); c >= 0 {
+		fill(s.popCat[c], "popular in "+s.cats[c])
+	}
+	fill(s.popAll, "popular")
+	return out
+}
+
+func (s *state) category(idx uint32) string {
+	if c := s.cat[idx]; c >= 0 {
+		return s.cats[c]
+	}
+	return ""
+}
+
+// interest returns the category of the model with the most page views plus
+// units bought by p, -1 if none.
+func (s *state) interest(p *store.Profile) int32 {
+	if p == nil {
+		return -1
+	}
+	best, bestN := int32(-1), 0
+	consider := func(name string) {
+		c, ok := s.catIndex[name]
+		if !ok {
+			return
+		}
+		n := p.Categories[name] + p.Purchases.Categories[name]
+		if n > bestN || n == bestN && best >= 0 && name < s.cats[best] {
+			best, bestN = c, n
+		}
+	}
+	for name := range p.Categories {
+		consider(name)
+	}
+	for name := range p.Purchases.Categories {
+		consider(name)
+	}
+	return best
+}
