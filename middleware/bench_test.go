@@ -1,0 +1,100 @@
+package middleware_test
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tailorhq/tailor/middleware"
+	"github.com/tailorhq/tailor/rules"
+	"github.com/tailorhq/tailor/store"
+	"github.com/tailorhq/tailor/store/memory"
+)
+
+// BenchmarkHandler measures what tailor adds to a request: bare is the
+// same trivial handler without tailor.
+func BenchmarkHandler(b *testing.B) {
+	hello := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain")
+		io.WriteString(w, middleware.FromContext(r.Context()).ID())
+	})
+	engine, err := rules.NewEngine(
+		rules.Segment{Name: "customer", Priority: 50, Rule: rules.Purchased(1)},
+		rules.Segment{Name: "red-sox-fan", Priority: 40, Rule: rules.CategoryViews("red-sox", 2)},
+		rules.Segment{Name: "returning", Priority: 30, Rule: rules.Visits(2)},
+		rules.Segment{Name: "cart-abandoner", Priority: 20, Rule: rules.And(rules.EventCount("add_to_cart", 1), rules.Not(rules.Purchased(1)))},
+		rules.Segment{Name: "reader", Priority: 10, Rule: rules.Or(rules.CategoryViews("books", 3), rules.EventCount("page", 20))},
+	)
+	if err != nil {
+		b.Fatal(err)
+	}
+	st := memory.New(store.Limits{})
+	// Flushing often keeps the queue short at the benchmark's request rate;
+	// the flusher's work is part of what is measured.
+	p, err := middleware.New(middleware.Config{Keys: []middleware.KeyPair{testKeys}, Store: st, Engine: engine,
+		FlushInterval: 100 * time.Millisecond})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer p.Close(context.Background())
+	h := p.Handler(hello)
+	newReq := func() *http.Request {
+		r := httptest.NewRequest("GET", "/products/moneyball?utm_source=news", nil)
+		r.Header.Set("User-Agent", browserUA)
+		r.Header.Set("Referer", "https://www.example.org/page")
+		return r
+	}
+	// Returning visitors with a history that fills the ring of recent
+	// events: cookie issued, came back (so persisted), profile cached. They
+	// take turns, as real visitors do, rather than one visitor requesting a
+	// million pages a second.
+	const returning = 100
+	rets := make([]*http.Request, returning)
+	history := make([]store.Event, 250)
+	for i := range history {
+		history[i] = store.Event{ID: store.EventID("history", uint64(i+1)), Type: store.TypePage,
+			Path: "/products/moneyball", Category: "books", Item: "moneyball", Time: time.Now().Add(-time.Hour)}
+	}
+	for i := range rets {
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, newReq())
+		rets[i] = newReq()
+		rets[i].AddCookie(rec.Result().Cookies()[0])
+		id := strings.Fields(rec.Body.String())[0]
+		if _, err := st.Apply(context.Background(), id, history); err != nil {
+			b.Fatal(err)
+		}
+		for range 3 {
+			h.ServeHTTP(httptest.NewRecorder(), rets[i])
+		}
+	}
+	p.Flush(context.Background())
+
+	run := func(name string, h http.Handler, reqs ...*http.Request) {
+		b.Run(name, func(b *testing.B) {
+			b.ReportAllocs()
+			w := &discard{h: make(http.Header)}
+			i := 0
+			for b.Loop() {
+				clear(w.h)
+				h.ServeHTTP(w, reqs[i%len(reqs)])
+				i++
+			}
+		})
+	}
+	run("bare", hello, newReq())
+	run("new-visitor", h, newReq())
+	run("returning-visitor", h, rets...)
+}
+
+// discard is a ResponseWriter that keeps nothing, so that the benchmark
+// measures the handler and not a recorder.
+type discard struct{ h http.Header }
+
+func (d *discard) Header() http.Header         { return d.h }
+func (d *discard) Write(b []byte) (int, error) { return len(b), nil }
+func (d *discard) WriteHeader(int)             {}

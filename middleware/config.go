@@ -1,0 +1,161 @@
+package middleware
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/tailorhq/tailor/rules"
+	"github.com/tailorhq/tailor/store"
+)
+
+// A KeyPair holds the keys of the visitor cookie: Hash signs it with
+// HMAC-SHA256, Block encrypts it with AES-256.
+type KeyPair struct {
+	Hash  []byte // 32 or 64 random bytes
+	Block []byte // 32 random bytes
+}
+
+// Config configures a Personalizer. Only Keys and Store are required; every
+// other field documents its zero value.
+type Config struct {
+	// Keys sign and encrypt the visitor cookie, newest first. Cookies are
+	// issued under Keys[0]; a cookie under an older pair is accepted and
+	// re-issued under Keys[0], so keys rotate without losing visitors.
+	// Required. Make keys with GenerateKeyPair.
+	Keys []KeyPair
+
+	// Store keeps profiles. Required. Close does not close it: close it
+	// after the Personalizer.
+	Store store.Store
+
+	// Engine classifies visitors into segments. Nil means no segments.
+	Engine *rules.Engine
+
+	// CookieName is the name of the visitor cookie. Default "tailor".
+	CookieName string
+	// CookieMaxAge is the lifetime of the visitor cookie; it is renewed at
+	// most once a day while the visitor comes back. Default 400 days.
+	CookieMaxAge time.Duration
+	// CookieDomain is the cookie's Domain attribute. Default: none (the
+	// request's host only).
+	CookieDomain string
+	// Secure forces the cookie's Secure attribute. Without it the attribute
+	// is set when the request came over TLS.
+	Secure bool
+
+	// VisitTimeout ends a visit after this long without a request.
+	// Default 30 minutes.
+	VisitTimeout time.Duration
+
+	// FlushInterval is how often pending events are written to the Store.
+	// Default 1 second.
+	FlushInterval time.Duration
+	// FlushBatch is the most profiles written in one store call.
+	// Default 500.
+	FlushBatch int
+	// MaxPending bounds the events waiting to be written (while the store
+	// is slow or down). Past it the oldest are dropped, counted in
+	// Stats.Dropped and logged once per FlushInterval. Default 100,000.
+	MaxPending int
+	// StoreTimeout bounds each store call. Default 5 seconds.
+	StoreTimeout time.Duration
+
+	// CacheBytes bounds the profile cache, in approximate bytes.
+	// Default 64 MiB.
+	CacheBytes int64
+	// MaxNewcomers bounds the first-visit events held in memory for visitors
+	// who have not come back with their cookie yet (they are persisted only
+	// once they do, so one-hit clients never reach the store). Past it the
+	// oldest newcomer is forgotten. Default 50,000.
+	MaxNewcomers int
+
+	// IsBot tells crawlers, which are served but not tracked: no cookie,
+	// no profile, segments from request facts only. Default DefaultIsBot.
+	IsBot func(r *http.Request) bool
+	// PageView tells which requests are recorded as page views when the
+	// handler answers with a status below 400. Default: GET requests.
+	PageView func(r *http.Request) bool
+	// CountryHeader names a request header holding the visitor's country
+	// code, set by a CDN or proxy you trust (e.g. "CF-IPCountry"). Default:
+	// none.
+	CountryHeader string
+
+	// Logger receives operational logs. Visitor ids and cookie values are
+	// logged only at debug level. Default slog.Default().
+	Logger *slog.Logger
+	// Now returns the current time. Default time.Now.
+	Now func() time.Time
+}
+
+func (c *Config) setDefaults() error {
+	var errs []error
+	if len(c.Keys) == 0 {
+		errs = append(errs, errors.New("Config.Keys: at least one key pair is required (see GenerateKeyPair)"))
+	}
+	for i, k := range c.Keys {
+		if n := len(k.Hash); n != 32 && n != 64 {
+			errs = append(errs, fmt.Errorf("Config.Keys[%d].Hash: %d bytes, want 32 or 64", i, n))
+		}
+		if n := len(k.Block); n != 32 {
+			errs = append(errs, fmt.Errorf("Config.Keys[%d].Block: %d bytes, want 32 (AES-256)", i, n))
+		}
+	}
+	if c.Store == nil {
+		errs = append(errs, errors.New("Config.Store: required (store/memory for tests, store/bolt for one machine)"))
+	}
+	nonNeg := func(name string, v int64) {
+		if v < 0 {
+			errs = append(errs, fmt.Errorf("Config.%s: %d is negative", name, v))
+		}
+	}
+	nonNeg("CookieMaxAge", int64(c.CookieMaxAge))
+	nonNeg("VisitTimeout", int64(c.VisitTimeout))
+	nonNeg("FlushInterval", int64(c.FlushInterval))
+	nonNeg("FlushBatch", int64(c.FlushBatch))
+	nonNeg("MaxPending", int64(c.MaxPending))
+	nonNeg("StoreTimeout", int64(c.StoreTimeout))
+	nonNeg("CacheBytes", c.CacheBytes)
+	nonNeg("MaxNewcomers", int64(c.MaxNewcomers))
+	if len(errs) > 0 {
+		return fmt.Errorf("tailor: invalid config: %w", errors.Join(errs...))
+	}
+	def := func(v *time.Duration, d time.Duration) {
+		if *v == 0 {
+			*v = d
+		}
+	}
+	defInt := func(v *int, d int) {
+		if *v == 0 {
+			*v = d
+		}
+	}
+	if c.CookieName == "" {
+		c.CookieName = "tailor"
+	}
+	def(&c.CookieMaxAge, 400*24*time.Hour)
+	def(&c.VisitTimeout, 30*time.Minute)
+	def(&c.FlushInterval, time.Second)
+	def(&c.StoreTimeout, 5*time.Second)
+	defInt(&c.FlushBatch, 500)
+	defInt(&c.MaxPending, 100_000)
+	defInt(&c.MaxNewcomers, 50_000)
+	if c.CacheBytes == 0 {
+		c.CacheBytes = 64 << 20
+	}
+	if c.IsBot == nil {
+		c.IsBot = DefaultIsBot
+	}
+	if c.PageView == nil {
+		c.PageView = func(r *http.Request) bool { return r.Method == http.MethodGet }
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	return nil
+}

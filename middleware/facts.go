@@ -1,0 +1,159 @@
+package middleware
+
+import (
+	"bytes"
+	"net/http"
+	"net/url"
+	"strings"
+
+	"github.com/tailorhq/tailor/rules"
+)
+
+// botTokens are lower-case substrings of the user agents of crawlers,
+// monitors, link previewers and HTTP libraries.
+var botTokens = []string{
+	"bot", "crawl", "spider", "slurp", "scrape", "archiver", "fetcher",
+	"facebookexternalhit", "mediapartners", "lighthouse", "pingdom",
+	"uptime", "monitor", "preview", "curl/", "wget/", "python-requests",
+	"python-urllib", "go-http-client", "okhttp", "java/", "libwww", "httpclient",
+	"axios/", "node-fetch", "headlesschrome/bot",
+}
+
+// DefaultIsBot reports whether r comes from a known crawler, monitor or
+// HTTP library, by its User-Agent, or has no User-Agent at all.
+// Note that Go's own HTTP client counts as a bot: set a browser-like
+// User-Agent in tests that must be tracked.
+func DefaultIsBot(r *http.Request) bool {
+	ua := r.Header.Get("User-Agent")
+	if ua == "" {
+		return true
+	}
+	var buf [512]byte
+	n := copy(buf[:], ua)
+	lower := buf[:n]
+	for i, c := range lower {
+		if 'A' <= c && c <= 'Z' {
+			lower[i] = c + 'a' - 'A'
+		}
+	}
+	// One pass: at each byte, try only the tokens starting with it.
+	for i, c := range lower {
+		for _, t := range botByFirst[c] {
+			if bytes.HasPrefix(lower[i:], t) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// botByFirst indexes botTokens by their first byte.
+var botByFirst = func() (idx [256][][]byte) {
+	for _, t := range botTokens {
+		idx[t[0]] = append(idx[t[0]], []byte(t))
+	}
+	return idx
+}()
+
+// deviceClass classifies a user agent as "mobile", "tablet" or "desktop".
+func deviceClass(ua string) string {
+	switch {
+	case strings.Contains(ua, "iPad") || strings.Contains(ua, "Tablet"):
+		return "tablet"
+	case strings.Contains(ua, "Android") && !strings.Contains(ua, "Mobile"):
+		return "tablet"
+	case strings.Contains(ua, "Mobi") || strings.Contains(ua, "iPhone") || strings.Contains(ua, "Android"):
+		return "mobile"
+	}
+	return "desktop"
+}
+
+// facts returns what r tells about the visitor.
+func (p *Personalizer) facts(r *http.Request, bot bool) rules.Facts {
+	f := rules.Facts{Path: r.URL.Path}
+	if bot {
+		f.Device = "bot"
+	} else {
+		f.Device = deviceClass(r.Header.Get("User-Agent"))
+	}
+	if ref := refererHost(r.Header.Get("Referer")); ref != "" && !strings.EqualFold(ref, hostOnly(r.Host)) {
+		f.Referrer = ref
+	}
+	if q := r.URL.RawQuery; strings.Contains(q, "utm_") {
+		f.Source, f.Medium, f.Campaign = utm(q)
+	}
+	if p.cfg.CountryHeader != "" {
+		f.Country = strings.ToUpper(strings.TrimSpace(r.Header.Get(p.cfg.CountryHeader)))
+		if len(f.Country) > 8 {
+			f.Country = f.Country[:8]
+		}
+	}
+	return f
+}
+
+// refererHost returns the lower-case host (without port) of a Referer URL.
+func refererHost(ref string) string {
+	i := strings.Index(ref, "://")
+	if i < 0 {
+		return ""
+	}
+	h := ref[i+3:]
+	if j := strings.IndexAny(h, "/?#"); j >= 0 {
+		h = h[:j]
+	}
+	if j := strings.LastIndexByte(h, '@'); j >= 0 {
+		h = h[j+1:]
+	}
+	h = hostOnly(h)
+	if len(h) > 253 {
+		return ""
+	}
+	for i := 0; i < len(h); i++ {
+		if 'A' <= h[i] && h[i] <= 'Z' {
+			return strings.ToLower(h)
+		}
+	}
+	return h
+}
+
+func hostOnly(h string) string {
+	if strings.HasPrefix(h, "[") {
+		if j := strings.IndexByte(h, ']'); j > 0 {
+			return h[1:j]
+		}
+		return h
+	}
+	if j := strings.LastIndexByte(h, ':'); j >= 0 {
+		return h[:j]
+	}
+	return h
+}
+
+// utm returns the utm_source, utm_medium and utm_campaign parameters of a
+// raw query, each at most 100 bytes.
+func utm(raw string) (source, medium, campaign string) {
+	for raw != "" {
+		var kv string
+		kv, raw, _ = strings.Cut(raw, "&")
+		k, v, _ := strings.Cut(kv, "=")
+		var dst *string
+		switch k {
+		case "utm_source":
+			dst = &source
+		case "utm_medium":
+			dst = &medium
+		case "utm_campaign":
+			dst = &campaign
+		default:
+			continue
+		}
+		if u, err := url.QueryUnescape(v); err == nil {
+			v = u
+		}
+		if len(v) > 100 {
+			v = v[:100]
+		}
+		*dst = v
+	}
+	return
+}

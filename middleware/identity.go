@@ -1,0 +1,135 @@
+package middleware
+
+import (
+	"crypto/rand"
+	"encoding/binary"
+	"encoding/hex"
+	"net/http"
+	"time"
+
+	"github.com/dgraph-io/ristretto/v2"
+	"github.com/gorilla/securecookie"
+)
+
+// GenerateKeyPair returns a new random cookie key pair.
+func GenerateKeyPair() KeyPair {
+	return KeyPair{Hash: securecookie.GenerateRandomKey(32), Block: securecookie.GenerateRandomKey(32)}
+}
+
+// identity reads and writes the visitor cookie. Its value is the 128-bit
+// visitor id and the day it was issued, signed with HMAC-SHA256 and
+// encrypted with AES-256 by securecookie, without gob (NopEncoder): a raw
+// payload decodes several microseconds faster.
+type identity struct {
+	name   string
+	codecs []*securecookie.SecureCookie
+	// seen caches cookie values that decoded, so that a returning visitor
+	// costs a lookup instead of an HMAC and a decryption on every request.
+	seen   *ristretto.Cache[string, seenCookie]
+	maxAge time.Duration
+	domain string
+	secure bool
+}
+
+const payloadLen = 16 + 4 // visitor id, issue day
+
+// seenCookie is a cookie value that decoded, and what it held.
+type seenCookie struct {
+	value   string // compared in full: the cache matches on hashes only
+	id      string
+	day     uint32 // issue day
+	rotated bool   // under an older key pair
+}
+
+// seenCookies is how many decoded cookie values are remembered.
+const seenCookies = 20_000
+
+func newIdentity(c *Config) *identity {
+	id := &identity{name: c.CookieName, maxAge: c.CookieMaxAge, domain: c.CookieDomain, secure: c.Secure}
+	for _, k := range c.Keys {
+		sc := securecookie.New(k.Hash, k.Block)
+		sc.SetSerializer(securecookie.NopEncoder{})
+		sc.MaxAge(int(c.CookieMaxAge / time.Second))
+		sc.MaxLength(256)
+		id.codecs = append(id.codecs, sc)
+	}
+	id.seen, _ = ristretto.NewCache(&ristretto.Config[string, seenCookie]{
+		NumCounters: seenCookies * 10, MaxCost: seenCookies, BufferItems: 64,
+		IgnoreInternalCost: true,
+	})
+	return id
+}
+
+// cookieState says what came with a request.
+type cookieState int
+
+const (
+	cookieNone     cookieState = iota // no cookie
+	cookieValid                       // valid under the newest keys, fresh
+	cookieRenew                       // valid, but under older keys or issued over a day ago
+	cookieRejected                    // tampered, truncated, expired or foreign
+)
+
+// read returns the visitor id from r's cookie.
+func (m *identity) read(r *http.Request, now time.Time) (string, cookieState) {
+	c, err := r.Cookie(m.name)
+	if err != nil || c.Value == "" {
+		return "", cookieNone
+	}
+	today := day(now)
+	if e, ok := m.seen.Get(c.Value); ok && e.value == c.Value && time.Duration(today-e.day)*24*time.Hour < m.maxAge {
+		if e.rotated || today-e.day >= 1 {
+			return e.id, cookieRenew
+		}
+		return e.id, cookieValid
+	}
+	for i, sc := range m.codecs {
+		var b []byte
+		if sc.Decode(m.name, c.Value, &b) != nil {
+			continue
+		}
+		if len(b) != payloadLen {
+			return "", cookieRejected
+		}
+		e := seenCookie{value: c.Value, id: hex.EncodeToString(b[:16]), day: binary.BigEndian.Uint32(b[16:]), rotated: i > 0}
+		m.seen.Set(c.Value, e, 1)
+		if e.rotated || today-e.day >= 1 {
+			return e.id, cookieRenew
+		}
+		return e.id, cookieValid
+	}
+	return "", cookieRejected
+}
+
+// cookie returns the cookie for visitor id.
+func (m *identity) cookie(id string, r *http.Request, now time.Time) (*http.Cookie, error) {
+	b := make([]byte, payloadLen) // a fresh slice: securecookie encrypts it in place
+	if _, err := hex.Decode(b[:16], []byte(id)); err != nil {
+		return nil, err
+	}
+	binary.BigEndian.PutUint32(b[16:], day(now))
+	v, err := m.codecs[0].Encode(m.name, b)
+	if err != nil {
+		return nil, err
+	}
+	return &http.Cookie{
+		Name: m.name, Value: v, Path: "/", Domain: m.domain,
+		MaxAge: int(m.maxAge / time.Second), HttpOnly: true,
+		Secure: m.secure || r.TLS != nil, SameSite: http.SameSiteLaxMode,
+	}, nil
+}
+
+// expired returns a cookie that deletes the visitor cookie.
+func (m *identity) expired(r *http.Request) *http.Cookie {
+	return &http.Cookie{Name: m.name, Value: "", Path: "/", Domain: m.domain, MaxAge: -1,
+		HttpOnly: true, Secure: m.secure || r.TLS != nil, SameSite: http.SameSiteLaxMode}
+}
+
+func day(t time.Time) uint32 { return uint32(t.Unix() / 86400) }
+
+// newID returns a random 128-bit visitor id in hex.
+func newID() string {
+	var b [16]byte
+	rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}

@@ -1,0 +1,380 @@
+package middleware
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"hash/maphash"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/dgraph-io/ristretto/v2"
+	"golang.org/x/sync/singleflight"
+
+	"github.com/tailorhq/tailor/rules"
+	"github.com/tailorhq/tailor/store"
+)
+
+// A Personalizer recognises visitors, records what they do, classifies them
+// into segments and puts a Visitor into each request's context. Make one
+// with New, wrap handlers with Handler, and Close it on shutdown.
+type Personalizer struct {
+	cfg       Config
+	ids       *identity
+	store     store.Store
+	lim       store.Limits
+	cache     *ristretto.Cache[string, *state]
+	loads     singleflight.Group
+	queue     *queue
+	newcomers *newcomers
+	locks     [256]sync.Mutex
+	seed      maphash.Seed
+
+	producer string
+	seq      atomic.Uint64
+
+	storeDownUntil atomic.Int64 // unix nanos; loads are skipped until then
+	stats          counters
+
+	flushMu sync.Mutex
+	stop    chan struct{}
+	done    chan struct{}
+	closed  atomic.Bool
+}
+
+// state is the cached view of one visitor: the stored profile with the
+// visitor's pending events folded in. It is guarded by the visitor's stripe
+// lock (Personalizer.lock).
+type state struct {
+	prof    *store.Profile
+	partial bool // the store could not be read: only pending events are known
+}
+
+// New returns a Personalizer for cfg, or an error naming each invalid field.
+// It starts the background flusher; call Close to stop it.
+func New(cfg Config) (*Personalizer, error) {
+	if err := cfg.setDefaults(); err != nil {
+		return nil, err
+	}
+	cache, err := ristretto.NewCache(&ristretto.Config[string, *state]{
+		NumCounters: max(cfg.CacheBytes/1024*10, 1000),
+		MaxCost:     cfg.CacheBytes,
+		BufferItems: 64,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("tailor: cache: %w", err)
+	}
+	var b [8]byte
+	rand.Read(b[:])
+	p := &Personalizer{
+		cfg:       cfg,
+		ids:       newIdentity(&cfg),
+		store:     cfg.Store,
+		lim:       store.LimitsOf(cfg.Store),
+		cache:     cache,
+		queue:     newQueue(cfg.MaxPending),
+		newcomers: newNewcomers(cfg.MaxNewcomers),
+		seed:      maphash.MakeSeed(),
+		producer:  hex.EncodeToString(b[:]),
+		stop:      make(chan struct{}),
+		done:      make(chan struct{}),
+	}
+	go p.loop()
+	return p, nil
+}
+
+// Handler returns next wrapped: each request gets a Visitor in its context
+// (see FromContext), the visitor cookie, and Cache-Control: private and
+// Vary: Cookie on the response. GET requests answered with a status below
+// 400 are recorded as page views once next returns.
+func (p *Personalizer) Handler(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		v := p.begin(r)
+		rw := &responseWriter{ResponseWriter: w, v: v, r: r}
+		next.ServeHTTP(rw, r.WithContext(context.WithValue(r.Context(), visitorKey, v)))
+		if !rw.wrote {
+			rw.writeHeaders(http.StatusOK)
+		}
+		if v.tracked && !v.skipPage && rw.status < 400 && p.cfg.PageView(r) {
+			v.record(p.pageView(r, v))
+		}
+	})
+}
+
+// begin identifies and classifies the visitor of r.
+func (p *Personalizer) begin(r *http.Request) *Visitor {
+	p.stats.Requests.Add(1)
+	now := p.cfg.Now()
+	bot := p.cfg.IsBot(r)
+	v := &Visitor{p: p, now: now, facts: p.facts(r, bot)}
+	if bot {
+		p.stats.Bots.Add(1)
+		v.segments = p.classify(nil, v.facts, now)
+		return v
+	}
+	id, cs := p.ids.read(r, now)
+	switch cs {
+	case cookieRejected:
+		p.stats.RejectedCookies.Add(1)
+		fallthrough
+	case cookieNone:
+		id = newID()
+		v.new, v.setCookie = true, true
+		p.stats.NewVisitors.Add(1)
+	case cookieRenew:
+		v.setCookie = true
+		p.stats.RenewedCookies.Add(1)
+	}
+	v.id, v.tracked, v.facts.New = id, true, v.new
+	if v.new {
+		v.st = &state{prof: store.New(id)}
+	} else {
+		v.st = p.state(r.Context(), id)
+	}
+	mu := p.lock(id)
+	mu.Lock()
+	if !v.new {
+		if evs := p.newcomers.take(id); len(evs) > 0 {
+			// The visitor came back with its cookie: from now on it is kept.
+			v.st.prof.Apply(p.lim, evs...)
+			p.enqueue(id, evs)
+		}
+	}
+	// A request after a pause begins a new visit: rules see it counted
+	// already, as its events will count it.
+	prof := v.st.prof
+	newVisit := !prof.LastSeen.IsZero() && now.Sub(prof.LastSeen) > p.cfg.VisitTimeout
+	if newVisit {
+		prof.Visits++
+	}
+	v.segments = p.classify(prof, v.facts, now)
+	if newVisit {
+		prof.Visits--
+	}
+	mu.Unlock()
+	return v
+}
+
+func (p *Personalizer) classify(prof *store.Profile, f rules.Facts, now time.Time) []string {
+	if p.cfg.Engine == nil {
+		return nil
+	}
+	return p.cfg.Engine.Classify(&rules.Input{Profile: prof, Request: f, Now: now})
+}
+
+func (p *Personalizer) lock(id string) *sync.Mutex {
+	return &p.locks[maphash.String(p.seed, id)%uint64(len(p.locks))]
+}
+
+// state returns the visitor's cached state, building it from the store and
+// the pending events on a miss.
+func (p *Personalizer) state(ctx context.Context, id string) *state {
+	if st, ok := p.cache.Get(id); ok {
+		p.stats.CacheHits.Add(1)
+		return st
+	}
+	p.stats.CacheMisses.Add(1)
+	v, _, _ := p.loads.Do(id, func() (any, error) {
+		if st, ok := p.cache.Get(id); ok {
+			return st, nil
+		}
+		before := p.queue.get(id)
+		st := &state{}
+		prof, err := p.load(ctx, id)
+		switch {
+		case err == nil:
+		case errors.Is(err, store.ErrNotFound):
+			prof = store.New(id)
+		default:
+			prof, st.partial = store.New(id), true
+		}
+		// Events flushed while we loaded are in the profile or in before;
+		// events recorded meanwhile are in the queue now. Apply skips
+		// what the profile already has.
+		prof.Apply(p.lim, before...)
+		prof.Apply(p.lim, p.queue.get(id)...)
+		st.prof = prof
+		if !st.partial {
+			p.cache.Set(id, st, cost(prof))
+		}
+		return st, nil
+	})
+	return v.(*state)
+}
+
+// load reads a profile, unless the store failed recently.
+func (p *Personalizer) load(ctx context.Context, id string) (*store.Profile, error) {
+	if until := p.storeDownUntil.Load(); until != 0 && p.cfg.Now().UnixNano() < until {
+		return nil, errStoreDown
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), p.cfg.StoreTimeout)
+	defer cancel()
+	prof, err := p.store.Load(ctx, id)
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		p.stats.LoadErrors.Add(1)
+		p.storeDownUntil.Store(p.cfg.Now().Add(p.cfg.FlushInterval).UnixNano())
+		p.cfg.Logger.Warn("tailor: loading a profile failed; serving from pending events", "err", err)
+		p.cfg.Logger.Debug("tailor: load failed", "visitor", id)
+	}
+	return prof, err
+}
+
+var errStoreDown = errors.New("tailor: store unavailable, retrying later")
+
+// cost estimates the memory a cached state takes, in bytes.
+func cost(p *store.Profile) int64 {
+	n := 512 + 200*p.Recent.Len() + 48*(len(p.Counts)+len(p.Pages)+len(p.Categories)+len(p.Views)+
+		len(p.Purchases.Items)+len(p.Purchases.Categories)) + len(p.Traits) + 40*len(p.Applied.Seq) + 32*len(p.Applied.IDs)
+	return int64(n)
+}
+
+// pageView returns the page-view event of r.
+func (p *Personalizer) pageView(r *http.Request, v *Visitor) store.Event {
+	return store.Event{
+		Type: store.TypePage, Path: v.facts.Path, Category: v.category, Item: v.item,
+		Referrer: v.facts.Referrer, Source: v.facts.Source, Medium: v.facts.Medium,
+		Campaign: v.facts.Campaign, Device: v.facts.Device,
+	}
+}
+
+// record stamps ev and folds it into the visitor's state; it queues it for
+// the store, or holds it with the newcomers if the visitor is new.
+func (p *Personalizer) record(v *Visitor, ev store.Event) {
+	mu := p.lock(v.id)
+	mu.Lock()
+	defer mu.Unlock()
+	ev.ID = store.EventID(p.producer, p.seq.Add(1))
+	if ev.Time.IsZero() {
+		ev.Time = p.cfg.Now()
+	}
+	last := v.st.prof.LastSeen
+	ev.NewVisit = last.IsZero() || ev.Time.Sub(last) > p.cfg.VisitTimeout
+	v.st.prof.Apply(p.lim, ev)
+	p.stats.Events.Add(1)
+	if v.new {
+		p.newcomers.add(v.id, ev)
+		return
+	}
+	p.enqueue(v.id, []store.Event{ev})
+}
+
+func (p *Personalizer) enqueue(id string, evs []store.Event) {
+	if d := p.queue.add(id, evs...); d > 0 {
+		p.stats.Dropped.Add(uint64(d))
+	}
+}
+
+// loop flushes the queue every FlushInterval, backing off while the store
+// fails.
+func (p *Personalizer) loop() {
+	defer close(p.done)
+	wait := p.cfg.FlushInterval
+	t := time.NewTimer(wait)
+	defer t.Stop()
+	for {
+		select {
+		case <-p.stop:
+			return
+		case <-t.C:
+		}
+		if err := p.flush(context.Background()); err != nil {
+			wait = min(max(wait*2, p.cfg.FlushInterval), 30*time.Second)
+			p.cfg.Logger.Warn("tailor: writing events failed; retrying", "err", err, "pending", p.queue.len(), "retry_in", wait)
+		} else {
+			wait = p.cfg.FlushInterval
+		}
+		if d := p.queue.takeDropped(); d > 0 {
+			p.cfg.Logger.Error("tailor: pending events dropped at Config.MaxPending", "dropped", d, "max_pending", p.cfg.MaxPending)
+		}
+		t.Reset(wait)
+	}
+}
+
+// Flush writes every pending event to the store now.
+func (p *Personalizer) Flush(ctx context.Context) error {
+	return p.flush(ctx)
+}
+
+func (p *Personalizer) flush(ctx context.Context) error {
+	p.flushMu.Lock()
+	defer p.flushMu.Unlock()
+	bs := p.queue.take()
+	start := time.Now()
+	for i := 0; i < len(bs); i += p.cfg.FlushBatch {
+		chunk := bs[i:min(i+p.cfg.FlushBatch, len(bs))]
+		cctx, cancel := context.WithTimeout(ctx, p.cfg.StoreTimeout)
+		profs, err := store.ApplyBatch(cctx, p.store, chunk)
+		cancel()
+		if err != nil {
+			p.stats.FlushErrors.Add(1)
+			p.stats.Dropped.Add(uint64(p.queue.putBack(bs[i:])))
+			p.storeDownUntil.Store(p.cfg.Now().Add(p.cfg.FlushInterval).UnixNano())
+			return fmt.Errorf("tailor: flush %d profiles: %w", len(bs)-i, err)
+		}
+		p.storeDownUntil.Store(0)
+		n := 0
+		for j, prof := range profs {
+			n += len(chunk[j].Events)
+			p.refresh(prof)
+		}
+		p.stats.Flushed.Add(uint64(n))
+	}
+	if len(bs) > 0 {
+		p.stats.flushNanos.Add(uint64(time.Since(start)))
+		p.stats.Flushes.Add(1)
+	}
+	return nil
+}
+
+// refresh replaces the cached state of a profile the store has just written
+// with the stored profile plus what is pending since.
+func (p *Personalizer) refresh(prof *store.Profile) {
+	if prof == nil {
+		return
+	}
+	mu := p.lock(prof.ID)
+	mu.Lock()
+	defer mu.Unlock()
+	st, ok := p.cache.Get(prof.ID)
+	if !ok {
+		return
+	}
+	prof.Apply(p.lim, p.queue.get(prof.ID)...)
+	st.prof, st.partial = prof, false
+	p.cache.Set(prof.ID, st, cost(prof))
+}
+
+// Close stops the flusher and writes every pending event to the store,
+// retrying until ctx is done. Call it after the server has stopped serving
+// (http.Server.Shutdown). It does not close Config.Store. Events of
+// visitors who never came back with their cookie are not written: they are
+// not pending (see Config.MaxNewcomers).
+func (p *Personalizer) Close(ctx context.Context) error {
+	if p.closed.Swap(true) {
+		return nil
+	}
+	close(p.stop)
+	<-p.done
+	defer p.cache.Close()
+	defer p.ids.seen.Close()
+	wait := 10 * time.Millisecond
+	for {
+		err := p.flush(ctx)
+		if err == nil && p.queue.len() == 0 {
+			return nil
+		}
+		if err == nil {
+			continue
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("tailor: close: %d events not written: %w", p.queue.len(), errors.Join(err, ctx.Err()))
+		case <-time.After(wait):
+			wait = min(wait*2, time.Second)
+		}
+	}
+}

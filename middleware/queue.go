@@ -1,0 +1,186 @@
+package middleware
+
+import (
+	"slices"
+	"sync"
+
+	"github.com/tailorhq/tailor/store"
+)
+
+// queue is the write-behind queue: events recorded but not yet acknowledged
+// by the store, in order per visitor. It is the only place such events are
+// guaranteed to be; the cache may drop a visitor at any time.
+type queue struct {
+	mu      sync.Mutex
+	pending map[string][]store.Event
+	order   []string // visitors in the order they got pending events; may hold stale entries
+	head    int      // order[:head] is consumed
+	n       int      // events pending
+	max     int
+	dropped uint64 // events dropped at the bound since the last report
+}
+
+func newQueue(max int) *queue {
+	return &queue{pending: make(map[string][]store.Event), max: max}
+}
+
+// add appends events for id, dropping the oldest pending events past the
+// bound. It returns how many were dropped.
+func (q *queue) add(id string, evs ...store.Event) int {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	l, ok := q.pending[id]
+	if !ok {
+		q.order = append(q.order, id)
+	}
+	q.pending[id] = append(l, evs...)
+	q.n += len(evs)
+	return q.trim()
+}
+
+// trim drops the oldest events until the bound holds. q.mu is held.
+func (q *queue) trim() int {
+	dropped := 0
+	for q.n > q.max && q.head < len(q.order) {
+		id := q.order[q.head]
+		l := q.pending[id]
+		if len(l) == 0 {
+			q.head++
+			continue
+		}
+		l[0] = store.Event{}
+		q.pending[id] = l[1:]
+		q.n--
+		dropped++
+		if len(l) == 1 {
+			delete(q.pending, id)
+			q.head++
+		}
+	}
+	if q.head > 1024 && q.head > len(q.order)/2 {
+		q.order = slices.Delete(q.order, 0, q.head)
+		q.head = 0
+	}
+	q.dropped += uint64(dropped)
+	return dropped
+}
+
+// get returns a copy of id's pending events.
+func (q *queue) get(id string) []store.Event {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return slices.Clone(q.pending[id])
+}
+
+// take removes and returns every pending batch, oldest visitor first.
+func (q *queue) take() []store.Batch {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.n == 0 {
+		return nil
+	}
+	out := make([]store.Batch, 0, len(q.pending))
+	for _, id := range q.order[q.head:] {
+		if evs, ok := q.pending[id]; ok && len(evs) > 0 {
+			out = append(out, store.Batch{ID: id, Events: evs})
+			delete(q.pending, id)
+		}
+	}
+	q.pending = make(map[string][]store.Event, len(out))
+	q.order, q.head, q.n = nil, 0, 0
+	return out
+}
+
+// putBack returns batches that failed to the front of the queue, before
+// anything recorded since they were taken.
+func (q *queue) putBack(bs []store.Batch) int {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	ids := make([]string, 0, len(bs))
+	for _, b := range bs {
+		l, ok := q.pending[b.ID]
+		if !ok {
+			ids = append(ids, b.ID)
+		}
+		q.pending[b.ID] = append(b.Events, l...)
+		q.n += len(b.Events)
+	}
+	q.order = append(ids, q.order[q.head:]...)
+	q.head = 0
+	return q.trim()
+}
+
+// remove forgets id's pending events.
+func (q *queue) remove(id string) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.n -= len(q.pending[id])
+	delete(q.pending, id)
+}
+
+// len returns the number of pending events.
+func (q *queue) len() int {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.n
+}
+
+// takeDropped returns the events dropped since the last call.
+func (q *queue) takeDropped() uint64 {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	d := q.dropped
+	q.dropped = 0
+	return d
+}
+
+// newcomers holds the events of visitors who got a cookie but have not come
+// back with it yet. They reach the queue (and so the store) only when the
+// visitor returns, so one-hit clients never cost a store write. Bounded: the
+// oldest newcomer is forgotten first.
+type newcomers struct {
+	mu      sync.Mutex
+	events  map[string][]store.Event
+	ring    []string
+	next    int
+	evicted uint64
+}
+
+func newNewcomers(max int) *newcomers {
+	return &newcomers{events: make(map[string][]store.Event), ring: make([]string, max)}
+}
+
+func (n *newcomers) add(id string, evs ...store.Event) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if l, ok := n.events[id]; ok {
+		n.events[id] = append(l, evs...)
+		return
+	}
+	if old := n.ring[n.next]; old != "" {
+		if _, ok := n.events[old]; ok {
+			delete(n.events, old)
+			n.evicted++
+		}
+	}
+	n.ring[n.next] = id
+	n.next = (n.next + 1) % len(n.ring)
+	n.events[id] = slices.Clone(evs)
+}
+
+// take removes and returns id's events.
+func (n *newcomers) take(id string) []store.Event {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	evs, ok := n.events[id]
+	if ok {
+		delete(n.events, id)
+	}
+	return evs
+}
+
+func (n *newcomers) len() int {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return len(n.events)
+}

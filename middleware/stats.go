@@ -1,0 +1,52 @@
+package middleware
+
+import (
+	"sync/atomic"
+	"time"
+)
+
+// Stats are counters of a Personalizer since New.
+type Stats struct {
+	Requests        uint64 // requests seen
+	Bots            uint64 // requests from crawlers, not tracked
+	NewVisitors     uint64 // cookies issued to new visitors
+	RejectedCookies uint64 // tampered, truncated, expired or foreign cookies
+	RenewedCookies  uint64 // cookies re-issued (older key, or over a day old)
+	Events          uint64 // events recorded
+	Flushed         uint64 // events the store acknowledged
+	Flushes         uint64 // flushes that wrote something
+	FlushErrors     uint64 // failed store writes (retried)
+	FlushTime       time.Duration
+	LoadErrors      uint64 // failed store reads
+	Dropped         uint64 // pending events dropped at MaxPending
+	Pending         int    // events waiting for the store now
+	Newcomers       int    // first-visit visitors held in memory now
+	NewcomersLost   uint64 // newcomers forgotten at MaxNewcomers
+	CacheHits       uint64
+	CacheMisses     uint64
+	RuleErrors      uint64 // rule evaluations that failed (counted as no match)
+}
+
+type counters struct {
+	Requests, Bots, NewVisitors, RejectedCookies, RenewedCookies atomic.Uint64
+	Events, Flushed, Flushes, FlushErrors, LoadErrors, Dropped   atomic.Uint64
+	CacheHits, CacheMisses, flushNanos                           atomic.Uint64
+}
+
+// Stats returns the current counters.
+func (p *Personalizer) Stats() Stats {
+	c := &p.stats
+	p.newcomers.mu.Lock()
+	lost := p.newcomers.evicted
+	p.newcomers.mu.Unlock()
+	return Stats{
+		Requests: c.Requests.Load(), Bots: c.Bots.Load(), NewVisitors: c.NewVisitors.Load(),
+		RejectedCookies: c.RejectedCookies.Load(), RenewedCookies: c.RenewedCookies.Load(),
+		Events: c.Events.Load(), Flushed: c.Flushed.Load(), Flushes: c.Flushes.Load(),
+		FlushErrors: c.FlushErrors.Load(), FlushTime: time.Duration(c.flushNanos.Load()),
+		LoadErrors: c.LoadErrors.Load(), Dropped: c.Dropped.Load(),
+		Pending: p.queue.len(), Newcomers: p.newcomers.len(), NewcomersLost: lost,
+		CacheHits: c.CacheHits.Load(), CacheMisses: c.CacheMisses.Load(),
+		RuleErrors: p.cfg.Engine.Errors(),
+	}
+}

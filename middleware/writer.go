@@ -1,0 +1,98 @@
+package middleware
+
+import (
+	"net/http"
+	"strings"
+)
+
+// responseWriter sets the visitor cookie and the caching headers before the
+// first byte of the response.
+type responseWriter struct {
+	http.ResponseWriter
+	v      *Visitor
+	r      *http.Request
+	wrote  bool
+	status int
+}
+
+func (w *responseWriter) writeHeaders(status int) {
+	if w.wrote {
+		return
+	}
+	w.wrote, w.status = true, status
+	h := w.ResponseWriter.Header()
+	v := w.v
+	if v.setCookie && v.tracked {
+		if c, err := v.p.ids.cookie(v.id, w.r, v.now); err == nil {
+			h.Add("Set-Cookie", c.String())
+		} else {
+			v.p.cfg.Logger.Error("tailor: encoding the visitor cookie failed", "err", err)
+		}
+	}
+	h["Cache-Control"] = []string{privateCacheControl(h.Get("Cache-Control"))}
+	if !varyHasCookie(h.Values("Vary")) {
+		h.Add("Vary", "Cookie")
+	}
+}
+
+// privateCacheControl makes a Cache-Control value private, keeping a value
+// that is already at least as strict.
+func privateCacheControl(cc string) string {
+	if cc == "" {
+		return "private"
+	}
+	lower := strings.ToLower(cc)
+	if strings.Contains(lower, "private") || strings.Contains(lower, "no-store") {
+		return cc
+	}
+	var out []string
+	for _, d := range strings.Split(cc, ",") {
+		d = strings.TrimSpace(d)
+		k := strings.ToLower(d)
+		if k == "public" || k == "" || strings.HasPrefix(k, "s-maxage") {
+			continue
+		}
+		out = append(out, d)
+	}
+	return strings.Join(append([]string{"private"}, out...), ", ")
+}
+
+func varyHasCookie(vs []string) bool {
+	for _, v := range vs {
+		for _, f := range strings.Split(v, ",") {
+			f = strings.TrimSpace(f)
+			if f == "*" || strings.EqualFold(f, "Cookie") {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func (w *responseWriter) WriteHeader(code int) {
+	if code >= 100 && code < 200 && code != http.StatusSwitchingProtocols {
+		w.ResponseWriter.WriteHeader(code) // informational: headers come later
+		return
+	}
+	w.writeHeaders(code)
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *responseWriter) Write(b []byte) (int, error) {
+	if !w.wrote {
+		w.writeHeaders(http.StatusOK)
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+// Flush sends buffered data, for handlers that stream without
+// http.ResponseController.
+func (w *responseWriter) Flush() {
+	if !w.wrote {
+		w.writeHeaders(http.StatusOK)
+	}
+	http.NewResponseController(w.ResponseWriter).Flush()
+}
+
+// Unwrap lets http.ResponseController reach the underlying writer.
+func (w *responseWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
