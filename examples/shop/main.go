@@ -1,0 +1,76 @@
+// Command shop serves the tailor demo shop on http://localhost:8080.
+//
+//	go run ./examples/shop [-addr :8080] [-db tailor.db]
+//
+// Visitors are kept in a bbolt file, so a restarted shop still knows them;
+// the cookie keys are created on the first run and kept beside it with
+// mode 0600. SIGINT or SIGTERM shut the shop down gracefully: the server
+// drains, then every pending event is written.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/tailorhq/tailor/examples/shop/site"
+)
+
+func main() {
+	addr := flag.String("addr", "localhost:8080", "address to listen on")
+	db := flag.String("db", "tailor.db", "bbolt file that keeps visitors (cookie keys go in FILE.keys)")
+	visit := flag.Duration("visit-timeout", 30*time.Minute, "a visit ends after this long without a request")
+	flag.Parse()
+	if err := run(*addr, *db, *visit); err != nil {
+		fmt.Fprintln(os.Stderr, "shop:", err)
+		os.Exit(1)
+	}
+}
+
+func run(addr, db string, visit time.Duration) error {
+	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
+	s, err := site.Open(site.Config{DB: db, VisitTimeout: visit, Logger: log})
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		s.Close(context.Background())
+		return err
+	}
+	srv := &http.Server{Handler: s.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	log.Info("shop: serving", "url", "http://"+ln.Addr().String(), "db", db)
+
+	select {
+	case err = <-errc:
+	case <-ctx.Done():
+		log.Info("shop: shutting down")
+	}
+	shutdown, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	if serr := srv.Shutdown(shutdown); serr != nil {
+		err = errors.Join(err, serr)
+	}
+	if cerr := s.Close(shutdown); cerr != nil {
+		err = errors.Join(err, cerr)
+	}
+	if errors.Is(err, http.ErrServerClosed) {
+		err = nil
+	}
+	if err == nil {
+		log.Info("shop: stopped; every event written")
+	}
+	return err
+}

@@ -1,0 +1,273 @@
+// Package site is the demo shop: a small store of books, Red Sox gear,
+// Grateful Dead records, watercolour paints and winter gear, personalised
+// by tailor. The command in the parent directory serves it.
+package site
+
+import (
+	"context"
+	"embed"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"html/template"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/tailorhq/tailor/middleware"
+	"github.com/tailorhq/tailor/rules"
+	"github.com/tailorhq/tailor/store"
+	"github.com/tailorhq/tailor/store/bolt"
+)
+
+//go:embed templates/*.html
+var templateFS embed.FS
+
+// Config configures the shop.
+type Config struct {
+	// DB is the path of the bbolt file that keeps visitors. The cookie keys
+	// are kept beside it, in DB+".keys". Required.
+	DB string
+	// VisitTimeout ends a visit after this long without a request.
+	// Default 30 minutes.
+	VisitTimeout time.Duration
+	// FlushInterval is how often events are written. Default 1 second.
+	FlushInterval time.Duration
+	Logger        *slog.Logger
+}
+
+// Site is the shop's http.Handler.
+type Site struct {
+	p     *middleware.Personalizer
+	st    store.Store
+	tmpl  *template.Template
+	mux   *http.ServeMux
+	carts carts
+}
+
+// Open opens the database and returns the shop. Close it when done.
+func Open(cfg Config) (*Site, error) {
+	if cfg.DB == "" {
+		return nil, errors.New("site: Config.DB is required")
+	}
+	keys, err := LoadOrCreateKeys(cfg.DB + ".keys")
+	if err != nil {
+		return nil, err
+	}
+	st, err := bolt.Open(cfg.DB, bolt.Options{})
+	if err != nil {
+		return nil, err
+	}
+	engine, err := rules.NewEngine(Segments()...)
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	p, err := middleware.New(middleware.Config{
+		Keys: keys, Store: st, Engine: engine, VisitTimeout: cfg.VisitTimeout,
+		FlushInterval: cfg.FlushInterval, Logger: cfg.Logger,
+	})
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	tmpl, err := template.New("").Funcs(middleware.FuncMap()).Funcs(template.FuncMap{
+		"price":    func(f float64) string { return fmt.Sprintf("$%.2f", f) },
+		"category": CategoryName,
+		"hero":     func(r *http.Request) string { return heroVariant(middleware.FromContext(r.Context()).In) },
+	}).ParseFS(templateFS, "templates/*.html")
+	if err != nil {
+		p.Close(context.Background())
+		st.Close()
+		return nil, err
+	}
+	s := &Site{p: p, st: st, tmpl: tmpl, mux: http.NewServeMux(), carts: carts{m: make(map[string][]string)}}
+	s.routes()
+	return s, nil
+}
+
+func (s *Site) routes() {
+	s.mux.HandleFunc("GET /{$}", s.home)
+	s.mux.HandleFunc("GET /products", s.products)
+	s.mux.HandleFunc("GET /products/{id}", s.product)
+	s.mux.HandleFunc("POST /cart", s.addToCart)
+	s.mux.HandleFunc("GET /cart", s.cart)
+	s.mux.HandleFunc("POST /checkout", s.checkout)
+	s.mux.HandleFunc("GET /_tailor/me", s.me)
+}
+
+// Handler returns the shop wrapped in tailor.
+func (s *Site) Handler() http.Handler { return s.p.Handler(s.mux) }
+
+// Close writes every pending event and closes the database. Call it after
+// the server has drained.
+func (s *Site) Close(ctx context.Context) error {
+	return errors.Join(s.p.Close(ctx), s.st.Close())
+}
+
+// page is what every template gets.
+type page struct {
+	Request  *http.Request
+	Title    string
+	Products []Product
+	Product  *Product
+	Cart     []Product
+	Total    float64
+	Thanks   bool
+	Me       any
+}
+
+func (s *Site) render(w http.ResponseWriter, r *http.Request, name string, status int, pg page) {
+	pg.Request = r
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	var b strings.Builder
+	if err := s.tmpl.ExecuteTemplate(&b, name, pg); err != nil {
+		http.Error(w, "template error", http.StatusInternalServerError)
+		slog.Error("shop: template", "name", name, "err", err)
+		return
+	}
+	w.WriteHeader(status)
+	w.Write([]byte(b.String()))
+}
+
+func (s *Site) home(w http.ResponseWriter, r *http.Request) {
+	s.render(w, r, "home.html", 200, page{Title: "Home", Products: featured(), Thanks: r.URL.Query().Has("thanks")})
+}
+
+func featured() []Product {
+	var out []Product
+	for _, c := range Categories {
+		out = append(out, InCategory(c.ID)[0])
+	}
+	return out
+}
+
+func (s *Site) products(w http.ResponseWriter, r *http.Request) {
+	s.render(w, r, "products.html", 200, page{Title: "All products", Products: Products})
+}
+
+func (s *Site) product(w http.ResponseWriter, r *http.Request) {
+	p := ProductByID(r.PathValue("id"))
+	if p == nil {
+		s.render(w, r, "notfound.html", http.StatusNotFound, page{Title: "Not found"})
+		return
+	}
+	middleware.FromContext(r.Context()).Describe(p.Category, p.ID)
+	s.render(w, r, "product.html", 200, page{Title: p.Name, Product: p, Products: InCategory(p.Category)})
+}
+
+func (s *Site) addToCart(w http.ResponseWriter, r *http.Request) {
+	v := middleware.FromContext(r.Context())
+	p := ProductByID(r.PostFormValue("id"))
+	if p == nil {
+		http.Error(w, "no such product: form field id", http.StatusBadRequest)
+		return
+	}
+	s.carts.add(cartKey(v, r), p.ID)
+	v.Record(store.Event{Type: store.TypeTrack, Name: "add_to_cart", Item: p.ID, Category: p.Category})
+	http.Redirect(w, r, "/cart", http.StatusSeeOther)
+}
+
+func (s *Site) cart(w http.ResponseWriter, r *http.Request) {
+	items := s.carts.get(cartKey(middleware.FromContext(r.Context()), r))
+	pg := page{Title: "Cart"}
+	for _, id := range items {
+		if p := ProductByID(id); p != nil {
+			pg.Cart = append(pg.Cart, *p)
+			pg.Total += p.Price
+		}
+	}
+	s.render(w, r, "cart.html", 200, pg)
+}
+
+func (s *Site) checkout(w http.ResponseWriter, r *http.Request) {
+	v := middleware.FromContext(r.Context())
+	ids := s.carts.take(cartKey(v, r))
+	if len(ids) == 0 {
+		http.Redirect(w, r, "/cart", http.StatusSeeOther)
+		return
+	}
+	var items []store.Item
+	for _, id := range ids {
+		if p := ProductByID(id); p != nil {
+			items = append(items, store.Item{ID: p.ID, Category: p.Category, Price: p.Price, Quantity: 1})
+		}
+	}
+	v.Purchase(items...)
+	http.Redirect(w, r, "/?thanks", http.StatusSeeOther)
+}
+
+// me shows what tailor knows about the visitor.
+func (s *Site) me(w http.ResponseWriter, r *http.Request) {
+	v := middleware.FromContext(r.Context())
+	v.SkipPageView()
+	me := struct {
+		ID       string         `json:"id"`
+		New      bool           `json:"new"`
+		Tracked  bool           `json:"tracked"`
+		Segments []string       `json:"segments"`
+		Facts    rules.Facts    `json:"facts"`
+		Profile  *store.Profile `json:"profile"`
+	}{v.ID(), v.New(), v.Tracked(), v.Segments(), v.Facts(), v.Profile()}
+	if me.Segments == nil {
+		me.Segments = []string{}
+	}
+	if strings.Contains(r.Header.Get("Accept"), "application/json") {
+		w.Header().Set("Content-Type", "application/json")
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		enc.Encode(me)
+		return
+	}
+	b, _ := json.MarshalIndent(me.Profile, "", "  ")
+	s.render(w, r, "me.html", 200, page{Title: "What tailor knows about you", Me: map[string]any{
+		"ID": me.ID, "Segments": me.Segments, "Facts": me.Facts, "Profile": string(b),
+	}})
+}
+
+// cartKey identifies a cart: the visitor, or for untracked visitors the
+// address (the demo keeps carts in memory).
+func cartKey(v *middleware.Visitor, r *http.Request) string {
+	if id := v.ID(); id != "" {
+		return id
+	}
+	return "addr:" + r.RemoteAddr
+}
+
+// carts keeps shopping carts in memory, at most maxCarts of them.
+type carts struct {
+	mu sync.Mutex
+	m  map[string][]string
+}
+
+const maxCarts, maxCartItems = 10_000, 50
+
+func (c *carts) add(key, id string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if _, ok := c.m[key]; !ok && len(c.m) >= maxCarts {
+		for k := range c.m { // forget an arbitrary cart
+			delete(c.m, k)
+			break
+		}
+	}
+	if len(c.m[key]) < maxCartItems {
+		c.m[key] = append(c.m[key], id)
+	}
+}
+
+func (c *carts) get(key string) []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]string(nil), c.m[key]...)
+}
+
+func (c *carts) take(key string) []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	items := c.m[key]
+	delete(c.m, key)
+	return items
+}

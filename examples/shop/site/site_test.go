@@ -1,0 +1,159 @@
+package site_test
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/cookiejar"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tailorhq/tailor/examples/shop/site"
+)
+
+const ua = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/156.0 Safari/537.36"
+
+type browser struct {
+	t   *testing.T
+	c   *http.Client
+	url string
+}
+
+func (b *browser) do(method, path string, form url.Values, hdr ...string) (*http.Response, string) {
+	b.t.Helper()
+	var body io.Reader
+	if form != nil {
+		body = strings.NewReader(form.Encode())
+	}
+	req, _ := http.NewRequest(method, b.url+path, body)
+	req.Header.Set("User-Agent", ua)
+	if form != nil {
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	}
+	for i := 0; i+1 < len(hdr); i += 2 {
+		req.Header.Set(hdr[i], hdr[i+1])
+	}
+	resp, err := b.c.Do(req)
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	s, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	return resp, string(s)
+}
+
+var heroRE = regexp.MustCompile(`data-slot="hero" data-variant="([a-z-]+)"`)
+
+func (b *browser) hero() string {
+	b.t.Helper()
+	_, body := b.do("GET", "/", nil)
+	m := heroRE.FindStringSubmatch(body)
+	if m == nil {
+		b.t.Fatalf("no hero in home page:\n%s", body)
+	}
+	return m[1]
+}
+
+func open(t *testing.T, db string) (*site.Site, *httptest.Server) {
+	s, err := site.Open(site.Config{DB: db, FlushInterval: 50 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s, httptest.NewServer(s.Handler())
+}
+
+func TestShopJourney(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "tailor.db")
+	s, srv := open(t, db)
+	jar, _ := cookiejar.New(nil)
+	b := &browser{t: t, c: &http.Client{Jar: jar, CheckRedirect: nil}, url: srv.URL}
+
+	if h := b.hero(); h != "welcome" {
+		t.Fatalf("first visit: hero %q, want welcome", h)
+	}
+	b.do("GET", "/products/red-sox-banner", nil)
+	if h := b.hero(); h != "welcome" {
+		t.Fatalf("after one Red Sox product: hero %q, want welcome", h)
+	}
+	b.do("GET", "/products/red-sox-potato-head", nil)
+	if h := b.hero(); h != "red-sox" {
+		t.Fatalf("after two Red Sox products: hero %q, want red-sox", h)
+	}
+	if resp, _ := b.do("POST", "/cart", url.Values{"id": {"moneyball"}}); resp.StatusCode != 200 || resp.Request.URL.Path != "/cart" {
+		t.Fatalf("add to cart: %d at %s", resp.StatusCode, resp.Request.URL)
+	}
+	if _, body := b.do("GET", "/cart", nil); !strings.Contains(body, `data-cart-item="moneyball"`) {
+		t.Fatalf("cart does not show moneyball:\n%s", body)
+	}
+	b.do("POST", "/checkout", url.Values{})
+	if h := b.hero(); h != "thank-you" {
+		t.Fatalf("after a purchase: hero %q, want thank-you", h)
+	}
+
+	_, js := b.do("GET", "/_tailor/me", nil, "Accept", "application/json")
+	var me struct {
+		ID       string
+		Segments []string
+		Profile  struct {
+			Purchases struct{ Count int }
+			Counts    map[string]int
+		}
+	}
+	if err := json.Unmarshal([]byte(js), &me); err != nil {
+		t.Fatalf("/_tailor/me JSON: %v\n%s", err, js)
+	}
+	if len(me.ID) != 32 || me.Profile.Purchases.Count != 1 || me.Profile.Counts["add_to_cart"] != 1 || !strings.Contains(strings.Join(me.Segments, ","), "customer") {
+		t.Fatalf("/_tailor/me: %+v", me)
+	}
+	if resp, body := b.do("GET", "/_tailor/me", nil); !strings.Contains(resp.Header.Get("Content-Type"), "text/html") || !strings.Contains(body, me.ID) {
+		t.Fatalf("/_tailor/me HTML: %s", resp.Header.Get("Content-Type"))
+	}
+
+	// Restart on the same database: the visitor is still known.
+	srv.Close()
+	if err := s.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	s2, srv2 := open(t, db)
+	defer func() { srv2.Close(); s2.Close(context.Background()) }()
+	u, _ := url.Parse(srv.URL)
+	u2, _ := url.Parse(srv2.URL)
+	jar.SetCookies(u2, jar.Cookies(u)) // same host, new port
+	b.url = srv2.URL
+	if h := b.hero(); h != "thank-you" {
+		t.Fatalf("after a restart: hero %q, want thank-you", h)
+	}
+}
+
+func TestShopPagesAndErrors(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "tailor.db")
+	s, srv := open(t, db)
+	defer func() { srv.Close(); s.Close(context.Background()) }()
+	b := &browser{t: t, c: srv.Client(), url: srv.URL}
+	_, body := b.do("GET", "/products", nil)
+	for _, p := range site.Products {
+		if !strings.Contains(body, `href="/products/`+p.ID+`"`) {
+			t.Errorf("/products does not link %s", p.ID)
+		}
+	}
+	if len(site.Products) < 12 || len(site.Categories) < 4 {
+		t.Errorf("%d products in %d categories", len(site.Products), len(site.Categories))
+	}
+	if resp, _ := b.do("GET", "/products/no-such-thing", nil); resp.StatusCode != 404 {
+		t.Errorf("unknown product: %d", resp.StatusCode)
+	}
+	if resp, body := b.do("POST", "/cart", url.Values{"id": {"nope"}}); resp.StatusCode != 400 || !strings.Contains(body, "id") {
+		t.Errorf("bad cart id: %d %q", resp.StatusCode, body)
+	}
+	fi, err := os.Stat(db + ".keys")
+	if err != nil || fi.Mode().Perm() != 0o600 {
+		t.Errorf("keys file: %v %v", fi, err)
+	}
+}
