@@ -1,0 +1,709 @@
+package rules
+
+import (
+	"cmp"
+	"regexp"
+	"strings"
+	"time"
+	"unicode/utf16"
+	"unicode/utf8"
+
+	"github.com/tidwall/gjson"
+)
+
+// A condResult is the outcome of evaluating a node. As in GrowthBook, only
+// condPass is a match: condUnknown (an operator that is not supported) fails
+// even when negated, and condAbort (a malformed part, where GrowthBook's
+// JavaScript SDK throws) fails the whole evaluation.
+type condResult uint8
+
+const (
+	condFail condResult = iota
+	condPass
+	condUnknown
+	condAbort
+)
+
+func condResultOf(b bool) condResult {
+	if b {
+		return condPass
+	}
+	return condFail
+}
+
+func (r condResult) not() condResult {
+	switch r {
+	case condPass:
+		return condFail
+	case condFail:
+		return condPass
+	}
+	return r
+}
+
+// A constant result is also a node.
+func (r condResult) eval(condEnv, gjson.Result) condResult { return r }
+
+// condEnv is what evaluation needs besides the value. It is passed by value
+// so that evaluation does not allocate.
+type condEnv struct {
+	now time.Time
+}
+
+// A condNode evaluates a compiled part of a condition against a value: the
+// document, an element of an array, or an attribute.
+type condNode interface {
+	eval(env condEnv, v gjson.Result) condResult
+}
+
+// condNumber is a number that is not in the document: a length or a count.
+func condNumber(n int) gjson.Result {
+	return gjson.Result{Type: gjson.Number, Num: float64(n)}
+}
+
+// condAll passes when every node passes; it is an implicit or explicit
+// $and, or an object of operators.
+type condAll []condNode
+
+func (l condAll) simplify() condNode {
+	switch len(l) {
+	case 0:
+		return condPass
+	case 1:
+		return l[0]
+	}
+	return l
+}
+
+func (l condAll) eval(env condEnv, v gjson.Result) condResult {
+	res := condPass
+	for _, n := range l {
+		switch r := n.eval(env, v); r {
+		case condFail, condAbort:
+			return r
+		case condUnknown:
+			res = condUnknown
+		}
+	}
+	return res
+}
+
+// condAny is $or: an empty one passes.
+type condAny []condNode
+
+func (l condAny) eval(env condEnv, v gjson.Result) condResult {
+	if len(l) == 0 {
+		return condPass
+	}
+	res := condFail
+	for _, n := range l {
+		switch r := n.eval(env, v); r {
+		case condPass, condAbort:
+			return r
+		case condUnknown:
+			res = condUnknown
+		}
+	}
+	return res
+}
+
+type condNot struct{ node condNode }
+
+func (n condNot) eval(env condEnv, v gjson.Result) condResult {
+	return n.node.eval(env, v).not()
+}
+
+// condField evaluates node on the attribute at path.
+type condField struct {
+	path condPath
+	node condNode
+}
+
+func (f *condField) eval(env condEnv, v gjson.Result) condResult {
+	return f.node.eval(env, f.path.resolve(v))
+}
+
+// condEqual is a value without operators: the attribute must equal it.
+type condEqual struct {
+	want *condJSON
+	fold bool // strings ignore case ($alli)
+}
+
+func (e *condEqual) eval(_ condEnv, v gjson.Result) condResult {
+	if e.fold && e.want.kind == condStr && v.Type == gjson.String {
+		return condResultOf(strings.EqualFold(v.Str, e.want.str))
+	}
+	return condResultOf(condEqualJSON(e.want, v))
+}
+
+// condEqualJSON reports whether v deeply equals want: scalars by type and
+// value, arrays element by element, objects key by key.
+func condEqualJSON(want *condJSON, v gjson.Result) bool {
+	switch want.kind {
+	case condNull:
+		return v.Type == gjson.Null
+	case condBool:
+		return v.Type == gjson.True && want.b || v.Type == gjson.False && !want.b
+	case condNum:
+		return v.Type == gjson.Number && v.Num == want.num
+	case condStr:
+		return v.Type == gjson.String && v.Str == want.str
+	case condArr:
+		if !v.IsArray() {
+			return false
+		}
+		i, ok := 0, true
+		v.ForEach(func(_, e gjson.Result) bool {
+			if i >= len(want.elems) || !condEqualJSON(want.elems[i], e) {
+				ok = false
+				return false
+			}
+			i++
+			return true
+		})
+		return ok && i == len(want.elems)
+	case condObj:
+		if !v.IsObject() {
+			return false
+		}
+		n, ok := 0, true
+		v.ForEach(func(k, e gjson.Result) bool {
+			w := want.member(k.Str)
+			if w == nil || !condEqualJSON(w, e) {
+				ok = false
+				return false
+			}
+			n++
+			return true
+		})
+		return ok && n == len(want.members)
+	}
+	return false
+}
+
+// condStrictEqual is JavaScript's ===: an array or an object equals nothing
+// else.
+func condStrictEqual(want *condJSON, v gjson.Result) bool {
+	if want.kind == condArr || want.kind == condObj {
+		return false
+	}
+	return condEqualJSON(want, v)
+}
+
+// condCompare is $eq, $ne, $gt, $gte, $lt or $lte.
+type condCompare struct {
+	op  string
+	arg *condJSON
+}
+
+func (c *condCompare) eval(_ condEnv, v gjson.Result) condResult {
+	switch c.op {
+	case "$eq":
+		return condResultOf(condStrictEqual(c.arg, v))
+	case "$ne":
+		return condResultOf(!condStrictEqual(c.arg, v))
+	}
+	var o int
+	switch {
+	case c.arg.kind == condNum && v.Type == gjson.Number:
+		if v.Num != v.Num || c.arg.num != c.arg.num { // NaN is unordered
+			return condFail
+		}
+		o = cmp.Compare(v.Num, c.arg.num)
+	case c.arg.kind == condStr && v.Type == gjson.String:
+		o = compareUTF16(v.Str, c.arg.str)
+	default:
+		return condFail
+	}
+	switch c.op {
+	case "$gt":
+		return condResultOf(o > 0)
+	case "$gte":
+		return condResultOf(o >= 0)
+	case "$lt":
+		return condResultOf(o < 0)
+	}
+	return condResultOf(o <= 0) // $lte
+}
+
+// compareUTF16 orders strings by UTF-16 code units, as JavaScript does. It
+// differs from Go's order only where a character above U+FFFF meets one in
+// U+E000 to U+FFFF.
+func compareUTF16(a, b string) int {
+	i := 0
+	for i < len(a) && i < len(b) && a[i] == b[i] {
+		i++
+	}
+	if i == len(a) || i == len(b) {
+		return cmp.Compare(len(a), len(b))
+	}
+	if a[i] < utf8.RuneSelf && b[i] < utf8.RuneSelf {
+		return cmp.Compare(a[i], b[i])
+	}
+	d := i
+	for i > 0 && !utf8.RuneStart(a[i]) {
+		i--
+	}
+	ra, _ := utf8.DecodeRuneInString(a[i:])
+	rb, _ := utf8.DecodeRuneInString(b[i:])
+	if ra != rb {
+		if ua, ub := condFirstUnit(ra), condFirstUnit(rb); ua != ub {
+			return cmp.Compare(ua, ub)
+		}
+		return cmp.Compare(ra, rb)
+	}
+	return cmp.Compare(a[d], b[d]) // invalid UTF-8
+}
+
+// condFirstUnit returns the first UTF-16 code unit of r.
+func condFirstUnit(r rune) rune {
+	if r >= 0x10000 {
+		hi, _ := utf16.EncodeRune(r)
+		return hi
+	}
+	return r
+}
+
+// condIn is $in, $nin, $ini, $nini, $inGroup or $notInGroup.
+type condIn struct {
+	set *condSet
+	not bool
+}
+
+func (n *condIn) eval(_ condEnv, v gjson.Result) condResult {
+	return condResultOf(n.set.has(v) != n.not)
+}
+
+// condSet is a set of JSON scalars, compared as JavaScript's
+// Array.prototype.includes does, or ignoring the case of strings.
+type condSet struct {
+	fold       bool
+	strs       map[string]struct{} // with fold, the ASCII strings in lower case
+	other      []string            // with fold, the other strings
+	all        []string            // with fold, all strings
+	nums       map[float64]struct{}
+	t, f, null bool
+}
+
+func newCondSet(fold bool) *condSet {
+	return &condSet{fold: fold, strs: map[string]struct{}{}, nums: map[float64]struct{}{}}
+}
+
+// add adds v, and reports false for an array or object, which no attribute
+// can equal.
+func (s *condSet) add(v *condJSON) bool {
+	switch v.kind {
+	case condNull:
+		s.null = true
+	case condBool:
+		if v.b {
+			s.t = true
+		} else {
+			s.f = true
+		}
+	case condNum:
+		s.nums[v.num] = struct{}{}
+	case condStr:
+		s.addString(v.str)
+	default:
+		return false
+	}
+	return true
+}
+
+func (s *condSet) addString(x string) {
+	if !s.fold {
+		s.strs[x] = struct{}{}
+		return
+	}
+	s.all = append(s.all, x)
+	if condIsASCII(x) {
+		s.strs[strings.ToLower(x)] = struct{}{}
+	} else {
+		s.other = append(s.other, x)
+	}
+}
+
+// addGo adds a member of a saved group given as a Go value.
+func (s *condSet) addGo(v any) {
+	switch x := v.(type) {
+	case nil:
+		s.null = true
+	case bool:
+		s.add(&condJSON{kind: condBool, b: x})
+	case string:
+		s.addString(x)
+	case float64:
+		s.nums[x] = struct{}{}
+	case float32:
+		s.nums[float64(x)] = struct{}{}
+	case int:
+		s.nums[float64(x)] = struct{}{}
+	case int8:
+		s.nums[float64(x)] = struct{}{}
+	case int16:
+		s.nums[float64(x)] = struct{}{}
+	case int32:
+		s.nums[float64(x)] = struct{}{}
+	case int64:
+		s.nums[float64(x)] = struct{}{}
+	case uint:
+		s.nums[float64(x)] = struct{}{}
+	case uint8:
+		s.nums[float64(x)] = struct{}{}
+	case uint16:
+		s.nums[float64(x)] = struct{}{}
+	case uint32:
+		s.nums[float64(x)] = struct{}{}
+	case uint64:
+		s.nums[float64(x)] = struct{}{}
+	case interface{ Float64() (float64, error) }: // json.Number
+		if f, err := x.Float64(); err == nil {
+			s.nums[f] = struct{}{}
+		}
+	}
+}
+
+// has reports whether v, or an element of v if it is an array, is in s.
+func (s *condSet) has(v gjson.Result) bool {
+	if !v.IsArray() {
+		return s.contains(v)
+	}
+	found := false
+	v.ForEach(func(_, e gjson.Result) bool {
+		found = s.contains(e)
+		return !found
+	})
+	return found
+}
+
+func (s *condSet) contains(v gjson.Result) bool {
+	switch v.Type {
+	case gjson.Null:
+		return s.null
+	case gjson.True:
+		return s.t
+	case gjson.False:
+		return s.f
+	case gjson.Number:
+		_, ok := s.nums[v.Num]
+		return ok
+	case gjson.String:
+		if !s.fold {
+			_, ok := s.strs[v.Str]
+			return ok
+		}
+		return s.containsFold(v.Str)
+	}
+	return false
+}
+
+func (s *condSet) containsFold(x string) bool {
+	if len(x) <= 64 && condIsASCII(x) {
+		var buf [64]byte
+		for i := 0; i < len(x); i++ {
+			c := x[i]
+			if 'A' <= c && c <= 'Z' {
+				c += 'a' - 'A'
+			}
+			buf[i] = c
+		}
+		if _, ok := s.strs[string(buf[:len(x)])]; ok {
+			return true
+		}
+		for _, o := range s.other {
+			if strings.EqualFold(x, o) {
+				return true
+			}
+		}
+		return false
+	}
+	for _, o := range s.all {
+		if strings.EqualFold(x, o) {
+			return true
+		}
+	}
+	return false
+}
+
+func condIsASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= utf8.RuneSelf {
+			return false
+		}
+	}
+	return true
+}
+
+// condRegex is $regex or $regexi.
+type condRegex struct{ re *regexp.Regexp }
+
+func (n *condRegex) eval(_ condEnv, v gjson.Result) condResult {
+	return condResultOf(v.Type == gjson.String && n.re.MatchString(v.Str))
+}
+
+// condSize is $size.
+type condSize struct{ node condNode }
+
+func (n *condSize) eval(env condEnv, v gjson.Result) condResult {
+	if !v.IsArray() {
+		return condFail
+	}
+	return n.node.eval(env, condNumber(condLen(v)))
+}
+
+// condLen returns the number of elements of an array.
+func condLen(v gjson.Result) int {
+	n := 0
+	v.ForEach(func(_, _ gjson.Result) bool {
+		n++
+		return true
+	})
+	return n
+}
+
+// condType is $type.
+type condType uint8
+
+const (
+	condTypeNull condType = iota
+	condTypeBoolean
+	condTypeNumber
+	condTypeString
+	condTypeArray
+	condTypeObject
+)
+
+var condTypes = map[string]condType{
+	"null":    condTypeNull,
+	"boolean": condTypeBoolean,
+	"number":  condTypeNumber,
+	"string":  condTypeString,
+	"array":   condTypeArray,
+	"object":  condTypeObject,
+}
+
+func (t condType) eval(_ condEnv, v gjson.Result) condResult {
+	var got condType
+	switch v.Type {
+	case gjson.Null:
+		got = condTypeNull
+	case gjson.True, gjson.False:
+		got = condTypeBoolean
+	case gjson.Number:
+		got = condTypeNumber
+	case gjson.String:
+		got = condTypeString
+	default:
+		if v.IsArray() {
+			got = condTypeArray
+		} else {
+			got = condTypeObject
+		}
+	}
+	return condResultOf(got == t)
+}
+
+// condExists is $exists.
+type condExists bool
+
+func (want condExists) eval(_ condEnv, v gjson.Result) condResult {
+	return condResultOf((v.Type != gjson.Null) == bool(want))
+}
+
+// condElemMatch is $elemMatch.
+type condElemMatch struct{ node condNode }
+
+func (n *condElemMatch) eval(env condEnv, v gjson.Result) condResult {
+	if !v.IsArray() {
+		return condFail
+	}
+	res := condFail
+	v.ForEach(func(_, e gjson.Result) bool {
+		if e.Type == gjson.Null {
+			return true
+		}
+		switch r := n.node.eval(env, e); r {
+		case condPass, condAbort:
+			res = r
+			return false
+		case condUnknown:
+			res = condUnknown
+		}
+		return true
+	})
+	return res
+}
+
+// condAllOf is $all or $alli: every node must pass for some element.
+type condAllOf []condNode
+
+func (l condAllOf) eval(env condEnv, v gjson.Result) condResult {
+	if !v.IsArray() {
+		return condFail
+	}
+	res := condPass
+	for _, n := range l {
+		matched := condFail
+		v.ForEach(func(_, e gjson.Result) bool {
+			switch r := n.eval(env, e); r {
+			case condPass, condAbort:
+				matched = r
+				return false
+			case condUnknown:
+				matched = condUnknown
+			}
+			return true
+		})
+		switch matched {
+		case condFail, condAbort:
+			return matched
+		case condUnknown:
+			res = condUnknown
+		}
+	}
+	return res
+}
+
+// condTime is $within or $olderThan.
+type condTime struct {
+	d     time.Duration
+	older bool
+}
+
+func (n *condTime) eval(env condEnv, v gjson.Result) condResult {
+	if v.Type != gjson.String {
+		return condFail
+	}
+	t, ok := parseCondTime(v.Str)
+	if !ok {
+		return condFail
+	}
+	return condResultOf(t.Before(env.now.Add(-n.d)) == n.older)
+}
+
+// condCount is $count.
+type condCount struct {
+	where    condNode // nil counts every element
+	within   time.Duration
+	windowed bool
+	at       condPath
+	is       condNode
+}
+
+func (n *condCount) eval(env condEnv, v gjson.Result) condResult {
+	count := 0
+	switch {
+	case v.Type == gjson.Null:
+	case !v.IsArray():
+		return condFail
+	default:
+		var since time.Time
+		if n.windowed {
+			since = env.now.Add(-n.within)
+		}
+		res := condPass
+		v.ForEach(func(_, e gjson.Result) bool {
+			if n.where != nil {
+				switch r := n.where.eval(env, e); r {
+				case condFail:
+					return true
+				case condAbort:
+					res = r
+					return false
+				case condUnknown:
+					res = condUnknown
+					return true
+				}
+			}
+			if n.windowed {
+				at := n.at.resolve(e)
+				if at.Type != gjson.String {
+					return true
+				}
+				if t, ok := parseCondTime(at.Str); !ok || t.Before(since) {
+					return true
+				}
+			}
+			count++
+			return true
+		})
+		if res != condPass {
+			return res
+		}
+	}
+	return n.is.eval(env, condNumber(count))
+}
+
+// parseCondTime parses an RFC 3339 time, such as "2006-01-02T15:04:05Z" or
+// "2006-01-02T15:04:05.999+07:00", without allocating.
+func parseCondTime(s string) (time.Time, bool) {
+	// 2006-01-02T15:04:05Z is the shortest form.
+	if len(s) < 20 || s[4] != '-' || s[7] != '-' || (s[10] != 'T' && s[10] != 't') || s[13] != ':' || s[16] != ':' {
+		return time.Time{}, false
+	}
+	num := func(s string) int {
+		n := 0
+		for i := 0; i < len(s); i++ {
+			if s[i] < '0' || s[i] > '9' {
+				return -1
+			}
+			n = n*10 + int(s[i]-'0')
+		}
+		return n
+	}
+	year, month, day := num(s[0:4]), num(s[5:7]), num(s[8:10])
+	hour, minute, sec := num(s[11:13]), num(s[14:16]), num(s[17:19])
+	if year < 0 || month < 1 || month > 12 || day < 1 || day > condDaysIn(time.Month(month), year) ||
+		hour < 0 || hour > 23 || minute < 0 || minute > 59 || sec < 0 || sec > 59 {
+		return time.Time{}, false
+	}
+	rest := s[19:]
+	nsec := 0
+	if rest[0] == '.' {
+		i := 1
+		for i < len(rest) && '0' <= rest[i] && rest[i] <= '9' {
+			if i <= 9 {
+				nsec = nsec*10 + int(rest[i]-'0')
+			}
+			i++
+		}
+		if i == 1 {
+			return time.Time{}, false
+		}
+		for j := i; j <= 9; j++ {
+			nsec *= 10
+		}
+		rest = rest[i:]
+	}
+	offset := 0
+	switch {
+	case rest == "Z" || rest == "z":
+	case len(rest) == 6 && (rest[0] == '+' || rest[0] == '-') && rest[3] == ':':
+		h, m := num(rest[1:3]), num(rest[4:6])
+		if h < 0 || h > 23 || m < 0 || m > 59 {
+			return time.Time{}, false
+		}
+		offset = (h*60 + m) * 60
+		if rest[0] == '-' {
+			offset = -offset
+		}
+	default:
+		return time.Time{}, false
+	}
+	t := time.Date(year, time.Month(month), day, hour, minute, sec, nsec, time.UTC)
+	return t.Add(-time.Duration(offset) * time.Second), true
+}
+
+func condDaysIn(m time.Month, year int) int {
+	switch m {
+	case time.February:
+		if year%4 == 0 && (year%100 != 0 || year%400 == 0) {
+			return 29
+		}
+		return 28
+	case time.April, time.June, time.September, time.November:
+		return 30
+	}
+	return 31
+}
