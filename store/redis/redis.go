@@ -1,0 +1,759 @@
+// Package redis is a store.Store in Redis, for sites that run on several
+// machines. It works with a single server, Sentinel and Redis Cluster,
+// through any go-redis UniversalClient.
+//
+// # Layout
+//
+// Every profile belongs to one of 1024 buckets, chosen by a hash of its id.
+// With the default prefix "tailor:" and bucket 0x2af, the keys are
+//
+//	tailor:{2af}:p:<id>   a hash: "d" the profile encoded with store.Marshal
+//	                      (JSON), "v" its version
+//	tailor:{2af}:seen     a sorted set of the bucket's ids, scored by each
+//	                      profile's LastSeen in Unix microseconds
+//
+// The {2af} hash tag puts a profile and its bucket's index in the same
+// Cluster slot, so a Lua script updates both atomically: the index never
+// disagrees with the profiles, which is what lets Expire and Range walk the
+// indexes instead of scanning the keyspace. With 1024 buckets the profiles
+// spread over up to 1024 slots. The bucket count is part of the layout and
+// never changes.
+//
+// # Writes
+//
+// Apply loads the profile, folds the events in Go, and writes it back with a
+// script that succeeds only if the version is still the one loaded
+// (compare-and-swap); on conflict it reloads and retries, up to
+// Options.MaxRetries times with a short randomised backoff, and then
+// returns store.ErrConflict. ApplyBatch does the same for many profiles in
+// three round trips: one pipeline of loads, the folds spread over the CPUs,
+// one pipeline of compare-and-swaps; only the conflicted profiles are
+// retried.
+//
+// Writes are as durable as the server's persistence settings make them
+// (RDB snapshots or the append-only file): Redis acknowledges a write once
+// it is in memory.
+//
+// # Invalidation
+//
+// Every write and delete publishes the profile id on Options.Channel from
+// inside the same script, so a change is never made without being announced.
+// Redis pub/sub delivers at most once: a subscriber whose connection drops
+// misses the messages sent until go-redis has re-subscribed, so caches fed
+// by Subscribe should also expire their entries after a while.
+//
+// # Ownership
+//
+// The caller owns the client: Close stops this Store (later calls return
+// store.ErrClosed, subscriptions end) but leaves the client open, so one
+// client can serve several stores and the rest of the application.
+package redis
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"math/rand/v2"
+	"runtime"
+	"slices"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/tailorhq/tailor/store"
+)
+
+// Options configure a Store. The zero value is ready to use.
+type Options struct {
+	// Prefix starts every key the store uses. Zero means DefaultPrefix.
+	// Stores with different prefixes are independent.
+	Prefix string
+	// Limits bound what each profile keeps. Zero fields mean the defaults
+	// in store.DefaultLimits. Every store sharing a prefix should use the
+	// same limits.
+	Limits store.Limits
+	// MaxRetries is how many times Apply retries a compare-and-swap that
+	// lost to a concurrent writer before it returns store.ErrConflict.
+	// Zero means DefaultMaxRetries; a negative value means no retry.
+	MaxRetries int
+	// Channel is the pub/sub channel of invalidations. Zero means Prefix
+	// followed by "invalidate".
+	Channel string
+}
+
+// Defaults for zero Options fields.
+const (
+	DefaultPrefix     = "tailor:"
+	DefaultMaxRetries = 10
+)
+
+// buckets is the number of index buckets; part of the layout.
+const buckets = 1024
+
+// defaultChunk bounds how many ids Range and Expire handle per bucket and
+// round trip.
+const defaultChunk = 512
+
+// Scripts. KEYS[1] is a profile's hash, KEYS[2] its bucket's index.
+
+// casScript writes the profile if its version is still ARGV[1].
+// ARGV: expected version, new version, data, LastSeen score, id, channel.
+// Returns 1 when written, 0 on a version conflict.
+var casScript = goredis.NewScript(`
+local v = redis.call('HGET', KEYS[1], 'v')
+if (v or '0') ~= ARGV[1] then return 0 end
+redis.call('HSET', KEYS[1], 'v', ARGV[2], 'd', ARGV[3])
+redis.call('ZADD', KEYS[2], ARGV[4], ARGV[5])
+redis.call('PUBLISH', ARGV[6], ARGV[5])
+return 1
+`)
+
+// deleteScript deletes a profile. ARGV: id, channel. Returns 1 if the
+// profile existed.
+var deleteScript = goredis.NewScript(`
+local n = redis.call('DEL', KEYS[1])
+redis.call('ZREM', KEYS[2], ARGV[1])
+if n > 0 then redis.call('PUBLISH', ARGV[2], ARGV[1]) end
+return n
+`)
+
+// expireScript deletes a profile if its LastSeen score is still below
+// ARGV[2]: it may have been seen again since Expire listed it.
+// ARGV: id, before score, channel. Returns 1 if deleted.
+var expireScript = goredis.NewScript(`
+local s = redis.call('ZSCORE', KEYS[2], ARGV[1])
+if not s or tonumber(s) >= tonumber(ARGV[2]) then return 0 end
+redis.call('ZREM', KEYS[2], ARGV[1])
+if redis.call('DEL', KEYS[1]) == 0 then return 0 end
+redis.call('PUBLISH', ARGV[3], ARGV[1])
+return 1
+`)
+
+// Store is a store.Store in Redis. Create it with New.
+type Store struct {
+	client     goredis.UniversalClient
+	prefix     string
+	channel    string
+	lim        store.Limits
+	maxRetries int
+	chunk      int // defaultChunk; smaller in tests
+
+	locks idLocks // serialise this process's writers of one id
+
+	closed atomic.Bool
+	done   chan struct{} // closed by Close: ends subscriptions
+	once   sync.Once
+}
+
+var (
+	_ store.Store        = (*Store)(nil)
+	_ store.BatchApplier = (*Store)(nil)
+	_ store.Ranger       = (*Store)(nil)
+	_ store.Expirer      = (*Store)(nil)
+	_ store.Invalidator  = (*Store)(nil)
+)
+
+// New returns a store that keeps profiles through client, which the caller
+// keeps owning (see the package documentation). New does no I/O.
+func New(client goredis.UniversalClient, opts Options) (*Store, error) {
+	if client == nil {
+		return nil, errors.New("tailor/store/redis: New: nil client")
+	}
+	s := &Store{
+		client:     client,
+		prefix:     opts.Prefix,
+		channel:    opts.Channel,
+		lim:        opts.Limits.WithDefaults(),
+		maxRetries: opts.MaxRetries,
+		done:       make(chan struct{}),
+		chunk:      defaultChunk,
+	}
+	if s.prefix == "" {
+		s.prefix = DefaultPrefix
+	}
+	if s.channel == "" {
+		s.channel = s.prefix + "invalidate"
+	}
+	switch {
+	case s.maxRetries == 0:
+		s.maxRetries = DefaultMaxRetries
+	case s.maxRetries < 0:
+		s.maxRetries = 0
+	}
+	return s, nil
+}
+
+// Limits returns the limits profiles are folded with.
+func (s *Store) Limits() store.Limits { return s.lim }
+
+// Prefix returns the prefix of the store's keys.
+func (s *Store) Prefix() string { return s.prefix }
+
+// Channel returns the pub/sub channel of invalidations.
+func (s *Store) Channel() string { return s.channel }
+
+func bucketOf(id string) uint32 {
+	h := fnv.New32a()
+	h.Write([]byte(id))
+	return h.Sum32() % buckets
+}
+
+func (s *Store) bucketTag(b uint32) string {
+	return s.prefix + "{" + strconv.FormatUint(uint64(b), 16) + "}:"
+}
+
+func (s *Store) profileKey(id string) string { return s.bucketTag(bucketOf(id)) + "p:" + id }
+func (s *Store) indexKey(b uint32) string    { return s.bucketTag(b) + "seen" }
+
+// score is the index score of a LastSeen: Unix microseconds, exact in a
+// float64 for the years 1685 to 2255.
+func score(t time.Time) string { return strconv.FormatInt(t.UnixMicro(), 10) }
+
+// Load returns the stored profile, or store.ErrNotFound.
+func (s *Store) Load(ctx context.Context, id string) (*store.Profile, error) {
+	if err := store.Check(ctx, s.closed.Load(), id); err != nil {
+		return nil, err
+	}
+	b, err := s.client.HGet(ctx, s.profileKey(id), "d").Bytes()
+	if errors.Is(err, goredis.Nil) {
+		return nil, store.ErrNotFound
+	}
+	if err != nil {
+		return nil, s.wrap(err, "load profile %q", id)
+	}
+	p, err := store.Unmarshal(b)
+	if err != nil {
+		return nil, s.wrap(err, "load profile %q", id)
+	}
+	return p, nil
+}
+
+// Apply folds events into the profile with a compare-and-swap, retrying on
+// conflict.
+func (s *Store) Apply(ctx context.Context, id string, events []store.Event) (*store.Profile, error) {
+	if err := store.Check(ctx, s.closed.Load(), id); err != nil {
+		return nil, err
+	}
+	out := make([]*store.Profile, 1)
+	if err := s.apply(ctx, []store.Batch{{ID: id, Events: events}}, out); err != nil {
+		return nil, s.wrap(err, "apply %d events to profile %q", len(events), id)
+	}
+	return out[0], nil
+}
+
+// ApplyBatch applies the batches with pipelined loads and
+// compare-and-swaps, retrying only the profiles that conflicted. Batches
+// are applied per profile, not all or nothing: on error some profiles may
+// have been written (retrying them all is safe). An id may appear in
+// several batches; they are applied in order, and each returned profile is
+// the state after its own batch.
+func (s *Store) ApplyBatch(ctx context.Context, batches []store.Batch) ([]*store.Profile, error) {
+	if s.closed.Load() {
+		return nil, store.ErrClosed
+	}
+	for i, b := range batches {
+		if err := store.ValidateID(b.ID); err != nil {
+			return nil, fmt.Errorf("tailor/store/redis: apply batch %d of %d: %w", i+1, len(batches), err)
+		}
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	out := make([]*store.Profile, len(batches))
+	if len(batches) == 0 {
+		return out, nil
+	}
+	if err := s.apply(ctx, batches, out); err != nil {
+		return nil, s.wrap(err, "apply %d batches", len(batches))
+	}
+	return out, nil
+}
+
+// update is one profile's share of a batch apply.
+type update struct {
+	id   string
+	key  string
+	idx  []int // indices of its batches, in order
+	data []byte
+	// filled by fold:
+	expect uint64
+	final  *store.Profile
+	enc    []byte
+	err    error
+}
+
+// apply applies batches (ids already valid) and fills out.
+func (s *Store) apply(ctx context.Context, batches []store.Batch, out []*store.Profile) error {
+	byID := make(map[string]*update, len(batches))
+	var all []*update
+	for i, b := range batches {
+		u, ok := byID[b.ID]
+		if !ok {
+			u = &update{id: b.ID, key: s.profileKey(b.ID)}
+			byID[b.ID] = u
+			all = append(all, u)
+		}
+		u.idx = append(u.idx, i)
+	}
+	ids := make([]string, len(all))
+	for i, u := range all {
+		ids[i] = u.id
+	}
+	unlock, err := s.locks.lock(ctx, ids)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	pending := all
+	for attempt := 0; ; attempt++ {
+		if err := s.load(ctx, pending); err != nil {
+			return err
+		}
+		parallel(len(pending), func(i int) { s.fold(pending[i], batches, out) })
+		for _, u := range pending {
+			if u.err != nil {
+				return u.err
+			}
+		}
+		conflicted, err := s.cas(ctx, pending)
+		if err != nil {
+			return err
+		}
+		if len(conflicted) == 0 {
+			return nil
+		}
+		if attempt >= s.maxRetries {
+			return fmt.Errorf("profile %q: %d attempts lost to concurrent writers: %w", conflicted[0].id, attempt+1, store.ErrConflict)
+		}
+		if err := backoff(ctx, attempt); err != nil {
+			return err
+		}
+		pending = conflicted
+	}
+}
+
+// load reads the stored data of every update in one pipeline.
+func (s *Store) load(ctx context.Context, us []*update) error {
+	pipe := s.client.Pipeline()
+	cmds := make([]*goredis.StringCmd, len(us))
+	for i, u := range us {
+		cmds[i] = pipe.HGet(ctx, u.key, "d")
+	}
+	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, goredis.Nil) {
+		return fmt.Errorf("load %d profiles: %w", len(us), err)
+	}
+	for i, u := range us {
+		b, err := cmds[i].Bytes()
+		switch {
+		case errors.Is(err, goredis.Nil):
+			u.data = nil
+		case err != nil:
+			return fmt.Errorf("load profile %q: %w", u.id, err)
+		default:
+			u.data = b
+		}
+	}
+	return nil
+}
+
+// fold decodes u's profile, applies its batches and encodes the result.
+func (s *Store) fold(u *update, batches []store.Batch, out []*store.Profile) {
+	u.err = nil
+	var p *store.Profile
+	if u.data == nil {
+		p = store.New(u.id)
+	} else {
+		var err error
+		if p, err = store.Unmarshal(u.data); err != nil {
+			u.err = fmt.Errorf("profile %q: %w", u.id, err)
+			return
+		}
+	}
+	u.data = nil
+	u.expect = p.Version
+	for j, i := range u.idx {
+		if j > 0 {
+			p = p.Clone() // out[u.idx[j-1]] keeps its own state
+		}
+		p.Apply(s.lim, batches[i].Events...)
+		p.Version++
+		out[i] = p
+	}
+	u.final = p
+	enc, err := store.Marshal(p)
+	if err != nil {
+		u.err = fmt.Errorf("encode profile %q: %w", u.id, err)
+		return
+	}
+	u.enc = enc
+}
+
+// cas writes every update with the compare-and-swap script in one
+// pipeline and returns those that lost to a concurrent writer.
+func (s *Store) cas(ctx context.Context, us []*update) ([]*update, error) {
+	args := func(u *update) []any {
+		return []any{u.expect, u.final.Version, u.enc, score(u.final.LastSeen), u.id, s.channel}
+	}
+	keys := func(u *update) []string { return []string{u.key, s.indexKey(bucketOf(u.id))} }
+	cmds, err := s.runPipelined(ctx, casScript, len(us), func(i int) ([]string, []any) { return keys(us[i]), args(us[i]) })
+	if err != nil {
+		return nil, fmt.Errorf("write %d profiles: %w", len(us), err)
+	}
+	var conflicted []*update
+	for i, u := range us {
+		n, err := cmds[i].Int()
+		if err != nil {
+			return nil, fmt.Errorf("write profile %q: %w", u.id, err)
+		}
+		if n == 0 {
+			conflicted = append(conflicted, u)
+		}
+		u.enc = nil
+	}
+	return conflicted, nil
+}
+
+// runPipelined runs script n times in one pipeline with EVALSHA, and once
+// more with EVAL for those the server did not have cached (after a restart
+// or SCRIPT FLUSH). The returned commands hold the results.
+func (s *Store) runPipelined(ctx context.Context, script *goredis.Script, n int, call func(i int) ([]string, []any)) ([]*goredis.Cmd, error) {
+	cmds := make([]*goredis.Cmd, n)
+	pipe := s.client.Pipeline()
+	for i := range n {
+		keys, args := call(i)
+		cmds[i] = script.EvalSha(ctx, pipe, keys, args...)
+	}
+	if _, err := pipe.Exec(ctx); err != nil && !isNoScript(err) {
+		return nil, err
+	}
+	var retry []int
+	for i, c := range cmds {
+		if isNoScript(c.Err()) {
+			retry = append(retry, i)
+		}
+	}
+	if len(retry) == 0 {
+		return cmds, nil
+	}
+	pipe = s.client.Pipeline()
+	for _, i := range retry {
+		keys, args := call(i)
+		cmds[i] = script.Eval(ctx, pipe, keys, args...)
+	}
+	if _, err := pipe.Exec(ctx); err != nil {
+		return nil, err
+	}
+	return cmds, nil
+}
+
+func isNoScript(err error) bool {
+	return err != nil && goredis.HasErrorPrefix(err, "NOSCRIPT")
+}
+
+// idLocks serialises the writers of each id within a Store. The
+// compare-and-swap keeps writes correct without it; it saves the work that
+// goroutines of one process would waste by conflicting with each other.
+type idLocks struct {
+	mu sync.Mutex
+	m  map[string]*idLock
+}
+
+type idLock struct {
+	ch   chan struct{} // holds a token while locked
+	refs int           // goroutines holding or waiting for the lock
+}
+
+// lock locks every id (in sorted order, so that two callers cannot
+// deadlock) and returns the function that unlocks them. It gives up when
+// ctx is done.
+func (l *idLocks) lock(ctx context.Context, ids []string) (unlock func(), err error) {
+	ids = slices.Clone(ids)
+	slices.Sort(ids)
+	ids = slices.Compact(ids)
+	l.mu.Lock()
+	if l.m == nil {
+		l.m = make(map[string]*idLock)
+	}
+	held := make([]*idLock, len(ids))
+	for i, id := range ids {
+		k := l.m[id]
+		if k == nil {
+			k = &idLock{ch: make(chan struct{}, 1)}
+			l.m[id] = k
+		}
+		k.refs++
+		held[i] = k
+	}
+	l.mu.Unlock()
+	release := func(locked int) {
+		for i := range locked {
+			<-held[i].ch
+		}
+		l.mu.Lock()
+		for i, k := range held {
+			if k.refs--; k.refs == 0 {
+				delete(l.m, ids[i])
+			}
+		}
+		l.mu.Unlock()
+	}
+	for i, k := range held {
+		select {
+		case k.ch <- struct{}{}:
+		case <-ctx.Done():
+			release(i)
+			return nil, ctx.Err()
+		}
+	}
+	return func() { release(len(held)) }, nil
+}
+
+// backoff sleeps before retry attempt+1: about 1ms, doubling up to 32ms,
+// randomised so that conflicting writers spread out.
+func backoff(ctx context.Context, attempt int) error {
+	d := time.Millisecond << min(attempt, 5)
+	d = d/2 + rand.N(d)
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+// parallel calls fn(0) ... fn(n-1) on up to GOMAXPROCS goroutines.
+func parallel(n int, fn func(i int)) {
+	workers := min(runtime.GOMAXPROCS(0), n)
+	if workers <= 1 {
+		for i := range n {
+			fn(i)
+		}
+		return
+	}
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Go(func() {
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= n {
+					return
+				}
+				fn(i)
+			}
+		})
+	}
+	wg.Wait()
+}
+
+// Delete removes the profile; a missing id is not an error.
+func (s *Store) Delete(ctx context.Context, id string) error {
+	if err := store.Check(ctx, s.closed.Load(), id); err != nil {
+		return err
+	}
+	keys := []string{s.profileKey(id), s.indexKey(bucketOf(id))}
+	if err := deleteScript.Run(ctx, s.client, keys, id, s.channel).Err(); err != nil {
+		return s.wrap(err, "delete profile %q", id)
+	}
+	return nil
+}
+
+// Range calls fn with every profile, bucket by bucket, walking each
+// bucket's index with ZSCAN and loading its profiles in pipelines. A
+// profile changed during Range may be seen in either state; one added or
+// deleted may or may not be seen.
+func (s *Store) Range(ctx context.Context, fn func(*store.Profile) bool) error {
+	for b := range uint32(buckets) {
+		cont, err := s.rangeBucket(ctx, b, fn)
+		if err != nil {
+			return s.wrap(err, "range over profiles")
+		}
+		if !cont {
+			return nil
+		}
+	}
+	return nil
+}
+
+func (s *Store) rangeBucket(ctx context.Context, b uint32, fn func(*store.Profile) bool) (bool, error) {
+	var seen map[string]bool // ZSCAN may return an id twice
+	var cursor uint64
+	for {
+		if s.closed.Load() {
+			return false, store.ErrClosed
+		}
+		if err := ctx.Err(); err != nil {
+			return false, err
+		}
+		kv, next, err := s.client.ZScan(ctx, s.indexKey(b), cursor, "", int64(s.chunk)).Result()
+		if err != nil {
+			return false, fmt.Errorf("scan bucket %x: %w", b, err)
+		}
+		var us []*update
+		for i := 0; i < len(kv); i += 2 { // member, score, member, score...
+			id := kv[i]
+			if seen[id] {
+				continue
+			}
+			if seen == nil {
+				seen = make(map[string]bool)
+			}
+			seen[id] = true
+			us = append(us, &update{id: id, key: s.profileKey(id)})
+		}
+		if len(us) > 0 {
+			if err := s.load(ctx, us); err != nil {
+				return false, err
+			}
+		}
+		for _, u := range us {
+			if u.data == nil { // deleted since the scan
+				continue
+			}
+			p, err := store.Unmarshal(u.data)
+			if err != nil {
+				return false, fmt.Errorf("profile %q: %w", u.id, err)
+			}
+			if err := ctx.Err(); err != nil {
+				return false, err
+			}
+			if !fn(p) {
+				return false, nil
+			}
+		}
+		if cursor = next; cursor == 0 {
+			return true, nil
+		}
+	}
+}
+
+// Expire deletes the profiles last seen before before, compared at
+// microsecond precision, and returns how many it deleted. It lists
+// candidates from the bucket indexes and deletes each with a script that
+// checks its LastSeen again, so a visitor who comes back meanwhile is kept.
+// When it returns an error, the count is of the profiles deleted until
+// then.
+func (s *Store) Expire(ctx context.Context, before time.Time) (int, error) {
+	max := score(before)
+	total := 0
+	for {
+		if s.closed.Load() {
+			return total, store.ErrClosed
+		}
+		if err := ctx.Err(); err != nil {
+			return total, err
+		}
+		pipe := s.client.Pipeline()
+		lists := make([]*goredis.StringSliceCmd, buckets)
+		n := s.chunk
+		for b := range uint32(buckets) {
+			lists[b] = pipe.ZRangeArgs(ctx, goredis.ZRangeArgs{
+				Key: s.indexKey(b), Start: "-inf", Stop: "(" + max, ByScore: true, Count: int64(n),
+			})
+		}
+		if _, err := pipe.Exec(ctx); err != nil {
+			return total, s.wrap(err, "expire profiles last seen before %s: list", before.Format(time.RFC3339Nano))
+		}
+		var ids []string
+		full := false
+		for _, c := range lists {
+			ids = append(ids, c.Val()...)
+			full = full || len(c.Val()) == n
+		}
+		if len(ids) == 0 {
+			return total, nil
+		}
+		cmds, err := s.runPipelined(ctx, expireScript, len(ids), func(i int) ([]string, []any) {
+			return []string{s.profileKey(ids[i]), s.indexKey(bucketOf(ids[i]))}, []any{ids[i], max, s.channel}
+		})
+		if err != nil {
+			return total, s.wrap(err, "expire profiles last seen before %s", before.Format(time.RFC3339Nano))
+		}
+		for i, c := range cmds {
+			n, err := c.Int()
+			if err != nil {
+				return total, s.wrap(err, "expire profile %q", ids[i])
+			}
+			total += n
+		}
+		if !full {
+			return total, nil
+		}
+	}
+}
+
+// Subscribe calls fn with the id of every profile written or deleted
+// through any store on the same server (or cluster) and channel, until ctx
+// is done or the store is closed. It returns once Redis has confirmed the
+// subscription. fn is called from one goroutine per subscription, in the
+// order messages arrive; a subscriber that blocks for a minute loses
+// messages (go-redis drops them).
+func (s *Store) Subscribe(ctx context.Context, fn func(id string)) error {
+	if s.closed.Load() {
+		return store.ErrClosed
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	ps := s.client.Subscribe(ctx, s.channel)
+	msg, err := ps.Receive(ctx)
+	if err == nil {
+		if _, ok := msg.(*goredis.Subscription); !ok {
+			err = fmt.Errorf("unexpected reply %T", msg)
+		}
+	}
+	if err != nil {
+		ps.Close()
+		return s.wrap(err, "subscribe to %q", s.channel)
+	}
+	ch := ps.Channel(goredis.WithChannelSize(1024))
+	go func() {
+		defer ps.Close()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-s.done:
+				return
+			case m, ok := <-ch:
+				if !ok {
+					return
+				}
+				if ctx.Err() == nil && !s.closed.Load() {
+					fn(m.Payload)
+				}
+			}
+		}
+	}()
+	return nil
+}
+
+// Close stops the store: later calls return store.ErrClosed and
+// subscriptions end (their fn is not called after Close returns, though a
+// call in progress may still be running). It does not close the client,
+// which the caller owns. Calls in progress finish with the client. Closing
+// twice is not an error.
+func (s *Store) Close() error {
+	s.once.Do(func() {
+		s.closed.Store(true)
+		close(s.done)
+	})
+	return nil
+}
+
+// wrap turns err into the error a method returns: sentinels and context
+// errors as they are, anything else prefixed with the operation.
+func (s *Store) wrap(err error, op string, args ...any) error {
+	switch {
+	case errors.Is(err, store.ErrNotFound), errors.Is(err, store.ErrClosed),
+		errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		return err
+	}
+	return fmt.Errorf("tailor/store/redis: %s: %w", fmt.Sprintf(op, args...), err)
+}
