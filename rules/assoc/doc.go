@@ -106,7 +106,8 @@
 // # Predictions
 //
 // [Predict] reads one profile. Usual months are those with at least two
-// orders and more than twice the orders of an average month. The typical
+// orders, in two different years, and more than twice the orders of an
+// average month. The typical
 // gap is the median time between the purchase events in the Recent ring,
 // or else (Purchases.Last - Purchases.First) / (Purchases.Count - 1). Churn
 // risk treats the visitor's purchases as a Poisson process at their own

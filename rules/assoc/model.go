@@ -20,9 +20,10 @@ type Config struct {
 	// MinConfidence is the smallest confidence a rule needs. Zero means 0.1;
 	// a negative value means no minimum.
 	MinConfidence float64
-	// MinLift is the smallest lift a rule needs. Zero means 1, which keeps
-	// only items bought more often with the antecedent than without; a
-	// negative value means no minimum.
+	// MinLift is the smallest lift a rule needs. Zero means 1.1: the
+	// consequent must be at least 10% more likely with the antecedent than
+	// overall, which keeps items that everyone buys anyway from topping
+	// every list. A negative value means no minimum.
 	MinLift float64
 	// TopK is the number of consequents counted per antecedent (per item,
 	// and per pair of items). Zero means 20.
@@ -37,12 +38,14 @@ type Config struct {
 	// only. Zero means 32.
 	MaxBasket int
 	// ViewWeight is what viewing an item counts for, buying it counting 1.
-	// Zero means 0.1; a negative value means views are not learnt; values
-	// above 1 count as 1.
+	// Zero means 0.125; a negative value means views are not learnt; values
+	// above 1 count as 1. Weights are rounded to a multiple of 1/1024, so
+	// that counts are exact sums that do not depend on the order of
+	// learning.
 	ViewWeight float64
 	// CartWeight is what putting an item in the cart counts for. Zero means
-	// 0.3; a negative value means cart adds are not learnt; values above 1
-	// count as 1.
+	// 0.25; a negative value means cart adds are not learnt; values above 1
+	// count as 1. It is rounded like ViewWeight.
 	CartWeight float64
 	// CartEvents are the names of the track events that put items in the
 	// cart (the event's Item, and the IDs of its Items). Nil means
@@ -54,15 +57,18 @@ type Config struct {
 var DefaultConfig = Config{
 	MinSupport:    3,
 	MinConfidence: 0.1,
-	MinLift:       1,
+	MinLift:       1.1,
 	TopK:          20,
 	MaxItems:      100_000,
 	MaxPairs:      250_000,
 	MaxBasket:     32,
-	ViewWeight:    0.1,
-	CartWeight:    0.3,
+	ViewWeight:    0.125,
+	CartWeight:    0.25,
 	CartEvents:    []string{"add_to_cart", "Product Added"},
 }
+
+// weightUnit is the inverse of the unit weights are rounded to.
+const weightUnit = 1024
 
 // config is a Config with its defaults applied.
 type config struct {
@@ -85,11 +91,13 @@ func (c Config) normalize() config {
 	weight := func(v, def float64) float64 {
 		switch {
 		case v == 0 || math.IsNaN(v):
-			return def
+			v = def
 		case v < 0:
 			return 0
 		}
-		return min(v, 1)
+		// A multiple of 1/1024 is exact in binary: sums of weights do not
+		// depend on the order they are added in.
+		return min(max(math.Round(v*weightUnit), 1)/weightUnit, 1)
 	}
 	size := func(v, def int) int {
 		if v <= 0 {

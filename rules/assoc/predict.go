@@ -29,8 +29,10 @@ const churnPrior = 0.1
 // conditions and exports.
 type Predictions struct {
 	// UsualMonths are the months (1 to 12) in which the visitor usually
-	// buys: those with at least two orders and more than twice the orders
-	// of an average month, in Purchases.Months.
+	// buys: those with at least two orders, more than twice the orders of
+	// an average month (in Purchases.Months), in at least two different
+	// years (when the Recent ring no longer holds them all: in a purchase
+	// history longer than a year).
 	UsualMonths []int `json:"usualMonths"`
 	// NextPurchase is when the next purchase is expected: for a seasonal
 	// buyer, in the next usual month (not counting the current month once
@@ -77,7 +79,7 @@ const (
 // now. It reads only p: purchases (Purchases and the purchase events in
 // Recent), email and page events in Recent, and the timezone trait.
 func Predict(p *store.Profile, now time.Time) Predictions {
-	pr := Predictions{DaysSincePurchase: -1, ChurnRisk: -1, BestHour: -1, BestWeekday: -1, TimeZone: "UTC"}
+	pr := Predictions{UsualMonths: []int{}, DaysSincePurchase: -1, ChurnRisk: -1, BestHour: -1, BestWeekday: -1, TimeZone: "UTC"}
 	if p == nil {
 		return pr
 	}
@@ -132,8 +134,22 @@ func Predict(p *store.Profile, now time.Time) Predictions {
 	for _, n := range pu.Months {
 		total += n
 	}
+	var ringN [12]int
+	var years [12][]int
+	for _, t := range buys {
+		t = t.In(loc)
+		m := t.Month() - 1
+		ringN[m]++
+		if !slices.Contains(years[m], t.Year()) {
+			years[m] = append(years[m], t.Year())
+		}
+	}
+	longHistory := pu.Last.Sub(pu.First) >= 365*24*time.Hour
 	for m, n := range pu.Months {
-		if n >= 2 && float64(n) > 2*float64(total)/12 {
+		// The ring tells the years of a month's orders when it holds them
+		// all; otherwise a history longer than a year has to do.
+		yearly := len(years[m]) >= 2 || ringN[m] < n && longHistory
+		if n >= 2 && float64(n) > 2*float64(total)/12 && yearly {
 			pr.UsualMonths = append(pr.UsualMonths, m+1)
 		}
 	}

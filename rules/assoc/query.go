@@ -59,17 +59,26 @@ type scored struct {
 }
 
 // before reports whether x ranks before y: higher confidence, then higher
-// lift, then higher count, then smaller item id.
+// lift, then the more specific antecedent (a pair explains more than one
+// item), then higher count, then smaller item ids.
 func (s *state) before(x, y *scored) bool {
 	switch {
 	case x.conf != y.conf:
 		return x.conf > y.conf
 	case x.lift != y.lift:
 		return x.lift > y.lift
+	case (x.b == noItem) != (y.b == noItem):
+		return x.b != noItem
 	case x.count != y.count:
 		return x.count > y.count
+	case x.then != y.then:
+		return s.ids[x.then] < s.ids[y.then]
+	case x.a != y.a:
+		return s.ids[x.a] < s.ids[y.a]
+	case x.b != y.b:
+		return y.b == noItem || x.b != noItem && s.ids[x.b] < s.ids[y.b]
 	}
-	return s.ids[x.then] < s.ids[y.then]
+	return false
 }
 
 func (s *state) cmp(x, y scored) int {
@@ -97,21 +106,33 @@ func (s *state) score(e *entry, anteCount float64) (r scored, ok bool) {
 }
 
 func (s *state) rule(r *scored) Rule {
-	var ifs []string
+	var out Rule
+	s.ruleInto(&out, r, make([]string, 0, 2))
+	return out
+}
+
+// ruleInto sets out to r, appending its antecedent to ifs (which must have
+// the capacity for it, as out.If is a slice of ifs) and returning ifs.
+func (s *state) ruleInto(out *Rule, r *scored, ifs []string) []string {
+	n := len(ifs)
 	if r.b == noItem {
-		ifs = []string{s.ids[r.a]}
+		ifs = append(ifs, s.ids[r.a])
 	} else {
-		ifs = []string{s.ids[r.a], s.ids[r.b]}
-		slices.Sort(ifs)
+		x, y := s.ids[r.a], s.ids[r.b]
+		if y < x {
+			x, y = y, x
+		}
+		ifs = append(ifs, x, y)
 	}
-	return Rule{
-		If:         ifs,
+	*out = Rule{
+		If:         ifs[n:len(ifs):len(ifs)],
 		Then:       s.ids[r.then],
 		Count:      r.count,
 		Support:    r.count / s.baskets,
 		Confidence: r.conf,
 		Lift:       r.lift,
 	}
+	return ifs
 }
 
 // consequents returns the consequent list of the antecedent {a} (b ==
@@ -239,7 +260,7 @@ type anteItem struct {
 //
 // Items come first from rules whose antecedent is one of the visitor's items
 // (bought, then put in the cart, then viewed; at most MaxBasket of them) or
-// a pair of the first eight, ranked by the confidence of their best rule,
+// a pair of the first eight bought or put in the cart, ranked by the confidence of their best rule,
 // then its lift. When rules give fewer than n items, the list is completed
 // with the most popular items of the visitor's top interest category (the
 // category the model knows with the most page views plus units bought in
@@ -294,12 +315,16 @@ func (m *Model) Recommend(p *store.Profile, n int) []Recommendation {
 		}
 		return strings.Compare(x.id, y.id)
 	})
+	paired := 0 // the first items, bought or carted, whose pairs are antecedents
 	for _, a := range sc.ante {
 		if len(sc.idx) == m.c.maxBasket {
 			break
 		}
 		if idx, ok := s.index[a.id]; ok && !slices.Contains(sc.idx, idx) {
 			sc.idx = append(sc.idx, idx)
+			if a.class >= 2 && paired < pairItems {
+				paired++
+			}
 		}
 	}
 
@@ -329,8 +354,8 @@ func (m *Model) Recommend(p *store.Profile, n int) []Recommendation {
 	}
 	for i, a := range sc.idx {
 		consider(a, noItem)
-		if i < pairItems {
-			for _, b := range sc.idx[i+1 : min(len(sc.idx), pairItems)] {
+		if i < paired {
+			for _, b := range sc.idx[i+1 : paired] {
 				consider(a, b)
 			}
 		}
@@ -338,14 +363,18 @@ func (m *Model) Recommend(p *store.Profile, n int) []Recommendation {
 	slices.SortFunc(sc.cands, s.cmp)
 
 	out := make([]Recommendation, 0, n)
-	for i := range sc.cands[:min(n, len(sc.cands))] {
-		r := s.rule(&sc.cands[i])
-		out = append(out, Recommendation{
-			Item:     r.Then,
-			Category: s.category(sc.cands[i].then),
-			Rule:     &r,
-			Reason:   "bought together with " + strings.Join(r.If, " and "),
-		})
+	k := min(n, len(sc.cands))
+	rules := make([]Rule, k)
+	ifs := make([]string, 0, 2*k)
+	for i := range k {
+		c := &sc.cands[i]
+		r := &rules[i]
+		ifs = s.ruleInto(r, c, ifs)
+		reason := "bought together with " + r.If[0]
+		if len(r.If) == 2 {
+			reason += " and " + r.If[1]
+		}
+		out = append(out, Recommendation{Item: r.Then, Category: s.category(c.then), Rule: r, Reason: reason})
 	}
 	if len(out) == n {
 		return out
