@@ -77,8 +77,9 @@ var ErrConditionTooDeep = fmt.Errorf("nests deeper than %d arrays and objects", 
 // Others: $not (the operator object or value does not match), $exists (a
 // truthy argument wants a non-null attribute), $type ("string", "number",
 // "boolean", "array", "object" or "null"), $regex and $regexi (an
-// unanchored RE2 pattern matched against a string attribute; $regexi
-// ignores case), and the version comparisons $veq, $vne, $vgt, $vgte, $vlt
+// unanchored pattern in Go's RE2 syntax matched against a string attribute;
+// $regexi ignores case; JavaScript-only syntax such as lookahead is an
+// invalid pattern), and the version comparisons $veq, $vne, $vgt, $vgte, $vlt
 // and $vlte, which compare version strings as GrowthBook does ("v1.2.3",
 // pre-releases before releases, build metadata ignored).
 //
@@ -120,9 +121,11 @@ var ErrConditionTooDeep = fmt.Errorf("nests deeper than %d arrays and objects", 
 // even under $not or $nor, an invalid regular expression fails its
 // operator, and a malformed part (a $not that is not an object, an $and that
 // is not an array, a $regex that is not a string, a bad duration) fails the
-// whole condition when evaluation reaches it. CompileCondition reports all
-// of these, and other mistakes that make an operator never match, as
-// problems.
+// whole condition when evaluation reaches it. Entries are evaluated in the
+// order they are written, and $and, $or and $nor stop at the first entry
+// that decides them, as in GrowthBook's JavaScript SDK. CompileCondition
+// reports all of these, and other mistakes that make an operator never
+// match, as problems.
 type Condition struct {
 	root     condNode
 	usesTime bool

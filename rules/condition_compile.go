@@ -1,14 +1,14 @@
 package rules
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"regexp"
 	"strconv"
 	"strings"
 	"time"
-	"unicode/utf8"
+
+	"github.com/tidwall/gjson"
 )
 
 // condJSON is a parsed JSON value of a condition, with its place in the
@@ -195,15 +195,12 @@ func (p *condParser) string() (string, bool) {
 		case '"':
 			p.pos++
 			raw := p.src[start:p.pos]
-			if !esc && utf8.Valid(raw) {
+			if !esc {
 				return string(raw[1 : len(raw)-1]), true
 			}
-			var s string
-			if json.Unmarshal(raw, &s) != nil {
-				p.pos = start
-				return "", false
-			}
-			return s, true
+			// Decode as gjson decodes the strings of documents, so
+			// that both sides agree, even on invalid UTF-8.
+			return gjson.Parse(string(raw)).Str, true
 		}
 		p.pos++
 	}

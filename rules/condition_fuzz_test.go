@@ -19,7 +19,7 @@ func FuzzEvalCondition(f *testing.F) {
 	for _, tc := range condTests {
 		f.Add([]byte(tc.cond), []byte(tc.doc))
 	}
-	doc := condTestProfile(f, condTestNow)
+	doc := condTestProfile(f, condTestNow, 30) // small, to keep the fuzzer fast
 	for _, cond := range condTestTypical {
 		f.Add([]byte(cond), doc)
 	}

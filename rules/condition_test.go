@@ -92,6 +92,11 @@ var condTests = []struct {
 	{"path: document an array", `{"0": 1}`, `[1]`, true},
 	{"path: document a string", `{"a": null}`, `"a"`, true},
 	{"path: $-prefixed key is an attribute", `{"$groups": ["a"]}`, `{"$groups":["a"]}`, true},
+	{"path: escapes in the condition", `{"k\u00e9.\/x": "v\u00e9"}`, `{"ké":{"/x":"vé"}}`, true},
+	{"path: escapes in the document", `{"ké./x": "vé"}`, `{"k\u00e9":{"\/x":"v\u00e9"}}`, true},
+	{"path: surrogate pair", `{"\ud83d\ude00": "\ud83d\ude00"}`, `{"😀":"😀"}`, true},
+	{"path: invalid UTF-8 on both sides", "{\"a\xff\": \"b\xff\"}", "{\"a\xff\":\"b\xff\"}", true},
+	{"path: invalid UTF-8 and its escape", "{\"a\": \"b\\u00ff\xff\"}", "{\"a\":\"b\\u00ff\xff\"}", true},
 
 	// Values without operators.
 	{"equal: string", `{"a": "x"}`, `{"a":"x"}`, true},
@@ -652,9 +657,9 @@ func TestCompareUTF16(t *testing.T) {
 	}
 }
 
-// condTestProfile returns a realistic profile document: 20 traits and a full
-// ring of 200 recent events, the newest at now.
-func condTestProfile(tb testing.TB, now time.Time) []byte {
+// condTestProfile returns a realistic profile document: 20 traits and
+// events (240 fill the ring of 200 recent events), the newest at now.
+func condTestProfile(tb testing.TB, now time.Time, events int) []byte {
 	tb.Helper()
 	p := store.New("v-1")
 	traits := map[string]any{"plan": "pro", "email": "ann@example.com", "stage": "customer", "company": "Acme", "seats": 12, "country": "FR"}
@@ -666,11 +671,11 @@ func condTestProfile(tb testing.TB, now time.Time) []byte {
 		tb.Fatal(err)
 	}
 	evs := []store.Event{{ID: "app:1", Type: store.TypeIdentify, UserID: "u-1", Traits: tr, Time: now.Add(-300 * 24 * time.Hour)}}
-	for i := 0; i < 240; i++ {
+	for i := range events {
 		e := store.Event{
 			ID:       store.EventID("app", uint64(i+2)),
 			Type:     store.TypePage,
-			Time:     now.Add(-time.Duration(240-i) * 6 * time.Hour),
+			Time:     now.Add(-time.Duration(events-i) * 6 * time.Hour),
 			Path:     fmt.Sprintf("/products/%d", i%17),
 			Category: []string{"shoes", "hats", "bags"}[i%3],
 			Item:     fmt.Sprintf("sku-%d", i%17),
@@ -718,7 +723,7 @@ func TestConditionNoAllocations(t *testing.T) {
 		t.Skip("counts allocations")
 	}
 	now := time.Now()
-	doc := condTestProfile(t, now)
+	doc := condTestProfile(t, now, 240)
 	groups := WithSavedGroups(map[string][]any{"vip": {"u-1", "u-2"}})
 	for _, cond := range condTestTypical {
 		c, err := CompileCondition([]byte(cond), groups)
@@ -737,7 +742,7 @@ func TestConditionNoAllocations(t *testing.T) {
 func TestConditionConcurrent(t *testing.T) {
 	t.Parallel()
 	now := time.Now()
-	doc := condTestProfile(t, now)
+	doc := condTestProfile(t, now, 240)
 	c, err := CompileCondition([]byte(condTestTypical[0]))
 	if err != nil {
 		t.Fatal(err)
@@ -758,7 +763,7 @@ func TestConditionConcurrent(t *testing.T) {
 
 func BenchmarkEvalCondition(b *testing.B) {
 	now := time.Now()
-	doc := condTestProfile(b, now)
+	doc := condTestProfile(b, now, 240)
 	b.Run("4-clauses", func(b *testing.B) {
 		c, err := CompileCondition([]byte(condTestTypical[0]))
 		if err != nil {
