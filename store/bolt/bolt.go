@@ -48,6 +48,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -207,29 +208,19 @@ func (s *Store) Apply(ctx context.Context, id string, events []store.Event) (*st
 	if err := store.Check(ctx, s.closed.Load(), id); err != nil {
 		return nil, err
 	}
-	var p *store.Profile
-	err := s.db.Update(func(tx *bbolt.Tx) error {
-		if err := ctx.Err(); err != nil { // canceled while waiting for the writer lock
-			return err
-		}
-		w := newWriter(tx, s.lim)
-		var err error
-		if p, err = w.apply(id, events); err != nil {
-			return err
-		}
-		return w.flush()
-	})
-	if err != nil {
+	out := make([]*store.Profile, 1)
+	if err := s.apply(ctx, []store.Batch{{ID: id, Events: events}}, out); err != nil {
 		return nil, s.wrap(err, "apply %d events to profile %q", len(events), id)
 	}
 	s.notify(id)
-	return p, nil
+	return out[0], nil
 }
 
 // ApplyBatch applies every batch in one write transaction, so with one
-// commit: either all batches are applied or none is. An id may appear in
-// several batches; they are applied in order, and each returned profile is
-// the state after its own batch.
+// commit: either all batches are applied or none is. The profiles are
+// decoded, folded and encoded on all CPUs while the transaction is open. An
+// id may appear in several batches; they are applied in order, and each
+// returned profile is the state after its own batch.
 func (s *Store) ApplyBatch(ctx context.Context, batches []store.Batch) ([]*store.Profile, error) {
 	if s.closed.Load() {
 		return nil, store.ErrClosed
@@ -242,25 +233,11 @@ func (s *Store) ApplyBatch(ctx context.Context, batches []store.Batch) ([]*store
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	if len(batches) == 0 {
-		return []*store.Profile{}, nil
-	}
 	out := make([]*store.Profile, len(batches))
-	err := s.db.Update(func(tx *bbolt.Tx) error {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		w := newWriter(tx, s.lim)
-		for i, b := range batches {
-			p, err := w.apply(b.ID, b.Events)
-			if err != nil {
-				return fmt.Errorf("batch %d of %d: %w", i+1, len(batches), err)
-			}
-			out[i] = p
-		}
-		return w.flush()
-	})
-	if err != nil {
+	if len(batches) == 0 {
+		return out, nil
+	}
+	if err := s.apply(ctx, batches, out); err != nil {
 		return nil, s.wrap(err, "apply %d batches", len(batches))
 	}
 	for _, b := range batches {
@@ -269,91 +246,118 @@ func (s *Store) ApplyBatch(ctx context.Context, batches []store.Batch) ([]*store
 	return out, nil
 }
 
-// writer folds events into profiles within one write transaction. Each
-// profile is decoded at most once and encoded once, in flush.
-type writer struct {
-	tx       *bbolt.Tx
-	lim      store.Limits
-	profiles *bbolt.Bucket
-	seen     *bbolt.Bucket
-	dirty    map[string]*pending
-	order    []string // dirty ids in first-touch order, for a deterministic flush
+// update is one profile's share of an apply.
+type update struct {
+	id  string
+	idx []int  // indices of its batches, in order
+	old []byte // the stored encoding, valid in the transaction; nil if new
+	// set by fold:
+	oldSeen []byte // the stored index key; nil if new
+	final   *store.Profile
+	enc     []byte
+	err     error
 }
 
-// pending is a profile changed in the transaction and its index key as
-// stored before the transaction (nil for a new profile).
-type pending struct {
-	p       *store.Profile
-	oldSeen []byte
-	shared  bool // p was returned to the caller: clone before changing it
-}
-
-func newWriter(tx *bbolt.Tx, lim store.Limits) *writer {
-	return &writer{
-		tx: tx, lim: lim,
-		profiles: tx.Bucket(bucketProfiles),
-		seen:     tx.Bucket(bucketLastSeen),
+// apply applies batches (ids already valid) in one write transaction and
+// fills out. Reads happen first, then the folds in parallel (the
+// transaction is not touched meanwhile, so the read values stay valid),
+// then the writes.
+func (s *Store) apply(ctx context.Context, batches []store.Batch, out []*store.Profile) error {
+	byID := make(map[string]*update, len(batches))
+	var us []*update
+	for i, b := range batches {
+		u, ok := byID[b.ID]
+		if !ok {
+			u = &update{id: b.ID}
+			byID[b.ID] = u
+			us = append(us, u)
+		}
+		u.idx = append(u.idx, i)
 	}
-}
-
-// apply folds events into id's profile and returns a profile the caller
-// owns.
-func (w *writer) apply(id string, events []store.Event) (*store.Profile, error) {
-	pd, ok := w.dirty[id]
-	switch {
-	case ok:
-		if pd.shared {
-			pd.p = pd.p.Clone()
+	return s.db.Update(func(tx *bbolt.Tx) error {
+		if err := ctx.Err(); err != nil { // canceled while waiting for the writer lock
+			return err
 		}
-	default:
-		pd = &pending{}
-		if b := w.profiles.Get([]byte(id)); b != nil {
-			p, err := store.Unmarshal(b)
-			if err != nil {
-				return nil, fmt.Errorf("profile %q: %w", id, err)
-			}
-			pd.p = p
-			pd.oldSeen = seenKey(p.LastSeen, id)
-		} else {
-			pd.p = store.New(id)
+		profiles, seen := tx.Bucket(bucketProfiles), tx.Bucket(bucketLastSeen)
+		for _, u := range us {
+			u.old = profiles.Get([]byte(u.id))
 		}
-		if w.dirty == nil {
-			w.dirty = make(map[string]*pending)
-		}
-		w.dirty[id] = pd
-		w.order = append(w.order, id)
-	}
-	pd.p.Apply(w.lim, events...)
-	pd.p.Version++
-	pd.shared = true
-	return pd.p, nil
-}
-
-// flush writes the changed profiles and their index entries.
-func (w *writer) flush() error {
-	for _, id := range w.order {
-		pd := w.dirty[id]
-		b, err := store.Marshal(pd.p)
-		if err != nil {
-			return fmt.Errorf("encode profile %q: %w", id, err)
-		}
-		if err := w.profiles.Put([]byte(id), b); err != nil {
-			return fmt.Errorf("put profile %q: %w", id, err)
-		}
-		newSeen := seenKey(pd.p.LastSeen, id)
-		if bytes.Equal(newSeen, pd.oldSeen) {
-			continue
-		}
-		if pd.oldSeen != nil {
-			if err := w.seen.Delete(pd.oldSeen); err != nil {
-				return fmt.Errorf("index profile %q: %w", id, err)
+		parallel(len(us), func(i int) { s.fold(us[i], batches, out) })
+		for _, u := range us {
+			if u.err != nil {
+				return u.err
 			}
 		}
-		if err := w.seen.Put(newSeen, nil); err != nil {
-			return fmt.Errorf("index profile %q: %w", id, err)
+		for _, u := range us {
+			if err := profiles.Put([]byte(u.id), u.enc); err != nil {
+				return fmt.Errorf("put profile %q: %w", u.id, err)
+			}
+			newSeen := seenKey(u.final.LastSeen, u.id)
+			if bytes.Equal(newSeen, u.oldSeen) {
+				continue
+			}
+			if u.oldSeen != nil {
+				if err := seen.Delete(u.oldSeen); err != nil {
+					return fmt.Errorf("index profile %q: %w", u.id, err)
+				}
+			}
+			if err := seen.Put(newSeen, nil); err != nil {
+				return fmt.Errorf("index profile %q: %w", u.id, err)
+			}
 		}
+		return nil
+	})
+}
+
+// fold decodes u's profile, applies its batches and encodes the result.
+func (s *Store) fold(u *update, batches []store.Batch, out []*store.Profile) {
+	p := store.New(u.id)
+	if u.old != nil {
+		var err error
+		if p, err = store.Unmarshal(u.old); err != nil { // copies u.old
+			u.err = fmt.Errorf("profile %q: %w", u.id, err)
+			return
+		}
+		u.oldSeen = seenKey(p.LastSeen, u.id)
+		u.old = nil
 	}
-	return nil
+	for j, i := range u.idx {
+		if j > 0 {
+			p = p.Clone() // out[u.idx[j-1]] keeps its own state
+		}
+		p.Apply(s.lim, batches[i].Events...)
+		p.Version++
+		out[i] = p
+	}
+	u.final = p
+	if u.enc, u.err = store.Marshal(p); u.err != nil {
+		u.err = fmt.Errorf("encode profile %q: %w", u.id, u.err)
+	}
+}
+
+// parallel calls fn(0) ... fn(n-1) on up to GOMAXPROCS goroutines.
+func parallel(n int, fn func(i int)) {
+	workers := min(runtime.GOMAXPROCS(0), n)
+	if workers <= 1 {
+		for i := range n {
+			fn(i)
+		}
+		return
+	}
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Go(func() {
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= n {
+					return
+				}
+				fn(i)
+			}
+		})
+	}
+	wg.Wait()
 }
 
 // Delete removes the profile; a missing id is not an error.
