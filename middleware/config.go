@@ -62,6 +62,15 @@ type Config struct {
 	MaxPending int
 	// StoreTimeout bounds each store call. Default 5 seconds.
 	StoreTimeout time.Duration
+	// Freshness bounds how long a cached profile may miss a change written
+	// by another instance. With a store that announces changes
+	// (store.Invalidator: redis, postgres) an announcement marks the cached
+	// profile stale at once, and cached profiles expire after 60 ×
+	// Freshness in case one is lost; with any other store they expire after
+	// Freshness. Actions other than page views are written at once (not at
+	// the next FlushInterval) so that other instances see them quickly.
+	// Default 1 second.
+	Freshness time.Duration
 
 	// CacheBytes bounds the profile cache, in approximate bytes.
 	// Default 64 MiB.
@@ -117,8 +126,8 @@ func (c *Config) setDefaults() error {
 	nonNeg("FlushBatch", int64(c.FlushBatch))
 	nonNeg("MaxPending", int64(c.MaxPending))
 	nonNeg("StoreTimeout", int64(c.StoreTimeout))
+	nonNeg("Freshness", int64(c.Freshness))
 	nonNeg("CacheBytes", c.CacheBytes)
-	nonNeg("MaxNewcomers", int64(c.MaxNewcomers))
 	if len(errs) > 0 {
 		return fmt.Errorf("tailor: invalid config: %w", errors.Join(errs...))
 	}
@@ -139,9 +148,9 @@ func (c *Config) setDefaults() error {
 	def(&c.VisitTimeout, 30*time.Minute)
 	def(&c.FlushInterval, time.Second)
 	def(&c.StoreTimeout, 5*time.Second)
+	def(&c.Freshness, time.Second)
 	defInt(&c.FlushBatch, 500)
 	defInt(&c.MaxPending, 100_000)
-	defInt(&c.MaxNewcomers, 50_000)
 	if c.CacheBytes == 0 {
 		c.CacheBytes = 64 << 20
 	}

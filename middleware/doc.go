@@ -40,10 +40,14 @@
 // request sees them) and queued; a background flusher writes the queue to
 // the store every Config.FlushInterval, in batches. The cache is never the
 // only copy of an event: events stay in the queue until the store
-// acknowledges them, and Close writes what is left. A new visitor's events
-// are held in memory (bounded by Config.MaxNewcomers) until the visitor
-// comes back with the cookie it was given: one-hit clients and bots never
-// reach the store.
+// acknowledges them, and Close writes what is left.
+//
+// A visitor is kept only once they come back with the cookie they were
+// given: one-hit clients and bots never reach the store, and cost no memory.
+// The new visitor's first page view travels in that cookie, signed and
+// encrypted, and is recorded when they come back, on whichever instance
+// they come back to; actions of a new visitor (Track, Purchase) are kept at
+// once.
 //
 // # Caches
 //

@@ -2,13 +2,14 @@ package middleware
 
 import (
 	"crypto/rand"
-	"encoding/binary"
 	"encoding/hex"
 	"net/http"
 	"time"
 
 	"github.com/dgraph-io/ristretto/v2"
 	"github.com/gorilla/securecookie"
+
+	"github.com/tailorhq/tailor/store"
 )
 
 // GenerateKeyPair returns a new random cookie key pair.
@@ -16,10 +17,10 @@ func GenerateKeyPair() KeyPair {
 	return KeyPair{Hash: securecookie.GenerateRandomKey(32), Block: securecookie.GenerateRandomKey(32)}
 }
 
-// identity reads and writes the visitor cookie. Its value is the 128-bit
-// visitor id and the day it was issued, signed with HMAC-SHA256 and
-// encrypted with AES-256 by securecookie, without gob (NopEncoder): a raw
-// payload decodes several microseconds faster.
+// identity reads and writes the visitor cookie. Its value is a small binary
+// payload (see payload.go) signed with HMAC-SHA256 and encrypted with AES-256
+// by securecookie, without gob (NopEncoder): a raw payload decodes several
+// microseconds faster.
 type identity struct {
 	name   string
 	codecs []*securecookie.SecureCookie
@@ -30,8 +31,6 @@ type identity struct {
 	domain string
 	secure bool
 }
-
-const payloadLen = 16 + 4 // visitor id, issue day
 
 // seenCookie is a cookie value that decoded, and what it held.
 type seenCookie struct {
@@ -50,7 +49,7 @@ func newIdentity(c *Config) *identity {
 		sc := securecookie.New(k.Hash, k.Block)
 		sc.SetSerializer(securecookie.NopEncoder{})
 		sc.MaxAge(int(c.CookieMaxAge / time.Second))
-		sc.MaxLength(256)
+		sc.MaxLength(4096)
 		id.codecs = append(id.codecs, sc)
 	}
 	id.seen, _ = ristretto.NewCache(&ristretto.Config[string, seenCookie]{
@@ -66,49 +65,55 @@ type cookieState int
 const (
 	cookieNone     cookieState = iota // no cookie
 	cookieValid                       // valid under the newest keys, fresh
-	cookieRenew                       // valid, but under older keys or issued over a day ago
+	cookieRenew                       // valid, but under older keys, issued over a day ago, or carrying a first visit
 	cookieRejected                    // tampered, truncated, expired or foreign
 )
 
-// read returns the visitor id from r's cookie.
-func (m *identity) read(r *http.Request, now time.Time) (string, cookieState) {
+// read returns the visitor id from r's cookie, and the first page view it
+// carries, if any.
+func (m *identity) read(r *http.Request, now time.Time) (string, cookieState, *store.Event) {
 	c, err := r.Cookie(m.name)
 	if err != nil || c.Value == "" {
-		return "", cookieNone
+		return "", cookieNone, nil
 	}
 	today := day(now)
 	if e, ok := m.seen.Get(c.Value); ok && e.value == c.Value && time.Duration(today-e.day)*24*time.Hour < m.maxAge {
 		if e.rotated || today-e.day >= 1 {
-			return e.id, cookieRenew
+			return e.id, cookieRenew, nil
 		}
-		return e.id, cookieValid
+		return e.id, cookieValid, nil
 	}
 	for i, sc := range m.codecs {
 		var b []byte
 		if sc.Decode(m.name, c.Value, &b) != nil {
 			continue
 		}
-		if len(b) != payloadLen {
-			return "", cookieRejected
+		var pl payload
+		if pl.unmarshal(b) != nil {
+			return "", cookieRejected, nil
 		}
-		e := seenCookie{value: c.Value, id: hex.EncodeToString(b[:16]), day: binary.BigEndian.Uint32(b[16:]), rotated: i > 0}
+		id := hex.EncodeToString(pl.id[:])
+		if pl.first != nil {
+			return id, cookieRenew, pl.first // re-issued without it: not worth caching
+		}
+		e := seenCookie{value: c.Value, id: id, day: pl.day, rotated: i > 0}
 		m.seen.Set(c.Value, e, 1)
 		if e.rotated || today-e.day >= 1 {
-			return e.id, cookieRenew
+			return id, cookieRenew, nil
 		}
-		return e.id, cookieValid
+		return id, cookieValid, nil
 	}
-	return "", cookieRejected
+	return "", cookieRejected, nil
 }
 
-// cookie returns the cookie for visitor id.
-func (m *identity) cookie(id string, r *http.Request, now time.Time) (*http.Cookie, error) {
-	b := make([]byte, payloadLen) // a fresh slice: securecookie encrypts it in place
-	if _, err := hex.Decode(b[:16], []byte(id)); err != nil {
+// cookie returns the cookie for visitor id, carrying first if not nil.
+func (m *identity) cookie(id string, first *store.Event, r *http.Request, now time.Time) (*http.Cookie, error) {
+	pl := payload{day: day(now), first: first}
+	if _, err := hex.Decode(pl.id[:], []byte(id)); err != nil {
 		return nil, err
 	}
-	binary.BigEndian.PutUint32(b[16:], day(now))
-	v, err := m.codecs[0].Encode(m.name, b)
+	// marshal returns a fresh slice: securecookie encrypts it in place.
+	v, err := m.codecs[0].Encode(m.name, pl.marshal())
 	if err != nil {
 		return nil, err
 	}

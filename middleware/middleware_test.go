@@ -229,7 +229,7 @@ func TestBotsAndOneHitsLeaveNothing(t *testing.T) {
 	if n != 0 {
 		t.Fatalf("bots and one-hit clients left %d profiles in the store", n)
 	}
-	if s := p.Stats(); s.Bots != 200 || s.NewVisitors != 50 || s.Newcomers != 50 {
+	if s := p.Stats(); s.Bots != 200 || s.NewVisitors != 50 || s.Returned != 0 || s.Events != 0 {
 		t.Errorf("stats %+v", s)
 	}
 }

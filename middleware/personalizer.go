@@ -23,16 +23,15 @@ import (
 // into segments and puts a Visitor into each request's context. Make one
 // with New, wrap handlers with Handler, and Close it on shutdown.
 type Personalizer struct {
-	cfg       Config
-	ids       *identity
-	store     store.Store
-	lim       store.Limits
-	cache     *ristretto.Cache[string, *state]
-	loads     singleflight.Group
-	queue     *queue
-	newcomers *newcomers
-	locks     [256]sync.Mutex
-	seed      maphash.Seed
+	cfg   Config
+	ids   *identity
+	store store.Store
+	lim   store.Limits
+	cache *ristretto.Cache[string, *state]
+	loads singleflight.Group
+	queue *queue
+	locks [256]sync.Mutex
+	seed  maphash.Seed
 
 	producer string
 	seq      atomic.Uint64
@@ -41,9 +40,23 @@ type Personalizer struct {
 	stats          counters
 
 	flushMu sync.Mutex
+	wake    chan struct{} // asks the flusher to flush now
 	stop    chan struct{}
 	done    chan struct{}
 	closed  atomic.Bool
+	ttl     time.Duration // cache entries expire after this
+	cancel  context.CancelFunc
+
+	// ours counts this instance's own writes whose announcements have not
+	// come back yet, so that they do not mark our fresh state stale.
+	oursMu sync.Mutex
+	ours   map[string]ownWrite
+	subbed bool
+}
+
+type ownWrite struct {
+	n     int
+	until time.Time
 }
 
 // state is the cached view of one visitor: the stored profile with the
@@ -51,7 +64,8 @@ type Personalizer struct {
 // lock (Personalizer.lock).
 type state struct {
 	prof    *store.Profile
-	partial bool // the store could not be read: only pending events are known
+	partial bool        // the store could not be read: only pending events are known
+	stale   atomic.Bool // another writer changed the stored profile: reload
 }
 
 // New returns a Personalizer for cfg, or an error naming each invalid field.
@@ -71,20 +85,70 @@ func New(cfg Config) (*Personalizer, error) {
 	var b [8]byte
 	rand.Read(b[:])
 	p := &Personalizer{
-		cfg:       cfg,
-		ids:       newIdentity(&cfg),
-		store:     cfg.Store,
-		lim:       store.LimitsOf(cfg.Store),
-		cache:     cache,
-		queue:     newQueue(cfg.MaxPending),
-		newcomers: newNewcomers(cfg.MaxNewcomers),
-		seed:      maphash.MakeSeed(),
-		producer:  hex.EncodeToString(b[:]),
-		stop:      make(chan struct{}),
-		done:      make(chan struct{}),
+		cfg:      cfg,
+		ids:      newIdentity(&cfg),
+		store:    cfg.Store,
+		lim:      store.LimitsOf(cfg.Store),
+		cache:    cache,
+		queue:    newQueue(cfg.MaxPending),
+		seed:     maphash.MakeSeed(),
+		producer: hex.EncodeToString(b[:]),
+		wake:     make(chan struct{}, 1),
+		stop:     make(chan struct{}),
+		done:     make(chan struct{}),
+		ttl:      cfg.Freshness,
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	p.cancel = cancel
+	if inv, ok := cfg.Store.(store.Invalidator); ok {
+		// Changes are announced: the TTL only covers lost announcements.
+		p.ttl = 60 * cfg.Freshness
+		p.ours, p.subbed = make(map[string]ownWrite), true
+		go p.subscribe(ctx, inv)
 	}
 	go p.loop()
 	return p, nil
+}
+
+// subscribe keeps a subscription to the store's invalidations, retrying
+// with backoff while the store is unreachable.
+func (p *Personalizer) subscribe(ctx context.Context, inv store.Invalidator) {
+	wait := 100 * time.Millisecond
+	for {
+		err := inv.Subscribe(ctx, p.invalidate)
+		if err == nil || ctx.Err() != nil {
+			return
+		}
+		p.cfg.Logger.Warn("tailor: subscribing to store invalidations failed; retrying", "err", err, "retry_in", wait)
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(wait):
+		}
+		wait = min(wait*2, 30*time.Second)
+	}
+}
+
+// invalidate marks a visitor's cached state stale: the stored profile
+// changed, maybe through another instance.
+func (p *Personalizer) invalidate(id string) {
+	p.oursMu.Lock()
+	if w, ok := p.ours[id]; ok && time.Now().Before(w.until) {
+		// The announcement of our own write: the state already has it.
+		// Announcements of one profile come in write order, so a later
+		// write by another instance still gets through.
+		if w.n--; w.n == 0 {
+			delete(p.ours, id)
+		} else {
+			p.ours[id] = w
+		}
+		p.oursMu.Unlock()
+		return
+	}
+	p.oursMu.Unlock()
+	if st, ok := p.cache.Get(id); ok {
+		st.stale.Store(true)
+	}
 }
 
 // Handler returns next wrapped: each request gets a Visitor in its context
@@ -99,8 +163,8 @@ func (p *Personalizer) Handler(next http.Handler) http.Handler {
 		if !rw.wrote {
 			rw.writeHeaders(http.StatusOK)
 		}
-		if v.tracked && !v.skipPage && rw.status < 400 && p.cfg.PageView(r) {
-			v.record(p.pageView(r, v))
+		if v.tracked && !v.new && !v.skipPage && rw.status < 400 && p.cfg.PageView(r) {
+			v.record(p.pageView(v))
 		}
 	})
 }
@@ -116,7 +180,7 @@ func (p *Personalizer) begin(r *http.Request) *Visitor {
 		v.segments = p.classify(nil, v.facts, now)
 		return v
 	}
-	id, cs := p.ids.read(r, now)
+	id, cs, first := p.ids.read(r, now)
 	switch cs {
 	case cookieRejected:
 		p.stats.RejectedCookies.Add(1)
@@ -137,11 +201,15 @@ func (p *Personalizer) begin(r *http.Request) *Visitor {
 	}
 	mu := p.lock(id)
 	mu.Lock()
-	if !v.new {
-		if evs := p.newcomers.take(id); len(evs) > 0 {
-			// The visitor came back with its cookie: from now on it is kept.
-			v.st.prof.Apply(p.lim, evs...)
-			p.enqueue(id, evs)
+	if first != nil {
+		// The visitor came back with the cookie it was given, which carries
+		// its first page view: from now on it is kept. The id is the same
+		// wherever the cookie comes back, so the view counts once.
+		p.stats.Returned.Add(1)
+		first.ID = store.EventID(id, 1)
+		if v.st.prof.Apply(p.lim, *first) > 0 {
+			p.stats.Events.Add(1)
+			p.enqueue(id, []store.Event{*first})
 		}
 	}
 	// A request after a pause begins a new visit: rules see it counted
@@ -173,13 +241,13 @@ func (p *Personalizer) lock(id string) *sync.Mutex {
 // state returns the visitor's cached state, building it from the store and
 // the pending events on a miss.
 func (p *Personalizer) state(ctx context.Context, id string) *state {
-	if st, ok := p.cache.Get(id); ok {
+	if st, ok := p.cache.Get(id); ok && !st.stale.Load() {
 		p.stats.CacheHits.Add(1)
 		return st
 	}
 	p.stats.CacheMisses.Add(1)
 	v, _, _ := p.loads.Do(id, func() (any, error) {
-		if st, ok := p.cache.Get(id); ok {
+		if st, ok := p.cache.Get(id); ok && !st.stale.Load() {
 			return st, nil
 		}
 		before := p.queue.get(id)
@@ -199,7 +267,7 @@ func (p *Personalizer) state(ctx context.Context, id string) *state {
 		prof.Apply(p.lim, p.queue.get(id)...)
 		st.prof = prof
 		if !st.partial {
-			p.cache.Set(id, st, cost(prof))
+			p.cache.SetWithTTL(id, st, cost(prof), p.ttl)
 		}
 		return st, nil
 	})
@@ -208,7 +276,7 @@ func (p *Personalizer) state(ctx context.Context, id string) *state {
 
 // load reads a profile, unless the store failed recently.
 func (p *Personalizer) load(ctx context.Context, id string) (*store.Profile, error) {
-	if until := p.storeDownUntil.Load(); until != 0 && p.cfg.Now().UnixNano() < until {
+	if until := p.storeDownUntil.Load(); until != 0 && time.Now().UnixNano() < until {
 		return nil, errStoreDown
 	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), p.cfg.StoreTimeout)
@@ -216,7 +284,7 @@ func (p *Personalizer) load(ctx context.Context, id string) (*store.Profile, err
 	prof, err := p.store.Load(ctx, id)
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
 		p.stats.LoadErrors.Add(1)
-		p.storeDownUntil.Store(p.cfg.Now().Add(p.cfg.FlushInterval).UnixNano())
+		p.storeDownUntil.Store(time.Now().Add(p.cfg.FlushInterval).UnixNano())
 		p.cfg.Logger.Warn("tailor: loading a profile failed; serving from pending events", "err", err)
 		p.cfg.Logger.Debug("tailor: load failed", "visitor", id)
 	}
@@ -233,7 +301,7 @@ func cost(p *store.Profile) int64 {
 }
 
 // pageView returns the page-view event of r.
-func (p *Personalizer) pageView(r *http.Request, v *Visitor) store.Event {
+func (p *Personalizer) pageView(v *Visitor) store.Event {
 	return store.Event{
 		Type: store.TypePage, Path: v.facts.Path, Category: v.category, Item: v.item,
 		Referrer: v.facts.Referrer, Source: v.facts.Source, Medium: v.facts.Medium,
@@ -241,8 +309,9 @@ func (p *Personalizer) pageView(r *http.Request, v *Visitor) store.Event {
 	}
 }
 
-// record stamps ev and folds it into the visitor's state; it queues it for
-// the store, or holds it with the newcomers if the visitor is new.
+// record stamps ev, folds it into the visitor's state and queues it for the
+// store. A new visitor's page view is not queued: it travels in the cookie
+// (see payload.go) and is recorded when the visitor comes back.
 func (p *Personalizer) record(v *Visitor, ev store.Event) {
 	mu := p.lock(v.id)
 	mu.Lock()
@@ -254,12 +323,19 @@ func (p *Personalizer) record(v *Visitor, ev store.Event) {
 	last := v.st.prof.LastSeen
 	ev.NewVisit = last.IsZero() || ev.Time.Sub(last) > p.cfg.VisitTimeout
 	v.st.prof.Apply(p.lim, ev)
-	p.stats.Events.Add(1)
-	if v.new {
-		p.newcomers.add(v.id, ev)
+	if v.new && ev.Type == store.TypePage {
 		return
 	}
+	p.stats.Events.Add(1)
 	p.enqueue(v.id, []store.Event{ev})
+	if ev.Type != store.TypePage {
+		// Actions (a purchase, a sign-up) should reach other instances
+		// fast: flush soon rather than at the next interval.
+		select {
+		case p.wake <- struct{}{}:
+		default:
+		}
+	}
 }
 
 func (p *Personalizer) enqueue(id string, evs []store.Event) {
@@ -280,6 +356,13 @@ func (p *Personalizer) loop() {
 		case <-p.stop:
 			return
 		case <-t.C:
+		case <-p.wake:
+			// Coalesce the actions of the next few milliseconds into one
+			// write, unless the store is failing (then wait for the timer).
+			if wait > p.cfg.FlushInterval {
+				continue
+			}
+			time.Sleep(min(p.cfg.FlushInterval, 20*time.Millisecond))
 		}
 		if err := p.flush(context.Background()); err != nil {
 			wait = min(max(wait*2, p.cfg.FlushInterval), 30*time.Second)
@@ -306,13 +389,14 @@ func (p *Personalizer) flush(ctx context.Context) error {
 	start := time.Now()
 	for i := 0; i < len(bs); i += p.cfg.FlushBatch {
 		chunk := bs[i:min(i+p.cfg.FlushBatch, len(bs))]
+		p.expectOwn(chunk)
 		cctx, cancel := context.WithTimeout(ctx, p.cfg.StoreTimeout)
 		profs, err := store.ApplyBatch(cctx, p.store, chunk)
 		cancel()
 		if err != nil {
 			p.stats.FlushErrors.Add(1)
 			p.stats.Dropped.Add(uint64(p.queue.putBack(bs[i:])))
-			p.storeDownUntil.Store(p.cfg.Now().Add(p.cfg.FlushInterval).UnixNano())
+			p.storeDownUntil.Store(time.Now().Add(p.cfg.FlushInterval).UnixNano())
 			return fmt.Errorf("tailor: flush %d profiles: %w", len(bs)-i, err)
 		}
 		p.storeDownUntil.Store(0)
@@ -330,6 +414,33 @@ func (p *Personalizer) flush(ctx context.Context) error {
 	return nil
 }
 
+// expectOwn notes the writes of chunk, whose announcements are ours.
+// Entries not matched within a few Freshness periods (a lost announcement,
+// a failed write) expire, so they never hide another instance's write for
+// long.
+func (p *Personalizer) expectOwn(chunk []store.Batch) {
+	if !p.subbed {
+		return
+	}
+	now := time.Now()
+	until := now.Add(2 * p.cfg.Freshness)
+	p.oursMu.Lock()
+	defer p.oursMu.Unlock()
+	if len(p.ours) > 4*p.cfg.FlushBatch {
+		for id, w := range p.ours {
+			if now.After(w.until) {
+				delete(p.ours, id)
+			}
+		}
+	}
+	for _, b := range chunk {
+		w := p.ours[b.ID]
+		w.n++
+		w.until = until
+		p.ours[b.ID] = w
+	}
+}
+
 // refresh replaces the cached state of a profile the store has just written
 // with the stored profile plus what is pending since.
 func (p *Personalizer) refresh(prof *store.Profile) {
@@ -345,20 +456,21 @@ func (p *Personalizer) refresh(prof *store.Profile) {
 	}
 	prof.Apply(p.lim, p.queue.get(prof.ID)...)
 	st.prof, st.partial = prof, false
-	p.cache.Set(prof.ID, st, cost(prof))
+	p.cache.SetWithTTL(prof.ID, st, cost(prof), p.ttl)
 }
 
 // Close stops the flusher and writes every pending event to the store,
 // retrying until ctx is done. Call it after the server has stopped serving
-// (http.Server.Shutdown). It does not close Config.Store. Events of
-// visitors who never came back with their cookie are not written: they are
-// not pending (see Config.MaxNewcomers).
+// (http.Server.Shutdown). It does not close Config.Store. The first page
+// views of new visitors are not pending: they are in the visitors' cookies
+// until they come back.
 func (p *Personalizer) Close(ctx context.Context) error {
 	if p.closed.Swap(true) {
 		return nil
 	}
 	close(p.stop)
 	<-p.done
+	defer p.cancel()
 	defer p.cache.Close()
 	defer p.ids.seen.Close()
 	wait := 10 * time.Millisecond

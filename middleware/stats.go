@@ -20,8 +20,7 @@ type Stats struct {
 	LoadErrors      uint64 // failed store reads
 	Dropped         uint64 // pending events dropped at MaxPending
 	Pending         int    // events waiting for the store now
-	Newcomers       int    // first-visit visitors held in memory now
-	NewcomersLost   uint64 // newcomers forgotten at MaxNewcomers
+	Returned        uint64 // new visitors who came back with their cookie (and so are kept)
 	CacheHits       uint64
 	CacheMisses     uint64
 	RuleErrors      uint64 // rule evaluations that failed (counted as no match)
@@ -29,6 +28,7 @@ type Stats struct {
 
 type counters struct {
 	Requests, Bots, NewVisitors, RejectedCookies, RenewedCookies atomic.Uint64
+	Returned                                                     atomic.Uint64
 	Events, Flushed, Flushes, FlushErrors, LoadErrors, Dropped   atomic.Uint64
 	CacheHits, CacheMisses, flushNanos                           atomic.Uint64
 }
@@ -36,16 +36,13 @@ type counters struct {
 // Stats returns the current counters.
 func (p *Personalizer) Stats() Stats {
 	c := &p.stats
-	p.newcomers.mu.Lock()
-	lost := p.newcomers.evicted
-	p.newcomers.mu.Unlock()
 	return Stats{
 		Requests: c.Requests.Load(), Bots: c.Bots.Load(), NewVisitors: c.NewVisitors.Load(),
 		RejectedCookies: c.RejectedCookies.Load(), RenewedCookies: c.RenewedCookies.Load(),
 		Events: c.Events.Load(), Flushed: c.Flushed.Load(), Flushes: c.Flushes.Load(),
 		FlushErrors: c.FlushErrors.Load(), FlushTime: time.Duration(c.flushNanos.Load()),
 		LoadErrors: c.LoadErrors.Load(), Dropped: c.Dropped.Load(),
-		Pending: p.queue.len(), Newcomers: p.newcomers.len(), NewcomersLost: lost,
+		Pending: p.queue.len(), Returned: c.Returned.Load(),
 		CacheHits: c.CacheHits.Load(), CacheMisses: c.CacheMisses.Load(),
 		RuleErrors: p.cfg.Engine.Errors(),
 	}

@@ -3,6 +3,8 @@ package middleware
 import (
 	"net/http"
 	"strings"
+
+	"github.com/tailorhq/tailor/store"
 )
 
 // responseWriter sets the visitor cookie and the caching headers before the
@@ -23,7 +25,13 @@ func (w *responseWriter) writeHeaders(status int) {
 	h := w.ResponseWriter.Header()
 	v := w.v
 	if v.setCookie && v.tracked {
-		if c, err := v.p.ids.cookie(v.id, w.r, v.now); err == nil {
+		var first *store.Event
+		if v.new && !v.skipPage && status < 400 && v.p.cfg.PageView(w.r) {
+			pv := v.p.pageView(v)
+			pv.Time = v.now
+			first = &pv
+		}
+		if c, err := v.p.ids.cookie(v.id, first, w.r, v.now); err == nil {
 			h.Add("Set-Cookie", c.String())
 		} else {
 			v.p.cfg.Logger.Error("tailor: encoding the visitor cookie failed", "err", err)

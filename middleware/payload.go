@@ -1,0 +1,103 @@
+package middleware
+
+import (
+	"encoding/binary"
+	"errors"
+	"time"
+
+	"github.com/tailorhq/tailor/store"
+)
+
+// The cookie payload, before securecookie signs and encrypts it:
+//
+//	version   1 byte (1)
+//	id        16 bytes, the visitor id
+//	day       4 bytes, big-endian days since 1970 when the cookie was issued
+//	[first]   only in the cookie given to a new visitor: their first page
+//	          view, so that it can be recorded when (and only if) they come
+//	          back, on whichever instance they come back to:
+//	            time     8 bytes, big-endian Unix milliseconds
+//	            device   1 byte (see devices)
+//	            7 strings, each a 1-byte length then the bytes: path,
+//	            category, item, referrer, utm source, medium, campaign
+//
+// Strings are cut at maxField bytes.
+const (
+	payloadVersion = 1
+	payloadBase    = 1 + 16 + 4
+	maxField       = 200
+)
+
+var devices = []string{"", "desktop", "mobile", "tablet"}
+
+var errPayload = errors.New("tailor: malformed cookie payload")
+
+type payload struct {
+	id    [16]byte
+	day   uint32
+	first *store.Event // the first page view, not yet recorded
+}
+
+func (p *payload) marshal() []byte {
+	b := make([]byte, payloadBase, payloadBase+64)
+	b[0] = payloadVersion
+	copy(b[1:17], p.id[:])
+	binary.BigEndian.PutUint32(b[17:21], p.day)
+	if e := p.first; e != nil {
+		b = binary.BigEndian.AppendUint64(b, uint64(e.Time.UnixMilli()))
+		dev := byte(0)
+		for i, d := range devices {
+			if d == e.Device {
+				dev = byte(i)
+			}
+		}
+		b = append(b, dev)
+		for _, s := range []string{e.Path, e.Category, e.Item, e.Referrer, e.Source, e.Medium, e.Campaign} {
+			s = cut(s)
+			b = append(b, byte(len(s)))
+			b = append(b, s...)
+		}
+	}
+	return b
+}
+
+func cut(s string) string {
+	if len(s) > maxField {
+		return s[:maxField]
+	}
+	return s
+}
+
+func (p *payload) unmarshal(b []byte) error {
+	if len(b) < payloadBase || b[0] != payloadVersion {
+		return errPayload
+	}
+	copy(p.id[:], b[1:17])
+	p.day = binary.BigEndian.Uint32(b[17:21])
+	p.first = nil
+	b = b[payloadBase:]
+	if len(b) == 0 {
+		return nil
+	}
+	if len(b) < 9 {
+		return errPayload
+	}
+	e := &store.Event{Type: store.TypePage, Time: time.UnixMilli(int64(binary.BigEndian.Uint64(b))).UTC()}
+	if int(b[8]) >= len(devices) {
+		return errPayload
+	}
+	e.Device = devices[b[8]]
+	b = b[9:]
+	for _, dst := range []*string{&e.Path, &e.Category, &e.Item, &e.Referrer, &e.Source, &e.Medium, &e.Campaign} {
+		if len(b) < 1 || len(b) < 1+int(b[0]) || b[0] > maxField {
+			return errPayload
+		}
+		*dst = string(b[1 : 1+b[0]])
+		b = b[1+b[0]:]
+	}
+	if len(b) != 0 {
+		return errPayload
+	}
+	p.first = e
+	return nil
+}
