@@ -26,9 +26,15 @@
 // (compare-and-swap); on conflict it reloads and retries, up to
 // Options.MaxRetries times with a short randomised backoff, and then
 // returns store.ErrConflict. ApplyBatch does the same for many profiles in
-// three round trips: one pipeline of loads, the folds spread over the CPUs,
-// one pipeline of compare-and-swaps; only the conflicted profiles are
-// retried.
+// two round trips: one pipeline of loads, then, after the folds (spread
+// over the CPUs), one pipeline of compare-and-swaps; only the conflicted
+// profiles are retried. Writers of one id within one Store wait for each
+// other instead of conflicting, so conflicts only arise between processes
+// (or Stores) that share the server.
+//
+// Decoding and encoding the JSON of each profile is most of the cost of a
+// write: for a profile with a full ring of 200 recent events (about 40 KB)
+// it takes about a millisecond of CPU, far more than the round trips.
 //
 // Writes are as durable as the server's persistence settings make them
 // (RDB snapshots or the append-only file): Redis acknowledges a write once
