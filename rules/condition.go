@@ -44,6 +44,8 @@ var ErrConditionTooDeep = fmt.Errorf("nests deeper than %d arrays and objects", 
 // escaped when the path is compiled. A path that does not resolve (a missing
 // key, an index out of range, a part past a string or a number) gives null,
 // so {"$exists": false}, {"$type": "null"}, {"$eq": null} and null match it.
+// (Of duplicate keys in a document, the first counts; encoding/json never
+// writes any.)
 //
 // # Values
 //
@@ -112,7 +114,8 @@ var ErrConditionTooDeep = fmt.Errorf("nests deeper than %d arrays and objects", 
 // "within" counts only elements whose time, the RFC 3339 time at the path
 // "at" (default "time") inside the element, is within that duration of the
 // time of evaluation. A missing or null attribute counts as an empty array;
-// any other value that is not an array fails.
+// any other value that is not an array fails. Unlike $elemMatch, $count
+// does not skip null elements.
 //
 // # Problems
 //

@@ -298,6 +298,7 @@ var condTests = []struct {
 	{"$count: where with operators", `{"r": {"$count": {"where": {"name": {"$in": ["page", "add_to_cart"]}}, "is": 2}}}`, condTestEvents, true},
 	{"$count: where with $or", `{"r": {"$count": {"where": {"$or": [{"name": "page"}, {"revenue": {"$gt": 50}}]}, "is": 2}}}`, condTestEvents, true},
 	{"$count: scalars with operators", `{"a": {"$count": {"where": {"$gt": 1}, "is": 2}}}`, `{"a":[1,2,3]}`, true},
+	{"$count: null elements count", `{"a": {"$count": {"is": 3}}}`, `{"a":[1,null,2]}`, true},
 	{"$count: missing counts none", `{"r": {"$count": {"is": 0}}}`, `{}`, true},
 	{"$count: null counts none", `{"r": {"$count": {"is": {"$lt": 1}}}}`, `{"r":null}`, true},
 	{"$count: not an array", `{"r": {"$count": {"is": 0}}}`, `{"r":{}}`, false},
