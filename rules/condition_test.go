@@ -720,7 +720,7 @@ var condTestTypical = []string{
 }
 
 func TestConditionNoAllocations(t *testing.T) {
-	if testing.Short() {
+	if testing.Short() || condRace {
 		t.Skip("counts allocations")
 	}
 	now := time.Now()
