@@ -144,29 +144,33 @@ func benchModel(b *testing.B) *assoc.Model {
 		clear(recent)
 		bench.bytes = heapAlloc() - before
 		bench.m = m
-
-		// Visitors to recommend to: one to five items bought, a few viewed.
-		q := newShop(2)
-		for i := range 1000 {
-			var evs []store.Event
-			for j, it := range q.basket(1 + q.r.IntN(5)) {
-				evs = append(evs, store.Event{ID: store.EventID("b", uint64(2*j+1)), Type: store.TypeTrack, Name: store.EventPurchase,
-					Items: []store.Item{{ID: q.ids[it], Category: category(it)}}})
-				v := q.global.Uint64()
-				evs = append(evs, store.Event{ID: store.EventID("b", uint64(2*j+2)), Type: store.TypePage, Item: q.ids[v], Category: category(int(v))})
-			}
-			p := store.New(fmt.Sprint("visitor-", i))
-			p.Apply(store.Limits{}, evs...)
-			bench.profiles = append(bench.profiles, p)
-		}
-		for range 4096 {
-			bench.baskets = append(bench.baskets, q.names(q.basket(5)))
-		}
+		benchProfiles()
 	})
 	st := bench.m.Stats()
 	b.Logf("model of %d baskets learnt in %v: %.1f MB of heap (estimated %.1f MB); %d items, %d pairs, %d consequents; pruned %d pairs, %d consequents replaced",
 		benchBaskets, bench.took.Round(time.Millisecond), float64(bench.bytes)/1e6, float64(st.Bytes)/1e6, st.Items, st.Pairs, st.Consequents, st.PrunedPairs, st.Evicted)
 	return bench.m
+}
+
+// benchProfiles makes the visitors to recommend to (one to five items
+// bought, as many viewed) and the baskets to learn.
+func benchProfiles() {
+	q := newShop(2)
+	for i := range 1000 {
+		var evs []store.Event
+		for j, it := range q.basket(1 + q.r.IntN(5)) {
+			evs = append(evs, store.Event{ID: store.EventID("b", uint64(2*j+1)), Type: store.TypeTrack, Name: store.EventPurchase,
+				Items: []store.Item{{ID: q.ids[it], Category: category(it)}}})
+			v := q.global.Uint64()
+			evs = append(evs, store.Event{ID: store.EventID("b", uint64(2*j+2)), Type: store.TypePage, Item: q.ids[v], Category: category(int(v))})
+		}
+		p := store.New(fmt.Sprint("visitor-", i))
+		p.Apply(store.Limits{}, evs...)
+		bench.profiles = append(bench.profiles, p)
+	}
+	for range 4096 {
+		bench.baskets = append(bench.baskets, q.names(q.basket(5)))
+	}
 }
 
 // BenchmarkRecommend: 10 recommendations from the model of 10,000 items

@@ -147,7 +147,7 @@ type Model struct {
 func New(cfg Config) *Model {
 	m := &Model{c: cfg.normalize()}
 	m.st = newState(&m.c)
-	m.scratch.New = func() any { return &scratch{pos: make(map[uint32]int32)} }
+	m.scratch.New = func() any { return new(scratch) }
 	return m
 }
 
@@ -503,7 +503,7 @@ func (m *Model) Stats() Stats {
 		Baskets:     s.baskets,
 		Items:       len(s.index),
 		Categories:  len(s.cats),
-		Pairs:       len(s.pairs),
+		Pairs:       s.pairs.n,
 		PrunedItems: s.prunedItems,
 		PrunedPairs: s.prunedPairs,
 		Evicted:     s.evicted,
@@ -515,19 +515,18 @@ func (m *Model) Stats() Stats {
 		// A map slot: the key and value, and the control byte and slack of a
 		// Swiss table at 7/8 load.
 		itemSlot = (16 + 4 + 1) * 8 / 7
-		pairSlot = (8 + 4 + 1) * 8 / 7
+		pairSlot = 8 + 8 + sliceBytes
 	)
 	b := int64(len(s.ids)) * (16 + 8 + 4 + sliceBytes + itemSlot)
 	for idx, id := range s.ids {
 		b += int64(len(id)) + int64(cap(s.adj[idx]))*entryBytes
 		st.Consequents += len(s.adj[idx])
 	}
-	b += int64(len(s.recs)) * (8 + sliceBytes + pairSlot)
-	for _, r := range s.pairs {
-		st.Consequents += len(s.recs[r].cons)
-	}
-	for i := range s.recs {
-		b += int64(cap(s.recs[i].cons)) * entryBytes
+	b += int64(len(s.pairs.slots)) * pairSlot
+	for i := range s.pairs.slots {
+		p := &s.pairs.slots[i]
+		st.Consequents += len(p.cons)
+		b += int64(cap(p.cons)) * entryBytes
 	}
 	b += int64(len(s.cats)+1) * popLen * 4
 	st.Bytes = b

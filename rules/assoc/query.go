@@ -105,6 +105,15 @@ func (s *state) score(e *entry, anteCount float64) (r scored, ok bool) {
 	return r, true
 }
 
+// below reports whether the entry e of a list whose antecedent has count
+// ante cannot pass MinSupport or MinConfidence, and with it every entry
+// after it, as lists are sorted by count and the lower bound of a count
+// never exceeds it. It errs on the side of false, leaving the exact test to
+// passes.
+func (s *state) below(e *entry, ante float64) bool {
+	return e.count < s.c.minSupport || e.count < s.c.minConfidence*ante*(1-1e-9)
+}
+
 func (s *state) rule(r *scored) Rule {
 	var out Rule
 	s.ruleInto(&out, r, make([]string, 0, 2))
@@ -141,11 +150,11 @@ func (s *state) consequents(a, b uint32) ([]entry, float64) {
 	if b == noItem {
 		return s.adj[a], s.count[a]
 	}
-	r, ok := s.pairs[pkey(a, b)]
-	if !ok {
+	p := s.pairs.get(pkey(a, b))
+	if p == nil {
 		return nil, 0
 	}
-	return s.recs[r].cons, s.recs[r].count
+	return p.cons, p.count
 }
 
 // Rules returns the rules whose antecedent is exactly the given one or two
@@ -173,6 +182,9 @@ func (m *Model) Rules(antecedent ...string) []Rule {
 	list, ante := s.consequents(a, b)
 	var rs []scored
 	for i := range list {
+		if s.below(&list[i], ante) {
+			break
+		}
 		r, ok := s.score(&list[i], ante)
 		if ok && m.c.passes(r.count, r.conf, r.lift) {
 			r.a, r.b = a, b
@@ -244,8 +256,44 @@ type scratch struct {
 	ante   []anteItem
 	idx    []uint32
 	bought []uint32
-	pos    map[uint32]int32
 	cands  []scored
+	top    []scored
+
+	// slot[idx] is valid when stamp[idx] == gen: the position of item idx in
+	// cands, or slotBought, or slotShown.
+	stamp []uint32
+	slot  []int32
+	gen   uint32
+}
+
+const (
+	slotBought = -2
+	slotShown  = -1
+)
+
+// reset invalidates every slot, for a model of n item indices.
+func (sc *scratch) reset(n int) {
+	if len(sc.stamp) < n {
+		sc.stamp = make([]uint32, n+n/4)
+		sc.slot = make([]int32, n+n/4)
+		sc.gen = 0
+	}
+	sc.gen++
+	if sc.gen == 0 {
+		clear(sc.stamp)
+		sc.gen = 1
+	}
+}
+
+func (sc *scratch) get(idx uint32) (int32, bool) {
+	if sc.stamp[idx] == sc.gen {
+		return sc.slot[idx], true
+	}
+	return 0, false
+}
+
+func (sc *scratch) set(idx uint32, v int32) {
+	sc.stamp[idx], sc.slot[idx] = sc.gen, v
 }
 
 // anteItem is a candidate antecedent: class 3 bought, 2 carted, 1 viewed;
@@ -289,7 +337,6 @@ func (m *Model) Recommend(p *store.Profile, n int) []Recommendation {
 				sc.ante = append(sc.ante, anteItem{id, 3, units})
 			}
 		}
-		slices.Sort(sc.bought)
 		if len(sc.ante) < m.c.maxBasket {
 			var carts [8]string
 			for i, id := range m.carted(carts[:0], p) {
@@ -329,26 +376,33 @@ func (m *Model) Recommend(p *store.Profile, n int) []Recommendation {
 	}
 
 	// The best rule per consequent.
-	clear(sc.pos)
+	sc.reset(len(s.ids))
+	for _, idx := range sc.bought {
+		sc.set(idx, slotBought)
+	}
 	sc.cands = sc.cands[:0]
 	consider := func(a, b uint32) {
 		list, ante := s.consequents(a, b)
 		for i := range list {
+			if s.below(&list[i], ante) {
+				break // and so are the rest of the list
+			}
 			r, ok := s.score(&list[i], ante)
 			if !ok || !m.c.passes(r.count, r.conf, r.lift) {
 				continue
 			}
-			if _, mine := slices.BinarySearch(sc.bought, r.then); mine {
+			j, seen := sc.get(r.then)
+			if j == slotBought && seen {
 				continue
 			}
 			r.a, r.b = a, b
-			if j, seen := sc.pos[r.then]; seen {
+			if seen {
 				if s.before(&r, &sc.cands[j]) {
 					sc.cands[j] = r
 				}
 				continue
 			}
-			sc.pos[r.then] = int32(len(sc.cands))
+			sc.set(r.then, int32(len(sc.cands)))
 			sc.cands = append(sc.cands, r)
 		}
 	}
@@ -360,14 +414,30 @@ func (m *Model) Recommend(p *store.Profile, n int) []Recommendation {
 			}
 		}
 	}
-	slices.SortFunc(sc.cands, s.cmp)
+	// The n best, by insertion into a sorted list.
+	top := sc.top[:0]
+	for i := range sc.cands {
+		c := &sc.cands[i]
+		j := len(top)
+		if j < n {
+			top = append(top, *c)
+		} else if s.before(c, &top[n-1]) {
+			j = n - 1
+		} else {
+			continue
+		}
+		for ; j > 0 && s.before(c, &top[j-1]); j-- {
+			top[j] = top[j-1]
+		}
+		top[j] = *c
+	}
+	sc.top = top
 
 	out := make([]Recommendation, 0, n)
-	k := min(n, len(sc.cands))
-	rules := make([]Rule, k)
-	ifs := make([]string, 0, 2*k)
-	for i := range k {
-		c := &sc.cands[i]
+	rules := make([]Rule, len(top))
+	ifs := make([]string, 0, 2*len(top))
+	for i := range top {
+		c := &top[i]
 		r := &rules[i]
 		ifs = s.ruleInto(r, c, ifs)
 		reason := "bought together with " + r.If[0]
@@ -386,13 +456,10 @@ func (m *Model) Recommend(p *store.Profile, n int) []Recommendation {
 			if len(out) == n {
 				return
 			}
-			if _, mine := slices.BinarySearch(sc.bought, idx); mine {
+			if _, seen := sc.get(idx); seen { // bought, or a candidate
 				continue
 			}
-			if _, dup := sc.pos[idx]; dup {
-				continue
-			}
-			sc.pos[idx] = -1
+			sc.set(idx, slotShown)
 			out = append(out, Recommendation{Item: s.ids[idx], Category: s.category(idx), Reason: reason})
 		}
 	}

@@ -122,16 +122,20 @@ func (s *state) encode() []byte {
 	}
 	type pr struct {
 		a, b uint32
-		r    int32
+		p    *pairSlot
 	}
-	ps := make([]pr, 0, len(s.pairs))
-	for k, r := range s.pairs {
-		a, b := unkey(k)
+	ps := make([]pr, 0, s.pairs.n)
+	for i := range s.pairs.slots {
+		p := &s.pairs.slots[i]
+		if p.key == 0 {
+			continue
+		}
+		a, b := unkey(p.key)
 		a, b = ord[a], ord[b]
 		if a > b {
 			a, b = b, a
 		}
-		ps = append(ps, pr{a, b, r})
+		ps = append(ps, pr{a, b, p})
 	}
 	slices.SortFunc(ps, func(x, y pr) int {
 		if c := cmp.Compare(x.a, y.a); c != 0 {
@@ -143,8 +147,8 @@ func (s *state) encode() []byte {
 	for _, p := range ps {
 		e.uv(uint64(p.a))
 		e.uv(uint64(p.b - p.a))
-		e.f64(s.recs[p.r].count)
-		e.list(s.recs[p.r].cons, ord)
+		e.f64(p.p.count)
+		e.list(p.p.cons, ord)
 	}
 	return binary.LittleEndian.AppendUint32(e.b, crc32.ChecksumIEEE(e.b))
 }
@@ -241,8 +245,9 @@ func (d *decoder) list(nItems int, topK int, not ...uint32) []entry {
 			d.fail("error bound above count")
 		}
 	}
+	// Lists are kept sorted by count, largest first.
+	slices.SortStableFunc(l, func(a, b entry) int { return -cmp.Compare(a.count, b.count) })
 	if len(l) > topK {
-		slices.SortStableFunc(l, func(a, b entry) int { return -cmp.Compare(a.count, b.count) })
 		l = slices.Clip(l[:topK])
 	}
 	return l
@@ -309,6 +314,7 @@ func decode(b []byte, c *config) (*state, error) {
 		s.adj[i] = d.list(ni, c.topK, uint32(i))
 	}
 	np := d.size(11)
+	s.pairs.reserve(np)
 	var prev uint64
 	for i := range np {
 		a := d.uv()
@@ -326,8 +332,11 @@ func decode(b []byte, c *config) (*state, error) {
 		}
 		prev = k
 		cons := d.list(ni, c.topK, uint32(a), uint32(b))
-		s.pairs[k] = int32(len(s.recs))
-		s.recs = append(s.recs, pairRec{count: cnt, cons: cons})
+		if d.err == nil {
+			s.pairs.reserve(1)
+			p := &s.pairs.slots[s.pairs.add(k)]
+			p.count, p.cons = cnt, cons
+		}
 	}
 	if d.err == nil && len(d.b) != 0 {
 		d.fail("%d bytes after the end", len(d.b))
@@ -339,7 +348,7 @@ func decode(b []byte, c *config) (*state, error) {
 	for len(s.index) > c.maxItems {
 		s.pruneItems()
 	}
-	for len(s.pairs) > c.maxPairs {
+	for s.pairs.n > c.maxPairs {
 		s.prunePairs()
 	}
 	return s, nil

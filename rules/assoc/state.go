@@ -26,13 +26,6 @@ type entry struct {
 // lower returns the guaranteed part of the count.
 func (e *entry) lower() float64 { return e.count - float64(e.err) }
 
-// A pairRec is a two-item antecedent: how many baskets hold both items, and
-// its consequents.
-type pairRec struct {
-	count float64
-	cons  []entry
-}
-
 // A member is an item of the visitor basket being learnt, with its weight.
 type member struct {
 	idx uint32
@@ -77,15 +70,39 @@ type state struct {
 	popAll []uint32   // most popular items, by count desc then id
 	popCat [][]uint32 // the same per category
 
-	pairs    map[uint64]int32 // pair key -> index in recs
-	recs     []pairRec
-	freeRecs []int32
+	pairs pairTable
 
 	prunedItems, prunedPairs, evicted, truncated uint64
 
 	// learning scratch
 	bas []member
 	fs  []float64
+	// rc caches the records of the pairs of the basket being learnt:
+	// rc[j*rcN+k] for basket positions j < k is the slot in pairs, or
+	// rcAbsent, or rcUnknown before the first lookup.
+	rc  []int32
+	rcN int
+}
+
+const (
+	rcUnknown = -2
+	rcAbsent  = -1
+)
+
+// rec returns the cached record of the pair at basket positions j, k, or
+// looks it up.
+func (s *state) rec(bas []member, j, k int) int32 {
+	if j > k {
+		j, k = k, j
+	}
+	c := &s.rc[j*s.rcN+k]
+	if *c == rcUnknown {
+		*c = rcAbsent
+		if r, ok := s.pairs.find(pkey(bas[j].idx, bas[k].idx)); ok {
+			*c = r
+		}
+	}
+	return *c
 }
 
 func newState(c *config) *state {
@@ -93,7 +110,6 @@ func newState(c *config) *state {
 		c:        c,
 		index:    make(map[string]uint32),
 		catIndex: make(map[string]int32),
-		pairs:    make(map[uint64]int32),
 	}
 }
 
@@ -188,32 +204,35 @@ func (s *state) setCategory(idx uint32, name string) {
 }
 
 // bump adds w to the count of item in list, a Space-Saving summary of at
-// most k entries.
+// most TopK entries kept sorted by count, largest first: frequent
+// consequents are found after a short scan, the entry to replace is the
+// last, and queries can stop at the first entry below their thresholds.
 func (s *state) bump(list []entry, item uint32, w float64) []entry {
-	for i := range list {
-		if list[i].item == item {
-			list[i].count += w
-			return list
-		}
+	i := 0
+	for i < len(list) && list[i].item != item {
+		i++
 	}
-	k := s.c.topK
-	if len(list) < k {
+	switch {
+	case i < len(list):
+		list[i].count += w
+	case len(list) < s.c.topK:
 		if len(list) == cap(list) {
-			nl := make([]entry, len(list), min(max(2*cap(list), 2), k))
+			nl := make([]entry, len(list), min(max(2*cap(list), 2), s.c.topK))
 			copy(nl, list)
 			list = nl
 		}
-		return append(list, entry{item: item, count: w})
+		list = append(list, entry{item: item, count: w})
+	default:
+		s.evicted++
+		m := list[i-1].count
+		i--
+		list[i] = entry{item: item, err: up32(m), count: m + w}
 	}
-	mi := 0
-	for i := 1; i < len(list); i++ {
-		if list[i].count < list[mi].count {
-			mi = i
-		}
+	e := list[i]
+	for ; i > 0 && list[i-1].count < e.count; i-- {
+		list[i] = list[i-1]
 	}
-	s.evicted++
-	m := list[mi].count
-	list[mi] = entry{item: item, err: up32(m), count: m + w}
+	list[i] = e
 	return list
 }
 
@@ -223,25 +242,6 @@ func up32(f float64) float32 {
 	if float64(r) < f {
 		r = math.Nextafter32(r, float32(math.Inf(1)))
 	}
-	return r
-}
-
-// pair returns the index in recs of the record of {a, b}, creating it.
-func (s *state) pair(a, b uint32) int32 {
-	k := pkey(a, b)
-	if r, ok := s.pairs[k]; ok {
-		return r
-	}
-	var r int32
-	if n := len(s.freeRecs); n > 0 {
-		r = s.freeRecs[n-1]
-		s.freeRecs = s.freeRecs[:n-1]
-		s.recs[r].count, s.recs[r].cons = 0, s.recs[r].cons[:0]
-	} else {
-		r = int32(len(s.recs))
-		s.recs = append(s.recs, pairRec{})
-	}
-	s.pairs[k] = r
 	return r
 }
 
@@ -260,6 +260,13 @@ func (s *state) learn(in *input) {
 			bas = append(bas, member{idx, x.w})
 		}
 	}
+	s.rcN = min(mb, len(bas)+len(in.add))
+	s.rc = slices.Grow(s.rc[:0], s.rcN*s.rcN)[:s.rcN*s.rcN]
+	for i := range s.rc {
+		s.rc[i] = rcUnknown
+	}
+	// Slots must not move while this step holds their indices.
+	s.pairs.reserve(s.rcN * (s.rcN - 1) / 2)
 	maxAll := in.maxPrior
 	for _, x := range in.add {
 		if x.w <= x.prior {
@@ -304,7 +311,7 @@ func (s *state) learn(in *input) {
 	if len(s.index) > s.c.maxItems {
 		s.pruneItems()
 	}
-	if len(s.pairs) > s.c.maxPairs {
+	if s.pairs.n > s.c.maxPairs {
 		s.prunePairs()
 	}
 }
@@ -325,8 +332,9 @@ func (s *state) join(bas []member, pos int, a, b float64) {
 		}
 		s.adj[i] = s.bump(s.adj[i], jx, d)
 		s.adj[jx] = s.bump(s.adj[jx], i, d)
-		r := s.pair(i, jx)
-		rec := &s.recs[r]
+		r := s.pairs.add(pkey(i, jx))
+		s.rc[min(j, pos)*s.rcN+max(j, pos)] = r
+		rec := &s.pairs.slots[r]
 		rec.count += d
 		for k := range bas {
 			if k == pos || k == j {
@@ -356,8 +364,8 @@ func (s *state) join(bas []member, pos int, a, b float64) {
 			if d3 <= 0 {
 				continue
 			}
-			if r, ok := s.pairs[pkey(bas[j].idx, bas[k].idx)]; ok {
-				s.recs[r].cons = s.bump(s.recs[r].cons, i, d3)
+			if r := s.rec(bas, j, k); r >= 0 {
+				s.pairs.slots[r].cons = s.bump(s.pairs.slots[r].cons, i, d3)
 			}
 		}
 	}
@@ -402,38 +410,28 @@ func (s *state) pruneItems() {
 	for idx := range s.adj {
 		s.adj[idx] = keep(s.adj[idx])
 	}
-	for k, r := range s.pairs {
-		if a, b := unkey(k); gone[a] || gone[b] {
-			s.dropRec(k, r)
-			continue
+	s.pairs.filter(func(p *pairSlot) bool {
+		if a, b := unkey(p.key); gone[a] || gone[b] {
+			return false
 		}
-		s.recs[r].cons = keep(s.recs[r].cons)
-	}
+		p.cons = keep(p.cons)
+		return true
+	})
 	s.rebuildPopular()
-}
-
-func (s *state) dropRec(k uint64, r int32) {
-	delete(s.pairs, k)
-	s.recs[r].count = 0
-	s.recs[r].cons = s.recs[r].cons[:0]
-	s.freeRecs = append(s.freeRecs, r)
 }
 
 // prunePairs drops every two-item antecedent whose count is at most the
 // first quartile.
 func (s *state) prunePairs() {
 	fs := s.fs[:0]
-	for _, r := range s.pairs {
-		fs = append(fs, s.recs[r].count)
+	for i := range s.pairs.slots {
+		if p := &s.pairs.slots[i]; p.key != 0 {
+			fs = append(fs, p.count)
+		}
 	}
 	q := s.quarter(fs)
 	s.fs = fs[:0]
-	for k, r := range s.pairs {
-		if s.recs[r].count <= q {
-			s.dropRec(k, r)
-			s.prunedPairs++
-		}
-	}
+	s.prunedPairs += uint64(s.pairs.filter(func(p *pairSlot) bool { return p.count > q }))
 }
 
 // rebuildPopular recomputes the popularity lists from the counts, and drops
