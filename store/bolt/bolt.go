@@ -6,8 +6,7 @@
 //
 // The file holds three buckets:
 //
-//   - "profiles": profile id → the profile encoded with store.Marshal (JSON,
-//     so other tools can read it, e.g. with the bbolt command).
+//   - "profiles": profile id → the profile encoded with store.Marshal.
 //   - "lastseen": the index that Expire walks: a key of the profile's
 //     LastSeen (12 bytes that sort in time order) followed by its id, with an
 //     empty value. It is updated in the same transaction as the profile.
@@ -44,7 +43,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -374,13 +372,14 @@ func (s *Store) Delete(ctx context.Context, id string) error {
 		if b == nil {
 			return nil
 		}
-		var seen struct {
-			LastSeen time.Time `json:"lastSeen"`
-		}
-		if err := json.Unmarshal(b, &seen); err != nil {
-			return fmt.Errorf("decode profile: %w", err)
-		}
-		if err := tx.Bucket(bucketLastSeen).Delete(seenKey(seen.LastSeen, id)); err != nil {
+		seen := tx.Bucket(bucketLastSeen)
+		if p, err := store.Unmarshal(b); err == nil {
+			if err := seen.Delete(seenKey(p.LastSeen, id)); err != nil {
+				return err
+			}
+		} else if err := deleteIndexOf(seen, id); err != nil {
+			// An undecodable profile is still erased: find its index
+			// entry the slow way.
 			return err
 		}
 		return profiles.Delete([]byte(id))
@@ -389,6 +388,23 @@ func (s *Store) Delete(ctx context.Context, id string) error {
 		return s.wrap(err, "delete profile %q", id)
 	}
 	s.notify(id)
+	return nil
+}
+
+// deleteIndexOf deletes the index entries of id by walking the whole index.
+func deleteIndexOf(seen *bbolt.Bucket, id string) error {
+	var keys [][]byte
+	c := seen.Cursor()
+	for k, _ := c.First(); k != nil; k, _ = c.Next() {
+		if len(k) >= seenLen && string(k[seenLen:]) == id {
+			keys = append(keys, bytes.Clone(k))
+		}
+	}
+	for _, k := range keys {
+		if err := seen.Delete(k); err != nil {
+			return err
+		}
+	}
 	return nil
 }
 

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -370,4 +371,45 @@ func TestCloseWhileWriting(t *testing.T) {
 		t.Fatal(err)
 	}
 	wg.Wait()
+}
+
+// TestDeleteUndecodable erases a profile whose stored bytes cannot be
+// decoded, index entry included: erasure must not depend on the codec.
+func TestDeleteUndecodable(t *testing.T) {
+	t.Parallel()
+	path := tempPath(t)
+	ctx := t.Context()
+	s, err := bolt.Open(path, bolt.Options{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range []string{"v", "w"} {
+		if _, err := s.Apply(ctx, id, []store.Event{storetest.Page("d", 1, "/")}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s.Close()
+	db, err := bbolt.Open(path, 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = db.Update(func(tx *bbolt.Tx) error { return tx.Bucket([]byte("profiles")).Put([]byte("v"), []byte("garbage")) })
+	db.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	s = open(t, path, bolt.Options{NoSync: true})
+	if _, err := s.Load(ctx, "v"); err == nil || !strings.Contains(err.Error(), `"v"`) {
+		t.Fatalf("Load of an undecodable profile: %v, want an error naming it", err)
+	}
+	if err := s.Delete(ctx, "v"); err != nil {
+		t.Fatalf("Delete of an undecodable profile: %v", err)
+	}
+	if _, err := s.Load(ctx, "v"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("Load after Delete: %v", err)
+	}
+	if n, err := s.Expire(ctx, time.Now().AddDate(10, 0, 0)); err != nil || n != 1 {
+		t.Fatalf("Expire = %d, %v; want 1 (w only: v's index entry is gone)", n, err)
+	}
 }

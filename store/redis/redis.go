@@ -7,8 +7,8 @@
 // Every profile belongs to one of 1024 buckets, chosen by a hash of its id.
 // With the default prefix "tailor:" and bucket 0x2af, the keys are
 //
-//	tailor:{2af}:p:<id>   a hash: "d" the profile encoded with store.Marshal
-//	                      (JSON), "v" its version
+//	tailor:{2af}:p:<id>   a hash: "d" the profile encoded with store.Marshal,
+//	                      "v" its version
 //	tailor:{2af}:seen     a sorted set of the bucket's ids, scored by each
 //	                      profile's LastSeen in Unix microseconds
 //
@@ -32,9 +32,8 @@
 // other instead of conflicting, so conflicts only arise between processes
 // (or Stores) that share the server.
 //
-// Decoding and encoding the JSON of each profile is most of the cost of a
-// write: for a profile with a full ring of 200 recent events (about 40 KB)
-// it takes about a millisecond of CPU, far more than the round trips.
+// Decoding, folding and encoding are done in Go on the client's CPUs, so
+// the server only compares versions and stores bytes.
 //
 // Writes are as durable as the server's persistence settings make them
 // (RDB snapshots or the append-only file): Redis acknowledges a write once
