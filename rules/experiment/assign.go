@@ -145,9 +145,13 @@ func assign(e *Experiment, visitorID string, weights []float64) (string, bool) {
 }
 
 // choose returns the index of the variant of the visitor of hash h, by
-// weighted rendezvous hashing, or -1 when no weight is positive.
+// weighted rendezvous hashing, or -1 when no weight is positive. The score
+// of a variant is −ln(u)/w; between variants of equal weights the larger u
+// has the smaller score, so the logarithms are only taken between variants
+// of different weights.
 func choose(e *Experiment, h uint64, weights []float64) int {
-	best, bestScore := -1, math.Inf(1)
+	best := -1
+	var bestU, bestW, bestScore float64 // bestScore is valid when > 0
 	for i := range e.Variants {
 		w := e.Variants[i].Weight
 		if weights != nil {
@@ -157,8 +161,20 @@ func choose(e *Experiment, h uint64, weights []float64) int {
 			continue
 		}
 		u := unit(h ^ mix(fnv1a(fnvOffset64, e.Variants[i].Key)))
-		if score := -math.Log(u) / w; score < bestScore {
-			best, bestScore = i, score
+		switch {
+		case best < 0:
+			best, bestU, bestW, bestScore = i, u, w, 0
+		case w == bestW:
+			if u > bestU {
+				best, bestU, bestScore = i, u, 0
+			}
+		default:
+			if bestScore == 0 {
+				bestScore = -math.Log(bestU) / bestW
+			}
+			if score := -math.Log(u) / w; score < bestScore {
+				best, bestU, bestW, bestScore = i, u, w, score
+			}
 		}
 	}
 	return best

@@ -127,12 +127,12 @@ func TestBanditDeterministic(t *testing.T) {
 	t.Parallel()
 	e := &experiment.Experiment{Key: "d", Variants: []experiment.Variant{{"a", 1}, {"b", 1}, {"c", 1}}}
 	counts := map[experiment.Cell]experiment.Counts{
-		{Segment: "s", Variant: "a"}: {Visitors: 200, Conversions: 10},
-		{Segment: "s", Variant: "b"}: {Visitors: 210, Conversions: 14},
-		{Segment: "s", Variant: "c"}: {Visitors: 190, Conversions: 12},
-		{Segment: "t", Variant: "a"}: {Visitors: 200, Conversions: 10},
-		{Segment: "t", Variant: "b"}: {Visitors: 210, Conversions: 14},
-		{Segment: "t", Variant: "c"}: {Visitors: 190, Conversions: 12},
+		{Segment: "s", Variant: "a"}:                       {Visitors: 200, Conversions: 10},
+		{Segment: "s", Variant: "b"}:                       {Visitors: 210, Conversions: 14},
+		{Segment: "s", Variant: "c"}:                       {Visitors: 190, Conversions: 12},
+		{Segment: "t", Variant: "a"}:                       {Visitors: 200, Conversions: 10},
+		{Segment: "t", Variant: "b"}:                       {Visitors: 210, Conversions: 14},
+		{Segment: "t", Variant: "c"}:                       {Visitors: 190, Conversions: 12},
 		{Segment: "s", Variant: "gone"}:                    {Visitors: 1000, Conversions: 900},
 		{Segment: "s", Variant: experiment.HoldoutVariant}: {Visitors: 1000, Conversions: 900},
 	}

@@ -22,6 +22,40 @@ func TestFNV1a(t *testing.T) {
 	}
 }
 
+// TestChooseIsRendezvous checks choose, which skips the logarithms
+// between variants of equal weights, against the plain definition: the
+// smallest −ln(u)/w, the first one on ties.
+func TestChooseIsRendezvous(t *testing.T) {
+	t.Parallel()
+	plain := func(e *Experiment, h uint64) int {
+		best, bestScore := -1, math.Inf(1)
+		for i, v := range e.Variants {
+			if !(v.Weight > 0) || math.IsInf(v.Weight, 1) {
+				continue
+			}
+			u := unit(h ^ mix(fnv1a(fnvOffset64, v.Key)))
+			if s := -math.Log(u) / v.Weight; s < bestScore {
+				best, bestScore = i, s
+			}
+		}
+		return best
+	}
+	for _, weights := range [][]float64{
+		{1, 1}, {1, 2}, {2, 1, 2, 1, 3, 1}, {0, 1, 0, 1, 1}, {0.1, 0.1, 0.8}, {1, math.NaN(), 1, -1, 2},
+	} {
+		e := &Experiment{Key: "k"}
+		for i, w := range weights {
+			e.Variants = append(e.Variants, Variant{Key: string(rune('a' + i)), Weight: w})
+		}
+		for i := range 100_000 {
+			h := mix(uint64(i))
+			if got, want := choose(e, h, nil), plain(e, h); got != want {
+				t.Fatalf("weights %v, hash %#x: choose = %d, want %d", weights, h, got, want)
+			}
+		}
+	}
+}
+
 // TestNormalApproximation checks the claim of ProbBeatsControl's doc: past
 // the exact sum's bound, the normal approximation is within 1e-5 of the
 // exact value. The exact sum is computed here, at the bound, for rates near
