@@ -2,8 +2,7 @@ package store
 
 import (
 	"context"
-	"encoding/json"
-	"errors"
+		"errors"
 	"fmt"
 	"time"
 	"unicode/utf8"
@@ -128,21 +127,6 @@ func LimitsOf(s Store) Limits {
 		return l.Limits().WithDefaults()
 	}
 	return DefaultLimits
-}
-
-// Marshal encodes p for a store. The encoding is JSON, so stored profiles can
-// be read by other tools.
-func Marshal(p *Profile) ([]byte, error) {
-	return json.Marshal(p)
-}
-
-// Unmarshal decodes a profile encoded by Marshal.
-func Unmarshal(b []byte) (*Profile, error) {
-	p := new(Profile)
-	if err := json.Unmarshal(b, p); err != nil {
-		return nil, fmt.Errorf("tailor/store: decode profile: %w", err)
-	}
-	return p, nil
 }
 
 // Check returns the error a store method should return before doing any
