@@ -2,41 +2,8 @@ package experiment
 
 import "math"
 
-// The hashing scheme. Every draw is a pure function of the experiment's
-// Salt and Key, the visitor id and, for the variant draws, the variant's
-// Key, so it is the same in every process, on every machine and after every
-// restart, with no seed to share.
-//
-//	base    = FNV-1a-64(Salt ‖ 0x00 ‖ Key ‖ 0x00 ‖ visitorID)
-//	unit(x) = (mix(x) >> 11 + ½) / 2⁵³, a float64 in (0, 1)
-//	in the experiment  ⇔ unit(base + γ)  < Coverage
-//	held out           ⇔ unit(base + 2γ) < Holdout
-//	variant            = the v with the smallest −ln(u_v) / w_v, where
-//	                     u_v = unit(base ⊕ mix(FNV-1a-64(v.Key)))
-//
-// where mix is the SplitMix64 finaliser and γ = 0x9e3779b97f4a7c15, the
-// SplitMix64 increment, so that the coverage and holdout draws are two
-// consecutive SplitMix64 outputs seeded by base. FNV-1a alone mixes the
-// last bytes of its input poorly (ids that differ in their last character
-// get close hashes); the finaliser spreads every input bit over the 53 bits
-// that are kept.
-//
-// The variant choice is weighted rendezvous hashing: −ln(u_v) / w_v is an
-// exponential variable of rate w_v, and the smallest of independent
-// exponentials is v with probability w_v / Σw. Each variant's draw depends
-// on its own key only, so:
-//
-//   - a variant of weight 0 never wins and appending one moves no one;
-//   - the order of Variants does not matter;
-//   - changing one variant's weight moves visitors only between that
-//     variant and the others (raising it only brings visitors in), the
-//     fewest moves that reach the new shares;
-//   - the coverage and holdout draws are separate, so changing Coverage or
-//     Holdout never moves a visitor from one variant to another.
-//
-// The scores are compared in float64; two variants' scores would have to
-// agree to within a rounding error for the platform's math.Log to matter,
-// which happens to fewer than one visitor in 2⁴⁰.
+// The constants of the hashing scheme described in the package
+// documentation, under Hashing.
 const (
 	fnvOffset64 = 14695981039346656037
 	fnvPrime64  = 1099511628211

@@ -23,21 +23,24 @@ type BanditConfig struct {
 	Floor float64
 
 	// Draws is the number of joint draws from the posteriors that estimate
-	// each variant's probability of being the best; the estimates are
-	// within about 1/√Draws. Zero means DefaultDraws.
+	// each variant's probability of being the best, when three variants or
+	// more have a positive weight; the estimates are within about
+	// 1/√Draws. With two, the probability is exact (see ProbBeatsControl)
+	// and there are no draws. Zero means DefaultDraws.
 	Draws int
 
-	// Seed seeds the random draws. Update is deterministic: the same seed
-	// and counts give the same weights, on every instance of the site. The
-	// zero value is a seed like any other.
+	// Seed seeds the random draws, from a PCG source per segment. Update is
+	// deterministic: the same seed and counts give the same weights, on
+	// every instance of the site. The zero value is a seed like any other.
 	Seed uint64
 }
 
 // A Bandit shifts an experiment's traffic, per segment, towards the
 // variant that converts best in that segment, by Thompson sampling: each
 // variant's share is its posterior probability of having the highest
-// conversion rate, under a uniform Beta(1, 1) prior on each rate, raised to
-// BanditConfig.Floor.
+// conversion rate, under a uniform Beta(1, 1) prior on each rate. With k
+// variants of positive weight and BanditConfig.Floor f, a variant of
+// probability p gets f + (1 − k·f)·p of the traffic.
 //
 // The weights change only when Update is called, typically every few
 // minutes with the counts so far; between updates, assignment is
@@ -101,6 +104,10 @@ func NewBandit(e *Experiment, cfg BanditConfig) (*Bandit, error) {
 // of each variant in each segment (cells of other experiments' variants
 // and of HoldoutVariant are ignored). A segment with no cell in counts goes
 // back to the experiment's weights.
+//
+// With three variants, an Update takes about 4 ms per segment with the
+// default Draws; with two, microseconds. Assignments go on meanwhile with
+// the previous weights.
 func (b *Bandit) Update(counts map[Cell]Counts) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -125,34 +132,33 @@ func (b *Bandit) Update(counts map[Cell]Counts) {
 }
 
 // thompson returns the shares of a segment's variants: the floor plus the
-// rest in proportion to each variant's estimated probability of being best.
+// rest in proportion to each variant's probability of being best.
 func (b *Bandit) thompson(segment string, arms []Counts) []float64 {
-	rng := rand.New(rand.NewPCG(b.seed, fnv1a(fnvOffset64, segment)))
-	type arm struct {
-		i    int
-		a, b float64 // posterior Beta(a, b)
-	}
-	var act []arm
+	var act []int // the variants of positive weight
 	for i, v := range b.e.Variants {
 		if v.Weight > 0 {
-			n, k := arms[i].clamp()
-			act = append(act, arm{i, float64(1 + k), float64(1 + n - k)})
+			act = append(act, i)
 		}
 	}
-	wins := make([]int, len(act))
-	for range b.draws {
-		best, bestX := 0, -1.0
-		for j, a := range act {
-			if x := betaSample(rng, a.a, a.b); x > bestX {
-				best, bestX = j, x
-			}
+	best := make([]float64, len(act)) // P(best), by arm
+	switch len(act) {
+	case 1:
+		best[0] = 1
+	case 2:
+		best[1] = ProbBeatsControl(arms[act[0]], arms[act[1]])
+		best[0] = 1 - best[1]
+	default:
+		counts := make([]Counts, len(act))
+		for j, i := range act {
+			counts[j] = arms[i]
 		}
-		wins[best]++
+		rng := rand.New(rand.NewPCG(b.seed, fnv1a(fnvOffset64, segment)))
+		best = probBest(rng, counts, b.draws)
 	}
 	w := make([]float64, len(b.e.Variants))
 	rest := 1 - b.floor*float64(len(act))
-	for j, a := range act {
-		w[a.i] = b.floor + rest*float64(wins[j])/float64(b.draws)
+	for j, i := range act {
+		w[i] = b.floor + rest*best[j]
 	}
 	return w
 }
@@ -179,6 +185,30 @@ func (b *Bandit) Assign(segment, visitorID, previous string) (variant string, in
 		return previous, true
 	}
 	return assign(&b.e, visitorID, b.current(segment))
+}
+
+// probBest estimates, for each arm, the posterior probability that its
+// rate is the highest, as the share of the draws it wins.
+func probBest(rng *rand.Rand, arms []Counts, draws int) []float64 {
+	post := make([][2]float64, len(arms)) // Beta(α, β) posteriors
+	for j, c := range arms {
+		n, k := c.clamp()
+		post[j] = [2]float64{float64(1 + k), float64(1 + n - k)}
+	}
+	wins := make([]float64, len(arms))
+	for range draws {
+		win, winX := 0, -1.0
+		for j, p := range post {
+			if x := betaSample(rng, p[0], p[1]); x > winX {
+				win, winX = j, x
+			}
+		}
+		wins[win]++
+	}
+	for j := range wins {
+		wins[j] /= float64(draws)
+	}
+	return wins
 }
 
 // betaSample draws from Beta(a, b), a, b ≥ 1, as X/(X+Y) with X ~ Γ(a)

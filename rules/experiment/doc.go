@@ -18,8 +18,8 @@
 // visitor gets the same variant in every process and after every restart,
 // without shared state or seeds. The coverage, holdout and variant draws
 // are separate hashes, and the variant is chosen by weighted rendezvous
-// hashing, one hash per variant key (see the comment on the scheme in
-// assign.go). So the edits that keep the weights move no one:
+// hashing, one hash per variant key (see Hashing below). So the edits that
+// keep the weights move no one:
 //
 //   - adding a variant of weight 0, at any place (added first, it becomes
 //     the control of the results);
@@ -36,6 +36,37 @@
 //     variant and the others.
 //
 // Changing Salt or Key, or renaming a variant, draws again.
+//
+// # Hashing
+//
+// The scheme is fixed: it is part of the package's compatibility promise,
+// since a change would move visitors on upgrade, and it is simple enough to
+// reproduce in another language.
+//
+//	base    = FNV-1a-64(Salt ‖ 0x00 ‖ Key ‖ 0x00 ‖ visitorID)
+//	unit(x) = ((mix(x) >> 11) + ½) / 2⁵³, a float64 in (0, 1)
+//	the visitor is in the experiment ⇔ unit(base + γ) < Coverage (1 if 0)
+//	the visitor is held out          ⇔ unit(base + 2γ) < Holdout
+//	the variant is the v of the smallest −ln(u_v) / v.Weight, first on ties,
+//	                  among the weights > 0, where
+//	                  u_v = unit(base XOR mix(FNV-1a-64(v.Key)))
+//
+// Strings are hashed as their bytes, arithmetic is modulo 2⁶⁴, mix is the
+// SplitMix64 finaliser (Stafford's Mix13:
+// z ← (z ⊕ z>>30)·0xbf58476d1ce4e5b9; z ← (z ⊕ z>>27)·0x94d049bb133111eb;
+// z ⊕ z>>31) and γ = 0x9e3779b97f4a7c15, the SplitMix64 increment: the
+// coverage and holdout draws are the first two outputs of SplitMix64
+// seeded with base. FNV-1a alone mixes the last bytes of its input poorly
+// (ids that differ in their last character get close hashes); the
+// finaliser spreads every input bit over the 53 bits that are kept.
+//
+// −ln(u_v) / w_v is an exponential variable of rate w_v, and the smallest
+// of independent exponentials is v with probability w_v / Σw: that is
+// weighted rendezvous hashing. Each variant's draw depends on its own key
+// alone, which is what makes the edits above move no one, or as few
+// visitors as they can. The scores are compared in float64: two scores
+// would have to agree to a rounding error for the platform's logarithm to
+// matter, which happens to fewer than one visitor in 2⁴⁰.
 //
 // # Stickiness, exposures and conversions
 //

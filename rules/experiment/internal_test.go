@@ -3,6 +3,7 @@ package experiment
 import (
 	"hash/fnv"
 	"math"
+	"math/rand/v2"
 	"testing"
 )
 
@@ -84,4 +85,40 @@ func TestNormalApproximation(t *testing.T) {
 		}
 	}
 	t.Logf("largest difference %.2g", worst)
+}
+
+// TestProbBest checks the Monte Carlo estimate of the probability of being
+// best, which bandits of three variants or more use, against the exact
+// value for two arms, and the sampler's moments.
+func TestProbBest(t *testing.T) {
+	t.Parallel()
+	rng := rand.New(rand.NewPCG(5, 6))
+	const draws = 100_000
+	for _, arms := range [][2]Counts{
+		{{100, 10}, {100, 15}},
+		{{1000, 50}, {1000, 65}},
+		{{20, 3}, {20, 1}},
+		{{1_000_000, 50_000}, {1_000_000, 50_300}},
+		{{0, 0}, {1, 1}},
+	} {
+		got := probBest(rng, arms[:], draws)
+		want := ProbBeatsControl(arms[0], arms[1])
+		if tol := 4 * math.Sqrt(want*(1-want)/draws); math.Abs(got[1]-want) > tol || got[0]+got[1] != 1 {
+			t.Errorf("%v: Monte Carlo %v, exact %.5f ± %.5f", arms, got, want, tol)
+		}
+	}
+	for _, p := range [][2]float64{{1, 1}, {2, 5}, {51, 951}, {50_001, 950_001}} {
+		var sum, sum2 float64
+		const n = 200_000
+		for range n {
+			x := betaSample(rng, p[0], p[1])
+			sum += x
+			sum2 += x * x
+		}
+		mean, variance := betaMoments(p[0], p[1])
+		gotMean, gotVar := sum/n, sum2/n-(sum/n)*(sum/n)
+		if math.Abs(gotMean-mean) > 5*math.Sqrt(variance/n) || math.Abs(gotVar-variance) > 0.02*variance {
+			t.Errorf("Beta%v: mean %.6g, variance %.6g; want %.6g, %.6g", p, gotMean, gotVar, mean, variance)
+		}
+	}
 }
