@@ -40,7 +40,8 @@ type Variant struct {
 // An Experiment is an A/B/n test on a slot of a page.
 //
 // The zero value of each field but Key and Variants is a working default.
-// An Experiment must not be modified while Assign or a Bandit uses it.
+// An Experiment must not be modified while Assign, AssignSticky or Results
+// use it; a Bandit keeps its own copy.
 type Experiment struct {
 	// Key identifies the experiment in exposure events and results, and is
 	// hashed into every assignment: a new key gives everyone a new draw.
