@@ -105,8 +105,8 @@ func NewBandit(e *Experiment, cfg BanditConfig) (*Bandit, error) {
 // and of HoldoutVariant are ignored). A segment with no cell in counts goes
 // back to the experiment's weights.
 //
-// With three variants, an Update takes about 4 ms per segment with the
-// default Draws; with two, microseconds. Assignments go on meanwhile with
+// With three variants or more, an Update takes a few milliseconds per
+// segment with the default Draws; with two, microseconds. Assignments go on meanwhile with
 // the previous weights.
 func (b *Bandit) Update(counts map[Cell]Counts) {
 	b.mu.Lock()

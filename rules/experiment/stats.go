@@ -35,8 +35,8 @@ const Z95 = 1.959963984540054
 
 // Interval returns the Wilson score interval of the conversion rate of c at
 // the given confidence level, such as 0.95. Unlike the textbook p ± z·SE,
-// it stays within [0, 1] and keeps its coverage for rates near 0 and few
-// visitors: 0 conversions of 20 gives [0, 0.161].
+// it stays within [0, 1] and holds close to its confidence level for rates
+// near 0 and few visitors: 0 conversions of 20 gives [0, 0.161].
 //
 // With no visitor the interval is [0, 1]. A confidence of 1 or more gives
 // [0, 1], and one that is not above 0 (or NaN) gives the bare rate.
@@ -92,7 +92,7 @@ const exactTerms = 100_000
 // used instead; it is then within 10⁻⁵ of the exact value.
 //
 // Equal counts give 0.5, and ProbBeatsControl(a, b) + ProbBeatsControl(b,
-// a) = 1.
+// a) = 1, up to rounding.
 func ProbBeatsControl(control, variant Counts) float64 {
 	nA, kA := control.clamp()
 	nB, kB := variant.clamp()
