@@ -162,6 +162,9 @@ func TestSeedStory(t *testing.T) {
 		}
 	}
 
+	if err := assoc.CheckInvariants(m); err != nil {
+		t.Fatal(err)
+	}
 	var rule *assoc.Rule
 	for _, ru := range m.Rules(banner, moneyball) {
 		if ru.Then == potato {
@@ -337,6 +340,9 @@ func TestRulesMatchBruteForce(t *testing.T) {
 			m := assoc.New(unbounded)
 			final := learnSteps(r, m, visitorSteps(r, 20+r.IntN(150), nItems), unbounded)
 			b := bruteForce(final)
+			if err := assoc.CheckInvariants(m); err != nil {
+				t.Fatal(err)
+			}
 			if st := m.Stats(); !near(st.Baskets, b.n) || st.Items != len(b.one) || st.Evicted+st.PrunedItems+st.PrunedPairs+st.Truncated != 0 {
 				t.Fatalf("stats %+v; want %g baskets, %d items, nothing dropped", st, b.n, len(b.one))
 			}
@@ -489,5 +495,109 @@ func TestRecommendFallback(t *testing.T) {
 	h.apply(nil, "buyer", purchase(store.Item{ID: "b3", Category: "books"}))
 	if g, want := got(m.Recommend(h.profiles["buyer"], 10)), "b2:bought together with b3, b1:bought together with b3, m2:bought together with b3, m1:popular"; g != want {
 		t.Errorf("b3 buyer: %s, want %s", g, want)
+	}
+}
+
+// With small bounds, counts are lower bounds of the true counts (a
+// replaced consequent does not keep the count of the one it replaced), and
+// the most frequent consequent of an item survives.
+func TestBoundedCountsAreLowerBounds(t *testing.T) {
+	t.Parallel()
+	cfg := unbounded
+	cfg.TopK, cfg.MaxPairs = 3, 40
+	for seed := range uint64(10) {
+		r := rand.New(rand.NewPCG(seed, 13))
+		m := assoc.New(cfg)
+		final := learnSteps(r, m, visitorSteps(r, 300, 25), cfg)
+		b := bruteForce(final)
+		st := m.Stats()
+		if st.Evicted == 0 || st.PrunedPairs == 0 {
+			t.Fatalf("seed %d: nothing replaced or pruned: %+v", seed, st)
+		}
+		if err := assoc.CheckInvariants(m); err != nil {
+			t.Fatal(err)
+		}
+		items := slices.Sorted(maps.Keys(b.one))
+		for _, x := range items {
+			rules := m.Rules(x)
+			for _, ru := range rules {
+				if ru.Count > b.pair(x, ru.Then)+1e-9 {
+					t.Errorf("seed %d: %v: count above the true %g", seed, ru, b.pair(x, ru.Then))
+				}
+			}
+			// The most frequent consequent, when it holds more than a third
+			// of the consequent weight, is in the list of 3 (Space-Saving's
+			// guarantee), with the highest confidence.
+			var top string
+			total := 0.0
+			for _, z := range items {
+				if z == x {
+					continue
+				}
+				total += b.pair(x, z)
+				if top == "" || b.pair(x, z) > b.pair(x, top) {
+					top = z
+				}
+			}
+			if b.pair(x, top) > total/3 {
+				i := slices.IndexFunc(rules, func(r assoc.Rule) bool { return r.Then == top })
+				if i < 0 || rules[i].Confidence != rules[0].Confidence {
+					t.Errorf("seed %d: Rules(%s) = %v, want %s with the highest confidence", seed, x, rules, top)
+				}
+			}
+			for _, y := range items {
+				for _, ru := range m.Rules(x, y) {
+					if ru.Count > b.triple(x, y, ru.Then)+1e-9 {
+						t.Errorf("seed %d: %v: count above the true %g", seed, ru, b.triple(x, y, ru.Then))
+					}
+				}
+			}
+		}
+	}
+}
+
+// Among rules of equal confidence and lift, a recommendation is explained
+// by the pair of items rather than by one of them.
+func TestRecommendPrefersPairExplanations(t *testing.T) {
+	t.Parallel()
+	m := assoc.New(assoc.Config{})
+	for _, b := range [][]string{{"a", "z"}, {"b", "c", "z"}, {"y"}} {
+		for range 5 {
+			m.Learn(assoc.Basket{}, assoc.Basket{Bought: b})
+		}
+	}
+	// {a}, {b}, {c} and {b, c} => z all have confidence 1 and lift 1.5.
+	recs := m.Recommend(profileOf(purchase(items("a", "b", "c")...)), 1)
+	if len(recs) != 1 || recs[0].Item != "z" || recs[0].Reason != "bought together with b and c" {
+		t.Errorf("got %+v, want z bought together with b and c", recs)
+	}
+}
+
+// Likelihood applies MinSupport, and leaves the confidence threshold to the
+// caller.
+func TestLikelihood(t *testing.T) {
+	t.Parallel()
+	m := assoc.New(assoc.Config{}) // MinSupport 3, MinConfidence 0.1
+	learn := func(n int, items ...string) {
+		for range n {
+			m.Learn(assoc.Basket{}, assoc.Basket{Bought: items})
+		}
+	}
+	learn(2, "x", "y")
+	if r, ok := m.Likelihood([]string{"x"}, "y"); ok {
+		t.Errorf("rule %v with a count of 2", r)
+	}
+	learn(1, "x", "y")
+	learn(57, "x")
+	learn(40, "z")
+	r, ok := m.Likelihood([]string{"nope", "x", "y"}, "y")
+	if !ok || r.Confidence != 0.05 || r.Count != 3 || !slices.Equal(r.If, []string{"x"}) {
+		t.Errorf("Likelihood = %v, %v; want {x} => y with confidence 0.05", r, ok)
+	}
+	if rules := m.Rules("x"); len(rules) != 0 {
+		t.Errorf("Rules(x) = %v, want none above MinConfidence", rules)
+	}
+	if _, ok := m.Likelihood([]string{"x"}, "unknown"); ok {
+		t.Error("Likelihood of an unknown item")
 	}
 }

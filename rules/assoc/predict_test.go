@@ -87,6 +87,19 @@ func TestPredictSeasons(t *testing.T) {
 	}
 }
 
+// A buyer of every month has no season.
+func TestPredictNoSeason(t *testing.T) {
+	t.Parallel()
+	var evs []store.Event
+	for m := range 36 {
+		evs = append(evs, at(date(2023, time.Month(1+m), 5, 12, 0, time.UTC), purchase(items("coffee")...)))
+	}
+	pr := assoc.Predict(profileOf(evs...), date(2026, time.January, 10, 0, 0, time.UTC))
+	if len(pr.UsualMonths) != 0 || pr.NextPurchaseBasis != "gap" {
+		t.Errorf("monthly buyer: usual months %v, next purchase by %q; want none, by gap", pr.UsualMonths, pr.NextPurchaseBasis)
+	}
+}
+
 func TestPredictChurn(t *testing.T) {
 	t.Parallel()
 	t0 := date(2025, time.March, 1, 12, 0, time.UTC)
@@ -113,6 +126,15 @@ func TestPredictChurn(t *testing.T) {
 		if !pr.NextPurchase.Equal(last.AddDate(0, 0, 30)) || pr.NextPurchaseBasis != "gap" || len(pr.UsualMonths) != 0 {
 			t.Errorf("next purchase %s (%s), usual months %v; want %s by gap", pr.NextPurchase, pr.NextPurchaseBasis, pr.UsualMonths, last.AddDate(0, 0, 30))
 		}
+	}
+
+	// An even number of gaps: the median is the mean of the middle two.
+	evs = nil
+	for _, d := range []int{0, 10, 30, 70, 120} {
+		evs = append(evs, at(t0.AddDate(0, 0, d), purchase(items("tea")...)))
+	}
+	if pr := assoc.Predict(profileOf(evs...), t0.AddDate(0, 0, 121)); pr.GapDays != 30 {
+		t.Errorf("gaps of 10, 20, 40 and 50 days: typical gap %g days, want 30", pr.GapDays)
 	}
 
 	// Without purchase events in the ring, the average gap of Purchases.
@@ -166,6 +188,16 @@ func TestPredictContactTime(t *testing.T) {
 			t.Errorf("seed %d without zone: best %d h on day %d in %s, want 1 h on Wednesday in UTC", seed, pr.BestHour, pr.BestWeekday, pr.TimeZone)
 		}
 	}
+	// A habit around 20 h, spread over 19 h to 21 h, beats a busier 8 h.
+	var evs []store.Event
+	day := date(2026, time.January, 5, 0, 0, time.UTC)
+	for i, h := range []int{19, 19, 19, 20, 20, 20, 21, 21, 8, 8, 8, 8} {
+		evs = append(evs, at(day.AddDate(0, 0, i).Add(time.Duration(h)*time.Hour), track(assoc.EventEmailOpened)))
+	}
+	if pr := assoc.Predict(profileOf(evs...), now); pr.BestHour != 20 {
+		t.Errorf("spread habit: best hour %d, want 20", pr.BestHour)
+	}
+
 	// An unknown zone falls back to UTC.
 	p := profileOf(identify(`{"timezone":"Mars/Olympus_Mons"}`))
 	if pr := assoc.Predict(p, now); pr.TimeZone != "UTC" || pr.BestHour != -1 {

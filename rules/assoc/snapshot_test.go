@@ -80,6 +80,9 @@ func TestSnapshotRoundTrip(t *testing.T) {
 	if err != nil || n != int64(len(snap)) {
 		t.Fatalf("ReadFrom = %d, %v", n, err)
 	}
+	if err := assoc.CheckInvariants(m2); err != nil {
+		t.Fatal(err)
+	}
 	if again := snapshot(t, m2); !bytes.Equal(again, snap) {
 		t.Error("the snapshot of the restored model differs")
 	}
@@ -113,6 +116,9 @@ func TestSnapshotRoundTrip(t *testing.T) {
 				t.Errorf("rule %v not in the original", ru)
 			}
 		}
+	}
+	if err := assoc.CheckInvariants(small); err != nil {
+		t.Fatal(err)
 	}
 	if st := small.Stats(); st.Pairs > 50 || st.PrunedPairs == 0 {
 		t.Errorf("after reading with MaxPairs 50: %+v", st)
@@ -158,6 +164,9 @@ func FuzzReadFrom(f *testing.F) {
 		}
 		// Whatever was read is a usable model within its bounds, and
 		// writes a snapshot that reads back the same.
+		if err := assoc.CheckInvariants(m); err != nil {
+			t.Fatal(err)
+		}
 		st := m.Stats()
 		if st.Items > 4 || st.Pairs > 4 {
 			t.Fatalf("bounds exceeded: %+v", st)
@@ -230,6 +239,11 @@ func TestRebuildMatchesOnline(t *testing.T) {
 			n, err := rebuilt.Rebuild(context.Background(), h)
 			if err != nil || n != len(h.order) {
 				t.Fatalf("Rebuild = %d, %v; want %d", n, err, len(h.order))
+			}
+			for _, m := range []*assoc.Model{online, rebuilt} {
+				if err := assoc.CheckInvariants(m); err != nil {
+					t.Fatal(err)
+				}
 			}
 			sameRules(t, allRules(rebuilt, itemIDs(25)), allRules(online, itemIDs(25)))
 			if len(allRules(online, itemIDs(25))) < 100 {
@@ -314,8 +328,14 @@ func TestBounds(t *testing.T) {
 	}
 	learn(40_000)
 	h1, s1 := heap(), m.Stats()
+	if err := assoc.CheckInvariants(m); err != nil {
+		t.Fatal(err)
+	}
 	learn(160_000)
 	h2, s2 := heap(), m.Stats()
+	if err := assoc.CheckInvariants(m); err != nil {
+		t.Fatal(err)
+	}
 	t.Logf("after 40k baskets: %+v, heap %d; after 200k: %+v, heap %d", s1, h1, s2, h2)
 	for _, st := range []assoc.Stats{s1, s2} {
 		if st.Items > cfg.MaxItems || st.Pairs > cfg.MaxPairs || st.Consequents > (st.Items+st.Pairs)*cfg.TopK {
@@ -339,5 +359,58 @@ func TestBounds(t *testing.T) {
 	rules := m.Rules("ale")
 	if len(rules) == 0 || rules[0].Then != "bread" || rules[0].Confidence < 0.99 {
 		t.Errorf("Rules(ale) = %v, want ale => bread first, with confidence 1", rules)
+	}
+	// What is left after so much pruning is consistent: it recommends,
+	// and survives a snapshot.
+	p := profileOf(purchase(items("ale", "old-1", "old-2")...))
+	if recs := m.Recommend(p, 10); len(recs) != 10 || recs[0].Item != "bread" {
+		t.Errorf("Recommend after pruning: %+v", recs)
+	}
+	snap := snapshot(t, m)
+	m2 := assoc.New(cfg)
+	if _, err := m2.ReadFrom(bytes.NewReader(snap)); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(snapshot(t, m2), snap) {
+		t.Error("snapshot after pruning does not read back the same")
+	}
+}
+
+// Learning, queries, snapshots and rebuilds run concurrently (run with
+// -race).
+func TestConcurrentUse(t *testing.T) {
+	t.Parallel()
+	m := assoc.New(assoc.Config{MaxPairs: 500, MaxItems: 200, TopK: 5})
+	h := webHistory(rand.New(rand.NewPCG(11, 11)), nil, 100, 40, false)
+	p := profileOf(purchase(items("i01", "i02")...), view("i03", "toys"))
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		r := rand.New(rand.NewPCG(12, 12))
+		learnSteps(r, m, visitorSteps(r, 300, 300), assoc.DefaultConfig)
+	}()
+	for i := 0; ; i++ {
+		select {
+		case <-done:
+			if err := assoc.CheckInvariants(m); err != nil {
+				t.Fatal(err)
+			}
+			return
+		default:
+		}
+		m.Recommend(p, 5)
+		m.Rules("i01")
+		m.Likelihood([]string{"i01", "i02"}, "i03")
+		m.Stats()
+		switch i % 50 {
+		case 10:
+			snapshot(t, m)
+		case 20:
+			if _, err := m.Rebuild(context.Background(), h); err != nil {
+				t.Fatal(err)
+			}
+		case 30:
+			m.LearnEvent(h.profiles[h.order[0]], &store.Event{ID: "x", Type: store.TypePage, Item: "i07", Category: "books"})
+		}
 	}
 }
