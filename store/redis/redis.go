@@ -7,10 +7,12 @@
 // Every profile belongs to one of 1024 buckets, chosen by a hash of its id.
 // With the default prefix "tailor:" and bucket 0x2af, the keys are
 //
-//	tailor:{2af}:p:<id>   a hash: "d" the profile encoded with store.Marshal,
-//	                      "v" its version
+//	tailor:{2af}:p:<id>   the profile encoded with store.Marshal
+//	tailor:{2af}:v:<id>   its version, in decimal
 //	tailor:{2af}:seen     a sorted set of the bucket's ids, scored by each
 //	                      profile's LastSeen in Unix microseconds
+//	tailor:{2af}:w:<tok>  a new encoding on its way in (see Writes), for
+//	                      at most a minute
 //
 // The {2af} hash tag puts a profile and its bucket's index in the same
 // Cluster slot, so a Lua script updates both atomically: the index never
@@ -31,6 +33,13 @@
 // profiles are retried. Writers of one id within one Store wait for each
 // other instead of conflicting, so conflicts only arise between processes
 // (or Stores) that share the server.
+//
+// The new encoding is not passed to the script: Redis copies a script's
+// arguments into Lua, which for a profile of tens of kilobytes costs the
+// server ten times more than the write itself. It is first SET under a
+// staging key of the same slot, with a one-minute expiry, in the same
+// pipeline; the script then RENAMEs it over the profile, or deletes it on a
+// conflict.
 //
 // Decoding, folding and encoding are done in Go on the client's CPUs, so
 // the server only compares versions and stores bytes.
@@ -56,6 +65,8 @@ package redis
 
 import (
 	"context"
+	crand "crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"hash/fnv"
@@ -103,40 +114,53 @@ const buckets = 1024
 // round trip.
 const defaultChunk = 512
 
-// Scripts. KEYS[1] is a profile's hash, KEYS[2] its bucket's index.
+// Scripts. KEYS are a profile's data, version and bucket index keys, in
+// that order, and for casScript the staging key.
 
-// casScript writes the profile if its version is still ARGV[1].
-// ARGV: expected version, new version, data, LastSeen score, id, channel.
-// Returns 1 when written, 0 on a version conflict.
+// casScript writes the profile if its version is still ARGV[1], by renaming
+// the staging key over the data. ARGV: expected version, new version,
+// LastSeen score, id, channel. Returns 1 when written, 0 on a version
+// conflict, -1 if the staging key is gone (expired, or lost in a
+// resharding).
 var casScript = goredis.NewScript(`
-local v = redis.call('HGET', KEYS[1], 'v')
-if (v or '0') ~= ARGV[1] then return 0 end
-redis.call('HSET', KEYS[1], 'v', ARGV[2], 'd', ARGV[3])
-redis.call('ZADD', KEYS[2], ARGV[4], ARGV[5])
-redis.call('PUBLISH', ARGV[6], ARGV[5])
+local v = redis.call('GET', KEYS[2])
+if (v or '0') ~= ARGV[1] then
+	redis.call('DEL', KEYS[4])
+	return 0
+end
+if redis.call('EXISTS', KEYS[4]) == 0 then return -1 end
+redis.call('RENAME', KEYS[4], KEYS[1])
+redis.call('PERSIST', KEYS[1])
+redis.call('SET', KEYS[2], ARGV[2])
+redis.call('ZADD', KEYS[3], ARGV[3], ARGV[4])
+redis.call('PUBLISH', ARGV[5], ARGV[4])
 return 1
 `)
 
 // deleteScript deletes a profile. ARGV: id, channel. Returns 1 if the
 // profile existed.
 var deleteScript = goredis.NewScript(`
-local n = redis.call('DEL', KEYS[1])
-redis.call('ZREM', KEYS[2], ARGV[1])
+local n = redis.call('DEL', KEYS[1], KEYS[2])
+redis.call('ZREM', KEYS[3], ARGV[1])
 if n > 0 then redis.call('PUBLISH', ARGV[2], ARGV[1]) end
-return n
+return math.min(n, 1)
 `)
 
 // expireScript deletes a profile if its LastSeen score is still below
 // ARGV[2]: it may have been seen again since Expire listed it.
 // ARGV: id, before score, channel. Returns 1 if deleted.
 var expireScript = goredis.NewScript(`
-local s = redis.call('ZSCORE', KEYS[2], ARGV[1])
+local s = redis.call('ZSCORE', KEYS[3], ARGV[1])
 if not s or tonumber(s) >= tonumber(ARGV[2]) then return 0 end
-redis.call('ZREM', KEYS[2], ARGV[1])
-if redis.call('DEL', KEYS[1]) == 0 then return 0 end
+redis.call('ZREM', KEYS[3], ARGV[1])
+if redis.call('DEL', KEYS[1], KEYS[2]) == 0 then return 0 end
 redis.call('PUBLISH', ARGV[3], ARGV[1])
 return 1
 `)
+
+// stagingTTL bounds how long a staged encoding outlives a writer that died
+// between staging it and running casScript.
+const stagingTTL = time.Minute
 
 // Store is a store.Store in Redis. Create it with New.
 type Store struct {
@@ -147,7 +171,9 @@ type Store struct {
 	maxRetries int
 	chunk      int // defaultChunk; smaller in tests
 
-	locks idLocks // serialise this process's writers of one id
+	locks  idLocks // serialise this process's writers of one id
+	token  string  // makes staging keys unique to this Store
+	staged atomic.Uint64
 
 	closed atomic.Bool
 	done   chan struct{} // closed by Close: ends subscriptions
@@ -176,6 +202,7 @@ func New(client goredis.UniversalClient, opts Options) (*Store, error) {
 		maxRetries: opts.MaxRetries,
 		done:       make(chan struct{}),
 		chunk:      defaultChunk,
+		token:      newToken(),
 	}
 	if s.prefix == "" {
 		s.prefix = DefaultPrefix
@@ -211,8 +238,26 @@ func (s *Store) bucketTag(b uint32) string {
 	return s.prefix + "{" + strconv.FormatUint(uint64(b), 16) + "}:"
 }
 
-func (s *Store) profileKey(id string) string { return s.bucketTag(bucketOf(id)) + "p:" + id }
-func (s *Store) indexKey(b uint32) string    { return s.bucketTag(b) + "seen" }
+func (s *Store) indexKey(b uint32) string { return s.bucketTag(b) + "seen" }
+
+// keys returns the data, version and index keys of id, the KEYS of the
+// scripts.
+func (s *Store) keys(id string) []string {
+	b := bucketOf(id)
+	tag := s.bucketTag(b)
+	return []string{tag + "p:" + id, tag + "v:" + id, tag + "seen"}
+}
+
+// stagingKey returns a new staging key in the slot of id's keys.
+func (s *Store) stagingKey(id string) string {
+	return s.bucketTag(bucketOf(id)) + "w:" + s.token + ":" + strconv.FormatUint(s.staged.Add(1), 36)
+}
+
+func newToken() string {
+	var b [8]byte
+	crand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
 
 // score is the index score of a LastSeen: Unix microseconds, exact in a
 // float64 for the years 1685 to 2255.
@@ -223,7 +268,7 @@ func (s *Store) Load(ctx context.Context, id string) (*store.Profile, error) {
 	if err := store.Check(ctx, s.closed.Load(), id); err != nil {
 		return nil, err
 	}
-	b, err := s.client.HGet(ctx, s.profileKey(id), "d").Bytes()
+	b, err := s.client.Get(ctx, s.keys(id)[0]).Bytes()
 	if errors.Is(err, goredis.Nil) {
 		return nil, store.ErrNotFound
 	}
@@ -281,8 +326,8 @@ func (s *Store) ApplyBatch(ctx context.Context, batches []store.Batch) ([]*store
 // update is one profile's share of a batch apply.
 type update struct {
 	id   string
-	key  string
-	idx  []int // indices of its batches, in order
+	keys []string // data, version, index
+	idx  []int    // indices of its batches, in order
 	data []byte
 	// filled by fold:
 	expect uint64
@@ -298,7 +343,7 @@ func (s *Store) apply(ctx context.Context, batches []store.Batch, out []*store.P
 	for i, b := range batches {
 		u, ok := byID[b.ID]
 		if !ok {
-			u = &update{id: b.ID, key: s.profileKey(b.ID)}
+			u = &update{id: b.ID, keys: s.keys(b.ID)}
 			byID[b.ID] = u
 			all = append(all, u)
 		}
@@ -346,7 +391,7 @@ func (s *Store) load(ctx context.Context, us []*update) error {
 	pipe := s.client.Pipeline()
 	cmds := make([]*goredis.StringCmd, len(us))
 	for i, u := range us {
-		cmds[i] = pipe.HGet(ctx, u.key, "d")
+		cmds[i] = pipe.Get(ctx, u.keys[0])
 	}
 	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, goredis.Nil) {
 		return fmt.Errorf("load %d profiles: %w", len(us), err)
@@ -397,24 +442,36 @@ func (s *Store) fold(u *update, batches []store.Batch, out []*store.Profile) {
 	u.enc = enc
 }
 
-// cas writes every update with the compare-and-swap script in one
-// pipeline and returns those that lost to a concurrent writer.
+// cas writes every update in one pipeline: per profile, SET of the new
+// encoding under a staging key, then the compare-and-swap script. It
+// returns the updates that lost to a concurrent writer.
 func (s *Store) cas(ctx context.Context, us []*update) ([]*update, error) {
-	args := func(u *update) []any {
-		return []any{u.expect, u.final.Version, u.enc, score(u.final.LastSeen), u.id, s.channel}
-	}
-	keys := func(u *update) []string { return []string{u.key, s.indexKey(bucketOf(u.id))} }
-	cmds, err := s.runPipelined(ctx, casScript, len(us), func(i int) ([]string, []any) { return keys(us[i]), args(us[i]) })
+	staging := make([]string, len(us))
+	sets := make([]*goredis.StatusCmd, len(us))
+	cmds, err := s.runPipelined(ctx, casScript, len(us),
+		func(pipe goredis.Pipeliner, i int) {
+			u := us[i]
+			staging[i] = s.stagingKey(u.id)
+			sets[i] = pipe.Set(ctx, staging[i], u.enc, stagingTTL)
+		},
+		func(i int) ([]string, []any) {
+			u := us[i]
+			keys := append(slices.Clip(u.keys), staging[i])
+			return keys, []any{u.expect, u.final.Version, score(u.final.LastSeen), u.id, s.channel}
+		})
 	if err != nil {
 		return nil, fmt.Errorf("write %d profiles: %w", len(us), err)
 	}
 	var conflicted []*update
 	for i, u := range us {
+		if err := sets[i].Err(); err != nil {
+			return nil, fmt.Errorf("stage profile %q: %w", u.id, err)
+		}
 		n, err := cmds[i].Int()
 		if err != nil {
 			return nil, fmt.Errorf("write profile %q: %w", u.id, err)
 		}
-		if n == 0 {
+		if n != 1 { // 0: version conflict; -1: staged value gone, write again
 			conflicted = append(conflicted, u)
 		}
 		u.enc = nil
@@ -422,13 +479,18 @@ func (s *Store) cas(ctx context.Context, us []*update) ([]*update, error) {
 	return conflicted, nil
 }
 
-// runPipelined runs script n times in one pipeline with EVALSHA, and once
-// more with EVAL for those the server did not have cached (after a restart
-// or SCRIPT FLUSH). The returned commands hold the results.
-func (s *Store) runPipelined(ctx context.Context, script *goredis.Script, n int, call func(i int) ([]string, []any)) ([]*goredis.Cmd, error) {
+// runPipelined runs script n times in one pipeline with EVALSHA, each call
+// preceded by what before(pipe, i) adds to the pipeline, if before is not
+// nil. Calls that fail because the server did not have the script cached
+// (after a restart or SCRIPT FLUSH) are run once more with EVAL, without
+// before. The returned commands hold the results.
+func (s *Store) runPipelined(ctx context.Context, script *goredis.Script, n int, before func(pipe goredis.Pipeliner, i int), call func(i int) ([]string, []any)) ([]*goredis.Cmd, error) {
 	cmds := make([]*goredis.Cmd, n)
 	pipe := s.client.Pipeline()
 	for i := range n {
+		if before != nil {
+			before(pipe, i)
+		}
 		keys, args := call(i)
 		cmds[i] = script.EvalSha(ctx, pipe, keys, args...)
 	}
@@ -562,8 +624,7 @@ func (s *Store) Delete(ctx context.Context, id string) error {
 	if err := store.Check(ctx, s.closed.Load(), id); err != nil {
 		return err
 	}
-	keys := []string{s.profileKey(id), s.indexKey(bucketOf(id))}
-	if err := deleteScript.Run(ctx, s.client, keys, id, s.channel).Err(); err != nil {
+	if err := deleteScript.Run(ctx, s.client, s.keys(id), id, s.channel).Err(); err != nil {
 		return s.wrap(err, "delete profile %q", id)
 	}
 	return nil
@@ -610,7 +671,7 @@ func (s *Store) rangeBucket(ctx context.Context, b uint32, fn func(*store.Profil
 				seen = make(map[string]bool)
 			}
 			seen[id] = true
-			us = append(us, &update{id: id, key: s.profileKey(id)})
+			us = append(us, &update{id: id, keys: s.keys(id)})
 		}
 		if len(us) > 0 {
 			if err := s.load(ctx, us); err != nil {
@@ -674,8 +735,8 @@ func (s *Store) Expire(ctx context.Context, before time.Time) (int, error) {
 		if len(ids) == 0 {
 			return total, nil
 		}
-		cmds, err := s.runPipelined(ctx, expireScript, len(ids), func(i int) ([]string, []any) {
-			return []string{s.profileKey(ids[i]), s.indexKey(bucketOf(ids[i]))}, []any{ids[i], max, s.channel}
+		cmds, err := s.runPipelined(ctx, expireScript, len(ids), nil, func(i int) ([]string, []any) {
+			return s.keys(ids[i]), []any{ids[i], max, s.channel}
 		})
 		if err != nil {
 			return total, s.wrap(err, "expire profiles last seen before %s", before.Format(time.RFC3339Nano))

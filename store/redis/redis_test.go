@@ -9,6 +9,7 @@ import (
 	"net"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -216,8 +217,9 @@ func TestNew(t *testing.T) {
 	}
 }
 
-// TestLayout checks the documented keys: the profile's JSON in field d of
-// a hash tagged with its bucket, and the bucket's index.
+// TestLayout checks the documented keys: the profile's encoding and its
+// version under keys tagged with its bucket, and the bucket's index; no
+// staging key is left behind.
 func TestLayout(t *testing.T) {
 	t.Parallel()
 	c := client(t)
@@ -229,16 +231,22 @@ func TestLayout(t *testing.T) {
 		t.Fatal(err)
 	}
 	tag := s.Prefix() + "{" + strconv.FormatUint(uint64(redis.BucketOf("visitor-1")), 16) + "}:"
-	data, err := c.HGet(ctx, tag+"p:visitor-1", "d").Bytes()
+	data, err := c.Get(ctx, tag+"p:visitor-1").Bytes()
 	if err != nil {
-		t.Fatalf("HGET d: %v", err)
+		t.Fatalf("GET p: %v", err)
 	}
 	stored, err := store.Unmarshal(data)
 	if err != nil || stored.Version != p.Version || stored.Counts["page"] != 1 {
 		t.Fatalf("stored profile %+v, %v", stored, err)
 	}
-	if v, err := c.HGet(ctx, tag+"p:visitor-1", "v").Result(); err != nil || v != "1" {
-		t.Fatalf("HGET v = %q, %v", v, err)
+	if v, err := c.Get(ctx, tag+"v:visitor-1").Result(); err != nil || v != "1" {
+		t.Fatalf("GET v = %q, %v", v, err)
+	}
+	if ttl := c.TTL(ctx, tag+"p:visitor-1").Val(); ttl != -1 {
+		t.Fatalf("profile key has TTL %v, want none", ttl)
+	}
+	if keys := scanKeys(t, c, s.Prefix()+"*"); len(keys) != 3 {
+		t.Fatalf("keys %v, want the profile's, its version's and the index", keys)
 	}
 	sc, err := c.ZScore(ctx, tag+"seen", "visitor-1").Result()
 	if err != nil || int64(sc) != p.LastSeen.UnixMicro() {
@@ -311,8 +319,17 @@ func TestTwoStores(t *testing.T) {
 	}
 }
 
+func scanKeys(t *testing.T, c *goredis.Client, pattern string) []string {
+	t.Helper()
+	keys, err := c.Keys(t.Context(), pattern).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return keys
+}
+
 // conflictHook makes every compare-and-swap lose: before a pipeline that
-// runs scripts, it bumps the version of the profile key the test names.
+// runs scripts, it bumps the version of the profile the test names.
 type conflictHook struct {
 	other *goredis.Client
 	key   string
@@ -327,7 +344,7 @@ func (h *conflictHook) ProcessPipelineHook(next goredis.ProcessPipelineHook) gor
 	return func(ctx context.Context, cmds []goredis.Cmder) error {
 		for _, c := range cmds {
 			if name := c.Name(); name == "evalsha" || name == "eval" {
-				if err := h.other.HIncrBy(ctx, h.key, "v", 1).Err(); err != nil {
+				if err := h.other.Incr(ctx, h.key).Err(); err != nil {
 					return err
 				}
 				err := next(ctx, cmds)
@@ -347,7 +364,7 @@ func TestConflict(t *testing.T) {
 	c := client(t)
 	prefix := uniquePrefix(t, other)
 	tag := prefix + "{" + strconv.FormatUint(uint64(redis.BucketOf("hot")), 16) + "}:"
-	h := &conflictHook{other: other, key: tag + "p:hot"}
+	h := &conflictHook{other: other, key: tag + "v:hot"}
 	c.AddHook(h)
 	for _, tc := range []struct{ retries, attempts int }{{-1, 1}, {3, 4}} {
 		h.casN.Store(0)
@@ -364,6 +381,9 @@ func TestConflict(t *testing.T) {
 			t.Errorf("MaxRetries %d: ApplyBatch error = %v, want ErrConflict", tc.retries, err)
 		}
 		s.Close()
+	}
+	if keys := scanKeys(t, other, prefix+"*:w:*"); len(keys) != 0 {
+		t.Fatalf("staging keys left after conflicts: %v", keys)
 	}
 }
 
@@ -539,5 +559,62 @@ func TestServerDown(t *testing.T) {
 	_, err := s.Apply(t.Context(), "visitor-9", []store.Event{storetest.Page("d", 1, "/")})
 	if err == nil || !strings.Contains(err.Error(), `"visitor-9"`) {
 		t.Fatalf("Apply with the server down: %v, want an error naming the profile", err)
+	}
+}
+
+// dropStagingHook drops the staging SETs from the first n pipelines that
+// run scripts, as if the staged values had expired.
+type dropStagingHook struct {
+	left atomic.Int32
+}
+
+func (h *dropStagingHook) DialHook(next goredis.DialHook) goredis.DialHook          { return next }
+func (h *dropStagingHook) ProcessHook(next goredis.ProcessHook) goredis.ProcessHook { return next }
+func (h *dropStagingHook) ProcessPipelineHook(next goredis.ProcessPipelineHook) goredis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []goredis.Cmder) error {
+		hasSet := slices.ContainsFunc(cmds, func(c goredis.Cmder) bool { return c.Name() == "set" })
+		if !hasSet || h.left.Add(-1) < 0 {
+			return next(ctx, cmds)
+		}
+		kept := slices.DeleteFunc(slices.Clone(cmds), func(c goredis.Cmder) bool { return c.Name() == "set" })
+		return next(ctx, kept)
+	}
+}
+
+// TestStagingLost checks that a compare-and-swap whose staged value is gone
+// writes nothing and is retried.
+func TestStagingLost(t *testing.T) {
+	t.Parallel()
+	c := client(t)
+	h := &dropStagingHook{}
+	h.left.Store(2)
+	c.AddHook(h)
+	s := newStore(t, c, redis.Options{})
+	defer s.Close()
+	ctx := t.Context()
+	ps, err := s.ApplyBatch(ctx, []store.Batch{
+		{ID: "a", Events: []store.Event{storetest.Page("s", 1, "/")}},
+		{ID: "b", Events: []store.Event{storetest.Page("s", 1, "/")}},
+	})
+	if err != nil {
+		t.Fatalf("ApplyBatch: %v", err)
+	}
+	if h.left.Load() >= 0 {
+		t.Fatal("the hook did not drop the staging writes")
+	}
+	for i, id := range []string{"a", "b"} {
+		p, err := s.Load(ctx, id)
+		if err != nil || p.Version != 1 || p.Counts["page"] != 1 || ps[i].Version != 1 {
+			t.Fatalf("Load(%s) = %+v, %v", id, p, err)
+		}
+	}
+	h.left.Store(100)
+	s2 := newStore(t, c, redis.Options{MaxRetries: 2})
+	defer s2.Close()
+	if _, err := s2.Apply(ctx, "c", nil); !errors.Is(err, store.ErrConflict) {
+		t.Fatalf("Apply with every staged value lost: %v, want ErrConflict", err)
+	}
+	if _, err := s2.Load(ctx, "c"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("a write without its staged value stored something: %v", err)
 	}
 }
