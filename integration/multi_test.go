@@ -1,0 +1,163 @@
+package integration_test
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/tailorhq/tailor/middleware"
+	"github.com/tailorhq/tailor/rules"
+	"github.com/tailorhq/tailor/store"
+)
+
+const ua = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/156.0 Safari/537.36"
+
+var keys = []middleware.KeyPair{{
+	Hash:  []byte("0123456789abcdef0123456789abcdef"),
+	Block: []byte("fedcba9876543210fedcba9876543210"),
+}}
+
+func engine(t testing.TB) *rules.Engine {
+	e, err := rules.NewEngine(
+		rules.Segment{Name: "customer", Priority: 2, Rule: rules.Purchased(1)},
+		rules.Segment{Name: "returning", Priority: 1, Rule: rules.Visits(2)},
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
+
+// instance is one app instance: a Personalizer in front of a handler that
+// answers with the visitor's segments, and buys on /buy.
+type instance struct {
+	p *middleware.Personalizer
+	h http.Handler
+}
+
+func newInstance(t testing.TB, st store.Store, mod func(*middleware.Config)) *instance {
+	cfg := middleware.Config{Keys: keys, Store: st, Engine: engine(t), FlushInterval: 50 * time.Millisecond}
+	if mod != nil {
+		mod(&cfg)
+	}
+	p, err := middleware.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := p.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		v := middleware.FromContext(r.Context())
+		if r.URL.Path == "/buy" {
+			v.Purchase(store.Item{ID: "moneyball", Category: "books", Price: 17})
+		}
+		io.WriteString(w, strings.Join(append([]string{v.ID()}, v.Segments()...), " "))
+	}))
+	return &instance{p: p, h: h}
+}
+
+func (in *instance) get(t testing.TB, path string, ck *http.Cookie) (*httptest.ResponseRecorder, []string) {
+	rec := httptest.NewRecorder()
+	req := httptest.NewRequest("GET", path, nil)
+	req.Header.Set("User-Agent", ua)
+	if ck != nil {
+		req.AddCookie(ck)
+	}
+	in.h.ServeHTTP(rec, req)
+	if rec.Code != 200 {
+		t.Errorf("GET %s: status %d", path, rec.Code)
+	}
+	return rec, strings.Fields(rec.Body.String())
+}
+
+// visitor makes a returning visitor through a and b: the first request on
+// a, the return on b. Two page views are recorded.
+func visitor(t testing.TB, a, b *instance) (id string, ck *http.Cookie) {
+	rec, f := a.get(t, "/", nil)
+	id, ck = f[0], rec.Result().Cookies()[0]
+	rec, _ = b.get(t, "/", ck)
+	return id, rec.Result().Cookies()[0]
+}
+
+// twoInstances: 8 goroutines per instance, 5,000 page views each, spread
+// over 100 visitors, requests alternating between the instances; after
+// Close the shared store holds every count exactly.
+func twoInstances(t *testing.T, newStore func(t *testing.T) store.Store) {
+	st1, st2 := newStore(t), newStore(t)
+	a, b := newInstance(t, st1, nil), newInstance(t, st2, nil)
+	const visitors, goroutines, views = 100, 8, 5000
+	ids := make([]string, visitors)
+	cookies := make([]*http.Cookie, visitors)
+	for i := range ids {
+		ids[i], cookies[i] = visitor(t, a, b)
+	}
+	counts := make([][visitors]int, 2*goroutines)
+	var wg sync.WaitGroup
+	for g := range 2 * goroutines {
+		wg.Go(func() {
+			for n := range views {
+				v := (g*views + n) % visitors
+				in := a
+				if (g+n)%2 == 1 {
+					in = b
+				}
+				if _, f := in.get(t, fmt.Sprintf("/p/%d", n%7), cookies[v]); len(f) == 0 || f[0] != ids[v] {
+					t.Errorf("visitor %d recognised as %v", v, f)
+					return
+				}
+				counts[g][v]++
+			}
+		})
+	}
+	wg.Wait()
+	ctx := ctxTimeout(t, time.Minute)
+	if err := a.p.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.p.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for v, id := range ids {
+		want := 2 // the first page view (from the cookie) and the return
+		for g := range counts {
+			want += counts[g][v]
+		}
+		prof, err := st1.Load(ctx, id)
+		if err != nil {
+			t.Fatalf("visitor %d: %v", v, err)
+		}
+		if got := prof.Counts["page"]; got != want {
+			t.Errorf("visitor %d: %d page views stored, want %d", v, got, want)
+		}
+	}
+}
+
+// freshness: a purchase through instance a puts the visitor in the
+// customer segment on instance b within one second.
+func freshness(t *testing.T, newStore func(t *testing.T) store.Store) {
+	a, b := newInstance(t, newStore(t), nil), newInstance(t, newStore(t), nil)
+	defer a.p.Close(context.Background())
+	defer b.p.Close(context.Background())
+	_, ck := visitor(t, a, b)
+	// b has the visitor cached, not a customer.
+	if _, f := b.get(t, "/", ck); strings.Contains(strings.Join(f, " "), "customer") {
+		t.Fatalf("customer before buying: %v", f)
+	}
+	a.get(t, "/buy", ck)
+	bought := time.Now()
+	for {
+		_, f := b.get(t, "/", ck)
+		if strings.Contains(strings.Join(f, " "), "customer") {
+			t.Logf("instance b saw the purchase after %v", time.Since(bought))
+			return
+		}
+		if time.Since(bought) > time.Second {
+			t.Fatalf("instance b does not see the purchase on instance a after 1s: %v", f)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
