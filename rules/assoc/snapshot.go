@@ -254,11 +254,14 @@ func (d *decoder) list(nItems int, topK int, not ...uint32) []entry {
 }
 
 func decode(b []byte, c *config) (*state, error) {
-	if len(b) < len(snapMagic)+4 || !bytes.HasPrefix(b, []byte(snapMagic)) {
-		if len(b) >= len(snapMagic)-1 && bytes.HasPrefix(b, []byte(snapMagic[:len(snapMagic)-1])) {
-			return nil, fmt.Errorf("%w: unknown version %d", ErrSnapshot, b[len(snapMagic)-1])
-		}
+	name := snapMagic[:len(snapMagic)-1]
+	switch {
+	case !bytes.HasPrefix(b, []byte(name)):
 		return nil, fmt.Errorf("%w: not a snapshot", ErrSnapshot)
+	case len(b) < len(snapMagic)+4:
+		return nil, fmt.Errorf("%w: truncated", ErrSnapshot)
+	case b[len(name)] != snapMagic[len(name)]:
+		return nil, fmt.Errorf("%w: unknown version %d", ErrSnapshot, b[len(name)])
 	}
 	body, sum := b[:len(b)-4], binary.LittleEndian.Uint32(b[len(b)-4:])
 	if crc32.ChecksumIEEE(body) != sum {
