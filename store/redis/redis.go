@@ -21,6 +21,11 @@
 // spread over up to 1024 slots. The bucket count is part of the layout and
 // never changes.
 //
+// The store sets no expiry on profiles. Run the server with a
+// maxmemory-policy that does not evict them (noeviction, or a volatile-*
+// policy): a profile whose version key was evicted while its data was not
+// fails every later Apply with store.ErrConflict until it is deleted.
+//
 // # Writes
 //
 // Apply loads the profile, folds the events in Go, and writes it back with a
@@ -121,10 +126,12 @@ const defaultChunk = 512
 // the staging key over the data. ARGV: expected version, new version,
 // LastSeen score, id, channel. Returns 1 when written, 0 on a version
 // conflict, -1 if the staging key is gone (expired, or lost in a
-// resharding).
+// resharding). A version without data (its profile deleted by hand) counts
+// as no profile.
 var casScript = goredis.NewScript(`
 local v = redis.call('GET', KEYS[2])
-if (v or '0') ~= ARGV[1] then
+if not v or redis.call('EXISTS', KEYS[1]) == 0 then v = '0' end
+if v ~= ARGV[1] then
 	redis.call('DEL', KEYS[4])
 	return 0
 end

@@ -333,6 +333,7 @@ func scanKeys(t *testing.T, c *goredis.Client, pattern string) []string {
 type conflictHook struct {
 	other *goredis.Client
 	key   string
+	on    atomic.Bool
 	casN  atomic.Int32
 }
 
@@ -343,7 +344,7 @@ func (h *conflictHook) ProcessHook(next goredis.ProcessHook) goredis.ProcessHook
 func (h *conflictHook) ProcessPipelineHook(next goredis.ProcessPipelineHook) goredis.ProcessPipelineHook {
 	return func(ctx context.Context, cmds []goredis.Cmder) error {
 		for _, c := range cmds {
-			if name := c.Name(); name == "evalsha" || name == "eval" {
+			if name := c.Name(); h.on.Load() && (name == "evalsha" || name == "eval") {
 				if err := h.other.Incr(ctx, h.key).Err(); err != nil {
 					return err
 				}
@@ -366,10 +367,16 @@ func TestConflict(t *testing.T) {
 	tag := prefix + "{" + strconv.FormatUint(uint64(redis.BucketOf("hot")), 16) + "}:"
 	h := &conflictHook{other: other, key: tag + "v:hot"}
 	c.AddHook(h)
+	s := newStore(t, c, redis.Options{Prefix: prefix})
+	defer s.Close()
+	if _, err := s.Apply(t.Context(), "hot", []store.Event{storetest.Page("c", 1, "/")}); err != nil {
+		t.Fatal(err)
+	}
+	h.on.Store(true)
 	for _, tc := range []struct{ retries, attempts int }{{-1, 1}, {3, 4}} {
 		h.casN.Store(0)
 		s := newStore(t, c, redis.Options{Prefix: prefix, MaxRetries: tc.retries})
-		_, err := s.Apply(t.Context(), "hot", []store.Event{storetest.Page("c", 1, "/")})
+		_, err := s.Apply(t.Context(), "hot", []store.Event{storetest.Page("c", 2, "/")})
 		if !errors.Is(err, store.ErrConflict) || !strings.Contains(err.Error(), `"hot"`) {
 			t.Errorf("MaxRetries %d: Apply error = %v, want ErrConflict naming the id", tc.retries, err)
 		}
@@ -616,5 +623,26 @@ func TestStagingLost(t *testing.T) {
 	}
 	if _, err := s2.Load(ctx, "c"); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("a write without its staged value stored something: %v", err)
+	}
+}
+
+// TestDataDeletedByHand checks that a profile whose data key was deleted
+// outside the store (an operator erasing it) starts afresh.
+func TestDataDeletedByHand(t *testing.T) {
+	t.Parallel()
+	c := client(t)
+	s := newStore(t, c, redis.Options{MaxRetries: -1})
+	defer s.Close()
+	ctx := t.Context()
+	if _, err := s.Apply(ctx, "v", []store.Event{storetest.Page("h", 1, "/")}); err != nil {
+		t.Fatal(err)
+	}
+	tag := s.Prefix() + "{" + strconv.FormatUint(uint64(redis.BucketOf("v")), 16) + "}:"
+	if err := c.Del(ctx, tag+"p:v").Err(); err != nil {
+		t.Fatal(err)
+	}
+	p, err := s.Apply(ctx, "v", []store.Event{storetest.Page("h", 1, "/")})
+	if err != nil || p.Counts["page"] != 1 || p.Version != 1 {
+		t.Fatalf("Apply after the data was deleted by hand = %+v, %v", p, err)
 	}
 }
