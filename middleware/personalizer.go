@@ -364,16 +364,22 @@ func (p *Personalizer) loop() {
 			}
 			time.Sleep(min(p.cfg.FlushInterval, 20*time.Millisecond))
 		}
+		start := time.Now()
+		next := wait
 		if err := p.flush(context.Background()); err != nil {
 			wait = min(max(wait*2, p.cfg.FlushInterval), 30*time.Second)
+			next = wait
 			p.cfg.Logger.Warn("tailor: writing events failed; retrying", "err", err, "pending", p.queue.len(), "retry_in", wait)
 		} else {
+			// Keep the cadence: the next flush starts one interval after
+			// this one started, however long this one took.
 			wait = p.cfg.FlushInterval
+			next = max(0, wait-time.Since(start))
 		}
 		if d := p.queue.takeDropped(); d > 0 {
 			p.cfg.Logger.Error("tailor: pending events dropped at Config.MaxPending", "dropped", d, "max_pending", p.cfg.MaxPending)
 		}
-		t.Reset(wait)
+		t.Reset(next)
 	}
 }
 
