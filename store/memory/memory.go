@@ -68,15 +68,15 @@ func (s *Store) apply(ctx context.Context, id string, events []store.Event) (*st
 	if err := store.Check(ctx, s.closed, id); err != nil {
 		return nil, err
 	}
+	// The stored profile is never handed out (callers get copies), so it
+	// is folded in place.
 	p, ok := s.profiles[id]
 	if !ok {
 		p = store.New(id)
-	} else {
-		p = p.Clone()
+		s.profiles[id] = p
 	}
 	p.Apply(s.lim, events...)
 	p.Version++
-	s.profiles[id] = p
 	return p.Clone(), nil
 }
 
