@@ -92,6 +92,13 @@ type Config struct {
 	// none.
 	CountryHeader string
 
+	// OnSegmentChange, if set, is called when a returning visitor enters
+	// or leaves segments, as this instance sees it (the first
+	// classification after a visitor is loaded is the baseline). It is
+	// called in the request's goroutine: it must return quickly (queue the
+	// work, as webhooks do).
+	OnSegmentChange func(SegmentChange)
+
 	// Logger receives operational logs. Visitor ids and cookie values are
 	// logged only at debug level. Default slog.Default().
 	Logger *slog.Logger

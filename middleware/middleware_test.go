@@ -280,3 +280,31 @@ func TestFromContextWithoutVisitor(t *testing.T) {
 		t.Fatal("nil visitor is not safe")
 	}
 }
+
+func TestOnSegmentChange(t *testing.T) {
+	t.Parallel()
+	var mu sync.Mutex
+	var changes []middleware.SegmentChange
+	p := newP(t, nil, func(c *middleware.Config) {
+		c.OnSegmentChange = func(ch middleware.SegmentChange) { mu.Lock(); changes = append(changes, ch); mu.Unlock() }
+	})
+	srv := httptest.NewServer(p.Handler(echo))
+	defer srv.Close()
+	c := newClient(t, srv)
+	c.get("/?cat=red-sox")
+	c.get("/?cat=red-sox") // the return: baseline, no change
+	c.get("/")             // two red-sox views: entered red-sox-fan
+	c.get("/")
+	mu.Lock()
+	defer mu.Unlock()
+	if len(changes) != 1 || fmt.Sprint(changes[0].Entered) != "[red-sox-fan]" || changes[0].Exited != nil || len(changes[0].VisitorID) != 32 {
+		t.Fatalf("changes %+v", changes)
+	}
+	prof, err := p.Profile(context.Background(), changes[0].VisitorID)
+	if err != nil || prof.Categories["red-sox"] != 2 {
+		t.Fatalf("Profile: %v %v", prof, err)
+	}
+	if _, err := p.Profile(context.Background(), "0123456789abcdef0123456789abcdef"); err != store.ErrNotFound {
+		t.Fatalf("Profile of a stranger: %v", err)
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"hash/maphash"
 	"net/http"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -63,9 +64,10 @@ type ownWrite struct {
 // visitor's pending events folded in. It is guarded by the visitor's stripe
 // lock (Personalizer.lock).
 type state struct {
-	prof    *store.Profile
-	partial bool        // the store could not be read: only pending events are known
-	stale   atomic.Bool // another writer changed the stored profile: reload
+	prof     *store.Profile
+	segments []string    // the last classification, to tell entries and exits
+	partial  bool        // the store could not be read: only pending events are known
+	stale    atomic.Bool // another writer changed the stored profile: reload
 }
 
 // New returns a Personalizer for cfg, or an error naming each invalid field.
@@ -223,8 +225,77 @@ func (p *Personalizer) begin(r *http.Request) *Visitor {
 	if newVisit {
 		prof.Visits--
 	}
+	var change *SegmentChange
+	if !v.new && p.cfg.OnSegmentChange != nil {
+		change = v.st.changed(v.segments, prof, now)
+	}
 	mu.Unlock()
+	if change != nil {
+		p.cfg.OnSegmentChange(*change)
+	}
 	return v
+}
+
+// A SegmentChange is a visitor entering or leaving segments.
+type SegmentChange struct {
+	VisitorID string
+	UserID    string
+	Entered   []string
+	Exited    []string
+	Time      time.Time
+}
+
+// changed records the visitor's new segments and returns the change, if
+// any. The first classification of a state is the baseline, not a change.
+func (st *state) changed(segs []string, prof *store.Profile, now time.Time) *SegmentChange {
+	prev, known := st.segments, st.segments != nil
+	if segs == nil {
+		st.segments = []string{}
+	} else {
+		st.segments = segs
+	}
+	if !known {
+		return nil
+	}
+	var c SegmentChange
+	for _, s := range segs {
+		if !slices.Contains(prev, s) {
+			c.Entered = append(c.Entered, s)
+		}
+	}
+	for _, s := range prev {
+		if !slices.Contains(segs, s) {
+			c.Exited = append(c.Exited, s)
+		}
+	}
+	if c.Entered == nil && c.Exited == nil {
+		return nil
+	}
+	c.VisitorID, c.UserID, c.Time = prof.ID, prof.UserID, now
+	return &c
+}
+
+// Store returns the store profiles are kept in.
+func (p *Personalizer) Store() store.Store { return p.store }
+
+// Engine returns the segment engine, or nil.
+func (p *Personalizer) Engine() *rules.Engine { return p.cfg.Engine }
+
+// Profile returns a copy of the visitor's profile as this instance sees it:
+// the stored profile with the events still pending. It returns
+// store.ErrNotFound for a visitor without profile.
+func (p *Personalizer) Profile(ctx context.Context, visitorID string) (*store.Profile, error) {
+	if err := store.ValidateID(visitorID); err != nil {
+		return nil, err
+	}
+	st := p.state(ctx, visitorID)
+	mu := p.lock(visitorID)
+	mu.Lock()
+	defer mu.Unlock()
+	if st.prof.Version == 0 && st.prof.Recent.Len() == 0 {
+		return nil, store.ErrNotFound
+	}
+	return st.prof.Clone(), nil
 }
 
 func (p *Personalizer) classify(prof *store.Profile, f rules.Facts, now time.Time) []string {
