@@ -27,9 +27,17 @@
 // the visitor's basket, so the counts depend only on each visitor's final
 // basket, not on how it was split into steps: learning a visitor's orders
 // one by one with LearnEvent, and learning the visitor's whole profile once
-// with LearnProfile, give the same counts (up to the bounds below). For
+// with LearnProfile, give the same counts (up to the bounds below); weights
+// are multiples of 1/1024, so that the sums are exact in any order. For
 // that, each step must be given the visitor's basket before it: LearnEvent
 // takes it from the profile before the event, Learn from the caller.
+// Learning is idempotent: an event whose items the basket already holds
+// (a retried event, a second view) changes nothing.
+//
+// The alternative, one basket per order (a purchase event's Items), would
+// answer another question ("in the same cart"), and a rebuild could only
+// find the orders still in a profile's Recent ring, where Purchases.Items
+// keeps every item a visitor bought (up to store.Limits.Items).
 //
 // A profile's basket ([Model.BasketOf]) is its Purchases.Items (bought),
 // the items of the cart events still in its Recent ring (carted), and its
@@ -78,12 +86,17 @@
 //
 // A model therefore takes about 16 bytes per consequent (at most
 // (MaxItems + MaxPairs) × TopK of them), plus about 100 bytes per item and
-// 60 bytes per pair. [Model.Stats] reports sizes, an estimate of the bytes,
-// and how many items, pairs and consequents the bounds dropped. With
-// 10,000 items and a million baskets, the default bounds keep the model near
-// 80 MB (see BenchmarkRecommend). Counts learnt after a drop are estimates:
-// a pair's consequents may then exceed the pair's count, and confidences are
-// capped at 1.
+// 55 to 110 bytes per pair (a hash table slot of 40 bytes; the table grows
+// by doubling up to a load of 3/4 of MaxPairs, and never shrinks). [Model.Stats] reports sizes, an estimate of the bytes, and
+// how many items, pairs and consequents the bounds dropped. With 10,000
+// items and a million baskets, the default bounds keep the model near 60 MB
+// of heap (see BenchmarkRecommend). Pruning a full table of pairs takes a
+// few milliseconds under the write lock for the default MaxPairs (a linear
+// selection of the quartile and one pass over the table).
+//
+// Counts learnt after a drop are estimates: a count never exceeds the true
+// one, but a pair's consequents may then exceed the pair's own count, and
+// confidences are capped at 1.
 //
 // # Restarts and several instances
 //

@@ -15,7 +15,8 @@ type pairSlot struct {
 // the records themselves: finding a pair costs one memory access where a Go
 // map and a separate array of records cost two or three, and learning is
 // bound by memory accesses. Slot indices stay valid until the table grows
-// (see reserve) or is filtered.
+// (see reserve) or is filtered. The table grows up to the size MaxPairs
+// needs, and never shrinks.
 type pairTable struct {
 	slots []pairSlot // len is 0 or a power of two
 	n     int
@@ -91,19 +92,41 @@ func (t *pairTable) resize(n int) {
 	}
 }
 
-// filter keeps the pairs for which keep returns true (keep may change the
-// slot's consequents), and shrinks the table to fit them.
+// filter keeps the pairs for which keep returns true; keep may change the
+// slot's consequents, and may be called twice for a pair that a removal
+// moves. The table keeps its size: it never holds more than it did.
 func (t *pairTable) filter(keep func(*pairSlot) bool) (dropped int) {
-	for i := range t.slots {
-		s := &t.slots[i]
-		if s.key != 0 && !keep(s) {
-			*s = pairSlot{}
-			t.n--
-			dropped++
+	for i := 0; i < len(t.slots); {
+		if p := &t.slots[i]; p.key == 0 || keep(p) {
+			i++
+			continue
 		}
-	}
-	if dropped > 0 {
-		t.resize(t.n)
+		t.remove(uint64(i))
+		dropped++
+		// Slot i is empty now, or holds a pair moved back from further on:
+		// look at it again.
 	}
 	return dropped
+}
+
+// remove empties slot i, moving back the pairs after it that would no
+// longer be found (Knuth's algorithm R for linear probing), so that removals
+// need no tombstones and no rehashing.
+func (t *pairTable) remove(i uint64) {
+	mask := uint64(len(t.slots) - 1)
+	for j := i; ; {
+		j = (j + 1) & mask
+		if t.slots[j].key == 0 {
+			break
+		}
+		// The pair at j stays if its home is cyclically in (i, j].
+		k := t.home(t.slots[j].key)
+		if i <= j && i < k && k <= j || i > j && (i < k || k <= j) {
+			continue
+		}
+		t.slots[i] = t.slots[j]
+		i = j
+	}
+	t.slots[i] = pairSlot{}
+	t.n--
 }

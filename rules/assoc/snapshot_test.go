@@ -5,8 +5,8 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
-	"hash/crc32"
 	"fmt"
+	"hash/crc32"
 	"math/rand/v2"
 	"reflect"
 	"runtime"
@@ -338,17 +338,17 @@ func TestBounds(t *testing.T) {
 		runtime.ReadMemStats(&ms)
 		return ms.HeapAlloc
 	}
-	learn(40_000)
+	learn(10_000)
 	h1, s1 := heap(), m.Stats()
 	if err := assoc.CheckInvariants(m); err != nil {
 		t.Fatal(err)
 	}
-	learn(160_000)
+	learn(40_000)
 	h2, s2 := heap(), m.Stats()
 	if err := assoc.CheckInvariants(m); err != nil {
 		t.Fatal(err)
 	}
-	t.Logf("after 40k baskets: %+v, heap %d; after 200k: %+v, heap %d", s1, h1, s2, h2)
+	t.Logf("after 10k baskets: %+v, heap %d; after 50k: %+v, heap %d", s1, h1, s2, h2)
 	for _, st := range []assoc.Stats{s1, s2} {
 		if st.Items > cfg.MaxItems || st.Pairs > cfg.MaxPairs || st.Consequents > (st.Items+st.Pairs)*cfg.TopK {
 			t.Errorf("bounds exceeded: %+v", st)

@@ -371,10 +371,52 @@ func (s *state) join(bas []member, pos int, a, b float64) {
 	}
 }
 
-// quarter returns the count at or below which a quarter of counts lie.
+// quarter returns the count at or below which a quarter of counts lie:
+// the element of rank len/4, found in linear time (counts is reordered).
 func (s *state) quarter(counts []float64) float64 {
-	slices.Sort(counts)
-	return counts[len(counts)/4]
+	return selectRank(counts, len(counts)/4)
+}
+
+// selectRank returns the element that would be at index k if fs were
+// sorted, reordering fs (Hoare's selection with a median-of-three pivot).
+func selectRank(fs []float64, k int) float64 {
+	lo, hi := 0, len(fs)-1
+	for lo < hi {
+		mid := lo + (hi-lo)/2
+		if fs[mid] < fs[lo] {
+			fs[mid], fs[lo] = fs[lo], fs[mid]
+		}
+		if fs[hi] < fs[lo] {
+			fs[hi], fs[lo] = fs[lo], fs[hi]
+		}
+		if fs[hi] < fs[mid] {
+			fs[hi], fs[mid] = fs[mid], fs[hi]
+		}
+		pivot := fs[mid]
+		i, j := lo, hi
+		for i <= j {
+			for fs[i] < pivot {
+				i++
+			}
+			for fs[j] > pivot {
+				j--
+			}
+			if i <= j {
+				fs[i], fs[j] = fs[j], fs[i]
+				i++
+				j--
+			}
+		}
+		switch {
+		case k <= j:
+			hi = j
+		case k >= i:
+			lo = i
+		default:
+			return fs[k]
+		}
+	}
+	return fs[k]
 }
 
 // pruneItems drops every item whose count is at most the first quartile,
