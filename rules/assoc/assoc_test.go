@@ -601,3 +601,22 @@ func TestLikelihood(t *testing.T) {
 		t.Error("Likelihood of an unknown item")
 	}
 }
+
+// Views can be left out of the counts; their categories still count.
+func TestViewsOff(t *testing.T) {
+	t.Parallel()
+	m := assoc.New(assoc.Config{ViewWeight: -1, MinSupport: 1})
+	h := newHistory()
+	h.apply(m, "v", purchase(items("a", "b")...))
+	h.apply(m, "v", view("c", "books"))
+	h.apply(m, "w", purchase(items("c")...))
+	if st := m.Stats(); st.Items != 3 || st.Baskets != 2 || st.Categories != 1 {
+		t.Errorf("stats %+v, want 3 items, 2 baskets, 1 category", st)
+	}
+	if rs := m.Rules("a"); len(rs) != 1 || rs[0].Then != "b" {
+		t.Errorf("Rules(a) = %v, want only a => b", rs)
+	}
+	if recs := m.Recommend(h.profiles["v"], 1); len(recs) != 1 || recs[0].Item != "c" || recs[0].Reason != "popular in books" {
+		t.Errorf("Recommend = %+v, want c, popular in books", recs)
+	}
+}

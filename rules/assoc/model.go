@@ -197,13 +197,12 @@ func (m *Model) learn(in *input) {
 	m.mu.Unlock()
 }
 
-// categorised reports whether every item of cats that the model knows has
-// a category.
+// categorised reports whether every item of cats has a category already.
 func (m *Model) categorised(cats [][2]string) bool {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
 	for _, ic := range cats {
-		if idx, ok := m.st.index[ic[0]]; ok && m.st.cat[idx] < 0 {
+		if idx, ok := m.st.index[ic[0]]; ic[0] != "" && ic[1] != "" && (!ok || m.st.cat[idx] < 0) {
 			return false
 		}
 	}
@@ -302,7 +301,10 @@ func (m *Model) LearnEvent(prior *store.Profile, e *store.Event) {
 			cats = append(cats, [2]string{e.Item, e.Category})
 		}
 	}
-	if w <= 0 || len(ad) == 0 {
+	if w <= 0 { // the signal is not learnt, but categories are
+		ad = nil
+	}
+	if len(ad) == 0 && len(cats) == 0 {
 		return
 	}
 	ad = dedupe(ad)
@@ -358,7 +360,8 @@ func (m *Model) Rebuild(ctx context.Context, r store.Ranger) (int, error) {
 
 // SetCategory sets the category of item, which Recommend's fallback to
 // popular items uses, unless the item has one already (the first category
-// seen for an item stays). Items are usually categorised by LearnEvent.
+// seen for an item stays). An item the model does not know yet is added
+// with a count of 0. Items are usually categorised by LearnEvent.
 func (m *Model) SetCategory(item, category string) {
 	m.learn(&input{cats: [][2]string{{item, category}}})
 }

@@ -304,7 +304,11 @@ func (s *state) learn(in *input) {
 	s.bas = bas
 	s.baskets += maxAll - in.maxPrior
 	for _, ic := range in.cats {
-		if idx, ok := s.index[ic[0]]; ok {
+		if ic[0] != "" && ic[1] != "" {
+			// An item seen only with its category (a view, when views are
+			// not learnt) is kept with a count of 0, which the pruning of
+			// items drops first.
+			idx, _ := s.intern(ic[0])
 			s.setCategory(idx, ic[1])
 		}
 	}
