@@ -571,6 +571,9 @@ func TestRecommendPrefersPairExplanations(t *testing.T) {
 	if len(recs) != 1 || recs[0].Item != "z" || recs[0].Reason != "bought together with b and c" {
 		t.Errorf("got %+v, want z bought together with b and c", recs)
 	}
+	if r, ok := m.Likelihood([]string{"a", "b", "c"}, "z"); !ok || !slices.Equal(r.If, []string{"b", "c"}) {
+		t.Errorf("Likelihood = %v, %v; want {b, c} => z", r, ok)
+	}
 }
 
 // Likelihood applies MinSupport, and leaves the confidence threshold to the

@@ -36,7 +36,7 @@
 //
 // The alternative, one basket per order (a purchase event's Items), would
 // answer another question ("in the same cart"), and a rebuild could only
-// find the orders still in a profile's Recent ring, where Purchases.Items
+// find the orders still in a profile's Recent ring, whereas Purchases.Items
 // keeps every item a visitor bought (up to store.Limits.Items).
 //
 // A profile's basket ([Model.BasketOf]) is its Purchases.Items (bought),
@@ -116,16 +116,21 @@
 // in, so rules over items or pairs close to the pruning thresholds may
 // differ between instances; rules well above them do not.
 //
+// The periodic rebuild also applies what online learning cannot see:
+// profiles merged on identify count as one visitor again, and the baskets of
+// erased or expired profiles leave the counts. The model keeps no
+// per-visitor data, only sums over visitors.
+//
 // # Predictions
 //
 // [Predict] reads one profile. Usual months are those with at least two
 // orders, in two different years, and more than twice the orders of an
-// average month. The typical
-// gap is the median time between the purchase events in the Recent ring,
-// or else (Purchases.Last - Purchases.First) / (Purchases.Count - 1). Churn
-// risk treats the visitor's purchases as a Poisson process at their own
-// pace: with a prior of 10% that a buyer has stopped, after a silence t
-// since the last purchase and a typical gap g the risk is
+// average month. The typical gap is the median time between the purchase
+// events in the Recent ring, or else (Purchases.Last - Purchases.First) /
+// (Purchases.Count - 1). Churn risk treats the visitor's purchases as a
+// Poisson process at their own pace: with a prior of 10% that a buyer has
+// stopped, after a silence t since the last purchase and a typical gap g
+// the risk is
 //
 //	0.1 / (0.1 + 0.9·exp(-t/g))
 //
@@ -134,5 +139,6 @@
 // those with the most email clicks (weight 3), opens (2) and hours with
 // visits (1) in the Recent ring, in the visitor's time zone (trait
 // "timezone", an IANA name) when it is known; a neighbouring hour counts
-// half.
+// half. Predictions need no model: they are per visitor, and cheap enough
+// to compute per request or per export.
 package assoc

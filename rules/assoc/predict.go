@@ -137,8 +137,7 @@ func Predict(p *store.Profile, now time.Time) Predictions {
 	var ringN [12]int
 	var years [12][]int
 	for _, t := range buys {
-		t = t.In(loc)
-		m := t.Month() - 1
+		m := t.Month() - 1 // in the event time's own zone, as Purchases.Months
 		ringN[m]++
 		if !slices.Contains(years[m], t.Year()) {
 			years[m] = append(years[m], t.Year())

@@ -230,8 +230,8 @@ func (m *Model) Likelihood(bought []string, item string) (r Rule, ok bool) {
 				continue
 			}
 			r, ok := s.score(&list[i], n)
+			r.a, r.b = a, b
 			if ok && r.count >= m.c.minSupport && (!found || s.before(&r, &best)) {
-				r.a, r.b = a, b
 				best, found = r, true
 			}
 			return
