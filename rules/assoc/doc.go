@@ -86,13 +86,14 @@
 //
 // A model therefore takes about 16 bytes per consequent (at most
 // (MaxItems + MaxPairs) × TopK of them), plus about 100 bytes per item and
-// 55 to 110 bytes per pair (a hash table slot of 40 bytes; the table grows
-// by doubling up to a load of 3/4 of MaxPairs, and never shrinks). [Model.Stats] reports sizes, an estimate of the bytes, and
-// how many items, pairs and consequents the bounds dropped. With 10,000
-// items and a million baskets, the default bounds keep the model near 60 MB
-// of heap (see BenchmarkRecommend). Pruning a full table of pairs takes a
-// few milliseconds under the write lock for the default MaxPairs (a linear
-// selection of the quartile and one pass over the table).
+// 55 to 110 bytes per pair: a hash table slot of 40 bytes, in a table that
+// doubles whenever it is 3/4 full, up to the size MaxPairs needs, and never
+// shrinks. [Model.Stats] reports sizes, an estimate of the bytes, and how
+// many items, pairs and consequents the bounds dropped. With 10,000 items
+// and a million baskets, the default bounds keep the model near 72 MB of
+// heap (see BenchmarkRecommend). Pruning a full table of pairs takes a few
+// milliseconds under the write lock for the default MaxPairs: a linear
+// selection of the quartile, and one pass over the table.
 //
 // Counts learnt after a drop are estimates: a count never exceeds the true
 // one, but a pair's consequents may then exceed the pair's own count, and
