@@ -135,7 +135,8 @@ func (c *config) isCart(name string) bool { return slices.Contains(c.cartEvents,
 
 // A Model learns association rules between items from visitors' baskets.
 // It is safe for concurrent use: learning takes a write lock for a few
-// microseconds, queries share a read lock.
+// microseconds (a few milliseconds when it prunes), queries share a read
+// lock.
 type Model struct {
 	c       config
 	mu      sync.RWMutex

@@ -21,8 +21,8 @@ type Rule struct {
 	Count float64 `json:"count"`
 	// Support is Count as a fraction of all baskets.
 	Support float64 `json:"support"`
-	// Confidence is Count divided by the number of baskets holding If: the
-	// share of the visitors with If who also have Then.
+	// Confidence is Count divided by the weighted number of baskets holding
+	// If: the share of the visitors with If who also have Then.
 	Confidence float64 `json:"confidence"`
 	// Lift is Confidence divided by the share of all baskets holding Then:
 	// how much more likely Then is with If than without knowing anything.
