@@ -1,0 +1,90 @@
+// Package postgres is a store.Store on PostgreSQL, for sites that run on
+// several machines. It uses a *pgxpool.Pool (github.com/jackc/pgx/v5) that
+// the caller creates, configures and closes.
+//
+//	pool, err := pgxpool.New(ctx, "postgres://tailor@db/tailor")
+//	...
+//	s, err := postgres.New(pool, postgres.Options{})
+//	...
+//	if err := s.Migrate(ctx); err != nil { ... } // once, at start-up
+//	defer s.Close() // before pool.Close()
+//
+// # Schema
+//
+// [Store.Migrate] creates the table and its index if they do not exist
+// (it is safe to call from several processes at once). With the default
+// table name, on PostgreSQL 14 or later built with lz4, it runs:
+//
+//	CREATE TABLE IF NOT EXISTS "tailor_profiles" (
+//		id        text COLLATE "C" PRIMARY KEY, -- the profile id
+//		version   bigint      NOT NULL,         -- store.Profile.Version, for compare-and-swap
+//		last_seen timestamptz NOT NULL,         -- store.Profile.LastSeen, for retention
+//		data      bytea COMPRESSION lz4 NOT NULL -- the profile, encoded by store.Marshal
+//	) WITH (toast_tuple_target = 8160);
+//	CREATE INDEX IF NOT EXISTS "tailor_profiles_last_seen_idx" ON "tailor_profiles" (last_seen);
+//
+// Without lz4 the column keeps the server's default compression. lz4
+// compresses several times faster than pglz, and toast_tuple_target keeps
+// a profile whose compressed encoding fits in a page inside the table row
+// instead of moving it to the TOAST table; together they halve the
+// server's work per write. Sites that manage their schema with a migration
+// tool may run these statements themselves instead of calling Migrate; the
+// store needs only the four columns, the primary key, and (for Expire to
+// be fast) the index.
+//
+// The profile is kept as the bytes of store.Marshal in a bytea column, not
+// as jsonb. They come back exactly as they were written, they cost the
+// server no parsing on write (every Apply rewrites the whole profile), and
+// they are what the other stores keep. jsonb cannot hold store.Marshal's
+// binary encoding, and even a JSON form of the profile would not survive
+// it: jsonb rejects the NUL character (\u0000), which visitors can put in
+// any string, and reorders the raw JSON of traits and event properties.
+// Programs that read profiles from SQL decode data with store.Unmarshal;
+// version and last_seen are plain columns.
+//
+// last_seen is kept to the microsecond, PostgreSQL's precision. A time
+// after PostgreSQL's range (294276 AD, which only a broken or hostile clock
+// produces) is stored as infinity, and such a profile never expires.
+//
+// # Writes
+//
+// Apply and ApplyBatch read the stored profiles, fold the events in with
+// store.Profile.Apply, and write each profile back with a compare-and-swap
+// on the version column:
+//
+//	UPDATE ... SET version = $new, ... WHERE id = $1 AND version = $old
+//
+// (or INSERT ... ON CONFLICT DO NOTHING for a new profile). A profile whose
+// write changed no row was written by someone else in between: it is read
+// and folded again after a short jittered pause, this time locking its row
+// (SELECT ... FOR UPDATE) so that a profile that many writers compete for
+// cannot starve one of them. After Options.MaxRetries retries the call
+// fails with store.ErrConflict. No update is ever lost, between goroutines
+// or between processes.
+//
+// ApplyBatch reads all profiles of a batch with one query, folds them on
+// all CPUs, and writes them with one pipeline in one transaction, sending
+// the first writes while later profiles are still being folded. The rows
+// are written (and locked) in the order of their ids, so concurrent
+// batches cannot deadlock; only the profiles whose compare-and-swap failed
+// are retried. Batches of more than 500 profiles are split into
+// transactions of 500.
+//
+// # Invalidations
+//
+// Every write and delete also calls pg_notify(channel, id) in the same
+// transaction, so a notification is sent exactly when the change commits.
+// [Store.Subscribe] LISTENs on the channel (see Options.Channel) on a
+// connection of its own and reports the ids to its callback; see its
+// documentation for what happens when that connection drops.
+//
+// # The pool is the caller's
+//
+// The Store never closes the pool. [Store.Close] stops the store's
+// subscriptions, returns their connections to the pool and makes later
+// calls fail with store.ErrClosed; close the pool after it. Any pool
+// configuration works; the store holds a connection only for the duration
+// of one call, except that each subscription keeps one connection for as
+// long as it runs, so a pool needs MaxConns greater than the number of
+// subscriptions.
+package postgres

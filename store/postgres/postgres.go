@@ -1,0 +1,770 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"runtime"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgtype"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/tailorhq/tailor/store"
+)
+
+// Defaults for zero fields of Options.
+const (
+	DefaultTable      = "tailor_profiles"
+	DefaultMaxRetries = 20
+)
+
+// maxTableLen keeps the derived index name within PostgreSQL's 63 bytes.
+const maxTableLen = 63 - len("_last_seen_idx")
+
+// chunk is the most profiles ApplyBatch writes in one transaction, and the
+// most that Range holds in memory and Expire deletes in one statement.
+const chunk = 500
+
+// Options configure a Store. The zero value is valid: every zero field means
+// its default.
+type Options struct {
+	// Table is the name of the profiles table: 1 to 49 lowercase ASCII
+	// letters, digits and underscores, not starting with a digit. It is
+	// quoted in every statement and found on the connections' search_path;
+	// to use another schema, set search_path in the pool's configuration.
+	// The zero value means DefaultTable, "tailor_profiles".
+	Table string
+	// Limits bound what one profile keeps; zero fields mean the defaults of
+	// store.DefaultLimits. Every process that shares a table must use the
+	// same limits.
+	Limits store.Limits
+	// MaxRetries is how many times Apply and ApplyBatch retry a profile
+	// whose compare-and-swap lost to a concurrent writer (or whose
+	// transaction failed with a deadlock, a serialization failure, or a
+	// connection error before anything reached the server) before they give
+	// up; after a lost compare-and-swap they then return store.ErrConflict.
+	// Zero means DefaultMaxRetries, 20; a negative value means no retries.
+	MaxRetries int
+	// Channel is the LISTEN/NOTIFY channel that writes and deletes are
+	// announced on, with the same rules as Table. Every process that shares
+	// a table must use the same channel. The zero value means the table's
+	// name, so "tailor_profiles" by default, and stores on different tables
+	// do not hear each other.
+	Channel string
+}
+
+// Store is a store.Store on a PostgreSQL table. It is safe for concurrent
+// use, also by several processes sharing the table. The zero value is not
+// usable; call New.
+type Store struct {
+	pool       *pgxpool.Pool
+	table      string // unquoted
+	channel    string // unquoted
+	lim        store.Limits
+	maxRetries int
+	sql        statements
+
+	closed atomic.Bool
+	// mu orders Subscribe against Close, so that Close waits for every
+	// subscription's goroutine.
+	mu     sync.Mutex
+	subs   sync.WaitGroup
+	done   context.Context // canceled by Close
+	cancel context.CancelFunc
+}
+
+type statements struct {
+	createTable, createIndex string // createTable has a %s for COMPRESSION
+	load, loadMany, lockMany string
+	update, insert           string
+	delete, expire, page     string
+	listen                   string
+}
+
+var (
+	_ store.Store        = (*Store)(nil)
+	_ store.BatchApplier = (*Store)(nil)
+	_ store.Ranger       = (*Store)(nil)
+	_ store.Expirer      = (*Store)(nil)
+	_ store.Invalidator  = (*Store)(nil)
+)
+
+// New returns a store on pool. It validates opts but does not touch the
+// database; call Migrate to create the table. The pool stays the caller's:
+// Close does not close it.
+func New(pool *pgxpool.Pool, opts Options) (*Store, error) {
+	if pool == nil {
+		return nil, errors.New("tailor/store/postgres: New: nil pool")
+	}
+	table := opts.Table
+	if table == "" {
+		table = DefaultTable
+	}
+	if err := checkName(table, maxTableLen); err != nil {
+		return nil, fmt.Errorf("tailor/store/postgres: Options.Table %q: %w", table, err)
+	}
+	channel := opts.Channel
+	if channel == "" {
+		channel = table
+	}
+	if err := checkName(channel, 63); err != nil {
+		return nil, fmt.Errorf("tailor/store/postgres: Options.Channel %q: %w", channel, err)
+	}
+	retries := opts.MaxRetries
+	switch {
+	case retries == 0:
+		retries = DefaultMaxRetries
+	case retries < 0:
+		retries = 0
+	}
+	s := &Store{
+		pool:       pool,
+		table:      table,
+		channel:    channel,
+		lim:        opts.Limits.WithDefaults(),
+		maxRetries: retries,
+		sql:        newStatements(table, channel),
+	}
+	s.done, s.cancel = context.WithCancel(context.Background())
+	return s, nil
+}
+
+// checkName reports whether name is a plain lowercase SQL identifier of at
+// most max bytes.
+func checkName(name string, max int) error {
+	if len(name) > max {
+		return fmt.Errorf("%d bytes, more than %d", len(name), max)
+	}
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		switch {
+		case c >= 'a' && c <= 'z', c == '_':
+		case c >= '0' && c <= '9':
+			if i == 0 {
+				return errors.New("starts with a digit; want a lowercase letter or an underscore")
+			}
+		default:
+			return fmt.Errorf("byte %d is %q; want lowercase ASCII letters, digits and underscores", i, c)
+		}
+	}
+	return nil
+}
+
+func newStatements(table, channel string) statements {
+	t := pgx.Identifier{table}.Sanitize()
+	idx := pgx.Identifier{table + "_last_seen_idx"}.Sanitize()
+	return statements{
+		createTable: `CREATE TABLE IF NOT EXISTS ` + t + ` (
+	id        text COLLATE "C" PRIMARY KEY,
+	version   bigint      NOT NULL,
+	last_seen timestamptz NOT NULL,
+	data      bytea%s NOT NULL
+)%s`,
+		createIndex: `CREATE INDEX IF NOT EXISTS ` + idx + ` ON ` + t + ` (last_seen)`,
+		load:        `SELECT version, data FROM ` + t + ` WHERE id = $1`,
+		loadMany:    `SELECT id, version, data FROM ` + t + ` WHERE id = ANY($1)`,
+		// Rows are sorted before they are locked, so lockers go in id order.
+		lockMany: `SELECT id, version, data FROM ` + t + ` WHERE id = ANY($1) ORDER BY id FOR UPDATE`,
+		// The compare-and-swap. The notification is sent when the
+		// transaction commits, and only if the row was written; the number
+		// of rows the SELECT returns is the number written.
+		update: `WITH w AS (UPDATE ` + t + ` SET version = $3::bigint, last_seen = $4::timestamptz, data = $5::bytea
+	WHERE id = $1::text AND version = $2::bigint RETURNING id)
+SELECT pg_notify($6::text, id) FROM w`,
+		insert: `WITH w AS (INSERT INTO ` + t + ` (id, version, last_seen, data) VALUES ($1::text, $2::bigint, $3::timestamptz, $4::bytea)
+	ON CONFLICT (id) DO NOTHING RETURNING id)
+SELECT pg_notify($5::text, id) FROM w`,
+		// A data-modifying WITH runs whether or not it is read. Delete
+		// notifies even when there was no row, so that every cache drops
+		// the id (erasure).
+		delete: `WITH d AS (DELETE FROM ` + t + ` WHERE id = $1) SELECT pg_notify($2, $1)`,
+		// last_seen is checked again on the row being deleted, so that a
+		// profile updated since the inner SELECT's snapshot is kept.
+		expire: `WITH d AS (DELETE FROM ` + t + ` WHERE id IN (SELECT id FROM ` + t + ` WHERE last_seen < $1 LIMIT $3) AND last_seen < $1 RETURNING id)
+SELECT pg_notify($2, id) FROM d`,
+		page:   `SELECT id, version, data FROM ` + t + ` WHERE id > $1 ORDER BY id LIMIT $2`,
+		listen: `LISTEN ` + pgx.Identifier{channel}.Sanitize(),
+	}
+}
+
+// Table returns the name of the profiles table.
+func (s *Store) Table() string { return s.table }
+
+// Channel returns the LISTEN/NOTIFY channel of the store's invalidations.
+func (s *Store) Channel() string { return s.channel }
+
+// Limits returns the limits profiles are folded with.
+func (s *Store) Limits() store.Limits { return s.lim }
+
+// Migrate creates the profiles table and its index if they do not exist; see
+// the package documentation for the schema. It is idempotent and safe to
+// call from several processes at once: they take turns on an advisory lock.
+func (s *Store) Migrate(ctx context.Context) error {
+	if s.closed.Load() {
+		return store.ErrClosed
+	}
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		// Concurrent CREATE TABLE IF NOT EXISTS can fail with a unique
+		// violation in the catalog; the lock makes them wait instead.
+		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtext($1))`, "tailor/store/postgres: migrate "+s.table); err != nil {
+			return err
+		}
+		var version int
+		var lz4 bool
+		err := tx.QueryRow(ctx, `SELECT current_setting('server_version_num')::int, EXISTS (
+	SELECT 1 FROM pg_settings WHERE name = 'default_toast_compression' AND 'lz4' = ANY(enumvals))`).Scan(&version, &lz4)
+		if err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, createTable(s.sql.createTable, version, lz4)); err != nil {
+			return err
+		}
+		_, err = tx.Exec(ctx, s.sql.createIndex)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("tailor/store/postgres: migrate table %s: %w", s.table, err)
+	}
+	return nil
+}
+
+// createTable completes the CREATE TABLE statement for a server of the
+// given version (server_version_num) that has lz4 or not.
+func createTable(stmt string, version int, lz4 bool) string {
+	// lz4 compresses and decompresses profiles several times faster than
+	// the default pglz (PostgreSQL 14 or later, built with lz4).
+	compression := ""
+	if lz4 && version >= 140000 {
+		compression = " COMPRESSION lz4"
+	}
+	// A row is moved to the TOAST table only if it is still larger than
+	// toast_tuple_target once compressed. The default, 2 kB, moves most
+	// profiles out of line, which costs PostgreSQL about twice the CPU per
+	// write; 8160 (the largest) keeps a profile whose compressed encoding
+	// fits in a page inline (PostgreSQL 11 or later).
+	with := ""
+	if version >= 110000 {
+		with = " WITH (toast_tuple_target = 8160)"
+	}
+	return fmt.Sprintf(stmt, compression, with)
+}
+
+// Load returns the stored profile, or an error wrapping store.ErrNotFound.
+func (s *Store) Load(ctx context.Context, id string) (*store.Profile, error) {
+	if err := store.Check(ctx, s.closed.Load(), id); err != nil {
+		return nil, err
+	}
+	var (
+		version int64
+		data    []byte
+	)
+	err := s.pool.QueryRow(ctx, s.sql.load, id).Scan(&version, &data)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, fmt.Errorf("tailor/store/postgres: load %q from table %s: %w", id, s.table, store.ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("tailor/store/postgres: load %q from table %s: %w", id, s.table, err)
+	}
+	p, err := decode(id, version, data)
+	if err != nil {
+		return nil, fmt.Errorf("tailor/store/postgres: load %q from table %s: %w", id, s.table, err)
+	}
+	return p, nil
+}
+
+// decode decodes a stored row; the columns win over what data says.
+func decode(id string, version int64, data []byte) (*store.Profile, error) {
+	p, err := store.Unmarshal(data)
+	if err != nil {
+		return nil, err
+	}
+	p.ID = id
+	p.Version = uint64(version)
+	return p, nil
+}
+
+// Apply folds events into the stored profile (a new one if there is none)
+// and writes it back with a compare-and-swap on its version, retrying up to
+// Options.MaxRetries times when another writer got there first; see the
+// package documentation. Every successful Apply increments the version and
+// announces the id on the store's channel.
+func (s *Store) Apply(ctx context.Context, id string, events []store.Event) (*store.Profile, error) {
+	if err := store.Check(ctx, s.closed.Load(), id); err != nil {
+		return nil, err
+	}
+	ps, err := s.applyChunk(ctx, []store.Batch{{ID: id, Events: events}})
+	if err != nil {
+		return nil, err
+	}
+	return ps[0], nil
+}
+
+// ApplyBatch applies every batch, reading the profiles with one query and
+// writing them in one transaction (per 500 profiles). Batches for the same
+// id are applied in order, and each gets the profile as it was after its
+// own events, as if applied one after the other. On error, the batches of
+// earlier transactions are applied; retrying them all is safe.
+func (s *Store) ApplyBatch(ctx context.Context, batches []store.Batch) ([]*store.Profile, error) {
+	if s.closed.Load() {
+		return nil, store.ErrClosed
+	}
+	for i, b := range batches {
+		if err := store.ValidateID(b.ID); err != nil {
+			return nil, fmt.Errorf("tailor/store/postgres: apply batch %d of %d: %w", i+1, len(batches), err)
+		}
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	// Give every distinct id a chunk, in order of first appearance; the
+	// batches of one id go to its chunk, in their order.
+	chunkOf := make([]int, len(batches))
+	ids := make(map[string]int, len(batches))
+	for i, b := range batches {
+		c, ok := ids[b.ID]
+		if !ok {
+			c = len(ids) / chunk
+			ids[b.ID] = c
+		}
+		chunkOf[i] = c
+	}
+	if len(ids) <= chunk {
+		return s.applyChunk(ctx, batches)
+	}
+	out := make([]*store.Profile, len(batches))
+	var (
+		idx []int
+		sub []store.Batch
+	)
+	for c := 0; c*chunk < len(ids); c++ {
+		idx, sub = idx[:0], sub[:0]
+		for i, b := range batches {
+			if chunkOf[i] == c {
+				idx = append(idx, i)
+				sub = append(sub, b)
+			}
+		}
+		ps, err := s.applyChunk(ctx, sub)
+		if err != nil {
+			return nil, err
+		}
+		for k, i := range idx {
+			out[i] = ps[k]
+		}
+	}
+	return out, nil
+}
+
+// group is the batches of one id within a chunk.
+type group struct {
+	id      string
+	batches []int // indexes into the chunk, in order
+}
+
+// applyChunk applies batches in one read and one transaction, retrying the
+// profiles whose compare-and-swap failed.
+func (s *Store) applyChunk(ctx context.Context, batches []store.Batch) ([]*store.Profile, error) {
+	byID := make(map[string]int, len(batches))
+	var groups []group
+	for i, b := range batches {
+		g, ok := byID[b.ID]
+		if !ok {
+			g = len(groups)
+			byID[b.ID] = g
+			groups = append(groups, group{id: b.ID})
+		}
+		groups[g].batches = append(groups[g].batches, i)
+	}
+	// Write in id order, so that concurrent transactions lock rows in the
+	// same order and cannot deadlock.
+	slices.SortFunc(groups, func(a, b group) int {
+		switch {
+		case a.id < b.id:
+			return -1
+		case a.id > b.id:
+			return 1
+		}
+		return 0
+	})
+	out := make([]*store.Profile, len(batches))
+	for attempt := 0; ; attempt++ {
+		// The first attempt is optimistic; retries lock the rows they read,
+		// so that a profile many writers compete for cannot starve one.
+		lost, err := s.applyOnce(ctx, batches, groups, out, attempt > 0)
+		if err == nil && len(lost) == 0 {
+			return out, nil
+		}
+		if err != nil && !retryable(err) {
+			return nil, s.applyError(groups, err)
+		}
+		if attempt >= s.maxRetries {
+			if err == nil {
+				err = fmt.Errorf("%w (%d attempts)", store.ErrConflict, attempt+1)
+				groups = lost
+			}
+			return nil, s.applyError(groups, err)
+		}
+		if err == nil {
+			groups = lost // the others are written
+		}
+		if err := sleep(ctx, backoff(attempt)); err != nil {
+			return nil, s.applyError(groups, err)
+		}
+	}
+}
+
+func (s *Store) applyError(groups []group, err error) error {
+	switch len(groups) {
+	case 1:
+		return fmt.Errorf("tailor/store/postgres: apply to %q in table %s: %w", groups[0].id, s.table, err)
+	default:
+		return fmt.Errorf("tailor/store/postgres: apply to %d profiles (%q, ...) in table %s: %w", len(groups), groups[0].id, s.table, err)
+	}
+}
+
+// applyOnce reads the profiles of groups, folds their batches in, and writes
+// them in one transaction. It fills out for the groups written and returns
+// the groups whose compare-and-swap failed.
+//
+// Without lock, the read is a plain SELECT, and the writes are one pipeline
+// with one Sync: one implicit transaction. With lock, the read begins a
+// transaction and locks the rows (in id order, like the writes), and the
+// pipeline of writes commits it: the same two round trips, but no other
+// writer can change the rows in between. Only an insert race or a deadlock
+// with Expire can still make it fail.
+func (s *Store) applyOnce(ctx context.Context, batches []store.Batch, groups []group, out []*store.Profile, lock bool) ([]group, error) {
+	conn, err := s.pool.Acquire(ctx)
+	if err != nil {
+		return nil, err
+	}
+	// Release destroys a connection left in a transaction by an error, which
+	// rolls the transaction back.
+	defer conn.Release()
+
+	ids := make([]string, len(groups))
+	for i, g := range groups {
+		ids[i] = g.id
+	}
+	var stored map[string]row
+	if lock {
+		var b pgx.Batch
+		b.Queue("BEGIN")
+		b.Queue(s.sql.lockMany, ids)
+		br := conn.SendBatch(ctx, &b)
+		if _, err := br.Exec(); err != nil {
+			br.Close()
+			return nil, err
+		}
+		stored, err = scanRows(br.Query())
+		if err != nil {
+			br.Close()
+			return nil, err
+		}
+		if err := br.Close(); err != nil {
+			return nil, err
+		}
+	} else {
+		if stored, err = scanRows(conn.Query(ctx, s.sql.loadMany, ids)); err != nil {
+			return nil, err
+		}
+	}
+
+	writes := make([]write, len(groups))
+	ready, wait := s.foldAll(batches, groups, stored, out, writes)
+	defer wait()
+	return s.writeAll(ctx, conn.Conn(), groups, writes, ready, lock)
+}
+
+// A write is a folded profile, ready to be written.
+type write struct {
+	exists       bool  // update version old, else insert
+	old, version int64 // the versions before and after
+	seen         int64 // last_seen in PostgreSQL's binary form
+	data         []byte
+	err          error
+}
+
+// minFold is the fewest profiles worth a goroutine of their own.
+const minFold = 8
+
+// foldAll folds the batches of each group into its stored profile (a new
+// one if there is none), setting out and writes. Decoding, folding and
+// encoding are most of ApplyBatch's work in this process, so large chunks
+// are folded on all CPUs, in the background: writes[i] is set when
+// ready[i] is closed (ready is nil when everything was folded before
+// foldAll returned). wait waits for the folding goroutines.
+func (s *Store) foldAll(batches []store.Batch, groups []group, stored map[string]row, out []*store.Profile, writes []write) (ready []chan struct{}, wait func()) {
+	workers := min(runtime.GOMAXPROCS(0), len(groups)/minFold)
+	if workers <= 1 {
+		for i := range groups {
+			writes[i] = s.fold(batches, &groups[i], stored, out)
+		}
+		return nil, func() {}
+	}
+	ready = make([]chan struct{}, len(groups))
+	for i := range ready {
+		ready[i] = make(chan struct{})
+	}
+	var (
+		next atomic.Int64 // groups are taken in order, so that they are ready about in order
+		wg   sync.WaitGroup
+	)
+	for range workers {
+		wg.Go(func() {
+			for i := int(next.Add(1) - 1); i < len(groups); i = int(next.Add(1) - 1) {
+				writes[i] = s.fold(batches, &groups[i], stored, out)
+				close(ready[i])
+			}
+		})
+	}
+	return ready, wg.Wait
+}
+
+// fold folds the batches of g; it sets only g's entries of out.
+func (s *Store) fold(batches []store.Batch, g *group, stored map[string]row, out []*store.Profile) write {
+	r, exists := stored[g.id]
+	var p *store.Profile
+	if exists {
+		var err error
+		if p, err = decode(g.id, r.version, r.data); err != nil {
+			return write{err: err}
+		}
+	} else {
+		p = store.New(g.id)
+	}
+	w := write{exists: exists, old: int64(p.Version)}
+	for k, i := range g.batches {
+		p.Apply(s.lim, batches[i].Events...)
+		p.Version++
+		if k < len(g.batches)-1 {
+			out[i] = p.Clone()
+		} else {
+			out[i] = p
+		}
+	}
+	w.version = int64(p.Version)
+	w.seen = micros(p.LastSeen)
+	w.data, w.err = store.Marshal(p)
+	return w
+}
+
+type row struct {
+	version int64
+	data    []byte
+}
+
+// scanRows collects the rows of loadMany and lockMany by id.
+func scanRows(rows pgx.Rows, err error) (map[string]row, error) {
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	m := make(map[string]row)
+	for rows.Next() {
+		var (
+			id string
+			r  row
+		)
+		if err := rows.Scan(&id, &r.version, &r.data); err != nil {
+			return nil, err
+		}
+		m[id] = r
+	}
+	return m, rows.Err()
+}
+
+// retryable reports whether an attempt that failed with err may simply be
+// made again: its transaction was rolled back or never started.
+func retryable(err error) bool {
+	if pgconn.SafeToRetry(err) {
+		return true
+	}
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		switch pgErr.Code {
+		case "40001", // serialization_failure
+			"40P01": // deadlock_detected
+			return true
+		}
+	}
+	return false
+}
+
+// backoff returns the pause before retry attempt+1: exponential from 1ms,
+// capped at 100ms, with full jitter in its upper half.
+func backoff(attempt int) time.Duration {
+	d := 100 * time.Millisecond
+	if attempt < 7 {
+		d = time.Millisecond << attempt
+	}
+	return d/2 + jitter(d/2)
+}
+
+// jitter returns a random duration in [0, d].
+func jitter(d time.Duration) time.Duration { return rand.N(d + 1) }
+
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// PostgreSQL's timestamptz range, with a margin: 4713 BC to 294276 AD.
+var (
+	minTime = time.Date(-4712, 1, 1, 0, 0, 0, 0, time.UTC)
+	maxTime = time.Date(294275, 1, 1, 0, 0, 0, 0, time.UTC)
+)
+
+// timestamp converts t for a timestamptz column, mapping times out of
+// PostgreSQL's range to -infinity and infinity.
+func timestamp(t time.Time) pgtype.Timestamptz {
+	switch {
+	case t.Before(minTime):
+		return pgtype.Timestamptz{InfinityModifier: pgtype.NegativeInfinity, Valid: true}
+	case t.After(maxTime):
+		return pgtype.Timestamptz{InfinityModifier: pgtype.Infinity, Valid: true}
+	}
+	return pgtype.Timestamptz{Time: t, Valid: true}
+}
+
+// y2k is PostgreSQL's epoch, 2000-01-01 UTC, in Unix microseconds.
+const y2k = 946684800_000_000
+
+// micros returns t in PostgreSQL's binary form of timestamptz: microseconds
+// since 2000-01-01 UTC, rounded down, with infinities as for timestamp.
+func micros(t time.Time) int64 {
+	switch ts := timestamp(t); ts.InfinityModifier {
+	case pgtype.Infinity:
+		return math.MaxInt64
+	case pgtype.NegativeInfinity:
+		return math.MinInt64
+	}
+	return t.Unix()*1_000_000 + int64(t.Nanosecond())/1000 - y2k
+}
+
+// Delete removes the profile and announces the id on the store's channel,
+// whether or not it was stored.
+func (s *Store) Delete(ctx context.Context, id string) error {
+	if err := store.Check(ctx, s.closed.Load(), id); err != nil {
+		return err
+	}
+	if _, err := s.pool.Exec(ctx, s.sql.delete, id, s.channel); err != nil {
+		return fmt.Errorf("tailor/store/postgres: delete %q from table %s: %w", id, s.table, err)
+	}
+	return nil
+}
+
+// Range calls fn with every stored profile in the order of their ids (byte
+// order), until fn returns false. It reads 500 profiles at a time, holding
+// no connection while fn runs, so fn may use the store. A profile stored
+// for the whole of the call is visited exactly once; one written or deleted
+// meanwhile may or may not be visited, and is visited as it was when its
+// page was read.
+func (s *Store) Range(ctx context.Context, fn func(*store.Profile) bool) error {
+	type raw struct {
+		id      string
+		version int64
+		data    []byte
+	}
+	page := make([]raw, 0, chunk)
+	after := ""
+	for {
+		if s.closed.Load() {
+			return store.ErrClosed
+		}
+		page = page[:0]
+		rows, err := s.pool.Query(ctx, s.sql.page, after, chunk)
+		if err != nil {
+			return fmt.Errorf("tailor/store/postgres: range over table %s after %q: %w", s.table, after, err)
+		}
+		for rows.Next() {
+			var r raw
+			if err := rows.Scan(&r.id, &r.version, &r.data); err != nil {
+				rows.Close()
+				return fmt.Errorf("tailor/store/postgres: range over table %s after %q: %w", s.table, after, err)
+			}
+			page = append(page, r)
+		}
+		if err := rows.Err(); err != nil {
+			return fmt.Errorf("tailor/store/postgres: range over table %s after %q: %w", s.table, after, err)
+		}
+		for i := range page {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			p, err := decode(page[i].id, page[i].version, page[i].data)
+			if err != nil {
+				return fmt.Errorf("tailor/store/postgres: range over table %s: profile %q: %w", s.table, page[i].id, err)
+			}
+			page[i].data = nil
+			if !fn(p) {
+				return nil
+			}
+		}
+		if len(page) < chunk {
+			return nil
+		}
+		after = page[len(page)-1].id
+	}
+}
+
+// Expire deletes the profiles last seen before before, 500 per statement,
+// announces their ids on the store's channel, and returns how many it
+// deleted. It never deletes a profile last seen at or after before; one
+// last seen less than a microsecond before it may be kept (last_seen is
+// stored to the microsecond). On error, the count is of the profiles
+// already deleted.
+func (s *Store) Expire(ctx context.Context, before time.Time) (int, error) {
+	total := 0
+	limit := timestamp(before)
+	for attempt := 0; ; {
+		if s.closed.Load() {
+			return total, store.ErrClosed
+		}
+		if err := ctx.Err(); err != nil {
+			return total, err
+		}
+		tag, err := s.pool.Exec(ctx, s.sql.expire, limit, s.channel, chunk)
+		if err != nil {
+			if retryable(err) && attempt < s.maxRetries {
+				if err := sleep(ctx, backoff(attempt)); err != nil {
+					return total, err
+				}
+				attempt++
+				continue
+			}
+			return total, fmt.Errorf("tailor/store/postgres: expire profiles of table %s last seen before %v (%d deleted): %w", s.table, before, total, err)
+		}
+		n := int(tag.RowsAffected())
+		total += n
+		if n < chunk {
+			return total, nil
+		}
+	}
+}
+
+// Close makes every later call return store.ErrClosed and ends the store's
+// subscriptions, waiting until they have returned their connections to the
+// pool. It does not close the pool, which is the caller's. Calls in flight
+// run to their end.
+func (s *Store) Close() error {
+	s.mu.Lock()
+	s.closed.Store(true)
+	s.mu.Unlock()
+	s.cancel()
+	s.subs.Wait()
+	return nil
+}

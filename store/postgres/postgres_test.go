@@ -1,0 +1,744 @@
+package postgres_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/tailorhq/tailor/internal/testenv"
+	"github.com/tailorhq/tailor/store"
+	"github.com/tailorhq/tailor/store/postgres"
+	"github.com/tailorhq/tailor/store/storetest"
+)
+
+// newPool returns a pool on the test database, closed when t ends.
+// appName, if set, names the pool's connections in pg_stat_activity.
+func newPool(t testing.TB, maxConns int32, appName string) *pgxpool.Pool {
+	t.Helper()
+	cfg, err := pgxpool.ParseConfig(testenv.Postgres(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if maxConns > 0 {
+		cfg.MaxConns = maxConns
+	}
+	if appName != "" {
+		cfg.ConnConfig.RuntimeParams["application_name"] = appName
+	}
+	pool, err := pgxpool.NewWithConfig(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pool.Close)
+	return pool
+}
+
+// tableName returns a table name that no other test uses.
+func tableName() string {
+	b := make([]byte, 6)
+	rand.Read(b)
+	return "tailor_test_" + hex.EncodeToString(b)
+}
+
+// newStore returns a migrated store on a new table of pool, whose table is
+// dropped when t ends.
+func newStore(t testing.TB, pool *pgxpool.Pool, opts postgres.Options) *postgres.Store {
+	t.Helper()
+	if opts.Table == "" {
+		opts.Table = tableName()
+	}
+	s, err := postgres.New(pool, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Migrate(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { dropTable(t, pool, opts.Table) })
+	return s
+}
+
+func dropTable(t testing.TB, pool *pgxpool.Pool, table string) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := pool.Exec(ctx, "DROP TABLE IF EXISTS "+pgx.Identifier{table}.Sanitize()); err != nil {
+		t.Errorf("drop table %s: %v", table, err)
+	}
+}
+
+func TestConformance(t *testing.T) {
+	pool := newPool(t, 32, "")
+	storetest.Run(t, func(t *testing.T) store.Store { return newStore(t, pool, postgres.Options{}) })
+}
+
+func TestMigrate(t *testing.T) {
+	t.Parallel()
+	pool := newPool(t, 8, "")
+	table := tableName()
+	s, err := postgres.New(pool, postgres.Options{Table: table})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { dropTable(t, pool, table) })
+	// Concurrent first migrations, then again: all succeed.
+	var wg sync.WaitGroup
+	errs := make(chan error, 4)
+	for range 4 {
+		wg.Go(func() { errs <- s.Migrate(t.Context()) })
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatalf("concurrent Migrate: %v", err)
+		}
+	}
+	if _, err := s.Apply(t.Context(), "v", []store.Event{storetest.Page("m", 1, "/")}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Migrate(t.Context()); err != nil {
+		t.Fatalf("second Migrate: %v", err)
+	}
+	if p, err := s.Load(t.Context(), "v"); err != nil || p.Counts["page"] != 1 {
+		t.Fatalf("after a second Migrate: Load = %v, %v; want the profile kept", p, err)
+	}
+	var cols []string
+	rows, _ := pool.Query(t.Context(), `SELECT column_name || ' ' || data_type FROM information_schema.columns
+		WHERE table_name = $1 AND table_schema = current_schema() ORDER BY ordinal_position`, table)
+	cols, err = pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"id text", "version bigint", "last_seen timestamp with time zone", "data bytea"}
+	if strings.Join(cols, ", ") != strings.Join(want, ", ") {
+		t.Errorf("columns = %q, want %q", cols, want)
+	}
+	var idx int
+	if err := pool.QueryRow(t.Context(), `SELECT count(*) FROM pg_indexes WHERE tablename = $1 AND indexdef LIKE '%(last_seen)'`, table).Scan(&idx); err != nil || idx != 1 {
+		t.Errorf("index on last_seen: %d, %v", idx, err)
+	}
+}
+
+func TestNewRejectsBadNames(t *testing.T) {
+	t.Parallel()
+	pool := newPool(t, 1, "")
+	for _, tc := range []struct {
+		opts postgres.Options
+		want string // in the error
+	}{
+		{postgres.Options{Table: "Profiles"}, `Options.Table "Profiles": byte 0 is 'P'`},
+		{postgres.Options{Table: "1profiles"}, `Options.Table "1profiles": starts with a digit`},
+		{postgres.Options{Table: "my-profiles"}, `Options.Table "my-profiles": byte 2 is '-'`},
+		{postgres.Options{Table: "public.profiles"}, `Options.Table "public.profiles": byte 6 is '.'`},
+		{postgres.Options{Table: `x"; DROP TABLE users; --`}, `byte 1 is '"'`},
+		{postgres.Options{Table: "p\x00"}, `byte 1 is '\x00'`},
+		{postgres.Options{Table: strings.Repeat("t", 50)}, "50 bytes, more than 49"},
+		{postgres.Options{Channel: "Invalidations"}, `Options.Channel "Invalidations": byte 0 is 'I'`},
+		{postgres.Options{Channel: strings.Repeat("c", 64)}, "64 bytes, more than 63"},
+	} {
+		s, err := postgres.New(pool, tc.opts)
+		if err == nil {
+			t.Errorf("New(%+v) = %v, want an error", tc.opts, s)
+			continue
+		}
+		if !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("New(%+v) error %q, want it to contain %q", tc.opts, err, tc.want)
+		}
+	}
+	if _, err := postgres.New(nil, postgres.Options{}); err == nil {
+		t.Error("New(nil pool) succeeded")
+	}
+	s, err := postgres.New(pool, postgres.Options{})
+	if err != nil || s.Table() != "tailor_profiles" || s.Channel() != "tailor_profiles" {
+		t.Errorf("New with zero Options: %v, %v", s, err)
+	}
+	s, err = postgres.New(pool, postgres.Options{Table: "_p2"})
+	if err != nil || s.Channel() != "_p2" || s.Limits() != store.DefaultLimits {
+		t.Errorf("New(Table: _p2): %v, %v; want the channel named after the table", s, err)
+	}
+}
+
+// TestTwoProcesses has two stores on separate pools (as two processes
+// would be) write the same profiles concurrently, and each hear the other's
+// writes.
+func TestTwoProcesses(t *testing.T) {
+	t.Parallel()
+	table := tableName()
+	a := newStore(t, newPool(t, 8, ""), postgres.Options{Table: table})
+	b, err := postgres.New(newPool(t, 8, ""), postgres.Options{Table: table})
+	if err != nil {
+		t.Fatal(err)
+	}
+	heard := make(chan string, 1000)
+	if err := a.Subscribe(t.Context(), func(id string) { heard <- id }); err != nil {
+		t.Fatal(err)
+	}
+	const workers, per = 8, 30
+	var wg sync.WaitGroup
+	for w := range workers {
+		s := a
+		if w%2 == 1 {
+			s = b
+		}
+		wg.Go(func() {
+			for i := 1; i <= per; i++ {
+				id := fmt.Sprintf("hot%d", i%2)
+				var err error
+				if i%3 == 0 {
+					_, err = s.ApplyBatch(t.Context(), []store.Batch{
+						{ID: "hot1", Events: []store.Event{storetest.Page(fmt.Sprintf("w%db", w), i, "/")}},
+						{ID: "hot0", Events: []store.Event{storetest.Page(fmt.Sprintf("w%db", w), i, "/")}},
+					})
+				} else {
+					_, err = s.Apply(t.Context(), id, []store.Event{storetest.Page(fmt.Sprintf("w%d", w), i, "/")})
+				}
+				if err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	total := 0
+	for _, id := range []string{"hot0", "hot1"} {
+		p, err := b.Load(t.Context(), id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		total += p.Counts["page"]
+	}
+	// Every third iteration writes both profiles.
+	if want := workers * (per + per/3); total != want {
+		t.Fatalf("%d page views stored, want %d", total, want)
+	}
+	if _, err := b.Apply(t.Context(), "from-b", []store.Event{storetest.Page("b", 1, "/")}); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.After(5 * time.Second)
+	for {
+		select {
+		case id := <-heard:
+			if id == "from-b" {
+				return
+			}
+		case <-deadline:
+			t.Fatal("a write through one store was not heard by the other's subscription")
+		}
+	}
+}
+
+func TestApplyBatchSameID(t *testing.T) {
+	t.Parallel()
+	s := newStore(t, newPool(t, 2, ""), postgres.Options{})
+	if _, err := s.Apply(t.Context(), "x", []store.Event{storetest.Page("a", 1, "/")}); err != nil {
+		t.Fatal(err)
+	}
+	ps, err := s.ApplyBatch(t.Context(), []store.Batch{
+		{ID: "x", Events: []store.Event{storetest.Page("a", 2, "/")}},
+		{ID: "y", Events: []store.Event{storetest.Page("a", 1, "/")}},
+		{ID: "x", Events: []store.Event{storetest.Page("a", 3, "/"), storetest.Page("a", 2, "/")}},
+		{ID: "x", Events: nil},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, want := range []struct {
+		id             string
+		version, pages int
+	}{{"x", 2, 2}, {"y", 1, 1}, {"x", 3, 3}, {"x", 4, 3}} {
+		p := ps[i]
+		if p.ID != want.id || p.Version != uint64(want.version) || p.Counts["page"] != want.pages {
+			t.Errorf("batch %d: %s version %d, %d pages; want %s version %d, %d pages", i, p.ID, p.Version, p.Counts["page"], want.id, want.version, want.pages)
+		}
+	}
+	ps[0].Counts["page"] = 99 // profiles are not shared between batches
+	if ps[2].Counts["page"] != 3 {
+		t.Error("profiles returned for two batches of one id share memory")
+	}
+	p, err := s.Load(t.Context(), "x")
+	if err != nil || p.Version != 4 || p.Counts["page"] != 3 {
+		t.Fatalf("Load(x) = version %d, %v, %v; want version 4, 3 pages", p.Version, p.Counts, err)
+	}
+}
+
+// TestApplyBatchLarge applies more profiles than fit one transaction, with
+// repeated ids spread across the input.
+func TestApplyBatchLarge(t *testing.T) {
+	t.Parallel()
+	s := newStore(t, newPool(t, 2, ""), postgres.Options{})
+	const ids = 1234
+	var batches []store.Batch
+	for round := 1; round <= 2; round++ {
+		for v := range ids {
+			batches = append(batches, store.Batch{ID: fmt.Sprintf("v%04d", v), Events: []store.Event{storetest.Page("l", round, "/")}})
+		}
+	}
+	ps, err := s.ApplyBatch(t.Context(), batches)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, p := range ps {
+		round := i/ids + 1
+		if p.ID != batches[i].ID || p.Counts["page"] != round || p.Version != uint64(round) {
+			t.Fatalf("batch %d (%s, round %d): got %s version %d, %d pages", i, batches[i].ID, round, p.ID, p.Version, p.Counts["page"])
+		}
+	}
+	n := 0
+	err = s.Range(t.Context(), func(p *store.Profile) bool {
+		if p.Counts["page"] != 2 || p.Version != 2 {
+			t.Errorf("%s: version %d, %d pages; want 2, 2", p.ID, p.Version, p.Counts["page"])
+		}
+		n++
+		return true
+	})
+	if err != nil || n != ids {
+		t.Fatalf("Range visited %d profiles, %v; want %d", n, err, ids)
+	}
+}
+
+// TestApplyBatchNoDeadlock has batches with the same ids in different orders
+// run concurrently.
+func TestApplyBatchNoDeadlock(t *testing.T) {
+	t.Parallel()
+	s := newStore(t, newPool(t, 8, ""), postgres.Options{})
+	const workers, rounds, ids = 6, 15, 40
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Go(func() {
+			for r := 1; r <= rounds; r++ {
+				var bs []store.Batch
+				for k := range ids {
+					v := (k*7 + w*13 + r) % ids // a different order each time
+					bs = append(bs, store.Batch{ID: fmt.Sprintf("v%d", v), Events: []store.Event{storetest.Page(fmt.Sprint("w", w), r, "/")}})
+				}
+				if _, err := s.ApplyBatch(t.Context(), bs); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	for v := range ids {
+		p, err := s.Load(t.Context(), fmt.Sprintf("v%d", v))
+		if err != nil || p.Counts["page"] != workers*rounds {
+			t.Fatalf("v%d: %v, %v; want %d pages", v, p.Counts, err, workers*rounds)
+		}
+	}
+}
+
+// TestConflict has writers that never retry race for one profile: some
+// lose with ErrConflict, and exactly the winners' events are stored.
+func TestConflict(t *testing.T) {
+	t.Parallel()
+	s := newStore(t, newPool(t, 8, ""), postgres.Options{MaxRetries: -1})
+	const workers, per = 8, 25
+	var (
+		mu        sync.Mutex
+		won, lost int
+		wg        sync.WaitGroup
+	)
+	for w := range workers {
+		wg.Go(func() {
+			for i := 1; i <= per; i++ {
+				_, err := s.Apply(t.Context(), "hot", []store.Event{storetest.Page(fmt.Sprint("w", w), i, "/")})
+				mu.Lock()
+				switch {
+				case err == nil:
+					won++
+				case errors.Is(err, store.ErrConflict):
+					lost++
+					if !strings.Contains(err.Error(), `"hot"`) {
+						t.Errorf("conflict error does not name the profile: %v", err)
+					}
+				default:
+					t.Error(err)
+				}
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	p, err := s.Load(t.Context(), "hot")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Counts["page"] != won || int(p.Version) != won {
+		t.Fatalf("%d Applies succeeded, %d lost; stored %d page views at version %d", won, lost, p.Counts["page"], p.Version)
+	}
+	t.Logf("%d Applies succeeded, %d returned ErrConflict", won, lost)
+}
+
+// TestRoundTrip checks that what Apply returns, what Load returns and what
+// Range returns are the same profile (compared in their JSON form, which
+// sorts map keys), with strings that jsonb would not keep.
+func TestRoundTrip(t *testing.T) {
+	t.Parallel()
+	s := newStore(t, newPool(t, 2, ""), postgres.Options{})
+	evs := []store.Event{
+		{ID: "n1", Type: store.TypeTrack, Name: "nul\u0000name", Time: time.Date(2026, 1, 2, 3, 4, 5, 123456789, time.UTC),
+			Path: "/a\u0000b", Props: []byte(`{"z": 1, "a": "\u0000", "dup": 1, "dup": 2, "big": 1e400}`)},
+		{ID: "n2", Type: store.TypeIdentify, Time: time.Date(9999, 12, 31, 23, 59, 59, 999999999, time.UTC),
+			Traits: []byte(`{"b":"\u0000 ✓ \ud83c\udfa8","a":[1,2.50,-0e0]}`)},
+		{ID: "n3", Type: store.TypePage, Time: time.Time{}, Referrer: strings.Repeat("é", 300)},
+	}
+	want, err := s.Apply(t.Context(), "rt", evs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantJSON, _ := json.Marshal(want)
+	got, err := s.Load(t.Context(), "rt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	gotJSON, _ := json.Marshal(got)
+	if !bytes.Equal(gotJSON, wantJSON) {
+		t.Errorf("Load differs from Apply:\n got %s\nwant %s", gotJSON, wantJSON)
+	}
+	s.Range(t.Context(), func(p *store.Profile) bool {
+		rangeJSON, _ := json.Marshal(p)
+		if !bytes.Equal(rangeJSON, wantJSON) {
+			t.Errorf("Range differs from Apply:\n got %s\nwant %s", rangeJSON, wantJSON)
+		}
+		return true
+	})
+}
+
+// TestExtremeTimes applies events at times beyond PostgreSQL's timestamp
+// range: last_seen becomes infinity, and the profile keeps the exact time.
+// (LastSeen only grows from the zero time, year 1, so it is never below the
+// range; Expire's argument can be.)
+func TestExtremeTimes(t *testing.T) {
+	t.Parallel()
+	pool := newPool(t, 2, "")
+	s := newStore(t, pool, postgres.Options{})
+	stored := map[string]bool{}
+	for _, tc := range []struct {
+		id       string
+		at       time.Time
+		lastSeen string
+	}{
+		{"future", time.Date(300000, 1, 1, 0, 0, 0, 0, time.UTC), "infinity"},
+		{"y10k", time.Date(10000, 1, 1, 0, 0, 0, 1999, time.UTC), "10000-01-01 00:00:00.000001"},
+	} {
+		ev := store.Event{ID: "x", Type: store.TypePage, Time: tc.at}
+		p, err := s.Apply(t.Context(), tc.id, []store.Event{ev})
+		if err != nil {
+			// An encoding that cannot represent the time (JSON stops at year
+			// 9999) fails the Apply; it must say which profile, and store
+			// nothing.
+			t.Logf("Apply at %v: %v", tc.at, err)
+			if !strings.Contains(err.Error(), fmt.Sprintf("%q", tc.id)) {
+				t.Errorf("Apply at %v: %v; want an error naming the profile", tc.at, err)
+			}
+			if _, err := s.Load(t.Context(), tc.id); !errors.Is(err, store.ErrNotFound) {
+				t.Errorf("Load after the failed Apply: %v, want ErrNotFound", err)
+			}
+			continue
+		}
+		stored[tc.id] = true
+		l, err := s.Load(t.Context(), tc.id)
+		if err != nil || !l.LastSeen.Equal(tc.at) || !p.LastSeen.Equal(tc.at) {
+			t.Errorf("%s: LastSeen %v, %v (%v); want %v", tc.id, p.LastSeen, l.LastSeen, err, tc.at)
+		}
+		var got string
+		err = pool.QueryRow(t.Context(), `SELECT CASE WHEN isfinite(last_seen)
+			THEN to_char(last_seen AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US') ELSE last_seen::text END
+			FROM `+pgx.Identifier{s.Table()}.Sanitize()+` WHERE id = $1`, tc.id).Scan(&got)
+		if err != nil || got != tc.lastSeen {
+			t.Errorf("%s: last_seen = %s (%v), want %s", tc.id, got, err, tc.lastSeen)
+		}
+	}
+	if n, err := s.Expire(t.Context(), time.Date(-5000, 1, 1, 0, 0, 0, 0, time.UTC)); err != nil || n != 0 {
+		t.Fatalf("Expire(5001 BC) = %d, %v; want 0", n, err)
+	}
+	// A profile last seen at infinity never expires.
+	n, err := s.Expire(t.Context(), time.Date(400000, 1, 1, 0, 0, 0, 0, time.UTC))
+	if err != nil || n != len(stored)-map[bool]int{true: 1}[stored["future"]] {
+		t.Fatalf("Expire(year 400000) = %d, %v; want all but the profile at infinity", n, err)
+	}
+	if _, err := s.Load(t.Context(), "future"); stored["future"] && err != nil {
+		t.Errorf("a profile last seen at infinity expired: %v", err)
+	}
+}
+
+func TestRangeLargeAndReentrant(t *testing.T) {
+	t.Parallel()
+	// One connection: Range must not hold it while fn runs.
+	s := newStore(t, newPool(t, 1, ""), postgres.Options{})
+	const n = 1100
+	var batches []store.Batch
+	for v := range n {
+		batches = append(batches, store.Batch{ID: fmt.Sprintf("r%05d", v), Events: []store.Event{storetest.Page("r", 1, "/")}})
+	}
+	if _, err := s.ApplyBatch(t.Context(), batches); err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]int{}
+	last := ""
+	err := s.Range(t.Context(), func(p *store.Profile) bool {
+		seen[p.ID]++
+		if p.ID <= last {
+			t.Errorf("Range gave %q after %q", p.ID, last)
+		}
+		last = p.ID
+		if len(seen)%100 == 0 { // use the store from fn
+			if _, err := s.Apply(t.Context(), p.ID, []store.Event{storetest.Page("r", 2, "/")}); err != nil {
+				t.Errorf("Apply from Range's fn: %v", err)
+			}
+		}
+		return true
+	})
+	if err != nil || len(seen) != n {
+		t.Fatalf("Range visited %d profiles, %v; want %d", len(seen), err, n)
+	}
+	for id, k := range seen {
+		if k != 1 {
+			t.Fatalf("Range visited %s %d times", id, k)
+		}
+	}
+	calls := 0
+	if err := s.Range(t.Context(), func(*store.Profile) bool { calls++; return calls < 600 }); err != nil || calls != 600 {
+		t.Fatalf("Range stopped after %d calls, %v; want 600", calls, err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	err = s.Range(ctx, func(*store.Profile) bool { cancel(); return true })
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("Range with ctx canceled by fn: %v, want context.Canceled", err)
+	}
+}
+
+func TestExpire(t *testing.T) {
+	t.Parallel()
+	s := newStore(t, newPool(t, 4, ""), postgres.Options{})
+	base := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	var batches []store.Batch
+	for v := range 1200 {
+		batches = append(batches, store.Batch{ID: fmt.Sprintf("e%d", v), Events: []store.Event{
+			{ID: "x", Type: store.TypePage, Time: base.Add(time.Duration(v) * time.Minute)},
+		}})
+	}
+	if _, err := s.ApplyBatch(t.Context(), batches); err != nil {
+		t.Fatal(err)
+	}
+	heard := make(chan string, 2000)
+	if err := s.Subscribe(t.Context(), func(id string) { heard <- id }); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := s.Expire(t.Context(), time.Time{}); err != nil || n != 0 {
+		t.Fatalf("Expire(zero time) = %d, %v; want 0", n, err)
+	}
+	// e0 .. e1099 were last seen before e1100.
+	if n, err := s.Expire(t.Context(), base.Add(1100*time.Minute)); err != nil || n != 1100 {
+		t.Fatalf("Expire = %d, %v; want 1100", n, err)
+	}
+	if _, err := s.Load(t.Context(), "e1100"); err != nil {
+		t.Fatalf("e1100, last seen exactly at the limit, was expired: %v", err)
+	}
+	for range 1100 {
+		select {
+		case <-heard:
+		case <-time.After(5 * time.Second):
+			t.Fatal("expired ids were not all announced")
+		}
+	}
+	// Beyond PostgreSQL's timestamp range: infinity.
+	if n, err := s.Expire(t.Context(), time.Date(300000, 1, 1, 0, 0, 0, 0, time.UTC)); err != nil || n != 100 {
+		t.Fatalf("Expire(year 300000) = %d, %v; want 100", n, err)
+	}
+}
+
+func TestSubscribeLifecycle(t *testing.T) {
+	t.Parallel()
+	pool := newPool(t, 4, "")
+	s := newStore(t, pool, postgres.Options{})
+	ctx, cancel := context.WithCancel(t.Context())
+	heard := make(chan string, 10)
+	if err := s.Subscribe(ctx, func(id string) { heard <- id }); err != nil {
+		t.Fatal(err)
+	}
+	if got := pool.Stat().AcquiredConns(); got != 1 {
+		t.Fatalf("%d connections acquired while subscribed, want 1", got)
+	}
+	if err := s.Delete(t.Context(), "gone"); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case id := <-heard:
+		if id != "gone" {
+			t.Fatalf("heard %q, want gone", id)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Delete was not announced")
+	}
+	cancel()
+	waitFor(t, "the subscription to give its connection back", func() bool { return pool.Stat().AcquiredConns() == 0 })
+	// The connection came back clean: not listening any more.
+	for _, c := range pool.AcquireAllIdle(t.Context()) {
+		var n int
+		if err := c.QueryRow(t.Context(), "SELECT count(*) FROM pg_listening_channels()").Scan(&n); err != nil || n != 0 {
+			t.Errorf("a pooled connection listens on %d channels (%v)", n, err)
+		}
+		c.Release()
+	}
+
+	// Close ends subscriptions and gives their connections back.
+	if err := s.Subscribe(t.Context(), func(string) {}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if got := pool.Stat().AcquiredConns(); got != 0 {
+		t.Fatalf("%d connections still acquired after Close", got)
+	}
+	if err := s.Subscribe(t.Context(), func(string) {}); !errors.Is(err, store.ErrClosed) {
+		t.Fatalf("Subscribe after Close: %v, want ErrClosed", err)
+	}
+	for name, err := range map[string]error{
+		"ApplyBatch": func() error { _, err := s.ApplyBatch(t.Context(), nil); return err }(),
+		"Range":      s.Range(t.Context(), func(*store.Profile) bool { return true }),
+		"Expire":     func() error { _, err := s.Expire(t.Context(), time.Now()); return err }(),
+		"Migrate":    s.Migrate(t.Context()),
+	} {
+		if !errors.Is(err, store.ErrClosed) {
+			t.Errorf("%s after Close: %v, want ErrClosed", name, err)
+		}
+	}
+	// The pool is the caller's: still usable.
+	if err := pool.Ping(t.Context()); err != nil {
+		t.Fatalf("pool after Close: %v", err)
+	}
+}
+
+func TestErrorsNameWhatFailed(t *testing.T) {
+	t.Parallel()
+	pool := newPool(t, 2, "")
+	s := newStore(t, pool, postgres.Options{})
+	_, err := s.Load(t.Context(), "nobody")
+	if !errors.Is(err, store.ErrNotFound) || !strings.Contains(err.Error(), `"nobody"`) || !strings.Contains(err.Error(), s.Table()) {
+		t.Errorf("Load(missing) error %q: want ErrNotFound naming the id and the table", err)
+	}
+	// A store whose table does not exist.
+	missing, err := postgres.New(pool, postgres.Options{Table: "tailor_no_such_table"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = missing.Apply(t.Context(), "v", []store.Event{storetest.Page("e", 1, "/")})
+	if err == nil || !strings.Contains(err.Error(), `apply to "v" in table tailor_no_such_table`) || !strings.Contains(err.Error(), "does not exist") {
+		t.Errorf("Apply without table: %v", err)
+	}
+	_, err = missing.ApplyBatch(t.Context(), []store.Batch{{ID: "ok"}, {ID: "bad\n"}})
+	if !errors.Is(err, store.ErrInvalidID) || !strings.Contains(err.Error(), "batch 2 of 2") {
+		t.Errorf("ApplyBatch with an invalid id: %v", err)
+	}
+}
+
+// TestOutage kills the server side of every connection of the pool, as a
+// server restart or a network failure would, and checks that the store
+// recovers: Apply fails at most once per dead connection, then succeeds
+// again on new connections, nothing is applied twice, and the subscription
+// reconnects.
+func TestOutage(t *testing.T) {
+	t.Parallel()
+	app := "tailor_outage_" + tableName()
+	pool := newPool(t, 1, app)
+	subPool := newPool(t, 1, app)
+	admin := newPool(t, 1, "")
+	s := newStore(t, pool, postgres.Options{})
+	sub, err := postgres.New(subPool, postgres.Options{Table: s.Table()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Close()
+	heard := make(chan string, 100)
+	if err := sub.Subscribe(t.Context(), func(id string) { heard <- id }); err != nil {
+		t.Fatal(err)
+	}
+	kill := func() {
+		t.Helper()
+		var n int
+		err := admin.QueryRow(t.Context(), `SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name = $1`, app).Scan(&n)
+		if err != nil || n != 2 {
+			t.Fatalf("terminated %d backends, %v; want 2 (the store's and the subscription's)", n, err)
+		}
+	}
+
+	seq := 0
+	apply := func() error {
+		seq++
+		_, err := s.Apply(t.Context(), "v", []store.Event{storetest.Page("o", seq, "/")})
+		return err
+	}
+	if err := apply(); err != nil {
+		t.Fatal(err)
+	}
+	select { // the subscription hears writes before the outage
+	case <-heard:
+	case <-time.After(5 * time.Second):
+		t.Fatal("no notification before the outage")
+	}
+	kill()
+	// The pool's only connection is dead, but the pool does not know yet:
+	// this Apply fails, unless it failed before sending anything (which it
+	// retries on a new connection).
+	if err := apply(); err != nil {
+		t.Logf("Apply on a killed connection: %v", err)
+		seq-- // the same events again: exactly once
+		if err := apply(); err != nil {
+			t.Fatalf("Apply after the pool dropped the dead connection: %v", err)
+		}
+	} else {
+		t.Log("Apply on a killed connection succeeded (retried on a new connection)")
+	}
+	p, err := s.Load(t.Context(), "v")
+	if err != nil || p.Counts["page"] != seq {
+		t.Fatalf("after the outage: %v, %v; want %d page views", p.Counts, err, seq)
+	}
+
+	// The subscription reconnects: some later write is heard.
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		if err := apply(); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case id := <-heard:
+			if id != "v" {
+				t.Fatalf("heard %q, want v", id)
+			}
+			var listening int
+			if err := admin.QueryRow(t.Context(), `SELECT count(*) FROM pg_stat_activity WHERE application_name = $1 AND query LIKE 'LISTEN%'`, app).Scan(&listening); err != nil || listening != 1 {
+				t.Errorf("%d listening backends (%v), want 1", listening, err)
+			}
+			return
+		case <-time.After(100 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the subscription did not reconnect within 15s")
+		}
+	}
+}
+
+// waitFor polls cond for up to 5s.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(5 * time.Second); !cond(); {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
