@@ -132,6 +132,8 @@ var ErrConditionTooDeep = fmt.Errorf("nests deeper than %d arrays and objects", 
 type Condition struct {
 	root     condNode
 	usesTime bool
+	reads    Fields    // the request facts that document paths under "request" read
+	src      *condJSON // the parsed condition, for explanations
 }
 
 // Match reports whether the JSON document doc satisfies c, with the current
@@ -309,17 +311,7 @@ func compileCondition(cond []byte, opts []ConditionOption) (*Condition, error) {
 	}
 	c := &condCompiler{src: cond, cfg: &cfg}
 	if !json.Valid(cond) {
-		var v any
-		err := json.Unmarshal(cond, &v)
-		off := len(cond)
-		var se *json.SyntaxError
-		if errors.As(err, &se) {
-			off = int(se.Offset) - 1
-		}
-		if err == nil { // cannot happen: json.Valid and json.Unmarshal agree
-			err = errors.New("invalid JSON")
-		}
-		c.problem(off, "", "invalid JSON: "+err.Error(), err)
+		c.invalidJSON()
 		return nil, c.errors()
 	}
 	p := condParser{src: cond, c: c}
@@ -327,12 +319,18 @@ func compileCondition(cond []byte, opts []ConditionOption) (*Condition, error) {
 	if !ok {
 		return nil, c.errors()
 	}
-	root := c.doc(v)
-	out := &Condition{root: root, usesTime: c.usesTime}
+	out := c.condition(v)
 	if len(c.problems) > 0 {
 		return out, c.errors()
 	}
 	return out, nil
+}
+
+// condition compiles the parsed condition v.
+func (c *condCompiler) condition(v *condJSON) *Condition {
+	c.usesTime, c.reads = false, 0
+	root := c.doc(v)
+	return &Condition{root: root, usesTime: c.usesTime, reads: c.reads, src: v}
 }
 
 // errors returns the problems as ConditionErrors, in source order.

@@ -22,6 +22,7 @@ type condJSON struct {
 	members []condMember // in source order; a duplicate key keeps its first place and its last value, as JSON.parse does
 	index   map[string]int
 	off     int // offset of the value in the source
+	end     int // offset just after the value
 }
 
 type condMember struct {
@@ -96,6 +97,7 @@ type condParser struct {
 	src   []byte
 	pos   int
 	depth int
+	limit int // the deepest nesting allowed; 0 is MaxConditionDepth
 	c     *condCompiler
 }
 
@@ -128,6 +130,14 @@ func (p *condParser) fail() (*condJSON, bool) {
 }
 
 func (p *condParser) value() (*condJSON, bool) {
+	v, ok := p.value1()
+	if ok {
+		v.end = p.pos
+	}
+	return v, ok
+}
+
+func (p *condParser) value1() (*condJSON, bool) {
 	p.space()
 	if p.pos >= len(p.src) {
 		return p.fail()
@@ -136,8 +146,16 @@ func (p *condParser) value() (*condJSON, bool) {
 	switch c := p.src[p.pos]; {
 	case c == '{' || c == '[':
 		p.depth++
-		if p.depth > MaxConditionDepth {
-			p.c.problem(p.pos, p.c.pointer(), ErrConditionTooDeep.Error(), ErrConditionTooDeep)
+		limit := p.limit
+		if limit == 0 {
+			limit = MaxConditionDepth
+		}
+		if p.depth > limit {
+			err := ErrConditionTooDeep
+			if limit != MaxConditionDepth {
+				err = fmt.Errorf("nests deeper than %d arrays and objects", limit)
+			}
+			p.c.problem(p.pos, p.c.pointer(), err.Error(), err)
 			return nil, false
 		}
 		p.pos++
@@ -327,6 +345,15 @@ type condCompiler struct {
 	problems []condProblem
 	usesTime bool
 	groups   map[string]*condSet
+
+	// elem counts the $elemMatch and "where" arguments around the value
+	// being compiled: attribute paths at 0 are paths into the document.
+	elem int
+	// reads collects the request facts that document paths read.
+	reads Fields
+	// checkPath, if set, is called with every document path and the
+	// offset of its key.
+	checkPath func(path string, off int)
 }
 
 type condProblem struct {
@@ -390,13 +417,13 @@ func (c *condCompiler) clause(m condMember) condNode {
 		}
 		switch m.key {
 		case "$and":
-			return condAll(list).simplify()
+			return &condLogical{op: m.key, node: condAll(list).simplify()}
 		case "$or":
-			return condAny(list)
+			return &condLogical{op: m.key, node: condAny(list)}
 		}
-		return condNot{condAny(list)}
+		return &condLogical{op: m.key, node: condNot{condAny(list)}}
 	case "$not":
-		return condNot{c.doc(m.val)}
+		return &condLogical{op: m.key, node: condNot{c.doc(m.val)}}
 	case "$savedGroup":
 		c.problemf(m.off, "$savedGroup is not supported; use $inGroup")
 		return condUnknown
@@ -404,7 +431,36 @@ func (c *condCompiler) clause(m condMember) condNode {
 	if strings.HasPrefix(m.key, "$") {
 		c.problemf(m.off, "unknown operator %s (read as an attribute path)", m.key)
 	}
-	return &condField{path: newCondPath(m.key), node: c.value(m.val, false)}
+	f := &condField{path: newCondPath(m.key), name: m.key, arg: m.val, slot: -1}
+	if c.elem == 0 {
+		f.atRoot()
+		c.reads |= docReads(m.key)
+		if c.checkPath != nil {
+			c.checkPath(m.key, m.off)
+		}
+	}
+	f.node, f.ops = c.fieldValue(m.val)
+	f.ring = condRingNodeOf(f)
+	return f
+}
+
+// fieldValue compiles what an attribute must match, as value does, and
+// returns the operators of an object of operators one by one, to explain
+// them.
+func (c *condCompiler) fieldValue(v *condJSON) (condNode, []condOp) {
+	if !v.isOperatorObject() {
+		return c.value(v, false), nil
+	}
+	nodes := make(condAll, 0, len(v.members))
+	ops := make([]condOp, 0, len(v.members))
+	for _, o := range v.members {
+		c.push(o.key)
+		n := c.operator(o)
+		c.pop()
+		nodes = append(nodes, n)
+		ops = append(ops, condOp{op: o.key, arg: o.val, node: n})
+	}
+	return nodes.simplify(), ops
 }
 
 // value compiles what an attribute's value must match: an object of
@@ -555,6 +611,8 @@ func (c *condCompiler) operator(m condMember) condNode {
 // $count: an object of operators tested on each element, or a condition on
 // each element's fields when it has attribute paths or logical operators.
 func (c *condCompiler) elementCondition(op string, arg *condJSON) (condNode, bool) {
+	c.elem++
+	defer func() { c.elem-- }()
 	if arg.kind != condObj {
 		c.problemf(arg.off, "%s needs an object, not %v", op, arg.kind)
 		return nil, false
@@ -588,7 +646,9 @@ func (c *condCompiler) count(arg *condJSON) condNode {
 		c.push(m.key)
 		switch m.key {
 		case "where":
+			before := len(c.problems)
 			n.where, ok = c.elementCondition(`"where"`, m.val)
+			n.sound = len(c.problems) == before
 		case "within":
 			c.usesTime = true
 			n.within, ok = c.duration(m.val)

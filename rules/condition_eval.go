@@ -2,7 +2,9 @@ package rules
 
 import (
 	"cmp"
+	"fmt"
 	"regexp"
+	"strconv"
 	"strings"
 	"time"
 	"unicode/utf16"
@@ -48,6 +50,62 @@ func (r condResult) eval(condEnv, gjson.Result) condResult { return r }
 // so that evaluation does not allocate.
 type condEnv struct {
 	now time.Time
+	// x, if set, collects the earliest time at which the result may
+	// change (see note).
+	x *condTracker
+	// root, if set, is the engine's document, read member by member: the
+	// value given to the condition is then ignored at the top level.
+	root *document
+	// rec, if set, records the clauses evaluated at the top level, to
+	// explain the result; their arguments are evaluated without it.
+	rec *condRecorder
+}
+
+// note says that the result of the node being evaluated may change at t,
+// the document staying the same. A time before now means now.
+func (env *condEnv) note(t time.Time) {
+	if env.x == nil {
+		return
+	}
+	env.x.note(t, env.now)
+}
+
+// condTracker collects the earliest time at which the result of an
+// evaluation may change, if it depends on the time.
+type condTracker struct {
+	until time.Time // zero: the result does not depend on the time
+}
+
+func (x *condTracker) note(t, now time.Time) {
+	if t.Before(now) {
+		t = now
+	}
+	if x.until.IsZero() || t.Before(x.until) {
+		x.until = t
+	}
+}
+
+// condAnd combines the result r of a node with res, the result of the
+// nodes before it in an implicit or explicit $and, as condAll does.
+func condAnd(res, r condResult) condResult {
+	switch {
+	case res == condFail || res == condAbort:
+		return res
+	case r == condFail || r == condAbort || r == condUnknown:
+		return r
+	}
+	return res
+}
+
+// condOr combines as condAny does.
+func condOr(res, r condResult) condResult {
+	switch {
+	case res == condPass || res == condAbort:
+		return res
+	case r == condPass || r == condAbort || r == condUnknown:
+		return r
+	}
+	return res
 }
 
 // A condNode evaluates a compiled part of a condition against a value: the
@@ -76,6 +134,13 @@ func (l condAll) simplify() condNode {
 }
 
 func (l condAll) eval(env condEnv, v gjson.Result) condResult {
+	if env.rec != nil { // explaining: evaluate every node
+		res := condPass
+		for _, n := range l {
+			res = condAnd(res, n.eval(env, v))
+		}
+		return res
+	}
 	res := condPass
 	for _, n := range l {
 		switch r := n.eval(env, v); r {
@@ -95,6 +160,13 @@ func (l condAny) eval(env condEnv, v gjson.Result) condResult {
 	if len(l) == 0 {
 		return condPass
 	}
+	if env.rec != nil { // explaining: evaluate every node
+		res := condFail
+		for _, n := range l {
+			res = condOr(res, n.eval(env, v))
+		}
+		return res
+	}
 	res := condFail
 	for _, n := range l {
 		switch r := n.eval(env, v); r {
@@ -113,14 +185,171 @@ func (n condNot) eval(env condEnv, v gjson.Result) condResult {
 	return n.node.eval(env, v).not()
 }
 
+// condLogical is $and, $or, $nor or $not at the level of a condition: it
+// is node, named for explanations.
+type condLogical struct {
+	op   string
+	node condNode
+}
+
+func (n *condLogical) eval(env condEnv, v gjson.Result) condResult {
+	if env.rec == nil {
+		return n.node.eval(env, v)
+	}
+	i := env.rec.add(Clause{Op: n.op})
+	env.rec.depth++
+	r := n.node.eval(env, v)
+	env.rec.depth--
+	env.rec.clauses[i].Result = r == condPass
+	return r
+}
+
 // condField evaluates node on the attribute at path.
 type condField struct {
 	path condPath
 	node condNode
+
+	// A path into the document (not into an element of an array) is read
+	// from the members of an engine's document when there is one: slot
+	// is the member named by the path's first part (-1: there is none, so
+	// the attribute is null), rest the path after it.
+	root    bool
+	slot    int
+	rest    condPath
+	hasRest bool
+	ringLen bool // the path is "recent.length"
+	// ring, if set, evaluates the operators on the ring of recent events
+	// without rendering it whole.
+	ring []condRingOp
+
+	// For explanations: the path as written, its value, and its operators.
+	name string
+	arg  *condJSON
+	ops  []condOp
+}
+
+// condOp is one operator of an attribute, kept for explanations.
+type condOp struct {
+	op   string
+	arg  *condJSON
+	node condNode
+}
+
+// atRoot marks f as a path into the document.
+func (f *condField) atRoot() {
+	f.root = true
+	first, rest, more := strings.Cut(f.name, ".")
+	f.slot = docSlot(first)
+	if more {
+		f.rest, f.hasRest = newCondPath(rest), true
+		f.ringLen = f.slot == slotRecent && rest == "length"
+	}
+}
+
+// condRingOp is an operator that can count or search the ring of recent
+// events of an engine's document element by element, rendering only the
+// elements it reads. It returns its result and, for explanations, the
+// count or length it saw (-1 for none).
+type condRingOp interface {
+	evalRing(env condEnv, d *document) (condResult, int)
+}
+
+// condRingNodeOf returns the operators of f that read the ring of recent
+// events, if f is "recent" and every operator can.
+func condRingNodeOf(f *condField) []condRingOp {
+	if !f.root || f.slot != slotRecent || f.hasRest || len(f.ops) == 0 {
+		return nil
+	}
+	ops := make([]condRingOp, len(f.ops))
+	for i, o := range f.ops {
+		r, ok := o.node.(condRingOp)
+		if !ok {
+			return nil
+		}
+		ops[i] = r
+	}
+	return ops
 }
 
 func (f *condField) eval(env condEnv, v gjson.Result) condResult {
-	return f.node.eval(env, f.path.resolve(v))
+	if f.ring != nil && env.root != nil && env.root.hasRing() {
+		if env.rec != nil {
+			return f.explainRing(env)
+		}
+		res := condPass
+		for _, o := range f.ring {
+			switch r, _ := o.evalRing(env, env.root); r {
+			case condFail, condAbort:
+				return r
+			case condUnknown:
+				res = condUnknown
+			}
+		}
+		return res
+	}
+	v = f.value(env, v)
+	if env.rec != nil {
+		return f.explain(env, v)
+	}
+	return f.node.eval(env, v)
+}
+
+// value returns the attribute in v, or in the engine's document.
+func (f *condField) value(env condEnv, v gjson.Result) gjson.Result {
+	if !f.root || env.root == nil {
+		return f.path.resolve(v)
+	}
+	switch {
+	case f.slot < 0:
+		return gjson.Result{}
+	case f.ringLen:
+		if env.root.hasRing() {
+			return condNumber(env.root.ringLen())
+		}
+		return gjson.Result{}
+	}
+	m := env.root.member(f.slot)
+	if !f.hasRest {
+		return m
+	}
+	return f.rest.resolve(m)
+}
+
+// explain evaluates each operator of f on v and records it.
+func (f *condField) explain(env condEnv, v gjson.Result) condResult {
+	rec := env.rec
+	env.rec = nil
+	actual := condDisplay(v)
+	if f.ops == nil {
+		r := f.node.eval(env, v)
+		rec.add(Clause{Path: f.name, Op: "=", Actual: actual, Expected: condText(f.arg), Result: r == condPass})
+		return r
+	}
+	res := condPass
+	for _, o := range f.ops {
+		r := o.node.eval(env, v)
+		rec.add(Clause{Path: f.name, Op: o.op, Actual: actual, Expected: condText(o.arg), Result: r == condPass})
+		res = condAnd(res, r)
+	}
+	return res
+}
+
+// explainRing is explain for operators on the ring of recent events: the
+// actual value is the count or length they saw.
+func (f *condField) explainRing(env condEnv) condResult {
+	rec := env.rec
+	env.rec = nil
+	res := condPass
+	for i, o := range f.ring {
+		r, n := o.evalRing(env, env.root)
+		actual := fmt.Sprintf("%d events", env.root.ringLen())
+		if n >= 0 {
+			actual = strconv.Itoa(n)
+		}
+		rec.add(Clause{Path: f.name, Op: f.ops[i].op, Actual: actual, Expected: condText(f.ops[i].arg), Result: r == condPass})
+		res = condAnd(res, r)
+	}
+	return res
 }
 
 // condEqual is a value without operators: the attribute must equal it.
@@ -452,6 +681,11 @@ func (n *condSize) eval(env condEnv, v gjson.Result) condResult {
 	return n.node.eval(env, condNumber(condLen(v)))
 }
 
+func (n *condSize) evalRing(env condEnv, d *document) (condResult, int) {
+	l := d.ringLen()
+	return n.node.eval(env, condNumber(l)), l
+}
+
 // condLen returns the number of elements of an array.
 func condLen(v gjson.Result) int {
 	n := 0
@@ -520,19 +754,34 @@ func (n *condElemMatch) eval(env condEnv, v gjson.Result) condResult {
 	}
 	res := condFail
 	v.ForEach(func(_, e gjson.Result) bool {
-		if e.Type == gjson.Null {
-			return true
-		}
-		switch r := n.node.eval(env, e); r {
-		case condPass, condAbort:
-			res = r
-			return false
-		case condUnknown:
-			res = condUnknown
-		}
-		return true
+		return n.step(env, e, &res)
 	})
 	return res
+}
+
+// step tests the element e, updating res, and reports whether to go on.
+func (n *condElemMatch) step(env condEnv, e gjson.Result, res *condResult) bool {
+	if e.Type == gjson.Null {
+		return true
+	}
+	switch r := n.node.eval(env, e); r {
+	case condPass, condAbort:
+		*res = r
+		return false
+	case condUnknown:
+		*res = condUnknown
+	}
+	return true
+}
+
+func (n *condElemMatch) evalRing(env condEnv, d *document) (condResult, int) {
+	res := condFail
+	for i := range d.ringLen() {
+		if !n.step(env, d.ringElem(i), &res) {
+			break
+		}
+	}
+	return res, -1
 }
 
 // condAllOf is $all or $alli: every node must pass for some element.
@@ -579,12 +828,17 @@ func (n *condTime) eval(env condEnv, v gjson.Result) condResult {
 	if !ok {
 		return condFail
 	}
+	// The result changes once, when t+d passes.
+	if edge := t.Add(n.d); !edge.Before(env.now) {
+		env.note(edge)
+	}
 	return condResultOf(t.Before(env.now.Add(-n.d)) == n.older)
 }
 
 // condCount is $count.
 type condCount struct {
 	where    condNode // nil counts every element
+	sound    bool     // where was compiled without problems: it only passes or fails
 	within   time.Duration
 	windowed bool
 	at       condPath
@@ -592,47 +846,99 @@ type condCount struct {
 }
 
 func (n *condCount) eval(env condEnv, v gjson.Result) condResult {
-	count := 0
+	c := condCounter{n: n, env: env, res: condPass}
 	switch {
 	case v.Type == gjson.Null:
 	case !v.IsArray():
 		return condFail
 	default:
-		var since time.Time
 		if n.windowed {
-			since = env.now.Add(-n.within)
+			c.since = env.now.Add(-n.within)
 		}
-		res := condPass
-		v.ForEach(func(_, e gjson.Result) bool {
-			if n.where != nil {
-				switch r := n.where.eval(env, e); r {
-				case condFail:
-					return true
-				case condAbort:
-					res = r
-					return false
-				case condUnknown:
-					res = condUnknown
-					return true
-				}
+		v.ForEach(func(_, e gjson.Result) bool { return c.step(e) })
+	}
+	return c.result()
+}
+
+// evalRing counts the recent events of d. When the window is on the
+// events' own time and where can only pass or fail, the order of the tests
+// does not matter: the window is tested first, on the event's time, and
+// only the events in it are rendered.
+func (n *condCount) evalRing(env condEnv, d *document) (condResult, int) {
+	c := condCounter{n: n, env: env, res: condPass}
+	if n.windowed {
+		c.since = env.now.Add(-n.within)
+	}
+	fast := n.windowed && n.at.fast == "time" && (n.where == nil || n.sound)
+	for i := range d.ringLen() {
+		if !fast {
+			if !c.step(d.ringElem(i)) {
+				break
 			}
-			if n.windowed {
-				at := n.at.resolve(e)
-				if at.Type != gjson.String {
-					return true
-				}
-				if t, ok := parseCondTime(at.Str); !ok || t.Before(since) {
-					return true
-				}
-			}
-			count++
+			continue
+		}
+		t, ok := d.ringTime(i)
+		if !ok || t.Before(c.since) {
+			continue
+		}
+		if n.where != nil && n.where.eval(env, d.ringElem(i)) != condPass {
+			continue
+		}
+		env.note(t.Add(n.within))
+		c.count++
+	}
+	r := c.result()
+	if c.res != condPass {
+		return r, -1
+	}
+	return r, c.count
+}
+
+// condCounter counts the elements of an array for a condCount.
+type condCounter struct {
+	n     *condCount
+	env   condEnv
+	since time.Time
+	count int
+	res   condResult
+}
+
+// step counts the element e if it passes, and reports whether to go on.
+func (c *condCounter) step(e gjson.Result) bool {
+	n := c.n
+	if n.where != nil {
+		switch r := n.where.eval(c.env, e); r {
+		case condFail:
 			return true
-		})
-		if res != condPass {
-			return res
+		case condAbort:
+			c.res = r
+			return false
+		case condUnknown:
+			c.res = condUnknown
+			return true
 		}
 	}
-	return n.is.eval(env, condNumber(count))
+	if n.windowed {
+		at := n.at.resolve(e)
+		if at.Type != gjson.String {
+			return true
+		}
+		t, ok := parseCondTime(at.Str)
+		if !ok || t.Before(c.since) {
+			return true
+		}
+		// The count drops when t leaves the window.
+		c.env.note(t.Add(n.within))
+	}
+	c.count++
+	return true
+}
+
+func (c *condCounter) result() condResult {
+	if c.res != condPass {
+		return c.res
+	}
+	return c.n.is.eval(c.env, condNumber(c.count))
 }
 
 // parseCondTime parses an RFC 3339 time, such as "2006-01-02T15:04:05Z" or

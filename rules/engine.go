@@ -1,17 +1,23 @@
 package rules
 
 import (
+	"bytes"
 	"cmp"
+	"context"
 	"errors"
 	"fmt"
+	"os"
 	"slices"
+	"strings"
+	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // A Segment is a named group of visitors, defined by a Rule.
 type Segment struct {
 	// Name identifies the segment in templates and exports. Required,
-	// unique in an Engine.
+	// unique in a Set.
 	Name        string
 	Description string
 	// Priority orders segments: higher first. Segments of equal priority
@@ -24,77 +30,591 @@ type Segment struct {
 	Rule  Rule
 }
 
-// An Engine classifies visitors into an ordered set of segments. It is safe
-// for concurrent use.
-type Engine struct {
-	segs   []Segment // sorted by priority, highest first
-	errors atomic.Uint64
+// A Set is a validated, ordered set of segments, ready to classify
+// visitors. Make one with NewSet or Parse. It is immutable and safe for
+// concurrent use.
+type Set struct {
+	segs      []Segment // sorted by priority, highest first
+	index     map[string]int
+	deps      []Dependencies
+	known     []bool  // the rule says its dependencies
+	groupPrev [][]int // per segment, the segments before it in its group
+	source    string
 }
 
-// NewEngine returns an engine for segs. It reports every problem at once:
-// empty and duplicate names, missing rules.
-func NewEngine(segs ...Segment) (*Engine, error) {
-	var errs []error
-	seen := make(map[string]int, len(segs))
+// NewSet returns a set of segs. It reports every problem at once: empty
+// and duplicate names, missing rules, invalid arguments of built-in rules,
+// InSegment references to unknown segments and cycles of references.
+func NewSet(segs ...Segment) (*Set, error) {
+	defs := make([]segDef, len(segs))
 	for i, s := range segs {
-		switch {
-		case s.Name == "":
-			errs = append(errs, fmt.Errorf("segment %d: empty name", i))
-		case seen[s.Name] > 0:
-			errs = append(errs, fmt.Errorf("segment %d %q: duplicate name (first is segment %d)", i, s.Name, seen[s.Name]-1))
-		default:
-			seen[s.Name] = i + 1
-		}
-		if s.Rule == nil {
-			errs = append(errs, fmt.Errorf("segment %d %q: no rule", i, s.Name))
-		}
+		defs[i] = segDef{seg: s}
 	}
+	var errs []error
+	s := buildSet(defs, func(p srcPos, seg int, msg string) {
+		if seg < 0 {
+			errs = append(errs, errors.New(msg))
+			return
+		}
+		errs = append(errs, fmt.Errorf("segment %d %q: %s", seg, segs[seg].Name, msg))
+	})
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
 	}
-	sorted := slices.Clone(segs)
-	slices.SortStableFunc(sorted, func(a, b Segment) int { return cmp.Compare(b.Priority, a.Priority) })
-	return &Engine{segs: sorted}, nil
+	return s, nil
+}
+
+// Segments returns the segments in evaluation order, highest priority first.
+func (s *Set) Segments() []Segment {
+	if s == nil {
+		return nil
+	}
+	return slices.Clone(s.segs)
+}
+
+// Len returns the number of segments.
+func (s *Set) Len() int {
+	if s == nil {
+		return 0
+	}
+	return len(s.segs)
+}
+
+// Source returns the name of the file the set was parsed from (see
+// Filename), or "".
+func (s *Set) Source() string {
+	if s == nil {
+		return ""
+	}
+	return s.source
+}
+
+// srcPos is where something was defined in a segments file: an offset and
+// a JSON Pointer. The zero srcPos is "defined in Go".
+type srcPos struct {
+	off int
+	ptr string
+	ok  bool
+}
+
+// segDef is a segment with where it was defined.
+type segDef struct {
+	seg     Segment
+	namePos srcPos
+	rulePos srcPos
+}
+
+// ruleParent is implemented by rules that combine others.
+type ruleParent interface{ children() []Rule }
+
+// checker is implemented by rules whose constructor may have found a
+// problem.
+type checker interface{ check() error }
+
+// walkRules calls f with r and every rule it combines.
+func walkRules(r Rule, f func(Rule)) {
+	if r == nil {
+		return
+	}
+	f(r)
+	if p, ok := r.(ruleParent); ok {
+		for _, c := range p.children() {
+			walkRules(c, f)
+		}
+	}
+}
+
+// buildSet validates defs and builds a set, calling report for each
+// problem: at p when the problem was found in a file, about segment seg
+// (its index in defs, or -1).
+func buildSet(defs []segDef, report func(p srcPos, seg int, msg string)) *Set {
+	bad := false
+	problem := func(p srcPos, seg int, format string, args ...any) {
+		bad = true
+		report(p, seg, fmt.Sprintf(format, args...))
+	}
+	seen := make(map[string]int, len(defs))
+	for i, d := range defs {
+		switch {
+		case d.seg.Name == "":
+			problem(d.namePos, i, "empty name")
+		case seen[d.seg.Name] > 0:
+			problem(d.namePos, i, "duplicate segment name %q: segment %d has it too", d.seg.Name, seen[d.seg.Name]-1)
+		default:
+			seen[d.seg.Name] = i + 1
+		}
+		if d.seg.Rule == nil {
+			if !d.rulePos.ok { // a file's missing rule is reported by the parser
+				problem(d.rulePos, i, "no rule")
+			}
+			continue
+		}
+		if !d.rulePos.ok { // a file's built-ins are checked by the parser
+			walkRules(d.seg.Rule, func(r Rule) {
+				if c, ok := r.(checker); ok {
+					if err := c.check(); err != nil {
+						problem(srcPos{}, i, "%v", err)
+					}
+				}
+			})
+		}
+	}
+	// References between segments.
+	refs := make([][]*builtin, len(defs))
+	for i, d := range defs {
+		walkRules(d.seg.Rule, func(r Rule) {
+			if b, ok := r.(*builtin); ok && b.name == "inSegment" && b.err == nil {
+				if _, ok := seen[b.ref]; !ok {
+					problem(b.pos, i, "inSegment: no segment is named %q", b.ref)
+					return
+				}
+				refs[i] = append(refs[i], b)
+			}
+		})
+	}
+
+	order := make([]int, len(defs)) // order[k] is the index in defs of the k-th segment
+	for i := range order {
+		order[i] = i
+	}
+	slices.SortStableFunc(order, func(a, b int) int { return cmp.Compare(defs[b].seg.Priority, defs[a].seg.Priority) })
+	s := &Set{
+		segs:      make([]Segment, len(defs)),
+		index:     make(map[string]int, len(defs)),
+		deps:      make([]Dependencies, len(defs)),
+		known:     make([]bool, len(defs)),
+		groupPrev: make([][]int, len(defs)),
+	}
+	groups := map[string][]int{}
+	for k, i := range order {
+		seg := defs[i].seg
+		s.segs[k] = seg
+		s.index[seg.Name] = k
+		s.deps[k], s.known[k] = DependenciesOf(seg.Rule)
+		if seg.Group != "" {
+			s.groupPrev[k] = slices.Clone(groups[seg.Group])
+			groups[seg.Group] = append(groups[seg.Group], k)
+		}
+	}
+	cycles(s, order, refs, problem)
+	if bad {
+		return nil
+	}
+	return s
+}
+
+// cycles reports every cycle of segments whose membership depends on
+// itself: through InSegment references, and through exclusive groups (a
+// segment's membership depends on the segments before it in its group).
+func cycles(s *Set, order []int, refs [][]*builtin, problem func(srcPos, int, string, ...any)) {
+	n := len(s.segs)
+	type edge struct {
+		to  int
+		ref *builtin // nil for a group edge
+	}
+	out := make([][]edge, n)
+	for k, i := range order {
+		for _, r := range refs[i] {
+			out[k] = append(out[k], edge{s.index[r.ref], r})
+		}
+		for _, j := range s.groupPrev[k] {
+			out[k] = append(out[k], edge{to: j})
+		}
+	}
+	const (
+		white = iota
+		grey
+		black
+	)
+	color := make([]uint8, n)
+	var stack []edge // the edges from the root to the current segment
+	var visit func(k int)
+	visit = func(k int) {
+		color[k] = grey
+		for _, e := range out[k] {
+			switch color[e.to] {
+			case white:
+				stack = append(stack, edge{to: k, ref: e.ref})
+				visit(e.to)
+				stack = stack[:len(stack)-1]
+			case grey:
+				// The cycle is the path from e.to to k, then e.
+				var path []edge
+				for j := len(stack) - 1; j >= 0; j-- {
+					if stack[j].to == e.to {
+						path = slices.Clone(stack[j:])
+						break
+					}
+				}
+				path = append(path, edge{to: k, ref: e.ref})
+				var b strings.Builder
+				var at *builtin
+				for _, p := range path {
+					b.WriteString(s.segs[p.to].Name)
+					if p.ref != nil {
+						b.WriteString(" → ")
+						if at == nil {
+							at = p.ref
+						}
+					} else {
+						fmt.Fprintf(&b, " →[after, in exclusive group %q]→ ", s.segs[p.to].Group)
+					}
+				}
+				b.WriteString(s.segs[e.to].Name)
+				seg := -1
+				pos := srcPos{}
+				if at != nil {
+					pos = at.pos
+					for _, p := range path {
+						if p.ref == at {
+							seg = order[p.to]
+						}
+					}
+				}
+				problem(pos, seg, "cycle of segment references: %s", b.String())
+			}
+		}
+		color[k] = black
+	}
+	for k := range n {
+		if color[k] == white {
+			visit(k)
+		}
+	}
+}
+
+// memberState is what an evaluation knows of a segment's membership.
+type memberState uint8
+
+const (
+	memberUnknown memberState = iota
+	memberBusy                // being evaluated
+	memberIn
+	memberOut
+	memberExcluded // another segment of its group took the visitor
+	memberError
+)
+
+// member reports whether the visitor is in segment i of ev.set, evaluating
+// it and the segments it depends on if needed.
+func (ev *evaluation) member(in *Input, i int) bool {
+	switch ev.memo[i] {
+	case memberIn:
+		return true
+	case memberUnknown:
+	default:
+		return false
+	}
+	ev.memo[i] = memberBusy
+	s := ev.set
+	for _, j := range s.groupPrev[i] {
+		if ev.member(in, j) {
+			ev.memo[i] = memberExcluded
+			return false
+		}
+	}
+	ev.reads |= s.deps[i].Request
+	if !s.known[i] {
+		ev.track.note(in.Now, in.Now)
+	}
+	ok, err := safeMatch(s.segs[i].Rule, in)
+	switch {
+	case err != nil:
+		ev.memo[i] = memberError
+		if ev.errs != nil {
+			ev.errs.Add(1)
+		}
+	case ok:
+		ev.memo[i] = memberIn
+	default:
+		ev.memo[i] = memberOut
+	}
+	return ok && err == nil
+}
+
+// safeMatch calls r.Match, turning a panic into an error.
+func safeMatch(r Rule, in *Input) (ok bool, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			ok, err = false, fmt.Errorf("rule panicked: %v", p)
+		}
+	}()
+	return r.Match(in)
+}
+
+// An Engine classifies visitors into the segments of its current Set,
+// which Load, Reload, ReloadFile and Watch replace atomically while it
+// classifies. It is safe for concurrent use. The zero Engine has no
+// segments.
+type Engine struct {
+	set    atomic.Pointer[Set]
+	errors atomic.Uint64
+
+	mu     sync.Mutex // guards status and last
+	status Status
+	last   []byte // the content of the last file Watch read
+}
+
+// Status is the state of an engine's segment set, for dashboards.
+type Status struct {
+	// Source is the file the current set was parsed from, if any.
+	Source string
+	// Segments is the number of segments in the current set.
+	Segments int
+	// Loaded is when the current set was loaded.
+	Loaded time.Time
+	// Attempted is when a set was last loaded or reloaded, successfully
+	// or not.
+	Attempted time.Time
+	// Err is why the last attempt failed, or nil if it succeeded: the
+	// engine kept its set.
+	Err error
+	// Errors counts rule evaluations that failed since the engine was
+	// made.
+	Errors uint64
+}
+
+// NewEngine returns an engine for segs. It reports every problem at once,
+// as NewSet does.
+func NewEngine(segs ...Segment) (*Engine, error) {
+	s, err := NewSet(segs...)
+	if err != nil {
+		return nil, err
+	}
+	e := &Engine{}
+	e.Load(s)
+	return e, nil
+}
+
+// Load makes s the engine's set of segments. Classifications in progress
+// finish with the set they started with.
+func (e *Engine) Load(s *Set) {
+	now := time.Now()
+	e.set.Store(s)
+	e.mu.Lock()
+	e.status.Source, e.status.Segments = s.Source(), s.Len()
+	e.status.Loaded, e.status.Attempted, e.status.Err = now, now, nil
+	e.mu.Unlock()
+}
+
+// Reload parses data as a segments file (see Parse) and, only if it is
+// valid, makes it the engine's set. Otherwise the engine keeps its set,
+// and the error, which lists every problem, is also kept for Status.
+func (e *Engine) Reload(data []byte, opts ...ParseOption) error {
+	s, err := Parse(data, opts...)
+	if err != nil {
+		e.failed(err)
+		return err
+	}
+	e.Load(s)
+	return nil
+}
+
+// ReloadFile reads the segments file at path and reloads it as Reload
+// does; problems are reported with the file's name.
+func (e *Engine) ReloadFile(path string, opts ...ParseOption) error {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		err = fmt.Errorf("rules: %w", err)
+		e.failed(err)
+		return err
+	}
+	return e.Reload(data, append(opts, Filename(path))...)
+}
+
+func (e *Engine) failed(err error) {
+	e.mu.Lock()
+	e.status.Attempted, e.status.Err = time.Now(), err
+	e.mu.Unlock()
+}
+
+// Watch reloads the segments file at path whenever its content changes,
+// checking every interval (2 seconds if interval is not positive), until
+// ctx is done; then it returns ctx.Err(). It reloads the file at once if
+// its content is not the last it read. A bad file, or one that cannot be
+// read, leaves the engine's set as it was: Status reports why.
+func (e *Engine) Watch(ctx context.Context, path string, interval time.Duration, opts ...ParseOption) error {
+	if interval <= 0 {
+		interval = 2 * time.Second
+	}
+	var lastErr string
+	check := func() {
+		data, err := os.ReadFile(path)
+		if err != nil {
+			if msg := err.Error(); msg != lastErr { // report a lasting failure once
+				lastErr = msg
+				e.failed(fmt.Errorf("rules: %w", err))
+			}
+			return
+		}
+		lastErr = ""
+		e.mu.Lock()
+		same := e.last != nil && bytes.Equal(data, e.last)
+		if !same {
+			e.last = data
+		}
+		e.mu.Unlock()
+		if !same {
+			e.Reload(data, append(opts, Filename(path))...)
+		}
+	}
+	check()
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-t.C:
+			check()
+		}
+	}
+}
+
+// Status returns the state of the engine's set.
+func (e *Engine) Status() Status {
+	if e == nil {
+		return Status{}
+	}
+	e.mu.Lock()
+	st := e.status
+	e.mu.Unlock()
+	st.Errors = e.errors.Load()
+	return st
+}
+
+// Set returns the engine's current set.
+func (e *Engine) Set() *Set {
+	if e == nil {
+		return nil
+	}
+	return e.set.Load()
 }
 
 // Segments returns the segments in evaluation order, highest priority first.
 func (e *Engine) Segments() []Segment {
-	if e == nil {
-		return nil
-	}
-	return slices.Clone(e.segs)
+	return e.Set().Segments()
 }
 
 // Classify returns the names of the segments in matches, highest priority
 // first. A rule that fails counts as no match (see Errors).
 func (e *Engine) Classify(in *Input) []string {
-	if e == nil {
+	return e.ClassifyResult(in).Segments
+}
+
+// A Result is a classification, with how long it stays valid.
+type Result struct {
+	// Segments are the names of the segments the visitor is in, highest
+	// priority first.
+	Segments []string
+	// ValidUntil is the earliest time at which a rule evaluated may change
+	// its answer with the same profile and request facts (a window of "the
+	// last 7 days" moving past an event); zero if none depends on the time.
+	ValidUntil time.Time
+	// UsesRequest reports whether a rule evaluated reads request facts:
+	// Request says which. Without them the result depends on the profile
+	// alone.
+	UsesRequest bool
+	Request     Fields
+
+	facts Facts // the facts read
+	set   *Set
+}
+
+// ClassifyResult classifies the visitor and says for how long, and for
+// which requests, the result holds: see Engine.Valid.
+func (e *Engine) ClassifyResult(in *Input) Result {
+	s := e.Set()
+	if s == nil {
+		return Result{}
+	}
+	ev := e.run(s, in)
+	var out []string
+	for i := range s.segs {
+		if ev.memo[i] == memberIn {
+			if out == nil {
+				out = make([]string, 0, 4)
+			}
+			out = append(out, s.segs[i].Name)
+		}
+	}
+	return Result{
+		Segments:    out,
+		ValidUntil:  ev.track.until,
+		UsesRequest: ev.reads != 0,
+		Request:     ev.reads,
+		facts:       in.Request.Only(ev.reads),
+		set:         s,
+	}
+}
+
+// run evaluates the membership of every segment of s.
+func (e *Engine) run(s *Set, in *Input) *evaluation {
+	ev := in.begin()
+	ev.set, ev.errs = s, &e.errors
+	if cap(ev.memo) < len(s.segs) {
+		ev.memo = make([]memberState, len(s.segs))
+	}
+	ev.memo = ev.memo[:len(s.segs)]
+	clear(ev.memo)
+	for i := range s.segs {
+		ev.member(in, i)
+	}
+	return ev
+}
+
+// Valid reports whether r, the result of ClassifyResult for a profile, is
+// still the engine's answer for the same profile, unchanged, in a request
+// with facts f at time now: the engine's set is the one that produced r,
+// now is before r.ValidUntil (if set), and the request facts that the rules
+// read are those r saw.
+func (e *Engine) Valid(r Result, f Facts, now time.Time) bool {
+	if r.set == nil || r.set != e.Set() {
+		return false
+	}
+	if !r.ValidUntil.IsZero() && !now.Before(r.ValidUntil) {
+		return false
+	}
+	return r.Request == 0 || f.Only(r.Request) == r.facts
+}
+
+// Explain classifies the visitor and returns, for every segment in
+// evaluation order, whether the visitor is in it and the clauses its rule
+// tested. Rules are evaluated in full, even where Classify stops early, so
+// that every clause has a result.
+func (e *Engine) Explain(in *Input) []Explanation {
+	s := e.Set()
+	if s == nil {
 		return nil
 	}
-	var out []string
-	var groups []string
-	for i := range e.segs {
-		s := &e.segs[i]
-		if s.Group != "" && slices.Contains(groups, s.Group) {
-			continue
+	ev := e.run(s, in)
+	ev.errs = nil // errors were counted by run
+	out := make([]Explanation, len(s.segs))
+	for i := range s.segs {
+		seg := &s.segs[i]
+		x := &out[i]
+		x.Segment, x.Description, x.Priority, x.Group = seg.Name, seg.Description, seg.Priority, seg.Group
+		x.In = ev.memo[i] == memberIn
+		if ev.memo[i] == memberExcluded {
+			for _, j := range s.groupPrev[i] {
+				if ev.memo[j] == memberIn {
+					x.ExcludedBy = s.segs[j].Name
+				}
+			}
 		}
-		ok, err := s.Rule.Match(in)
-		if err != nil {
-			e.errors.Add(1)
-			continue
-		}
-		if !ok {
-			continue
-		}
-		if out == nil {
-			out = make([]string, 0, 4)
-		}
-		out = append(out, s.Name)
-		if s.Group != "" {
-			groups = append(groups, s.Group)
-		}
+		x.Matched, x.Clauses, x.Err = safeExplain(seg.Rule, in)
+		x.Matched = x.Matched && x.Err == nil
 	}
 	return out
+}
+
+func safeExplain(r Rule, in *Input) (ok bool, cl []Clause, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			ok, cl, err = false, nil, fmt.Errorf("rule panicked: %v", p)
+		}
+	}()
+	return ExplainRule(r, in)
 }
 
 // Errors returns how many rule evaluations have failed since the engine was

@@ -1,8 +1,10 @@
 package rules
 
 import (
-	"encoding/json"
+	"sync/atomic"
 	"time"
+
+	"github.com/tidwall/gjson"
 
 	"github.com/tailorhq/tailor/store"
 )
@@ -13,18 +15,86 @@ import (
 // returns the same answer for the same input. An error means the rule could
 // not be evaluated for this input (a trait of the wrong type, say); the
 // engine treats it as "no match" and counts it, and never fails a request.
+//
+// A rule may also implement Dependent, so that results can be reused while
+// nothing it depends on changes, and Explainer, to say why it matched.
 type Rule interface {
 	Match(in *Input) (bool, error)
 }
 
-// RuleFunc adapts a function to a Rule.
+// RuleFunc adapts a function to a Rule. It depends on every request fact
+// and on the time (see Dependent), so the engine re-evaluates it on every
+// request.
 type RuleFunc func(in *Input) (bool, error)
 
 // Match calls f.
 func (f RuleFunc) Match(in *Input) (bool, error) { return f(in) }
 
+// A Dependent rule says what its answer depends on besides the profile.
+// The engine uses it to tell how long a classification stays valid (see
+// Result). A rule that is not Dependent is assumed to read every request
+// fact and to change its answer at any time.
+type Dependent interface {
+	Rule
+	Dependencies() Dependencies
+}
+
+// Dependencies are what a rule's answer depends on besides the profile.
+type Dependencies struct {
+	// Request is the set of request facts the rule reads.
+	Request Fields
+	// Time is true when the answer may change as time passes, the profile
+	// and the request staying the same (a window such as "in the last 7
+	// days"). Such a rule calls Input.ChangesAt during Match with the next
+	// time its answer may change.
+	Time bool
+}
+
+// Union returns the dependencies of a rule that depends on d and e.
+func (d Dependencies) Union(e Dependencies) Dependencies {
+	return Dependencies{Request: d.Request | e.Request, Time: d.Time || e.Time}
+}
+
+// DependenciesOf returns the dependencies of r, and false when r does not
+// say (it is not Dependent): then it may depend on anything.
+func DependenciesOf(r Rule) (Dependencies, bool) {
+	if d, ok := r.(Dependent); ok {
+		return d.Dependencies(), true
+	}
+	return Dependencies{Request: AllFields, Time: true}, false
+}
+
+// Fields is a set of request facts: the fields of Facts.
+type Fields uint16
+
+// The request facts, one bit each.
+const (
+	FieldPath Fields = 1 << iota
+	FieldReferrer
+	FieldSource
+	FieldMedium
+	FieldCampaign
+	FieldDevice
+	FieldCountry
+	FieldNew
+
+	// AllFields is every request fact.
+	AllFields = FieldPath | FieldReferrer | FieldSource | FieldMedium | FieldCampaign | FieldDevice | FieldCountry | FieldNew
+)
+
+// factNames are the names of the request facts in the document, in the
+// order of the Fields bits.
+var factNames = [...]string{"path", "referrer", "utmSource", "utmMedium", "utmCampaign", "device", "country", "new"}
+
 // Input is what a rule sees: the visitor's profile, the facts of the current
 // request, and the time.
+//
+// An Input caches what rules compute from it (the document that conditions
+// read, decayed interest scores...). The engine's methods start afresh on
+// every call, but a Rule.Match called directly reuses what an earlier call
+// computed for the same Profile pointer and Request: after changing the
+// profile in place, use a new Input. An Input is used by one goroutine at a
+// time.
 type Input struct {
 	// Profile is the visitor's profile, or nil when the visitor is not
 	// tracked (a crawler, or no consent): only Request facts are known.
@@ -34,7 +104,7 @@ type Input struct {
 	// Now is the time of evaluation.
 	Now time.Time
 
-	doc []byte
+	ev *evaluation
 }
 
 // Facts are what the current request tells about the visitor, without any
@@ -51,18 +121,122 @@ type Facts struct {
 	New bool `json:"new"`
 }
 
-// Document returns the profile rendered as JSON, the document that
-// conditions are evaluated against; "null" when there is no profile. It is
-// rendered once per Input.
-func (in *Input) Document() []byte {
-	if in.doc == nil {
-		if in.Profile == nil {
-			in.doc = []byte("null")
-		} else if b, err := json.Marshal(in.Profile); err == nil {
-			in.doc = b
-		} else {
-			in.doc = []byte("null")
-		}
+// Only returns f with the facts that are not in fs zeroed.
+func (f Facts) Only(fs Fields) Facts {
+	var o Facts
+	if fs&FieldPath != 0 {
+		o.Path = f.Path
 	}
-	return in.doc
+	if fs&FieldReferrer != 0 {
+		o.Referrer = f.Referrer
+	}
+	if fs&FieldSource != 0 {
+		o.Source = f.Source
+	}
+	if fs&FieldMedium != 0 {
+		o.Medium = f.Medium
+	}
+	if fs&FieldCampaign != 0 {
+		o.Campaign = f.Campaign
+	}
+	if fs&FieldDevice != 0 {
+		o.Device = f.Device
+	}
+	if fs&FieldCountry != 0 {
+		o.Country = f.Country
+	}
+	if fs&FieldNew != 0 {
+		o.New = f.New
+	}
+	return o
+}
+
+// ChangesAt tells the engine that the answer of the rule being evaluated
+// may change at t, the profile and the request staying the same. Rules
+// whose Dependencies say Time call it during Match with the earliest such
+// time; a time before Now means "at any time".
+func (in *Input) ChangesAt(t time.Time) {
+	in.eval().track.note(t, in.Now)
+}
+
+// Document returns the document that conditions are evaluated against, as
+// JSON: the visitor's profile and the request facts, in the shape the
+// package documentation describes, including the ring of recent events.
+// Its keys are sorted.
+func (in *Input) Document() []byte {
+	d := &in.eval().doc
+	return d.appendTo(nil)
+}
+
+// Trait returns the trait at the gjson path in the visitor's traits: a
+// missing trait, or a visitor without a profile, gives a zero Result.
+func (in *Input) Trait(path string) gjson.Result {
+	if in.Profile == nil || len(in.Profile.Traits) == 0 {
+		return gjson.Result{}
+	}
+	return gjson.GetBytes(in.Profile.Traits, path)
+}
+
+// evaluation is what an Input caches.
+type evaluation struct {
+	doc   document
+	track condTracker
+	reads Fields // the request facts read by the rules evaluated
+	// The engine's membership of segments being classified.
+	set  *Set
+	memo []memberState
+	errs *atomic.Uint64 // counts the rules that fail, if set
+	// Values derived from the profile, computed once.
+	prof    *store.Profile
+	facts   Facts
+	now     time.Time
+	derived derived
+}
+
+// eval returns the cache of in, resetting it if the profile, the request
+// or the time changed since it was filled.
+func (in *Input) eval() *evaluation {
+	ev := in.ev
+	if ev == nil {
+		ev = &evaluation{}
+		in.ev = ev
+		ev.reset(in)
+		return ev
+	}
+	if ev.prof != in.Profile || ev.facts != in.Request || !ev.now.Equal(in.Now) {
+		ev.reset(in)
+	}
+	return ev
+}
+
+// begin starts an evaluation by the engine: everything is computed afresh.
+func (in *Input) begin() *evaluation {
+	ev := in.ev
+	if ev == nil {
+		ev = &evaluation{}
+		in.ev = ev
+	}
+	ev.reset(in)
+	return ev
+}
+
+func (ev *evaluation) reset(in *Input) {
+	ev.prof, ev.facts, ev.now = in.Profile, in.Request, in.Now
+	ev.doc.reset(in.Profile, &ev.facts)
+	ev.track = condTracker{}
+	ev.reads = 0
+	ev.derived.reset()
+}
+
+// derived holds values that built-in rules compute from the profile, once
+// per evaluation.
+type derived struct {
+	interest []interestCache
+	email    *emailSummary
+}
+
+func (d *derived) reset() {
+	clear(d.interest)
+	d.interest = d.interest[:0]
+	d.email = nil
 }
