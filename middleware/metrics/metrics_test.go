@@ -1,0 +1,263 @@
+package metrics_test
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"net/http/cookiejar"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/tailorhq/tailor/middleware"
+	"github.com/tailorhq/tailor/middleware/metrics"
+	"github.com/tailorhq/tailor/middleware/webhook"
+	"github.com/tailorhq/tailor/rules"
+	"github.com/tailorhq/tailor/store"
+	"github.com/tailorhq/tailor/store/memory"
+)
+
+const browserUA = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/156.0 Safari/537.36"
+
+var keys = middleware.KeyPair{
+	Hash:  []byte("0123456789abcdef0123456789abcdef"),
+	Block: []byte("fedcba9876543210fedcba9876543210"),
+}
+
+// site is a Personalizer with its metrics behind a test server: GET /buy
+// records a purchase.
+type site struct {
+	p   *middleware.Personalizer
+	m   *metrics.Metrics
+	srv *httptest.Server
+}
+
+func newSite(t testing.TB, wh *webhook.Dispatcher) *site {
+	t.Helper()
+	engine, err := rules.NewEngine(
+		rules.Segment{Name: "customer", Priority: 20, Rule: rules.Purchased(1)},
+		rules.Segment{Name: "browser", Priority: 10, Rule: rules.Not(rules.Purchased(1))},
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &site{}
+	s.p, err = middleware.New(middleware.Config{
+		Keys: []middleware.KeyPair{keys}, Store: memory.New(store.Limits{}), Engine: engine,
+		OnSegmentChange: func(c middleware.SegmentChange) {
+			s.m.OnSegmentChange(c)
+			if wh != nil {
+				wh.OnSegmentChange(c)
+			}
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.p.Close(context.Background()) })
+	s.m, err = metrics.New(metrics.Config{Personalizer: s.p, Webhooks: wh, ConstLabels: prometheus.Labels{"site": "test"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {})
+	mux.HandleFunc("/buy", func(w http.ResponseWriter, r *http.Request) {
+		middleware.FromContext(r.Context()).Purchase(store.Item{ID: "moneyball", Price: 10})
+	})
+	s.srv = httptest.NewServer(s.p.Handler(mux))
+	t.Cleanup(s.srv.Close)
+	return s
+}
+
+func (s *site) get(t *testing.T, c *http.Client, path string) {
+	t.Helper()
+	req, _ := http.NewRequest("GET", s.srv.URL+path, nil)
+	req.Header.Set("User-Agent", browserUA)
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+}
+
+func newClient() *http.Client {
+	jar, _ := cookiejar.New(nil)
+	return &http.Client{Jar: jar}
+}
+
+func TestNewRequiresPersonalizer(t *testing.T) {
+	t.Parallel()
+	if _, err := metrics.New(metrics.Config{}); err == nil || !strings.Contains(err.Error(), "Config.Personalizer") {
+		t.Fatalf("New without Personalizer: %v", err)
+	}
+}
+
+func TestCollect(t *testing.T) {
+	t.Parallel()
+	rc := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	defer rc.Close()
+	wh, err := webhook.New(webhook.Config{URL: rc.URL, Secret: "k"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := newSite(t, wh)
+	c := newClient()
+	s.get(t, c, "/")    // new visitor: cookie
+	s.get(t, c, "/")    // back with the cookie: baseline "browser"
+	s.get(t, c, "/buy") // still "browser"; records the purchase
+	s.get(t, c, "/")    // "customer" entered, "browser" exited
+	s.get(t, newClient(), "/")
+	bot, _ := http.NewRequest("GET", s.srv.URL+"/", nil)
+	bot.Header.Set("User-Agent", "Googlebot/2.1")
+	if resp, err := http.DefaultClient.Do(bot); err == nil {
+		resp.Body.Close()
+	}
+	if err := s.p.Flush(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	s.m.ObserveClassification(3 * time.Microsecond)
+	s.m.ObserveClassification(30 * time.Millisecond)
+	if err := wh.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+
+	reg := prometheus.NewPedanticRegistry()
+	reg.MustRegister(s.m)
+	if problems, err := testutil.GatherAndLint(reg); err != nil || len(problems) > 0 {
+		t.Errorf("lint: %v %+v", err, problems)
+	}
+
+	st := s.p.Stats()
+	want := `
+# HELP tailor_requests_total Requests seen by the Personalizer.
+# TYPE tailor_requests_total counter
+tailor_requests_total{site="test"} 6
+# HELP tailor_bot_requests_total Requests from crawlers, which are not tracked.
+# TYPE tailor_bot_requests_total counter
+tailor_bot_requests_total{site="test"} 1
+# HELP tailor_new_visitors_total Cookies issued to new visitors.
+# TYPE tailor_new_visitors_total counter
+tailor_new_visitors_total{site="test"} 2
+# HELP tailor_segment_entries_total Visitors entering a segment, as this instance sees them.
+# TYPE tailor_segment_entries_total counter
+tailor_segment_entries_total{segment="browser",site="test"} 0
+tailor_segment_entries_total{segment="customer",site="test"} 1
+# HELP tailor_segment_exits_total Visitors leaving a segment, as this instance sees them.
+# TYPE tailor_segment_exits_total counter
+tailor_segment_exits_total{segment="browser",site="test"} 1
+tailor_segment_exits_total{segment="customer",site="test"} 0
+# HELP tailor_pending_events Events waiting to be written to the store.
+# TYPE tailor_pending_events gauge
+tailor_pending_events{site="test"} 0
+# HELP tailor_webhook_deliveries_total Webhook deliveries by outcome.
+# TYPE tailor_webhook_deliveries_total counter
+tailor_webhook_deliveries_total{outcome="abandoned",site="test"} 0
+tailor_webhook_deliveries_total{outcome="delivered",site="test"} 2
+tailor_webhook_deliveries_total{outcome="dropped",site="test"} 0
+tailor_webhook_deliveries_total{outcome="failed",site="test"} 0
+# HELP tailor_classification_seconds Time to classify a visitor into segments.
+# TYPE tailor_classification_seconds histogram
+tailor_classification_seconds_bucket{site="test",le="1e-06"} 0
+tailor_classification_seconds_bucket{site="test",le="2e-06"} 0
+tailor_classification_seconds_bucket{site="test",le="4e-06"} 1
+tailor_classification_seconds_bucket{site="test",le="8e-06"} 1
+tailor_classification_seconds_bucket{site="test",le="1.6e-05"} 1
+tailor_classification_seconds_bucket{site="test",le="3.2e-05"} 1
+tailor_classification_seconds_bucket{site="test",le="6.4e-05"} 1
+tailor_classification_seconds_bucket{site="test",le="0.000128"} 1
+tailor_classification_seconds_bucket{site="test",le="0.000256"} 1
+tailor_classification_seconds_bucket{site="test",le="0.000512"} 1
+tailor_classification_seconds_bucket{site="test",le="0.001024"} 1
+tailor_classification_seconds_bucket{site="test",le="0.002048"} 1
+tailor_classification_seconds_bucket{site="test",le="0.004096"} 1
+tailor_classification_seconds_bucket{site="test",le="0.008192"} 1
+tailor_classification_seconds_bucket{site="test",le="0.016384"} 1
+tailor_classification_seconds_bucket{site="test",le="+Inf"} 2
+tailor_classification_seconds_sum{site="test"} 0.030003
+tailor_classification_seconds_count{site="test"} 2
+`
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(want),
+		"tailor_requests_total", "tailor_bot_requests_total", "tailor_new_visitors_total",
+		"tailor_segment_entries_total", "tailor_segment_exits_total", "tailor_pending_events",
+		"tailor_webhook_deliveries_total", "tailor_classification_seconds"); err != nil {
+		t.Error(err)
+	}
+
+	// The other counters follow Stats.
+	for name, want := range map[string]float64{
+		"tailor_events_total":            float64(st.Events),
+		"tailor_events_flushed_total":    float64(st.Flushed),
+		"tailor_returned_visitors_total": float64(st.Returned),
+		"tailor_cache_hits_total":        float64(st.CacheHits),
+		"tailor_cache_misses_total":      float64(st.CacheMisses),
+		"tailor_flushes_total":           float64(st.Flushes),
+		"tailor_flush_seconds_total":     st.FlushTime.Seconds(),
+		"tailor_webhook_attempts_total":  2,
+		"tailor_webhook_queue_length":    0,
+	} {
+		got := gather(t, reg, name)
+		if got != want {
+			t.Errorf("%s = %v, want %v", name, got, want)
+		}
+	}
+	if st.Events == 0 || st.Flushed != st.Events || st.Returned != 1 || st.CacheHits+st.CacheMisses == 0 {
+		t.Errorf("stats %+v", st)
+	}
+	if n := testutil.CollectAndCount(s.m); n != 17+4+1+1+1+2+2 {
+		t.Errorf("%d metrics collected", n)
+	}
+}
+
+// gather returns the value of the single-series metric name.
+func gather(t *testing.T, g prometheus.Gatherer, name string) float64 {
+	t.Helper()
+	mfs, err := g.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+		m := mf.GetMetric()[0]
+		if c := m.GetCounter(); c != nil {
+			return c.GetValue()
+		}
+		return m.GetGauge().GetValue()
+	}
+	t.Fatalf("no metric %s", name)
+	return 0
+}
+
+// TestWithoutWebhooks: the webhook metrics are absent without a dispatcher.
+func TestWithoutWebhooks(t *testing.T) {
+	t.Parallel()
+	s := newSite(t, nil)
+	reg := prometheus.NewPedanticRegistry()
+	reg.MustRegister(s.m)
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if !strings.HasPrefix(mf.GetName(), "tailor_") {
+			t.Errorf("metric %s does not start with tailor_", mf.GetName())
+		}
+		if strings.HasPrefix(mf.GetName(), "tailor_webhook_") {
+			t.Errorf("metric %s without webhooks", mf.GetName())
+		}
+	}
+}
+
+func BenchmarkObserveClassification(b *testing.B) {
+	s := newSite(b, nil)
+	b.ReportAllocs()
+	for b.Loop() {
+		s.m.ObserveClassification(5 * time.Microsecond)
+	}
+}
