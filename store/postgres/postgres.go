@@ -4,12 +4,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"math"
 	"math/rand/v2"
 	"runtime"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -23,7 +26,7 @@ import (
 // Defaults for zero fields of Options.
 const (
 	DefaultTable      = "tailor_profiles"
-	DefaultMaxRetries = 20
+	DefaultMaxRetries = 10
 )
 
 // maxTableLen keeps the derived index name within PostgreSQL's 63 bytes.
@@ -48,10 +51,12 @@ type Options struct {
 	Limits store.Limits
 	// MaxRetries is how many times Apply and ApplyBatch retry a profile
 	// whose compare-and-swap lost to a concurrent writer (or whose
-	// transaction failed with a deadlock, a serialization failure, or a
-	// connection error before anything reached the server) before they give
+	// transaction failed with a deadlock or a serialization failure, or
+	// whose connection broke before anything was written) before they give
 	// up; after a lost compare-and-swap they then return store.ErrConflict.
-	// Zero means DefaultMaxRetries, 20; a negative value means no retries.
+	// Retries lock the rows they read, so one is almost always enough.
+	// Zero means DefaultMaxRetries, 10; a negative value means no retries,
+	// so that every lost compare-and-swap is an ErrConflict.
 	MaxRetries int
 	// Channel is the LISTEN/NOTIFY channel that writes and deletes are
 	// announced on, with the same rules as Table. Every process that shares
@@ -82,7 +87,7 @@ type Store struct {
 }
 
 type statements struct {
-	createTable, createIndex string // createTable has a %s for COMPRESSION
+	createTable, createIndex string // createTable has %s for COMPRESSION and WITH
 	load, loadMany, lockMany string
 	update, insert           string
 	delete, expire, page     string
@@ -171,8 +176,10 @@ func newStatements(table, channel string) statements {
 		createIndex: `CREATE INDEX IF NOT EXISTS ` + idx + ` ON ` + t + ` (last_seen)`,
 		load:        `SELECT version, data FROM ` + t + ` WHERE id = $1`,
 		loadMany:    `SELECT id, version, data FROM ` + t + ` WHERE id = ANY($1)`,
-		// Rows are sorted before they are locked, so lockers go in id order.
-		lockMany: `SELECT id, version, data FROM ` + t + ` WHERE id = ANY($1) ORDER BY id FOR UPDATE`,
+		// Rows are sorted before they are locked, so lockers go in id
+		// order: byte order, as Go sorts, even if a table made without
+		// Migrate has another collation.
+		lockMany: `SELECT id, version, data FROM ` + t + ` WHERE id = ANY($1) ORDER BY id COLLATE "C" FOR UPDATE`,
 		// The compare-and-swap. The notification is sent when the
 		// transaction commits, and only if the row was written; the number
 		// of rows the SELECT returns is the number written.
@@ -266,7 +273,9 @@ func (s *Store) Load(ctx context.Context, id string) (*store.Profile, error) {
 		version int64
 		data    []byte
 	)
-	err := s.pool.QueryRow(ctx, s.sql.load, id).Scan(&version, &data)
+	err := s.again(ctx, func() error {
+		return s.pool.QueryRow(ctx, s.sql.load, id).Scan(&version, &data)
+	})
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, fmt.Errorf("tailor/store/postgres: load %q from table %s: %w", id, s.table, store.ErrNotFound)
 	}
@@ -323,6 +332,9 @@ func (s *Store) ApplyBatch(ctx context.Context, batches []store.Batch) ([]*store
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, err
+	}
+	if len(batches) == 0 {
+		return []*store.Profile{}, nil
 	}
 	// Give every distinct id a chunk, in order of first appearance; the
 	// batches of one id go to its chunk, in their order.
@@ -385,15 +397,7 @@ func (s *Store) applyChunk(ctx context.Context, batches []store.Batch) ([]*store
 	}
 	// Write in id order, so that concurrent transactions lock rows in the
 	// same order and cannot deadlock.
-	slices.SortFunc(groups, func(a, b group) int {
-		switch {
-		case a.id < b.id:
-			return -1
-		case a.id > b.id:
-			return 1
-		}
-		return 0
-	})
+	slices.SortFunc(groups, func(a, b group) int { return strings.Compare(a.id, b.id) })
 	out := make([]*store.Profile, len(batches))
 	for attempt := 0; ; attempt++ {
 		// The first attempt is optimistic; retries lock the rows they read,
@@ -449,39 +453,61 @@ func (s *Store) applyOnce(ctx context.Context, batches []store.Batch, groups []g
 	// rolls the transaction back.
 	defer conn.Release()
 
-	ids := make([]string, len(groups))
-	for i, g := range groups {
-		ids[i] = g.id
-	}
-	var stored map[string]row
-	if lock {
-		var b pgx.Batch
-		b.Queue("BEGIN")
-		b.Queue(s.sql.lockMany, ids)
-		br := conn.SendBatch(ctx, &b)
-		if _, err := br.Exec(); err != nil {
-			br.Close()
-			return nil, err
+	stored, err := s.read(ctx, conn, groups, lock)
+	if err != nil {
+		if conn.Conn().IsClosed() && ctx.Err() == nil {
+			// The connection broke before anything was written (a server
+			// restart, a network failure, an idle connection that the
+			// server or a firewall closed): try again on another.
+			err = connLost{err}
 		}
-		stored, err = scanRows(br.Query())
-		if err != nil {
-			br.Close()
-			return nil, err
-		}
-		if err := br.Close(); err != nil {
-			return nil, err
-		}
-	} else {
-		if stored, err = scanRows(conn.Query(ctx, s.sql.loadMany, ids)); err != nil {
-			return nil, err
-		}
+		return nil, err
 	}
 
 	writes := make([]write, len(groups))
 	ready, wait := s.foldAll(batches, groups, stored, out, writes)
-	defer wait()
-	return s.writeAll(ctx, conn.Conn(), groups, writes, ready, lock)
+	lost, err := s.writeAll(ctx, conn.Conn(), groups, writes, ready, lock)
+	wait()
+	for i := range writes {
+		if p, ok := writes[i].err.(panicked); ok {
+			panic(p.value) // in the caller's goroutine, as without foldAll's
+		}
+	}
+	return lost, err
 }
+
+// read reads the stored profiles of groups: with lock, it begins a
+// transaction and locks their rows.
+func (s *Store) read(ctx context.Context, conn *pgxpool.Conn, groups []group, lock bool) (map[string]row, error) {
+	ids := make([]string, len(groups))
+	for i, g := range groups {
+		ids[i] = g.id
+	}
+	if !lock {
+		return scanRows(conn.Query(ctx, s.sql.loadMany, ids))
+	}
+	var b pgx.Batch
+	b.Queue("BEGIN")
+	b.Queue(s.sql.lockMany, ids)
+	br := conn.SendBatch(ctx, &b)
+	if _, err := br.Exec(); err != nil {
+		br.Close()
+		return nil, err
+	}
+	stored, err := scanRows(br.Query())
+	if err != nil {
+		br.Close()
+		return nil, err
+	}
+	return stored, br.Close()
+}
+
+// connLost is the error of a read whose connection broke: nothing was
+// written, and another connection may do better.
+type connLost struct{ err error }
+
+func (e connLost) Error() string { return e.err.Error() }
+func (e connLost) Unwrap() error { return e.err }
 
 // A write is a folded profile, ready to be written.
 type write struct {
@@ -520,12 +546,27 @@ func (s *Store) foldAll(batches []store.Batch, groups []group, stored map[string
 	for range workers {
 		wg.Go(func() {
 			for i := int(next.Add(1) - 1); i < len(groups); i = int(next.Add(1) - 1) {
-				writes[i] = s.fold(batches, &groups[i], stored, out)
+				writes[i] = s.foldRecover(batches, &groups[i], stored, out)
 				close(ready[i])
 			}
 		})
 	}
 	return ready, wg.Wait
+}
+
+// panicked is the error of a fold that panicked on a folding goroutine.
+type panicked struct{ value any }
+
+func (p panicked) Error() string { return fmt.Sprintf("panic: %v", p.value) }
+
+// foldRecover is fold, with a panic returned as a panicked error.
+func (s *Store) foldRecover(batches []store.Batch, g *group, stored map[string]row, out []*store.Profile) (w write) {
+	defer func() {
+		if v := recover(); v != nil {
+			w = write{err: panicked{v}}
+		}
+	}()
+	return s.fold(batches, g, stored, out)
 }
 
 // fold folds the batches of g; it sets only g's entries of out.
@@ -584,7 +625,7 @@ func scanRows(rows pgx.Rows, err error) (map[string]row, error) {
 // retryable reports whether an attempt that failed with err may simply be
 // made again: its transaction was rolled back or never started.
 func retryable(err error) bool {
-	if pgconn.SafeToRetry(err) {
+	if pgconn.SafeToRetry(err) || errors.As(err, new(connLost)) {
 		return true
 	}
 	var pgErr *pgconn.PgError
@@ -661,10 +702,42 @@ func (s *Store) Delete(ctx context.Context, id string) error {
 	if err := store.Check(ctx, s.closed.Load(), id); err != nil {
 		return err
 	}
-	if _, err := s.pool.Exec(ctx, s.sql.delete, id, s.channel); err != nil {
+	err := s.again(ctx, func() error {
+		_, err := s.pool.Exec(ctx, s.sql.delete, id, s.channel)
+		return err
+	})
+	if err != nil {
 		return fmt.Errorf("tailor/store/postgres: delete %q from table %s: %w", id, s.table, err)
 	}
 	return nil
+}
+
+// again runs f, which must be safe to run twice (a read, or an idempotent
+// write), and runs it again, up to MaxRetries times with backoff, while it
+// fails because its connection broke.
+func (s *Store) again(ctx context.Context, f func() error) error {
+	for attempt := 0; ; attempt++ {
+		err := f()
+		if err == nil || attempt >= s.maxRetries || ctx.Err() != nil || !broken(err) {
+			return err
+		}
+		if err := sleep(ctx, backoff(attempt)); err != nil {
+			return err
+		}
+	}
+}
+
+// broken reports whether err says that the connection broke: nothing was
+// sent, or the server ended the session (FATAL: a restart, an administrator,
+// an idle timeout), or the network dropped it.
+func broken(err error) bool {
+	if pgconn.SafeToRetry(err) || errors.As(err, new(connLost)) ||
+		errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
+		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE) {
+		return true
+	}
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && (pgErr.Severity == "FATAL" || strings.HasPrefix(pgErr.Code, "08"))
 }
 
 // Range calls fn with every stored profile in the order of their ids (byte
@@ -685,20 +758,23 @@ func (s *Store) Range(ctx context.Context, fn func(*store.Profile) bool) error {
 		if s.closed.Load() {
 			return store.ErrClosed
 		}
-		page = page[:0]
-		rows, err := s.pool.Query(ctx, s.sql.page, after, chunk)
-		if err != nil {
-			return fmt.Errorf("tailor/store/postgres: range over table %s after %q: %w", s.table, after, err)
-		}
-		for rows.Next() {
-			var r raw
-			if err := rows.Scan(&r.id, &r.version, &r.data); err != nil {
-				rows.Close()
-				return fmt.Errorf("tailor/store/postgres: range over table %s after %q: %w", s.table, after, err)
+		err := s.again(ctx, func() error {
+			page = page[:0]
+			rows, err := s.pool.Query(ctx, s.sql.page, after, chunk)
+			if err != nil {
+				return err
 			}
-			page = append(page, r)
-		}
-		if err := rows.Err(); err != nil {
+			defer rows.Close()
+			for rows.Next() {
+				var r raw
+				if err := rows.Scan(&r.id, &r.version, &r.data); err != nil {
+					return err
+				}
+				page = append(page, r)
+			}
+			return rows.Err()
+		})
+		if err != nil {
 			return fmt.Errorf("tailor/store/postgres: range over table %s after %q: %w", s.table, after, err)
 		}
 		for i := range page {
