@@ -38,7 +38,11 @@ func (s *Store) Subscribe(ctx context.Context, fn func(id string)) error {
 	// The subscription ends with ctx or with the store.
 	lctx, cancel := context.WithCancel(ctx)
 	stop := context.AfterFunc(s.done, cancel)
-	conn, err := s.listen(lctx)
+	var conn *pgxpool.Conn
+	err := s.again(lctx, func() (err error) {
+		conn, err = s.listen(lctx)
+		return err
+	})
 	if err != nil {
 		stop()
 		cancel()

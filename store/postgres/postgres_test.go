@@ -26,10 +26,16 @@ import (
 // appName, if set, names the pool's connections in pg_stat_activity.
 func newPool(t testing.TB, maxConns int32, appName string) *pgxpool.Pool {
 	t.Helper()
+	return newPoolMode(t, maxConns, appName, pgx.QueryExecModeCacheStatement)
+}
+
+func newPoolMode(t testing.TB, maxConns int32, appName string, mode pgx.QueryExecMode) *pgxpool.Pool {
+	t.Helper()
 	cfg, err := pgxpool.ParseConfig(testenv.Postgres(t))
 	if err != nil {
 		t.Fatal(err)
 	}
+	cfg.ConnConfig.DefaultQueryExecMode = mode
 	if maxConns > 0 {
 		cfg.MaxConns = maxConns
 	}
@@ -80,6 +86,17 @@ func dropTable(t testing.TB, pool *pgxpool.Pool, table string) {
 func TestConformance(t *testing.T) {
 	pool := newPool(t, 32, "")
 	storetest.Run(t, func(t *testing.T) store.Store { return newStore(t, pool, postgres.Options{}) })
+}
+
+// TestConformanceNoPreparedStatements runs the suite on connections that
+// prepare no statements, as behind a transaction-pooling PgBouncer.
+func TestConformanceNoPreparedStatements(t *testing.T) {
+	for _, mode := range []pgx.QueryExecMode{pgx.QueryExecModeExec, pgx.QueryExecModeSimpleProtocol} {
+		t.Run(mode.String(), func(t *testing.T) {
+			pool := newPoolMode(t, 32, "", mode)
+			storetest.Run(t, func(t *testing.T) store.Store { return newStore(t, pool, postgres.Options{}) })
+		})
+	}
 }
 
 func TestMigrate(t *testing.T) {
