@@ -10,14 +10,14 @@ import (
 	"unsafe"
 )
 
-// The binary encoding of a profile, version 1. Stores keep profiles in it
+// The binary encoding of a profile, version 2. Stores keep profiles in it
 // because it encodes and decodes several times faster than JSON and with a
 // few allocations per profile instead of thousands. All integers are
 // varints (signed ones zig-zag), strings and byte strings are a uvarint
 // length then the bytes, floats are 8 bytes little-endian IEEE 754, times
 // are signed seconds and unsigned nanoseconds since 1970 UTC.
 //
-//	0xB1  profile version 1
+//	0xB2  profile version 2 (0xB1, version 1, ends after Truncated)
 //	ID UserID Version FirstSeen LastSeen Visits
 //	Counts Pages Categories Views          maps: count, then key value pairs
 //	Purchases: Count Revenue First Last Categories Items Months[12]
@@ -25,7 +25,12 @@ import (
 //	Recent: count, then events (see appendEvent)
 //	Applied: count, then producer seq pairs; count, then ids
 //	Truncated
-const codecV1 = 0xB1
+//	MergedInto
+//	Aliases: count, then ids
+const (
+	codecV1 = 0xB1
+	codecV2 = 0xB2
+)
 
 var errCodec = errors.New("malformed binary profile")
 
@@ -33,7 +38,7 @@ var errCodec = errors.New("malformed binary profile")
 func Marshal(p *Profile) ([]byte, error) {
 	n := 256 + len(p.Traits) + 32*(len(p.Counts)+len(p.Pages)+len(p.Categories)+len(p.Views)) + 96*p.Recent.Len()
 	b := make([]byte, 0, n)
-	b = append(b, codecV1)
+	b = append(b, codecV2)
 	b = appendString(b, p.ID)
 	b = appendString(b, p.UserID)
 	b = binary.AppendUvarint(b, p.Version)
@@ -68,6 +73,11 @@ func Marshal(p *Profile) ([]byte, error) {
 		b = appendString(b, id)
 	}
 	b = binary.AppendVarint(b, int64(p.Truncated))
+	b = appendString(b, p.MergedInto)
+	b = binary.AppendUvarint(b, uint64(len(p.Aliases)))
+	for _, id := range p.Aliases {
+		b = appendString(b, id)
+	}
 	return b, nil
 }
 
@@ -81,7 +91,7 @@ func Unmarshal(b []byte) (*Profile, error) {
 		}
 		return p, nil
 	}
-	if len(b) == 0 || b[0] != codecV1 {
+	if len(b) == 0 || (b[0] != codecV1 && b[0] != codecV2) {
 		return nil, fmt.Errorf("tailor/store: decode profile: unknown encoding")
 	}
 	// One copy of the input; every string of the profile is a part of it.
@@ -111,7 +121,8 @@ func Unmarshal(b []byte) (*Profile, error) {
 		p.Traits = json.RawMessage(t)
 	}
 	if n := d.count(8); n > 0 {
-		p.Recent.buf = make([]Event, n)
+		// Room for the ring to fill up without copying.
+		p.Recent.buf = make([]Event, n, max(n, DefaultLimits.Recent))
 		for i := range p.Recent.buf {
 			d.event(&p.Recent.buf[i])
 		}
@@ -129,6 +140,15 @@ func Unmarshal(b []byte) (*Profile, error) {
 		}
 	}
 	p.Truncated = d.int()
+	if b[0] == codecV2 {
+		p.MergedInto = d.str()
+		if n := d.count(1); n > 0 {
+			p.Aliases = make([]string, n)
+			for i := range p.Aliases {
+				p.Aliases[i] = d.str()
+			}
+		}
+	}
 	if d.err == nil && len(d.s) != 0 {
 		d.err = errCodec
 	}
