@@ -15,10 +15,22 @@
 //
 // Each event carries an ID. IDs of the form "producer:sequence" (what the
 // middleware's write-behind queue produces) are remembered as a high-water
-// mark per producer; any other ID (a client's messageId) is remembered in a
-// bounded list of recent IDs. An event whose ID was already applied is
-// skipped, so an Apply retried after a lost acknowledgement never counts
-// twice.
+// mark per producer; any other ID, and every ID that begins with '#' (a
+// client's messageId, through [OpaqueID]), is remembered in a bounded list
+// of recent IDs. An event whose ID was already applied is skipped, so an
+// Apply retried after a lost acknowledgement never counts twice.
+//
+// # Merges
+//
+// When a visitor identifies as a user, their profile is merged into the
+// user's profile (id [UserPrefix] + user id) in two steps, each an ordinary
+// exactly-once event: a [TypeAlias] event on the visitor's profile sets
+// [Profile.MergedInto] and freezes it, and a [TypeMerge] event on the
+// user's profile carries the frozen profile and folds it in with
+// [Profile.Merge]. A frozen profile ignores later events, so it stays
+// exactly what was merged, whoever merges it and however often the merge
+// is retried; events that still reach it are forwarded to the user's
+// profile by their producer (see the middleware package).
 //
 // # Bounds
 //

@@ -2,6 +2,7 @@ package store
 
 import (
 	"encoding/json"
+	"fmt"
 	"time"
 )
 
@@ -9,8 +10,40 @@ import (
 const (
 	TypePage     = "page"     // a page view
 	TypeTrack    = "track"    // a named action: "purchase", "add_to_cart", "email_opened", ...
-	TypeIdentify = "identify" // links the visitor to a user id and sets traits
+	TypeIdentify = "identify" // names the visitor's user id and sets traits
+	// TypeAlias merges the profile into the profile of the user UserID
+	// (UserProfileID): the fold sets Profile.MergedInto, and the profile
+	// is frozen from then on. Only the first alias of a profile counts.
+	TypeAlias = "alias"
+	// TypeMerge folds the profile Event.Merge into this one, with
+	// Profile.Merge. Merge events are not counted nor kept in Recent.
+	TypeMerge = "merge"
 )
+
+// UserPrefix begins the id of a user's profile, the profile that the
+// profiles of every visitor who identified as the user are merged into.
+const UserPrefix = "user:"
+
+// MaxUserIDLength is the longest user id, so that UserPrefix + id is a
+// valid profile id.
+const MaxUserIDLength = MaxIDLength - len(UserPrefix)
+
+// UserProfileID returns the id of the profile of the user userID, or an
+// error wrapping ErrInvalidID when userID is empty, longer than
+// MaxUserIDLength bytes, not valid UTF-8 or holds control characters.
+func UserProfileID(userID string) (string, error) {
+	if userID == "" {
+		return "", fmt.Errorf("%w: empty user id", ErrInvalidID)
+	}
+	if len(userID) > MaxUserIDLength {
+		return "", fmt.Errorf("%w: user id of %d bytes, more than %d", ErrInvalidID, len(userID), MaxUserIDLength)
+	}
+	id := UserPrefix + userID
+	if err := ValidateID(id); err != nil {
+		return "", err
+	}
+	return id, nil
+}
 
 // Well-known track event names that the fold treats specially.
 const (
@@ -52,8 +85,13 @@ type Event struct {
 	Props json.RawMessage `json:"props,omitempty"`
 	// Traits, a JSON object, are merged into Profile.Traits (newer wins).
 	Traits json.RawMessage `json:"traits,omitempty"`
-	// UserID, on identify events, links the visitor to a user.
+	// UserID, on identify events, names the visitor's user; on alias
+	// events, the user whose profile this one is merged into.
 	UserID string `json:"userId,omitempty"`
+
+	// Merge, on merge events, is the profile folded into this one. It has
+	// no encoding: merge events are applied, never kept in Recent.
+	Merge *Profile `json:"-"`
 }
 
 // An Item is one line of a purchase or cart.

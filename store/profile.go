@@ -38,6 +38,9 @@ type Limits struct {
 	// Personalizer) must retry its events before this many other producers
 	// have written to the same profile. Default 64.
 	Producers int
+	// Aliases is how many ids of merged profiles Profile.Aliases keeps;
+	// the oldest is forgotten first. Default 100.
+	Aliases int
 }
 
 // DefaultLimits are the limits used for zero fields of Limits.
@@ -50,6 +53,7 @@ var DefaultLimits = Limits{
 	TraitsBytes:   16 << 10,
 	RememberedIDs: 512,
 	Producers:     64,
+	Aliases:       100,
 }
 
 // WithDefaults returns l with every zero or negative field set to its
@@ -68,6 +72,7 @@ func (l Limits) WithDefaults() Limits {
 	def(&l.TraitsBytes, DefaultLimits.TraitsBytes)
 	def(&l.RememberedIDs, DefaultLimits.RememberedIDs)
 	def(&l.Producers, DefaultLimits.Producers)
+	def(&l.Aliases, DefaultLimits.Aliases)
 	return l
 }
 
@@ -106,6 +111,15 @@ type Profile struct {
 	Applied Applied `json:"applied"`
 	// Truncated counts updates dropped at a bound of Limits.
 	Truncated int `json:"truncated,omitempty"`
+
+	// MergedInto is set on a profile that was merged into another, the
+	// profile of the user the visitor identified as (see TypeAlias). Such
+	// a profile is frozen: it stays exactly what was merged, and its fold
+	// ignores every later event (producers forward those to MergedInto).
+	MergedInto string `json:"mergedInto,omitempty"`
+	// Aliases are the ids of the profiles merged into this one, oldest
+	// first (at most Limits.Aliases).
+	Aliases []string `json:"aliases,omitempty"`
 }
 
 // Purchases summarises the visitor's orders.
@@ -128,7 +142,8 @@ func New(id string) *Profile {
 
 // Apply folds events into p in order, skipping events that p has already
 // applied, and reports how many were applied. Apply is deterministic: the
-// same events applied to equal profiles give equal profiles.
+// same events applied to equal profiles give equal profiles. A merged
+// profile (MergedInto set) applies nothing.
 func (p *Profile) Apply(lim Limits, events ...Event) int {
 	lim = lim.WithDefaults()
 	n := 0
@@ -141,8 +156,18 @@ func (p *Profile) Apply(lim Limits, events ...Event) int {
 }
 
 func (p *Profile) apply(lim Limits, e *Event) bool {
-	if !p.Applied.add(e.ID, lim) {
+	if p.MergedInto != "" || !p.Applied.add(e.ID, lim) {
 		return false
+	}
+	switch e.Type {
+	case TypeMerge:
+		p.merge(lim, e.Merge)
+		return true
+	case TypeAlias:
+		if into := UserPrefix + e.UserID; e.UserID != "" && into != p.ID {
+			p.MergedInto, p.UserID = into, e.UserID
+		}
+		return true
 	}
 	t := e.Time
 	if p.FirstSeen.IsZero() || t.Before(p.FirstSeen) {
@@ -151,7 +176,10 @@ func (p *Profile) apply(lim Limits, e *Event) bool {
 	if t.After(p.LastSeen) {
 		p.LastSeen = t
 	}
-	if e.NewVisit || p.Visits == 0 {
+	// A visit begins where the producer says, and with the first page view
+	// of a profile that has none: an event a server sends about a user
+	// (an email opened, a CRM stage) is not a visit.
+	if e.NewVisit || (p.Visits == 0 && e.Type == TypePage) {
 		p.Visits++
 	}
 	p.Counts = p.count(p.Counts, e.key(), 1, lim.EventNames)
@@ -244,7 +272,94 @@ func (p *Profile) Clone() *Profile {
 	c.Traits = bytes.Clone(p.Traits)
 	c.Recent = p.Recent.clone()
 	c.Applied = p.Applied.clone()
+	c.Aliases = slices.Clone(p.Aliases)
 	return &c
+}
+
+// Merge folds the profile o into p, as TypeMerge events do: what p knows
+// and what o knows, as if p had applied o's events too. Counts, page,
+// category and item views, purchases and visits add up (within Limits);
+// FirstSeen is the earlier, LastSeen the later; the recent events of both
+// are interleaved by time, keeping the newest; traits are merged key by
+// key, those of the profile seen last winning; o's id and aliases join
+// p.Aliases. p's Applied marks are kept as they are: o's events are never
+// applied to p one by one (o is frozen once merged; producers forward its
+// later events under new ids), and adopting o's producer marks could make
+// p skip an event still on its way to p.
+func (p *Profile) Merge(lim Limits, o *Profile) {
+	p.merge(lim.WithDefaults(), o)
+}
+
+func (p *Profile) merge(lim Limits, o *Profile) {
+	if o == nil || o == p {
+		return
+	}
+	// Traits first, while LastSeen still tells which profile is newer.
+	if len(o.Traits) > 0 {
+		base, update := p.Traits, o.Traits
+		if p.LastSeen.After(o.LastSeen) {
+			base, update = o.Traits, p.Traits
+		}
+		if len(p.Traits) == 0 {
+			p.Traits = bytes.Clone(o.Traits)
+		} else if merged, err := MergeTraits(base, update); err != nil || len(merged) > lim.TraitsBytes {
+			p.Truncated++
+		} else {
+			p.Traits = merged
+		}
+	}
+	if !o.FirstSeen.IsZero() && (p.FirstSeen.IsZero() || o.FirstSeen.Before(p.FirstSeen)) {
+		p.FirstSeen = o.FirstSeen
+	}
+	if o.LastSeen.After(p.LastSeen) {
+		p.LastSeen = o.LastSeen
+	}
+	if p.UserID == "" {
+		p.UserID = o.UserID
+	}
+	p.Visits += o.Visits
+	p.Counts = p.addAll(p.Counts, o.Counts, lim.EventNames)
+	p.Pages = p.addAll(p.Pages, o.Pages, lim.Pages)
+	p.Categories = p.addAll(p.Categories, o.Categories, lim.Categories)
+	p.Views = p.addAll(p.Views, o.Views, lim.Items)
+	pu, opu := &p.Purchases, &o.Purchases
+	pu.Count += opu.Count
+	pu.Revenue += opu.Revenue
+	if !opu.First.IsZero() && (pu.First.IsZero() || opu.First.Before(pu.First)) {
+		pu.First = opu.First
+	}
+	if opu.Last.After(pu.Last) {
+		pu.Last = opu.Last
+	}
+	pu.Categories = p.addAll(pu.Categories, opu.Categories, lim.Categories)
+	pu.Items = p.addAll(pu.Items, opu.Items, lim.Items)
+	for i, n := range opu.Months {
+		pu.Months[i] += n
+	}
+	p.Recent.merge(&o.Recent, lim.Recent)
+	for _, id := range append([]string{o.ID}, o.Aliases...) {
+		if id == "" || id == p.ID || slices.Contains(p.Aliases, id) {
+			continue
+		}
+		if len(p.Aliases) >= lim.Aliases {
+			p.Aliases = slices.Delete(p.Aliases, 0, len(p.Aliases)-lim.Aliases+1)
+			p.Truncated++
+		}
+		p.Aliases = append(p.Aliases, id)
+	}
+	p.Truncated += o.Truncated
+}
+
+// addAll adds the counts of o to m, in key order so that the keys kept at
+// the bound do not depend on map iteration.
+func (p *Profile) addAll(m, o map[string]int, max int) map[string]int {
+	if len(o) == 0 {
+		return m
+	}
+	for _, k := range slices.Sorted(maps.Keys(o)) {
+		m = p.count(m, k, o[k], max)
+	}
+	return m
 }
 
 // Trait returns the raw JSON value of the top-level trait key, or nil.
@@ -325,6 +440,30 @@ func (r *Ring) Push(e Event, limit int) {
 	}
 	r.buf[r.head] = e
 	r.head = (r.head + 1) % limit
+}
+
+// merge interleaves the events of o into r by time (r's first among
+// events of the same time), keeping the newest limit.
+func (r *Ring) merge(o *Ring, limit int) {
+	if o.Len() == 0 {
+		return
+	}
+	a, b := r.Events(), o.Events()
+	out := make([]Event, 0, len(a)+len(b))
+	i, j := 0, 0
+	for i < len(a) || j < len(b) {
+		if j == len(b) || (i < len(a) && !b[j].Time.Before(a[i].Time)) {
+			out = append(out, a[i])
+			i++
+		} else {
+			out = append(out, b[j])
+			j++
+		}
+	}
+	if len(out) > limit {
+		out = out[len(out)-limit:]
+	}
+	r.buf, r.head = out, 0
 }
 
 func (r Ring) clone() Ring {
@@ -418,8 +557,12 @@ func (a Applied) clone() Applied {
 }
 
 // SplitID splits an event ID of the form "producer:sequence", where
-// sequence is a positive decimal number, into its parts.
+// sequence is a positive decimal number, into its parts. IDs that begin
+// with '#' (see OpaqueID) are never split.
 func SplitID(id string) (producer string, seq uint64, ok bool) {
+	if id != "" && id[0] == '#' {
+		return "", 0, false
+	}
 	i := strings.LastIndexByte(id, ':')
 	if i <= 0 || i == len(id)-1 || id[i+1] == '0' || id[i+1] == '+' {
 		return "", 0, false
@@ -430,6 +573,11 @@ func SplitID(id string) (producer string, seq uint64, ok bool) {
 	}
 	return id[:i], n, true
 }
+
+// OpaqueID returns the event ID for a client's own message id s (a
+// Segment messageId): s behind a '#', so that it is remembered as it is
+// and never read as a producer's sequence number, whatever its form.
+func OpaqueID(s string) string { return "#" + s }
 
 // EventID formats a sequenced event ID for producer.
 func EventID(producer string, seq uint64) string {

@@ -1,0 +1,201 @@
+package store_test
+
+import (
+	"encoding/json"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tailorhq/tailor/store"
+)
+
+var m0 = time.Date(2026, 5, 1, 9, 0, 0, 0, time.UTC)
+
+func page(id string, at time.Duration, path, cat string) store.Event {
+	return store.Event{ID: id, Type: store.TypePage, Time: m0.Add(at), Path: path, Category: cat, Item: path}
+}
+
+func TestMerge(t *testing.T) {
+	t.Parallel()
+	v := store.New("visitor")
+	v.Apply(store.Limits{},
+		page("a:1", 0, "/p/x", "books"),
+		page("a:2", time.Minute, "/p/y", "books"),
+		store.Event{ID: "a:3", Type: store.TypeTrack, Name: store.EventPurchase, Time: m0.Add(2 * time.Minute),
+			Items: []store.Item{{ID: "x", Category: "books", Price: 10, Quantity: 2}}},
+		store.Event{ID: "a:4", Type: store.TypeIdentify, Time: m0.Add(3 * time.Minute), Traits: json.RawMessage(`{"plan":"free","color":"red"}`)},
+	)
+	u := store.New("user:ana")
+	u.Apply(store.Limits{},
+		page("b:1", -time.Hour, "/p/x", "red-sox"),
+		store.Event{ID: "b:2", Type: store.TypeIdentify, Time: m0.Add(-30 * time.Minute), UserID: "ana", Traits: json.RawMessage(`{"plan":"pro","crm_stage":"lead"}`)},
+		store.Event{ID: "b:3", Type: store.TypeTrack, Name: store.EventPurchase, Time: m0.Add(-20 * time.Minute),
+			Items: []store.Item{{ID: "cap", Category: "red-sox", Price: 5}}},
+	)
+	u.Merge(store.Limits{}, v)
+
+	if u.Visits != 2 || u.Counts["page"] != 3 || u.Counts["identify"] != 2 || u.Counts[store.EventPurchase] != 2 {
+		t.Errorf("visits %d counts %v", u.Visits, u.Counts)
+	}
+	if u.Pages["/p/x"] != 2 || u.Pages["/p/y"] != 1 || u.Categories["books"] != 2 || u.Categories["red-sox"] != 1 {
+		t.Errorf("pages %v categories %v", u.Pages, u.Categories)
+	}
+	pu := u.Purchases
+	if pu.Count != 2 || pu.Revenue != 25 || pu.Items["x"] != 2 || pu.Items["cap"] != 1 || pu.Months[4] != 2 ||
+		!pu.First.Equal(m0.Add(-20*time.Minute)) || !pu.Last.Equal(m0.Add(2*time.Minute)) {
+		t.Errorf("purchases %+v", pu)
+	}
+	if !u.FirstSeen.Equal(m0.Add(-time.Hour)) || !u.LastSeen.Equal(m0.Add(3*time.Minute)) {
+		t.Errorf("first %v last %v", u.FirstSeen, u.LastSeen)
+	}
+	// The visitor was seen last: its traits win.
+	if got := string(u.Traits); got != `{"color":"red","crm_stage":"lead","plan":"free"}` {
+		t.Errorf("traits %s", got)
+	}
+	if u.UserID != "ana" || u.ID != "user:ana" || strings.Join(u.Aliases, ",") != "visitor" {
+		t.Errorf("ids %q %q %v", u.UserID, u.ID, u.Aliases)
+	}
+	var ids []string
+	for _, e := range u.Recent.Events() {
+		ids = append(ids, e.ID)
+	}
+	if got := strings.Join(ids, " "); got != "b:1 b:2 b:3 a:1 a:2 a:3 a:4" {
+		t.Errorf("recent %s", got)
+	}
+	// The applied marks of the user are its own.
+	if u.Applied.Has("a:1") || !u.Applied.Has("b:3") {
+		t.Errorf("applied %+v", u.Applied)
+	}
+}
+
+func TestMergeBounds(t *testing.T) {
+	t.Parallel()
+	lim := store.Limits{Recent: 3, Pages: 2, Aliases: 2}
+	u := store.New("user:u")
+	u.Apply(lim, page("u:1", 0, "/a", ""), page("u:2", 2*time.Second, "/b", ""))
+	for i, id := range []string{"v1", "v2", "v3"} {
+		v := store.New(id)
+		v.Apply(lim, page("v:1", time.Duration(2*i+1)*time.Second, "/c", ""))
+		u.Merge(lim, v)
+	}
+	if len(u.Pages) != 2 || u.Counts["page"] != 5 {
+		t.Errorf("pages %v counts %v", u.Pages, u.Counts)
+	}
+	if strings.Join(u.Aliases, ",") != "v2,v3" {
+		t.Errorf("aliases %v", u.Aliases)
+	}
+	if u.Recent.Len() != 3 || !u.Recent.At(2).Time.Equal(m0.Add(5*time.Second)) {
+		t.Errorf("recent %+v", u.Recent.Events())
+	}
+	if u.Truncated == 0 {
+		t.Error("truncation not counted")
+	}
+	// Merging a profile into itself, or nil, changes nothing.
+	before, _ := json.Marshal(u)
+	u.Merge(lim, u)
+	u.Merge(lim, nil)
+	if after, _ := json.Marshal(u); string(after) != string(before) {
+		t.Errorf("self merge changed the profile")
+	}
+}
+
+func TestAliasFreezes(t *testing.T) {
+	t.Parallel()
+	v := store.New("v")
+	n := v.Apply(store.Limits{},
+		page("a:1", 0, "/", ""),
+		store.Event{ID: "a:2", Type: store.TypeAlias, UserID: "ana", Time: m0},
+		page("a:3", time.Second, "/after", ""),
+		store.Event{ID: "a:4", Type: store.TypeAlias, UserID: "bob", Time: m0},
+	)
+	if n != 2 || v.MergedInto != "user:ana" || v.UserID != "ana" || v.Counts["page"] != 1 || v.Applied.Has("a:3") {
+		t.Errorf("applied %d, merged into %q, counts %v", n, v.MergedInto, v.Counts)
+	}
+	// A user's profile aliased to itself is not frozen.
+	u := store.New("user:ana")
+	u.Apply(store.Limits{}, store.Event{ID: "x:1", Type: store.TypeAlias, UserID: "ana"}, page("x:2", 0, "/", ""))
+	if u.MergedInto != "" || u.Counts["page"] != 1 {
+		t.Errorf("self alias: %q %v", u.MergedInto, u.Counts)
+	}
+	// A merge event is applied once.
+	w := store.New("user:w")
+	m := store.Event{ID: "#merge>v", Type: store.TypeMerge, Merge: store.New("v0")}
+	m.Merge.Apply(store.Limits{}, page("z:1", 0, "/", ""))
+	if got := w.Apply(store.Limits{}, m, m); got != 1 || w.Counts["page"] != 1 || w.Recent.Len() != 1 {
+		t.Errorf("merge applied %d times: %v", got, w.Counts)
+	}
+}
+
+func TestVisitsCountedFromPages(t *testing.T) {
+	t.Parallel()
+	p := store.New("user:crm")
+	p.Apply(store.Limits{}, store.Event{ID: "c:1", Type: store.TypeIdentify, Time: m0, Traits: json.RawMessage(`{"crm_stage":"opportunity"}`)},
+		store.Event{ID: "c:2", Type: store.TypeTrack, Name: "email_opened", Time: m0})
+	if p.Visits != 0 {
+		t.Errorf("server-side events counted %d visits", p.Visits)
+	}
+	p.Apply(store.Limits{}, page("c:3", time.Minute, "/", ""), page("c:4", 2*time.Minute, "/a", ""))
+	if p.Visits != 1 {
+		t.Errorf("visits %d, want 1", p.Visits)
+	}
+	p.Apply(store.Limits{}, store.Event{ID: "c:5", Type: store.TypeTrack, Name: "x", NewVisit: true, Time: m0.Add(time.Hour)})
+	if p.Visits != 2 {
+		t.Errorf("visits %d, want 2", p.Visits)
+	}
+}
+
+func TestOpaqueIDs(t *testing.T) {
+	t.Parallel()
+	// A message id that looks like a producer's sequence number is
+	// remembered as it is.
+	p := store.New("v")
+	n := p.Apply(store.Limits{}, page(store.OpaqueID("web:5"), 0, "/", ""), page(store.OpaqueID("web:3"), 0, "/", ""),
+		page(store.OpaqueID("web:5"), 0, "/", ""))
+	if n != 2 || len(p.Applied.Seq) != 0 || len(p.Applied.IDs) != 2 {
+		t.Errorf("applied %d: %+v", n, p.Applied)
+	}
+	if _, _, ok := store.SplitID("#a:1"); ok {
+		t.Error("SplitID split an opaque id")
+	}
+}
+
+func TestUserProfileID(t *testing.T) {
+	t.Parallel()
+	if id, err := store.UserProfileID("ana@example.com"); err != nil || id != "user:ana@example.com" {
+		t.Errorf("%q %v", id, err)
+	}
+	for _, bad := range []string{"", strings.Repeat("x", store.MaxUserIDLength+1), "a\nb", "\xff"} {
+		if _, err := store.UserProfileID(bad); !errors.Is(err, store.ErrInvalidID) {
+			t.Errorf("UserProfileID(%q): %v", bad, err)
+		}
+	}
+	if _, err := store.UserProfileID(strings.Repeat("x", store.MaxUserIDLength)); err != nil {
+		t.Error(err)
+	}
+}
+
+func TestCodecMergedAndVersion1(t *testing.T) {
+	t.Parallel()
+	p := richProfile()
+	p.MergedInto = "user:ana"
+	p.Aliases = []string{"a", "b"}
+	b, _ := store.Marshal(p)
+	got, err := store.Unmarshal(b)
+	if err != nil || got.MergedInto != "user:ana" || strings.Join(got.Aliases, ",") != "a,b" {
+		t.Fatalf("%+v %v", got, err)
+	}
+	// A version 1 encoding (without the merge fields) still decodes.
+	q := richProfile()
+	b, _ = store.Marshal(q)
+	v1 := append([]byte{0xB1}, b[1:len(b)-2]...)
+	got, err = store.Unmarshal(v1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, _ := json.Marshal(q)
+	have, _ := json.Marshal(got)
+	if string(want) != string(have) {
+		t.Fatalf("version 1:\n got %s\nwant %s", have, want)
+	}
+}
