@@ -18,7 +18,7 @@ type Store struct {
 	mu       sync.RWMutex
 	closed   bool
 	profiles map[string]*store.Profile
-	subs     map[int]func(string)
+	subs     map[int]sub
 	nextSub  int
 }
 
@@ -32,7 +32,7 @@ var (
 // New returns an empty store folding profiles with lim (zero fields mean
 // defaults).
 func New(lim store.Limits) *Store {
-	return &Store{lim: lim.WithDefaults(), profiles: make(map[string]*store.Profile), subs: make(map[int]func(string))}
+	return &Store{lim: lim.WithDefaults(), profiles: make(map[string]*store.Profile), subs: make(map[int]sub)}
 }
 
 // Limits returns the limits profiles are folded with.
@@ -168,7 +168,7 @@ func (s *Store) Subscribe(ctx context.Context, fn func(id string)) error {
 	}
 	n := s.nextSub
 	s.nextSub++
-	s.subs[n] = fn
+	s.subs[n] = sub{ctx, fn}
 	context.AfterFunc(ctx, func() {
 		s.mu.Lock()
 		delete(s.subs, n)
@@ -177,20 +177,28 @@ func (s *Store) Subscribe(ctx context.Context, fn func(id string)) error {
 	return nil
 }
 
-func (s *Store) subscribers() []func(string) {
+// A sub is a subscription: fn is called until ctx is done.
+type sub struct {
+	ctx context.Context
+	fn  func(string)
+}
+
+func (s *Store) subscribers() []sub {
 	if len(s.subs) == 0 {
 		return nil
 	}
-	fns := make([]func(string), 0, len(s.subs))
-	for _, fn := range s.subs {
-		fns = append(fns, fn)
+	subs := make([]sub, 0, len(s.subs))
+	for _, sb := range s.subs {
+		subs = append(subs, sb)
 	}
-	return fns
+	return subs
 }
 
-func notify(fns []func(string), id string) {
-	for _, fn := range fns {
-		fn(id)
+func notify(subs []sub, id string) {
+	for _, sb := range subs {
+		if sb.ctx.Err() == nil {
+			sb.fn(id)
+		}
 	}
 }
 
@@ -200,5 +208,6 @@ func (s *Store) Close() error {
 	defer s.mu.Unlock()
 	s.closed = true
 	s.profiles = nil
+	clear(s.subs)
 	return nil
 }

@@ -354,7 +354,9 @@ func testRange(t *testing.T, s store.Store) {
 		t.Fatalf("Range visited %d profiles, want 7", len(seen))
 	}
 	n := 0
-	r.Range(ctx(t), func(*store.Profile) bool { n++; return n < 3 })
+	if err := r.Range(ctx(t), func(*store.Profile) bool { n++; return n < 3 }); err != nil {
+		t.Fatal(err)
+	}
 	if n != 3 {
 		t.Fatalf("Range went on after fn returned false: %d calls", n)
 	}
@@ -367,8 +369,12 @@ func testExpire(t *testing.T, s store.Store) {
 	}
 	old := []store.Event{{ID: "o", Type: store.TypePage, Path: "/", Time: t0.AddDate(-2, 0, 0)}}
 	fresh := []store.Event{{ID: "f", Type: store.TypePage, Path: "/", Time: t0}}
-	s.Apply(ctx(t), "old", old)
-	s.Apply(ctx(t), "fresh", fresh)
+	if _, err := s.Apply(ctx(t), "old", old); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Apply(ctx(t), "fresh", fresh); err != nil {
+		t.Fatal(err)
+	}
 	n, err := e.Expire(ctx(t), t0.AddDate(-1, 0, 0))
 	if err != nil || n != 1 {
 		t.Fatalf("Expire = %d, %v; want 1, nil", n, err)
@@ -401,6 +407,17 @@ func testSubscribe(t *testing.T, s store.Store) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("no invalidation within 5s of Apply")
 	}
+	if err := s.Delete(ctx(t), "sub"); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case id := <-got:
+		if id != "sub" {
+			t.Fatalf("invalidation for %q after Delete, want sub", id)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("no invalidation within 5s of Delete")
+	}
 }
 
 func testClosed(t *testing.T, s store.Store) {
@@ -418,5 +435,21 @@ func testClosed(t *testing.T, s store.Store) {
 	}
 	if err := s.Delete(ctx(t), "v"); !errors.Is(err, store.ErrClosed) {
 		t.Errorf("Delete after Close: %v, want ErrClosed", err)
+	}
+	if _, err := store.ApplyBatch(ctx(t), s, []store.Batch{{ID: "v", Events: []store.Event{Page("c", 2, "/")}}}); !errors.Is(err, store.ErrClosed) {
+		t.Errorf("ApplyBatch after Close: %v, want ErrClosed", err)
+	}
+	if r, ok := s.(store.Ranger); ok {
+		if err := r.Range(ctx(t), func(*store.Profile) bool { return true }); !errors.Is(err, store.ErrClosed) {
+			t.Errorf("Range after Close: %v, want ErrClosed", err)
+		}
+	}
+	if e, ok := s.(store.Expirer); ok {
+		if _, err := e.Expire(ctx(t), time.Now()); !errors.Is(err, store.ErrClosed) {
+			t.Errorf("Expire after Close: %v, want ErrClosed", err)
+		}
+	}
+	if err := s.Close(); err != nil {
+		t.Errorf("a second Close: %v, want nil", err)
 	}
 }
