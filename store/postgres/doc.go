@@ -70,6 +70,12 @@
 // are retried. Batches of more than 500 profiles are split into
 // transactions of 500.
 //
+// A read that fails because its connection broke (a server restart, an idle
+// connection that the server or a firewall closed) wrote nothing, and is
+// retried on another connection; so are Load, Range, Delete and the LISTEN
+// of Subscribe. A write whose outcome is unknown returns its error: calling
+// Apply again with the same events is safe, as it is exactly-once.
+//
 // # Invalidations
 //
 // Every write and delete also calls pg_notify(channel, id) in the same

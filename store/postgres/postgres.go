@@ -59,7 +59,8 @@ type Options struct {
 	// so that every lost compare-and-swap is an ErrConflict.
 	MaxRetries int
 	// Channel is the LISTEN/NOTIFY channel that writes and deletes are
-	// announced on, with the same rules as Table. Every process that shares
+	// announced on, with the same rules as Table but up to 63 bytes. Every
+	// process that shares
 	// a table must use the same channel. The zero value means the table's
 	// name, so "tailor_profiles" by default, and stores on different tables
 	// do not hear each other.
