@@ -432,6 +432,9 @@ func (c *condCompiler) clause(m condMember) condNode {
 		c.problemf(m.off, "unknown operator %s (read as an attribute path)", m.key)
 	}
 	f := &condField{path: newCondPath(m.key), name: m.key, arg: m.val, slot: -1}
+	if c.elem > 0 {
+		f.evField = eventFieldOf(m.key)
+	}
 	if c.elem == 0 {
 		f.atRoot()
 		c.reads |= docReads(m.key)
@@ -575,7 +578,7 @@ func (c *condCompiler) operator(m condMember) condNode {
 		if !ok {
 			return condAbort
 		}
-		return &condElemMatch{node: n}
+		return &condElemMatch{node: n, structOnly: condStructOnly(n)}
 	case "$all", "$alli":
 		if arg.kind != condArr {
 			c.problemf(arg.off, "%s needs an array, not %v", op, arg.kind)
@@ -649,6 +652,7 @@ func (c *condCompiler) count(arg *condJSON) condNode {
 			before := len(c.problems)
 			n.where, ok = c.elementCondition(`"where"`, m.val)
 			n.sound = len(c.problems) == before
+			n.structOnly = ok && condStructOnly(n.where)
 		case "within":
 			c.usesTime = true
 			n.within, ok = c.duration(m.val)

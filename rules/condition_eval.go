@@ -11,6 +11,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/tidwall/gjson"
+
+	"github.com/tailorhq/tailor/store"
 )
 
 // A condResult is the outcome of evaluating a node. As in GrowthBook, only
@@ -59,6 +61,11 @@ type condEnv struct {
 	// rec, if set, records the clauses evaluated at the top level, to
 	// explain the result; their arguments are evaluated without it.
 	rec *condRecorder
+	// event, if set, is the recent event of root whose rendering is the
+	// value being evaluated: element paths that name a scalar field of
+	// events read it from the event itself. Nodes that evaluate elements
+	// of other arrays clear it.
+	event *store.Event
 }
 
 // note says that the result of the node being evaluated may change at t,
@@ -218,6 +225,17 @@ type condField struct {
 	rest    condPath
 	hasRest bool
 	ringLen bool // the path is "recent.length"
+	// look, if set, reads the value from the profile or the request
+	// without rendering the member: the key key of a map (of sub, in
+	// purchases), or the request fact fact.
+	look int
+	sub  string
+	key  string
+	fact Fields
+	tail condPath // for a trait, the path after the trait's key
+	// evField, if not 0, is the scalar field of events that the path of
+	// an element names (see condEnv.event).
+	evField int
 	// ring, if set, evaluates the operators on the ring of recent events
 	// without rendering it whole.
 	ring []condRingOp
@@ -240,9 +258,44 @@ func (f *condField) atRoot() {
 	f.root = true
 	first, rest, more := strings.Cut(f.name, ".")
 	f.slot = docSlot(first)
-	if more {
-		f.rest, f.hasRest = newCondPath(rest), true
-		f.ringLen = f.slot == slotRecent && rest == "length"
+	if !more {
+		return
+	}
+	f.rest, f.hasRest = newCondPath(rest), true
+	f.ringLen = f.slot == slotRecent && rest == "length"
+	// One part after the member is a key of an object, which a lookup in
+	// the profile's map finds as the document's object would: unless the
+	// key has U+FFFD, which also stands for invalid UTF-8 in the document.
+	one := !strings.Contains(rest, ".") && !strings.ContainsRune(rest, utf8.RuneError)
+	switch f.slot {
+	case slotCounts, slotPages, slotCategories, slotViews:
+		if one {
+			f.look, f.key = lookMap, rest
+		}
+	case slotPurchases:
+		sub, key, two := strings.Cut(rest, ".")
+		switch {
+		case !two && (sub == "count" || sub == "revenue" || sub == "first" || sub == "last"):
+			f.look, f.key = lookPurchase, sub
+		case two && (sub == "categories" || sub == "items") && !strings.Contains(key, ".") && !strings.ContainsRune(key, utf8.RuneError):
+			f.look, f.sub, f.key = lookPurchaseMap, sub, key
+		}
+	case slotTraits:
+		key, tail, two := strings.Cut(rest, ".")
+		if !strings.ContainsRune(key, utf8.RuneError) {
+			f.look, f.key = lookTrait, key
+			if two {
+				f.tail = newCondPath(tail)
+			}
+		}
+	case slotRequest:
+		if one {
+			f.look, f.fact = lookFact, factField(rest)
+			if f.fact == 0 {
+				f.slot = -1 // the request has no such fact: null
+				f.look = lookNone
+			}
+		}
 	}
 }
 
@@ -272,6 +325,13 @@ func condRingNodeOf(f *condField) []condRingOp {
 }
 
 func (f *condField) eval(env condEnv, v gjson.Result) condResult {
+	if f.evField != 0 && env.event != nil {
+		v = env.root.eventField(env.event, f.evField)
+		if env.rec != nil {
+			return f.explain(env, v)
+		}
+		return f.node.eval(env, v)
+	}
 	if f.ring != nil && env.root != nil && env.root.hasRing() {
 		if env.rec != nil {
 			return f.explainRing(env)
@@ -302,6 +362,14 @@ func (f *condField) value(env condEnv, v gjson.Result) gjson.Result {
 	switch {
 	case f.slot < 0:
 		return gjson.Result{}
+	case f.look == lookTrait:
+		t := env.root.trait(f.key)
+		if len(f.tail.segs) > 0 {
+			return f.tail.resolve(t)
+		}
+		return t
+	case f.look != lookNone:
+		return env.root.lookup(f)
 	case f.ringLen:
 		if env.root.hasRing() {
 			return condNumber(env.root.ringLen())
@@ -746,9 +814,15 @@ func (want condExists) eval(_ condEnv, v gjson.Result) condResult {
 }
 
 // condElemMatch is $elemMatch.
-type condElemMatch struct{ node condNode }
+type condElemMatch struct {
+	node condNode
+	// structOnly: node reads only scalar fields of events, so recent
+	// events need not be rendered (see condEnv.event).
+	structOnly bool
+}
 
 func (n *condElemMatch) eval(env condEnv, v gjson.Result) condResult {
+	env.event = nil
 	if !v.IsArray() {
 		return condFail
 	}
@@ -777,7 +851,14 @@ func (n *condElemMatch) step(env condEnv, e gjson.Result, res *condResult) bool 
 func (n *condElemMatch) evalRing(env condEnv, d *document) (condResult, int) {
 	res := condFail
 	for i := range d.ringLen() {
-		if !n.step(env, d.ringElem(i), &res) {
+		env.event = d.prof.Recent.At(i)
+		var e gjson.Result
+		if n.structOnly {
+			e = gjson.Result{Type: gjson.JSON, Raw: "{}"} // not null: no event is
+		} else {
+			e = d.ringElem(i)
+		}
+		if !n.step(env, e, &res) {
 			break
 		}
 	}
@@ -788,6 +869,7 @@ func (n *condElemMatch) evalRing(env condEnv, d *document) (condResult, int) {
 type condAllOf []condNode
 
 func (l condAllOf) eval(env condEnv, v gjson.Result) condResult {
+	env.event = nil
 	if !v.IsArray() {
 		return condFail
 	}
@@ -837,8 +919,9 @@ func (n *condTime) eval(env condEnv, v gjson.Result) condResult {
 
 // condCount is $count.
 type condCount struct {
-	where    condNode // nil counts every element
-	sound    bool     // where was compiled without problems: it only passes or fails
+	where      condNode // nil counts every element
+	sound      bool     // where was compiled without problems: it only passes or fails
+	structOnly bool     // where reads only scalar fields of events (see condEnv.event)
 	within   time.Duration
 	windowed bool
 	at       condPath
@@ -846,6 +929,7 @@ type condCount struct {
 }
 
 func (n *condCount) eval(env condEnv, v gjson.Result) condResult {
+	env.event = nil
 	c := condCounter{n: n, env: env, res: condPass}
 	switch {
 	case v.Type == gjson.Null:
@@ -870,7 +954,12 @@ func (n *condCount) evalRing(env condEnv, d *document) (condResult, int) {
 		c.since = env.now.Add(-n.within)
 	}
 	fast := n.windowed && n.at.fast == "time" && (n.where == nil || n.sound)
-	for i := range d.ringLen() {
+	start := 0
+	if fast {
+		start = ringStart(d.prof, d, c.since)
+	}
+	for i := start; i < d.ringLen(); i++ {
+		c.env.event = d.prof.Recent.At(i)
 		if !fast {
 			if !c.step(d.ringElem(i)) {
 				break
@@ -881,8 +970,14 @@ func (n *condCount) evalRing(env condEnv, d *document) (condResult, int) {
 		if !ok || t.Before(c.since) {
 			continue
 		}
-		if n.where != nil && n.where.eval(env, d.ringElem(i)) != condPass {
-			continue
+		if n.where != nil {
+			e := gjson.Result{Type: gjson.JSON, Raw: "{}"}
+			if !n.structOnly {
+				e = d.ringElem(i)
+			}
+			if n.where.eval(c.env, e) != condPass {
+				continue
+			}
 		}
 		env.note(t.Add(n.within))
 		c.count++
@@ -1012,4 +1107,34 @@ func condDaysIn(m time.Month, year int) int {
 		return 30
 	}
 	return 31
+}
+
+// condStructOnly reports whether n, a condition on an element, reads only
+// paths that name scalar fields of events.
+func condStructOnly(n condNode) bool {
+	switch n := n.(type) {
+	case condResult:
+		return true
+	case condAll:
+		for _, c := range n {
+			if !condStructOnly(c) {
+				return false
+			}
+		}
+		return true
+	case condAny:
+		for _, c := range n {
+			if !condStructOnly(c) {
+				return false
+			}
+		}
+		return true
+	case condNot:
+		return condStructOnly(n.node)
+	case *condLogical:
+		return condStructOnly(n.node)
+	case *condField:
+		return n.evField != 0
+	}
+	return false
 }

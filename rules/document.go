@@ -94,12 +94,30 @@ type document struct {
 	buf   []byte
 	keys  []string // scratch, to sort a map's keys
 	elems []string // the rendered recent events, "" until rendered
+	// order is 0 until the order of the recent events' times is known,
+	// then orderSorted or orderUnsorted.
+	order uint8
+	// The traits' keys and values, once read.
+	traitsRead bool
+	traitKeys  []string
+	traitVals  []gjson.Result
 }
+
+const (
+	orderSorted = 1 + iota
+	orderUnsorted
+)
 
 func (d *document) reset(p *store.Profile, f *Facts) {
 	d.prof, d.facts = p, f
 	d.have = [numSlots]bool{}
 	d.vals = [numSlots]gjson.Result{}
+	d.order = 0
+	d.traitsRead = false
+	clear(d.traitKeys)
+	d.traitKeys = d.traitKeys[:0]
+	clear(d.traitVals)
+	d.traitVals = d.traitVals[:0]
 	d.buf = d.buf[:0]
 	clear(d.elems)
 	d.elems = d.elems[:0]
@@ -267,14 +285,135 @@ func (d *document) hasRing() bool { return d.prof != nil }
 // ringLen returns the number of recent events.
 func (d *document) ringLen() int { return len(d.elems) }
 
+// The times that RFC 3339 can write: years 0 to 9999.
+var (
+	rfc3339Min = time.Date(0, time.January, 1, 0, 0, 0, 0, time.UTC)
+	rfc3339End = time.Date(10000, time.January, 1, 0, 0, 0, 0, time.UTC)
+)
+
 // ringTime returns the time of the i-th recent event, oldest first, and
 // false when its rendering is not an RFC 3339 time (a year outside 0-9999).
 func (d *document) ringTime(i int) (time.Time, bool) {
 	t := d.prof.Recent.At(i).Time
-	if y := t.UTC().Year(); y < 0 || y > 9999 {
+	if t.Before(rfc3339Min) || !t.Before(rfc3339End) {
 		return time.Time{}, false
 	}
 	return t, true
+}
+
+// ringStart returns the index of the first recent event that may be at or
+// after since: the events are in the order of the ring, which is usually
+// the order of their times, but need not be.
+func ringStart(p *store.Profile, d *document, since time.Time) int {
+	r := &p.Recent
+	n := r.Len()
+	if d.order == 0 {
+		d.order = orderSorted
+		for i := 1; i < n; i++ {
+			if r.At(i).Time.Before(r.At(i - 1).Time) {
+				d.order = orderUnsorted
+				break
+			}
+		}
+	}
+	if d.order != orderSorted {
+		return 0
+	}
+	lo, hi := 0, n
+	for lo < hi {
+		m := int(uint(lo+hi) >> 1)
+		if r.At(m).Time.Before(since) {
+			lo = m + 1
+		} else {
+			hi = m
+		}
+	}
+	return lo
+}
+
+// Lookups that read a value of the document from the profile, without
+// rendering its member.
+const (
+	lookNone     = iota
+	lookMap      // a key of counts, pages, categories or views
+	lookPurchase // purchases.count, .revenue, .first or .last
+	lookPurchaseMap
+	lookFact  // a request fact
+	lookTrait // a trait, by its key
+)
+
+// lookup returns the value of the document that f looks up.
+func (d *document) lookup(f *condField) gjson.Result {
+	p := d.prof
+	if p == nil && f.look != lookFact {
+		return gjson.Result{}
+	}
+	var m map[string]int
+	switch f.look {
+	case lookMap:
+		switch f.slot {
+		case slotCounts:
+			m = p.Counts
+		case slotPages:
+			m = p.Pages
+		case slotCategories:
+			m = p.Categories
+		case slotViews:
+			m = p.Views
+		}
+	case lookPurchaseMap:
+		m = p.Purchases.Items
+		if f.sub == "categories" {
+			m = p.Purchases.Categories
+		}
+	case lookPurchase:
+		pu := &p.Purchases
+		switch f.key {
+		case "count":
+			return condNumber(pu.Count)
+		case "revenue":
+			if math.IsNaN(pu.Revenue) || math.IsInf(pu.Revenue, 0) {
+				return gjson.Result{}
+			}
+			return gjson.Result{Type: gjson.Number, Num: pu.Revenue}
+		case "first":
+			return d.timeResult(pu.First)
+		}
+		return d.timeResult(pu.Last)
+	case lookFact:
+		if f.fact == FieldNew {
+			if d.facts.New {
+				return gjson.Result{Type: gjson.True}
+			}
+			return gjson.Result{Type: gjson.False}
+		}
+		v := factValue(d.facts, f.fact)
+		switch {
+		case v == "":
+			return gjson.Result{}
+		case utf8.ValidString(v):
+			return gjson.Result{Type: gjson.String, Str: v}
+		}
+		start := len(d.buf)
+		d.buf = appendJSONString(d.buf, v)
+		return gjson.Parse(d.str(start))
+	}
+	n, ok := m[f.key]
+	if !ok {
+		return gjson.Result{}
+	}
+	return condNumber(n)
+}
+
+// timeResult returns t as the document writes it: null if it is zero.
+func (d *document) timeResult(t time.Time) gjson.Result {
+	if t.IsZero() {
+		return gjson.Result{}
+	}
+	start := len(d.buf)
+	d.buf = appendJSONTime(d.buf, t)
+	raw := d.str(start)
+	return gjson.Result{Type: gjson.String, Raw: raw, Str: raw[1 : len(raw)-1]}
 }
 
 // ringElem returns the i-th recent event, oldest first, rendering it on
@@ -495,4 +634,114 @@ func appendJSONFloat(b []byte, f float64) []byte {
 		}
 	}
 	return b
+}
+
+// trait returns the value of the trait key, as the traits member of the
+// document has it: the first of duplicate keys counts.
+func (d *document) trait(key string) gjson.Result {
+	if d.prof == nil {
+		return gjson.Result{}
+	}
+	if !d.traitsRead {
+		d.traitsRead = true
+		t := d.member(slotTraits)
+		t.ForEach(func(k, v gjson.Result) bool {
+			d.traitKeys = append(d.traitKeys, k.Str)
+			d.traitVals = append(d.traitVals, v)
+			return true
+		})
+	}
+	for i, k := range d.traitKeys {
+		if k == key {
+			return d.traitVals[i]
+		}
+	}
+	return gjson.Result{}
+}
+
+// The scalar fields of events, as the document names them.
+const (
+	evTime = 1 + iota
+	evType
+	evName
+	evPath
+	evCategory
+	evItem
+	evReferrer
+	evSource
+	evMedium
+	evCampaign
+	evDevice
+	evNewVisit
+	evRevenue
+	evUserID
+	evID
+)
+
+var eventFieldNames = [...]string{"", "time", "type", "name", "path", "category", "item", "referrer",
+	"utmSource", "utmMedium", "utmCampaign", "device", "newVisit", "revenue", "userId", "id"}
+
+// eventFieldOf returns the scalar field of events named by path, or 0.
+func eventFieldOf(path string) int {
+	for i, n := range eventFieldNames {
+		if i > 0 && n == path {
+			return i
+		}
+	}
+	return 0
+}
+
+// eventField returns the field f of e as appendEvent renders it.
+func (d *document) eventField(e *store.Event, f int) gjson.Result {
+	var s string
+	switch f {
+	case evTime:
+		start := len(d.buf)
+		d.buf = appendJSONTime(d.buf, e.Time)
+		raw := d.str(start)
+		return gjson.Result{Type: gjson.String, Raw: raw, Str: raw[1 : len(raw)-1]}
+	case evNewVisit:
+		if e.NewVisit {
+			return gjson.Result{Type: gjson.True}
+		}
+		return gjson.Result{}
+	case evRevenue:
+		if e.Revenue == 0 || math.IsNaN(e.Revenue) || math.IsInf(e.Revenue, 0) {
+			return gjson.Result{}
+		}
+		return gjson.Result{Type: gjson.Number, Num: e.Revenue}
+	case evType:
+		s = e.Type
+	case evName:
+		s = e.Name
+	case evPath:
+		s = e.Path
+	case evCategory:
+		s = e.Category
+	case evItem:
+		s = e.Item
+	case evReferrer:
+		s = e.Referrer
+	case evSource:
+		s = e.Source
+	case evMedium:
+		s = e.Medium
+	case evCampaign:
+		s = e.Campaign
+	case evDevice:
+		s = e.Device
+	case evUserID:
+		s = e.UserID
+	case evID:
+		s = e.ID
+	}
+	if s == "" {
+		return gjson.Result{}
+	}
+	if utf8.ValidString(s) {
+		return gjson.Result{Type: gjson.String, Str: s}
+	}
+	start := len(d.buf)
+	d.buf = appendJSONString(d.buf, s)
+	return gjson.Parse(d.str(start))
 }

@@ -538,7 +538,7 @@ func (e *Engine) ClassifyResult(in *Input) Result {
 			out = append(out, s.segs[i].Name)
 		}
 	}
-	return Result{
+	r := Result{
 		Segments:    out,
 		ValidUntil:  ev.track.until,
 		UsesRequest: ev.reads != 0,
@@ -546,6 +546,8 @@ func (e *Engine) ClassifyResult(in *Input) Result {
 		facts:       in.Request.Only(ev.reads),
 		set:         s,
 	}
+	in.release()
+	return r
 }
 
 // run evaluates the membership of every segment of s.
@@ -605,6 +607,7 @@ func (e *Engine) Explain(in *Input) []Explanation {
 		x.Matched, x.Clauses, x.Err = safeExplain(seg.Rule, in)
 		x.Matched = x.Matched && x.Err == nil
 	}
+	in.release()
 	return out
 }
 

@@ -1,6 +1,7 @@
 package rules
 
 import (
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -186,6 +187,9 @@ type evaluation struct {
 	set  *Set
 	memo []memberState
 	errs *atomic.Uint64 // counts the rules that fail, if set
+	// engine is true while the engine evaluates: the input does not
+	// change meanwhile.
+	engine bool
 	// Values derived from the profile, computed once.
 	prof    *store.Profile
 	facts   Facts
@@ -203,7 +207,7 @@ func (in *Input) eval() *evaluation {
 		ev.reset(in)
 		return ev
 	}
-	if ev.prof != in.Profile || ev.facts != in.Request || !ev.now.Equal(in.Now) {
+	if !ev.engine && (ev.prof != in.Profile || !ev.now.Equal(in.Now) || ev.facts != in.Request) {
 		ev.reset(in)
 	}
 	return ev
@@ -213,11 +217,33 @@ func (in *Input) eval() *evaluation {
 func (in *Input) begin() *evaluation {
 	ev := in.ev
 	if ev == nil {
-		ev = &evaluation{}
+		ev = evaluations.Get().(*evaluation)
 		in.ev = ev
 	}
 	ev.reset(in)
+	ev.engine = true
 	return ev
+}
+
+// evaluations recycles what the engine's evaluations cache, mostly the
+// buffers of documents.
+var evaluations = sync.Pool{New: func() any { return new(evaluation) }}
+
+// release recycles the cache of in, which nothing refers to any more: the
+// engine's results and explanations hold copies.
+func (in *Input) release() {
+	ev := in.ev
+	if ev == nil {
+		return
+	}
+	in.ev = nil
+	ev.prof, ev.set, ev.errs, ev.engine = nil, nil, nil, false
+	ev.doc.reset(nil, nil)
+	ev.derived.reset()
+	if cap(ev.doc.buf) > 256<<10 || cap(ev.doc.elems) > 4096 {
+		ev.doc.buf, ev.doc.elems = nil, nil
+	}
+	evaluations.Put(ev)
 }
 
 func (ev *evaluation) reset(in *Input) {
@@ -231,12 +257,15 @@ func (ev *evaluation) reset(in *Input) {
 // derived holds values that built-in rules compute from the profile, once
 // per evaluation.
 type derived struct {
-	interest []interestCache
-	email    *emailSummary
+	interest   []interestCache
+	email      []emailState
+	emailsRead bool
 }
 
 func (d *derived) reset() {
 	clear(d.interest)
 	d.interest = d.interest[:0]
-	d.email = nil
+	clear(d.email)
+	d.email = d.email[:0]
+	d.emailsRead = false
 }
