@@ -922,10 +922,10 @@ type condCount struct {
 	where      condNode // nil counts every element
 	sound      bool     // where was compiled without problems: it only passes or fails
 	structOnly bool     // where reads only scalar fields of events (see condEnv.event)
-	within   time.Duration
-	windowed bool
-	at       condPath
-	is       condNode
+	within     time.Duration
+	windowed   bool
+	at         condPath
+	is         condNode
 }
 
 func (n *condCount) eval(env condEnv, v gjson.Result) condResult {
