@@ -1,0 +1,301 @@
+package admin
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"embed"
+	"errors"
+	"fmt"
+	"html/template"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/tailorhq/tailor/middleware"
+	"github.com/tailorhq/tailor/middleware/webhook"
+)
+
+// DefaultPrefix is where the dashboard is mounted when Config.Prefix is
+// empty.
+const DefaultPrefix = "/_tailor/admin/"
+
+// ContentSecurityPolicy is the policy of every response: nothing but the
+// dashboard's own stylesheet and icon loads, no script runs, no other site
+// may frame it.
+const ContentSecurityPolicy = "default-src 'none'; style-src 'self'; img-src 'self'; connect-src 'self'; " +
+	"form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+
+// Config configures the dashboard. Personalizer is required, and so is an
+// authorizer (Authorize, Username and Password, or BearerToken) unless
+// Insecure; every other field documents its zero value.
+type Config struct {
+	// Personalizer is the one whose visitors, store and engine the
+	// dashboard shows. Required.
+	Personalizer *middleware.Personalizer
+
+	// Authorize, if set, lets a request in when it returns true; a
+	// request it refuses gets 403. Use it to plug in the site's own
+	// sessions (check a staff role, say).
+	Authorize func(r *http.Request) bool
+	// Username and Password, if set, let in the requests with these HTTP
+	// basic authentication credentials (compared in constant time); others
+	// get 401 with a WWW-Authenticate challenge. Set both or neither. Serve
+	// the dashboard over TLS: basic authentication sends the password with
+	// every request.
+	Username, Password string
+	// BearerToken, if set, lets in the requests with the header
+	// "Authorization: Bearer <token>" (compared in constant time), for
+	// scripts that download exports.
+	BearerToken string
+	// A request is let in when any configured authorizer accepts it.
+	// New refuses a Config without authorizer unless Insecure is set:
+	// then everyone is let in, for development on your own machine, and
+	// every page says so in a banner.
+	Insecure bool
+
+	// Prefix is the path the dashboard is mounted at, with a slash at both
+	// ends: mount the Handler with mux.Handle(prefix, h), without
+	// http.StripPrefix, and outside Personalizer.Handler (so that the
+	// dashboard's pages are not recorded as page views). Default
+	// DefaultPrefix.
+	Prefix string
+
+	// Webhooks, if set, is shown on the webhooks page: its target,
+	// counters and delivery log.
+	Webhooks *webhook.Dispatcher
+	// Experiments, if set, provides the experiments and their counts for
+	// the experiments page.
+	Experiments ExperimentSource
+
+	// SampleInterval is how often segment sizes are measured for the
+	// overview's chart. Default 1 minute.
+	SampleInterval time.Duration
+	// SampleLimit is the most profiles one measurement classifies, and
+	// the most that a segment's member list or a search by user id reads.
+	// Stores larger than that are measured on the first SampleLimit
+	// profiles their Range yields, and the dashboard says so. Default
+	// 10,000.
+	SampleLimit int
+	// History is how many measurements are kept (in memory, a few bytes
+	// per segment each). Default 1,440: a day at the default interval.
+	History int
+
+	// Location is the time zone of the times shown. Default time.Local.
+	Location *time.Location
+	// Logger receives errors of the dashboard (a failed export, a failed
+	// measurement). Default slog.Default().
+	Logger *slog.Logger
+	// Now returns the current time. Default time.Now.
+	Now func() time.Time
+}
+
+func (c *Config) setDefaults() error {
+	var errs []error
+	if c.Personalizer == nil {
+		errs = append(errs, errors.New("Config.Personalizer: required"))
+	}
+	if (c.Username == "") != (c.Password == "") {
+		errs = append(errs, errors.New("Config.Username, Config.Password: set both for basic authentication, or neither"))
+	}
+	if c.Authorize == nil && c.Username == "" && c.BearerToken == "" && !c.Insecure {
+		errs = append(errs, errors.New("Config.Authorize, Config.Username and Config.Password, or Config.BearerToken: "+
+			"the dashboard shows visitors' data and needs an authorizer (or Config.Insecure, for development only)"))
+	}
+	if c.Prefix != "" && !strings.HasPrefix(c.Prefix, "/") {
+		errs = append(errs, fmt.Errorf("Config.Prefix: %q does not start with a slash", c.Prefix))
+	}
+	for _, f := range []struct {
+		name string
+		v    int64
+	}{{"SampleInterval", int64(c.SampleInterval)}, {"SampleLimit", int64(c.SampleLimit)}, {"History", int64(c.History)}} {
+		if f.v < 0 {
+			errs = append(errs, fmt.Errorf("Config.%s: %d is negative", f.name, f.v))
+		}
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("tailor/admin: invalid config: %w", errors.Join(errs...))
+	}
+	if c.Prefix == "" {
+		c.Prefix = DefaultPrefix
+	}
+	if !strings.HasSuffix(c.Prefix, "/") {
+		c.Prefix += "/"
+	}
+	if c.SampleInterval == 0 {
+		c.SampleInterval = time.Minute
+	}
+	if c.SampleLimit == 0 {
+		c.SampleLimit = 10_000
+	}
+	if c.History == 0 {
+		c.History = 1440
+	}
+	if c.Location == nil {
+		c.Location = time.Local
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	return nil
+}
+
+// A Handler serves the dashboard. Make one with New, mount it at
+// Config.Prefix, and Close it on shutdown.
+type Handler struct {
+	cfg    Config
+	p      *middleware.Personalizer
+	mux    *http.ServeMux
+	pages  map[string]*template.Template
+	hist   *history
+	user   [32]byte // SHA-256 of Username, Password and BearerToken
+	pass   [32]byte
+	bearer [32]byte
+
+	cancel    context.CancelFunc
+	done      chan struct{}
+	closeOnce sync.Once
+}
+
+// New returns the dashboard of cfg, or an error naming each invalid field.
+// It starts measuring segment sizes in the background: Close stops it.
+func New(cfg Config) (*Handler, error) {
+	if err := cfg.setDefaults(); err != nil {
+		return nil, err
+	}
+	h := &Handler{
+		cfg:  cfg,
+		p:    cfg.Personalizer,
+		hist: newHistory(cfg.History),
+		done: make(chan struct{}),
+	}
+	h.user, h.pass, h.bearer = sha256.Sum256([]byte(cfg.Username)), sha256.Sum256([]byte(cfg.Password)), sha256.Sum256([]byte(cfg.BearerToken))
+	pages, err := parsePages(h.funcs())
+	if err != nil {
+		return nil, err
+	}
+	h.pages = pages
+	h.routes()
+	ctx, cancel := context.WithCancel(context.Background())
+	h.cancel = cancel
+	go h.sampleLoop(ctx)
+	return h, nil
+}
+
+// Prefix returns the path the handler serves, with a slash at both ends:
+// mount it there.
+func (h *Handler) Prefix() string { return h.cfg.Prefix }
+
+// Close stops the measurements. The handler keeps serving what it has.
+func (h *Handler) Close() error {
+	h.closeOnce.Do(func() {
+		h.cancel()
+		<-h.done
+	})
+	return nil
+}
+
+//go:embed templates/*.html static/*
+var files embed.FS
+
+func (h *Handler) routes() {
+	p := h.cfg.Prefix
+	m := http.NewServeMux()
+	m.HandleFunc("GET "+p+"{$}", h.overview)
+	m.HandleFunc("GET "+p+"segments/{name}", h.segment)
+	m.HandleFunc("GET "+p+"segments/{name}/export.csv", h.exportCSV)
+	m.HandleFunc("GET "+p+"segments/{name}/export.ndjson", h.exportNDJSON)
+	m.HandleFunc("GET "+p+"visitors", h.search)
+	m.HandleFunc("GET "+p+"visitors/{id}", h.visitor)
+	m.HandleFunc("GET "+p+"experiments", h.experiments)
+	m.HandleFunc("GET "+p+"rules", h.rules)
+	m.HandleFunc("GET "+p+"webhooks", h.webhooks)
+	m.HandleFunc("GET "+p+"style.css", h.static("static/style.css", "text/css; charset=utf-8"))
+	m.HandleFunc("GET "+p+"favicon.svg", h.static("static/favicon.svg", "image/svg+xml"))
+	m.HandleFunc(p, func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+			w.Header().Set("Allow", "GET, HEAD")
+			h.errorPage(w, r, http.StatusMethodNotAllowed, "The dashboard only reads: it has no form that changes anything.")
+			return
+		}
+		h.errorPage(w, r, http.StatusNotFound, "There is no such page.")
+	})
+	h.mux = m
+}
+
+// ServeHTTP serves a page of the dashboard to an authorized request.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	hd := w.Header()
+	hd.Set("Content-Security-Policy", ContentSecurityPolicy)
+	hd.Set("X-Content-Type-Options", "nosniff")
+	hd.Set("X-Frame-Options", "DENY")
+	hd.Set("Referrer-Policy", "no-referrer")
+	hd.Set("Cache-Control", "no-store")
+	if !strings.HasPrefix(r.URL.Path, h.cfg.Prefix) {
+		http.NotFound(w, r)
+		return
+	}
+	if ok, challenge := h.authorized(r); !ok {
+		if challenge != "" {
+			hd.Set("WWW-Authenticate", challenge)
+			http.Error(w, "401 Unauthorized", http.StatusUnauthorized)
+			return
+		}
+		http.Error(w, "403 Forbidden", http.StatusForbidden)
+		return
+	}
+	h.mux.ServeHTTP(w, r)
+}
+
+// authorized reports whether r may see the dashboard; if not, challenge
+// is the WWW-Authenticate header to send (empty for a plain 403).
+func (h *Handler) authorized(r *http.Request) (ok bool, challenge string) {
+	c := &h.cfg
+	if c.Authorize == nil && c.Username == "" && c.BearerToken == "" {
+		return c.Insecure, ""
+	}
+	if c.Username != "" {
+		if u, pw, found := r.BasicAuth(); found {
+			uh, ph := sha256.Sum256([]byte(u)), sha256.Sum256([]byte(pw))
+			// Both comparisons always run: no timing tells which failed.
+			if subtle.ConstantTimeCompare(uh[:], h.user[:])&subtle.ConstantTimeCompare(ph[:], h.pass[:]) == 1 {
+				return true, ""
+			}
+		}
+	}
+	if c.BearerToken != "" {
+		if scheme, tok, found := strings.Cut(r.Header.Get("Authorization"), " "); found && strings.EqualFold(scheme, "Bearer") {
+			th := sha256.Sum256([]byte(strings.TrimSpace(tok)))
+			if subtle.ConstantTimeCompare(th[:], h.bearer[:]) == 1 {
+				return true, ""
+			}
+		}
+	}
+	if c.Authorize != nil && c.Authorize(r) {
+		return true, ""
+	}
+	switch {
+	case c.Username != "":
+		return false, `Basic realm="tailor admin", charset="UTF-8"`
+	case c.BearerToken != "":
+		return false, `Bearer realm="tailor admin"`
+	}
+	return false, ""
+}
+
+func (h *Handler) static(name, ctype string) http.HandlerFunc {
+	b, err := files.ReadFile(name)
+	if err != nil {
+		panic(err) // embedded at build time
+	}
+	return func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", ctype)
+		w.Header().Set("Cache-Control", "private, max-age=3600")
+		w.Write(b)
+	}
+}

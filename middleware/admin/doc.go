@@ -1,0 +1,97 @@
+// Package admin is tailor's dashboard: an http.Handler that shows a
+// Personalizer's visitors, segments, experiments, rules and webhooks, for
+// the people who run the site.
+//
+// # Use
+//
+//	dash, err := admin.New(admin.Config{
+//		Personalizer: p,
+//		Username:     "admin",
+//		Password:     password,
+//		Webhooks:     hooks, // optional
+//	})
+//	...
+//	root := http.NewServeMux()
+//	root.Handle(admin.DefaultPrefix, dash)   // /_tailor/admin/
+//	root.Handle("/", p.Handler(site))       // the site, personalised
+//	...
+//	defer dash.Close()
+//
+// Mount the dashboard outside Personalizer.Handler, so that its pages are not
+// recorded as page views, and serve it over TLS.
+//
+// # Access
+//
+// New refuses to make a dashboard that anyone could open: it needs an
+// authorizer, which is a function (Config.Authorize, to use the site's own
+// sessions), HTTP basic authentication (Config.Username and Password), or a
+// bearer token (Config.BearerToken, for scripts that download exports);
+// credentials are compared in constant time. Config.Insecure lets it run
+// without one, for development on your own machine: every page then says so
+// in a red banner.
+//
+// The dashboard only reads: no page changes anything, so there is nothing to
+// forge across sites. Every response carries ContentSecurityPolicy (no
+// script runs and nothing loads from another origin: charts are SVG drawn on
+// the server, the stylesheet and icon come from the dashboard itself), and
+// forbids framing, caching and referrers.
+//
+// # Pages
+//
+//   - Overview: the Personalizer's counters (requests, new and returning
+//     visitors, events, pending events, cache hit ratio, store and rule
+//     errors), events per minute, and each segment's size over time.
+//   - A segment: its definition, its size over time, sample members linking
+//     to the inspector, and exports.
+//   - Visitors: the inspector, by visitor id or user id: the profile with
+//     pending events, segments with the explanation of every rule
+//     (rules.Engine.Explain), predictions (rules/assoc.Predict), traits,
+//     activity and recent events.
+//   - Experiments: per experiment, segment and variant, visitors,
+//     conversions, rate with its 95% interval and the probability of beating
+//     the control (rules/experiment.Results), as a table and a bar chart. The
+//     application provides the experiments and their counts with
+//     Config.Experiments.
+//   - Rules: the engine's segments as their rules test them, where they were
+//     loaded from and when, the last reload's errors, and the file itself.
+//   - Webhooks: a webhook.Dispatcher's counters and delivery log.
+//
+// # Segment sizes
+//
+// Sizes are measured, not counted: every Config.SampleInterval (a minute by
+// default) the dashboard ranges over the store (which must implement
+// store.Ranger) and classifies each profile with the engine, as of that
+// time, keeping the sizes in memory for the chart (Config.History
+// measurements). A measurement reads at most Config.SampleLimit profiles;
+// past that, sizes are those of the first profiles the store yields, and the
+// pages say so. Counting entries and exits (Config.OnSegmentChange) would
+// cost nothing per measurement but drifts: a visitor's first classification
+// is a baseline, not an entry; visitors who never come back never leave a
+// segment of the recent past; and each instance of a site only sees its own
+// visitors. Measuring is exact up to the limit and the same on every
+// instance.
+//
+// Profiles are classified without request facts (no current page, UTM or
+// device): segments defined by the request alone are empty here.
+// Measurements and exports evaluate rules as requests do, so rule errors
+// they meet are counted in the engine's Errors too.
+//
+// # Exports
+//
+// A segment's members download as CSV or NDJSON (one JSON object per line):
+// visitor id, user id, first and last seen, visits, orders, revenue, traits
+// (as JSON, and as columns for the traits named in the "traits" query
+// parameter of the CSV export: ?traits=email,first_name), the visitor's
+// segments, and predictions (churn risk, next purchase and its basis,
+// typical gap, days since the last purchase, best hour and weekday to
+// contact, time zone, usual months). Exports stream: rows are written as the
+// store is read and flushed every 500 rows or second, so memory stays flat
+// whatever the segment's size; an export that fails midway is cut off (the
+// client sees a broken transfer, not a short file). CSV cells of visitors'
+// data that start with = + - or @ get a leading apostrophe, so that
+// spreadsheets do not run them as formulas.
+//
+// Exports and sample members read the stored profiles, without the events
+// still pending in the write-behind queue (a second at most, by default);
+// the inspector shows them.
+package admin

@@ -1,0 +1,132 @@
+package admin
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"time"
+
+	"github.com/tailorhq/tailor/rules"
+	"github.com/tailorhq/tailor/store"
+)
+
+// A sample is one measurement of the site: the Personalizer's counters and
+// the size of every segment among the stored profiles.
+type sample struct {
+	Time     time.Time
+	Events   uint64 // Stats.Events at Time
+	Requests uint64 // Stats.Requests at Time
+	// Ranged is false when the store cannot list its profiles: then
+	// Profiles and Sizes are unknown.
+	Ranged bool
+	// Profiles is how many profiles were classified; Complete is false
+	// when the store held more than SampleLimit.
+	Profiles int
+	Complete bool
+	// Sizes counts the classified profiles in each segment.
+	Sizes map[string]int
+	Err   string
+	Took  time.Duration
+}
+
+// history is a ring of the last samples.
+type history struct {
+	mu   sync.RWMutex
+	buf  []sample
+	next int
+}
+
+func newHistory(n int) *history { return &history{buf: make([]sample, 0, n)} }
+
+func (h *history) add(s sample) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if len(h.buf) < cap(h.buf) {
+		h.buf = append(h.buf, s)
+		return
+	}
+	h.buf[h.next] = s
+	h.next = (h.next + 1) % len(h.buf)
+}
+
+// all returns the samples, oldest first.
+func (h *history) all() []sample {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	out := make([]sample, 0, len(h.buf))
+	out = append(out, h.buf[h.next:]...)
+	return append(out, h.buf[:h.next]...)
+}
+
+// last returns the newest sample.
+func (h *history) last() (sample, bool) {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	if len(h.buf) == 0 {
+		return sample{}, false
+	}
+	i := h.next - 1
+	if i < 0 {
+		i = len(h.buf) - 1
+	}
+	return h.buf[i], true
+}
+
+func (h *Handler) sampleLoop(ctx context.Context) {
+	defer close(h.done)
+	h.hist.add(h.measure(ctx))
+	t := time.NewTicker(h.cfg.SampleInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			s := h.measure(ctx)
+			if ctx.Err() != nil {
+				return
+			}
+			h.hist.add(s)
+		}
+	}
+}
+
+// measure takes a sample: it ranges over at most SampleLimit profiles of
+// the store and classifies each one with the engine, as of now and
+// without request facts.
+func (h *Handler) measure(ctx context.Context) sample {
+	start := time.Now()
+	now := h.cfg.Now()
+	st := h.p.Stats()
+	s := sample{Time: now, Events: st.Events, Requests: st.Requests, Sizes: map[string]int{}}
+	rg, ok := h.p.Store().(store.Ranger)
+	if !ok {
+		return s
+	}
+	s.Ranged = true
+	// A measurement never runs into the next one.
+	ctx, cancel := context.WithTimeout(ctx, max(h.cfg.SampleInterval, time.Second))
+	defer cancel()
+	engine := h.p.Engine()
+	complete := true
+	err := rg.Range(ctx, func(p *store.Profile) bool {
+		if s.Profiles >= h.cfg.SampleLimit {
+			complete = false
+			return false
+		}
+		s.Profiles++
+		for _, seg := range engine.Classify(&rules.Input{Profile: p, Now: now}) {
+			s.Sizes[seg]++
+		}
+		return true
+	})
+	s.Complete = complete && err == nil
+	if err != nil {
+		s.Err = err.Error()
+		if !errors.Is(err, context.Canceled) {
+			h.cfg.Logger.Warn("tailor/admin: measuring segment sizes failed", "err", err, "profiles", s.Profiles)
+		}
+	}
+	s.Took = time.Since(start)
+	return s
+}
