@@ -137,7 +137,9 @@ func buildSet(defs []segDef, report func(p srcPos, seg int, msg string)) *Set {
 	for i, d := range defs {
 		switch {
 		case d.seg.Name == "":
-			problem(d.namePos, i, "empty name")
+			if !d.namePos.ok { // a file's names are checked by the parser
+				problem(d.namePos, i, "empty name")
+			}
 		case seen[d.seg.Name] > 0:
 			problem(d.namePos, i, "duplicate segment name %q: segment %d has it too", d.seg.Name, seen[d.seg.Name]-1)
 		default:

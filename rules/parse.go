@@ -119,9 +119,8 @@ func Parse(data []byte, opts ...ParseOption) (*Set, error) {
 	}
 	l := &loader{c: c, reg: cfg.reg}
 	l.file(root, cfg.groups)
-	if len(c.problems) > 0 {
-		return nil, c.errors()
-	}
+	// The set's problems are reported with the others, except for the
+	// segments the loader could not read.
 	s := buildSet(l.defs, func(p srcPos, seg int, msg string) {
 		if !p.ok && seg >= 0 {
 			p = l.defs[seg].namePos
