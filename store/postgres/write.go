@@ -12,9 +12,11 @@ import (
 )
 
 // flushBytes is how much writeAll buffers before it sends: the server
-// starts writing while the rest is still being folded, and no buffer grows
-// to the size of the whole chunk.
-const flushBytes = 64 << 10
+// starts writing while the rest is still being folded. It is small because
+// pgx shrinks its send buffer to 1 kB after every flush and grows it again
+// by a quarter at a time: sending each large profile on its own allocates
+// about half as much as buffering 64 kB.
+const flushBytes = 8 << 10
 
 // Parameter types of the update and insert statements.
 var (
