@@ -7,12 +7,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
 	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/tailorhq/tailor/internal/testenv"
 	"github.com/tailorhq/tailor/store"
 	"github.com/tailorhq/tailor/store/bolt"
 	"github.com/tailorhq/tailor/store/memory"
+	"github.com/tailorhq/tailor/store/postgres"
 	"github.com/tailorhq/tailor/store/redis"
 )
 
@@ -49,7 +51,24 @@ func BenchmarkStoreApply(b *testing.B) {
 		defer s.Close()
 		benchApply(b, s)
 	})
-
+	b.Run("postgres", func(b *testing.B) {
+		pool, err := pgxpool.New(context.Background(), testenv.Postgres(b))
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer pool.Close()
+		table := fmt.Sprintf("tailor_bench_%d", time.Now().UnixNano())
+		s, err := postgres.New(pool, postgres.Options{Table: table})
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer pool.Exec(context.Background(), `DROP TABLE IF EXISTS "`+table+`"`)
+		defer s.Close()
+		if err := s.Migrate(context.Background()); err != nil {
+			b.Fatal(err)
+		}
+		benchApply(b, s)
+	})
 }
 
 const (

@@ -1,8 +1,9 @@
 // Command shop serves the tailor demo shop on http://localhost:8080.
 //
-//	go run ./examples/shop [-addr :8080] [-db tailor.db]
+//	go run ./examples/shop [-addr localhost:8080] [-db tailor.db] [-store redis://... | postgres://...]
 //
-// Visitors are kept in a bbolt file, so a restarted shop still knows them;
+// Visitors are kept in a bbolt file (or in Redis or PostgreSQL with
+// -store, for several instances), so a restarted shop still knows them;
 // the cookie keys are created on the first run and kept beside it with
 // mode 0600. SIGINT or SIGTERM shut the shop down gracefully: the server
 // drains, then every pending event is written.
@@ -18,6 +19,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -27,17 +29,21 @@ import (
 func main() {
 	addr := flag.String("addr", "localhost:8080", "address to listen on")
 	db := flag.String("db", "tailor.db", "bbolt file that keeps visitors (cookie keys go in FILE.keys)")
+	storeURL := flag.String("store", "", "keep visitors in `redis://...` or `postgres://...` instead of the -db file")
+	keys := flag.String("keys", "", "cookie keys file (default: the -db file's name + .keys)")
 	visit := flag.Duration("visit-timeout", 30*time.Minute, "a visit ends after this long without a request")
 	flag.Parse()
-	if err := run(*addr, *db, *visit); err != nil {
+	cfg := site.Config{DB: *db, Store: *storeURL, Keys: *keys, VisitTimeout: *visit}
+	if err := run(*addr, cfg); err != nil {
 		fmt.Fprintln(os.Stderr, "shop:", err)
 		os.Exit(1)
 	}
 }
 
-func run(addr, db string, visit time.Duration) error {
+func run(addr string, cfg site.Config) error {
 	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
-	s, err := site.Open(site.Config{DB: db, VisitTimeout: visit, Logger: log})
+	cfg.Logger = log
+	s, err := site.Open(cfg)
 	if err != nil {
 		return err
 	}
@@ -51,7 +57,11 @@ func run(addr, db string, visit time.Duration) error {
 	defer stop()
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
-	log.Info("shop: serving", "url", "http://"+ln.Addr().String(), "db", db)
+	where := cfg.DB
+	if cfg.Store != "" {
+		where = cfg.Store[:strings.Index(cfg.Store, "://")+3] + "..."
+	}
+	log.Info("shop: serving", "url", "http://"+ln.Addr().String(), "store", where)
 
 	select {
 	case err = <-errc:

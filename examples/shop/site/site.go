@@ -19,7 +19,6 @@ import (
 	"github.com/tailorhq/tailor/middleware"
 	"github.com/tailorhq/tailor/rules"
 	"github.com/tailorhq/tailor/store"
-	"github.com/tailorhq/tailor/store/bolt"
 )
 
 //go:embed templates/*.html
@@ -27,9 +26,16 @@ var templateFS embed.FS
 
 // Config configures the shop.
 type Config struct {
-	// DB is the path of the bbolt file that keeps visitors. The cookie keys
-	// are kept beside it, in DB+".keys". Required.
+	// DB is the path of the bbolt file that keeps visitors, unless Store
+	// names another store. The cookie keys are kept beside it, in
+	// DB+".keys", unless Keys is set. Required.
 	DB string
+	// Store, if set, names the store instead of DB: a redis:// or
+	// postgres:// URL (several shop instances can then share it; give them
+	// the same Keys file).
+	Store string
+	// Keys is the path of the cookie keys file. Default DB+".keys".
+	Keys string
 	// VisitTimeout ends a visit after this long without a request.
 	// Default 30 minutes.
 	VisitTimeout time.Duration
@@ -40,11 +46,11 @@ type Config struct {
 
 // Site is the shop's http.Handler.
 type Site struct {
-	p     *middleware.Personalizer
-	st    store.Store
-	tmpl  *template.Template
-	mux   *http.ServeMux
-	carts carts
+	p          *middleware.Personalizer
+	closeStore func() error
+	tmpl       *template.Template
+	mux        *http.ServeMux
+	carts      carts
 }
 
 // Open opens the database and returns the shop. Close it when done.
@@ -52,17 +58,24 @@ func Open(cfg Config) (*Site, error) {
 	if cfg.DB == "" {
 		return nil, errors.New("site: Config.DB is required")
 	}
-	keys, err := LoadOrCreateKeys(cfg.DB + ".keys")
+	if cfg.Keys == "" {
+		cfg.Keys = cfg.DB + ".keys"
+	}
+	keys, err := LoadOrCreateKeys(cfg.Keys)
 	if err != nil {
 		return nil, err
 	}
-	st, err := bolt.Open(cfg.DB, bolt.Options{})
+	dsn := cfg.Store
+	if dsn == "" {
+		dsn = cfg.DB
+	}
+	st, closeStore, err := openStore(context.Background(), dsn)
 	if err != nil {
 		return nil, err
 	}
 	engine, err := rules.NewEngine(Segments()...)
 	if err != nil {
-		st.Close()
+		closeStore()
 		return nil, err
 	}
 	p, err := middleware.New(middleware.Config{
@@ -70,7 +83,7 @@ func Open(cfg Config) (*Site, error) {
 		FlushInterval: cfg.FlushInterval, Logger: cfg.Logger,
 	})
 	if err != nil {
-		st.Close()
+		closeStore()
 		return nil, err
 	}
 	tmpl, err := template.New("").Funcs(middleware.FuncMap()).Funcs(template.FuncMap{
@@ -80,10 +93,10 @@ func Open(cfg Config) (*Site, error) {
 	}).ParseFS(templateFS, "templates/*.html")
 	if err != nil {
 		p.Close(context.Background())
-		st.Close()
+		closeStore()
 		return nil, err
 	}
-	s := &Site{p: p, st: st, tmpl: tmpl, mux: http.NewServeMux(), carts: carts{m: make(map[string][]string)}}
+	s := &Site{p: p, closeStore: closeStore, tmpl: tmpl, mux: http.NewServeMux(), carts: carts{m: make(map[string][]string)}}
 	s.routes()
 	return s, nil
 }
@@ -104,7 +117,7 @@ func (s *Site) Handler() http.Handler { return s.p.Handler(s.mux) }
 // Close writes every pending event and closes the database. Call it after
 // the server has drained.
 func (s *Site) Close(ctx context.Context) error {
-	return errors.Join(s.p.Close(ctx), s.st.Close())
+	return errors.Join(s.p.Close(ctx), s.closeStore())
 }
 
 // page is what every template gets.
