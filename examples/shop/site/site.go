@@ -14,10 +14,12 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/tailorhq/tailor/middleware"
 	"github.com/tailorhq/tailor/rules"
+	"github.com/tailorhq/tailor/rules/assoc"
 	"github.com/tailorhq/tailor/store"
 )
 
@@ -41,6 +43,10 @@ type Config struct {
 	VisitTimeout time.Duration
 	// FlushInterval is how often events are written. Default 1 second.
 	FlushInterval time.Duration
+	// NoDemoHistory starts the recommendation model with the stored
+	// visitors only, without the made-up customers that give a fresh shop
+	// something to recommend.
+	NoDemoHistory bool
 	Logger        *slog.Logger
 }
 
@@ -48,6 +54,10 @@ type Config struct {
 type Site struct {
 	p          *middleware.Personalizer
 	closeStore func() error
+	model      atomic.Pointer[assoc.Model]
+	demo       bool
+	log        *slog.Logger
+	stop       context.CancelFunc
 	tmpl       *template.Template
 	mux        *http.ServeMux
 	carts      carts
@@ -73,7 +83,15 @@ func Open(cfg Config) (*Site, error) {
 	if err != nil {
 		return nil, err
 	}
-	engine, err := rules.NewEngine(Segments()...)
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	model, err := newModel(context.Background(), st, !cfg.NoDemoHistory)
+	if err != nil {
+		closeStore()
+		return nil, err
+	}
+	engine, err := rules.NewEngine(Segments(model)...)
 	if err != nil {
 		closeStore()
 		return nil, err
@@ -86,17 +104,27 @@ func Open(cfg Config) (*Site, error) {
 		closeStore()
 		return nil, err
 	}
+	s := &Site{closeStore: closeStore, mux: http.NewServeMux(), carts: carts{m: make(map[string][]string)},
+		demo: !cfg.NoDemoHistory, log: cfg.Logger}
+	s.model.Store(model)
 	tmpl, err := template.New("").Funcs(middleware.FuncMap()).Funcs(template.FuncMap{
-		"price":    func(f float64) string { return fmt.Sprintf("$%.2f", f) },
-		"category": CategoryName,
-		"hero":     func(r *http.Request) string { return heroVariant(middleware.FromContext(r.Context()).In) },
+		"recommend":  s.recommend,
+		"alsoBought": s.alsoBought,
+		"ids":        ids[Product],
+		"recIDs":     ids[recommended],
+		"price":      func(f float64) string { return fmt.Sprintf("$%.2f", f) },
+		"category":   CategoryName,
+		"hero":       func(r *http.Request) string { return heroVariant(middleware.FromContext(r.Context()).In) },
 	}).ParseFS(templateFS, "templates/*.html")
 	if err != nil {
 		p.Close(context.Background())
 		closeStore()
 		return nil, err
 	}
-	s := &Site{p: p, closeStore: closeStore, tmpl: tmpl, mux: http.NewServeMux(), carts: carts{m: make(map[string][]string)}}
+	s.p, s.tmpl = p, tmpl
+	ctx, stop := context.WithCancel(context.Background())
+	s.stop = stop
+	go s.rebuild(ctx, st)
 	s.routes()
 	return s, nil
 }
@@ -117,6 +145,7 @@ func (s *Site) Handler() http.Handler { return s.p.Handler(s.mux) }
 // Close writes every pending event and closes the database. Call it after
 // the server has drained.
 func (s *Site) Close(ctx context.Context) error {
+	s.stop()
 	return errors.Join(s.p.Close(ctx), s.closeStore())
 }
 
@@ -167,7 +196,9 @@ func (s *Site) product(w http.ResponseWriter, r *http.Request) {
 		s.render(w, r, "notfound.html", http.StatusNotFound, page{Title: "Not found"})
 		return
 	}
-	middleware.FromContext(r.Context()).Describe(p.Category, p.ID)
+	v := middleware.FromContext(r.Context())
+	v.Describe(p.Category, p.ID)
+	s.learn(v, assoc.Basket{Viewed: []string{p.ID}})
 	s.render(w, r, "product.html", 200, page{Title: p.Name, Product: p, Products: InCategory(p.Category)})
 }
 
@@ -179,6 +210,7 @@ func (s *Site) addToCart(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.carts.add(cartKey(v, r), p.ID)
+	s.learn(v, assoc.Basket{Carted: []string{p.ID}})
 	v.Record(store.Event{Type: store.TypeTrack, Name: "add_to_cart", Item: p.ID, Category: p.Category})
 	http.Redirect(w, r, "/cart", http.StatusSeeOther)
 }
@@ -203,6 +235,7 @@ func (s *Site) checkout(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var items []store.Item
+	s.learn(v, assoc.Basket{Bought: ids})
 	for _, id := range ids {
 		if p := ProductByID(id); p != nil {
 			items = append(items, store.Item{ID: p.ID, Category: p.Category, Price: p.Price, Quantity: 1})

@@ -157,3 +157,44 @@ func TestShopPagesAndErrors(t *testing.T) {
 		t.Errorf("keys file: %v %v", fi, err)
 	}
 }
+
+var slotRE = func(slot string) *regexp.Regexp {
+	return regexp.MustCompile(`data-slot="` + slot + `" data-variant="([a-z0-9,-]*)"`)
+}
+
+// TestShopGroupLeverage: the seed story in the shop. The demo history has
+// 80% of the buyers of Moneyball and a Red Sox banner buying the Mr.
+// Potato Head; a visitor who buys those two is recommended it first.
+func TestShopGroupLeverage(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "tailor.db")
+	s, srv := open(t, db)
+	defer func() { srv.Close(); s.Close(context.Background()) }()
+	jar, _ := cookiejar.New(nil)
+	b := &browser{t: t, c: &http.Client{Jar: jar}, url: srv.URL}
+
+	_, body := b.do("GET", "/products/moneyball", nil)
+	m := slotRE("also-bought").FindStringSubmatch(body)
+	if m == nil || !strings.HasPrefix(m[1], "red-sox-banner") {
+		t.Fatalf("also-bought on Moneyball: %v", m)
+	}
+	_, body = b.do("GET", "/", nil)
+	if m := slotRE("recommended").FindStringSubmatch(body); m == nil || len(strings.Split(m[1], ",")) != 4 {
+		t.Fatalf("recommended for a new visitor: %v", m)
+	}
+	for _, id := range []string{"moneyball", "red-sox-banner"} {
+		b.do("POST", "/cart", url.Values{"id": {id}})
+	}
+	b.do("POST", "/checkout", url.Values{})
+	_, body = b.do("GET", "/", nil)
+	m = slotRE("recommended").FindStringSubmatch(body)
+	if m == nil || !strings.HasPrefix(m[1], "red-sox-potato-head,") || strings.Contains(m[1], "moneyball") {
+		t.Fatalf("recommended after buying Moneyball and a banner: %v", m)
+	}
+	if !strings.Contains(body, "Bought together with Moneyball and Red Sox banner") {
+		t.Errorf("the recommendation does not say why")
+	}
+	_, js := b.do("GET", "/_tailor/me", nil, "Accept", "application/json")
+	if !strings.Contains(js, `"likely-potato-head"`) {
+		t.Errorf("not in likely-potato-head: %s", js[:200])
+	}
+}
