@@ -566,6 +566,10 @@ func TestInspector(t *testing.T) {
 	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != prefix+"visitors/"+fmt.Sprintf("%032x", 4) {
 		t.Errorf("search by user id: %d %s", resp.StatusCode, resp.Header.Get("Location"))
 	}
+	_, body = d.get(t, prefix+"visitors")
+	if n := strings.Count(body, `<a class="mono" href="`+prefix+`visitors/`); n != 6 || !strings.Contains(body, "among all 6 stored profiles") {
+		t.Errorf("recent visitors: %d listed\n%s", n, body)
+	}
 	resp, body = d.get(t, prefix+"visitors?by=user&q=u-nobody")
 	if resp.StatusCode != 200 || !strings.Contains(body, "No visitor has the user id u-nobody") || !strings.Contains(body, "all 6 stored profiles were searched") {
 		t.Errorf("search for an unknown user: %d\n%s", resp.StatusCode, body)

@@ -230,11 +230,11 @@ func (h *Handler) overview(w http.ResponseWriter, r *http.Request) {
 	v.SizesChart = (&chart.Line{
 		Title: "Segment sizes over time", Times: times, Series: sizeSeries(samples, names),
 		YLabel: "visitors in the segment", Integer: true, Location: h.cfg.Location,
-		Empty: h.noSizesReason(v.NoEngine),
+		Width: chartWidth, Height: 300, Empty: h.noSizesReason(v.NoEngine),
 	}).SVG()
 	v.EventsChart = (&chart.Line{
 		Title: "Events recorded per minute", Times: times, Series: []chart.Series{rate},
-		YLabel: "events per minute (this instance)", Location: h.cfg.Location, Height: 200,
+		YLabel: "events per minute (this instance)", Location: h.cfg.Location, Width: chartWidth, Height: 220,
 		Empty: "needs two measurements",
 	}).SVG()
 	h.render(w, r, http.StatusOK, "overview", "Overview", "overview", v)
@@ -349,6 +349,10 @@ type segmentView struct {
 
 const membersShown = 25
 
+// chartWidth is the width charts are drawn at; the stylesheet scales them
+// to the page.
+const chartWidth = 1200
+
 func (h *Handler) segment(w http.ResponseWriter, r *http.Request) {
 	seg, ok := h.findSegment(r.PathValue("name"))
 	if !ok {
@@ -370,7 +374,7 @@ func (h *Handler) segment(w http.ResponseWriter, r *http.Request) {
 	}
 	v.Chart = (&chart.Line{
 		Title: "Size of " + seg.Name + " over time", Times: times, Series: sizeSeries(samples, []string{seg.Name})[:1],
-		YLabel: "visitors", Integer: true, Location: h.cfg.Location, Height: 200, Empty: h.noSizesReason(false),
+		YLabel: "visitors", Integer: true, Location: h.cfg.Location, Width: chartWidth, Height: 220, Empty: h.noSizesReason(false),
 	}).SVG()
 
 	rg, ok := h.p.Store().(store.Ranger)
@@ -431,6 +435,41 @@ type searchView struct {
 	NoRanger  bool
 	Err       string
 	Limit     int
+	Recent    []memberRow // the visitors seen last, when there is no query
+}
+
+const recentVisitors = 20
+
+// recentVisitors returns the visitors seen last among the first
+// SampleLimit profiles of the store.
+func (h *Handler) recentVisitors(ctx context.Context) (rows []memberRow, scanned int, complete bool, errMsg string, noRanger bool) {
+	rg, ok := h.p.Store().(store.Ranger)
+	if !ok {
+		return nil, 0, false, "", true
+	}
+	byLastSeen := func(a, b memberRow) int { return b.LastSeen.Compare(a.LastSeen) }
+	complete = true
+	err := rg.Range(ctx, func(p *store.Profile) bool {
+		if scanned >= h.cfg.SampleLimit {
+			complete = false
+			return false
+		}
+		scanned++
+		rows = append(rows, memberRow{ID: p.ID, UserID: p.UserID, LastSeen: p.LastSeen, Visits: p.Visits, Orders: p.Purchases.Count})
+		if len(rows) >= 4*recentVisitors {
+			slices.SortFunc(rows, byLastSeen)
+			rows = rows[:recentVisitors]
+		}
+		return true
+	})
+	if err != nil {
+		errMsg = err.Error()
+	}
+	slices.SortFunc(rows, byLastSeen)
+	if len(rows) > recentVisitors {
+		rows = rows[:recentVisitors]
+	}
+	return rows, scanned, complete, errMsg, false
 }
 
 func (h *Handler) search(w http.ResponseWriter, r *http.Request) {
@@ -441,6 +480,7 @@ func (h *Handler) search(w http.ResponseWriter, r *http.Request) {
 	}
 	v := searchView{Query: q, By: by, Limit: h.cfg.SampleLimit}
 	if q == "" {
+		v.Recent, v.Scanned, v.Complete, v.Err, v.NoRanger = h.recentVisitors(r.Context())
 		h.render(w, r, http.StatusOK, "search", "Find a visitor", "visitors", v)
 		return
 	}
@@ -725,7 +765,8 @@ func experimentViewOf(x ExperimentResults) experimentView {
 	v.Rows = experiment.Results(e, x.Counts)
 
 	// The chart: a group per segment, a bar per variant.
-	c := chart.Bars{Title: e.Key + ": conversion rate by segment and variant", Percent: true, YLabel: "conversion rate, with 95% interval"}
+	c := chart.Bars{Title: e.Key + ": conversion rate by segment and variant", Percent: true, YLabel: "conversion rate, with 95% interval",
+		Width: chartWidth, Height: 280}
 	for _, vr := range e.Variants {
 		c.Keys = append(c.Keys, vr.Key)
 	}

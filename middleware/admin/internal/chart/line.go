@@ -122,14 +122,26 @@ func (c *Line) SVG() string {
 	// Time axis.
 	if len(c.Times) > 0 {
 		ticks, layout := TimeTicks(t0, t1, max(2, int((right-left)/90)), c.Location)
+		if len(ticks) < 2 {
+			// A span too short for round times: label its ends.
+			ticks, layout = []time.Time{t0, t1}, "15:04:05"
+		}
 		loc := c.Location
 		if loc == nil {
 			loc = time.UTC
 		}
 		for _, t := range ticks {
 			x := xOf(t)
+			label := t.In(loc).Format(layout)
+			anchor, half := "middle", textWidth(label)/2
+			switch {
+			case x+half > float64(w)-2: // keep the label inside the chart
+				anchor = "end"
+			case x-half < 2:
+				anchor = "start"
+			}
 			s.line(x, bottom, x, bottom+4, axisColor, 1)
-			s.text(x, bottom+16, "middle", t.In(loc).Format(layout))
+			s.text(x, bottom+16, anchor, label)
 		}
 	}
 	s.line(left, top, left, bottom, axisColor, 1)
