@@ -32,8 +32,9 @@ func main() {
 	storeURL := flag.String("store", "", "keep visitors in `redis://...` or `postgres://...` instead of the -db file")
 	keys := flag.String("keys", "", "cookie keys file (default: the -db file's name + .keys)")
 	visit := flag.Duration("visit-timeout", 30*time.Minute, "a visit ends after this long without a request")
+	noDemo := flag.Bool("no-demo-history", false, "recommend from stored visitors only, without the made-up demo customers")
 	flag.Parse()
-	cfg := site.Config{DB: *db, Store: *storeURL, Keys: *keys, VisitTimeout: *visit}
+	cfg := site.Config{DB: *db, Store: *storeURL, Keys: *keys, VisitTimeout: *visit, NoDemoHistory: *noDemo}
 	if err := run(*addr, cfg); err != nil {
 		fmt.Fprintln(os.Stderr, "shop:", err)
 		os.Exit(1)
