@@ -238,15 +238,17 @@ func WithSource(file string, line, column int) ConditionOption {
 	}
 }
 
-// A ConditionError is a problem found in a condition.
+// A ConditionError is a problem found in a condition, or in a segments
+// file (see Parse).
 type ConditionError struct {
-	// File is the file given by WithSource, if any.
+	// File is the file given by WithSource or Filename, if any.
 	File string
 	// Line and Column locate the problem, counting from 1; Column counts
 	// bytes. They are relative to the condition unless WithSource was used.
 	Line, Column int
 	// Path is a JSON Pointer (RFC 6901) to the problem in the condition,
-	// such as "/recent/$count/within"; "" is the whole condition.
+	// such as "/recent/$count/within", or in the segments file; "" is the
+	// whole condition or file.
 	Path string
 	// Msg describes the problem.
 	Msg string
@@ -273,7 +275,8 @@ func (e *ConditionError) Error() string {
 // Unwrap returns e.Err.
 func (e *ConditionError) Unwrap() error { return e.Err }
 
-// ConditionErrors lists the problems of a condition, in source order.
+// ConditionErrors lists the problems of a condition or of a segments file,
+// in source order.
 // errors.As finds each *ConditionError in it.
 type ConditionErrors []*ConditionError
 
