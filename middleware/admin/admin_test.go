@@ -13,6 +13,8 @@ import (
 	"net/http/cookiejar"
 	"net/http/httptest"
 	"net/url"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -661,6 +663,60 @@ func TestRulesPage(t *testing.T) {
 		"categories[red-sox] &gt;= 2", "lifecycle", "has bought something"} {
 		if !strings.Contains(body, want) {
 			t.Errorf("rules page lacks %q", want)
+		}
+	}
+}
+
+// TestRulesFile: an engine loaded from a file shows the file, when it was
+// loaded, and why the last reload failed.
+func TestRulesFile(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "segments.json")
+	good := `{"segments": [{"name": "pricing-curious", "description": "visited the pricing page", "priority": 5,
+	  "condition": {"pages./pricing": {"$gte": 2}}}]}`
+	if err := os.WriteFile(path, []byte(good), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	e, err := rules.NewEngine()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.ReloadFile(path); err != nil {
+		t.Fatal(err)
+	}
+	p, err := middleware.New(middleware.Config{Keys: []middleware.KeyPair{keys}, Store: memory.New(store.Limits{}), Engine: e, Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close(context.Background())
+	h, err := admin.New(admin.Config{Personalizer: p, Insecure: true, Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	page := func() string {
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, httptest.NewRequest("GET", prefix+"rules", nil))
+		return w.Body.String()
+	}
+	body := page()
+	for _, want := range []string{"<code>" + path + "</code>", "succeeded", "pricing-curious", "visited the pricing page",
+		"pages./pricing $gte 2", `id="rules-file"`, "&#34;$gte&#34;: 2"} {
+		if !strings.Contains(body, want) {
+			t.Errorf("rules page lacks %q", want)
+		}
+	}
+	if err := os.WriteFile(path, []byte(`{"segments": [{"name": "broken", "condition": {"visits": {"$bogus": 1}}}]}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.ReloadFile(path); err == nil {
+		t.Fatal("a bad file reloaded")
+	}
+	body = page()
+	for _, want := range []string{"failed; the engine kept the set loaded before", `id="reload-errors"`, "$bogus", "pricing-curious",
+		"the engine runs the set it loaded before"} {
+		if !strings.Contains(body, want) {
+			t.Errorf("rules page after a failed reload lacks %q", want)
 		}
 	}
 }
