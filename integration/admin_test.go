@@ -357,7 +357,7 @@ func TestAdminInBrowser(t *testing.T) {
 		t.Errorf("found visitor %q (%v), want %s", got, err, s.userVis)
 	}
 	in, err := chromedp.Run(c, chromedp.Text(chromedp.CSS("#in-segments")))
-	if err != nil || in != "In customer, red-sox-fan." {
+	if err != nil || !strings.HasPrefix(in, "In customer, red-sox-fan") || strings.Contains(in, "watercolourist") {
 		t.Errorf("segments of the visitor: %q %v", in, err)
 	}
 	why, err := chromedp.Run(c, chromedp.Text(chromedp.CSS("#explanations")))
