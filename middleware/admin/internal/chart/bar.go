@@ -72,15 +72,15 @@ func (c *Bars) SVG() string {
 	}
 	yt := NiceTicks(0, hi, 5, false)
 	step := yt[1] - yt[0]
-	labels := make([]string, len(yt))
-	labelW := 0.0
-	for i, v := range yt {
-		if c.Percent {
+	labels := FormatTicks(yt)
+	if c.Percent {
+		for i, v := range yt {
 			labels[i] = FormatPercent(v, step)
-		} else {
-			labels[i] = FormatNumber(v, step)
 		}
-		labelW = math.Max(labelW, textWidth(labels[i]))
+	}
+	labelW := 0.0
+	for _, l := range labels {
+		labelW = math.Max(labelW, textWidth(l))
 	}
 	left := math.Round(labelW + 14)
 	right := float64(w) - 16

@@ -190,14 +190,50 @@ func niceStep(raw float64) float64 {
 // FormatNumber formats a tick value: integers with thousands as k and
 // millions as M from 10,000 on, others with the decimals step needs.
 func FormatNumber(v, step float64) string {
-	a := math.Abs(v)
+	return formatIn(v, step, unitOf(math.Abs(v), step))
+}
+
+// FormatTicks formats the ticks of an axis in one unit, chosen by the
+// largest: 0, 5k, 10k, 15k rather than 0, 5000, 10k, 15k.
+func FormatTicks(ticks []float64) []string {
+	step, top := 1.0, 0.0
+	if len(ticks) > 1 {
+		step = ticks[1] - ticks[0]
+	}
+	for _, v := range ticks {
+		top = math.Max(top, math.Abs(v))
+	}
+	u := unitOf(top, step)
+	out := make([]string, len(ticks))
+	for i, v := range ticks {
+		out[i] = formatIn(v, step, u)
+	}
+	return out
+}
+
+// unitOf returns the divisor for values up to a with ticks step apart.
+func unitOf(a, step float64) float64 {
 	switch {
 	case a >= 1e6 && step >= 1e5:
-		return trim(strconv.FormatFloat(v/1e6, 'f', decimals(step/1e6), 64)) + "M"
+		return 1e6
 	case a >= 1e4 && step >= 1e3:
-		return trim(strconv.FormatFloat(v/1e3, 'f', decimals(step/1e3), 64)) + "k"
+		return 1e3
 	}
-	return trim(strconv.FormatFloat(v, 'f', decimals(step), 64))
+	return 1
+}
+
+func formatIn(v, step, unit float64) string {
+	if v == 0 {
+		return "0"
+	}
+	s := trim(strconv.FormatFloat(v/unit, 'f', decimals(step/unit), 64))
+	switch {
+	case unit == 1e6:
+		return s + "M"
+	case unit == 1e3:
+		return s + "k"
+	}
+	return s
 }
 
 // FormatPercent formats a share in [0, 1] as a percentage with the

@@ -57,6 +57,20 @@ func TestFormat(t *testing.T) {
 			t.Errorf("FormatNumber(%v, %v) = %q, want %q", tc.v, tc.step, got, tc.want)
 		}
 	}
+	for _, tc := range []struct {
+		ticks []float64
+		want  string
+	}{
+		{[]float64{0, 5000, 10000, 15000, 20000}, "0 5k 10k 15k 20k"},
+		{[]float64{0, 2500, 5000, 7500}, "0 2500 5000 7500"},
+		{[]float64{0, 0.5, 1, 1.5}, "0 0.5 1.0 1.5"},
+		{[]float64{0, 500000, 1e6, 1.5e6}, "0 0.5M 1.0M 1.5M"},
+		{[]float64{-10000, 0, 10000}, "-10k 0 10k"},
+	} {
+		if got := strings.Join(FormatTicks(tc.ticks), " "); got != tc.want {
+			t.Errorf("FormatTicks(%v) = %q, want %q", tc.ticks, got, tc.want)
+		}
+	}
 	if got := FormatPercent(0.125, 0.05); got != "13%" && got != "12%" {
 		t.Errorf("FormatPercent(0.125, 0.05) = %q", got)
 	}

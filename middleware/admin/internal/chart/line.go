@@ -68,15 +68,10 @@ func (c *Line) SVG() string {
 		lo, hi = 0, 1
 	}
 	yt := NiceTicks(lo, hi, 5, c.Integer)
-	ystep := 1.0
-	if len(yt) > 1 {
-		ystep = yt[1] - yt[0]
-	}
-	ylabels := make([]string, len(yt))
+	ylabels := FormatTicks(yt)
 	labelW := 0.0
-	for i, v := range yt {
-		ylabels[i] = FormatNumber(v, ystep)
-		labelW = math.Max(labelW, textWidth(ylabels[i]))
+	for _, l := range ylabels {
+		labelW = math.Max(labelW, textWidth(l))
 	}
 
 	// Plot area.
