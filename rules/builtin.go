@@ -118,8 +118,9 @@ func CategoryViews(category string, min int) Rule {
 // InSegment matches visitors who are in the named segment of the same
 // engine: its rule matches and no segment before it in its exclusive group
 // took the visitor. The name must be that of a segment of the set; NewSet
-// and Parse report unknown names and cycles of references. Evaluated
-// outside an engine, it returns an error.
+// and Parse report unknown names and cycles of references (found in And,
+// Or and Not; a reference inside a plugin's own rule is only resolved when
+// it is evaluated). Evaluated outside an engine, it returns an error.
 func InSegment(name string) Rule {
 	return inSegment(name, srcPos{})
 }

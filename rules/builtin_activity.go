@@ -637,18 +637,17 @@ func Interests(p *store.Profile, now time.Time, halfLife time.Duration) []Catego
 		score float64
 		n     int
 	}
-	var accs []acc
-	find := func(c string, last int) int {
+	accs := make([]acc, 0, len(p.Categories)+1)
+	find := func(accs []acc, c string, last int) ([]acc, int) {
 		if last < len(accs) && accs[last].cat == c {
-			return last
+			return accs, last
 		}
 		for i := range accs {
 			if accs[i].cat == c {
-				return i
+				return accs, i
 			}
 		}
-		accs = append(accs, acc{cat: c})
-		return len(accs) - 1
+		return append(accs, acc{cat: c}), len(accs)
 	}
 	nowSec, nowNsec := now.Unix(), now.Nanosecond()
 	perSec := 1 / halfLife.Seconds()
@@ -665,7 +664,7 @@ func Interests(p *store.Profile, now time.Time, halfLife time.Duration) []Catego
 		if e.Type != store.TypePage || e.Category == "" {
 			continue
 		}
-		last = find(e.Category, last)
+		accs, last = find(accs, e.Category, last)
 		accs[last].score += weight(e.Time)
 		accs[last].n++
 	}
@@ -675,7 +674,8 @@ func Interests(p *store.Profile, now time.Time, halfLife time.Duration) []Catego
 	}
 	w := weight(oldest)
 	for c, n := range p.Categories {
-		k := find(c, 0)
+		var k int
+		accs, k = find(accs, c, 0)
 		if n > accs[k].n {
 			accs[k].score += float64(n-accs[k].n) * w
 		}
@@ -758,7 +758,10 @@ func Interested(i Interest) Rule {
 			}
 		}
 		ok := true
-		what := "interest[" + i.Category + "]"
+		what := ""
+		if rec != nil {
+			what = "interest[" + i.Category + "]"
+		}
 		if i.Top > 0 {
 			top := rank > 0 && rank <= i.Top && score > 0
 			ok = top

@@ -531,13 +531,19 @@ func (e *Engine) ClassifyResult(in *Input) Result {
 		return Result{}
 	}
 	ev := e.run(s, in)
+	n := 0
+	for _, m := range ev.memo {
+		if m == memberIn {
+			n++
+		}
+	}
 	var out []string
-	for i := range s.segs {
-		if ev.memo[i] == memberIn {
-			if out == nil {
-				out = make([]string, 0, 4)
+	if n > 0 {
+		out = make([]string, 0, n)
+		for i := range s.segs {
+			if ev.memo[i] == memberIn {
+				out = append(out, s.segs[i].Name)
 			}
-			out = append(out, s.segs[i].Name)
 		}
 	}
 	r := Result{
