@@ -362,7 +362,7 @@ func TestStoreWithoutRange(t *testing.T) {
 		t.Errorf("export without Range: %d", resp.StatusCode)
 	}
 	_, body = d.get(t, prefix+"visitors?by=user&q=u-0")
-	if !strings.Contains(body, "Finding a visitor by user id is not supported by this store") {
+	if !strings.Contains(body, "finding visitors by user id among the others is not supported by this store") {
 		t.Errorf("search by user id does not say it is unsupported:\n%s", body)
 	}
 	// By visitor id works on any store.
@@ -573,7 +573,7 @@ func TestInspector(t *testing.T) {
 		t.Errorf("recent visitors: %d listed\n%s", n, body)
 	}
 	resp, body = d.get(t, prefix+"visitors?by=user&q=u-nobody")
-	if resp.StatusCode != 200 || !strings.Contains(body, "No visitor has the user id u-nobody") || !strings.Contains(body, "all 6 stored profiles were searched") {
+	if resp.StatusCode != 200 || !strings.Contains(body, "No visitor has the user id u-nobody") || !strings.Contains(body, "among all 6 stored profiles") {
 		t.Errorf("search for an unknown user: %d\n%s", resp.StatusCode, body)
 	}
 }
@@ -610,6 +610,50 @@ func TestInspectorSeesPendingEvents(t *testing.T) {
 	_, body := d.get(t, prefix+"visitors/"+id)
 	if !strings.Contains(body, "moneyball×1") || !strings.Contains(body, `segments/customer">customer</a>`) {
 		t.Errorf("inspector does not show the purchase just made:\n%s", body)
+	}
+}
+
+// TestMergedProfiles: a visitor merged into a user's profile counts once,
+// as the user, and the inspector links the two.
+func TestMergedProfiles(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	st := memory.New(store.Limits{})
+	seed(t, st, 6) // visitor 4 (index 3) is the customer u-3
+	visitor := fmt.Sprintf("%032x", 4)
+	user, err := store.UserProfileID("u-3")
+	if err != nil {
+		t.Fatal(err)
+	}
+	frozen, err := st.Apply(ctx, visitor, []store.Event{{ID: visitor + ":9", Type: store.TypeAlias, UserID: "u-3", Time: time.Now()}})
+	if err != nil || frozen.MergedInto != user {
+		t.Fatalf("alias: %+v %v", frozen, err)
+	}
+	if _, err := st.Apply(ctx, user, []store.Event{{ID: user + ":1", Type: store.TypeMerge, Merge: frozen, Time: time.Now()}}); err != nil {
+		t.Fatal(err)
+	}
+	d := newDash(t, st, nil)
+	body := d.waitMeasured(t, "6") // five visitors and one user
+	if !regexp.MustCompile(`(?s)segments/customer">customer</a>.*?<td class="n">2</td>`).MatchString(body) {
+		t.Errorf("customers are not counted once each")
+	}
+	resp, _ := d.get(t, prefix+"visitors?by=user&q=u-3")
+	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != prefix+"visitors/"+url.PathEscape(user) {
+		t.Errorf("search by user id: %d %s", resp.StatusCode, resp.Header.Get("Location"))
+	}
+	_, body = d.get(t, prefix+"visitors/"+url.PathEscape(user))
+	for _, want := range []string{"<h1>User u-3</h1>", "Profile id", `id="aliases"><a class="mono" href="` + prefix + `visitors/` + visitor + `"`, "moneyball"} {
+		if !strings.Contains(body, want) {
+			t.Errorf("user profile lacks %q", want)
+		}
+	}
+	_, body = d.get(t, prefix+"visitors/"+visitor)
+	if !strings.Contains(body, `id="merged"`) || !strings.Contains(body, `href="`+prefix+`visitors/`+url.PathEscape(user)+`"`) {
+		t.Errorf("merged visitor does not link to the user")
+	}
+	_, body = d.get(t, prefix+"segments/customer/export.ndjson")
+	if !strings.Contains(body, `"visitorId":"`+user+`"`) || strings.Contains(body, visitor) {
+		t.Errorf("export does not have the user instead of the merged visitor:\n%s", body)
 	}
 }
 

@@ -43,7 +43,10 @@
 //     errors), events per minute, and each segment's size over time.
 //   - A segment: its definition, its size over time, sample members linking
 //     to the inspector, and exports.
-//   - Visitors: the inspector, by visitor id or user id: the profile with
+//   - Visitors: the inspector, by visitor id or user id (the user's own
+//     profile, store.UserProfileID, or else the visitors who identified as
+//     the user, searched among at most Config.SampleLimit profiles): the
+//     profile with
 //     pending events, segments with the explanation of every rule
 //     (rules.Engine.Explain), predictions (rules/assoc.Predict), traits,
 //     activity and recent events.
@@ -70,6 +73,10 @@
 // segment of the recent past; and each instance of a site only sees its own
 // visitors. Measuring is exact up to the limit and the same on every
 // instance.
+//
+// A visitor's profile merged into a user's profile (store.Profile.MergedInto)
+// is skipped by measurements, member lists and exports: the user's profile
+// counts for it, once.
 //
 // Profiles are classified without request facts (no current page, UTM or
 // device): segments defined by the request alone are empty here.

@@ -140,6 +140,9 @@ func (h *Handler) export(w http.ResponseWriter, r *http.Request, ext, ctype stri
 	var err error
 	if werr == nil {
 		err = rg.Range(r.Context(), func(p *store.Profile) bool {
+			if p.MergedInto != "" {
+				return true // exported as the user's profile
+			}
 			segs := engine.Classify(&rules.Input{Profile: p, Now: now})
 			if !slices.Contains(segs, seg.Name) {
 				return true

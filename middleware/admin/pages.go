@@ -385,6 +385,9 @@ func (h *Handler) segment(w http.ResponseWriter, r *http.Request) {
 		engine := h.p.Engine()
 		v.Complete = true
 		err := rg.Range(r.Context(), func(p *store.Profile) bool {
+			if p.MergedInto != "" {
+				return true
+			}
 			if v.Scanned >= h.cfg.SampleLimit {
 				v.Complete = false
 				return false
@@ -417,21 +420,12 @@ func (h *Handler) findSegment(name string) (rules.Segment, bool) {
 
 // ---- visitors ----
 
-// A UserFinder is a store that can find the profiles of a user id. The
-// inspector uses it, when the store has it, to search by user id; without
-// it, it reads up to Config.SampleLimit profiles of a store.Ranger.
-type UserFinder interface {
-	// FindUser returns the ids of the profiles whose UserID is userID.
-	FindUser(ctx context.Context, userID string) ([]string, error)
-}
-
 type searchView struct {
 	Query, By string
 	Results   []memberRow
 	Searched  bool
 	Scanned   int
 	Complete  bool
-	Indexed   bool
 	NoRanger  bool
 	Err       string
 	Limit     int
@@ -450,6 +444,9 @@ func (h *Handler) recentVisitors(ctx context.Context) (rows []memberRow, scanned
 	byLastSeen := func(a, b memberRow) int { return b.LastSeen.Compare(a.LastSeen) }
 	complete = true
 	err := rg.Range(ctx, func(p *store.Profile) bool {
+		if p.MergedInto != "" {
+			return true
+		}
 		if scanned >= h.cfg.SampleLimit {
 			complete = false
 			return false
@@ -489,22 +486,19 @@ func (h *Handler) search(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	v.Searched = true
-	// When the store keeps a profile per user (store.UserProfileID),
-	// load it here instead of searching.
-	if f, ok := h.p.Store().(UserFinder); ok {
-		v.Indexed, v.Complete = true, true
-		ids, err := f.FindUser(r.Context(), q)
-		if err != nil {
+	// The user's own profile, into which the profiles of the visitors who
+	// identified as the user are merged, is the one to show.
+	if id, err := store.UserProfileID(q); err == nil {
+		if _, err := h.p.Profile(r.Context(), id); err == nil {
+			http.Redirect(w, r, h.cfg.Prefix+"visitors/"+url.PathEscape(id), http.StatusSeeOther)
+			return
+		} else if !errors.Is(err, store.ErrNotFound) {
 			v.Err = err.Error()
 		}
-		for _, id := range ids {
-			row := memberRow{ID: id, UserID: q}
-			if p, err := h.p.Profile(r.Context(), id); err == nil {
-				row.LastSeen, row.Visits, row.Orders = p.LastSeen, p.Visits, p.Purchases.Count
-			}
-			v.Results = append(v.Results, row)
-		}
-	} else if rg, ok := h.p.Store().(store.Ranger); ok {
+	}
+	// Otherwise, visitors who identified but were not merged: search the
+	// store.
+	if rg, ok := h.p.Store().(store.Ranger); ok {
 		v.Complete = true
 		err := rg.Range(r.Context(), func(p *store.Profile) bool {
 			if v.Scanned >= h.cfg.SampleLimit {
@@ -512,7 +506,7 @@ func (h *Handler) search(w http.ResponseWriter, r *http.Request) {
 				return false
 			}
 			v.Scanned++
-			if p.UserID == q {
+			if p.UserID == q && p.MergedInto == "" {
 				v.Results = append(v.Results, memberRow{ID: p.ID, UserID: p.UserID, LastSeen: p.LastSeen, Visits: p.Visits, Orders: p.Purchases.Count})
 			}
 			return true
@@ -573,6 +567,7 @@ type explanationRow struct {
 
 type visitorView struct {
 	ID           string
+	User         bool // a user's profile, not a visitor's
 	P            *store.Profile
 	Missing      bool
 	Err          string
@@ -595,19 +590,23 @@ const recentShown = 100
 
 func (h *Handler) visitor(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
-	v := visitorView{ID: id, Now: h.cfg.Now(), NoEngine: h.p.Engine() == nil}
+	v := visitorView{ID: id, User: strings.HasPrefix(id, store.UserPrefix), Now: h.cfg.Now(), NoEngine: h.p.Engine() == nil}
+	title := "Visitor " + id
+	if v.User {
+		title = "User " + strings.TrimPrefix(id, store.UserPrefix)
+	}
 	p, err := h.p.Profile(r.Context(), id)
 	switch {
 	case errors.Is(err, store.ErrNotFound):
 		v.Missing = true
-		h.render(w, r, http.StatusNotFound, "visitor", "Visitor "+id, "visitors", v)
+		h.render(w, r, http.StatusNotFound, "visitor", title, "visitors", v)
 		return
 	case errors.Is(err, store.ErrInvalidID):
 		h.errorPage(w, r, http.StatusBadRequest, fmt.Sprintf("%q is not a valid visitor id.", id))
 		return
 	case err != nil:
 		v.Err = err.Error()
-		h.render(w, r, http.StatusServiceUnavailable, "visitor", "Visitor "+id, "visitors", v)
+		h.render(w, r, http.StatusServiceUnavailable, "visitor", title, "visitors", v)
 		return
 	}
 	v.P = p
@@ -640,7 +639,7 @@ func (h *Handler) visitor(w http.ResponseWriter, r *http.Request) {
 	v.Categories = topOf(p.Categories, 20)
 	v.Views = topOf(p.Views, 20)
 	v.Bought = topOf(p.Purchases.Items, 20)
-	h.render(w, r, http.StatusOK, "visitor", "Visitor "+id, "visitors", v)
+	h.render(w, r, http.StatusOK, "visitor", title, "visitors", v)
 }
 
 func eventRowOf(e *store.Event) eventRow {

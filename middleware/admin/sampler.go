@@ -93,7 +93,8 @@ func (h *Handler) sampleLoop(ctx context.Context) {
 
 // measure takes a sample: it ranges over at most SampleLimit profiles of
 // the store and classifies each one with the engine, as of now and
-// without request facts.
+// without request facts. Profiles merged into a user's profile are
+// skipped: the user's profile counts for them.
 func (h *Handler) measure(ctx context.Context) sample {
 	start := time.Now()
 	now := h.cfg.Now()
@@ -110,6 +111,9 @@ func (h *Handler) measure(ctx context.Context) sample {
 	engine := h.p.Engine()
 	complete := true
 	err := rg.Range(ctx, func(p *store.Profile) bool {
+		if p.MergedInto != "" {
+			return true // counted in the user's profile
+		}
 		if s.Profiles >= h.cfg.SampleLimit {
 			complete = false
 			return false
