@@ -2,6 +2,7 @@ package rules
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -369,5 +370,14 @@ func TestExplainJSON(t *testing.T) {
 	}
 	if s := fmt.Sprint(x[0].Clauses); !strings.Contains(s, "pages[/pricing]") {
 		t.Error(s)
+	}
+	b, err := json.Marshal(x[0])
+	want := `{"segment":"s","description":"d","priority":0,"in":false,"matched":false,"clauses":[{"depth":0,"rule":"pageVisited","path":"pages[/pricing] within 7d","op":"\u003e=","actual":"1","expected":"2","result":false}]}`
+	if err != nil || string(b) != want {
+		t.Errorf("JSON: %s, %v\nwant %s", b, err, want)
+	}
+	b, _ = json.Marshal(Explanation{Segment: "x", Err: errors.New("boom")})
+	if !strings.Contains(string(b), `"error":"boom"`) {
+		t.Errorf("JSON with an error: %s", b)
 	}
 }

@@ -1,6 +1,7 @@
 package rules
 
 import (
+	"encoding/json"
 	"fmt"
 	"strconv"
 	"strings"
@@ -23,10 +24,24 @@ type Explanation struct {
 	// ExcludedBy names the segment of the same exclusive group that the
 	// visitor is in instead, if any.
 	ExcludedBy string `json:"excludedBy,omitempty"`
-	// Err is why the rule could not be evaluated, if it could not.
+	// Err is why the rule could not be evaluated, if it could not. Its
+	// JSON form is the message, as "error".
 	Err error `json:"-"`
 	// Clauses are the facts the rule looked at, in the order it did.
 	Clauses []Clause `json:"clauses"`
+}
+
+// MarshalJSON encodes x with Err as its message.
+func (x Explanation) MarshalJSON() ([]byte, error) {
+	type plain Explanation
+	var msg string
+	if x.Err != nil {
+		msg = x.Err.Error()
+	}
+	return json.Marshal(struct {
+		plain
+		Error string `json:"error,omitempty"`
+	}{plain(x), msg})
 }
 
 // A Clause is one test that a rule made: a condition's operator on an
