@@ -140,3 +140,17 @@ func Check(ctx context.Context, closed bool, id string) error {
 	}
 	return ctx.Err()
 }
+
+// CheckBatch is Check for ApplyBatch: ErrClosed if closed, the first
+// invalid id (saying which batch), or ctx's error.
+func CheckBatch(ctx context.Context, closed bool, batches []Batch) error {
+	if closed {
+		return ErrClosed
+	}
+	for i, b := range batches {
+		if err := ValidateID(b.ID); err != nil {
+			return fmt.Errorf("apply batch %d of %d: %w", i+1, len(batches), err)
+		}
+	}
+	return ctx.Err()
+}

@@ -46,7 +46,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -54,6 +53,7 @@ import (
 	bbolt "go.etcd.io/bbolt"
 	berrors "go.etcd.io/bbolt/errors"
 
+	"github.com/tailorhq/tailor/internal/parallel"
 	"github.com/tailorhq/tailor/store"
 )
 
@@ -220,15 +220,10 @@ func (s *Store) Apply(ctx context.Context, id string, events []store.Event) (*st
 // id may appear in several batches; they are applied in order, and each
 // returned profile is the state after its own batch.
 func (s *Store) ApplyBatch(ctx context.Context, batches []store.Batch) ([]*store.Profile, error) {
-	if s.closed.Load() {
-		return nil, store.ErrClosed
-	}
-	for i, b := range batches {
-		if err := store.ValidateID(b.ID); err != nil {
-			return nil, fmt.Errorf("tailor/store/bolt: apply batch %d of %d: %w", i+1, len(batches), err)
+	if err := store.CheckBatch(ctx, s.closed.Load(), batches); err != nil {
+		if errors.Is(err, store.ErrInvalidID) {
+			err = fmt.Errorf("tailor/store/bolt: %w", err)
 		}
-	}
-	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
 	out := make([]*store.Profile, len(batches))
@@ -280,7 +275,7 @@ func (s *Store) apply(ctx context.Context, batches []store.Batch, out []*store.P
 		for _, u := range us {
 			u.old = profiles.Get([]byte(u.id))
 		}
-		parallel(len(us), func(i int) { s.fold(us[i], batches, out) })
+		parallel.For(len(us), func(i int) { s.fold(us[i], batches, out) })
 		for _, u := range us {
 			if u.err != nil {
 				return u.err
@@ -331,31 +326,6 @@ func (s *Store) fold(u *update, batches []store.Batch, out []*store.Profile) {
 	if u.enc, u.err = store.Marshal(p); u.err != nil {
 		u.err = fmt.Errorf("encode profile %q: %w", u.id, u.err)
 	}
-}
-
-// parallel calls fn(0) ... fn(n-1) on up to GOMAXPROCS goroutines.
-func parallel(n int, fn func(i int)) {
-	workers := min(runtime.GOMAXPROCS(0), n)
-	if workers <= 1 {
-		for i := range n {
-			fn(i)
-		}
-		return
-	}
-	var next atomic.Int64
-	var wg sync.WaitGroup
-	for range workers {
-		wg.Go(func() {
-			for {
-				i := int(next.Add(1) - 1)
-				if i >= n {
-					return
-				}
-				fn(i)
-			}
-		})
-	}
-	wg.Wait()
 }
 
 // Delete removes the profile; a missing id is not an error.

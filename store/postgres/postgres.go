@@ -323,15 +323,10 @@ func (s *Store) Apply(ctx context.Context, id string, events []store.Event) (*st
 // own events, as if applied one after the other. On error, the batches of
 // earlier transactions are applied; retrying them all is safe.
 func (s *Store) ApplyBatch(ctx context.Context, batches []store.Batch) ([]*store.Profile, error) {
-	if s.closed.Load() {
-		return nil, store.ErrClosed
-	}
-	for i, b := range batches {
-		if err := store.ValidateID(b.ID); err != nil {
-			return nil, fmt.Errorf("tailor/store/postgres: apply batch %d of %d: %w", i+1, len(batches), err)
+	if err := store.CheckBatch(ctx, s.closed.Load(), batches); err != nil {
+		if errors.Is(err, store.ErrInvalidID) {
+			err = fmt.Errorf("tailor/store/postgres: %w", err)
 		}
-	}
-	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
 	if len(batches) == 0 {

@@ -76,7 +76,6 @@ import (
 	"fmt"
 	"hash/fnv"
 	"math/rand/v2"
-	"runtime"
 	"slices"
 	"strconv"
 	"sync"
@@ -85,6 +84,7 @@ import (
 
 	goredis "github.com/redis/go-redis/v9"
 
+	"github.com/tailorhq/tailor/internal/parallel"
 	"github.com/tailorhq/tailor/store"
 )
 
@@ -309,15 +309,10 @@ func (s *Store) Apply(ctx context.Context, id string, events []store.Event) (*st
 // several batches; they are applied in order, and each returned profile is
 // the state after its own batch.
 func (s *Store) ApplyBatch(ctx context.Context, batches []store.Batch) ([]*store.Profile, error) {
-	if s.closed.Load() {
-		return nil, store.ErrClosed
-	}
-	for i, b := range batches {
-		if err := store.ValidateID(b.ID); err != nil {
-			return nil, fmt.Errorf("tailor/store/redis: apply batch %d of %d: %w", i+1, len(batches), err)
+	if err := store.CheckBatch(ctx, s.closed.Load(), batches); err != nil {
+		if errors.Is(err, store.ErrInvalidID) {
+			err = fmt.Errorf("tailor/store/redis: %w", err)
 		}
-	}
-	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
 	out := make([]*store.Profile, len(batches))
@@ -370,7 +365,7 @@ func (s *Store) apply(ctx context.Context, batches []store.Batch, out []*store.P
 		if err := s.load(ctx, pending); err != nil {
 			return err
 		}
-		parallel(len(pending), func(i int) { s.fold(pending[i], batches, out) })
+		parallel.For(len(pending), func(i int) { s.fold(pending[i], batches, out) })
 		for _, u := range pending {
 			if u.err != nil {
 				return u.err
@@ -599,31 +594,6 @@ func backoff(ctx context.Context, attempt int) error {
 	case <-t.C:
 		return nil
 	}
-}
-
-// parallel calls fn(0) ... fn(n-1) on up to GOMAXPROCS goroutines.
-func parallel(n int, fn func(i int)) {
-	workers := min(runtime.GOMAXPROCS(0), n)
-	if workers <= 1 {
-		for i := range n {
-			fn(i)
-		}
-		return
-	}
-	var next atomic.Int64
-	var wg sync.WaitGroup
-	for range workers {
-		wg.Go(func() {
-			for {
-				i := int(next.Add(1) - 1)
-				if i >= n {
-					return
-				}
-				fn(i)
-			}
-		})
-	}
-	wg.Wait()
 }
 
 // Delete removes the profile; a missing id is not an error.
