@@ -186,8 +186,9 @@ type Dispatcher struct {
 	wg     sync.WaitGroup
 
 	mu       sync.Mutex
-	ready    list.List // of *job, oldest first
-	retries  retryHeap
+	ready    list.List     // of *job to attempt now, oldest first
+	retries  retryHeap     // of *job waiting for a retry
+	all      list.List     // of every *job not finished, in the order queued
 	changed  chan struct{} // closed and replaced when the queue changes
 	closing  bool
 	inFlight int
@@ -205,6 +206,8 @@ type job struct {
 	tries   int
 	element *list.Element // in ready
 	index   int           // in retries, or -1
+	inAll   *list.Element // in all
+	flying  bool          // an attempt is under way
 }
 
 // New returns a Dispatcher for cfg, or an error naming each invalid field.
@@ -252,6 +255,7 @@ func (d *Dispatcher) OnSegmentChange(c middleware.SegmentChange) {
 			d.dropOldest(now)
 		}
 		j.element = d.ready.PushBack(j)
+		j.inAll = d.all.PushBack(j)
 		d.stats.Enqueued++
 	}
 	for _, s := range c.Entered {
@@ -263,15 +267,14 @@ func (d *Dispatcher) OnSegmentChange(c middleware.SegmentChange) {
 	d.broadcast()
 }
 
-// dropOldest drops the queued delivery that was queued first.
+// dropOldest drops the queued delivery that was queued first. Only the
+// attempts in flight (at most Workers) are passed over to find it.
 func (d *Dispatcher) dropOldest(now time.Time) {
 	var oldest *job
-	if f := d.ready.Front(); f != nil {
-		oldest = f.Value.(*job)
-	}
-	for _, j := range d.retries {
-		if oldest == nil || j.queued.Before(oldest.queued) {
+	for e := d.all.Front(); e != nil; e = e.Next() {
+		if j := e.Value.(*job); !j.flying {
 			oldest = j
+			break
 		}
 	}
 	if oldest == nil {
@@ -283,11 +286,20 @@ func (d *Dispatcher) dropOldest(now time.Time) {
 	} else {
 		heap.Remove(&d.retries, oldest.index)
 	}
+	d.finish(oldest)
 	d.stats.Dropped++
 	d.record(oldest, StatusDropped, 0, "queue full (Config.QueueSize)", now)
 	if d.stats.Dropped&(d.stats.Dropped-1) == 0 { // log at powers of two
 		d.cfg.Logger.Warn("tailor/webhook: queue full; dropping the oldest deliveries",
 			"dropped", d.stats.Dropped, "queue_size", d.cfg.QueueSize, "target", d.target)
+	}
+}
+
+// finish removes j from the deliveries not finished. d.mu is held.
+func (d *Dispatcher) finish(j *job) {
+	if j.inAll != nil {
+		d.all.Remove(j.inAll)
+		j.inAll = nil
 	}
 }
 
@@ -306,6 +318,7 @@ func (d *Dispatcher) next() (j *job, wait time.Duration, changed <-chan struct{}
 	if f := d.ready.Front(); f != nil {
 		j = d.ready.Remove(f).(*job)
 		j.element = nil
+		j.flying = true
 		d.inFlight++
 		return j, 0, nil, false
 	}
@@ -313,6 +326,7 @@ func (d *Dispatcher) next() (j *job, wait time.Duration, changed <-chan struct{}
 		wait = d.retries[0].due.Sub(d.cfg.Now())
 		if wait <= 0 {
 			j = heap.Pop(&d.retries).(*job)
+			j.flying = true
 			d.inFlight++
 			return j, 0, nil, false
 		}
@@ -365,14 +379,17 @@ func (d *Dispatcher) attempt(j *job) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	d.inFlight--
+	j.flying = false
 	j.tries++
 	d.stats.Attempts++
 	switch {
 	case err == nil && code >= 200 && code < 300:
+		d.finish(j)
 		d.stats.Delivered++
 		d.record(j, StatusDelivered, code, "", now)
 		return
 	case d.ctx.Err() != nil:
+		d.finish(j)
 		d.stats.Abandoned++
 		d.record(j, StatusAbandoned, code, "Close's context ended during the attempt", now)
 		return
@@ -392,6 +409,7 @@ func (d *Dispatcher) attempt(j *job) {
 		if retry {
 			msg = fmt.Sprintf("gave up after %d attempts: %s", j.tries, msg)
 		}
+		d.finish(j)
 		d.stats.Failed++
 		d.record(j, StatusFailed, code, msg, now)
 		d.cfg.Logger.Warn("tailor/webhook: delivery failed", "delivery", j.ev.ID, "type", j.ev.Type,
@@ -543,11 +561,14 @@ func (d *Dispatcher) Close(ctx context.Context) error {
 	n := 0
 	for f := d.ready.Front(); f != nil; f = d.ready.Front() {
 		j := d.ready.Remove(f).(*job)
+		j.element = nil
+		d.finish(j)
 		d.record(j, StatusAbandoned, 0, "still queued when Close's context ended", now)
 		n++
 	}
 	for d.retries.Len() > 0 {
 		j := heap.Pop(&d.retries).(*job)
+		d.finish(j)
 		d.record(j, StatusAbandoned, j.entry.Code, "still waiting for a retry when Close's context ended", now)
 		n++
 	}

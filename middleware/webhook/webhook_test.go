@@ -369,6 +369,64 @@ func TestQueueBound(t *testing.T) {
 	}
 }
 
+// TestQueueBoundRetries: a delivery waiting for a retry is older than the
+// changes queued after it, and goes first when the queue is full; an
+// attempt in flight is not in the queue.
+func TestQueueBoundRetries(t *testing.T) {
+	t.Parallel()
+	release := make(chan struct{})
+	var mu sync.Mutex
+	var got []string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var ev webhook.Event
+		json.NewDecoder(r.Body).Decode(&ev)
+		mu.Lock()
+		got = append(got, ev.Segment)
+		mu.Unlock()
+		if ev.Segment == "old" {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			return
+		}
+		<-release
+	}))
+	defer srv.Close()
+	d := newDispatcher(t, srv.URL, func(c *webhook.Config) {
+		c.Workers, c.QueueSize = 1, 2
+		c.BackoffBase, c.BackoffMax = time.Hour, time.Hour
+	})
+	waitFor := func(what string, ok func(webhook.Stats) bool) {
+		t.Helper()
+		for deadline := time.Now().Add(5 * time.Second); !ok(d.Stats()); time.Sleep(time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: stats %+v", what, d.Stats())
+			}
+		}
+	}
+	d.OnSegmentChange(change("v", []string{"old"}, nil))
+	waitFor("old attempted", func(s webhook.Stats) bool { return s.Attempts == 1 && s.InFlight == 0 })
+	// "old" waits an hour for its retry; "a" is in flight; "b" fills the
+	// queue; "c" drops "old".
+	d.OnSegmentChange(change("v", []string{"a"}, nil))
+	waitFor("a in flight", func(s webhook.Stats) bool { return s.InFlight == 1 })
+	d.OnSegmentChange(change("v", []string{"b"}, nil))
+	d.OnSegmentChange(change("v", []string{"c"}, nil))
+	if st := d.Stats(); st.Dropped != 1 || st.Queued != 2 {
+		t.Errorf("stats %+v", st)
+	}
+	for _, e := range d.Log() {
+		if e.Event.Segment == "old" && (e.Status != webhook.StatusDropped || e.Attempts != 1) {
+			t.Errorf("the oldest delivery, waiting for a retry, was not the one dropped: %+v", e)
+		}
+	}
+	close(release)
+	closeNow(t, d)
+	mu.Lock()
+	defer mu.Unlock()
+	if strings.Join(got, ",") != "old,a,b,c" {
+		t.Errorf("attempts %v, want old, a, b, c", got)
+	}
+}
+
 // TestOnSegmentChangeNeverBlocks: a stuck receiver does not slow down the
 // hook.
 func TestOnSegmentChangeNeverBlocks(t *testing.T) {
