@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -159,5 +160,75 @@ func freshness(t *testing.T, newStore func(t *testing.T) store.Store) {
 			t.Fatalf("instance b does not see the purchase on instance a after 1s: %v", f)
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// outage runs traffic against a Personalizer on st while down makes the
+// store unreachable for 1.5 s and up brings it back: every request is
+// served, and after Close every event is stored.
+func outage(t *testing.T, st store.Store, down, up func()) {
+	in := newInstance(t, st, func(c *middleware.Config) {
+		c.StoreTimeout = 500 * time.Millisecond
+		c.MaxPending = 1_000_000
+		c.Logger = quietLogger()
+	})
+	const visitors = 20
+	ids := make([]string, visitors)
+	cookies := make([]*http.Cookie, visitors)
+	for i := range ids {
+		ids[i], cookies[i] = visitor(t, in, in)
+	}
+	var sent [visitors]atomic.Int64
+	var slowest atomic.Int64
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for g := range 4 {
+		wg.Go(func() {
+			for n := 0; n < 100_000; n++ { // bounded; stopped by the test long before
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				v := (g + n*4) % visitors
+				start := time.Now()
+				rec, _ := in.get(t, "/", cookies[v])
+				if d := int64(time.Since(start)); d > slowest.Load() {
+					slowest.Store(d)
+				}
+				if rec.Code != 200 {
+					return
+				}
+				sent[v].Add(1)
+				time.Sleep(time.Millisecond)
+			}
+		})
+	}
+	time.Sleep(700 * time.Millisecond)
+	down()
+	went := time.Now()
+	time.Sleep(1500 * time.Millisecond)
+	up()
+	time.Sleep(700 * time.Millisecond)
+	close(stop)
+	wg.Wait()
+	t.Logf("store down for %v; slowest request %v; stats %+v", time.Since(went).Round(time.Millisecond), time.Duration(slowest.Load()), in.p.Stats())
+	if err := in.p.Close(ctxTimeout(t, 30*time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	if in.p.Stats().FlushErrors == 0 {
+		t.Fatal("no flush failed: the outage did not happen")
+	}
+	if d := time.Duration(slowest.Load()); d > 2*time.Second {
+		t.Errorf("a request took %v during the outage", d)
+	}
+	for v, id := range ids {
+		prof, err := st.Load(context.Background(), id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := int(sent[v].Load()) + 2; prof.Counts["page"] != want {
+			t.Errorf("visitor %d: %d page views stored, want %d", v, prof.Counts["page"], want)
+		}
 	}
 }

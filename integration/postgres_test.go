@@ -5,16 +5,13 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"net/http"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/tailorhq/tailor/internal/testenv"
-	"github.com/tailorhq/tailor/middleware"
 	"github.com/tailorhq/tailor/store"
 	"github.com/tailorhq/tailor/store/postgres"
 )
@@ -160,67 +157,5 @@ func TestPostgresOutage(t *testing.T) {
 	px := newProxy(t, "127.0.0.1:5432")
 	newStore := pgStoresAt(t, "postgres://postgres@"+px.addr+"/test?sslmode=disable")
 	st := newStore(t)
-	in := newInstance(t, st, func(c *middleware.Config) {
-		c.StoreTimeout = 500 * time.Millisecond
-		c.MaxPending = 1_000_000
-		c.Logger = quietLogger()
-	})
-	const visitors = 20
-	ids := make([]string, visitors)
-	cookies := make([]*http.Cookie, visitors)
-	for i := range ids {
-		ids[i], cookies[i] = visitor(t, in, in)
-	}
-	var sent [visitors]atomic.Int64
-	var slowest atomic.Int64
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	for g := range 4 {
-		wg.Go(func() {
-			for n := 0; n < 100_000; n++ { // bounded; stopped by the test long before
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				v := (g + n*4) % visitors
-				start := time.Now()
-				rec, _ := in.get(t, "/", cookies[v])
-				if d := int64(time.Since(start)); d > slowest.Load() {
-					slowest.Store(d)
-				}
-				if rec.Code != 200 {
-					return
-				}
-				sent[v].Add(1)
-				time.Sleep(time.Millisecond)
-			}
-		})
-	}
-	time.Sleep(700 * time.Millisecond)
-	px.down()
-	time.Sleep(1500 * time.Millisecond)
-	px.up(t)
-	time.Sleep(700 * time.Millisecond)
-	close(stop)
-	wg.Wait()
-	t.Logf("slowest request %v; stats %+v", time.Duration(slowest.Load()), in.p.Stats())
-	if err := in.p.Close(ctxTimeout(t, 30*time.Second)); err != nil {
-		t.Fatal(err)
-	}
-	if in.p.Stats().FlushErrors == 0 {
-		t.Fatal("no flush failed: the outage did not happen")
-	}
-	if d := time.Duration(slowest.Load()); d > 2*time.Second {
-		t.Errorf("a request took %v during the outage", d)
-	}
-	for v, id := range ids {
-		prof, err := st.Load(context.Background(), id)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if want := int(sent[v].Load()) + 2; prof.Counts["page"] != want {
-			t.Errorf("visitor %d: %d page views stored, want %d", v, prof.Counts["page"], want)
-		}
-	}
+	outage(t, st, px.down, func() { px.up(t) })
 }
