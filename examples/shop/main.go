@@ -11,6 +11,8 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/base64"
 	"errors"
 	"flag"
 	"fmt"
@@ -33,8 +35,11 @@ func main() {
 	keys := flag.String("keys", "", "cookie keys file (default: the -db file's name + .keys)")
 	visit := flag.Duration("visit-timeout", 30*time.Minute, "a visit ends after this long without a request")
 	noDemo := flag.Bool("no-demo-history", false, "recommend from stored visitors only, without the made-up demo customers")
+	segments := flag.String("segments", "", "segments `file` to use instead of the built-in one (watched for changes)")
+	adminPassword := flag.String("admin-password", "", "password of user admin for /_tailor/admin/ (default: a random one, printed at start-up)")
 	flag.Parse()
-	cfg := site.Config{DB: *db, Store: *storeURL, Keys: *keys, VisitTimeout: *visit, NoDemoHistory: *noDemo}
+	cfg := site.Config{DB: *db, Store: *storeURL, Keys: *keys, VisitTimeout: *visit, NoDemoHistory: *noDemo,
+		Segments: *segments, AdminPassword: *adminPassword}
 	if err := run(*addr, cfg); err != nil {
 		fmt.Fprintln(os.Stderr, "shop:", err)
 		os.Exit(1)
@@ -44,6 +49,12 @@ func main() {
 func run(addr string, cfg site.Config) error {
 	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
 	cfg.Logger = log
+	randomPassword := cfg.AdminPassword == ""
+	if randomPassword {
+		b := make([]byte, 12)
+		rand.Read(b)
+		cfg.AdminPassword = base64.RawURLEncoding.EncodeToString(b)
+	}
 	s, err := site.Open(cfg)
 	if err != nil {
 		return err
@@ -63,6 +74,10 @@ func run(addr string, cfg site.Config) error {
 		where = cfg.Store[:strings.Index(cfg.Store, "://")+3] + "..."
 	}
 	log.Info("shop: serving", "url", "http://"+ln.Addr().String(), "store", where)
+	if randomPassword {
+		// Printed, not logged: it is meant for the person who started the shop.
+		fmt.Fprintf(os.Stderr, "shop: admin dashboard http://%s/_tailor/admin/ user admin password %s (set -admin-password to choose)\n", ln.Addr(), cfg.AdminPassword)
+	}
 
 	select {
 	case err = <-errc:

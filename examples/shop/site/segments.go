@@ -1,22 +1,46 @@
 package site
 
 import (
+	_ "embed"
+	"encoding/json"
+	"errors"
+	"fmt"
+
 	"github.com/tailorhq/tailor/rules"
 	"github.com/tailorhq/tailor/rules/assoc"
 )
 
-// Segments of the demo shop, highest priority first. The home page hero
-// shows the variant of the first one the visitor is in.
-func Segments(m *assoc.Model) []rules.Segment {
-	return []rules.Segment{
-		{Name: "customer", Description: "has bought something", Priority: 40, Rule: rules.Purchased(1)},
-		{Name: "red-sox-fan", Description: "viewed Red Sox products at least twice", Priority: 30, Rule: rules.CategoryViews("red-sox", 2)},
-		{Name: "returning", Description: "second visit or later", Priority: 20, Rule: rules.Visits(2)},
-		{Name: "watercolourist", Description: "interested in watercolours", Priority: 10, Rule: rules.CategoryViews("watercolours", 1)},
-		{Name: "deadhead", Description: "interested in Grateful Dead records", Priority: 10, Rule: rules.CategoryViews("grateful-dead", 1)},
-		{Name: "likely-potato-head", Description: "likely to buy the Red Sox Mr. Potato Head (people who bought what they bought did)", Priority: 5,
-			Rule: assoc.LikelyToBuy(m, "red-sox-potato-head", 0.5)},
-	}
+// segmentsJSON defines the shop's segments, highest priority first; the
+// home page hero shows the variant of the first one the visitor is in.
+// Start the shop with -segments FILE to use (and watch) another file.
+//
+//go:embed segments.json
+var segmentsJSON []byte
+
+// plugins returns the shop's rule plugins: likelyToBuy, from the
+// recommendation model, with arguments {"item": ID, "confidence": C}.
+func plugins(m func() *assoc.Model) *rules.Registry {
+	reg := rules.NewRegistry()
+	reg.Register("likelyToBuy", func(args json.RawMessage) (rules.Rule, error) {
+		var a struct {
+			Item       string  `json:"item"`
+			Confidence float64 `json:"confidence"`
+		}
+		if err := json.Unmarshal(args, &a); err != nil {
+			return nil, err
+		}
+		if a.Item == "" {
+			return nil, errors.New("item: required")
+		}
+		if a.Confidence <= 0 || a.Confidence > 1 {
+			return nil, fmt.Errorf("confidence: %v, want a number in (0, 1]", a.Confidence)
+		}
+		// The model is rebuilt periodically: ask for the current one.
+		return rules.RuleFunc(func(in *rules.Input) (bool, error) {
+			return assoc.LikelyToBuy(m(), a.Item, a.Confidence).Match(in)
+		}), nil
+	})
+	return reg
 }
 
 // heroVariant picks the hero for a visitor's segments.

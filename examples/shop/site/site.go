@@ -17,7 +17,12 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
 	"github.com/tailorhq/tailor/middleware"
+	"github.com/tailorhq/tailor/middleware/admin"
+	"github.com/tailorhq/tailor/middleware/metrics"
 	"github.com/tailorhq/tailor/rules"
 	"github.com/tailorhq/tailor/rules/assoc"
 	"github.com/tailorhq/tailor/store"
@@ -43,6 +48,13 @@ type Config struct {
 	VisitTimeout time.Duration
 	// FlushInterval is how often events are written. Default 1 second.
 	FlushInterval time.Duration
+	// Segments is the path of a segments file to use instead of the
+	// built-in one; it is watched, and reloaded when it changes (a bad
+	// version is refused, and the last good one kept).
+	Segments string
+	// AdminPassword is the password of user "admin" for the dashboard at
+	// /_tailor/admin/. Required.
+	AdminPassword string
 	// NoDemoHistory starts the recommendation model with the stored
 	// visitors only, without the made-up customers that give a fresh shop
 	// something to recommend.
@@ -55,6 +67,9 @@ type Site struct {
 	p          *middleware.Personalizer
 	closeStore func() error
 	model      atomic.Pointer[assoc.Model]
+	engine     *rules.Engine
+	admin      *admin.Handler
+	metrics    *prometheus.Registry
 	demo       bool
 	log        *slog.Logger
 	stop       context.CancelFunc
@@ -91,22 +106,51 @@ func Open(cfg Config) (*Site, error) {
 		closeStore()
 		return nil, err
 	}
-	engine, err := rules.NewEngine(Segments(model)...)
-	if err != nil {
-		closeStore()
-		return nil, err
-	}
-	p, err := middleware.New(middleware.Config{
-		Keys: keys, Store: st, Engine: engine, VisitTimeout: cfg.VisitTimeout,
-		FlushInterval: cfg.FlushInterval, Logger: cfg.Logger,
-	})
-	if err != nil {
-		closeStore()
-		return nil, err
-	}
 	s := &Site{closeStore: closeStore, mux: http.NewServeMux(), carts: carts{m: make(map[string][]string)},
 		demo: !cfg.NoDemoHistory, log: cfg.Logger}
 	s.model.Store(model)
+	ctx, stop := context.WithCancel(context.Background())
+	s.stop = stop
+	engine := new(rules.Engine)
+	opts := []rules.ParseOption{rules.Plugins(plugins(s.model.Load))}
+	if cfg.Segments == "" {
+		err = engine.Reload(segmentsJSON, append(opts, rules.Filename("segments.json"))...)
+	} else {
+		err = engine.ReloadFile(cfg.Segments, opts...)
+	}
+	if err != nil {
+		stop()
+		closeStore()
+		return nil, err
+	}
+	if cfg.Segments != "" {
+		go engine.Watch(ctx, cfg.Segments, 2*time.Second, opts...)
+	}
+	s.engine = engine
+	var m *metrics.Metrics
+	p, err := middleware.New(middleware.Config{
+		Keys: keys, Store: st, Engine: engine, VisitTimeout: cfg.VisitTimeout,
+		FlushInterval: cfg.FlushInterval, Logger: cfg.Logger,
+		OnSegmentChange: func(c middleware.SegmentChange) { m.OnSegmentChange(c) },
+	})
+	if err != nil {
+		stop()
+		closeStore()
+		return nil, err
+	}
+	if m, err = metrics.New(metrics.Config{Personalizer: p}); err == nil {
+		s.metrics = prometheus.NewRegistry()
+		err = s.metrics.Register(m)
+	}
+	if err == nil {
+		s.admin, err = admin.New(admin.Config{Personalizer: p, Username: "admin", Password: cfg.AdminPassword, Logger: cfg.Logger})
+	}
+	if err != nil {
+		p.Close(context.Background())
+		stop()
+		closeStore()
+		return nil, err
+	}
 	tmpl, err := template.New("").Funcs(middleware.FuncMap()).Funcs(template.FuncMap{
 		"recommend":  s.recommend,
 		"alsoBought": s.alsoBought,
@@ -117,13 +161,13 @@ func Open(cfg Config) (*Site, error) {
 		"hero":       func(r *http.Request) string { return heroVariant(middleware.FromContext(r.Context()).In) },
 	}).ParseFS(templateFS, "templates/*.html")
 	if err != nil {
+		s.admin.Close()
 		p.Close(context.Background())
+		stop()
 		closeStore()
 		return nil, err
 	}
 	s.p, s.tmpl = p, tmpl
-	ctx, stop := context.WithCancel(context.Background())
-	s.stop = stop
 	go s.rebuild(ctx, st)
 	s.routes()
 	return s, nil
@@ -139,13 +183,22 @@ func (s *Site) routes() {
 	s.mux.HandleFunc("GET /_tailor/me", s.me)
 }
 
-// Handler returns the shop wrapped in tailor.
-func (s *Site) Handler() http.Handler { return s.p.Handler(s.mux) }
+// Handler returns the shop wrapped in tailor, with the admin dashboard at
+// /_tailor/admin/ (user admin) and Prometheus metrics at /metrics. Those
+// two are outside tailor's Handler, so that they are not page views.
+func (s *Site) Handler() http.Handler {
+	root := http.NewServeMux()
+	root.Handle(s.admin.Prefix(), s.admin)
+	root.Handle("GET /metrics", promhttp.HandlerFor(s.metrics, promhttp.HandlerOpts{}))
+	root.Handle("/", s.p.Handler(s.mux))
+	return root
+}
 
 // Close writes every pending event and closes the database. Call it after
 // the server has drained.
 func (s *Site) Close(ctx context.Context) error {
 	s.stop()
+	s.admin.Close()
 	return errors.Join(s.p.Close(ctx), s.closeStore())
 }
 
@@ -249,14 +302,17 @@ func (s *Site) checkout(w http.ResponseWriter, r *http.Request) {
 func (s *Site) me(w http.ResponseWriter, r *http.Request) {
 	v := middleware.FromContext(r.Context())
 	v.SkipPageView()
+	prof := v.Profile()
 	me := struct {
-		ID       string         `json:"id"`
-		New      bool           `json:"new"`
-		Tracked  bool           `json:"tracked"`
-		Segments []string       `json:"segments"`
-		Facts    rules.Facts    `json:"facts"`
-		Profile  *store.Profile `json:"profile"`
-	}{v.ID(), v.New(), v.Tracked(), v.Segments(), v.Facts(), v.Profile()}
+		ID           string              `json:"id"`
+		New          bool                `json:"new"`
+		Tracked      bool                `json:"tracked"`
+		Segments     []string            `json:"segments"`
+		Facts        rules.Facts         `json:"facts"`
+		Profile      *store.Profile      `json:"profile"`
+		Explanations []rules.Explanation `json:"explanations"`
+	}{v.ID(), v.New(), v.Tracked(), v.Segments(), v.Facts(), prof,
+		s.engine.Explain(&rules.Input{Profile: prof, Request: v.Facts(), Now: time.Now()})}
 	if me.Segments == nil {
 		me.Segments = []string{}
 	}
@@ -269,7 +325,7 @@ func (s *Site) me(w http.ResponseWriter, r *http.Request) {
 	}
 	b, _ := json.MarshalIndent(me.Profile, "", "  ")
 	s.render(w, r, "me.html", 200, page{Title: "What tailor knows about you", Me: map[string]any{
-		"ID": me.ID, "Segments": me.Segments, "Facts": me.Facts, "Profile": string(b),
+		"ID": me.ID, "Segments": me.Segments, "Facts": me.Facts, "Profile": string(b), "Explanations": me.Explanations,
 	}})
 }
 

@@ -62,7 +62,7 @@ func (b *browser) hero() string {
 }
 
 func open(t *testing.T, db string) (*site.Site, *httptest.Server) {
-	s, err := site.Open(site.Config{DB: db, FlushInterval: 50 * time.Millisecond})
+	s, err := site.Open(site.Config{DB: db, FlushInterval: 50 * time.Millisecond, AdminPassword: "secret"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -196,5 +196,62 @@ func TestShopGroupLeverage(t *testing.T) {
 	_, js := b.do("GET", "/_tailor/me", nil, "Accept", "application/json")
 	if !strings.Contains(js, `"likely-potato-head"`) {
 		t.Errorf("not in likely-potato-head: %s", js[:200])
+	}
+}
+
+func TestShopExplainAdminMetrics(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "tailor.db")
+	s, srv := open(t, db)
+	defer func() { srv.Close(); s.Close(context.Background()) }()
+	jar, _ := cookiejar.New(nil)
+	b := &browser{t: t, c: &http.Client{Jar: jar}, url: srv.URL}
+	b.do("GET", "/products/red-sox-cap", nil)
+	b.do("GET", "/products/red-sox-banner", nil)
+	_, js := b.do("GET", "/_tailor/me", nil, "Accept", "application/json")
+	var me struct {
+		Explanations []struct {
+			Segment string
+			In      bool
+			Clauses []struct{ Actual any }
+		}
+	}
+	if err := json.Unmarshal([]byte(js), &me); err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, x := range me.Explanations {
+		if x.Segment == "red-sox-fan" {
+			found = x.In && len(x.Clauses) > 0
+		}
+	}
+	if !found {
+		t.Fatalf("no explanation of red-sox-fan: %s", js)
+	}
+	if _, html := b.do("GET", "/_tailor/me", nil); !strings.Contains(html, `data-explain="red-sox-fan"`) {
+		t.Error("the HTML page does not explain")
+	}
+
+	if resp, _ := b.do("GET", "/_tailor/admin/", nil); resp.StatusCode != 401 {
+		t.Errorf("admin without credentials: %d", resp.StatusCode)
+	}
+	req, _ := http.NewRequest("GET", srv.URL+"/_tailor/admin/", nil)
+	req.SetBasicAuth("admin", "secret")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("admin with credentials: %v %v", resp, err)
+	}
+	resp.Body.Close()
+	if _, m := b.do("GET", "/metrics", nil); !strings.Contains(m, "tailor_requests_total") {
+		t.Errorf("metrics: %.300s", m)
+	}
+}
+
+func TestShopRefusesBadSegmentsFile(t *testing.T) {
+	dir := t.TempDir()
+	bad := filepath.Join(dir, "segments.json")
+	os.WriteFile(bad, []byte("{\"segments\": [\n {\"name\": \"x\", \"rule\": {\"nope\": {}}}\n]}"), 0o600)
+	_, err := site.Open(site.Config{DB: filepath.Join(dir, "tailor.db"), Segments: bad, AdminPassword: "x"})
+	if err == nil || !strings.Contains(err.Error(), "segments.json:2:") {
+		t.Fatalf("bad segments file: %v", err)
 	}
 }
