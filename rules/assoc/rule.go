@@ -34,3 +34,17 @@ func (l likely) Match(in *rules.Input) (bool, error) {
 func (l likely) String() string {
 	return fmt.Sprintf("likely to buy %s (confidence ≥ %.2f)", l.item, l.min)
 }
+
+// ChurnRiskAbove returns a segment rule matching visitors whose predicted
+// churn risk (Predict) is at least min: buyers silent for long against their
+// own usual gap between purchases. Visitors whose gap is unknown do not
+// match.
+func ChurnRiskAbove(min float64) rules.Rule {
+	return rules.RuleFunc(func(in *rules.Input) (bool, error) {
+		if in.Profile == nil {
+			return false, nil
+		}
+		r := Predict(in.Profile, in.Now).ChurnRisk
+		return r >= 0 && r >= min, nil
+	})
+}

@@ -3,6 +3,7 @@ package assoc_test
 import (
 	"fmt"
 	"testing"
+	"time"
 
 	"github.com/tailorhq/tailor/rules"
 	"github.com/tailorhq/tailor/rules/assoc"
@@ -38,6 +39,40 @@ func TestLikelyToBuy(t *testing.T) {
 		got, err := assoc.LikelyToBuy(m, "red-sox-potato-head", tc.min).Match(&rules.Input{Profile: tc.p})
 		if err != nil || got != tc.want {
 			t.Errorf("profile %v, min %.2f: %v, %v; want %v", tc.p, tc.min, got, err, tc.want)
+		}
+	}
+}
+
+func TestChurnRiskAbove(t *testing.T) {
+	t.Parallel()
+	now := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
+	buyer := func(lastDaysAgo int) *store.Profile {
+		p := store.New("v")
+		for i := range 6 { // a purchase every 30 days
+			at := now.AddDate(0, 0, -lastDaysAgo-30*(5-i))
+			p.Apply(store.Limits{}, store.Event{ID: fmt.Sprintf("p:%d", i+1), Type: store.TypeTrack, Name: store.EventPurchase, Time: at,
+				Items: []store.Item{{ID: "moneyball", Price: 10}}})
+		}
+		return p
+	}
+	rule := assoc.ChurnRiskAbove(0.8)
+	for _, tc := range []struct {
+		p    *store.Profile
+		want bool
+	}{
+		{buyer(5), false},  // bought 5 days ago, usual gap 30 days
+		{buyer(200), true}, // silent for 200 days
+		{store.New("x"), false},
+		{nil, false},
+	} {
+		got, err := rule.Match(&rules.Input{Profile: tc.p, Now: now})
+		if err != nil || got != tc.want {
+			t.Errorf("%v: %v, %v; want %v (risk %v)", tc.p != nil, got, err, tc.want, func() float64 {
+				if tc.p == nil {
+					return -1
+				}
+				return assoc.Predict(tc.p, now).ChurnRisk
+			}())
 		}
 	}
 }
