@@ -1,7 +1,9 @@
 package middleware_test
 
 import (
+	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -102,3 +104,75 @@ type discard struct{ h http.Header }
 func (d *discard) Header() http.Header         { return d.h }
 func (d *discard) Write(b []byte) (int, error) { return len(b), nil }
 func (d *discard) WriteHeader(int)             {}
+
+// BenchmarkCollect measures the collection endpoint: a batch of 100
+// Segment events (page views, product views, orders) of 100 of 1,000
+// users, sent with a write key through an application's mux wrapped by
+// Handler, parsed and queued. It reports events/s.
+//
+// batch-100 measures the request alone: the queue is written to the store
+// between timed runs (BenchmarkStoreApply measures that). batch-100-flushing
+// lets the flusher write to a memory store every 100 ms meanwhile, on the
+// same CPUs, as in production.
+func BenchmarkCollect(b *testing.B) {
+	const perBatch, users, bodies = 100, 1000, 256
+	batches := make([][]byte, bodies)
+	for i := range batches {
+		var sb strings.Builder
+		sb.WriteString(`{"batch":[`)
+		for j := range perBatch {
+			if j > 0 {
+				sb.WriteByte(',')
+			}
+			user := (i*perBatch + j*7) % users
+			msg := fmt.Sprintf(`"userId":"user-%d@example.com","messageId":"m-%d-%d","timestamp":"2026-06-01T12:00:%02d.%03dZ"`, user, i, j, j%60, i)
+			switch j % 10 {
+			case 0, 1:
+				fmt.Fprintf(&sb, `{"type":"page",%s,"name":"Product","properties":{"path":"/products/p%d","category":"books","title":"A book"}}`, msg, j)
+			case 9:
+				fmt.Fprintf(&sb, `{"type":"track",%s,"event":"Order Completed","properties":{"order_id":"o%d","revenue":25,"products":[{"product_id":"p%d","category":"books","price":12.5,"quantity":2}]}}`, msg, j, j)
+			default:
+				fmt.Fprintf(&sb, `{"type":"track",%s,"event":"Product Viewed","properties":{"product_id":"p%d","category":"books","price":12.5}}`, msg, j)
+			}
+		}
+		sb.WriteString(`],"context":{"library":{"name":"analytics-node","version":"2.2"}},"sentAt":"2026-06-01T12:01:00Z"}`)
+		batches[i] = []byte(sb.String())
+	}
+	auth := basic(writeKey)
+	run := func(b *testing.B, flushing bool) {
+		interval := time.Hour
+		if flushing {
+			interval = 100 * time.Millisecond
+		}
+		p, err := middleware.New(middleware.Config{Keys: []middleware.KeyPair{testKeys}, Store: memory.New(store.Limits{}),
+			WriteKeys: []string{writeKey}, FlushInterval: interval, KeyRate: -1})
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer p.Close(context.Background())
+		mux := http.NewServeMux()
+		mux.Handle("/_tailor/", p.Collector())
+		h := p.Handler(mux)
+		b.ReportAllocs()
+		w := &discard{h: make(http.Header)}
+		i := 0
+		for b.Loop() {
+			if !flushing && i%200 == 199 {
+				b.StopTimer()
+				p.Flush(context.Background())
+				b.StartTimer()
+			}
+			clear(w.h)
+			r := httptest.NewRequest("POST", "/_tailor/v1/batch", bytes.NewReader(batches[i%bodies]))
+			r.Header.Set("Authorization", auth)
+			h.ServeHTTP(w, r)
+			i++
+		}
+		b.ReportMetric(float64(i*perBatch)/b.Elapsed().Seconds(), "events/s")
+		if s := p.Stats(); s.Dropped > 0 || s.Collected != uint64(i*perBatch) {
+			b.Fatalf("stats %+v", s)
+		}
+	}
+	b.Run("batch-100", func(b *testing.B) { run(b, false) })
+	b.Run("batch-100-flushing", func(b *testing.B) { run(b, true) })
+}

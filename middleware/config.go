@@ -4,7 +4,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/tailorhq/tailor/rules"
@@ -92,6 +94,41 @@ type Config struct {
 	// none.
 	CountryHeader string
 
+	// Consent decides, per request, what the visitor agreed to: see
+	// Consent. Nil, or a hook that returns ConsentDefault, means
+	// ConsentFull, except that a request with the header Sec-GPC: 1 or
+	// DNT: 1 gets ConsentContextual.
+	Consent func(r *http.Request) Consent
+	// Retention is how long a profile is kept after its last event: every
+	// hour (and a minute after New) profiles unseen for longer are deleted
+	// from the store, if it implements store.Expirer. Default 13 months
+	// (395 days); negative keeps profiles forever.
+	Retention time.Duration
+
+	// CollectPath is the path under which Collector serves the Segment
+	// tracking API (CollectPath + "v1/track", ...) and the browser snippet
+	// (CollectPath + "t.js"). It must begin and end with "/". Default
+	// "/_tailor/".
+	CollectPath string
+	// WriteKeys authenticate server-to-server calls to the collection
+	// endpoint (HTTP Basic with the key as user name, or "writeKey" in the
+	// body). Keys are added and revoked at run time with AddWriteKey and
+	// RevokeWriteKey. Default: none (only same-origin browser calls).
+	WriteKeys []string
+	// KeyRate bounds the events that each write key may send to the
+	// collection endpoint, per second, with bursts of two seconds' worth.
+	// Past it calls get 429 Too Many Requests with Retry-After. Default
+	// 10,000; negative means no bound.
+	KeyRate float64
+	// BrowserRate bounds the events per second that each client address
+	// may send without a write key (the browser snippet), with bursts of
+	// two seconds' worth. Default 20; negative means no bound.
+	BrowserRate float64
+	// ClientIP returns the address that BrowserRate counts a request
+	// under. Default: the host of r.RemoteAddr (set it to read a header
+	// such as X-Forwarded-For only behind a proxy you trust).
+	ClientIP func(r *http.Request) string
+
 	// OnSegmentChange, if set, is called when a returning visitor enters
 	// or leaves segments, as this instance sees it (the first
 	// classification after a visitor is loaded is the baseline). It is
@@ -135,6 +172,14 @@ func (c *Config) setDefaults() error {
 	nonNeg("StoreTimeout", int64(c.StoreTimeout))
 	nonNeg("Freshness", int64(c.Freshness))
 	nonNeg("CacheBytes", c.CacheBytes)
+	if c.CollectPath != "" && (!strings.HasPrefix(c.CollectPath, "/") || !strings.HasSuffix(c.CollectPath, "/")) {
+		errs = append(errs, fmt.Errorf("Config.CollectPath: %q must begin and end with /", c.CollectPath))
+	}
+	for i, k := range c.WriteKeys {
+		if err := checkWriteKey(k); err != nil {
+			errs = append(errs, fmt.Errorf("Config.WriteKeys[%d]: %w", i, err))
+		}
+	}
 	if len(errs) > 0 {
 		return fmt.Errorf("tailor: invalid config: %w", errors.Join(errs...))
 	}
@@ -161,6 +206,19 @@ func (c *Config) setDefaults() error {
 	if c.CacheBytes == 0 {
 		c.CacheBytes = 64 << 20
 	}
+	def(&c.Retention, 395*24*time.Hour)
+	if c.CollectPath == "" {
+		c.CollectPath = "/_tailor/"
+	}
+	if c.KeyRate == 0 {
+		c.KeyRate = 10_000
+	}
+	if c.BrowserRate == 0 {
+		c.BrowserRate = 20
+	}
+	if c.ClientIP == nil {
+		c.ClientIP = remoteHost
+	}
 	if c.IsBot == nil {
 		c.IsBot = DefaultIsBot
 	}
@@ -174,4 +232,12 @@ func (c *Config) setDefaults() error {
 		c.Now = time.Now
 	}
 	return nil
+}
+
+// remoteHost returns the host of r.RemoteAddr.
+func remoteHost(r *http.Request) string {
+	if h, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
+		return h
+	}
+	return r.RemoteAddr
 }

@@ -76,9 +76,9 @@ type client struct {
 
 func newClient(t testing.TB, srv *httptest.Server) *client {
 	jar, _ := cookiejar.New(nil)
-	c := srv.Client()
+	c := *srv.Client() // a copy: srv.Client returns the same client every time
 	c.Jar = jar
-	return &client{t: t, base: srv.URL, c: c}
+	return &client{t: t, base: srv.URL, c: &c}
 }
 
 func (c *client) get(path string) (*http.Response, string) {

@@ -36,6 +36,7 @@ type identity struct {
 type seenCookie struct {
 	value   string // compared in full: the cache matches on hashes only
 	id      string
+	user    string
 	day     uint32 // issue day
 	rotated bool   // under an older key pair
 }
@@ -69,19 +70,25 @@ const (
 	cookieRejected                    // tampered, truncated, expired or foreign
 )
 
-// read returns the visitor id from r's cookie, and the first page view it
-// carries, if any.
-func (m *identity) read(r *http.Request, now time.Time) (string, cookieState, *store.Event) {
+// A cookieID is what a cookie says: the visitor id, and the user the
+// visitor identified as, if any.
+type cookieID struct {
+	id, user string
+}
+
+// read returns what r's cookie says, and the first page view it carries,
+// if any.
+func (m *identity) read(r *http.Request, now time.Time) (cookieID, cookieState, *store.Event) {
 	c, err := r.Cookie(m.name)
 	if err != nil || c.Value == "" {
-		return "", cookieNone, nil
+		return cookieID{}, cookieNone, nil
 	}
 	today := day(now)
 	if e, ok := m.seen.Get(c.Value); ok && e.value == c.Value && time.Duration(today-e.day)*24*time.Hour < m.maxAge {
 		if e.rotated || today-e.day >= 1 {
-			return e.id, cookieRenew, nil
+			return cookieID{e.id, e.user}, cookieRenew, nil
 		}
-		return e.id, cookieValid, nil
+		return cookieID{e.id, e.user}, cookieValid, nil
 	}
 	for i, sc := range m.codecs {
 		var b []byte
@@ -90,30 +97,36 @@ func (m *identity) read(r *http.Request, now time.Time) (string, cookieState, *s
 		}
 		var pl payload
 		if pl.unmarshal(b) != nil {
-			return "", cookieRejected, nil
+			return cookieID{}, cookieRejected, nil
 		}
-		id := hex.EncodeToString(pl.id[:])
+		ci := cookieID{hex.EncodeToString(pl.id[:]), pl.user}
 		if pl.first != nil {
-			return id, cookieRenew, pl.first // re-issued without it: not worth caching
+			return ci, cookieRenew, pl.first // re-issued without it: not worth caching
 		}
-		e := seenCookie{value: c.Value, id: id, day: pl.day, rotated: i > 0}
+		e := seenCookie{value: c.Value, id: ci.id, user: ci.user, day: pl.day, rotated: i > 0}
 		m.seen.Set(c.Value, e, 1)
 		if e.rotated || today-e.day >= 1 {
-			return id, cookieRenew, nil
+			return ci, cookieRenew, nil
 		}
-		return id, cookieValid, nil
+		return ci, cookieValid, nil
 	}
-	return "", cookieRejected, nil
+	return cookieID{}, cookieRejected, nil
 }
 
-// cookie returns the cookie for visitor id, carrying first if not nil.
-func (m *identity) cookie(id string, first *store.Event, r *http.Request, now time.Time) (*http.Cookie, error) {
-	pl := payload{day: day(now), first: first}
-	if _, err := hex.Decode(pl.id[:], []byte(id)); err != nil {
+// cookie returns the cookie for visitor ci, carrying first if not nil.
+// When the value would be too long with first (a long user id and long
+// first page facts), first is left out: the view is lost, not the visitor.
+func (m *identity) cookie(ci cookieID, first *store.Event, r *http.Request, now time.Time) (*http.Cookie, error) {
+	pl := payload{day: day(now), user: ci.user, first: first}
+	if _, err := hex.Decode(pl.id[:], []byte(ci.id)); err != nil {
 		return nil, err
 	}
 	// marshal returns a fresh slice: securecookie encrypts it in place.
 	v, err := m.codecs[0].Encode(m.name, pl.marshal())
+	if err != nil && first != nil {
+		pl.first = nil
+		v, err = m.codecs[0].Encode(m.name, pl.marshal())
+	}
 	if err != nil {
 		return nil, err
 	}

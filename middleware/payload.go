@@ -10,9 +10,11 @@ import (
 
 // The cookie payload, before securecookie signs and encrypts it:
 //
-//	version   1 byte (1)
+//	version   1 byte (2; version 1 has no user)
 //	id        16 bytes, the visitor id
 //	day       4 bytes, big-endian days since 1970 when the cookie was issued
+//	user      1-byte length, then the id of the user the visitor identified
+//	          as (at most store.MaxUserIDLength bytes), if any
 //	[first]   only in the cookie given to a new visitor: their first page
 //	          view, so that it can be recorded when (and only if) they come
 //	          back, on whichever instance they come back to:
@@ -23,7 +25,7 @@ import (
 //
 // Strings are cut at maxField bytes.
 const (
-	payloadVersion = 1
+	payloadVersion = 2
 	payloadBase    = 1 + 16 + 4
 	maxField       = 200
 )
@@ -35,14 +37,17 @@ var errPayload = errors.New("tailor: malformed cookie payload")
 type payload struct {
 	id    [16]byte
 	day   uint32
+	user  string       // the user the visitor identified as, if any
 	first *store.Event // the first page view, not yet recorded
 }
 
 func (p *payload) marshal() []byte {
-	b := make([]byte, payloadBase, payloadBase+64)
+	b := make([]byte, payloadBase, payloadBase+1+len(p.user)+64)
 	b[0] = payloadVersion
 	copy(b[1:17], p.id[:])
 	binary.BigEndian.PutUint32(b[17:21], p.day)
+	b = append(b, byte(len(p.user)))
+	b = append(b, p.user...)
 	if e := p.first; e != nil {
 		b = binary.BigEndian.AppendUint64(b, uint64(e.Time.UnixMilli()))
 		dev := byte(0)
@@ -69,13 +74,21 @@ func cut(s string) string {
 }
 
 func (p *payload) unmarshal(b []byte) error {
-	if len(b) < payloadBase || b[0] != payloadVersion {
+	if len(b) < payloadBase || (b[0] != payloadVersion && b[0] != 1) {
 		return errPayload
 	}
 	copy(p.id[:], b[1:17])
 	p.day = binary.BigEndian.Uint32(b[17:21])
-	p.first = nil
+	p.first, p.user = nil, ""
+	v := b[0]
 	b = b[payloadBase:]
+	if v == payloadVersion {
+		if len(b) < 1 || len(b) < 1+int(b[0]) || int(b[0]) > store.MaxUserIDLength {
+			return errPayload
+		}
+		p.user = string(b[1 : 1+b[0]])
+		b = b[1+b[0]:]
+	}
 	if len(b) == 0 {
 		return nil
 	}

@@ -17,12 +17,13 @@ func TestPayloadRoundTrip(t *testing.T) {
 	for _, in := range []payload{
 		{id: [16]byte{1, 2, 3}, day: 20779},
 		{id: [16]byte{0xff}, day: 1, first: first},
+		{id: [16]byte{7}, day: 2, user: strings.Repeat("ü", store.MaxUserIDLength/2), first: first},
 	} {
 		var out payload
 		if err := out.unmarshal(in.marshal()); err != nil {
 			t.Fatal(err)
 		}
-		if out.id != in.id || out.day != in.day || (in.first == nil) != (out.first == nil) {
+		if out.id != in.id || out.day != in.day || out.user != in.user || (in.first == nil) != (out.first == nil) {
 			t.Fatalf("round trip: %+v -> %+v", in, out)
 		}
 		if in.first != nil {
@@ -36,8 +37,20 @@ func TestPayloadRoundTrip(t *testing.T) {
 	}
 }
 
+func TestPayloadVersion1(t *testing.T) {
+	t.Parallel()
+	// Cookies issued before users were put in them still decode.
+	v2 := (&payload{id: [16]byte{9}, day: 5, first: &store.Event{Path: "/x", Time: time.UnixMilli(7)}}).marshal()
+	v1 := append([]byte{1}, v2[1:payloadBase]...)
+	v1 = append(v1, v2[payloadBase+1:]...) // without the user's length
+	var p payload
+	if err := p.unmarshal(v1); err != nil || p.id[0] != 9 || p.day != 5 || p.user != "" || p.first == nil || p.first.Path != "/x" {
+		t.Fatalf("%+v %v", p, err)
+	}
+}
+
 // FuzzPayload: any bytes decode without panic, and what decodes encodes
-// back to the same bytes.
+// back to the same bytes (version 2) or to the same payload (version 1).
 func FuzzPayload(f *testing.F) {
 	f.Add((&payload{day: 3}).marshal())
 	f.Add((&payload{first: &store.Event{Path: "/", Device: "tablet", Time: time.UnixMilli(5)}}).marshal())
@@ -47,8 +60,13 @@ func FuzzPayload(f *testing.F) {
 		if p.unmarshal(b) != nil {
 			return
 		}
-		if again := p.marshal(); !bytes.Equal(again, b) {
+		again := p.marshal()
+		if b[0] == payloadVersion && !bytes.Equal(again, b) {
 			t.Fatalf("decoded %x, re-encoded %x", b, again)
+		}
+		var q payload
+		if err := q.unmarshal(again); err != nil || q.id != p.id || q.day != p.day || q.user != p.user || (q.first == nil) != (p.first == nil) {
+			t.Fatalf("decoded %+v, again %+v (%v)", p, q, err)
 		}
 	})
 }

@@ -9,6 +9,7 @@ import (
 	"hash/maphash"
 	"net/http"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -53,6 +54,13 @@ type Personalizer struct {
 	oursMu sync.Mutex
 	ours   map[string]ownWrite
 	subbed bool
+
+	keys      writeKeys      // write keys of the collection endpoint
+	keyRate   *limiter       // per write key
+	ipRate    *limiter       // per client address, for calls without a key
+	forgotten forgottenSet   // erased profiles and visitors
+	bg        sync.WaitGroup // background erasures and expiries
+	expiring  atomic.Bool
 }
 
 type ownWrite struct {
@@ -99,6 +107,12 @@ func New(cfg Config) (*Personalizer, error) {
 		stop:     make(chan struct{}),
 		done:     make(chan struct{}),
 		ttl:      cfg.Freshness,
+		keyRate:  newLimiter(cfg.KeyRate),
+		ipRate:   newLimiter(cfg.BrowserRate),
+	}
+	p.forgotten.init(cfg.CookieMaxAge)
+	for _, k := range cfg.WriteKeys {
+		p.keys.add(k)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	p.cancel = cancel
@@ -156,11 +170,19 @@ func (p *Personalizer) invalidate(id string) {
 // Handler returns next wrapped: each request gets a Visitor in its context
 // (see FromContext), the visitor cookie, and Cache-Control: private and
 // Vary: Cookie on the response. GET requests answered with a status below
-// 400 are recorded as page views once next returns.
+// 400 are recorded as page views once next returns. Requests for the
+// collection endpoint's calls and snippet (Config.CollectPath + "v1/..."
+// and + "t.js") go to next untouched: they are not page views, and the
+// endpoint reads the cookie itself.
 func (p *Personalizer) Handler(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if p.collectRoute(r.URL.Path) {
+			next.ServeHTTP(w, r)
+			return
+		}
 		v := p.begin(r)
 		rw := &responseWriter{ResponseWriter: w, v: v, r: r}
+		v.rw = rw
 		next.ServeHTTP(rw, r.WithContext(context.WithValue(r.Context(), visitorKey, v)))
 		if !rw.wrote {
 			rw.writeHeaders(http.StatusOK)
@@ -171,6 +193,12 @@ func (p *Personalizer) Handler(next http.Handler) http.Handler {
 	})
 }
 
+// collectRoute reports whether path is one of the collection endpoint's.
+func (p *Personalizer) collectRoute(path string) bool {
+	rest, ok := strings.CutPrefix(path, p.cfg.CollectPath)
+	return ok && (rest == "t.js" || strings.HasPrefix(rest, "v1/"))
+}
+
 // begin identifies and classifies the visitor of r.
 func (p *Personalizer) begin(r *http.Request) *Visitor {
 	p.stats.Requests.Add(1)
@@ -179,44 +207,35 @@ func (p *Personalizer) begin(r *http.Request) *Visitor {
 	v := &Visitor{p: p, now: now, facts: p.facts(r, bot)}
 	if bot {
 		p.stats.Bots.Add(1)
+		v.consent = ConsentContextual
 		v.segments = p.classify(nil, v.facts, now)
 		return v
 	}
-	id, cs, first := p.ids.read(r, now)
-	switch cs {
-	case cookieRejected:
-		p.stats.RejectedCookies.Add(1)
-		fallthrough
-	case cookieNone:
-		id = newID()
-		v.new, v.setCookie = true, true
-		p.stats.NewVisitors.Add(1)
-	case cookieRenew:
-		v.setCookie = true
-		p.stats.RenewedCookies.Add(1)
+	p.identify(r, v)
+	if !v.tracked {
+		if v.consent == ConsentContextual {
+			v.segments = p.classify(nil, v.facts, now)
+		}
+		return v
 	}
-	v.id, v.tracked, v.facts.New = id, true, v.new
-	if v.new {
-		v.st = &state{prof: store.New(id)}
-	} else {
-		v.st = p.state(r.Context(), id)
-	}
-	mu := p.lock(id)
+	b := v.bind()
+	mu := p.lock(b.pid)
 	mu.Lock()
-	if first != nil {
+	if first := v.first; first != nil {
 		// The visitor came back with the cookie it was given, which carries
 		// its first page view: from now on it is kept. The id is the same
 		// wherever the cookie comes back, so the view counts once.
 		p.stats.Returned.Add(1)
-		first.ID = store.EventID(id, 1)
-		if v.st.prof.Apply(p.lim, *first) > 0 {
+		first.ID = store.EventID(b.id, 1)
+		first.NewVisit = true
+		if b.st.prof.Apply(p.lim, *first) > 0 {
 			p.stats.Events.Add(1)
-			p.enqueue(id, []store.Event{*first})
+			p.enqueue(b.pid, []store.Event{*first})
 		}
 	}
 	// A request after a pause begins a new visit: rules see it counted
 	// already, as its events will count it.
-	prof := v.st.prof
+	prof := b.st.prof
 	newVisit := !prof.LastSeen.IsZero() && now.Sub(prof.LastSeen) > p.cfg.VisitTimeout
 	if newVisit {
 		prof.Visits++
@@ -227,13 +246,88 @@ func (p *Personalizer) begin(r *http.Request) *Visitor {
 	}
 	var change *SegmentChange
 	if !v.new && p.cfg.OnSegmentChange != nil {
-		change = v.st.changed(v.segments, prof, now)
+		change = b.st.changed(v.segments, prof, now)
 	}
 	mu.Unlock()
 	if change != nil {
+		change.VisitorID = b.id
 		p.cfg.OnSegmentChange(*change)
 	}
 	return v
+}
+
+// maxHops bounds the chain of merged profiles followed to a visitor's
+// profile (a visitor merged into a user, the user aliased to another).
+const maxHops = 4
+
+// identify finds who the visitor of r is, without classifying them: what
+// they consented to, their cookie, and the profile their events go to.
+// It sets v.tracked, v.consent, v.new, v.first and the binding, and the
+// cookie flags.
+func (p *Personalizer) identify(r *http.Request, v *Visitor) {
+	ci, cs, first := p.ids.read(r, v.now)
+	had := cs == cookieValid || cs == cookieRenew
+	v.consent = p.consent(r)
+	if v.consent != ConsentFull {
+		if had {
+			// Consent withdrawn: erase what we know, drop the cookie.
+			v.expireCookie = true
+			p.withdraw(ci)
+		}
+		return
+	}
+	if had && p.forgotten.visitor(ci) {
+		// Erased (Forget): the cookie goes, and this response is made from
+		// the request alone.
+		v.expireCookie, v.consent = true, ConsentContextual
+		return
+	}
+	switch cs {
+	case cookieRejected:
+		p.stats.RejectedCookies.Add(1)
+		fallthrough
+	case cookieNone:
+		ci = cookieID{id: newID()}
+		v.new, v.setCookie = true, true
+		p.stats.NewVisitors.Add(1)
+	case cookieRenew:
+		v.setCookie = true
+		p.stats.RenewedCookies.Add(1)
+	}
+	v.tracked, v.facts.New, v.first = true, v.new, first
+	b := &v.b0
+	b.id, b.user, b.pid = ci.id, ci.user, ci.id
+	if ci.user != "" {
+		b.pid = store.UserPrefix + ci.user
+	}
+	if v.new {
+		b.st = &state{prof: store.New(b.pid)}
+		v.b.Store(b)
+		return
+	}
+	b.st = p.state(r.Context(), b.pid)
+	for hops := 0; hops < maxHops; hops++ {
+		into := p.mergedInto(b.pid, b.st)
+		if into == "" {
+			break
+		}
+		// The profile was merged (the visitor identified through another
+		// instance or a server call): follow it, and put the user in the
+		// cookie so that the next request goes there directly.
+		b.pid, b.user = into, strings.TrimPrefix(into, store.UserPrefix)
+		b.st = p.state(r.Context(), into)
+		v.setCookie = true
+	}
+	v.b.Store(b)
+}
+
+// mergedInto returns the profile that st, the state of pid, was merged
+// into, or "".
+func (p *Personalizer) mergedInto(pid string, st *state) string {
+	mu := p.lock(pid)
+	mu.Lock()
+	defer mu.Unlock()
+	return st.prof.MergedInto
 }
 
 // A SegmentChange is a visitor entering or leaving segments.
@@ -271,7 +365,7 @@ func (st *state) changed(segs []string, prof *store.Profile, now time.Time) *Seg
 	if c.Entered == nil && c.Exited == nil {
 		return nil
 	}
-	c.VisitorID, c.UserID, c.Time = prof.ID, prof.UserID, now
+	c.UserID, c.Time = prof.UserID, now
 	return &c
 }
 
@@ -337,8 +431,21 @@ func (p *Personalizer) state(ctx context.Context, id string) *state {
 		prof.Apply(p.lim, before...)
 		prof.Apply(p.lim, p.queue.get(id)...)
 		st.prof = prof
-		if !st.partial {
-			p.cache.SetWithTTL(id, st, cost(prof), p.ttl)
+		mu := p.lock(id)
+		mu.Lock()
+		cached := false
+		switch {
+		case p.forgotten.profile(id):
+			st.prof = store.New(id) // erased meanwhile (Forget)
+		case !st.partial:
+			cached = p.cache.SetWithTTL(id, st, cost(prof), p.ttl)
+		}
+		mu.Unlock()
+		if cached {
+			// Make the Set visible before the next request: another state
+			// built meanwhile for the same visitor would miss the events
+			// recorded on this one.
+			p.cache.Wait()
 		}
 		return st, nil
 	})
@@ -384,32 +491,50 @@ func (p *Personalizer) pageView(v *Visitor) store.Event {
 // store. A new visitor's page view is not queued: it travels in the cookie
 // (see payload.go) and is recorded when the visitor comes back.
 func (p *Personalizer) record(v *Visitor, ev store.Event) {
-	mu := p.lock(v.id)
+	b := v.bind()
+	mu := p.lock(b.pid)
 	mu.Lock()
 	defer mu.Unlock()
-	ev.ID = store.EventID(p.producer, p.seq.Add(1))
+	if ev.ID == "" {
+		ev.ID = p.nextID()
+	}
 	if ev.Time.IsZero() {
 		ev.Time = p.cfg.Now()
 	}
-	last := v.st.prof.LastSeen
+	last := b.st.prof.LastSeen
 	ev.NewVisit = last.IsZero() || ev.Time.Sub(last) > p.cfg.VisitTimeout
-	v.st.prof.Apply(p.lim, ev)
+	b.st.prof.Apply(p.lim, ev)
 	if v.new && ev.Type == store.TypePage {
 		return
 	}
 	p.stats.Events.Add(1)
-	p.enqueue(v.id, []store.Event{ev})
+	p.enqueue(b.pid, []store.Event{ev})
 	if ev.Type != store.TypePage {
-		// Actions (a purchase, a sign-up) should reach other instances
-		// fast: flush soon rather than at the next interval.
-		select {
-		case p.wake <- struct{}{}:
-		default:
-		}
+		p.flushSoon()
 	}
 }
 
+// nextID returns a new sequenced event id of this instance.
+func (p *Personalizer) nextID() string {
+	return store.EventID(p.producer, p.seq.Add(1))
+}
+
+// flushSoon asks the flusher to write now rather than at the next
+// interval: actions (a purchase, a sign-up, a CRM stage) should reach
+// other instances fast.
+func (p *Personalizer) flushSoon() {
+	select {
+	case p.wake <- struct{}{}:
+	default:
+	}
+}
+
+// enqueue queues evs for the profile id, unless it was just erased.
+// The caller holds id's stripe lock.
 func (p *Personalizer) enqueue(id string, evs []store.Event) {
+	if p.forgotten.profile(id) {
+		return
+	}
 	if d := p.queue.add(id, evs...); d > 0 {
 		p.stats.Dropped.Add(uint64(d))
 	}
@@ -422,10 +547,17 @@ func (p *Personalizer) loop() {
 	wait := p.cfg.FlushInterval
 	t := time.NewTimer(wait)
 	defer t.Stop()
+	// Retention runs a minute after start, then every hour.
+	ret := time.NewTimer(time.Minute)
+	defer ret.Stop()
 	for {
 		select {
 		case <-p.stop:
 			return
+		case <-ret.C:
+			p.expireInBackground()
+			ret.Reset(time.Hour)
+			continue
 		case <-t.C:
 		case <-p.wake:
 			// Coalesce the actions of the next few milliseconds into one
@@ -480,6 +612,11 @@ func (p *Personalizer) flush(ctx context.Context) error {
 		n := 0
 		for j, prof := range profs {
 			n += len(chunk[j].Events)
+			if prof != nil && prof.MergedInto != "" {
+				p.merged(chunk[j], prof)
+			}
+		}
+		for _, prof := range profs {
 			p.refresh(prof)
 		}
 		p.stats.Flushed.Add(uint64(n))
@@ -547,6 +684,7 @@ func (p *Personalizer) Close(ctx context.Context) error {
 	}
 	close(p.stop)
 	<-p.done
+	p.bg.Wait()
 	defer p.cancel()
 	defer p.cache.Close()
 	defer p.ids.seen.Close()

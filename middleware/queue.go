@@ -110,6 +110,16 @@ func (q *queue) putBack(bs []store.Batch) int {
 	return q.trim()
 }
 
+// take1 removes and returns id's pending events.
+func (q *queue) take1(id string) []store.Event {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	evs := q.pending[id]
+	q.n -= len(evs)
+	delete(q.pending, id)
+	return evs
+}
+
 // remove forgets id's pending events.
 func (q *queue) remove(id string) {
 	q.mu.Lock()

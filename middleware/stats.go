@@ -24,6 +24,14 @@ type Stats struct {
 	CacheHits       uint64
 	CacheMisses     uint64
 	RuleErrors      uint64 // rule evaluations that failed (counted as no match)
+
+	Collected      uint64 // events accepted by the collection endpoint
+	CollectRefused uint64 // calls and events the collection endpoint refused (400, 401, 403, 413)
+	RateLimited    uint64 // collection requests refused with 429
+	Merges         uint64 // visitor profiles merged into a user's
+	Forwarded      uint64 // events forwarded from a merged profile to its user's
+	Forgotten      uint64 // profiles erased (Forget, consent withdrawn)
+	Expired        uint64 // profiles deleted by retention
 }
 
 type counters struct {
@@ -31,6 +39,8 @@ type counters struct {
 	Returned                                                     atomic.Uint64
 	Events, Flushed, Flushes, FlushErrors, LoadErrors, Dropped   atomic.Uint64
 	CacheHits, CacheMisses, flushNanos                           atomic.Uint64
+	Collected, CollectRefused, RateLimited                       atomic.Uint64
+	Merges, Forwarded, Forgotten, Expired                        atomic.Uint64
 }
 
 // Stats returns the current counters.
@@ -45,5 +55,7 @@ func (p *Personalizer) Stats() Stats {
 		Pending: p.queue.len(), Returned: c.Returned.Load(),
 		CacheHits: c.CacheHits.Load(), CacheMisses: c.CacheMisses.Load(),
 		RuleErrors: p.cfg.Engine.Errors(),
+		Collected:  c.Collected.Load(), CollectRefused: c.CollectRefused.Load(), RateLimited: c.RateLimited.Load(),
+		Merges: c.Merges.Load(), Forwarded: c.Forwarded.Load(), Forgotten: c.Forgotten.Load(), Expired: c.Expired.Load(),
 	}
 }

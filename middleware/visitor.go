@@ -2,9 +2,9 @@ package middleware
 
 import (
 	"context"
-	"encoding/json"
 	"net/http"
 	"slices"
+	"sync/atomic"
 	"time"
 
 	"github.com/tailorhq/tailor/rules"
@@ -29,19 +29,42 @@ func FromContext(ctx context.Context) *Visitor {
 // concurrent use by the request's goroutines.
 type Visitor struct {
 	p        *Personalizer
-	id       string
 	new      bool
 	tracked  bool
+	consent  Consent
 	segments []string // immutable once set
 	facts    rules.Facts
 	now      time.Time
-	st       *state
+	b        atomic.Pointer[binding] // never nil once tracked
+	b0       binding                 // what b points to first, saving an allocation
+	first    *store.Event            // the first page view the cookie carried
 
-	// Set by the handler, read after it returns.
-	setCookie bool
-	skipPage  bool
-	category  string
-	item      string
+	// Set by the handler's goroutine, read after it returns or when the
+	// response's headers are written.
+	rw           *responseWriter // nil outside Handler
+	setCookie    bool
+	expireCookie bool
+	skipPage     bool
+	category     string
+	item         string
+}
+
+// A binding is whom a visitor's events go to. Identify replaces it.
+type binding struct {
+	id   string // the visitor id of the cookie
+	user string // the user id the visitor identified as, if any
+	pid  string // the profile id: the user's profile once identified, else id
+	st   *state // the cached state of pid
+}
+
+var noBinding binding
+
+// bind returns the visitor's binding, zero for visitors not tracked.
+func (v *Visitor) bind() *binding {
+	if b := v.b.Load(); b != nil {
+		return b
+	}
+	return &noBinding
 }
 
 // ID returns the visitor id: 32 hex digits, stable for as long as the
@@ -50,7 +73,26 @@ func (v *Visitor) ID() string {
 	if v == nil {
 		return ""
 	}
-	return v.id
+	return v.bind().id
+}
+
+// UserID returns the id of the user the visitor identified as (see
+// Personalizer.Identify), or "".
+func (v *Visitor) UserID() string {
+	if v == nil {
+		return ""
+	}
+	return v.bind().user
+}
+
+// Consent returns what the visitor agreed to (see Config.Consent):
+// ConsentFull for tracked visitors, ConsentNone or ConsentContextual for
+// the others. Crawlers get ConsentContextual.
+func (v *Visitor) Consent() Consent {
+	if v == nil {
+		return ConsentNone
+	}
+	return v.consent
 }
 
 // New reports whether this is the visitor's first request: no valid cookie
@@ -89,10 +131,11 @@ func (v *Visitor) Profile() *store.Profile {
 	if v == nil || !v.tracked {
 		return nil
 	}
-	mu := v.p.lock(v.id)
+	b := v.bind()
+	mu := v.p.lock(b.pid)
 	mu.Lock()
 	defer mu.Unlock()
-	return v.st.prof.Clone()
+	return b.st.prof.Clone()
 }
 
 // Describe tells what the current page is about, so that its page view
@@ -113,16 +156,16 @@ func (v *Visitor) SkipPageView() {
 }
 
 // Track records a named action with optional properties (any value that
-// encodes as a JSON object). It has no effect for visitors who are not
-// tracked.
+// encodes as a JSON object), as the Segment tracking spec describes them:
+// "Order Completed" (or "purchase") with properties.products is an order
+// (see Purchase). It has no effect for visitors who are not tracked.
 func (v *Visitor) Track(name string, props any) error {
-	ev := store.Event{Type: store.TypeTrack, Name: name}
-	if props != nil {
-		b, err := json.Marshal(props)
-		if err != nil {
-			return err
-		}
-		ev.Props = b
+	if v == nil || !v.tracked {
+		return nil
+	}
+	ev, err := trackEvent(name, props)
+	if err != nil {
+		return err
 	}
 	return v.Record(ev)
 }
@@ -143,13 +186,20 @@ func (v *Visitor) Record(ev store.Event) error {
 	if ev.Type == "" {
 		return errEventType
 	}
+	if ev.Type == store.TypeAlias || ev.Type == store.TypeMerge {
+		return errEventMerge
+	}
+	ev.ID = ""
 	v.record(ev)
 	return nil
 }
 
 func (v *Visitor) record(ev store.Event) { v.p.record(v, ev) }
 
-var errEventType = &eventError{"event has no Type"}
+var (
+	errEventType  = &eventError{"event has no Type"}
+	errEventMerge = &eventError{"alias and merge events are recorded by Identify and Alias"}
+)
 
 type eventError struct{ msg string }
 

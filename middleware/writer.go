@@ -24,14 +24,18 @@ func (w *responseWriter) writeHeaders(status int) {
 	w.wrote, w.status = true, status
 	h := w.ResponseWriter.Header()
 	v := w.v
-	if v.setCookie && v.tracked {
+	switch {
+	case v.expireCookie:
+		h.Add("Set-Cookie", v.p.ids.expired(w.r).String())
+	case v.setCookie && v.tracked:
 		var first *store.Event
 		if v.new && !v.skipPage && status < 400 && v.p.cfg.PageView(w.r) {
 			pv := v.p.pageView(v)
 			pv.Time = v.now
 			first = &pv
 		}
-		if c, err := v.p.ids.cookie(v.id, first, w.r, v.now); err == nil {
+		b := v.bind()
+		if c, err := v.p.ids.cookie(cookieID{b.id, b.user}, first, w.r, v.now); err == nil {
 			h.Add("Set-Cookie", c.String())
 		} else {
 			v.p.cfg.Logger.Error("tailor: encoding the visitor cookie failed", "err", err)

@@ -1,0 +1,21 @@
+package middleware
+
+import "context"
+
+// Internals for the tests of package middleware_test.
+
+// Cached reports whether the profile id is in p's cache.
+func Cached(p *Personalizer, id string) bool {
+	p.cache.Wait()
+	_, ok := p.cache.Get(id)
+	return ok
+}
+
+// PendingFor returns the number of events pending for the profile id.
+func PendingFor(p *Personalizer, id string) int { return len(p.queue.get(id)) }
+
+// Expire runs retention now.
+func Expire(p *Personalizer, ctx context.Context) (int, error) { return p.expire(ctx) }
+
+// WaitBackground waits for the erasures running in the background.
+func WaitBackground(p *Personalizer) { p.bg.Wait() }

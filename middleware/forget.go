@@ -1,0 +1,248 @@
+package middleware
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"hash/maphash"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/tailorhq/tailor/store"
+)
+
+// Forget erases a visitor or a user: id is a visitor id (as Visitor.ID
+// returns) or a user id (as given to Identify). It removes from this
+// instance's cache and pending queue, and deletes from the store, the
+// visitor's profile; or the user's profile, every profile merged into it
+// (the visitors who identified as the user) and the profile it was merged
+// into. Those visitors' cookies are deleted on their next response from
+// this instance, and nothing more is recorded for them here for a few
+// minutes (requests in flight); later requests with a cookie that names an
+// erased user start afresh.
+//
+// Other instances drop their cached copies when the store announces the
+// deletion (store.Invalidator) or within Config.Freshness; events they hold
+// pending for an erased profile at that moment may re-create it. Run
+// Forget on every instance, or when the site runs on one, to be sure.
+func (p *Personalizer) Forget(ctx context.Context, id string) error {
+	if id == "" {
+		return fmt.Errorf("tailor: Forget: %w", store.ErrInvalidID)
+	}
+	ids, visitors := p.erasable(ctx, id)
+	p.forgotten.add(ids, visitors, p.tombstoneTTL())
+	p.flushMu.Lock() // no flush in flight: nothing written after the delete
+	defer p.flushMu.Unlock()
+	var errs []error
+	for _, pid := range ids {
+		p.queue.remove(pid)
+		p.wipe(pid)
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), p.cfg.StoreTimeout)
+		if err := p.store.Delete(cctx, pid); err != nil {
+			errs = append(errs, fmt.Errorf("delete profile %q: %w", pid, err))
+		}
+		cancel()
+	}
+	// A Set still in the cache's buffers could bring a profile back.
+	p.cache.Wait()
+	for _, pid := range ids {
+		p.cache.Del(pid)
+	}
+	p.stats.Forgotten.Add(uint64(len(ids)))
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("tailor: Forget: %w", err)
+	}
+	return nil
+}
+
+// erasable returns the profiles that erasing id erases, and the visitor
+// ids among them.
+func (p *Personalizer) erasable(ctx context.Context, id string) (ids, visitors []string) {
+	var todo []string
+	if isVisitorID(id) {
+		todo = append(todo, id)
+	}
+	if uid, err := store.UserProfileID(id); err == nil {
+		todo = append(todo, uid, "anon:"+id)
+	}
+	for len(todo) > 0 && len(ids) < 4*p.lim.Aliases {
+		pid := todo[0]
+		todo = todo[1:]
+		if slices.Contains(ids, pid) {
+			continue
+		}
+		ids = append(ids, pid)
+		if isVisitorID(pid) {
+			visitors = append(visitors, pid)
+			if pid == id {
+				continue // a visitor alone: not the user they identified as
+			}
+		}
+		st := p.state(ctx, pid)
+		mu := p.lock(pid)
+		mu.Lock()
+		todo = append(todo, st.prof.Aliases...)
+		if into := st.prof.MergedInto; into != "" && !isVisitorID(pid) {
+			todo = append(todo, into) // a former user id: the same person
+		}
+		mu.Unlock()
+	}
+	return ids, visitors
+}
+
+// wipe empties and drops the cached state of pid.
+func (p *Personalizer) wipe(pid string) {
+	mu := p.lock(pid)
+	mu.Lock()
+	defer mu.Unlock()
+	if st, ok := p.cache.Get(pid); ok {
+		st.prof, st.segments = store.New(pid), nil
+		st.stale.Store(true)
+	}
+	p.cache.Del(pid)
+}
+
+// tombstoneTTL is how long nothing is recorded for an erased profile:
+// long enough for the requests and the flush in flight to end.
+func (p *Personalizer) tombstoneTTL() time.Duration {
+	return max(time.Minute, 2*p.cfg.StoreTimeout+4*p.cfg.FlushInterval)
+}
+
+// withdraw erases the visitor of a cookie whose request came without
+// consent, in the background.
+func (p *Personalizer) withdraw(ci cookieID) {
+	if p.forgotten.visitor(ci) || p.closed.Load() {
+		return // being erased already
+	}
+	p.forgotten.add(nil, []string{ci.id}, p.tombstoneTTL())
+	p.bg.Add(1)
+	go func() {
+		defer p.bg.Done()
+		ctx, cancel := context.WithTimeout(context.Background(), 4*p.cfg.StoreTimeout)
+		defer cancel()
+		err := p.Forget(ctx, ci.id)
+		if ci.user != "" {
+			err = errors.Join(err, p.Forget(ctx, ci.user))
+		}
+		if err != nil {
+			p.cfg.Logger.Warn("tailor: erasing a visitor who withdrew consent failed", "err", err)
+		}
+	}()
+}
+
+// forgottenSet remembers what was erased, as hashes: profile ids for a
+// short while (nothing is recorded for them), visitor ids for as long as a
+// cookie lives (their cookies are deleted), at most maxForgotten.
+type forgottenSet struct {
+	seed     maphash.Seed
+	n        atomic.Int64 // entries; none is the fast path
+	mu       sync.Mutex
+	profiles map[uint64]time.Time // until
+	visitors map[uint64]time.Time
+	order    []uint64 // visitors, oldest first
+	long     time.Duration
+}
+
+const maxForgotten = 100_000
+
+func (f *forgottenSet) init(cookieMaxAge time.Duration) {
+	f.seed = maphash.MakeSeed()
+	f.profiles = make(map[uint64]time.Time)
+	f.visitors = make(map[uint64]time.Time)
+	f.long = cookieMaxAge
+}
+
+func (f *forgottenSet) hash(s string) uint64 { return maphash.String(f.seed, s) }
+
+// add remembers profile ids for ttl and visitor ids for a cookie's life.
+func (f *forgottenSet) add(profiles, visitors []string, ttl time.Duration) {
+	now := time.Now()
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, id := range profiles {
+		f.profiles[f.hash(id)] = now.Add(ttl)
+	}
+	for _, id := range visitors {
+		h := f.hash(id)
+		if _, ok := f.visitors[h]; !ok {
+			f.order = append(f.order, h)
+		}
+		f.visitors[h] = now.Add(f.long)
+	}
+	for len(f.order) > maxForgotten {
+		delete(f.visitors, f.order[0])
+		f.order = f.order[1:]
+	}
+	for h, until := range f.profiles {
+		if now.After(until) {
+			delete(f.profiles, h)
+		}
+	}
+	f.n.Store(int64(len(f.profiles) + len(f.visitors)))
+}
+
+func (f *forgottenSet) has(m map[uint64]time.Time, id string) bool {
+	until, ok := m[f.hash(id)]
+	return ok && time.Now().Before(until)
+}
+
+// profile reports whether nothing may be recorded for the profile id.
+func (f *forgottenSet) profile(id string) bool {
+	if f.n.Load() == 0 {
+		return false
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.has(f.profiles, id)
+}
+
+// visitor reports whether the cookie ci names an erased visitor or user.
+func (f *forgottenSet) visitor(ci cookieID) bool {
+	if f.n.Load() == 0 {
+		return false
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.has(f.visitors, ci.id) || f.has(f.profiles, ci.id) ||
+		(ci.user != "" && f.has(f.profiles, store.UserPrefix+ci.user))
+}
+
+// expireInBackground deletes the profiles unseen for Config.Retention, if
+// the store can, unless a previous run is still going.
+func (p *Personalizer) expireInBackground() {
+	if _, ok := p.store.(store.Expirer); !ok || p.cfg.Retention < 0 || !p.expiring.CompareAndSwap(false, true) {
+		return
+	}
+	p.bg.Add(1)
+	go func() {
+		defer p.bg.Done()
+		defer p.expiring.Store(false)
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+		defer cancel()
+		go func() {
+			select {
+			case <-p.stop:
+				cancel()
+			case <-ctx.Done():
+			}
+		}()
+		if n, err := p.expire(ctx); err != nil {
+			p.cfg.Logger.Warn("tailor: retention: expiring old profiles failed", "err", err, "expired", n)
+		} else if n > 0 {
+			p.cfg.Logger.Info("tailor: retention: expired old profiles", "expired", n, "retention", p.cfg.Retention)
+		}
+	}()
+}
+
+// expire deletes the profiles unseen for Config.Retention.
+func (p *Personalizer) expire(ctx context.Context) (int, error) {
+	ex, ok := p.store.(store.Expirer)
+	if !ok || p.cfg.Retention < 0 {
+		return 0, nil
+	}
+	n, err := ex.Expire(ctx, p.cfg.Now().Add(-p.cfg.Retention))
+	p.stats.Expired.Add(uint64(max(n, 0)))
+	return n, err
+}

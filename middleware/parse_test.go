@@ -1,0 +1,200 @@
+package middleware
+
+import (
+	"encoding/json"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tailorhq/tailor/store"
+)
+
+var parseNow = time.Date(2026, 6, 1, 12, 0, 0, 0, time.UTC)
+
+func TestParseMapping(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name, kind, body string
+		want             store.Event
+		user, anon, prev string
+	}{
+		{"track", kindTrack, `{"userId":"u","event":"Clicked","properties":{"a":1},"messageId":"m"}`,
+			store.Event{ID: "#m", Type: store.TypeTrack, Name: "Clicked", Props: json.RawMessage(`{"a":1}`), Time: parseNow}, "u", "", ""},
+		{"purchase", kindTrack, `{"anonymousId":"a","event":"purchase","properties":{"total":"9.5","products":[{"sku":"no id","price":1},{"product_id":7,"quantity":3}]}}`,
+			store.Event{Type: store.TypeTrack, Name: store.EventPurchase, Revenue: 9.5, Time: parseNow,
+				Props: json.RawMessage(`{"total":"9.5","products":[{"sku":"no id","price":1},{"product_id":7,"quantity":3}]}`),
+				Items: []store.Item{{Price: 1}, {ID: "7", Quantity: 3}}}, "", "a", ""},
+		{"page from context", kindPage, `{"userId":"u","category":"docs","context":{"page":{"url":"https://x.example/a/b?c","referrer":"https://www.Google.com/"},"userAgent":"Mozilla/5.0 (iPhone)","campaign":{"source":"s","medium":"m","name":"n"}}}`,
+			store.Event{Type: store.TypePage, Path: "/a/b", Category: "docs", Referrer: "www.google.com", Device: "mobile", Source: "s", Medium: "m", Campaign: "n", Time: parseNow}, "u", "", ""},
+		{"screen", kindScreen, `{"userId":"u","name":"Settings","properties":{"category":"app"}}`,
+			store.Event{Type: store.TypePage, Name: "Settings", Path: "Settings", Category: "app", Props: json.RawMessage(`{"category":"app"}`), Time: parseNow}, "u", "", ""},
+		{"identify", kindIdentify, `{"userId":"u","anonymousId":"a","traits":{"plan":"pro"}}`,
+			store.Event{Type: store.TypeIdentify, UserID: "u", Traits: json.RawMessage(`{"plan":"pro"}`), Time: parseNow}, "u", "a", ""},
+		{"group", kindGroup, `{"userId":"u","groupId":"g1","traits":{}}`,
+			store.Event{Type: store.TypeIdentify, Name: "group", Traits: json.RawMessage(`{"group":{"id":"g1"}}`), Time: parseNow}, "u", "", ""},
+		{"alias", kindAlias, `{"userId":"u","previousId":"p"}`,
+			store.Event{Type: store.TypeAlias, UserID: "u", Time: parseNow}, "u", "", "p"},
+		{"numeric ids", kindTrack, `{"userId":42,"event":"e","messageId":7}`,
+			store.Event{ID: "#7", Type: store.TypeTrack, Name: "e", Time: parseNow}, "42", "", ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, calls, errs, fatal := parseCalls([]byte(tc.body), tc.kind, false, parseNow)
+			if fatal != nil || len(errs) > 0 || len(calls) != 1 {
+				t.Fatalf("%v %v %d", fatal, errs, len(calls))
+			}
+			c := calls[0]
+			got, _ := json.Marshal(*c.ev)
+			want, _ := json.Marshal(tc.want)
+			if string(got) != string(want) || c.userID != tc.user || c.anonymousID != tc.anon || c.previousID != tc.prev {
+				t.Errorf("got  %s %q %q %q\nwant %s", got, c.userID, c.anonymousID, c.previousID, want)
+			}
+		})
+	}
+}
+
+func TestParseBatchContextAndKey(t *testing.T) {
+	t.Parallel()
+	body := `{"writeKey":"k","context":{"campaign":{"source":"batch"},"page":{"path":"/from-batch"}},"batch":[
+		{"type":"page","userId":"u"},
+		{"type":"page","userId":"u","context":{"campaign":{"source":"own"}}},
+		{"type":"track","userId":"u","event":"e"}]}`
+	key, calls, errs, fatal := parseCalls([]byte(body), kindBatch, false, parseNow)
+	if key != "k" || fatal != nil || len(errs) != 0 || len(calls) != 3 {
+		t.Fatalf("%q %v %v %d", key, fatal, errs, len(calls))
+	}
+	if calls[0].ev.Source != "batch" || calls[0].ev.Path != "/from-batch" || calls[1].ev.Source != "own" || calls[2].ev.Source != "batch" {
+		t.Errorf("%+v", calls)
+	}
+	if calls[2].index != 2 {
+		t.Errorf("index %d", calls[2].index)
+	}
+}
+
+func TestParseDoesNotAliasTheBody(t *testing.T) {
+	t.Parallel()
+	body := []byte(`{"batch":[{"type":"page","userId":"user-1","messageId":"mid","properties":{"path":"/p","category":"c","x":"y"},
+		"context":{"page":{"referrer":"https://ref.example/"},"campaign":{"source":"s"}}},{"type":"identify","anonymousId":"anon","traits":{"k":"v"}}]}`)
+	_, calls, _, _ := parseCalls(body, kindBatch, false, parseNow)
+	before, _ := json.Marshal(*calls[0].ev)
+	ids := calls[0].userID + calls[1].anonymousID
+	for i := range body {
+		body[i] = 'X'
+	}
+	after, _ := json.Marshal(*calls[0].ev)
+	if string(before) != string(after) || calls[0].userID+calls[1].anonymousID != ids || string(calls[1].ev.Traits) != `{"k":"v"}` {
+		t.Errorf("calls changed with the body:\n%s\n%s", before, after)
+	}
+}
+
+// FuzzCollect: parseCalls never panics; it refuses a body with a clear
+// 400 or 413 naming what is wrong, or returns calls that are valid and
+// bounded, and errors for the others.
+func FuzzCollect(f *testing.F) {
+	for _, s := range []string{
+		`{"userId":"u","event":"e"}`,
+		`{"batch":[{"type":"track","userId":"u","event":"Order Completed","properties":{"products":[{"id":"a","price":1,"quantity":2}]}}]}`,
+		`{"batch":[{"type":"page","anonymousId":"a","properties":{"url":"http://x/y"},"timestamp":"2026-01-01T00:00:00Z"},{"type":"alias","userId":"u","previousId":"p"}],"sentAt":"2026-01-01T00:00:01Z","context":{"page":{"path":"/"}}}`,
+		`{"batch":[{"type":"group","userId":"u","groupId":"g","traits":{"a":[1,{"b":null}]}},{"type":"identify","userId":"u","traits":{"x":"\u0000"}}]}`,
+		`{"batch":{}}`, `[]`, `{"a":`, `{"batch":[1,"x",null,{}]}`, strings.Repeat("[", 100),
+	} {
+		f.Add([]byte(s), uint8(0), false)
+		f.Add([]byte(s), uint8(6), true)
+	}
+	kinds := []string{kindTrack, kindPage, kindScreen, kindIdentify, kindGroup, kindAlias, kindBatch}
+	f.Fuzz(func(t *testing.T, body []byte, k uint8, anonymous bool) {
+		kind := kinds[int(k)%len(kinds)]
+		_, calls, errs, fatal := parseCalls(body, kind, anonymous, parseNow)
+		if fatal != nil {
+			if (fatal.status != http.StatusBadRequest && fatal.status != http.StatusRequestEntityTooLarge) || fatal.Message == "" || calls != nil || errs != nil {
+				t.Fatalf("fatal %+v with %d calls, %d errors", fatal, len(calls), len(errs))
+			}
+			return
+		}
+		if len(calls)+len(errs) > maxBatchEvents || (kind != kindBatch && len(calls)+len(errs) != 1) {
+			t.Fatalf("%d calls and %d errors", len(calls), len(errs))
+		}
+		for _, e := range errs {
+			if (e.status != http.StatusBadRequest && e.status != http.StatusRequestEntityTooLarge) || e.Message == "" {
+				t.Fatalf("error %+v", e)
+			}
+			if kind == kindBatch && !strings.HasPrefix(e.Field, "batch[") {
+				t.Fatalf("error of a batch event names %q", e.Field)
+			}
+		}
+		for _, c := range calls {
+			if c.userID == "" && c.anonymousID == "" && !anonymous {
+				t.Fatalf("call without id: %+v", c)
+			}
+			for _, id := range []string{c.userID, c.anonymousID, c.previousID} {
+				if id == "" {
+					continue
+				}
+				if _, err := store.UserProfileID(id); err != nil {
+					t.Fatalf("id %q: %v", id, err)
+				}
+				if err := store.ValidateID(anonProfileID(id)); err != nil {
+					t.Fatalf("id %q: %v", id, err)
+				}
+			}
+			if c.ev.ID != "" && !strings.HasPrefix(c.ev.ID, "#") {
+				t.Fatalf("event id %q", c.ev.ID)
+			}
+			if c.ev.Type == "" || c.ev.Time.After(parseNow) || len(c.ev.Props) > maxProps || len(c.ev.Path) > maxPath || len(c.ev.Items) > maxProducts {
+				t.Fatalf("event %+v", c.ev)
+			}
+			for _, raw := range [][]byte{c.ev.Props, c.ev.Traits} {
+				if raw != nil && !json.Valid(raw) {
+					t.Fatalf("invalid JSON kept: %q", raw)
+				}
+			}
+			// The event folds.
+			store.New("x").Apply(store.Limits{}, *c.ev)
+		}
+	})
+}
+
+func TestDepthWithin(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		s  string
+		ok bool
+	}{
+		{`[[1]]`, true}, {`[[[1]]]`, false}, {`{"a":"[[[[["}`, true}, {`{"a\"[[[":[1]}`, true}, {`[{"a":{}}]`, false},
+	} {
+		if got := depthWithin([]byte(tc.s), 2); got != tc.ok {
+			t.Errorf("%s: %v", tc.s, got)
+		}
+	}
+}
+
+// BenchmarkParseCalls parses a batch of 100 events, the parsing part of
+// BenchmarkCollect.
+func BenchmarkParseCalls(b *testing.B) {
+	var sb strings.Builder
+	sb.WriteString(`{"batch":[`)
+	for j := range 100 {
+		if j > 0 {
+			sb.WriteByte(',')
+		}
+		msg := `"userId":"user-` + strings.Repeat("1", j%4+1) + `@example.com","messageId":"m-1-` + string(rune('a'+j%26)) + `","timestamp":"2026-06-01T12:00:01.001Z"`
+		switch j % 10 {
+		case 0, 1:
+			sb.WriteString(`{"type":"page",` + msg + `,"name":"Product","properties":{"path":"/products/p1","category":"books","title":"A book"}}`)
+		case 9:
+			sb.WriteString(`{"type":"track",` + msg + `,"event":"Order Completed","properties":{"order_id":"o1","revenue":25,"products":[{"product_id":"p1","category":"books","price":12.5,"quantity":2}]}}`)
+		default:
+			sb.WriteString(`{"type":"track",` + msg + `,"event":"Product Viewed","properties":{"product_id":"p1","category":"books","price":12.5}}`)
+		}
+	}
+	sb.WriteString(`],"context":{"library":{"name":"analytics-node","version":"2.2"}},"sentAt":"2026-06-01T12:01:00Z"}`)
+	body := []byte(sb.String())
+	b.SetBytes(int64(len(body)))
+	b.ReportAllocs()
+	for b.Loop() {
+		_, calls, errs, fatal := parseCalls(body, kindBatch, false, parseNow)
+		if len(calls) != 100 || errs != nil || fatal != nil {
+			b.Fatal(len(calls), errs, fatal)
+		}
+	}
+}

@@ -1,0 +1,267 @@
+package middleware_test
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tailorhq/tailor/middleware"
+	"github.com/tailorhq/tailor/rules"
+	"github.com/tailorhq/tailor/store"
+	"github.com/tailorhq/tailor/store/memory"
+)
+
+func privacyEngine(t testing.TB) *rules.Engine {
+	e, err := rules.NewEngine(
+		rules.Segment{Name: "newsletter-reader", Priority: 20, Rule: rules.Contextual(rules.Context{Source: []string{"newsletter"}})},
+		rules.Segment{Name: "returning", Priority: 10, Rule: rules.Visits(1)},
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
+
+func TestConsent(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name     string
+		hook     func(*http.Request) middleware.Consent
+		header   map[string]string
+		consent  middleware.Consent
+		tracked  bool
+		segments string
+	}{
+		{"default", nil, nil, middleware.ConsentFull, true, "newsletter-reader"},
+		{"GPC", nil, map[string]string{"Sec-GPC": "1"}, middleware.ConsentContextual, false, "newsletter-reader"},
+		{"DNT", nil, map[string]string{"DNT": "1"}, middleware.ConsentContextual, false, "newsletter-reader"},
+		{"DNT 0", nil, map[string]string{"DNT": "0"}, middleware.ConsentFull, true, "newsletter-reader"},
+		{"hook: none", func(*http.Request) middleware.Consent { return middleware.ConsentNone }, nil, middleware.ConsentNone, false, ""},
+		{"hook: contextual", func(*http.Request) middleware.Consent { return middleware.ConsentContextual }, nil, middleware.ConsentContextual, false, "newsletter-reader"},
+		{"hook overrides GPC", func(*http.Request) middleware.Consent { return middleware.ConsentFull }, map[string]string{"Sec-GPC": "1"}, middleware.ConsentFull, true, "newsletter-reader"},
+		{"hook defers", func(*http.Request) middleware.Consent { return middleware.ConsentDefault }, map[string]string{"Sec-GPC": "1"}, middleware.ConsentContextual, false, "newsletter-reader"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			st := memory.New(store.Limits{})
+			p := newP(t, st, func(c *middleware.Config) { c.Consent, c.Engine = tc.hook, privacyEngine(t) })
+			var got *middleware.Visitor
+			h := p.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				got = middleware.FromContext(r.Context())
+			}))
+			var ck []*http.Cookie
+			for i := range 3 {
+				r := httptest.NewRequest("GET", "/?utm_source=newsletter", nil)
+				r.Header.Set("User-Agent", browserUA)
+				for k, v := range tc.header {
+					r.Header.Set(k, v)
+				}
+				for _, c := range ck {
+					r.AddCookie(c)
+				}
+				rec := httptest.NewRecorder()
+				h.ServeHTTP(rec, r)
+				if len(rec.Result().Cookies()) > 0 {
+					ck = rec.Result().Cookies()
+				}
+				if got.Consent() != tc.consent || got.Tracked() != tc.tracked || (got.ID() != "") != tc.tracked {
+					t.Fatalf("request %d: consent %v tracked %v id %q", i, got.Consent(), got.Tracked(), got.ID())
+				}
+				if i == 2 && strings.Join(got.Segments(), " ") != strings.TrimSpace(tc.segments+map[bool]string{true: " returning"}[tc.tracked]) {
+					t.Errorf("segments %v", got.Segments())
+				}
+			}
+			if tc.tracked != (len(ck) > 0) {
+				t.Errorf("cookies %v", ck)
+			}
+			p.Flush(context.Background())
+			n := 0
+			st.Range(context.Background(), func(*store.Profile) bool { n++; return true })
+			if tracked := n > 0; tracked != tc.tracked {
+				t.Errorf("%d profiles stored", n)
+			}
+		})
+	}
+}
+
+// eventually polls cond for up to 5 seconds.
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(5 * time.Second); !cond(); {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not after 5s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// noTrace checks that nothing is left of the profile id.
+func noTrace(t *testing.T, p *middleware.Personalizer, st store.Store, id string) {
+	t.Helper()
+	if _, err := st.Load(context.Background(), id); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("%s: in the store: %v", id, err)
+	}
+	if _, err := p.Profile(context.Background(), id); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("%s: Profile: %v", id, err)
+	}
+	if middleware.PendingFor(p, id) != 0 {
+		t.Errorf("%s: events pending", id)
+	}
+}
+
+func TestWithdrawingConsentErases(t *testing.T) {
+	t.Parallel()
+	st := memory.New(store.Limits{})
+	gpc := false
+	p := newP(t, st, func(c *middleware.Config) {
+		c.Consent = func(r *http.Request) middleware.Consent {
+			if gpc {
+				return middleware.ConsentContextual
+			}
+			return middleware.ConsentFull
+		}
+	})
+	h := p.Handler(echo)
+	rec := serve(h, "GET", "/", browserUA)
+	id, _, _ := strings.Cut(rec.Body.String(), " ")
+	rec = serve(h, "GET", "/", browserUA, rec.Result().Cookies()...)
+	ck := rec.Result().Cookies()
+	serve(h, "GET", "/a", browserUA, ck...) // pending
+	p.Flush(context.Background())
+	serve(h, "GET", "/b", browserUA, ck...) // pending, not flushed
+	if _, err := st.Load(context.Background(), id); err != nil {
+		t.Fatal(err)
+	}
+
+	gpc = true
+	rec = serve(h, "GET", "/c", browserUA, ck...)
+	if got := rec.Result().Cookies(); len(got) != 1 || got[0].MaxAge >= 0 || got[0].Value != "" {
+		t.Fatalf("the cookie was not deleted: %v", got)
+	}
+	if body := rec.Body.String(); body != "" {
+		t.Errorf("an untracked visitor got id %q", body)
+	}
+	middleware.WaitBackground(p)
+	p.Flush(context.Background())
+	noTrace(t, p, st, id)
+	// The old cookie is gone for good here, even with consent again.
+	gpc = false
+	rec = serve(h, "GET", "/d", browserUA, ck...)
+	if got := rec.Result().Cookies(); len(got) != 1 || got[0].MaxAge >= 0 {
+		t.Errorf("cookies %v", got)
+	}
+	p.Flush(context.Background())
+	noTrace(t, p, st, id)
+}
+
+func TestForgetVisitor(t *testing.T) {
+	t.Parallel()
+	st := memory.New(store.Limits{})
+	p := newP(t, st, nil)
+	h := p.Handler(echo)
+	rec := serve(h, "GET", "/", browserUA)
+	id, _, _ := strings.Cut(rec.Body.String(), " ")
+	ck := serve(h, "GET", "/", browserUA, rec.Result().Cookies()...).Result().Cookies()
+	p.Flush(context.Background())
+	serve(h, "GET", "/pending?cat=red-sox", browserUA, ck...)
+	if !middleware.Cached(p, id) || middleware.PendingFor(p, id) == 0 {
+		t.Fatal("setup: not cached or nothing pending")
+	}
+	if err := p.Forget(context.Background(), id); err != nil {
+		t.Fatal(err)
+	}
+	noTrace(t, p, st, id)
+	if middleware.Cached(p, id) {
+		t.Error("still cached")
+	}
+	// The next response deletes the cookie, and records nothing.
+	rec = serve(h, "GET", "/again", browserUA, ck...)
+	if got := rec.Result().Cookies(); len(got) != 1 || got[0].MaxAge >= 0 {
+		t.Errorf("cookies %v", got)
+	}
+	p.Flush(context.Background())
+	noTrace(t, p, st, id)
+	if p.Stats().Forgotten == 0 {
+		t.Error("not counted")
+	}
+	if err := p.Forget(context.Background(), ""); !errors.Is(err, store.ErrInvalidID) {
+		t.Errorf("Forget(\"\"): %v", err)
+	}
+}
+
+func TestForgetUser(t *testing.T) {
+	t.Parallel()
+	s := newShop(t, nil, nil)
+	a, b := newClient(t, s.srv), newClient(t, s.srv)
+	var ids []string
+	for _, c := range []*client{a, b} {
+		_, body := c.get("/?cat=red-sox")
+		id, _, _ := strings.Cut(body, " ")
+		ids = append(ids, id)
+		c.get("/")
+		c.login("gil@example.com")
+	}
+	s.p.TrackUser(context.Background(), "gil@example.com", "email_clicked", nil)
+	s.p.Flush(context.Background())
+	a.get("/") // pending
+	if err := s.p.Forget(context.Background(), "gil@example.com"); err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range append(ids, "user:gil@example.com") {
+		noTrace(t, s.p, s.st, id)
+		if middleware.Cached(s.p, id) {
+			t.Errorf("%s: cached", id)
+		}
+	}
+	for _, c := range []*client{a, b} {
+		resp, body := c.get("/")
+		if body != "" || len(resp.Cookies()) != 1 || resp.Cookies()[0].MaxAge >= 0 {
+			t.Errorf("after Forget: body %q, cookies %v", body, resp.Cookies())
+		}
+	}
+	s.p.Flush(context.Background())
+	for _, id := range append(ids, "user:gil@example.com") {
+		noTrace(t, s.p, s.st, id)
+	}
+	// A new visit starts afresh.
+	_, body := a.get("/")
+	if id, _, _ := strings.Cut(body, " "); id == "" || id == ids[0] {
+		t.Errorf("new visit: %q", body)
+	}
+}
+
+func TestRetention(t *testing.T) {
+	t.Parallel()
+	st := memory.New(store.Limits{})
+	c := &clock{now: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+	p := newP(t, st, func(cfg *middleware.Config) { cfg.Now = c.Now })
+	ctx := context.Background()
+	p.TrackUser(ctx, "old", "x", nil)
+	c.now = c.now.AddDate(1, 0, 0)
+	p.TrackUser(ctx, "recent", "x", nil)
+	p.Flush(ctx)
+	c.now = c.now.AddDate(0, 2, 0) // 14 months after "old", 2 after "recent"
+	n, err := middleware.Expire(p, ctx)
+	if err != nil || n != 1 {
+		t.Fatalf("expired %d, %v", n, err)
+	}
+	if _, err := st.Load(ctx, "user:old"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("old: %v", err)
+	}
+	if _, err := st.Load(ctx, "user:recent"); err != nil {
+		t.Errorf("recent: %v", err)
+	}
+	if p.Stats().Expired != 1 {
+		t.Errorf("stats %+v", p.Stats())
+	}
+	// Negative keeps profiles forever.
+	q := newP(t, st, func(cfg *middleware.Config) { cfg.Now, cfg.Retention = c.Now, -1 })
+	c.now = c.now.AddDate(10, 0, 0)
+	if n, err := middleware.Expire(q, ctx); n != 0 || err != nil {
+		t.Errorf("expired %d %v", n, err)
+	}
+}
