@@ -1,0 +1,213 @@
+package slots
+
+import (
+	"encoding/json"
+	"fmt"
+	"slices"
+
+	"github.com/tailorhq/tailor/middleware"
+	"github.com/tailorhq/tailor/rules/experiment"
+	"github.com/tailorhq/tailor/store"
+)
+
+// TraitPrefix starts the name of the trait that remembers a visitor's
+// exposure to an experiment: "experiment:" + the experiment's key.
+const TraitPrefix = "experiment:"
+
+// OtherSegment is the results segment of the visitors of an experiment
+// with a Breakdown who are in none of its segments.
+const OtherSegment = "$other"
+
+// An Experiment is an A/B/n test on a slot: its variants' keys are keys of
+// the slot's variants (or of its default), whose content they show.
+//
+// A visitor takes part when they are in the experiment's Segment (or when
+// it has none), have a visitor id (they are tracked) and fall within its
+// Coverage. For them the experiment decides, whatever the slot's
+// priorities would pick: their variant is assigned by
+// experiment.AssignSticky (or by the Bandit), from the visitor id and the
+// experiment's key, so it is the same on every instance and after
+// restarts. Held-out visitors, and visitors not taking part, see what the
+// slot shows without the experiment.
+type Experiment struct {
+	experiment.Experiment
+
+	// Breakdown lists the segments that results, and the bandit, are kept
+	// per: a visitor counts in the first of them they are in at exposure,
+	// or in OtherSegment. Empty: results are for all visitors together
+	// (segment "").
+	Breakdown []string
+
+	// Bandit, if set, runs the experiment as a Thompson-sampling bandit
+	// per breakdown segment (see experiment.Bandit), updated by
+	// Tally.Refresh.
+	Bandit *experiment.BanditConfig
+}
+
+// compileExperiment checks the slot's experiment and makes its bandit.
+func (sl *slot) compileExperiment() Errors {
+	var errs Errors
+	e := sl.Experiment
+	problem := func(field, format string, args ...any) {
+		errs = append(errs, &Error{Slot: sl.Name, Field: "experiment." + field, Msg: fmt.Sprintf(format, args...)})
+	}
+	var ve experiment.ValidationErrors
+	if err := e.Validate(); err != nil {
+		if l, ok := err.(experiment.ValidationErrors); ok {
+			ve = l
+		} else {
+			problem("", "%v", err)
+		}
+	}
+	for _, p := range ve {
+		problem(p.Field, "%s", p.Msg)
+	}
+	for i, va := range e.Variants {
+		if va.Key != "" && va.Key != experiment.HoldoutVariant && sl.byKey[va.Key] == nil {
+			problem(fmt.Sprintf("variants[%d].key", i), "%q is not a variant of the slot", va.Key)
+		}
+	}
+	for i, s := range e.Breakdown {
+		if s == "" || s == OtherSegment {
+			problem(fmt.Sprintf("breakdown[%d]", i), "bad segment name %q", s)
+		}
+	}
+	if e.Bandit != nil && len(ve) == 0 {
+		b, err := experiment.NewBandit(&e.Experiment, *e.Bandit)
+		if err != nil {
+			problem("bandit", "%v", err)
+		}
+		sl.bandit = b
+	}
+	e.Breakdown = slices.Clone(e.Breakdown)
+	e.Variants = slices.Clone(e.Variants)
+	e.Goals = slices.Clone(e.Goals)
+	return errs
+}
+
+// inExperiment reports whether the variant is an arm of the slot's
+// experiment.
+func (sl *slot) inExperiment(key string) bool {
+	e := sl.Experiment
+	return e != nil && slices.ContainsFunc(e.Variants, func(v experiment.Variant) bool { return v.Key == key })
+}
+
+// breakdown returns the results segment of the visitor.
+func (e *Experiment) breakdown(v *middleware.Visitor) string {
+	if len(e.Breakdown) == 0 {
+		return ""
+	}
+	for _, s := range e.Breakdown {
+		if v.In(s) {
+			return s
+		}
+	}
+	return OtherSegment
+}
+
+// exposure is the trait that remembers a visitor's exposure.
+type exposure struct {
+	Variant string `json:"variant"`
+	Segment string `json:"segment,omitempty"`
+	// Goals are the counts of the goal events (Profile.Counts) at
+	// exposure: a later count above them is a conversion.
+	Goals map[string]int `json:"goals,omitempty"`
+}
+
+// experiment applies the slot's experiment to the visitor, whose content
+// without it is c.
+func (sl *slot) experiment(v *middleware.Visitor, c Choice) Choice {
+	e := sl.Experiment
+	id := v.ID()
+	if id == "" || !v.Tracked() || (e.Segment != "" && !v.In(e.Segment)) {
+		return c
+	}
+	prof := v.Profile()
+	prev, _ := previous(prof, e.Key)
+	seg := e.breakdown(v)
+	var arm string
+	var in bool
+	if sl.bandit != nil {
+		arm, in = sl.bandit.Assign(seg, id, prev)
+	} else {
+		arm, in = experiment.AssignSticky(&e.Experiment, id, prev)
+	}
+	if !in {
+		return c
+	}
+	if arm != experiment.HoldoutVariant {
+		if va := sl.byKey[arm]; va != nil {
+			c = sl.choice(va)
+		}
+	}
+	c.Experiment, c.Arm = e.Key, arm
+	if arm != prev {
+		record(v, prof, e, arm, seg)
+	}
+	return c
+}
+
+// record records the visitor's exposure: an experiment.ExposureEvent with
+// the properties experiment, variant and segment, which also sets the
+// trait TraitPrefix+key.
+func record(v *middleware.Visitor, prof *store.Profile, e *Experiment, arm, seg string) {
+	x := exposure{Variant: arm, Segment: seg}
+	for _, g := range e.Goals {
+		if x.Goals == nil {
+			x.Goals = make(map[string]int, len(e.Goals))
+		}
+		x.Goals[g] = prof.Counts[g]
+	}
+	props, err := json.Marshal(map[string]string{"experiment": e.Key, "variant": arm, "segment": seg})
+	if err != nil {
+		return
+	}
+	traits, err := json.Marshal(map[string]exposure{TraitPrefix + e.Key: x})
+	if err != nil {
+		return
+	}
+	// Record fails only on events without a type.
+	_ = v.Record(store.Event{Type: store.TypeTrack, Name: experiment.ExposureEvent, Props: props, Traits: traits})
+}
+
+// previous returns the variant of the visitor's latest exposure to the
+// experiment: that of the latest ExposureEvent among the recent events,
+// else that of the exposure trait (kept when the event has left the ring
+// of recent events), else "". It also returns the exposure trait, if any.
+func previous(prof *store.Profile, key string) (string, *exposure) {
+	if prof == nil {
+		return "", nil
+	}
+	x := exposureTrait(prof, key)
+	for i := prof.Recent.Len() - 1; i >= 0; i-- {
+		ev := prof.Recent.At(i)
+		if ev.Type != store.TypeTrack || ev.Name != experiment.ExposureEvent || len(ev.Props) == 0 {
+			continue
+		}
+		var p struct {
+			Experiment string `json:"experiment"`
+			Variant    string `json:"variant"`
+		}
+		if json.Unmarshal(ev.Props, &p) == nil && p.Experiment == key && p.Variant != "" {
+			return p.Variant, x
+		}
+	}
+	if x != nil {
+		return x.Variant, x
+	}
+	return "", nil
+}
+
+// exposureTrait returns the profile's exposure trait of the experiment,
+// or nil.
+func exposureTrait(prof *store.Profile, key string) *exposure {
+	raw := prof.Trait(TraitPrefix + key)
+	if raw == nil {
+		return nil
+	}
+	var x exposure
+	if json.Unmarshal(raw, &x) != nil || x.Variant == "" {
+		return nil
+	}
+	return &x
+}

@@ -1,0 +1,808 @@
+package slots
+
+import (
+	"bytes"
+	"cmp"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/tailorhq/tailor/rules"
+	"github.com/tailorhq/tailor/rules/experiment"
+)
+
+// maxDepth bounds how deeply a slots file nests arrays and objects.
+const maxDepth = 100
+
+// A ParseOption configures Parse.
+type ParseOption func(*parseConfig)
+
+type parseConfig struct {
+	file     string
+	segments map[string]bool
+	groups   map[string][]any
+}
+
+// Filename names the file being parsed, for the problems Parse reports and
+// for Set.Source.
+func Filename(name string) ParseOption {
+	return func(c *parseConfig) { c.file = name }
+}
+
+// Segments makes Parse report the segment names that are not among
+// names (the segments of the site's engine, say): a misspelt segment
+// would otherwise match no one.
+func Segments(names ...string) ParseOption {
+	return func(c *parseConfig) {
+		if c.segments == nil {
+			c.segments = make(map[string]bool, len(names))
+		}
+		for _, n := range names {
+			c.segments[n] = true
+		}
+	}
+}
+
+// SavedGroups gives the saved groups of the variants' conditions (see
+// rules.WithSavedGroups).
+func SavedGroups(groups map[string][]any) ParseOption {
+	return func(c *parseConfig) { c.groups = groups }
+}
+
+// ParseFile reads and parses the slots file at path.
+func ParseFile(path string, opts ...ParseOption) (*Set, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("slots: %w", err)
+	}
+	return Parse(data, append(opts, Filename(path))...)
+}
+
+// Parse parses a slots file: a JSON object whose "slots" member is the
+// list of slots, or just the list.
+//
+//	{"slots": [{
+//	  "name": "hero",
+//	  "variants": [
+//	    {"key": "thank-you", "segment": "customer", "priority": 30,
+//	     "fields": {"title": "Thank you for your order", "link": "/orders"}},
+//	    {"key": "red-sox", "segments": ["red-sox-fan"], "priority": 20,
+//	     "fields": {"title": "Go Sox!"}, "template": "hero-sox"},
+//	    {"key": "welcome-back", "segment": "returning", "priority": 10,
+//	     "condition": {"visits": {"$gte": 3}}, "fields": {"title": "Welcome back"}},
+//	    {"key": "welcome-back-2", "fields": {"title": "Good to see you again"}}
+//	  ],
+//	  "default": {"key": "welcome", "fields": {"title": "Welcome"}},
+//	  "experiment": {
+//	    "key": "hero-returning", "segment": "returning",
+//	    "variants": [{"key": "welcome-back", "weight": 1}, {"key": "welcome-back-2", "weight": 1}],
+//	    "coverage": 1, "holdout": 0.1, "goals": ["purchase"],
+//	    "breakdown": ["red-sox-fan"], "bandit": {"floor": 0.05}
+//	  }
+//	}]}
+//
+// A slot has a unique "name", "variants" and a "default" (an object with
+// "key", default "default", "fields" and "template"). A variant has a
+// unique "key", "segment" (one name) or "segments" (any of several),
+// an optional "condition" over the visitor's document (see
+// rules.Condition) that must hold too, a "priority" (an integer, default
+// 0: higher first), "fields" (a JSON object) and "template". The
+// "experiment" has the fields of experiment.Experiment (JSON names),
+// whose variant keys are keys of the slot's variants, and "breakdown"
+// and "bandit" (see Experiment; "bandit" holds "floor", "draws" and
+// "seed").
+//
+// Parse reports every problem it finds, as rules.ConditionErrors, each
+// with the file (see Filename), line, column and JSON Pointer of the
+// problem, such as
+//
+//	slots.json:7:38: /slots/0/variants/1/priority: want an integer, not a string
+func Parse(data []byte, opts ...ParseOption) (*Set, error) {
+	var cfg parseConfig
+	for _, o := range opts {
+		o(&cfg)
+	}
+	p := &parser{src: data, cfg: &cfg}
+	root := p.tree()
+	if root == nil {
+		return nil, p.errs
+	}
+	slots := p.file(root)
+	if len(p.errs) > 0 {
+		slices.SortStableFunc(p.errs, func(a, b *rules.ConditionError) int {
+			return cmp.Or(cmp.Compare(a.Line, b.Line), cmp.Compare(a.Column, b.Column))
+		})
+		return nil, p.errs
+	}
+	s, err := NewSet(slots...)
+	if err != nil {
+		// The parser checks what NewSet checks, but in case it did not:
+		p.problem(root.off, "", "%v", err)
+		return nil, p.errs
+	}
+	s.source = cfg.file
+	return s, nil
+}
+
+// A node is a JSON value and where it is.
+type node struct {
+	kind    byte // '{', '[', '"', '0' (number), 't' (boolean), 'n' (null)
+	off     int  // of the value's first byte
+	end     int  // past its last byte
+	str     string
+	num     json.Number
+	b       bool
+	members []member
+	elems   []*node
+}
+
+type member struct {
+	key string
+	off int // of the key
+	val *node
+}
+
+func (n *node) kindName() string {
+	switch n.kind {
+	case '{':
+		return "an object"
+	case '[':
+		return "a list"
+	case '"':
+		return "a string"
+	case '0':
+		return "a number"
+	case 't':
+		return "a boolean"
+	}
+	return "null"
+}
+
+type parser struct {
+	src  []byte
+	cfg  *parseConfig
+	dec  *json.Decoder
+	errs rules.ConditionErrors
+	ptr  []string
+}
+
+// problem reports a problem at the byte offset off, at the JSON pointer of
+// ptr followed by tok (if any).
+func (p *parser) problem(off int, tok, format string, args ...any) {
+	line, col := position(p.src, off)
+	path := p.pointer()
+	if tok != "" {
+		path += "/" + escapeToken(tok)
+	}
+	p.errs = append(p.errs, &rules.ConditionError{File: p.cfg.file, Line: line, Column: col, Path: path,
+		Msg: fmt.Sprintf(format, args...)})
+}
+
+func (p *parser) push(tok string) { p.ptr = append(p.ptr, tok) }
+func (p *parser) pop()            { p.ptr = p.ptr[:len(p.ptr)-1] }
+
+func (p *parser) pointer() string {
+	var b strings.Builder
+	for _, t := range p.ptr {
+		b.WriteByte('/')
+		b.WriteString(escapeToken(t))
+	}
+	return b.String()
+}
+
+func escapeToken(t string) string {
+	return strings.ReplaceAll(strings.ReplaceAll(t, "~", "~0"), "/", "~1")
+}
+
+// position returns the line and column, counted from 1, of the byte offset
+// off in src. Columns count bytes.
+func position(src []byte, off int) (line, col int) {
+	off = min(max(off, 0), len(src))
+	line = 1 + bytes.Count(src[:off], []byte{'\n'})
+	return line, off - bytes.LastIndexByte(src[:off], '\n')
+}
+
+// tree parses the whole of p.src, or reports why it cannot.
+func (p *parser) tree() *node {
+	if !json.Valid(p.src) {
+		var v any
+		err := json.Unmarshal(p.src, &v)
+		off := len(p.src)
+		var se *json.SyntaxError
+		if errors.As(err, &se) {
+			off = int(se.Offset) - 1
+		}
+		if err == nil {
+			err = errors.New("invalid JSON")
+		}
+		p.problem(off, "", "invalid JSON: %v", err)
+		return nil
+	}
+	p.dec = json.NewDecoder(bytes.NewReader(p.src))
+	p.dec.UseNumber()
+	n, err := p.value(0)
+	if err != nil {
+		p.problem(int(p.dec.InputOffset()), "", "%v", err)
+		return nil
+	}
+	return n
+}
+
+// start returns the offset of the next token.
+func (p *parser) start() int {
+	off := int(p.dec.InputOffset())
+	for off < len(p.src) {
+		switch p.src[off] {
+		case ' ', '\t', '\n', '\r', ',', ':':
+			off++
+			continue
+		}
+		break
+	}
+	return off
+}
+
+func (p *parser) value(depth int) (*node, error) {
+	if depth > maxDepth {
+		return nil, fmt.Errorf("nests deeper than %d lists and objects", maxDepth)
+	}
+	n := &node{off: p.start()}
+	tok, err := p.dec.Token()
+	if err != nil {
+		return nil, err
+	}
+	switch t := tok.(type) {
+	case json.Delim:
+		if t == '{' {
+			n.kind = '{'
+			seen := map[string]bool{}
+			for p.dec.More() {
+				off := p.start()
+				k, err := p.dec.Token()
+				if err != nil {
+					return nil, err
+				}
+				key, _ := k.(string)
+				v, err := p.value(depth + 1)
+				if err != nil {
+					return nil, err
+				}
+				if seen[key] {
+					p.problem(off, key, "duplicate key %q", key)
+				}
+				seen[key] = true
+				n.members = append(n.members, member{key: key, off: off, val: v})
+			}
+		} else {
+			n.kind = '['
+			for p.dec.More() {
+				v, err := p.value(depth + 1)
+				if err != nil {
+					return nil, err
+				}
+				n.elems = append(n.elems, v)
+			}
+		}
+		if _, err := p.dec.Token(); err != nil { // the closing delimiter
+			return nil, err
+		}
+	case string:
+		n.kind, n.str = '"', t
+	case json.Number:
+		n.kind, n.num = '0', t
+	case bool:
+		n.kind, n.b = 't', t
+	case nil:
+		n.kind = 'n'
+	}
+	n.end = int(p.dec.InputOffset())
+	return n, nil
+}
+
+// file reads the slots of the file.
+func (p *parser) file(root *node) []Slot {
+	list := root
+	if root.kind == '{' {
+		list = nil
+		for _, m := range root.members {
+			if m.key == "slots" {
+				list = m.val
+			} else {
+				p.problem(m.off, m.key, `unknown key %q: want "slots"`, m.key)
+			}
+		}
+		if list == nil {
+			p.problem(root.off, "", `a slots file needs "slots", the list of slots`)
+			return nil
+		}
+		p.push("slots")
+		defer p.pop()
+	}
+	if list.kind != '[' {
+		p.problem(list.off, "", "the slots are a list, not %s", list.kindName())
+		return nil
+	}
+	var out []Slot
+	names := map[string]bool{}
+	exps := map[string]bool{}
+	for i, n := range list.elems {
+		p.push(strconv.Itoa(i))
+		sl, ok := p.slot(n)
+		if ok {
+			if names[sl.Name] {
+				p.problem(n.off, "name", "duplicate slot name %q", sl.Name)
+			}
+			names[sl.Name] = true
+			if e := sl.Experiment; e != nil {
+				if exps[e.Key] {
+					p.problem(n.off, "experiment", "duplicate experiment key %q", e.Key)
+				}
+				exps[e.Key] = true
+			}
+			out = append(out, sl)
+		}
+		p.pop()
+	}
+	return out
+}
+
+// object checks that n is an object and calls f for each member, with the
+// pointer pushed; unknown keys are problems.
+func (p *parser) object(n *node, what string, f func(m member) bool) bool {
+	if n.kind != '{' {
+		p.problem(n.off, "", "%s is an object, not %s", what, n.kindName())
+		return false
+	}
+	ok := true
+	for _, m := range n.members {
+		p.push(m.key)
+		if !f(m) {
+			p.problem(m.off, "", "unknown key %q in %s", m.key, what)
+			ok = false
+		}
+		p.pop()
+	}
+	return ok
+}
+
+func (p *parser) str(n *node, what string) (string, bool) {
+	if n.kind != '"' {
+		p.problem(n.off, "", "%s is a string, not %s", what, n.kindName())
+		return "", false
+	}
+	return n.str, true
+}
+
+func (p *parser) integer(n *node, what string) (int, bool) {
+	if n.kind == '0' {
+		if i, err := strconv.ParseInt(n.num.String(), 10, 32); err == nil {
+			return int(i), true
+		}
+	}
+	p.problem(n.off, "", "%s is an integer, not %s", what, describe(n))
+	return 0, false
+}
+
+func (p *parser) float(n *node, what string) (float64, bool) {
+	if n.kind == '0' {
+		if f, err := n.num.Float64(); err == nil && !math.IsInf(f, 0) {
+			return f, true
+		}
+	}
+	p.problem(n.off, "", "%s is a number, not %s", what, describe(n))
+	return 0, false
+}
+
+func describe(n *node) string {
+	if n.kind == '0' {
+		return n.num.String()
+	}
+	return n.kindName()
+}
+
+func (p *parser) strings(n *node, what string) ([]string, bool) {
+	if n.kind != '[' {
+		p.problem(n.off, "", "%s is a list of strings, not %s", what, n.kindName())
+		return nil, false
+	}
+	out := make([]string, 0, len(n.elems))
+	ok := true
+	for i, e := range n.elems {
+		p.push(strconv.Itoa(i))
+		s, good := p.str(e, what+" element")
+		if good && s == "" {
+			p.problem(e.off, "", "empty segment name")
+			good = false
+		}
+		ok = ok && good
+		out = append(out, s)
+		p.pop()
+	}
+	return out, ok
+}
+
+// segment checks a segment name against the Segments option.
+func (p *parser) segment(n *node, name string) {
+	if p.cfg.segments != nil && name != "" && !p.cfg.segments[name] {
+		p.problem(n.off, "", "unknown segment %q", name)
+	}
+}
+
+func (p *parser) slot(n *node) (Slot, bool) {
+	var sl Slot
+	var expNode *node
+	selectiveKeys := map[string]bool{} // variants with segments or a condition, even bad ones
+	hasDefault, hasName := false, false
+	ok := p.object(n, "a slot", func(m member) bool {
+		switch m.key {
+		case "name":
+			sl.Name, hasName = p.str(m.val, "the name")
+			if hasName && sl.Name == "" {
+				p.problem(m.val.off, "", "empty slot name")
+			}
+		case "variants":
+			if m.val.kind != '[' {
+				p.problem(m.val.off, "", "the variants are a list, not %s", m.val.kindName())
+				return true
+			}
+			keys := map[string]bool{}
+			for i, e := range m.val.elems {
+				p.push(strconv.Itoa(i))
+				va, selective := p.variant(e, false)
+				if selective {
+					selectiveKeys[va.Key] = true
+				}
+				if va.Key != "" {
+					if keys[va.Key] {
+						p.problem(e.off, "key", "duplicate variant key %q", va.Key)
+					}
+					keys[va.Key] = true
+				}
+				sl.Variants = append(sl.Variants, va)
+				p.pop()
+			}
+		case "default":
+			hasDefault = true
+			sl.Default, _ = p.variant(m.val, true)
+		case "experiment":
+			expNode = m.val
+		default:
+			return false
+		}
+		return true
+	})
+	if !ok && n.kind != '{' {
+		return sl, false
+	}
+	if !hasName {
+		p.problem(n.off, "", `a slot needs a "name"`)
+	}
+	if !hasDefault {
+		p.problem(n.off, "", `slot %q needs a "default" variant`, sl.Name)
+	}
+	defKey := cmpOr(sl.Default.Key, DefaultKey)
+	keys := map[string]bool{defKey: true}
+	for i, va := range sl.Variants {
+		if va.Key == defKey {
+			p.push("variants")
+			p.push(strconv.Itoa(i))
+			p.problem(n.off, "key", "variant key %q is the default's", va.Key)
+			p.pop()
+			p.pop()
+		}
+		keys[va.Key] = true
+	}
+	if expNode != nil {
+		p.push("experiment")
+		sl.Experiment = p.experiment(expNode, keys)
+		p.pop()
+	}
+	inExp := func(key string) bool {
+		if sl.Experiment == nil {
+			return false
+		}
+		for _, v := range sl.Experiment.Variants {
+			if v.Key == key {
+				return true
+			}
+		}
+		return false
+	}
+	if n.kind == '{' {
+		for _, m := range n.members {
+			if m.key != "variants" || m.val.kind != '[' {
+				continue
+			}
+			for i, va := range sl.Variants {
+				if va.Key != "" && !selectiveKeys[va.Key] && !inExp(va.Key) {
+					p.push("variants")
+					p.push(strconv.Itoa(i))
+					p.problem(m.val.elems[i].off, "",
+						"variant %q has neither segments nor condition, and is not in the slot's experiment: it is never shown", va.Key)
+					p.pop()
+					p.pop()
+				}
+			}
+		}
+	}
+	return sl, true
+}
+
+func cmpOr(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
+}
+
+// variant reads a variant, and whether it has segments or a condition.
+func (p *parser) variant(n *node, isDefault bool) (va Variant, selective bool) {
+	what := "a variant"
+	if isDefault {
+		what = "the default variant"
+	}
+	hasKey := false
+	p.object(n, what, func(m member) bool {
+		switch m.key {
+		case "key":
+			va.Key, hasKey = p.str(m.val, "the key")
+			if hasKey && va.Key == "" {
+				p.problem(m.val.off, "", "empty variant key")
+			} else if va.Key == experiment.HoldoutVariant {
+				p.problem(m.val.off, "", "%q is reserved for the experiment's holdout", va.Key)
+			}
+		case "fields":
+			if m.val.kind != '{' {
+				p.problem(m.val.off, "", "the fields are an object, not %s", m.val.kindName())
+				return true
+			}
+			if err := json.Unmarshal(p.src[m.val.off:m.val.end], &va.Fields); err != nil {
+				p.problem(m.val.off, "", "%v", err)
+			}
+		case "template":
+			va.Template, _ = p.str(m.val, "the template")
+		case "priority", "segment", "segments", "condition":
+			selective = selective || m.key != "priority"
+			if isDefault {
+				p.problem(m.off, "", "the default variant has no %s: it is shown when no variant matches", m.key)
+				return true
+			}
+			switch m.key {
+			case "priority":
+				va.Priority, _ = p.integer(m.val, "the priority")
+			case "segment":
+				if s, ok := p.str(m.val, "the segment"); ok {
+					if s == "" {
+						p.problem(m.val.off, "", "empty segment name")
+					}
+					p.segment(m.val, s)
+					va.Segments = append(va.Segments, s)
+				}
+			case "segments":
+				ss, _ := p.strings(m.val, "the segments")
+				for i, s := range ss {
+					p.push(strconv.Itoa(i))
+					p.segment(m.val.elems[i], s)
+					p.pop()
+				}
+				va.Segments = append(va.Segments, ss...)
+			case "condition":
+				va.Condition = p.condition(m.val)
+			}
+		default:
+			return false
+		}
+		return true
+	})
+	if !hasKey && !isDefault && n.kind == '{' {
+		p.problem(n.off, "", `a variant needs a "key"`)
+	}
+	if isDefault && va.Key == "" {
+		va.Key = DefaultKey
+	}
+	return va, selective
+}
+
+// condition compiles a variant's condition, its problems reported at their
+// place in the file.
+func (p *parser) condition(n *node) *rules.Condition {
+	line, col := position(p.src, n.off)
+	opts := []rules.ConditionOption{rules.WithSource(p.cfg.file, line, col)}
+	if p.cfg.groups != nil {
+		opts = append(opts, rules.WithSavedGroups(p.cfg.groups))
+	}
+	c, err := rules.CompileCondition(p.src[n.off:n.end], opts...)
+	if err == nil {
+		return c
+	}
+	var ce rules.ConditionErrors
+	if errors.As(err, &ce) {
+		base := p.pointer()
+		for _, e := range ce {
+			e2 := *e
+			e2.Path = base + e.Path
+			p.errs = append(p.errs, &e2)
+		}
+	} else {
+		p.problem(n.off, "", "%v", err)
+	}
+	return nil
+}
+
+func (p *parser) experiment(n *node, slotKeys map[string]bool) *Experiment {
+	e := &Experiment{}
+	var variantsNode *node
+	fields := map[string]*node{}
+	ok := p.object(n, "the experiment", func(m member) bool {
+		fields[m.key] = m.val
+		switch m.key {
+		case "key":
+			e.Key, _ = p.str(m.val, "the key")
+		case "variants":
+			variantsNode = m.val
+			if m.val.kind != '[' {
+				p.problem(m.val.off, "", "the variants are a list, not %s", m.val.kindName())
+				return true
+			}
+			for i, vn := range m.val.elems {
+				p.push(strconv.Itoa(i))
+				var v experiment.Variant
+				hasWeight := false
+				p.object(vn, "an experiment variant", func(m member) bool {
+					switch m.key {
+					case "key":
+						v.Key, _ = p.str(m.val, "the key")
+						if v.Key != "" && !slotKeys[v.Key] {
+							p.problem(m.val.off, "", "%q is not a variant of the slot", v.Key)
+						}
+					case "weight":
+						v.Weight, hasWeight = p.float(m.val, "the weight")
+					default:
+						return false
+					}
+					return true
+				})
+				if !hasWeight && vn.kind == '{' {
+					p.problem(vn.off, "", `an experiment variant needs a "weight"`)
+				}
+				e.Variants = append(e.Variants, v)
+				p.pop()
+			}
+		case "coverage":
+			e.Coverage, _ = p.float(m.val, "the coverage")
+		case "holdout":
+			e.Holdout, _ = p.float(m.val, "the holdout")
+		case "salt":
+			e.Salt, _ = p.str(m.val, "the salt")
+		case "segment":
+			if s, ok := p.str(m.val, "the segment"); ok {
+				p.segment(m.val, s)
+				e.Segment = s
+			}
+		case "goals":
+			e.Goals, _ = p.strings(m.val, "the goals")
+		case "breakdown":
+			e.Breakdown, _ = p.strings(m.val, "the breakdown")
+			for i, s := range e.Breakdown {
+				p.push(strconv.Itoa(i))
+				p.segment(m.val.elems[i], s)
+				p.pop()
+			}
+		case "bandit":
+			e.Bandit = &experiment.BanditConfig{}
+			p.object(m.val, "the bandit", func(m member) bool {
+				switch m.key {
+				case "floor":
+					e.Bandit.Floor, _ = p.float(m.val, "the floor")
+				case "draws":
+					e.Bandit.Draws, _ = p.integer(m.val, "draws")
+				case "seed":
+					if m.val.kind == '0' {
+						s, err := strconv.ParseUint(m.val.num.String(), 10, 64)
+						if err == nil {
+							e.Bandit.Seed = s
+							return true
+						}
+					}
+					p.problem(m.val.off, "", "the seed is an unsigned integer, not %s", describe(m.val))
+				default:
+					return false
+				}
+				return true
+			})
+		default:
+			return false
+		}
+		return true
+	})
+	if !ok && n.kind != '{' {
+		return nil
+	}
+	if fields["key"] == nil {
+		p.problem(n.off, "", `an experiment needs a "key"`)
+	}
+	if variantsNode == nil {
+		p.problem(n.off, "", `an experiment needs "variants"`)
+	}
+	// The experiment's own checks, at their fields.
+	if err := e.Validate(); err != nil {
+		var ve experiment.ValidationErrors
+		if errors.As(err, &ve) {
+			for _, v := range ve {
+				at, toks := locate(n, v.Field)
+				for _, t := range toks {
+					p.push(t)
+				}
+				off := n.off
+				if at != nil {
+					off = at.off
+				}
+				if !p.reported(off) {
+					p.problem(off, "", "%s", v.Msg)
+				}
+				p.ptr = p.ptr[:len(p.ptr)-len(toks)]
+			}
+		}
+	}
+	if e.Bandit != nil && len(p.errs) == 0 {
+		if _, err := experiment.NewBandit(&e.Experiment, *e.Bandit); err != nil {
+			p.problem(fields["bandit"].off, "bandit", "%v", err)
+		}
+	}
+	return e
+}
+
+// reported reports whether a problem was already reported at the offset.
+func (p *parser) reported(off int) bool {
+	line, col := position(p.src, off)
+	for _, e := range p.errs {
+		if e.Line == line && e.Column == col && e.File == p.cfg.file {
+			return true
+		}
+	}
+	return false
+}
+
+// locate finds the node of a field path such as "variants[2].weight" in
+// the experiment object n (the deepest that is in the file), and the
+// path's JSON Pointer tokens.
+func locate(n *node, field string) (*node, []string) {
+	var toks []string
+	for part := range strings.SplitSeq(field, ".") {
+		name, rest, _ := strings.Cut(part, "[")
+		if name != "" {
+			toks = append(toks, name)
+		}
+		for rest != "" {
+			idx, after, _ := strings.Cut(rest, "]")
+			toks = append(toks, idx)
+			rest = strings.TrimPrefix(after, "[")
+		}
+	}
+	at := n
+	for _, t := range toks {
+		var next *node
+		switch at.kind {
+		case '{':
+			for _, m := range at.members {
+				if m.key == t {
+					next = m.val
+				}
+			}
+		case '[':
+			if i, err := strconv.Atoi(t); err == nil && i >= 0 && i < len(at.elems) {
+				next = at.elems[i]
+			}
+		}
+		if next == nil {
+			break
+		}
+		at = next
+	}
+	return at, toks
+}
