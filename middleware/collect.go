@@ -25,6 +25,13 @@ import (
 //
 //	mux.Handle("/_tailor/", p.Collector())
 //
+// A ServeMux that has a "GET /" pattern refuses "/_tailor/" as a conflict;
+// register the endpoint by method then:
+//
+//	c := p.Collector()
+//	mux.Handle("POST /_tailor/v1/", c)
+//	mux.Handle("GET /_tailor/t.js", c)
+//
 // # Calls
 //
 // POST v1/identify, v1/track, v1/page, v1/screen, v1/group, v1/alias and
