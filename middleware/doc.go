@@ -49,6 +49,55 @@
 // they come back to; actions of a new visitor (Track, Purchase) are kept at
 // once.
 //
+// # Collecting events
+//
+// [Personalizer.Collector] serves Segment's HTTP tracking API (identify,
+// track, page, screen, group, alias, batch) and the browser snippet t.js
+// under Config.CollectPath. Servers call it with a write key; the snippet
+// calls it from the site's own pages, for the visitor of the cookie:
+//
+//	<script src="/_tailor/t.js"></script>
+//	<button data-track="add_to_cart" data-track-product-id="moneyball">Add</button>
+//	<script>tailor.track("video_played", {seconds: 30})</script>
+//
+// A click on an element with data-track sends an event of that name, its
+// data-track-* attributes as properties (data-track-product-id becomes
+// product_id); tailor.track sends any event. Calls made before the snippet
+// loaded are queued in window.tailor = [[name, props], ...]. Events go
+// with navigator.sendBeacon, so they survive the page being left.
+//
+// From Go, [Personalizer.Track] and [Personalizer.Page] record for the
+// visitor of a request, [Personalizer.TrackUser] and
+// [Personalizer.IdentifyUser] for a user known by id alone (a CRM, an email
+// tool).
+//
+// # Users
+//
+// [Personalizer.Identify] tells that the visitor is a user (once they sign
+// in): the visitor's profile is merged into the user's, which every browser
+// of the user and every server-side event about the user shares, and the
+// cookie names the user from then on.
+//
+// The merge is exactly-once and safe with several instances. Identify
+// writes an alias event to the visitor's profile at once, which freezes it;
+// a merge event carrying the frozen profile is queued for the user's
+// profile; events that still reach the frozen profile (from an instance
+// that had not heard of the merge, or a client still naming the visitor)
+// are forwarded to the user's profile under ids derived from theirs. What
+// remains: events pending on an instance that dies before writing them are
+// lost, as any pending event is; a forward delivered again after the user's
+// profile took store.Limits.RememberedIDs other opaque ids counts twice.
+//
+// # Privacy
+//
+// Config.Consent decides per request whether a visitor is tracked
+// ([ConsentFull]), classified from the request alone ([ConsentContextual],
+// the default for requests with Sec-GPC: 1 or DNT: 1), or neither
+// ([ConsentNone]). A visitor who comes back with a cookie but without
+// consent is erased, and the cookie deleted. [Personalizer.Forget] erases a
+// visitor or a user; Config.Retention expires profiles unseen for 13
+// months.
+//
 // # Caches
 //
 // Every response carries Cache-Control: private (a stricter value set by
