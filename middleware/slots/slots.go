@@ -269,7 +269,11 @@ func (s *Set) Source() string { return s.source }
 // segment. An unknown slot gives a Choice with an empty Variant.
 //
 // Pick records the visitor's exposure to the experiment, if any: call it
-// when the content is rendered.
+// when the content is rendered. A visitor already exposed to the same
+// variant records nothing (two Picks racing in goroutines of one request
+// may both record, which the results do not count twice). For a slot with
+// an experiment, or a variant with a condition, Pick reads a copy of the
+// visitor's profile: call it once per slot and page.
 func (s *Set) Pick(v *middleware.Visitor, name string) Choice {
 	sl := s.slots[name]
 	if sl == nil {
