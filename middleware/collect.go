@@ -201,7 +201,9 @@ func (p *Personalizer) collectServer(r *http.Request, calls []call) (int, error)
 		}
 	}
 	if len(links) > 0 {
-		if err := p.link(r.Context(), links); err != nil {
+		// A cycle (an alias back to a former id) is dropped, as Segment
+		// would keep the first.
+		if err := p.link(r.Context(), links); err != nil && !errors.Is(err, errCycle) {
 			return 0, err
 		}
 	}

@@ -178,10 +178,27 @@ type linkReq struct {
 	at           time.Time
 }
 
+// errCycle is returned by link for a merge of a profile into a profile
+// that is merged into it already.
+var errCycle = errors.New("the user's profile is merged into the profile to merge")
+
 // link merges each profile from into its user's profile (steps 1 and 2
 // above). It holds the flusher off, so that the pending events of from
-// are applied in order, in the same store call as the alias.
+// are applied in order, in the same store call as the alias. Requests
+// that would make a cycle of merges are skipped, and reported with
+// errCycle when nothing else was merged.
 func (p *Personalizer) link(ctx context.Context, reqs []linkReq) error {
+	cycle := false
+	for i := 0; i < len(reqs); i++ {
+		if p.reaches(ctx, store.UserPrefix+reqs[i].userID, reqs[i].from) {
+			cycle = true
+			reqs = append(reqs[:i:i], reqs[i+1:]...)
+			i--
+		}
+	}
+	if cycle && len(reqs) == 0 {
+		return errCycle
+	}
 	p.flushMu.Lock()
 	defer p.flushMu.Unlock()
 	batches := make([]store.Batch, 0, len(reqs))
@@ -224,6 +241,21 @@ func (p *Personalizer) link(ctx context.Context, reqs []linkReq) error {
 		p.refresh(prof)
 	}
 	return nil
+}
+
+// reaches reports whether the chain of merges from the profile id leads to
+// the profile target.
+func (p *Personalizer) reaches(ctx context.Context, id, target string) bool {
+	for range maxHops {
+		st := p.state(ctx, id)
+		if id = p.mergedInto(id, st); id == "" {
+			return false
+		}
+		if id == target {
+			return true
+		}
+	}
+	return false
 }
 
 // merged handles a batch b that the store has just applied to a profile

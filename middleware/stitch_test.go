@@ -351,6 +351,13 @@ func TestAlias(t *testing.T) {
 	if err := s.p.Alias(ctx, "", "x"); !errors.Is(err, store.ErrInvalidID) {
 		t.Errorf("Alias without previous id: %v", err)
 	}
+	// Back again would make a cycle: refused.
+	if err := s.p.Alias(ctx, "new-id", "old-id"); err == nil || !strings.Contains(err.Error(), "merged into the profile to merge") {
+		t.Errorf("Alias back: %v", err)
+	}
+	if prof, _ := s.p.Profile(ctx, "user:new-id"); prof.MergedInto != "" {
+		t.Errorf("new-id merged into %s", prof.MergedInto)
+	}
 }
 
 // failing is a store whose writes fail while fail is set.
