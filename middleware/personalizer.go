@@ -227,7 +227,10 @@ func (p *Personalizer) begin(r *http.Request) *Visitor {
 		// wherever the cookie comes back, so the view counts once.
 		p.stats.Returned.Add(1)
 		first.ID = store.EventID(b.id, 1)
-		first.NewVisit = true
+		// It began the first visit, unless something else of that visit
+		// reached the profile first (an action kept at once).
+		last := b.st.prof.LastSeen
+		first.NewVisit = last.IsZero() || first.Time.Sub(last) > p.cfg.VisitTimeout || last.Sub(first.Time) > p.cfg.VisitTimeout
 		if b.st.prof.Apply(p.lim, *first) > 0 {
 			p.stats.Events.Add(1)
 			p.enqueue(b.pid, []store.Event{*first})

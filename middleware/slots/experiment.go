@@ -141,7 +141,10 @@ func (sl *slot) experiment(v *middleware.Visitor, c Choice) Choice {
 		}
 	}
 	c.Experiment, c.Arm = e.Key, arm
-	if arm != prev {
+	// A new visitor (first request, no cookie yet) is not recorded: they
+	// reach the store only if they come back, and their assignment is
+	// deterministic, so their next render records the same arm.
+	if arm != prev && !v.New() {
 		record(v, prof, e, arm, seg)
 	}
 	return c

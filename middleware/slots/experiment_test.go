@@ -194,7 +194,7 @@ func TestExperimentHoldout(t *testing.T) {
 	t.Parallel()
 	set := mustSet(t, expSlot([2]float64{1, 1}, 1, nil)) // everyone held out
 	s := newTestSite(t)
-	s.with(nil, "/in/returning,red-sox-fan", func(v *middleware.Visitor) {
+	s.with(&browser{}, "/in/returning,red-sox-fan", func(v *middleware.Visitor) {
 		c := set.Pick(v, "hero")
 		if c.Variant != "red-sox" || c.Arm != experiment.HoldoutVariant || c.Experiment != "hero-returning" {
 			t.Errorf("held out: %+v", c)

@@ -82,7 +82,12 @@ func (s *site) visit(b *browser, path string, f func(w http.ResponseWriter, r *h
 	return rec
 }
 
-// with runs f with the visitor of a request of b to path.
+// with runs f with the visitor of a request of b to path. A browser
+// without cookie first visits "/", so that it is a returning visitor (new
+// visitors' exposures are not recorded).
 func (s *site) with(b *browser, path string, f func(v *middleware.Visitor)) {
+	if b != nil && b.cookie == nil {
+		s.visit(b, "/", func(http.ResponseWriter, *http.Request) {})
+	}
 	s.visit(b, path, func(w http.ResponseWriter, r *http.Request) { f(middleware.FromContext(r.Context())) })
 }

@@ -10,12 +10,18 @@ import (
 	"github.com/tailorhq/tailor/rules/assoc"
 )
 
-// segmentsJSON defines the shop's segments, highest priority first; the
-// home page hero shows the variant of the first one the visitor is in.
+// segmentsJSON defines the shop's segments, highest priority first.
 // Start the shop with -segments FILE to use (and watch) another file.
 //
 //go:embed segments.json
 var segmentsJSON []byte
+
+// slotsJSON declares the places of the pages whose content depends on the
+// visitor: the home page hero, by segment, and a promotion under an A/B
+// test whose goal is a purchase.
+//
+//go:embed slots.json
+var slotsJSON []byte
 
 // plugins returns the shop's rule plugins: likelyToBuy, from the
 // recommendation model, with arguments {"item": ID, "confidence": C}.
@@ -41,17 +47,4 @@ func plugins(m func() *assoc.Model) *rules.Registry {
 		}), nil
 	})
 	return reg
-}
-
-// heroVariant picks the hero for a visitor's segments.
-func heroVariant(in func(string) bool) string {
-	switch {
-	case in("customer"):
-		return "thank-you"
-	case in("red-sox-fan"):
-		return "red-sox"
-	case in("returning"):
-		return "welcome-back"
-	}
-	return "welcome"
 }

@@ -23,6 +23,7 @@ import (
 	"github.com/tailorhq/tailor/middleware"
 	"github.com/tailorhq/tailor/middleware/admin"
 	"github.com/tailorhq/tailor/middleware/metrics"
+	"github.com/tailorhq/tailor/middleware/slots"
 	"github.com/tailorhq/tailor/rules"
 	"github.com/tailorhq/tailor/rules/assoc"
 	"github.com/tailorhq/tailor/store"
@@ -52,6 +53,10 @@ type Config struct {
 	// built-in one; it is watched, and reloaded when it changes (a bad
 	// version is refused, and the last good one kept).
 	Segments string
+	// WriteKeys authenticate server-to-server calls of the collection
+	// endpoint at /_tailor/ (Segment's tracking API). Default none: only
+	// the shop's own pages may send events.
+	WriteKeys []string
 	// AdminPassword is the password of user "admin" for the dashboard at
 	// /_tailor/admin/. Required.
 	AdminPassword string
@@ -132,6 +137,7 @@ func Open(cfg Config) (*Site, error) {
 		Keys: keys, Store: st, Engine: engine, VisitTimeout: cfg.VisitTimeout,
 		FlushInterval: cfg.FlushInterval, Logger: cfg.Logger,
 		OnSegmentChange: func(c middleware.SegmentChange) { m.OnSegmentChange(c) },
+		WriteKeys:       cfg.WriteKeys,
 	})
 	if err != nil {
 		stop()
@@ -142,8 +148,26 @@ func Open(cfg Config) (*Site, error) {
 		s.metrics = prometheus.NewRegistry()
 		err = s.metrics.Register(m)
 	}
+	var set *slots.Set
+	var tally *slots.Tally
 	if err == nil {
-		s.admin, err = admin.New(admin.Config{Personalizer: p, Username: "admin", Password: cfg.AdminPassword, Logger: cfg.Logger})
+		names := make([]string, 0)
+		for _, seg := range engine.Segments() {
+			names = append(names, seg.Name)
+		}
+		set, err = slots.Parse(slotsJSON, slots.Filename("slots.json"), slots.Segments(names...))
+	}
+	if err == nil {
+		if r, ok := st.(store.Ranger); ok {
+			tally, err = slots.NewTally(set, slots.TallyConfig{Store: r})
+		}
+	}
+	if err == nil {
+		ac := admin.Config{Personalizer: p, Username: "admin", Password: cfg.AdminPassword, Logger: cfg.Logger}
+		if tally != nil {
+			ac.Experiments = tally
+		}
+		s.admin, err = admin.New(ac)
 	}
 	if err != nil {
 		p.Close(context.Background())
@@ -151,15 +175,16 @@ func Open(cfg Config) (*Site, error) {
 		closeStore()
 		return nil, err
 	}
-	tmpl, err := template.New("").Funcs(middleware.FuncMap()).Funcs(template.FuncMap{
+	tmpl := template.New("site").Funcs(middleware.FuncMap())
+	tmpl.Funcs(set.FuncMap(slots.Templates(tmpl))).Funcs(template.FuncMap{
 		"recommend":  s.recommend,
 		"alsoBought": s.alsoBought,
 		"ids":        ids[Product],
 		"recIDs":     ids[recommended],
 		"price":      func(f float64) string { return fmt.Sprintf("$%.2f", f) },
 		"category":   CategoryName,
-		"hero":       func(r *http.Request) string { return heroVariant(middleware.FromContext(r.Context()).In) },
-	}).ParseFS(templateFS, "templates/*.html")
+	})
+	_, err = tmpl.ParseFS(templateFS, "templates/*.html")
 	if err != nil {
 		s.admin.Close()
 		p.Close(context.Background())
@@ -180,14 +205,19 @@ func (s *Site) routes() {
 	s.mux.HandleFunc("POST /cart", s.addToCart)
 	s.mux.HandleFunc("GET /cart", s.cart)
 	s.mux.HandleFunc("POST /checkout", s.checkout)
+	s.mux.HandleFunc("POST /login", s.login)
 	s.mux.HandleFunc("GET /_tailor/me", s.me)
 }
 
-// Handler returns the shop wrapped in tailor, with the admin dashboard at
-// /_tailor/admin/ (user admin) and Prometheus metrics at /metrics. Those
-// two are outside tailor's Handler, so that they are not page views.
+// Handler returns the shop wrapped in tailor, with the collection endpoint
+// at /_tailor/ (Segment's tracking API and the browser snippet t.js), the
+// admin dashboard at /_tailor/admin/ (user admin) and Prometheus metrics at
+// /metrics. Those are outside tailor's Handler, so they are not page views.
 func (s *Site) Handler() http.Handler {
 	root := http.NewServeMux()
+	c := s.p.Collector()
+	root.Handle("POST /_tailor/v1/", c)
+	root.Handle("GET /_tailor/t.js", c)
 	root.Handle(s.admin.Prefix(), s.admin)
 	root.Handle("GET /metrics", promhttp.HandlerFor(s.metrics, promhttp.HandlerOpts{}))
 	root.Handle("/", s.p.Handler(s.mux))
@@ -296,6 +326,23 @@ func (s *Site) checkout(w http.ResponseWriter, r *http.Request) {
 	}
 	v.Purchase(items...)
 	http.Redirect(w, r, "/?thanks", http.StatusSeeOther)
+}
+
+// login is a demo sign-in: no password, the email is the user id. It ties
+// the visitor to the user, so another browser that signs in with the same
+// email gets the same profile.
+func (s *Site) login(w http.ResponseWriter, r *http.Request) {
+	email := strings.TrimSpace(r.PostFormValue("email"))
+	if email == "" || len(email) > 200 || !strings.Contains(email, "@") {
+		http.Error(w, "form field email: want an email address", http.StatusBadRequest)
+		return
+	}
+	if err := s.p.Identify(w, r, email, map[string]any{"email": email}); err != nil {
+		s.log.Warn("shop: sign-in failed", "err", err)
+		http.Error(w, "sign-in failed, try again", http.StatusServiceUnavailable)
+		return
+	}
+	http.Redirect(w, r, "/", http.StatusSeeOther)
 }
 
 // me shows what tailor knows about the visitor.

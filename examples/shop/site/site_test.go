@@ -62,7 +62,7 @@ func (b *browser) hero() string {
 }
 
 func open(t *testing.T, db string) (*site.Site, *httptest.Server) {
-	s, err := site.Open(site.Config{DB: db, FlushInterval: 50 * time.Millisecond, AdminPassword: "secret"})
+	s, err := site.Open(site.Config{DB: db, FlushInterval: 50 * time.Millisecond, AdminPassword: "secret", WriteKeys: []string{"wk-test"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -253,5 +253,57 @@ func TestShopRefusesBadSegmentsFile(t *testing.T) {
 	_, err := site.Open(site.Config{DB: filepath.Join(dir, "tailor.db"), Segments: bad, AdminPassword: "x"})
 	if err == nil || !strings.Contains(err.Error(), "segments.json:2:") {
 		t.Fatalf("bad segments file: %v", err)
+	}
+}
+
+// TestShopLoginAndCRM: a visitor signs in with an email; the CRM marks that
+// user an opportunity through the collection endpoint (write key); the
+// visitor is in crm-opportunity on the next request, and a second browser
+// that signs in with the same email gets the same profile.
+func TestShopLoginAndCRM(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "tailor.db")
+	s, srv := open(t, db)
+	defer func() { srv.Close(); s.Close(context.Background()) }()
+	jar, _ := cookiejar.New(nil)
+	b := &browser{t: t, c: &http.Client{Jar: jar}, url: srv.URL}
+	b.do("GET", "/", nil)
+	b.do("GET", "/products/moneyball", nil)
+	if resp, body := b.do("POST", "/login", url.Values{"email": {"ana@example.com"}}); resp.StatusCode != 200 || !strings.Contains(body, "Signed in as ana@example.com") {
+		t.Fatalf("login: %d", resp.StatusCode)
+	}
+	if resp, _ := b.do("POST", "/login", url.Values{"email": {"not-an-email"}}); resp.StatusCode != 400 {
+		t.Errorf("bad email: %d", resp.StatusCode)
+	}
+
+	crm, _ := http.NewRequest("POST", srv.URL+"/_tailor/v1/identify", strings.NewReader(`{"userId":"ana@example.com","traits":{"crm_stage":"opportunity"}}`))
+	crm.SetBasicAuth("wk-test", "")
+	crm.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(crm)
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("CRM identify: %v %v", resp, err)
+	}
+	resp.Body.Close()
+	wait := time.Now().Add(3 * time.Second)
+	for {
+		_, js := b.do("GET", "/_tailor/me", nil, "Accept", "application/json")
+		if strings.Contains(js, `"crm-opportunity"`) {
+			break
+		}
+		if time.Now().After(wait) {
+			t.Fatalf("not in crm-opportunity: %.600s", js)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+
+	jar2, _ := cookiejar.New(nil)
+	b2 := &browser{t: t, c: &http.Client{Jar: jar2}, url: srv.URL}
+	b2.do("GET", "/", nil)
+	b2.do("POST", "/login", url.Values{"email": {"ana@example.com"}})
+	_, js := b2.do("GET", "/_tailor/me", nil, "Accept", "application/json")
+	if !strings.Contains(js, `"crm-opportunity"`) || !strings.Contains(js, `"/products/moneyball"`) {
+		t.Fatalf("second browser does not share the profile: %.800s", js)
+	}
+	if resp, _ := b.do("GET", "/_tailor/t.js", nil); resp.StatusCode != 200 {
+		t.Errorf("t.js: %d", resp.StatusCode)
 	}
 }
