@@ -73,7 +73,12 @@ type ownWrite struct {
 // lock (Personalizer.lock).
 type state struct {
 	prof     *store.Profile
-	segments []string    // the last classification, to tell entries and exits
+	segments []string // the last classification, to tell entries and exits
+	// result is the last classification of prof, valid while prof is
+	// unchanged (resultOf) and the engine says so (time windows, request
+	// facts, reloads): then a request costs no classification.
+	result   rules.Result
+	resultOf resultKey
 	partial  bool        // the store could not be read: only pending events are known
 	stale    atomic.Bool // another writer changed the stored profile: reload
 }
@@ -243,7 +248,7 @@ func (p *Personalizer) begin(r *http.Request) *Visitor {
 	if newVisit {
 		prof.Visits++
 	}
-	v.segments = p.classify(prof, v.facts, now)
+	v.segments = p.classifyCached(b.st, v.facts, now)
 	if newVisit {
 		prof.Visits--
 	}
@@ -400,6 +405,31 @@ func (p *Personalizer) classify(prof *store.Profile, f rules.Facts, now time.Tim
 		return nil
 	}
 	return p.cfg.Engine.Classify(&rules.Input{Profile: prof, Request: f, Now: now})
+}
+
+// resultKey identifies the profile a cached classification was made for.
+type resultKey struct {
+	prof    *store.Profile
+	changes uint64
+	visits  int
+}
+
+// classifyCached classifies st's profile, reusing the last result while
+// the profile has not changed and the engine says it still holds. The
+// stripe lock of st is held.
+func (p *Personalizer) classifyCached(st *state, f rules.Facts, now time.Time) []string {
+	e := p.cfg.Engine
+	if e == nil {
+		return nil
+	}
+	key := resultKey{st.prof, st.prof.Changes(), st.prof.Visits}
+	if st.resultOf == key && e.Valid(st.result, f, now) {
+		p.stats.ClassifyCached.Add(1)
+		return st.result.Segments
+	}
+	st.result = e.ClassifyResult(&rules.Input{Profile: st.prof, Request: f, Now: now})
+	st.resultOf = key
+	return st.result.Segments
 }
 
 func (p *Personalizer) lock(id string) *sync.Mutex {

@@ -23,7 +23,10 @@ type Stats struct {
 	Returned        uint64 // new visitors who came back with their cookie (and so are kept)
 	CacheHits       uint64
 	CacheMisses     uint64
-	RuleErrors      uint64 // rule evaluations that failed (counted as no match)
+	// ClassifyCached counts requests whose segments were the cached
+	// classification of an unchanged profile.
+	ClassifyCached uint64
+	RuleErrors     uint64 // rule evaluations that failed (counted as no match)
 
 	Collected      uint64 // events accepted by the collection endpoint
 	CollectRefused uint64 // calls and events the collection endpoint refused (400, 401, 403, 413)
@@ -39,6 +42,7 @@ type counters struct {
 	Returned                                                     atomic.Uint64
 	Events, Flushed, Flushes, FlushErrors, LoadErrors, Dropped   atomic.Uint64
 	CacheHits, CacheMisses, flushNanos                           atomic.Uint64
+	ClassifyCached                                               atomic.Uint64
 	Collected, CollectRefused, RateLimited                       atomic.Uint64
 	Merges, Forwarded, Forgotten, Expired                        atomic.Uint64
 }
@@ -50,7 +54,7 @@ func (p *Personalizer) Stats() Stats {
 		Requests: c.Requests.Load(), Bots: c.Bots.Load(), NewVisitors: c.NewVisitors.Load(),
 		RejectedCookies: c.RejectedCookies.Load(), RenewedCookies: c.RenewedCookies.Load(),
 		Events: c.Events.Load(), Flushed: c.Flushed.Load(), Flushes: c.Flushes.Load(),
-		FlushErrors: c.FlushErrors.Load(), FlushTime: time.Duration(c.flushNanos.Load()),
+		FlushErrors: c.FlushErrors.Load(), FlushTime: time.Duration(c.flushNanos.Load()), ClassifyCached: c.ClassifyCached.Load(),
 		LoadErrors: c.LoadErrors.Load(), Dropped: c.Dropped.Load(),
 		Pending: p.queue.len(), Returned: c.Returned.Load(),
 		CacheHits: c.CacheHits.Load(), CacheMisses: c.CacheMisses.Load(),

@@ -120,7 +120,14 @@ type Profile struct {
 	// Aliases are the ids of the profiles merged into this one, oldest
 	// first (at most Limits.Aliases).
 	Aliases []string `json:"aliases,omitempty"`
+
+	changes uint64 // changes made to this value in memory (not stored)
 }
+
+// Changes counts the events applied to this value since it was made or
+// decoded (it is not stored), so that a cache of something computed from
+// the profile can tell that it is out of date.
+func (p *Profile) Changes() uint64 { return p.changes }
 
 // Purchases summarises the visitor's orders.
 type Purchases struct {
@@ -159,6 +166,7 @@ func (p *Profile) apply(lim Limits, e *Event) bool {
 	if p.MergedInto != "" || !p.Applied.add(e.ID, lim) {
 		return false
 	}
+	p.changes++
 	switch e.Type {
 	case TypeMerge:
 		p.merge(lim, e.Merge)
