@@ -135,6 +135,10 @@ type Config struct {
 	// called in the request's goroutine: it must return quickly (queue the
 	// work, as webhooks do).
 	OnSegmentChange func(SegmentChange)
+	// OnClassify, if set, is called with the time each classification of a
+	// tracked visitor took (not when a cached one was reused), for metrics
+	// (metrics.Metrics.ObserveClassification).
+	OnClassify func(time.Duration)
 
 	// Logger receives operational logs. Visitor ids and cookie values are
 	// logged only at debug level. Default slog.Default().

@@ -427,8 +427,12 @@ func (p *Personalizer) classifyCached(st *state, f rules.Facts, now time.Time) [
 		p.stats.ClassifyCached.Add(1)
 		return st.result.Segments
 	}
+	start := time.Now()
 	st.result = e.ClassifyResult(&rules.Input{Profile: st.prof, Request: f, Now: now})
 	st.resultOf = key
+	if p.cfg.OnClassify != nil {
+		p.cfg.OnClassify(time.Since(start))
+	}
 	return st.result.Segments
 }
 

@@ -137,6 +137,7 @@ func Open(cfg Config) (*Site, error) {
 		Keys: keys, Store: st, Engine: engine, VisitTimeout: cfg.VisitTimeout,
 		FlushInterval: cfg.FlushInterval, Logger: cfg.Logger,
 		OnSegmentChange: func(c middleware.SegmentChange) { m.OnSegmentChange(c) },
+		OnClassify:      func(d time.Duration) { m.ObserveClassification(d) },
 		WriteKeys:       cfg.WriteKeys,
 	})
 	if err != nil {

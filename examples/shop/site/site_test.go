@@ -241,7 +241,7 @@ func TestShopExplainAdminMetrics(t *testing.T) {
 		t.Fatalf("admin with credentials: %v %v", resp, err)
 	}
 	resp.Body.Close()
-	if _, m := b.do("GET", "/metrics", nil); !strings.Contains(m, "tailor_requests_total") {
+	if _, m := b.do("GET", "/metrics", nil); !strings.Contains(m, "tailor_requests_total") || !strings.Contains(m, "tailor_classification_seconds_count") {
 		t.Errorf("metrics: %.300s", m)
 	}
 }
