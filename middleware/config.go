@@ -77,11 +77,6 @@ type Config struct {
 	// CacheBytes bounds the profile cache, in approximate bytes.
 	// Default 64 MiB.
 	CacheBytes int64
-	// MaxNewcomers bounds the first-visit events held in memory for visitors
-	// who have not come back with their cookie yet (they are persisted only
-	// once they do, so one-hit clients never reach the store). Past it the
-	// oldest newcomer is forgotten. Default 50,000.
-	MaxNewcomers int
 
 	// IsBot tells crawlers, which are served but not tracked: no cookie,
 	// no profile, segments from request facts only. Default DefaultIsBot.
