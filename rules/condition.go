@@ -9,6 +9,8 @@ import (
 	"time"
 	"unsafe"
 
+	"github.com/tailorhq/tailor/internal/errlist"
+
 	"github.com/tidwall/gjson"
 )
 
@@ -280,30 +282,10 @@ func (e *ConditionError) Unwrap() error { return e.Err }
 // errors.As finds each *ConditionError in it.
 type ConditionErrors []*ConditionError
 
-func (l ConditionErrors) Error() string {
-	switch len(l) {
-	case 0:
-		return "no problems"
-	case 1:
-		return l[0].Error()
-	}
-	var b strings.Builder
-	fmt.Fprintf(&b, "%d problems:", len(l))
-	for _, e := range l {
-		b.WriteString("\n\t")
-		b.WriteString(e.Error())
-	}
-	return b.String()
-}
+func (l ConditionErrors) Error() string { return errlist.Error(l) }
 
 // Unwrap returns the errors of l.
-func (l ConditionErrors) Unwrap() []error {
-	errs := make([]error, len(l))
-	for i, e := range l {
-		errs[i] = e
-	}
-	return errs
-}
+func (l ConditionErrors) Unwrap() []error { return errlist.Unwrap(l) }
 
 // compileCondition is the one compiler behind EvalCondition and
 // CompileCondition.

@@ -6,6 +6,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/tailorhq/tailor/internal/errlist"
 )
 
 // ExposureEvent is the name of the event that records an exposure: the
@@ -205,27 +207,7 @@ func (e *ValidationError) Error() string {
 // errors.As finds each *ValidationError in it.
 type ValidationErrors []*ValidationError
 
-func (l ValidationErrors) Error() string {
-	switch len(l) {
-	case 0:
-		return "no problems"
-	case 1:
-		return l[0].Error()
-	}
-	var b strings.Builder
-	fmt.Fprintf(&b, "%d problems:", len(l))
-	for _, e := range l {
-		b.WriteString("\n\t")
-		b.WriteString(e.Error())
-	}
-	return b.String()
-}
+func (l ValidationErrors) Error() string { return errlist.Error(l) }
 
 // Unwrap returns the errors of l.
-func (l ValidationErrors) Unwrap() []error {
-	errs := make([]error, len(l))
-	for i, e := range l {
-		errs[i] = e
-	}
-	return errs
-}
+func (l ValidationErrors) Unwrap() []error { return errlist.Unwrap(l) }
