@@ -186,6 +186,7 @@ func (p *Personalizer) Handler(next http.Handler) http.Handler {
 			return
 		}
 		v := p.begin(r)
+		p.preview(r, v)
 		rw := &responseWriter{ResponseWriter: w, v: v, r: r}
 		v.rw = rw
 		next.ServeHTTP(rw, r.WithContext(context.WithValue(r.Context(), visitorKey, v)))

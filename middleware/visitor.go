@@ -38,6 +38,9 @@ type Visitor struct {
 	b        atomic.Pointer[binding] // never nil once tracked
 	b0       binding                 // what b points to first, saving an allocation
 	first    *store.Event            // the first page view the cookie carried
+	preview  *Preview                // a preview link's segments and variants
+	// previewCookie, if set, is written with the response.
+	previewCookie *http.Cookie
 
 	// Set by the handler's goroutine, read after it returns or when the
 	// response's headers are written.

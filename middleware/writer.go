@@ -41,6 +41,9 @@ func (w *responseWriter) writeHeaders(status int) {
 			v.p.cfg.Logger.Error("tailor: encoding the visitor cookie failed", "err", err)
 		}
 	}
+	if v.previewCookie != nil {
+		h.Add("Set-Cookie", v.previewCookie.String())
+	}
 	h["Cache-Control"] = []string{privateCacheControl(h.Get("Cache-Control"))}
 	if !varyHasCookie(h.Values("Vary")) {
 		h.Add("Vary", "Cookie")

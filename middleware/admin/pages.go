@@ -331,6 +331,7 @@ type memberRow struct {
 }
 
 type segmentView struct {
+	PreviewURL string // a preview link of the site as a member of the segment
 	Seg        rules.Segment
 	Definition []defLine
 	Last       sample
@@ -360,6 +361,9 @@ func (h *Handler) segment(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	v := segmentView{Seg: seg, Definition: h.definitions()[seg.Name], Limit: h.cfg.SampleLimit, Shown: membersShown}
+	if link, err := h.p.PreviewLink("/", []string{seg.Name}, nil, previewTTL); err == nil {
+		v.PreviewURL = link
+	}
 	samples := h.hist.all()
 	if len(samples) > 0 {
 		v.Last, v.HasSample = samples[len(samples)-1], true
@@ -408,6 +412,9 @@ func (h *Handler) segment(w http.ResponseWriter, r *http.Request) {
 	}
 	h.render(w, r, http.StatusOK, "segment", "Segment "+seg.Name, "overview", v)
 }
+
+// previewTTL is how long the dashboard's preview links work.
+const previewTTL = time.Hour
 
 func (h *Handler) findSegment(name string) (rules.Segment, bool) {
 	for _, s := range h.p.Engine().Segments() {

@@ -279,6 +279,13 @@ func (s *Set) Pick(v *middleware.Visitor, name string) Choice {
 	if sl == nil {
 		return Choice{Slot: name}
 	}
+	// A preview link (middleware.Personalizer.PreviewLink) that chooses a
+	// variant of this slot wins, and no exposure is recorded.
+	if key, ok := v.Preview().Variant(name); ok {
+		if va := sl.byKey[key]; va != nil {
+			return sl.choice(va)
+		}
+	}
 	doc := &document{now: s.now()}
 	c := sl.choose(v, doc)
 	if sl.Experiment != nil {

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/tailorhq/tailor/middleware"
 	"github.com/tailorhq/tailor/middleware/slots"
@@ -149,4 +150,22 @@ func TestNewSetErrors(t *testing.T) {
 	if !errors.As(err, &e) {
 		t.Error("errors.As finds no *Error")
 	}
+}
+
+func TestPreviewChoosesVariant(t *testing.T) {
+	t.Parallel()
+	set := mustSet(t, expSlot([2]float64{1, 1}, 0, nil))
+	s := newTestSite(t)
+	link, err := s.p.PreviewLink("/in/returning", nil, map[string]string{"hero": "red-sox"}, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.with(&browser{}, link, func(v *middleware.Visitor) {
+		if c := set.Pick(v, "hero"); c.Variant != "red-sox" || c.Experiment != "" {
+			t.Errorf("preview of red-sox: %+v", c)
+		}
+		if n := len(exposures(v)); n != 0 {
+			t.Errorf("%d exposures recorded in a preview", n)
+		}
+	})
 }

@@ -307,3 +307,38 @@ func TestShopLoginAndCRM(t *testing.T) {
 		t.Errorf("t.js: %d", resp.StatusCode)
 	}
 }
+
+// TestShopPreview: the dashboard's preview link of a segment shows the
+// shop as a member of it, with a banner; an unsigned link is ignored.
+func TestShopPreview(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "tailor.db")
+	s, srv := open(t, db)
+	defer func() { srv.Close(); s.Close(context.Background()) }()
+	req, _ := http.NewRequest("GET", srv.URL+"/_tailor/admin/segments/red-sox-fan", nil)
+	req.SetBasicAuth("admin", "secret")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	m := regexp.MustCompile(`id="preview-link" class="button" href="([^"]+)"`).FindSubmatch(page)
+	if m == nil {
+		t.Fatalf("no preview link on the segment page")
+	}
+	link := strings.ReplaceAll(string(m[1]), "&amp;", "&")
+	jar, _ := cookiejar.New(nil)
+	b := &browser{t: t, c: &http.Client{Jar: jar}, url: srv.URL}
+	_, body := b.do("GET", link, nil)
+	if !strings.Contains(body, `data-slot="hero" data-variant="red-sox"`) || !strings.Contains(body, "data-preview") {
+		t.Fatalf("preview of red-sox-fan: hero %v", heroRE.FindStringSubmatch(body))
+	}
+	if h := b.hero(); h != "red-sox" { // the next requests stay in the preview
+		t.Fatalf("after the preview link: hero %q", h)
+	}
+	jar2, _ := cookiejar.New(nil)
+	b2 := &browser{t: t, c: &http.Client{Jar: jar2}, url: srv.URL}
+	if _, body := b2.do("GET", "/?tailor_preview=forged", nil); strings.Contains(body, "data-preview") || !strings.Contains(body, `data-variant="welcome"`) {
+		t.Fatalf("a forged preview was applied")
+	}
+}
