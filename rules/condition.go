@@ -211,10 +211,20 @@ func CompileCondition(cond []byte, opts ...ConditionOption) (*Condition, error) 
 type ConditionOption func(*condConfig)
 
 type condConfig struct {
-	groups     map[string][]any
-	file       string
-	line, col  int
-	haveGroups bool
+	numericStrings bool
+	groups         map[string][]any
+	file           string
+	line, col      int
+	haveGroups     bool
+}
+
+// NumericStrings makes $gt, $gte, $lt and $lte order a number and a
+// numeric string numerically ({"n": {"$gt": 5}} matches {"n": "8"}), as
+// GrowthBook's SDKs did before they made types strict (JavaScript SDK 2.0,
+// Go SDK 0.7). Without it, conditions follow today's GrowthBook: a number
+// and a string are never ordered. $eq and $ne stay strict either way.
+func NumericStrings() ConditionOption {
+	return func(c *condConfig) { c.numericStrings = true }
 }
 
 // WithSavedGroups gives the saved groups that $inGroup and $notInGroup refer

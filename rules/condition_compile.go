@@ -510,7 +510,7 @@ func (c *condCompiler) operator(m condMember) condNode {
 			c.problemf(arg.off, "%s needs a number or a string, not %v", op, arg.kind)
 			return condFail
 		}
-		return &condCompare{op: op, arg: arg}
+		return &condCompare{op: op, arg: arg, loose: c.cfg.numericStrings}
 	case "$veq", "$vne", "$vgt", "$vgte", "$vlt", "$vlte":
 		if arg.kind != condStr && arg.kind != condNum {
 			c.problemf(arg.off, "%s needs a version string, not %v", op, arg.kind)

@@ -800,3 +800,28 @@ func BenchmarkEvalCondition(b *testing.B) {
 		}
 	})
 }
+
+func TestNumericStrings(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		cond, doc     string
+		strict, loose bool
+	}{
+		{`{"n":{"$gt":5}}`, `{"n":"8"}`, false, true},
+		{`{"n":{"$gt":5,"$lt":10}}`, `{"n":" 8 "}`, false, true},
+		{`{"n":{"$lte":"10"}}`, `{"n":9.5}`, false, true},
+		{`{"n":{"$gt":5}}`, `{"n":"eight"}`, false, false},
+		{`{"n":{"$gt":"9"}}`, `{"n":"10"}`, false, false}, // two strings: still by UTF-16 order
+		{`{"n":{"$eq":5}}`, `{"n":"5"}`, false, false},    // $eq stays strict
+		{`{"n":{"$gt":5}}`, `{"n":8}`, true, true},
+	} {
+		strict, err := EvalCondition([]byte(tc.cond), []byte(tc.doc))
+		if err != nil || strict != tc.strict {
+			t.Errorf("%s on %s: %v, %v; want %v", tc.cond, tc.doc, strict, err, tc.strict)
+		}
+		loose, err := EvalCondition([]byte(tc.cond), []byte(tc.doc), NumericStrings())
+		if err != nil || loose != tc.loose {
+			t.Errorf("NumericStrings: %s on %s: %v, %v; want %v", tc.cond, tc.doc, loose, err, tc.loose)
+		}
+	}
+}
