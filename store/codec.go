@@ -17,12 +17,15 @@ import (
 // length then the bytes, floats are 8 bytes little-endian IEEE 754, times
 // are signed seconds and unsigned nanoseconds since 1970 UTC.
 //
-//	0xB2  profile version 2 (0xB1, version 1, ends after Truncated)
+//	0xB3  profile version 3 (0xB2, version 2, has no event lengths in
+//	      Recent; 0xB1, version 1, also ends after Truncated)
 //	ID UserID Version FirstSeen LastSeen Visits
 //	Counts Pages Categories Views          maps: count, then key value pairs
 //	Purchases: Count Revenue First Last Categories Items Months[12]
 //	Traits                                 byte string
-//	Recent: count, then events (see appendEvent)
+//	Recent: count, then events, each a uvarint length then the event (see
+//	      appendEvent); the lengths let a store's fold drop the oldest
+//	      events and append new ones without decoding the others
 //	Applied: count, then producer seq pairs; count, then ids
 //	Truncated
 //	MergedInto
@@ -30,6 +33,7 @@ import (
 const (
 	codecV1 = 0xB1
 	codecV2 = 0xB2
+	codecV3 = 0xB3
 )
 
 var errCodec = errors.New("malformed binary profile")
@@ -38,7 +42,7 @@ var errCodec = errors.New("malformed binary profile")
 func Marshal(p *Profile) ([]byte, error) {
 	n := 256 + len(p.Traits) + 32*(len(p.Counts)+len(p.Pages)+len(p.Categories)+len(p.Views)) + 96*p.Recent.Len()
 	b := make([]byte, 0, n)
-	b = append(b, codecV2)
+	b = append(b, codecV3)
 	b = appendString(b, p.ID)
 	b = appendString(b, p.UserID)
 	b = binary.AppendUvarint(b, p.Version)
@@ -59,10 +63,7 @@ func Marshal(p *Profile) ([]byte, error) {
 		b = binary.AppendVarint(b, int64(m))
 	}
 	b = appendString(b, unsafeString(p.Traits))
-	b = binary.AppendUvarint(b, uint64(p.Recent.Len()))
-	for i := range p.Recent.Len() {
-		b = appendEvent(b, p.Recent.At(i))
-	}
+	b = p.Recent.appendTo(b)
 	b = binary.AppendUvarint(b, uint64(len(p.Applied.Seq)))
 	for _, m := range p.Applied.Seq {
 		b = appendString(b, m.Producer)
@@ -91,7 +92,7 @@ func Unmarshal(b []byte) (*Profile, error) {
 		}
 		return p, nil
 	}
-	if len(b) == 0 || (b[0] != codecV1 && b[0] != codecV2) {
+	if len(b) == 0 || (b[0] != codecV1 && b[0] != codecV2 && b[0] != codecV3) {
 		return nil, fmt.Errorf("tailor/store: decode profile: unknown encoding")
 	}
 	// One copy of the input; every string of the profile is a part of it.
@@ -120,7 +121,21 @@ func Unmarshal(b []byte) (*Profile, error) {
 	if t := d.str(); t != "" {
 		p.Traits = json.RawMessage(t)
 	}
-	if n := d.count(8); n > 0 {
+	if b[0] == codecV3 {
+		// The events stay encoded until something reads them.
+		n := d.count(1)
+		start := d.s
+		for range n {
+			if l := d.uvarint(); l > uint64(len(d.s)) {
+				d.fail()
+			} else {
+				d.s = d.s[l:]
+			}
+		}
+		if d.err == nil {
+			p.Recent.raw, p.Recent.rawN = start[:len(start)-len(d.s)], n
+		}
+	} else if n := d.count(8); n > 0 {
 		// Room for the ring to fill up without copying.
 		p.Recent.buf = make([]Event, n, max(n, DefaultLimits.Recent))
 		for i := range p.Recent.buf {
@@ -140,7 +155,7 @@ func Unmarshal(b []byte) (*Profile, error) {
 		}
 	}
 	p.Truncated = d.int()
-	if b[0] == codecV2 {
+	if b[0] != codecV1 {
 		p.MergedInto = d.str()
 		if n := d.count(1); n > 0 {
 			p.Aliases = make([]string, n)
@@ -262,6 +277,50 @@ func (d *decoder) event(e *Event) {
 	if flags&fRevenue != 0 {
 		e.Revenue = d.float()
 	}
+}
+
+// appendTo appends the ring in the encoding of Recent: the events still
+// encoded as they are, the others encoded now.
+func (r *Ring) appendTo(b []byte) []byte {
+	b = binary.AppendUvarint(b, uint64(r.Len()))
+	b = append(b, r.raw...)
+	var tmp []byte
+	for i := range len(r.buf) {
+		tmp = appendEvent(tmp[:0], &r.buf[(r.head+i)%len(r.buf)])
+		b = binary.AppendUvarint(b, uint64(len(tmp)))
+		b = append(b, tmp...)
+	}
+	return b
+}
+
+// decodeRaw decodes n length-prefixed events; an event that does not
+// decode is left out.
+func decodeRaw(raw string, n int, out []Event) []Event {
+	d := decoder{s: raw}
+	for range n {
+		l := d.uvarint()
+		if d.err != nil || l > uint64(len(d.s)) {
+			break
+		}
+		e := decoder{s: d.s[:l]}
+		var ev Event
+		e.event(&ev)
+		if e.err == nil && len(e.s) == 0 {
+			out = append(out, ev)
+		}
+		d.s = d.s[l:]
+	}
+	return out
+}
+
+// dropRaw drops the first of the length-prefixed events of raw.
+func dropRaw(raw string) string {
+	d := decoder{s: raw}
+	l := d.uvarint()
+	if d.err != nil || l > uint64(len(d.s)) {
+		return ""
+	}
+	return d.s[l:]
 }
 
 func appendString(b []byte, s string) []byte {

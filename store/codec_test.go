@@ -2,6 +2,7 @@ package store_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"reflect"
 	"testing"
 	"time"
@@ -95,4 +96,48 @@ func FuzzUnmarshal(f *testing.F) {
 			t.Fatalf("not stable:\n%s\n%s", a, c)
 		}
 	})
+}
+
+// TestLazyRing: a decoded profile folds new events into a ring whose older
+// events stay encoded, and ends exactly as the same fold in memory.
+func TestLazyRing(t *testing.T) {
+	t.Parallel()
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	ev := func(i int) store.Event {
+		return store.Event{ID: store.EventID("p", uint64(i)), Type: store.TypePage, Time: t0.Add(time.Duration(i) * time.Minute),
+			Path: fmt.Sprintf("/p/%d", i%30)}
+	}
+	for _, tc := range []struct{ before, after, limit int }{{250, 7, 200}, {40, 7, 200}, {200, 300, 200}, {10, 3, 5}} {
+		lim := store.Limits{Recent: tc.limit}
+		ref := store.New("v")
+		lazy := store.New("v")
+		for i := 1; i <= tc.before; i++ {
+			ref.Apply(lim, ev(i))
+			lazy.Apply(lim, ev(i))
+		}
+		b, _ := store.Marshal(lazy)
+		lazy, _ = store.Unmarshal(b)
+		for i := tc.before + 1; i <= tc.before+tc.after; i++ {
+			ref.Apply(lim, ev(i))
+			lazy.Apply(lim, ev(i))
+			if lazy.Recent.Len() != ref.Recent.Len() {
+				t.Fatalf("%+v: Len %d, want %d", tc, lazy.Recent.Len(), ref.Recent.Len())
+			}
+		}
+		c := lazy.Clone()
+		b, _ = store.Marshal(lazy)
+		again, err := store.Unmarshal(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, _ := json.Marshal(ref.Recent.Events())
+		for name, p := range map[string]*store.Profile{"folded": lazy, "clone": c, "re-decoded": again} {
+			if got, _ := json.Marshal(p.Recent.Events()); string(got) != string(want) {
+				t.Fatalf("%+v %s: ring\n got %s\nwant %s", tc, name, got, want)
+			}
+		}
+		if lazy.Recent.At(0).ID != ref.Recent.At(0).ID {
+			t.Fatalf("%+v: At(0) %s, want %s", tc, lazy.Recent.At(0).ID, ref.Recent.At(0).ID)
+		}
+	}
 }

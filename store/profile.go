@@ -413,20 +413,38 @@ func MergeTraits(base, update json.RawMessage) (json.RawMessage, error) {
 
 // Ring is a bounded ring of events, oldest first. Its JSON form is an array.
 type Ring struct {
+	// raw holds the oldest rawN events still in their binary encoding, as
+	// decoded by Unmarshal: a store's fold drops and appends events without
+	// decoding them. They are decoded on the first read. While rawN > 0,
+	// buf holds the newer events in order (head is 0).
+	raw  string
+	rawN int
 	buf  []Event
-	head int // index of the oldest event once the ring is full
+	head int // index of the oldest event of buf once the ring is full
 }
 
 // Len returns the number of events in the ring.
-func (r *Ring) Len() int { return len(r.buf) }
+func (r *Ring) Len() int { return r.rawN + len(r.buf) }
+
+// load decodes the events still encoded.
+func (r *Ring) load() {
+	if r.rawN == 0 {
+		return
+	}
+	out := make([]Event, 0, max(r.Len(), DefaultLimits.Recent))
+	out = decodeRaw(r.raw, r.rawN, out)
+	r.buf, r.head, r.raw, r.rawN = append(out, r.buf...), 0, "", 0
+}
 
 // At returns the i-th event, 0 being the oldest.
 func (r *Ring) At(i int) *Event {
+	r.load()
 	return &r.buf[(r.head+i)%len(r.buf)]
 }
 
 // Events returns the events oldest first, in a new slice.
 func (r *Ring) Events() []Event {
+	r.load()
 	out := make([]Event, 0, len(r.buf))
 	out = append(out, r.buf[r.head:]...)
 	return append(out, r.buf[:r.head]...)
@@ -434,6 +452,13 @@ func (r *Ring) Events() []Event {
 
 // Push adds e, dropping the oldest event when the ring holds limit events.
 func (r *Ring) Push(e Event, limit int) {
+	for r.rawN > 0 && r.Len() >= limit {
+		r.raw, r.rawN = dropRaw(r.raw), r.rawN-1
+	}
+	if r.rawN > 0 {
+		r.buf = append(r.buf, e)
+		return
+	}
 	if len(r.buf) > limit { // the limit was lowered: keep the newest
 		r.buf = r.Events()[len(r.buf)-limit:]
 		r.head = 0
@@ -475,11 +500,15 @@ func (r *Ring) merge(o *Ring, limit int) {
 }
 
 func (r Ring) clone() Ring {
+	if r.rawN > 0 {
+		return Ring{raw: r.raw, rawN: r.rawN, buf: slices.Clone(r.buf)}
+	}
 	return Ring{buf: slices.Clone(r.buf), head: r.head}
 }
 
 // MarshalJSON encodes the ring as an array, oldest first.
 func (r Ring) MarshalJSON() ([]byte, error) {
+	r.load()
 	if len(r.buf) == 0 {
 		return []byte("[]"), nil
 	}
@@ -492,7 +521,7 @@ func (r *Ring) UnmarshalJSON(b []byte) error {
 	if err := json.Unmarshal(b, &evs); err != nil {
 		return err
 	}
-	r.buf, r.head = evs, 0
+	r.buf, r.head, r.raw, r.rawN = evs, 0, "", 0
 	return nil
 }
 

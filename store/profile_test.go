@@ -1,8 +1,10 @@
 package store_test
 
 import (
+	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -185,17 +187,27 @@ func TestCodecMergedAndVersion1(t *testing.T) {
 	if err != nil || got.MergedInto != "user:ana" || strings.Join(got.Aliases, ",") != "a,b" {
 		t.Fatalf("%+v %v", got, err)
 	}
-	// A version 1 encoding (without the merge fields) still decodes.
+	// Earlier encodings still decode: version 2 (events without lengths,
+	// testdata/profile-v2.hex was written by the version 2 encoder), and
+	// version 1 (the same without the merge fields).
 	q := richProfile()
-	b, _ = store.Marshal(q)
-	v1 := append([]byte{0xB1}, b[1:len(b)-2]...)
-	got, err = store.Unmarshal(v1)
+	want, _ := json.Marshal(q)
+	hx, err := os.ReadFile("testdata/profile-v2.hex")
 	if err != nil {
 		t.Fatal(err)
 	}
-	want, _ := json.Marshal(q)
-	have, _ := json.Marshal(got)
-	if string(want) != string(have) {
-		t.Fatalf("version 1:\n got %s\nwant %s", have, want)
+	v2, err := hex.DecodeString(strings.TrimSpace(string(hx)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	v1 := append([]byte{0xB1}, v2[1:len(v2)-2]...)
+	for name, enc := range map[string][]byte{"version 2": v2, "version 1": v1} {
+		got, err := store.Unmarshal(enc)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if have, _ := json.Marshal(got); string(want) != string(have) {
+			t.Fatalf("%s:\n got %s\nwant %s", name, have, want)
+		}
 	}
 }
