@@ -279,6 +279,11 @@ func TestFromContextWithoutVisitor(t *testing.T) {
 	if v != nil || v.In("x") || v.ID() != "" || v.Segments() != nil || v.Profile() != nil || v.Track("x", nil) != nil {
 		t.Fatal("nil visitor is not safe")
 	}
+	called := false
+	v.ReadProfile(func(p *store.Profile) { called = p == nil })
+	if !called {
+		t.Fatal("ReadProfile on a nil visitor")
+	}
 }
 
 func TestOnSegmentChange(t *testing.T) {

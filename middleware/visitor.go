@@ -141,6 +141,24 @@ func (v *Visitor) Profile() *store.Profile {
 	return b.st.prof.Clone()
 }
 
+// ReadProfile calls fn with the visitor's profile as this instance has it
+// (the stored profile with the events still pending), holding the
+// visitor's lock: it costs no copy, unlike Profile. fn must neither keep
+// nor change the profile, and must not call the visitor's other methods
+// that read the profile or record events (they would wait for the lock).
+// fn gets nil for visitors who are not tracked.
+func (v *Visitor) ReadProfile(fn func(*store.Profile)) {
+	if v == nil || !v.tracked {
+		fn(nil)
+		return
+	}
+	b := v.bind()
+	mu := v.p.lock(b.pid)
+	mu.Lock()
+	defer mu.Unlock()
+	fn(b.st.prof)
+}
+
 // Describe tells what the current page is about, so that its page view
 // counts towards the category and item (the visitor's interests). Call it
 // from the handler.

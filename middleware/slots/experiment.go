@@ -122,8 +122,8 @@ func (sl *slot) experiment(v *middleware.Visitor, c Choice) Choice {
 	if id == "" || !v.Tracked() || (e.Segment != "" && !v.In(e.Segment)) {
 		return c
 	}
-	prof := v.Profile()
-	prev, _ := previous(prof, e.Key)
+	var prev string
+	v.ReadProfile(func(p *store.Profile) { prev, _ = previous(p, e.Key) })
 	seg := e.breakdown(v)
 	var arm string
 	var in bool
@@ -145,7 +145,7 @@ func (sl *slot) experiment(v *middleware.Visitor, c Choice) Choice {
 	// reach the store only if they come back, and their assignment is
 	// deterministic, so their next render records the same arm.
 	if arm != prev && !v.New() {
-		record(v, prof, e, arm, seg)
+		record(v, e, arm, seg)
 	}
 	return c
 }
@@ -153,14 +153,18 @@ func (sl *slot) experiment(v *middleware.Visitor, c Choice) Choice {
 // record records the visitor's exposure: an experiment.ExposureEvent with
 // the properties experiment, variant and segment, which also sets the
 // trait TraitPrefix+key.
-func record(v *middleware.Visitor, prof *store.Profile, e *Experiment, arm, seg string) {
+func record(v *middleware.Visitor, e *Experiment, arm, seg string) {
 	x := exposure{Variant: arm, Segment: seg}
-	for _, g := range e.Goals {
-		if x.Goals == nil {
-			x.Goals = make(map[string]int, len(e.Goals))
+	v.ReadProfile(func(p *store.Profile) {
+		for _, g := range e.Goals {
+			if x.Goals == nil {
+				x.Goals = make(map[string]int, len(e.Goals))
+			}
+			if p != nil {
+				x.Goals[g] = p.Counts[g]
+			}
 		}
-		x.Goals[g] = prof.Counts[g]
-	}
+	})
 	props, err := json.Marshal(map[string]string{"experiment": e.Key, "variant": arm, "segment": seg})
 	if err != nil {
 		return
@@ -181,7 +185,13 @@ func previous(prof *store.Profile, key string) (string, *exposure) {
 	if prof == nil {
 		return "", nil
 	}
+	// The exposure event sets the trait too, so the trait says the same
+	// as the latest exposure event; the ring is searched only when the
+	// trait is missing (dropped at store.Limits.TraitsBytes).
 	x := exposureTrait(prof, key)
+	if x != nil && x.Variant != "" {
+		return x.Variant, x
+	}
 	for i := prof.Recent.Len() - 1; i >= 0; i-- {
 		ev := prof.Recent.At(i)
 		if ev.Type != store.TypeTrack || ev.Name != experiment.ExposureEvent || len(ev.Props) == 0 {

@@ -89,7 +89,9 @@ func (s *Site) learn(v *middleware.Visitor, add assoc.Basket) {
 		return
 	}
 	m := s.model.Load()
-	m.Learn(m.BasketOf(v.Profile()), add)
+	var prior assoc.Basket
+	v.ReadProfile(func(p *store.Profile) { prior = m.BasketOf(p) })
+	m.Learn(prior, add)
 }
 
 // alsoBought returns the items bought together with item, best first.
@@ -110,13 +112,15 @@ type recommended struct {
 }
 
 func (s *Site) recommend(r *http.Request, n int) []recommended {
-	v := middleware.FromContext(r.Context())
-	p := v.Profile()
-	if p == nil {
-		p = store.New("anonymous")
-	}
+	var recs []assoc.Recommendation
+	middleware.FromContext(r.Context()).ReadProfile(func(p *store.Profile) {
+		if p == nil {
+			p = store.New("anonymous")
+		}
+		recs = s.model.Load().Recommend(p, n)
+	})
 	var out []recommended
-	for _, rec := range s.model.Load().Recommend(p, n) {
+	for _, rec := range recs {
 		if pr := ProductByID(rec.Item); pr != nil {
 			out = append(out, recommended{*pr, reasonText(rec)})
 		}
