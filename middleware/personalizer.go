@@ -428,7 +428,10 @@ func (p *Personalizer) classifyCached(st *state, f rules.Facts, now time.Time) [
 		p.stats.ClassifyCached.Add(1)
 		return st.result.Segments
 	}
-	start := time.Now()
+	var start time.Time
+	if p.cfg.OnClassify != nil {
+		start = time.Now()
+	}
 	st.result = e.ClassifyResult(&rules.Input{Profile: st.prof, Request: f, Now: now})
 	st.resultOf = key
 	if p.cfg.OnClassify != nil {

@@ -28,12 +28,18 @@ const (
 // A Preview is what a preview link asks for.
 type Preview struct {
 	// Segments replace the visitor's segments.
-	Segments []string `json:"s,omitempty"`
+	Segments []string
 	// Variants choose a variant per slot name (middleware/slots).
-	Variants map[string]string `json:"v,omitempty"`
+	Variants map[string]string
 	// Expires is when the preview ends.
-	Expires time.Time `json:"-"`
-	Exp     int64     `json:"e"`
+	Expires time.Time
+}
+
+// previewWire is the token's JSON form.
+type previewWire struct {
+	Segments []string          `json:"s,omitempty"`
+	Variants map[string]string `json:"v,omitempty"`
+	Exp      int64             `json:"e"` // Unix seconds
 }
 
 // Variant returns the variant the preview chooses for slot, if any.
@@ -55,7 +61,7 @@ func (p *Personalizer) PreviewLink(target string, segments []string, variants ma
 	if err != nil {
 		return "", fmt.Errorf("tailor: preview target %q: %w", target, err)
 	}
-	tok, err := p.previewToken(Preview{Segments: segments, Variants: variants, Exp: p.cfg.Now().Add(ttl).Unix()})
+	tok, err := p.previewToken(previewWire{Segments: segments, Variants: variants, Exp: p.cfg.Now().Add(ttl).Unix()})
 	if err != nil {
 		return "", err
 	}
@@ -65,7 +71,7 @@ func (p *Personalizer) PreviewLink(target string, segments []string, variants ma
 	return u.String(), nil
 }
 
-func (p *Personalizer) previewToken(pv Preview) (string, error) {
+func (p *Personalizer) previewToken(pv previewWire) (string, error) {
 	b, err := json.Marshal(pv)
 	if err != nil {
 		return "", err
@@ -81,12 +87,11 @@ func (p *Personalizer) readPreview(tok string, now time.Time) (*Preview, error) 
 		if sc.Decode(previewCookie, tok, &b) != nil {
 			continue
 		}
-		pv := new(Preview)
-		if json.Unmarshal(b, pv) != nil || pv.Exp <= now.Unix() {
+		var w previewWire
+		if json.Unmarshal(b, &w) != nil || w.Exp <= now.Unix() {
 			return nil, errPreview
 		}
-		pv.Expires = time.Unix(pv.Exp, 0).UTC()
-		return pv, nil
+		return &Preview{Segments: w.Segments, Variants: w.Variants, Expires: time.Unix(w.Exp, 0).UTC()}, nil
 	}
 	return nil, errPreview
 }
