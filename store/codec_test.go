@@ -1,9 +1,12 @@
 package store_test
 
 import (
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"os"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -77,6 +80,16 @@ func FuzzUnmarshal(f *testing.F) {
 	e, _ := store.Marshal(store.New("x"))
 	f.Add(e)
 	f.Add([]byte(`{"id":"x"}`))
+	// A ring that stays encoded through a fold.
+	q, _ := store.Unmarshal(b)
+	q.Apply(store.Limits{Recent: 5}, store.Event{ID: "z:9", Type: store.TypePage, Path: "/new"})
+	k, _ := store.Marshal(q)
+	f.Add(k)
+	if hx, err := os.ReadFile("testdata/profile-v3.hex"); err == nil {
+		if v3, err := hex.DecodeString(strings.TrimSpace(string(hx))); err == nil {
+			f.Add(v3)
+		}
+	}
 	f.Fuzz(func(t *testing.T, in []byte) {
 		p, err := store.Unmarshal(in)
 		if err != nil {
@@ -140,4 +153,108 @@ func TestLazyRing(t *testing.T) {
 			t.Fatalf("%+v: At(0) %s, want %s", tc, lazy.Recent.At(0).ID, ref.Recent.At(0).ID)
 		}
 	}
+}
+
+// TestCodecChurn folds events into a profile the way a store does, decoding
+// and encoding it around every fold, with events of every kind and a new
+// referrer each time. The profile always equals the same fold in memory,
+// and its string table keeps no more than about one ring's worth of
+// strings of events already dropped.
+func TestCodecChurn(t *testing.T) {
+	t.Parallel()
+	lim := store.Limits{Recent: 50}
+	t0 := time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)
+	ev := func(i int) store.Event {
+		e := store.Event{ID: store.EventID(fmt.Sprintf("prod-%d", i%3), uint64(i)), Type: store.TypePage,
+			Time: t0.Add(time.Duration(i) * 7 * time.Second), Path: fmt.Sprintf("/p/%d", i%20),
+			Referrer: fmt.Sprintf("https://ref.example/%d", i), Device: "mobile"}
+		switch i % 10 {
+		case 1:
+			e.Time = e.Time.Add(123456789 * time.Nanosecond)
+			e.NewVisit, e.Source, e.Medium, e.Campaign = true, "nl", "email", fmt.Sprintf("c-%d", i%4)
+		case 3:
+			e.Type, e.Name, e.Path, e.Revenue = store.TypeTrack, store.EventPurchase, "", 12.5
+			e.Items = []store.Item{{ID: fmt.Sprintf("sku-%d", i%7), Category: "paint", Price: 6.25, Quantity: 2}, {ID: "brush"}}
+			e.Props = json.RawMessage(`{"coupon":"X"}`)
+		case 5:
+			e.ID, e.Type, e.Path = store.OpaqueID(fmt.Sprintf("msg-%d", i)), store.TypeIdentify, ""
+			e.UserID, e.Traits = "ana@example.com", json.RawMessage(fmt.Sprintf(`{"n":%d}`, i))
+		case 7:
+			e.Time = time.Time{}
+		}
+		return e
+	}
+	ref, p := store.New("v"), store.New("v")
+	var fresh []byte
+	for i := 1; i <= 400; i += 3 {
+		evs := []store.Event{ev(i), ev(i + 1), ev(i + 2)}
+		ref.Apply(lim, evs...)
+		p.Apply(lim, evs...)
+		p.Version, ref.Version = p.Version+1, ref.Version+1
+		b, err := store.Marshal(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if p, err = store.Unmarshal(b); err != nil {
+			t.Fatalf("after event %d: %v", i+2, err)
+		}
+		if fresh, err = store.Marshal(ref); err != nil {
+			t.Fatal(err)
+		}
+		if len(b) > 2*len(fresh) {
+			t.Fatalf("after event %d: %d bytes, %d encoded whole", i+2, len(b), len(fresh))
+		}
+		if i%30 == 1 {
+			want, _ := json.Marshal(ref)
+			if got, _ := json.Marshal(p.Clone()); string(got) != string(want) {
+				t.Fatalf("after event %d:\n got %s\nwant %s", i+2, got, want)
+			}
+		}
+	}
+	want, _ := json.Marshal(ref)
+	if got, _ := json.Marshal(p); string(got) != string(want) {
+		t.Fatalf("end:\n got %s\nwant %s", got, want)
+	}
+}
+
+// TestCodecCompact: a visitor's 200 recent page views, over 40 products,
+// take about 4 KB (14.5 KB with the strings inline, as in version 3).
+func TestCodecCompact(t *testing.T) {
+	t.Parallel()
+	p := store.New("bench-visitor-0001")
+	t0 := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
+	for seq := uint64(1); seq <= 1000; seq++ {
+		p.Apply(store.Limits{}, store.Event{ID: store.EventID("bench", seq*1000), Type: store.TypePage,
+			Path: fmt.Sprintf("/products/item-%d", seq%40), Category: "books", Item: fmt.Sprintf("item-%d", seq%40),
+			Device: "desktop", Time: t0.Add(time.Duration(seq*1000) * time.Second)})
+	}
+	b, err := store.Marshal(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(b) > 4600 {
+		t.Errorf("%d bytes, want at most 4600", len(b))
+	}
+	// AppendBinary appends the same encoding (maps are written in their
+	// iteration order, so the bytes may differ).
+	c, err := p.AppendBinary([]byte("prefix"))
+	if err != nil || string(c[:6]) != "prefix" || len(c) != 6+len(b) {
+		t.Fatalf("AppendBinary: %d bytes after the prefix, Marshal %d (%v)", len(c)-6, len(b), err)
+	}
+	q, err := store.Unmarshal(c[6:])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := mustJSON(t, q), mustJSON(t, p); got != want {
+		t.Errorf("AppendBinary:\n got %s\nwant %s", got, want)
+	}
+}
+
+func mustJSON(t *testing.T, v any) string {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
 }

@@ -153,6 +153,7 @@ func New(id string) *Profile {
 // profile (MergedInto set) applies nothing.
 func (p *Profile) Apply(lim Limits, events ...Event) int {
 	lim = lim.WithDefaults()
+	p.Recent.reserve(len(events))
 	n := 0
 	for i := range events {
 		if p.apply(lim, &events[i]) {
@@ -419,8 +420,12 @@ type Ring struct {
 	// buf holds the newer events in order (head is 0).
 	raw  string
 	rawN int
-	buf  []Event
-	head int // index of the oldest event of buf once the ring is full
+	tab  []string // the string table raw's refs index
+	base int64    // the seconds raw's times count from
+	// churn counts the events dropped from raw since it was encoded whole.
+	churn int
+	buf   []Event
+	head  int // index of the oldest event of buf once the ring is full
 }
 
 // Len returns the number of events in the ring.
@@ -432,8 +437,8 @@ func (r *Ring) load() {
 		return
 	}
 	out := make([]Event, 0, max(r.Len(), DefaultLimits.Recent))
-	out = decodeRaw(r.raw, r.rawN, out)
-	r.buf, r.head, r.raw, r.rawN = append(out, r.buf...), 0, "", 0
+	out = decodeRaw(r, out)
+	*r = Ring{buf: append(out, r.buf...)}
 }
 
 // At returns the i-th event, 0 being the oldest.
@@ -450,10 +455,18 @@ func (r *Ring) Events() []Event {
 	return append(out, r.buf[:r.head]...)
 }
 
+// reserve makes room for n more events in a ring whose older events are
+// still encoded, where they are appended.
+func (r *Ring) reserve(n int) {
+	if r.rawN > 0 {
+		r.buf = slices.Grow(r.buf, n)
+	}
+}
+
 // Push adds e, dropping the oldest event when the ring holds limit events.
 func (r *Ring) Push(e Event, limit int) {
 	for r.rawN > 0 && r.Len() >= limit {
-		r.raw, r.rawN = dropRaw(r.raw), r.rawN-1
+		r.raw, r.rawN, r.churn = dropRaw(r.raw), r.rawN-1, r.churn+1
 	}
 	if r.rawN > 0 {
 		r.buf = append(r.buf, e)
@@ -500,10 +513,8 @@ func (r *Ring) merge(o *Ring, limit int) {
 }
 
 func (r Ring) clone() Ring {
-	if r.rawN > 0 {
-		return Ring{raw: r.raw, rawN: r.rawN, buf: slices.Clone(r.buf)}
-	}
-	return Ring{buf: slices.Clone(r.buf), head: r.head}
+	r.buf = slices.Clone(r.buf)
+	return r
 }
 
 // MarshalJSON encodes the ring as an array, oldest first.
@@ -521,7 +532,7 @@ func (r *Ring) UnmarshalJSON(b []byte) error {
 	if err := json.Unmarshal(b, &evs); err != nil {
 		return err
 	}
-	r.buf, r.head, r.raw, r.rawN = evs, 0, "", 0
+	*r = Ring{buf: evs}
 	return nil
 }
 

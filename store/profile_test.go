@@ -187,7 +187,8 @@ func TestCodecMergedAndVersion1(t *testing.T) {
 	if err != nil || got.MergedInto != "user:ana" || strings.Join(got.Aliases, ",") != "a,b" {
 		t.Fatalf("%+v %v", got, err)
 	}
-	// Earlier encodings still decode: version 2 (events without lengths,
+	// Earlier encodings still decode: version 3 (strings inline), version
+	// 2 (events without lengths,
 	// testdata/profile-v2.hex was written by the version 2 encoder), and
 	// version 1 (the same without the merge fields).
 	q := richProfile()
@@ -201,7 +202,15 @@ func TestCodecMergedAndVersion1(t *testing.T) {
 		t.Fatal(err)
 	}
 	v1 := append([]byte{0xB1}, v2[1:len(v2)-2]...)
-	for name, enc := range map[string][]byte{"version 2": v2, "version 1": v1} {
+	hx, err = os.ReadFile("testdata/profile-v3.hex") // written by the version 3 encoder
+	if err != nil {
+		t.Fatal(err)
+	}
+	v3, err := hex.DecodeString(strings.TrimSpace(string(hx)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, enc := range map[string][]byte{"version 3": v3, "version 2": v2, "version 1": v1} {
 		got, err := store.Unmarshal(enc)
 		if err != nil {
 			t.Fatalf("%s: %v", name, err)

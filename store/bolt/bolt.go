@@ -53,6 +53,7 @@ import (
 	bbolt "go.etcd.io/bbolt"
 	berrors "go.etcd.io/bbolt/errors"
 
+	"github.com/tailorhq/tailor/internal/bufpool"
 	"github.com/tailorhq/tailor/internal/parallel"
 	"github.com/tailorhq/tailor/store"
 )
@@ -247,6 +248,7 @@ type update struct {
 	// set by fold:
 	oldSeen []byte // the stored index key; nil if new
 	final   *store.Profile
+	buf     *[]byte // holds enc; back to the pool once the transaction ends
 	enc     []byte
 	err     error
 }
@@ -267,6 +269,11 @@ func (s *Store) apply(ctx context.Context, batches []store.Batch, out []*store.P
 		}
 		u.idx = append(u.idx, i)
 	}
+	defer func() {
+		for _, u := range us {
+			bufpool.Put(u.buf)
+		}
+	}()
 	return s.db.Update(func(tx *bbolt.Tx) error {
 		if err := ctx.Err(); err != nil { // canceled while waiting for the writer lock
 			return err
@@ -323,9 +330,11 @@ func (s *Store) fold(u *update, batches []store.Batch, out []*store.Profile) {
 		out[i] = p
 	}
 	u.final = p
-	if u.enc, u.err = store.Marshal(p); u.err != nil {
+	u.buf = bufpool.Get()
+	if *u.buf, u.err = p.AppendBinary(*u.buf); u.err != nil {
 		u.err = fmt.Errorf("encode profile %q: %w", u.id, u.err)
 	}
+	u.enc = *u.buf
 }
 
 // Delete removes the profile; a missing id is not an error.

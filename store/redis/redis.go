@@ -81,9 +81,11 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unsafe"
 
 	goredis "github.com/redis/go-redis/v9"
 
+	"github.com/tailorhq/tailor/internal/bufpool"
 	"github.com/tailorhq/tailor/internal/parallel"
 	"github.com/tailorhq/tailor/store"
 )
@@ -334,6 +336,7 @@ type update struct {
 	// filled by fold:
 	expect uint64
 	final  *store.Profile
+	buf    *[]byte // holds enc; back to the pool once written
 	enc    []byte
 	err    error
 }
@@ -399,14 +402,15 @@ func (s *Store) load(ctx context.Context, us []*update) error {
 		return fmt.Errorf("load %d profiles: %w", len(us), err)
 	}
 	for i, u := range us {
-		b, err := cmds[i].Bytes()
+		v, err := cmds[i].Result()
 		switch {
 		case errors.Is(err, goredis.Nil):
 			u.data = nil
 		case err != nil:
 			return fmt.Errorf("load profile %q: %w", u.id, err)
 		default:
-			u.data = b
+			// A view of the reply, which only Unmarshal reads (and copies).
+			u.data = unsafe.Slice(unsafe.StringData(v), len(v))
 		}
 	}
 	return nil
@@ -436,7 +440,11 @@ func (s *Store) fold(u *update, batches []store.Batch, out []*store.Profile) {
 		out[i] = p
 	}
 	u.final = p
-	enc, err := store.Marshal(p)
+	if u.buf == nil {
+		u.buf = bufpool.Get()
+	}
+	enc, err := p.AppendBinary((*u.buf)[:0])
+	*u.buf = enc
 	if err != nil {
 		u.err = fmt.Errorf("encode profile %q: %w", u.id, err)
 		return
@@ -477,6 +485,11 @@ func (s *Store) cas(ctx context.Context, us []*update) ([]*update, error) {
 			conflicted = append(conflicted, u)
 		}
 		u.enc = nil
+	}
+	// The pipeline has sent every encoding: the buffers can be reused.
+	for _, u := range us {
+		bufpool.Put(u.buf)
+		u.buf = nil
 	}
 	return conflicted, nil
 }
