@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"math"
 	"slices"
 	"strconv"
@@ -58,34 +59,138 @@ var errCodec = errors.New("malformed binary profile")
 // A writer is the scratch state of one Marshal: the string table being
 // built and the index of its strings.
 type writer struct {
-	index map[string]uint32
 	tab   []string
+	slots []slot // open addressing over tab, by hash; len is a power of 2
+	gen   uint32 // slots of another generation are empty
+	n     int    // slots of this generation
+	used  []bool // refs of an encoded ring's table still in use
 	body  []byte // everything after the table
 	ring  []byte // the encoded events
 	tmp   []byte
 }
 
-var writers = sync.Pool{New: func() any { return &writer{index: make(map[string]uint32, 128)} }}
+type slot struct{ gen, ref uint32 }
+
+var (
+	writers  = sync.Pool{New: func() any { return &writer{gen: 1} }}
+	hashSeed = maphash.MakeSeed()
+)
+
+// find returns the slot of s: the one holding s, or the empty one where s
+// goes.
+func (w *writer) find(s string) *slot {
+	if w.n*2 >= len(w.slots) {
+		w.rehash()
+	}
+	mask := uint64(len(w.slots) - 1)
+	for i := maphash.String(hashSeed, s) & mask; ; i = (i + 1) & mask {
+		sl := &w.slots[i]
+		if sl.gen != w.gen || w.tab[sl.ref] == s {
+			return sl
+		}
+	}
+}
+
+// rehash doubles the slots and indexes tab again, the first of equal
+// strings winning.
+func (w *writer) rehash() {
+	w.slots, w.gen, w.n = make([]slot, max(256, 2*len(w.slots))), 1, 0
+	for i, s := range w.tab {
+		if sl := w.find(s); sl.gen != w.gen {
+			*sl = slot{w.gen, uint32(i)}
+			w.n++
+		}
+	}
+}
+
+// add appends the strings of tab to the table, keeping their refs.
+func (w *writer) add(tab []string) {
+	for _, s := range tab {
+		i := uint32(len(w.tab))
+		w.tab = append(w.tab, s)
+		if sl := w.find(s); sl.gen != w.gen {
+			*sl = slot{w.gen, i}
+			w.n++
+		}
+	}
+}
 
 // ref returns the table index of s, adding s to the table if needed.
 func (w *writer) ref(s string) uint64 {
-	if i, ok := w.index[s]; ok {
-		return uint64(i)
+	sl := w.find(s)
+	if sl.gen != w.gen {
+		*sl = slot{w.gen, uint32(len(w.tab))}
+		w.tab = append(w.tab, s)
+		w.n++
 	}
-	i := uint32(len(w.tab))
-	w.tab = append(w.tab, s)
-	w.index[s] = i
-	return uint64(i)
+	return uint64(sl.ref)
+}
+
+// has returns the table index of s, if s is in the table.
+func (w *writer) has(s string) (uint32, bool) {
+	sl := w.find(s)
+	return sl.ref, sl.gen == w.gen
+}
+
+// reset empties the table and the buffers.
+func (w *writer) reset() {
+	if w.gen++; w.gen == 0 {
+		clear(w.slots)
+		w.gen = 1
+	}
+	w.n = 0
+	clear(w.tab)
+	w.tab, w.body, w.ring, w.tmp = w.tab[:0], w.body[:0], w.ring[:0], w.tmp[:0]
 }
 
 func (w *writer) release() {
-	if len(w.tab) > 4096 || cap(w.body) > 1<<20 || cap(w.ring) > 1<<20 {
+	if len(w.slots) > 1<<13 || cap(w.body) > 1<<20 || cap(w.ring) > 1<<20 {
 		return // let an outsized writer go rather than keep its memory
 	}
-	clear(w.index)
-	clear(w.tab)
-	w.tab, w.body, w.ring, w.tmp = w.tab[:0], w.body[:0], w.ring[:0], w.tmp[:0]
+	w.reset()
 	writers.Put(w)
+}
+
+// keepRaw tells whether to keep r's encoded events as they are, with the
+// table they index. Once as many events were dropped as the ring holds, it
+// looks for the strings that neither those events nor p's maps use any
+// more, and says to encode the ring whole when they are a quarter of the
+// table or more.
+func (w *writer) keepRaw(p *Profile) bool {
+	r := &p.Recent
+	if r.rawN == 0 {
+		return false
+	}
+	w.add(r.tab)
+	if r.churn < r.Len() {
+		return true
+	}
+	w.used = append(w.used[:0], make([]bool, len(r.tab))...)
+	d := decoder{s: r.raw, used: w.used}
+	for range r.rawN {
+		l := d.uvarint()
+		if d.err != nil || l > uint64(len(d.s)) {
+			break
+		}
+		e := decoder{s: d.s[:l], used: w.used}
+		var ev Event
+		e.event(&ev, r.tab, r.base)
+		d.s = d.s[l:]
+	}
+	for _, m := range []map[string]int{p.Counts, p.Pages, p.Categories, p.Views, p.Purchases.Categories, p.Purchases.Items} {
+		for k := range m {
+			if i, ok := w.has(k); ok {
+				w.used[i] = true
+			}
+		}
+	}
+	unused := 0
+	for _, u := range w.used {
+		if !u {
+			unused++
+		}
+	}
+	return unused*4 < len(r.tab)
 }
 
 // Marshal encodes p for a store, in the binary encoding above. It does not
@@ -98,17 +203,9 @@ func (p *Profile) AppendBinary(b []byte) ([]byte, error) {
 	w := writers.Get().(*writer)
 	defer w.release()
 	r := &p.Recent
-	// Keep the encoded events as they are, with the table they index,
-	// unless enough were dropped since to make encoding them whole worth
-	// it.
-	keepRaw := r.rawN > 0 && r.churn < r.Len()
-	if keepRaw {
-		w.tab = append(w.tab, r.tab...)
-		for i, s := range r.tab {
-			if _, dup := w.index[s]; !dup {
-				w.index[s] = uint32(i)
-			}
-		}
+	keepRaw := w.keepRaw(p)
+	if !keepRaw && r.rawN > 0 {
+		w.reset() // forget the table of the events encoded before
 	}
 	body := w.body
 	for _, m := range []map[string]int{p.Counts, p.Pages, p.Categories, p.Views} {
@@ -180,6 +277,9 @@ func (w *writer) appendRing(b []byte, r *Ring, keepRaw bool) []byte {
 	n := r.Len()
 	if keepRaw {
 		base, churn = r.base, r.churn
+		if churn >= r.Len() { // its table was found worth keeping
+			churn = 0
+		}
 		rb = append(rb, r.raw...)
 	} else {
 		var old []Event
@@ -226,7 +326,8 @@ func (w *writer) appendLenEvent(b []byte, e *Event, base int64) []byte {
 }
 
 // Unmarshal decodes a profile encoded by Marshal, in any version of the
-// encoding. It also accepts the JSON form of a Profile.
+// encoding. It also accepts the JSON form of a Profile. The profile does not
+// refer to b.
 func Unmarshal(b []byte) (*Profile, error) {
 	if len(b) > 0 && b[0] == '{' {
 		p := new(Profile)
@@ -235,12 +336,22 @@ func Unmarshal(b []byte) (*Profile, error) {
 		}
 		return p, nil
 	}
-	if len(b) == 0 || b[0] < codecV1 || b[0] > codecV4 {
+	// One copy of the input; every string of the profile is a part of it.
+	return UnmarshalString(string(b))
+}
+
+// UnmarshalString is Unmarshal of a string, without a copy: the profile's
+// strings are parts of s. Stores whose client returns values as strings
+// use it to decode them as they are.
+func UnmarshalString(s string) (*Profile, error) {
+	if len(s) > 0 && s[0] == '{' {
+		return Unmarshal([]byte(s))
+	}
+	if len(s) == 0 || s[0] < codecV1 || s[0] > codecV4 {
 		return nil, fmt.Errorf("tailor/store: decode profile: unknown encoding")
 	}
-	v := b[0]
-	// One copy of the input; every string of the profile is a part of it.
-	d := decoder{s: string(b[1:])}
+	v := s[0]
+	d := decoder{s: s[1:]}
 	p := new(Profile)
 	p.ID = d.str()
 	p.UserID = d.str()
@@ -650,8 +761,9 @@ func unsafeString(b []byte) string { return unsafe.String(unsafe.SliceData(b), l
 // decoder reads the binary encoding; the first error sticks and every
 // later read returns zero values.
 type decoder struct {
-	s   string
-	err error
+	s    string
+	err  error
+	used []bool // if not nil, ref marks the refs it reads
 }
 
 func (d *decoder) fail() {
@@ -751,6 +863,9 @@ func (d *decoder) ref(tab []string) string {
 	if i >= uint64(len(tab)) {
 		d.fail()
 		return ""
+	}
+	if d.used != nil {
+		d.used[i] = true
 	}
 	return tab[i]
 }

@@ -92,8 +92,15 @@ func FuzzUnmarshal(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, in []byte) {
 		p, err := store.Unmarshal(in)
+		ps, errs := store.UnmarshalString(string(in))
+		if (err == nil) != (errs == nil) {
+			t.Fatalf("Unmarshal: %v; UnmarshalString: %v", err, errs)
+		}
 		if err != nil {
 			return
+		}
+		if a, b := jsonOrError(p), jsonOrError(ps); a != b {
+			t.Fatalf("Unmarshal and UnmarshalString differ:\n%s\n%s", a, b)
 		}
 		out, err := store.Marshal(p)
 		if err != nil {
@@ -156,18 +163,29 @@ func TestLazyRing(t *testing.T) {
 }
 
 // TestCodecChurn folds events into a profile the way a store does, decoding
-// and encoding it around every fold, with events of every kind and a new
-// referrer each time. The profile always equals the same fold in memory,
-// and its string table keeps no more than about one ring's worth of
-// strings of events already dropped.
+// and encoding it around every fold, with events of every kind, with and
+// without a new referrer each time. The profile always equals the same fold
+// in memory, and its string table keeps no more than about one ring's worth
+// of strings of events already dropped.
 func TestCodecChurn(t *testing.T) {
 	t.Parallel()
+	for _, newStrings := range []bool{true, false} {
+		t.Run(fmt.Sprintf("new-strings=%v", newStrings), func(t *testing.T) {
+			testChurn(t, newStrings)
+		})
+	}
+}
+
+func testChurn(t *testing.T, newStrings bool) {
 	lim := store.Limits{Recent: 50}
 	t0 := time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)
 	ev := func(i int) store.Event {
 		e := store.Event{ID: store.EventID(fmt.Sprintf("prod-%d", i%3), uint64(i)), Type: store.TypePage,
 			Time: t0.Add(time.Duration(i) * 7 * time.Second), Path: fmt.Sprintf("/p/%d", i%20),
-			Referrer: fmt.Sprintf("https://ref.example/%d", i), Device: "mobile"}
+			Referrer: fmt.Sprintf("https://ref.example/%d", i%5), Device: "mobile"}
+		if newStrings {
+			e.Referrer = fmt.Sprintf("https://ref.example/%d", i)
+		}
 		switch i % 10 {
 		case 1:
 			e.Time = e.Time.Add(123456789 * time.Nanosecond)
@@ -185,7 +203,6 @@ func TestCodecChurn(t *testing.T) {
 		return e
 	}
 	ref, p := store.New("v"), store.New("v")
-	var fresh []byte
 	for i := 1; i <= 400; i += 3 {
 		evs := []store.Event{ev(i), ev(i + 1), ev(i + 2)}
 		ref.Apply(lim, evs...)
@@ -198,21 +215,20 @@ func TestCodecChurn(t *testing.T) {
 		if p, err = store.Unmarshal(b); err != nil {
 			t.Fatalf("after event %d: %v", i+2, err)
 		}
-		if fresh, err = store.Marshal(ref); err != nil {
+		fresh, err := store.Marshal(ref)
+		if err != nil {
 			t.Fatal(err)
 		}
 		if len(b) > 2*len(fresh) {
 			t.Fatalf("after event %d: %d bytes, %d encoded whole", i+2, len(b), len(fresh))
 		}
 		if i%30 == 1 {
-			want, _ := json.Marshal(ref)
-			if got, _ := json.Marshal(p.Clone()); string(got) != string(want) {
+			if got, want := mustJSON(t, p.Clone()), mustJSON(t, ref); got != want {
 				t.Fatalf("after event %d:\n got %s\nwant %s", i+2, got, want)
 			}
 		}
 	}
-	want, _ := json.Marshal(ref)
-	if got, _ := json.Marshal(p); string(got) != string(want) {
+	if got, want := mustJSON(t, p), mustJSON(t, ref); got != want {
 		t.Fatalf("end:\n got %s\nwant %s", got, want)
 	}
 }
@@ -255,6 +271,14 @@ func mustJSON(t *testing.T, v any) string {
 	b, err := json.Marshal(v)
 	if err != nil {
 		t.Fatal(err)
+	}
+	return string(b)
+}
+
+func jsonOrError(v any) string {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return "error: " + err.Error()
 	}
 	return string(b)
 }

@@ -81,7 +81,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-	"unsafe"
 
 	goredis "github.com/redis/go-redis/v9"
 
@@ -277,14 +276,14 @@ func (s *Store) Load(ctx context.Context, id string) (*store.Profile, error) {
 	if err := store.Check(ctx, s.closed.Load(), id); err != nil {
 		return nil, err
 	}
-	b, err := s.client.Get(ctx, s.keys(id)[0]).Bytes()
+	v, err := s.client.Get(ctx, s.keys(id)[0]).Result()
 	if errors.Is(err, goredis.Nil) {
 		return nil, store.ErrNotFound
 	}
 	if err != nil {
 		return nil, s.wrap(err, "load profile %q", id)
 	}
-	p, err := store.Unmarshal(b)
+	p, err := store.UnmarshalString(v)
 	if err != nil {
 		return nil, s.wrap(err, "load profile %q", id)
 	}
@@ -329,10 +328,11 @@ func (s *Store) ApplyBatch(ctx context.Context, batches []store.Batch) ([]*store
 
 // update is one profile's share of a batch apply.
 type update struct {
-	id   string
-	keys []string // data, version, index
-	idx  []int    // indices of its batches, in order
-	data []byte
+	id    string
+	keys  []string // data, version, index
+	idx   []int    // indices of its batches, in order
+	data  string   // the stored encoding, if found
+	found bool
 	// filled by fold:
 	expect uint64
 	final  *store.Profile
@@ -405,12 +405,11 @@ func (s *Store) load(ctx context.Context, us []*update) error {
 		v, err := cmds[i].Result()
 		switch {
 		case errors.Is(err, goredis.Nil):
-			u.data = nil
+			u.data, u.found = "", false
 		case err != nil:
 			return fmt.Errorf("load profile %q: %w", u.id, err)
 		default:
-			// A view of the reply, which only Unmarshal reads (and copies).
-			u.data = unsafe.Slice(unsafe.StringData(v), len(v))
+			u.data, u.found = v, true
 		}
 	}
 	return nil
@@ -420,16 +419,16 @@ func (s *Store) load(ctx context.Context, us []*update) error {
 func (s *Store) fold(u *update, batches []store.Batch, out []*store.Profile) {
 	u.err = nil
 	var p *store.Profile
-	if u.data == nil {
+	if !u.found {
 		p = store.New(u.id)
 	} else {
 		var err error
-		if p, err = store.Unmarshal(u.data); err != nil {
+		if p, err = store.UnmarshalString(u.data); err != nil {
 			u.err = fmt.Errorf("profile %q: %w", u.id, err)
 			return
 		}
 	}
-	u.data = nil
+	u.data = ""
 	u.expect = p.Version
 	for j, i := range u.idx {
 		if j > 0 {
@@ -669,10 +668,10 @@ func (s *Store) rangeBucket(ctx context.Context, b uint32, fn func(*store.Profil
 			}
 		}
 		for _, u := range us {
-			if u.data == nil { // deleted since the scan
+			if !u.found { // deleted since the scan
 				continue
 			}
-			p, err := store.Unmarshal(u.data)
+			p, err := store.UnmarshalString(u.data)
 			if err != nil {
 				return false, fmt.Errorf("profile %q: %w", u.id, err)
 			}
