@@ -82,6 +82,9 @@
 //	  ]
 //	}
 //
+// A file with "numericStrings": true orders a number and a numeric string
+// numerically in its conditions (see [NumericStrings]).
+//
 // Parse reports every problem of a file at once, each with its file, line,
 // column and JSON Pointer. An engine never replaces its set with a bad one:
 // Reload keeps the set it has and says why, and [Engine.Status] reports the

@@ -54,8 +54,10 @@ func ParseFile(path string, opts ...ParseOption) (*Set, error) {
 }
 
 // Parse parses a segments file: a JSON object whose "segments" member is
-// the list of segments, and whose optional "savedGroups" member holds
-// saved groups for conditions (see WithSavedGroups); or just the list of
+// the list of segments, whose optional "savedGroups" member holds saved
+// groups for conditions (see WithSavedGroups), and whose optional
+// "numericStrings" member, true, makes its conditions order a number and a
+// numeric string numerically (see NumericStrings); or just the list of
 // segments.
 //
 //	{
@@ -180,9 +182,17 @@ func (l *loader) file(root *condJSON, groups map[string][]any) {
 				l.push(m.key)
 				groups = l.savedGroups(m.val, groups)
 				l.pop()
+			case "numericStrings":
+				l.push(m.key)
+				if m.val.kind != condBool {
+					l.problemf(m.val.off, "numericStrings is true or false, not %v", m.val.kind)
+				} else if m.val.b {
+					l.c.cfg.numericStrings = true
+				}
+				l.pop()
 			default:
 				l.push(m.key)
-				l.problemf(m.off, `unknown key %q: want "segments" or "savedGroups"`, m.key)
+				l.problemf(m.off, `unknown key %q: want "segments", "savedGroups" or "numericStrings"`, m.key)
 				l.pop()
 			}
 		}

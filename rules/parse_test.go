@@ -9,6 +9,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/tailorhq/tailor/store"
 )
 
 func TestParseFile(t *testing.T) {
@@ -117,7 +119,7 @@ func TestParseCases(t *testing.T) {
 		{"trailing data", `[] x`, `f.json:1:4: invalid JSON: invalid character 'x' after top-level value`},
 		{"empty", ``, `f.json:1:1: invalid JSON: unexpected end of JSON input`},
 		{"not a list", `{"segments": {}}`, `f.json:1:14: /segments: the segments are a list, not an object`},
-		{"no segments", `{"groups": []}`, `f.json:1:2: /groups: unknown key "groups": want "segments" or "savedGroups"`},
+		{"no segments", `{"groups": []}`, `f.json:1:2: /groups: unknown key "groups": want "segments", "savedGroups" or "numericStrings"`},
 		{"no segments at all", `{}`, `f.json:1:1: a segments file needs "segments", the list of segments`},
 		{"scalar file", `3`, `f.json:1:1: the segments are a list, not a number`},
 		{"segment not an object", `[3]`, `f.json:1:2: /0: a segment is an object with "name" and "rule" or "condition", not a number`},
@@ -145,6 +147,8 @@ func TestParseCases(t *testing.T) {
 		{"reference to a later segment of a group", `[{"name": "a", "group": "g", "priority": 2, "rule": {"inSegment": "b"}}, {"name": "b", "group": "g", "priority": 1, "rule": {"visits": {"min": 1}}}]`,
 			`f.json:1:67: /0/rule/inSegment: cycle of segment references: a → b →[after, in exclusive group "g"]→ a`},
 		{"saved groups", `{"savedGroups": {"vip": ["u-1", 2, true, null]}, "segments": [{"name": "a", "condition": {"userId": {"$inGroup": "vip"}}}]}`, ""},
+		{"numeric strings", `{"numericStrings": true, "segments": [{"name": "a", "condition": {"traits.age": {"$gt": 30}}}]}`, ""},
+		{"bad numeric strings", `{"numericStrings": "yes", "segments": []}`, `f.json:1:20: /numericStrings: numericStrings is true or false, not a string`},
 		{"bad saved group", `{"savedGroups": {"vip": "u-1"}, "segments": []}`, `f.json:1:25: /savedGroups/vip: a saved group is a list of values, not a string`},
 		{"bad saved group value", `{"savedGroups": {"vip": [{}]}, "segments": []}`, `f.json:1:26: /savedGroups/vip/0: a saved group holds strings, numbers, booleans or null, not an object`},
 		{"unknown saved group", `{"savedGroups": {}, "segments": [{"name": "a", "condition": {"userId": {"$inGroup": "vip"}}}]}`, `f.json:1:85: /segments/0/condition/userId/$inGroup: unknown saved group "vip"`},
@@ -265,5 +269,34 @@ func TestRegistryConcurrent(t *testing.T) {
 	wg.Wait()
 	if len(r.Names()) != 8 {
 		t.Errorf("Names = %v", r.Names())
+	}
+}
+
+// TestParseNumericStrings: "numericStrings": true in a segments file orders
+// a number and a numeric string numerically; without it they are never
+// ordered, as in today's GrowthBook.
+func TestParseNumericStrings(t *testing.T) {
+	t.Parallel()
+	p := store.New("v")
+	p.Apply(store.Limits{}, identify(`{"age": "40"}`))
+	for _, tc := range []struct {
+		file string
+		want int
+	}{
+		{`{"segments": [{"name": "over-30", "condition": {"traits.age": {"$gt": 30}}}]}`, 0},
+		{`{"numericStrings": false, "segments": [{"name": "over-30", "condition": {"traits.age": {"$gt": 30}}}]}`, 0},
+		{`{"numericStrings": true, "segments": [{"name": "over-30", "condition": {"traits.age": {"$gt": 30}}}]}`, 1},
+		{`{"segments": [{"name": "over-30", "condition": {"traits.age": {"$gt": 30}}}], "numericStrings": true}`, 1},
+	} {
+		e, err := NewEngine()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := e.Reload([]byte(tc.file)); err != nil {
+			t.Fatalf("%s: %v", tc.file, err)
+		}
+		if got := len(e.Classify(&Input{Profile: p, Now: testNow})); got != tc.want {
+			t.Errorf("%s: in %d segments, want %d", tc.file, got, tc.want)
+		}
 	}
 }
