@@ -1,7 +1,6 @@
 package rules
 
 import (
-	"bytes"
 	"cmp"
 	"context"
 	"errors"
@@ -12,6 +11,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/tailorhq/tailor/internal/filewatch"
 )
 
 // A Segment is a named group of visitors, defined by a Rule.
@@ -354,7 +355,6 @@ type Engine struct {
 
 	mu     sync.Mutex // guards status and last
 	status Status
-	last   []byte // the content of the last file Watch read
 }
 
 // Status is the state of an engine's segment set, for dashboards.
@@ -436,41 +436,13 @@ func (e *Engine) failed(err error) {
 // its content is not the last it read. A bad file, or one that cannot be
 // read, leaves the engine's set as it was: Status reports why.
 func (e *Engine) Watch(ctx context.Context, path string, interval time.Duration, opts ...ParseOption) error {
-	if interval <= 0 {
-		interval = 2 * time.Second
-	}
-	var lastErr string
-	check := func() {
-		data, err := os.ReadFile(path)
+	return filewatch.Poll(ctx, path, interval, func(data []byte, err error) {
 		if err != nil {
-			if msg := err.Error(); msg != lastErr { // report a lasting failure once
-				lastErr = msg
-				e.failed(fmt.Errorf("rules: %w", err))
-			}
+			e.failed(fmt.Errorf("rules: %w", err))
 			return
 		}
-		lastErr = ""
-		e.mu.Lock()
-		same := e.last != nil && bytes.Equal(data, e.last)
-		if !same {
-			e.last = data
-		}
-		e.mu.Unlock()
-		if !same {
-			e.Reload(data, append(opts, Filename(path))...)
-		}
-	}
-	check()
-	t := time.NewTicker(interval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-t.C:
-			check()
-		}
-	}
+		e.Reload(data, append(opts, Filename(path))...)
+	})
 }
 
 // Status returns the state of the engine's set.
