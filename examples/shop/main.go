@@ -36,11 +36,12 @@ func main() {
 	visit := flag.Duration("visit-timeout", 30*time.Minute, "a visit ends after this long without a request")
 	noDemo := flag.Bool("no-demo-history", false, "recommend from stored visitors only, without the made-up demo customers")
 	segments := flag.String("segments", "", "segments `file` to use instead of the built-in one (watched for changes)")
+	slotsFile := flag.String("slots", "", "slots `file` to use instead of the built-in one (watched for changes)")
 	writeKey := flag.String("write-key", os.Getenv("TAILOR_WRITE_KEY"), "write key of server-to-server calls to /_tailor/v1/ (default $TAILOR_WRITE_KEY; none: only the shop's pages may send events)")
 	adminPassword := flag.String("admin-password", "", "password of user admin for /_tailor/admin/ (default: a random one, printed at start-up)")
 	flag.Parse()
 	cfg := site.Config{DB: *db, Store: *storeURL, Keys: *keys, VisitTimeout: *visit, NoDemoHistory: *noDemo,
-		Segments: *segments, AdminPassword: *adminPassword}
+		Segments: *segments, Slots: *slotsFile, AdminPassword: *adminPassword}
 	if *writeKey != "" {
 		cfg.WriteKeys = []string{*writeKey}
 	}

@@ -8,7 +8,9 @@
 // Set.Pick shows the variant of highest priority that matches the visitor,
 // else the default. Slots are declared in Go (NewSet) or in a JSON file
 // (Parse), whose problems are all reported with their file, line, column
-// and JSON Pointer.
+// and JSON Pointer. Set.Watch reloads the file when it changes, while the
+// site runs: templates built on the set show the new slots on the next
+// page, and a bad file is refused (Set.Status says why).
 //
 // # Templates
 //

@@ -230,7 +230,7 @@ func exposureTrait(prof *store.Profile, key string) *exposure {
 // Experiment.Breakdown), aligned with its variants, when it runs as a
 // bandit; else nil.
 func (s *Set) BanditWeights(slot, segment string) []float64 {
-	sl := s.slots[slot]
+	sl := s.cur.Load().slots[slot]
 	if sl == nil || sl.bandit == nil {
 		return nil
 	}

@@ -125,7 +125,9 @@ func Parse(data []byte, opts ...ParseOption) (*Set, error) {
 		p.problem(root.off, "", "%v", err)
 		return nil, p.errs
 	}
-	s.source = cfg.file
+	s.cur.Load().source = cfg.file
+	s.status.Source = cfg.file
+	s.opts = slices.Clone(opts)
 	return s, nil
 }
 

@@ -2,13 +2,18 @@ package slots
 
 import (
 	"cmp"
+	"context"
 	"errors"
 	"fmt"
 	"html"
 	"html/template"
+	"os"
 	"slices"
+	"sync"
+	"sync/atomic"
 	"time"
 
+	"github.com/tailorhq/tailor/internal/filewatch"
 	"github.com/tailorhq/tailor/middleware"
 	"github.com/tailorhq/tailor/rules"
 	"github.com/tailorhq/tailor/rules/experiment"
@@ -140,13 +145,24 @@ func (c Choice) Attrs() template.HTMLAttr {
 }
 
 // A Set is a validated set of slots, ready to pick content. Make one with
-// NewSet or Parse. It is immutable, but for its experiments' bandits, and
-// safe for concurrent use.
+// NewSet or Parse. It is safe for concurrent use. Its slots change only
+// when it is reloaded (see Set.Reload and Set.Watch), and its experiments'
+// bandits when they learn.
 type Set struct {
+	cur  atomic.Pointer[contents]
+	now  func() time.Time
+	opts []ParseOption // those of Parse, for Reload
+
+	mu      sync.Mutex
+	status  Status
+	learned map[string]map[experiment.Cell]experiment.Counts // what each experiment's bandit was last updated with
+}
+
+// contents are the slots of a Set, replaced whole by a reload.
+type contents struct {
 	slots  map[string]*slot
 	names  []string // in declaration order
 	source string
-	now    func() time.Time
 }
 
 // slot is a Slot compiled for Pick.
@@ -160,24 +176,36 @@ type slot struct {
 // NewSet returns the set of slots, or every problem found in them, as
 // Errors.
 func NewSet(slots ...Slot) (*Set, error) {
+	c, err := compileAll(slots)
+	if err != nil {
+		return nil, err
+	}
+	s := &Set{now: time.Now}
+	s.cur.Store(c)
+	s.status = Status{Slots: len(c.names), Loaded: time.Now()}
+	s.status.Attempted = s.status.Loaded
+	return s, nil
+}
+
+func compileAll(slots []Slot) (*contents, error) {
 	var errs Errors
-	s := &Set{slots: make(map[string]*slot, len(slots)), now: time.Now}
+	c := &contents{slots: make(map[string]*slot, len(slots))}
 	for i := range slots {
 		sl, es := compile(&slots[i], i)
 		errs = append(errs, es...)
 		if sl == nil {
 			continue
 		}
-		if _, dup := s.slots[sl.Name]; dup {
+		if _, dup := c.slots[sl.Name]; dup {
 			errs = append(errs, &Error{Slot: sl.Name, Field: fmt.Sprintf("[%d].name", i), Msg: "duplicate slot name"})
 			continue
 		}
-		s.slots[sl.Name] = sl
-		s.names = append(s.names, sl.Name)
+		c.slots[sl.Name] = sl
+		c.names = append(c.names, sl.Name)
 	}
 	keys := map[string]string{}
-	for _, name := range s.names {
-		e := s.slots[name].Experiment
+	for _, name := range c.names {
+		e := c.slots[name].Experiment
 		if e == nil {
 			continue
 		}
@@ -190,7 +218,103 @@ func NewSet(slots ...Slot) (*Set, error) {
 	if len(errs) > 0 {
 		return nil, errs
 	}
-	return s, nil
+	return c, nil
+}
+
+// Status is the state of a Set's slots.
+type Status struct {
+	// Source is the file the current slots were parsed from, if any.
+	Source string
+	// Slots is the number of slots.
+	Slots int
+	// Loaded is when the current slots were loaded.
+	Loaded time.Time
+	// Attempted is when slots were last loaded or reloaded, successfully
+	// or not.
+	Attempted time.Time
+	// Err is why the last attempt failed, or nil if it succeeded: the set
+	// kept its slots.
+	Err error
+}
+
+// Status returns the state of the set's slots.
+func (s *Set) Status() Status {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.status
+}
+
+// Reload parses data as a slots file (see Parse), with the options the set
+// was parsed with, and, only if it is valid, makes its slots the set's.
+// Otherwise the set keeps its slots, and the error, which lists every
+// problem, is also kept for Status. The bandit of an experiment whose key
+// the set already had starts from what the previous one had learned.
+func (s *Set) Reload(data []byte) error {
+	return s.reload(data)
+}
+
+func (s *Set) reload(data []byte, opts ...ParseOption) error {
+	n, err := Parse(data, append(slices.Clip(s.opts), opts...)...)
+	if err != nil {
+		s.failed(err)
+		return err
+	}
+	c := n.cur.Load()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, sl := range c.slots {
+		if sl.bandit != nil && s.learned[sl.Experiment.Key] != nil {
+			sl.bandit.Update(s.learned[sl.Experiment.Key])
+		}
+	}
+	s.cur.Store(c)
+	now := time.Now()
+	s.status = Status{Source: c.source, Slots: len(c.names), Loaded: now, Attempted: now}
+	return nil
+}
+
+// ReloadFile reads the slots file at path and reloads it as Reload does;
+// problems are reported with the file's name.
+func (s *Set) ReloadFile(path string) error {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		err = fmt.Errorf("slots: %w", err)
+		s.failed(err)
+		return err
+	}
+	return s.reload(data, Filename(path))
+}
+
+// Watch reloads the slots file at path whenever its content changes,
+// checking every interval (2 seconds if interval is not positive), until
+// ctx is done; then it returns ctx.Err(). It reloads the file at once if
+// its content is not the last it read. A bad file, or one that cannot be
+// read, leaves the set's slots as they were: Status reports why.
+func (s *Set) Watch(ctx context.Context, path string, interval time.Duration) error {
+	return filewatch.Poll(ctx, path, interval, func(data []byte, err error) {
+		if err != nil {
+			s.failed(fmt.Errorf("slots: %w", err))
+			return
+		}
+		s.reload(data, Filename(path))
+	})
+}
+
+func (s *Set) failed(err error) {
+	s.mu.Lock()
+	s.status.Attempted, s.status.Err = time.Now(), err
+	s.mu.Unlock()
+}
+
+// learn notes what the bandit of the experiment key was updated with, for
+// the bandit of a reloaded set.
+func (s *Set) learn(key string, cells map[experiment.Cell]experiment.Counts) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.learned == nil {
+		s.learned = map[string]map[experiment.Cell]experiment.Counts{}
+	}
+	s.learned[key] = cells
 }
 
 // compile checks one slot and prepares it for Pick.
@@ -245,12 +369,12 @@ func compile(in *Slot, i int) (*slot, Errors) {
 }
 
 // Slots returns the names of the slots, in the order they were declared.
-func (s *Set) Slots() []string { return slices.Clone(s.names) }
+func (s *Set) Slots() []string { return slices.Clone(s.cur.Load().names) }
 
 // Slot returns a copy of the named slot as it was declared, and whether it
 // exists.
 func (s *Set) Slot(name string) (Slot, bool) {
-	sl := s.slots[name]
+	sl := s.cur.Load().slots[name]
 	if sl == nil {
 		return Slot{}, false
 	}
@@ -262,8 +386,9 @@ func (s *Set) Slot(name string) (Slot, bool) {
 	return out, true
 }
 
-// Source returns the file name given to Parse with Filename, or "".
-func (s *Set) Source() string { return s.source }
+// Source returns the file name given to Parse with Filename, or the file
+// the set was last reloaded from, or "".
+func (s *Set) Source() string { return s.cur.Load().source }
 
 // Pick returns the content of the named slot for the visitor: the variant
 // of highest priority that matches them, else the default, unless the
@@ -278,7 +403,7 @@ func (s *Set) Source() string { return s.source }
 // an experiment, or a variant with a condition, Pick reads a copy of the
 // visitor's profile: call it once per slot and page.
 func (s *Set) Pick(v *middleware.Visitor, name string) Choice {
-	sl := s.slots[name]
+	sl := s.cur.Load().slots[name]
 	if sl == nil {
 		return Choice{Slot: name}
 	}

@@ -83,8 +83,9 @@ func NewTally(set *Set, cfg TallyConfig) (*Tally, error) {
 // experiments returns the set's experiments with their slots' bandits.
 func (s *Set) experiments() []*slot {
 	var out []*slot
-	for _, name := range s.names {
-		if sl := s.slots[name]; sl.Experiment != nil {
+	c := s.cur.Load()
+	for _, name := range c.names {
+		if sl := c.slots[name]; sl.Experiment != nil {
 			out = append(out, sl)
 		}
 	}
@@ -145,7 +146,9 @@ func (t *Tally) Refresh(ctx context.Context) error {
 	}
 	for _, sl := range exps {
 		if sl.bandit != nil {
-			sl.bandit.Update(banditCells(sl.Experiment, counts[sl.Experiment.Key]))
+			cells := banditCells(sl.Experiment, counts[sl.Experiment.Key])
+			sl.bandit.Update(cells)
+			t.set.learn(sl.Experiment.Key, cells)
 		}
 	}
 	t.mu.Lock()

@@ -62,7 +62,7 @@ func (s *Set) FuncMap(opts ...FuncOption) template.FuncMap {
 		o(&cfg)
 	}
 	pick := func(x any, name string) (Choice, error) {
-		if s.slots[name] == nil {
+		if s.cur.Load().slots[name] == nil {
 			return Choice{}, fmt.Errorf("slots: no slot %q", name)
 		}
 		return s.Pick(visitorOf(x), name), nil

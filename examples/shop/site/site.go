@@ -53,6 +53,10 @@ type Config struct {
 	// built-in one; it is watched, and reloaded when it changes (a bad
 	// version is refused, and the last good one kept).
 	Segments string
+	// Slots is the path of a slots file to use instead of the built-in
+	// one, watched and reloaded like Segments. Its segments must be those
+	// the shop starts with.
+	Slots string
 	// WriteKeys authenticate server-to-server calls of the collection
 	// endpoint at /_tailor/ (Segment's tracking API). Default none: only
 	// the shop's own pages may send events.
@@ -156,7 +160,11 @@ func Open(cfg Config) (*Site, error) {
 		for _, seg := range engine.Segments() {
 			names = append(names, seg.Name)
 		}
-		set, err = slots.Parse(slotsJSON, slots.Filename("slots.json"), slots.Segments(names...))
+		if cfg.Slots == "" {
+			set, err = slots.Parse(slotsJSON, slots.Filename("slots.json"), slots.Segments(names...))
+		} else if set, err = slots.ParseFile(cfg.Slots, slots.Segments(names...)); err == nil {
+			go set.Watch(ctx, cfg.Slots, 2*time.Second)
+		}
 	}
 	if err == nil {
 		if r, ok := st.(store.Ranger); ok {

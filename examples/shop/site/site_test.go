@@ -342,3 +342,65 @@ func TestShopPreview(t *testing.T) {
 		t.Fatalf("a forged preview was applied")
 	}
 }
+
+// TestShopSlotsFileReloads: with -slots, an edit of the slots file shows
+// on the next pages without a restart; a bad edit is refused and the last
+// good slots stay.
+func TestShopSlotsFileReloads(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "slots.json")
+	orig, err := os.ReadFile("slots.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, orig, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s, err := site.Open(site.Config{DB: filepath.Join(dir, "tailor.db"), Slots: path, AdminPassword: "x"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(s.Handler())
+	defer func() { srv.Close(); s.Close(context.Background()) }()
+	jar, _ := cookiejar.New(nil)
+	b := &browser{t: t, c: &http.Client{Jar: jar}, url: srv.URL}
+	if _, home := b.do("GET", "/", nil); !strings.Contains(home, "Welcome to the Corner Shop") {
+		t.Fatal("no welcome title on the home page")
+	}
+	edited := strings.Replace(string(orig), "Welcome to the Corner Shop", "Hello from the edited file", 1)
+	if err := os.WriteFile(path, []byte(edited), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	waitHome := func(want string) {
+		t.Helper()
+		for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+			if _, home := b.do("GET", "/", nil); strings.Contains(home, want) {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("the home page never showed %q", want)
+			}
+		}
+	}
+	waitHome("Hello from the edited file")
+	// A slot naming a segment the shop does not have is refused.
+	bad := strings.Replace(edited, `"segment": "returning"`, `"segment": "no-such-segment"`, 1)
+	bad = strings.Replace(bad, "Hello from the edited file", "Must not show", 1)
+	if err := os.WriteFile(path, []byte(bad), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(2500 * time.Millisecond) // more than the watch interval
+	if _, home := b.do("GET", "/", nil); !strings.Contains(home, "Hello from the edited file") || strings.Contains(home, "Must not show") {
+		t.Fatal("a bad slots file replaced the good one")
+	}
+}
+
+func TestShopRefusesBadSlotsFile(t *testing.T) {
+	dir := t.TempDir()
+	bad := filepath.Join(dir, "slots.json")
+	os.WriteFile(bad, []byte("{\"slots\": [\n {\"name\": 3}\n]}"), 0o600)
+	_, err := site.Open(site.Config{DB: filepath.Join(dir, "tailor.db"), Slots: bad, AdminPassword: "x"})
+	if err == nil || !strings.Contains(err.Error(), "slots.json:2:") {
+		t.Fatalf("bad slots file: %v", err)
+	}
+}
