@@ -144,7 +144,7 @@ func (w *writer) reset() {
 }
 
 func (w *writer) release() {
-	if len(w.slots) > 1<<13 || cap(w.body) > 1<<20 || cap(w.ring) > 1<<20 {
+	if len(w.slots) > 1<<13 || cap(w.used) > 1<<13 || cap(w.body) > 1<<20 || cap(w.ring) > 1<<20 {
 		return // let an outsized writer go rather than keep its memory
 	}
 	w.reset()
@@ -575,6 +575,7 @@ func refFields(e *Event) [len(gRefs)]*string {
 func (w *writer) appendEvent(b []byte, e *Event, base int64) []byte {
 	var flags uint64
 	prod, seq, isSeq := SplitID(e.ID)
+	isSeq = isSeq && len(prod) <= maxSeqProducer
 	switch {
 	case isSeq:
 		flags |= gSeqID
@@ -662,7 +663,9 @@ func (d *decoder) event(e *Event, tab []string, base int64) (prod string, seq ui
 	}
 	switch {
 	case flags&gSeqID != 0:
-		prod, seq = d.ref(tab), d.uvarint()
+		if prod, seq = d.ref(tab), d.uvarint(); len(prod) > maxSeqProducer {
+			d.fail()
+		}
 	case flags&gID != 0:
 		e.ID = d.str()
 	}
@@ -692,8 +695,14 @@ func (d *decoder) event(e *Event, tab []string, base int64) (prod string, seq ui
 	return prod, seq
 }
 
-// decodeRaw appends the encoded events of r to out; an event that does not
-// decode is left out. The sequenced IDs share one allocation.
+// maxSeqProducer is the longest producer whose sequenced IDs are encoded as
+// a ref and a number; a longer one's are inline. It bounds what decoding
+// the IDs can allocate.
+const maxSeqProducer = 64
+
+// decodeRaw appends the r.rawN encoded events of r to out. An event that
+// does not decode (the stored bytes were damaged) is a zero Event, so that
+// the ring keeps its length. The sequenced IDs share one allocation.
 func decodeRaw(r *Ring, out []Event) []Event {
 	type seqID struct{ ev, from, to int }
 	var (
@@ -704,18 +713,21 @@ func decodeRaw(r *Ring, out []Event) []Event {
 	for range r.rawN {
 		l := d.uvarint()
 		if d.err != nil || l > uint64(len(d.s)) {
-			break
+			d.fail()
+			out = append(out, Event{})
+			continue
 		}
 		e := decoder{s: d.s[:l]}
 		var ev Event
 		prod, seq := e.event(&ev, r.tab, r.base)
 		d.s = d.s[l:]
 		if e.err != nil || len(e.s) != 0 {
+			out = append(out, Event{})
 			continue
 		}
 		if prod != "" || seq != 0 {
 			if ids == nil {
-				ids = make([]byte, 0, r.rawN*(len(prod)+8))
+				ids = make([]byte, 0, min(r.rawN, 256)*(len(prod)+8))
 			}
 			from := len(ids)
 			ids = append(ids, prod...)
@@ -803,7 +815,7 @@ func (d *decoder) varint() int64 {
 
 func (d *decoder) int() int {
 	v := d.varint()
-	if v > math.MaxInt32 || v < math.MinInt32 {
+	if v > math.MaxInt || v < math.MinInt {
 		d.fail()
 		return 0
 	}

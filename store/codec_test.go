@@ -102,6 +102,9 @@ func FuzzUnmarshal(f *testing.F) {
 		if a, b := jsonOrError(p), jsonOrError(ps); a != b {
 			t.Fatalf("Unmarshal and UnmarshalString differ:\n%s\n%s", a, b)
 		}
+		if n, evs := ps.Recent.Len(), ps.Recent.Events(); len(evs) != n || ps.Recent.Len() != n {
+			t.Fatalf("Len %d, then %d events and Len %d", n, len(evs), ps.Recent.Len())
+		}
 		out, err := store.Marshal(p)
 		if err != nil {
 			t.Fatal(err)
@@ -281,4 +284,25 @@ func jsonOrError(v any) string {
 		return "error: " + err.Error()
 	}
 	return string(b)
+}
+
+// TestCodecWideNumbers: quantities and counts beyond 32 bits survive a
+// store's round trip (they once made the event, or the whole profile,
+// undecodable).
+func TestCodecWideNumbers(t *testing.T) {
+	t.Parallel()
+	p := store.New("v")
+	p.Apply(store.Limits{}, store.Event{ID: "a:1", Type: store.TypeTrack, Name: store.EventPurchase,
+		Items: []store.Item{{ID: "x", Quantity: 1 << 31}, {ID: "x", Quantity: 1 << 31}}})
+	b, err := store.Marshal(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	q, err := store.Unmarshal(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if q.Recent.Len() != 1 || q.Recent.At(0).Items[0].Quantity != 1<<31 || q.Purchases.Items["x"] != 1<<32 {
+		t.Fatalf("got %d events, %+v, %v", q.Recent.Len(), q.Recent.Events(), q.Purchases.Items)
+	}
 }
