@@ -39,6 +39,18 @@
 // and the number of remembered IDs. What does not fit is dropped and counted
 // in [Profile.Truncated].
 //
+// # Encoding
+//
+// Stores keep a profile as the bytes of [Marshal] (or [Profile.AppendBinary])
+// and read it back with [Unmarshal] or [UnmarshalString]. The encoding is
+// binary and compact: the profile's repeated strings (paths, items,
+// categories, producers) are stored once, so 200 recent page views take
+// about 4 KB. A decoded profile's recent events stay encoded until they are
+// read, so a store's fold (decode, apply a few events, encode) does not
+// decode them. Every earlier version of the encoding still decodes, but
+// older versions of tailor cannot read what this one writes: upgrade the
+// instances that share a store together.
+//
 // # Implementations
 //
 // The sub-packages memory and bolt implement Store for one process; redis and
