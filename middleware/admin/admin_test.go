@@ -693,6 +693,22 @@ func TestExperimentsPage(t *testing.T) {
 	if !strings.Contains(body, "The experiment source failed: events table unreachable") {
 		t.Errorf("source error not shown")
 	}
+	// A source that reads a file shows how it was loaded, and why the
+	// last reload failed.
+	filed := newDash(t, nil, func(c *admin.Config) {
+		c.Experiments = fileSource{src, admin.FileStatus{Source: "slots.json", Loaded: time.Now().Add(-time.Hour),
+			Attempted: time.Now(), Err: errors.New(`slots.json:3:9: /slots/0/name: want a string, not a number <b>`)}}
+	})
+	_, body = filed.get(t, prefix+"experiments")
+	for _, s := range []string{`id="experiments-file"`, "<code>slots.json</code>", "failed; the site kept the experiments loaded before",
+		`id="experiments-reload-errors">slots.json:3:9: /slots/0/name: want a string, not a number &lt;b&gt;</pre>`, `id="experiment-hero-test"`} {
+		if !strings.Contains(body, s) {
+			t.Errorf("experiments page of a file source lacks %q", s)
+		}
+	}
+	if _, body = d.get(t, prefix+"experiments"); strings.Contains(body, `id="experiments-file"`) {
+		t.Error("a source without a file shows a file")
+	}
 	none := newDash(t, nil, nil)
 	_, body = none.get(t, prefix+"experiments")
 	if !strings.Contains(body, "No experiment source is configured") {
@@ -826,3 +842,10 @@ func TestNotFoundAndMethods(t *testing.T) {
 		t.Errorf("outside the prefix: %d", w.Code)
 	}
 }
+
+type fileSource struct {
+	admin.ExperimentFunc
+	st admin.FileStatus
+}
+
+func (f fileSource) FileStatus() admin.FileStatus { return f.st }

@@ -54,7 +54,8 @@
 //     conversions, rate with its 95% interval and the probability of beating
 //     the control (rules/experiment.Results), as a table and a bar chart. The
 //     application provides the experiments and their counts with
-//     Config.Experiments.
+//     Config.Experiments; a FileSource (slots.Tally) also shows the file
+//     they were loaded from, when, and the last reload's errors.
 //   - Rules: the engine's segments as their rules test them, where they were
 //     loaded from and when, the last reload's errors, and the file itself.
 //   - Webhooks: a webhook.Dispatcher's counters and delivery log.

@@ -2,6 +2,7 @@ package admin
 
 import (
 	"context"
+	"time"
 
 	"github.com/tailorhq/tailor/rules/experiment"
 )
@@ -32,4 +33,28 @@ type ExperimentFunc func(ctx context.Context) ([]ExperimentResults, error)
 // ExperimentResults calls f.
 func (f ExperimentFunc) ExperimentResults(ctx context.Context) ([]ExperimentResults, error) {
 	return f(ctx)
+}
+
+// A FileStatus is the state of the file an ExperimentSource reads its
+// experiments from, when the site reloads it while it runs.
+type FileStatus struct {
+	// Source is the file's name, or "" when the experiments are defined
+	// in Go.
+	Source string
+	// Loaded is when the experiments now running were loaded.
+	Loaded time.Time
+	// Attempted is when the file was last loaded or reloaded.
+	Attempted time.Time
+	// Err is why the last reload failed, or nil: the site kept the
+	// experiments loaded before.
+	Err error
+}
+
+// A FileSource is an ExperimentSource that also says how its file was
+// loaded (slots.Tally is one). The experiments page shows it, with the
+// errors of a reload that failed, so that whoever edits the file sees
+// why their change is not live.
+type FileSource interface {
+	ExperimentSource
+	FileStatus() FileStatus
 }

@@ -716,7 +716,14 @@ type experimentView struct {
 type experimentsView struct {
 	NoSource    bool
 	Err         string
+	File        *fileView
 	Experiments []experimentView
+}
+
+// fileView is a FileStatus, its error as text.
+type fileView struct {
+	FileStatus
+	ErrText string
 }
 
 func (h *Handler) experiments(w http.ResponseWriter, r *http.Request) {
@@ -725,6 +732,12 @@ func (h *Handler) experiments(w http.ResponseWriter, r *http.Request) {
 		v.NoSource = true
 		h.render(w, r, http.StatusOK, "experiments", "Experiments", "experiments", v)
 		return
+	}
+	if fs, ok := h.cfg.Experiments.(FileSource); ok {
+		v.File = &fileView{FileStatus: fs.FileStatus()}
+		if v.File.Err != nil {
+			v.File.ErrText = v.File.Err.Error()
+		}
 	}
 	list, err := h.cfg.Experiments.ExperimentResults(r.Context())
 	if err != nil {

@@ -68,6 +68,14 @@ func TestReload(t *testing.T) {
 	if _, ok := set.Slot("hero"); !ok || strings.Join(set.Slots(), ",") != "hero" {
 		t.Fatal("slots lost")
 	}
+	// The dashboard learns it through the set's Tally.
+	tally, err := slots.NewTally(set, slots.TallyConfig{Store: memory.New(store.Limits{})})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fs := tally.FileStatus(); fs.Source != "slots.json" || fs.Err == nil || fs.Loaded.IsZero() || fs.Attempted.Before(fs.Loaded) {
+		t.Fatalf("FileStatus %+v", fs)
+	}
 }
 
 // TestWatch: a slots file edited while the site runs is picked up.

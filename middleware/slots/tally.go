@@ -45,7 +45,8 @@ type TallyConfig struct {
 // up to TallyConfig.Limit profiles; they miss the events not yet written
 // to the store (see middleware.Config.FlushInterval).
 //
-// A Tally is an admin.ExperimentSource. It is safe for concurrent use.
+// A Tally is an admin.ExperimentSource, and an admin.FileSource. It is safe
+// for concurrent use.
 type Tally struct {
 	set *Set
 	cfg TallyConfig
@@ -58,7 +59,14 @@ type Tally struct {
 	cut     bool
 }
 
-var _ admin.ExperimentSource = (*Tally)(nil)
+var _ admin.FileSource = (*Tally)(nil)
+
+// FileStatus returns the state of the set's slots (see Set.Status), for the
+// dashboard. It implements admin.FileSource.
+func (t *Tally) FileStatus() admin.FileStatus {
+	st := t.set.Status()
+	return admin.FileStatus{Source: st.Source, Loaded: st.Loaded, Attempted: st.Attempted, Err: st.Err}
+}
 
 // NewTally returns a Tally of the experiments of set.
 func NewTally(set *Set, cfg TallyConfig) (*Tally, error) {
