@@ -2,6 +2,7 @@ package integration_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -160,6 +161,48 @@ func freshness(t *testing.T, newStore func(t *testing.T) store.Store) {
 			t.Fatalf("instance b does not see the purchase on instance a after 1s: %v", f)
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// forgetAcross: Forget on instance a erases the visitor on instance b too,
+// through the store's deletion announcement: b's pending events are
+// dropped instead of re-creating the profile, and b deletes the cookie.
+func forgetAcross(t *testing.T, newStore func(t *testing.T) store.Store) {
+	st := newStore(t)
+	a := newInstance(t, st, nil)
+	// b writes only when told to: its events stay pending.
+	b := newInstance(t, newStore(t), func(c *middleware.Config) { c.FlushInterval = time.Hour })
+	defer a.p.Close(context.Background())
+	defer b.p.Close(context.Background())
+	id, ck := visitor(t, a, b)
+	b.get(t, "/more", ck)
+	if b.p.Stats().Pending == 0 {
+		t.Fatal("setup: nothing pending on b")
+	}
+	ctx := ctxTimeout(t, 30*time.Second)
+	if err := a.p.Forget(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	forgot := time.Now()
+	for {
+		rec, _ := b.get(t, "/", ck)
+		if cs := rec.Result().Cookies(); len(cs) == 1 && cs[0].MaxAge < 0 {
+			t.Logf("instance b erased the visitor %v after Forget on a", time.Since(forgot))
+			break
+		}
+		if time.Since(forgot) > 5*time.Second {
+			t.Fatal("instance b still serves the erased visitor 5s after Forget on a")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if n := b.p.Stats().Pending; n != 0 {
+		t.Errorf("%d events still pending on b", n)
+	}
+	if err := b.p.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.Load(ctx, id); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("the erased visitor is back in the store: %v", err)
 	}
 }
 

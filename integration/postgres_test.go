@@ -62,6 +62,8 @@ func TestTwoInstancesPostgres(t *testing.T) { twoInstances(t, pgStores(t)) }
 
 func TestFreshnessPostgres(t *testing.T) { freshness(t, pgStores(t)) }
 
+func TestForgetAcrossPostgres(t *testing.T) { forgetAcross(t, pgStores(t)) }
+
 // proxy is a TCP proxy on loopback that the test can take down (refusing
 // and cutting connections, as a server that went away) and bring back.
 type proxy struct {

@@ -47,6 +47,8 @@ func TestTwoInstancesRedis(t *testing.T) { twoInstances(t, redisStores(t)) }
 
 func TestFreshnessRedis(t *testing.T) { freshness(t, redisStores(t)) }
 
+func TestForgetAcrossRedis(t *testing.T) { forgetAcross(t, redisStores(t)) }
+
 // ownRedis runs a Redis server of the test's own on a free loopback port,
 // with an append-only file synced on every write, so that a restart keeps
 // what was written.

@@ -23,10 +23,15 @@ import (
 // minutes (requests in flight); later requests with a cookie that names an
 // erased user start afresh.
 //
-// Other instances drop their cached copies when the store announces the
-// deletion (store.Invalidator) or within Config.Freshness; events they hold
-// pending for an erased profile at that moment may re-create it. Run
-// Forget on every instance, or when the site runs on one, to be sure.
+// Other instances learn of the erasure when the store announces the
+// deletion (store.Invalidator: every store of tailor does) and then do the
+// same: they drop their cached copies and the events they hold pending for
+// the erased profiles, record nothing for them for a few minutes, and
+// delete the visitors' cookies. Only a write already under way on another
+// instance when the announcement arrives can re-create a profile; with a
+// store that announces nothing, other instances drop their copies within
+// Config.Freshness and their pending events may re-create the profile, so
+// run Forget on every instance.
 func (p *Personalizer) Forget(ctx context.Context, id string) error {
 	if id == "" {
 		return fmt.Errorf("tailor: Forget: %w", store.ErrInvalidID)
@@ -90,6 +95,20 @@ func (p *Personalizer) erasable(ctx context.Context, id string) (ids, visitors [
 		mu.Unlock()
 	}
 	return ids, visitors
+}
+
+// erased forgets a profile that was deleted from the store, as Forget does
+// on the instance that runs it: nothing is recorded for it for a while,
+// its pending events and cached state go, and a visitor's cookie is
+// deleted on their next response.
+func (p *Personalizer) erased(pid string) {
+	var visitors []string
+	if isVisitorID(pid) {
+		visitors = []string{pid}
+	}
+	p.forgotten.add([]string{pid}, visitors, p.tombstoneTTL())
+	p.queue.remove(pid)
+	p.wipe(pid)
 }
 
 // wipe empties and drops the cached state of pid.

@@ -151,8 +151,15 @@ func (p *Personalizer) subscribe(ctx context.Context, inv store.Invalidator) {
 }
 
 // invalidate marks a visitor's cached state stale: the stored profile
-// changed, maybe through another instance.
-func (p *Personalizer) invalidate(id string) {
+// changed, maybe through another instance. A deleted profile was erased
+// (Forget, here or on another instance): what this instance holds of it
+// goes too.
+func (p *Personalizer) invalidate(c store.Change) {
+	id := c.ID
+	if c.Deleted {
+		p.erased(id)
+		return
+	}
 	p.oursMu.Lock()
 	if w, ok := p.ours[id]; ok && time.Now().Before(w.until) {
 		// The announcement of our own write: the state already has it.

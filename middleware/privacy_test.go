@@ -158,19 +158,27 @@ func TestWithdrawingConsentErases(t *testing.T) {
 	noTrace(t, p, st, id)
 }
 
-func TestForgetVisitor(t *testing.T) {
-	t.Parallel()
-	st := memory.New(store.Limits{})
-	p := newP(t, st, nil)
-	h := p.Handler(echo)
+// pendingVisitor makes a returning visitor through h, with a stored
+// profile, a cached state and events pending.
+func pendingVisitor(t *testing.T, p *middleware.Personalizer, h http.Handler) (id string, ck []*http.Cookie) {
+	t.Helper()
 	rec := serve(h, "GET", "/", browserUA)
-	id, _, _ := strings.Cut(rec.Body.String(), " ")
-	ck := serve(h, "GET", "/", browserUA, rec.Result().Cookies()...).Result().Cookies()
+	id, _, _ = strings.Cut(rec.Body.String(), " ")
+	ck = serve(h, "GET", "/", browserUA, rec.Result().Cookies()...).Result().Cookies()
 	p.Flush(context.Background())
 	serve(h, "GET", "/pending?cat=red-sox", browserUA, ck...)
 	if !middleware.Cached(p, id) || middleware.PendingFor(p, id) == 0 {
 		t.Fatal("setup: not cached or nothing pending")
 	}
+	return id, ck
+}
+
+func TestForgetVisitor(t *testing.T) {
+	t.Parallel()
+	st := memory.New(store.Limits{})
+	p := newP(t, st, nil)
+	h := p.Handler(echo)
+	id, ck := pendingVisitor(t, p, h)
 	if err := p.Forget(context.Background(), id); err != nil {
 		t.Fatal(err)
 	}
@@ -179,7 +187,7 @@ func TestForgetVisitor(t *testing.T) {
 		t.Error("still cached")
 	}
 	// The next response deletes the cookie, and records nothing.
-	rec = serve(h, "GET", "/again", browserUA, ck...)
+	rec := serve(h, "GET", "/again", browserUA, ck...)
 	if got := rec.Result().Cookies(); len(got) != 1 || got[0].MaxAge >= 0 {
 		t.Errorf("cookies %v", got)
 	}
@@ -190,6 +198,45 @@ func TestForgetVisitor(t *testing.T) {
 	}
 	if err := p.Forget(context.Background(), ""); !errors.Is(err, store.ErrInvalidID) {
 		t.Errorf("Forget(\"\"): %v", err)
+	}
+}
+
+// TestForgetOnAnotherInstance: Forget on instance A reaches instance B
+// through the store's deletion announcement: B drops its cached copy and
+// the events it holds pending, writes nothing for the visitor afterwards,
+// and deletes their cookie.
+func TestForgetOnAnotherInstance(t *testing.T) {
+	t.Parallel()
+	st := memory.New(store.Limits{})
+	a, b := newP(t, st, nil), newP(t, st, nil)
+	hb := b.Handler(echo)
+	id, ck := pendingVisitor(t, b, hb)
+	if err := a.Forget(context.Background(), id); err != nil {
+		t.Fatal(err)
+	}
+	// The memory store announces synchronously: B has heard.
+	if middleware.Cached(b, id) || middleware.PendingFor(b, id) != 0 {
+		t.Fatal("B still holds the visitor")
+	}
+	b.Flush(context.Background())
+	noTrace(t, b, st, id)
+	rec := serve(hb, "GET", "/again", browserUA, ck...)
+	if got := rec.Result().Cookies(); len(got) != 1 || got[0].MaxAge >= 0 {
+		t.Errorf("B's cookies %v, want the cookie deleted", got)
+	}
+	b.Flush(context.Background())
+	noTrace(t, b, st, id)
+
+	// An expired profile is not erased: its visitor is still welcome.
+	rec = serve(hb, "GET", "/", browserUA)
+	other, _, _ := strings.Cut(rec.Body.String(), " ")
+	ck = serve(hb, "GET", "/", browserUA, rec.Result().Cookies()...).Result().Cookies()
+	b.Flush(context.Background())
+	if n, err := st.Expire(context.Background(), time.Now().Add(time.Hour)); err != nil || n != 1 {
+		t.Fatalf("Expire: %d, %v", n, err)
+	}
+	if rec = serve(hb, "GET", "/", browserUA, ck...); len(rec.Result().Cookies()) != 0 || !strings.HasPrefix(rec.Body.String(), other) {
+		t.Errorf("after an expiry: cookies %v, body %q", rec.Result().Cookies(), rec.Body.String())
 	}
 }
 

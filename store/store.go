@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 	"unicode/utf8"
 )
@@ -113,11 +114,43 @@ type Expirer interface {
 
 // Invalidator is the optional ability to learn that a profile was changed by
 // another process, so that caches drop their copy. Subscribe calls fn with
-// the id of every profile changed through any store sharing the backend
+// every change of a profile through any store sharing the backend
 // (including this one) until ctx is done, and returns once the subscription
 // is in place.
 type Invalidator interface {
-	Subscribe(ctx context.Context, fn func(id string)) error
+	Subscribe(ctx context.Context, fn func(Change)) error
+}
+
+// A Change is the announcement of a changed profile.
+type Change struct {
+	ID string
+	// Deleted is set when the profile was deleted with Delete: erased,
+	// so that every process forgets what it holds of it (its cached copy,
+	// its events not yet written). A profile written, or deleted by
+	// Expire, is a Change without Deleted.
+	Deleted bool
+}
+
+// deletedMark starts the message of a deletion: a control character,
+// which no profile id holds.
+const deletedMark = "\x01"
+
+// String returns the change as the message that stores which announce
+// changes as text (Redis pub/sub, PostgreSQL NOTIFY) send: the id, after a
+// byte 0x01 for a deletion. ParseChange reads it.
+func (c Change) String() string {
+	if c.Deleted {
+		return deletedMark + c.ID
+	}
+	return c.ID
+}
+
+// ParseChange reads a message made by Change.String.
+func ParseChange(msg string) Change {
+	if id, ok := strings.CutPrefix(msg, deletedMark); ok {
+		return Change{ID: id, Deleted: true}
+	}
+	return Change{ID: msg}
 }
 
 // LimitsOf returns the limits s folds profiles with: s's own if it has a

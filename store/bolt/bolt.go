@@ -112,7 +112,7 @@ type Store struct {
 
 type subscriber struct {
 	ctx context.Context
-	fn  func(id string)
+	fn  func(store.Change)
 }
 
 var (
@@ -211,7 +211,7 @@ func (s *Store) Apply(ctx context.Context, id string, events []store.Event) (*st
 	if err := s.apply(ctx, []store.Batch{{ID: id, Events: events}}, out); err != nil {
 		return nil, s.wrap(err, "apply %d events to profile %q", len(events), id)
 	}
-	s.notify(id)
+	s.notify(store.Change{ID: id})
 	return out[0], nil
 }
 
@@ -235,7 +235,7 @@ func (s *Store) ApplyBatch(ctx context.Context, batches []store.Batch) ([]*store
 		return nil, s.wrap(err, "apply %d batches", len(batches))
 	}
 	for _, b := range batches {
-		s.notify(b.ID)
+		s.notify(store.Change{ID: b.ID})
 	}
 	return out, nil
 }
@@ -366,7 +366,7 @@ func (s *Store) Delete(ctx context.Context, id string) error {
 	if err != nil {
 		return s.wrap(err, "delete profile %q", id)
 	}
-	s.notify(id)
+	s.notify(store.Change{ID: id, Deleted: true})
 	return nil
 }
 
@@ -486,7 +486,7 @@ func (s *Store) Expire(ctx context.Context, before time.Time) (int, error) {
 		}
 		total += len(ids)
 		for _, id := range ids {
-			s.notify(id)
+			s.notify(store.Change{ID: id})
 		}
 		if len(ids) < expireChunk {
 			return total, nil
@@ -494,12 +494,12 @@ func (s *Store) Expire(ctx context.Context, before time.Time) (int, error) {
 	}
 }
 
-// Subscribe calls fn with the id of every profile this store changes
+// Subscribe calls fn with every change of a profile this store makes
 // (applies, deletes, expires), after the change is committed, until ctx is
 // done. fn is called in the goroutine that made the change, so it must be
 // quick; it may call the store. Only this process can have the file open,
 // so these are all the changes.
-func (s *Store) Subscribe(ctx context.Context, fn func(id string)) error {
+func (s *Store) Subscribe(ctx context.Context, fn func(store.Change)) error {
 	if s.closed.Load() {
 		return store.ErrClosed
 	}
@@ -519,7 +519,7 @@ func (s *Store) Subscribe(ctx context.Context, fn func(id string)) error {
 	return nil
 }
 
-func (s *Store) notify(id string) {
+func (s *Store) notify(c store.Change) {
 	s.mu.Lock()
 	if len(s.subs) == 0 {
 		s.mu.Unlock()
@@ -532,7 +532,7 @@ func (s *Store) notify(id string) {
 	s.mu.Unlock()
 	for _, sub := range subs {
 		if sub.ctx.Err() == nil {
-			sub.fn(id)
+			sub.fn(c)
 		}
 	}
 }

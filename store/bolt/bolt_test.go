@@ -304,7 +304,7 @@ func TestSubscribe(t *testing.T) {
 	ctx, cancel := context.WithCancel(t.Context())
 	var mu sync.Mutex
 	var got []string
-	if err := s.Subscribe(ctx, func(id string) { mu.Lock(); got = append(got, id); mu.Unlock() }); err != nil {
+	if err := s.Subscribe(ctx, func(c store.Change) { mu.Lock(); got = append(got, c.ID); mu.Unlock() }); err != nil {
 		t.Fatal(err)
 	}
 	s.Apply(t.Context(), "a", []store.Event{storetest.Page("s", 1, "/")})
@@ -338,7 +338,7 @@ func TestClosed(t *testing.T) {
 	if _, err := s.Expire(ctx, time.Now()); !errors.Is(err, store.ErrClosed) {
 		t.Errorf("Expire after Close: %v", err)
 	}
-	if err := s.Subscribe(ctx, func(string) {}); !errors.Is(err, store.ErrClosed) {
+	if err := s.Subscribe(ctx, func(store.Change) {}); !errors.Is(err, store.ErrClosed) {
 		t.Errorf("Subscribe after Close: %v", err)
 	}
 }

@@ -59,7 +59,7 @@ func (s *Store) Apply(ctx context.Context, id string, events []store.Event) (*st
 	subs := s.subscribers()
 	s.mu.Unlock()
 	if err == nil {
-		notify(subs, id)
+		notify(subs, store.Change{ID: id})
 	}
 	return p, err
 }
@@ -96,7 +96,7 @@ func (s *Store) ApplyBatch(ctx context.Context, batches []store.Batch) ([]*store
 		return nil, err
 	}
 	for _, b := range batches {
-		notify(subs, b.ID)
+		notify(subs, store.Change{ID: b.ID})
 	}
 	return out, nil
 }
@@ -111,7 +111,7 @@ func (s *Store) Delete(ctx context.Context, id string) error {
 	delete(s.profiles, id)
 	subs := s.subscribers()
 	s.mu.Unlock()
-	notify(subs, id)
+	notify(subs, store.Change{ID: id, Deleted: true})
 	return nil
 }
 
@@ -141,26 +141,32 @@ func (s *Store) Range(ctx context.Context, fn func(*store.Profile) bool) error {
 // Expire deletes profiles last seen before before.
 func (s *Store) Expire(ctx context.Context, before time.Time) (int, error) {
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	if s.closed {
+		s.mu.Unlock()
 		return 0, store.ErrClosed
 	}
 	if err := ctx.Err(); err != nil {
+		s.mu.Unlock()
 		return 0, err
 	}
-	n := 0
+	var gone []string
 	for id, p := range s.profiles {
 		if p.LastSeen.Before(before) {
 			delete(s.profiles, id)
-			n++
+			gone = append(gone, id)
 		}
 	}
-	return n, nil
+	subs := s.subscribers()
+	s.mu.Unlock()
+	for _, id := range gone {
+		notify(subs, store.Change{ID: id})
+	}
+	return len(gone), nil
 }
 
 // Subscribe calls fn for every profile changed in this store until ctx is
 // done.
-func (s *Store) Subscribe(ctx context.Context, fn func(id string)) error {
+func (s *Store) Subscribe(ctx context.Context, fn func(store.Change)) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
@@ -180,7 +186,7 @@ func (s *Store) Subscribe(ctx context.Context, fn func(id string)) error {
 // A sub is a subscription: fn is called until ctx is done.
 type sub struct {
 	ctx context.Context
-	fn  func(string)
+	fn  func(store.Change)
 }
 
 func (s *Store) subscribers() []sub {
@@ -194,10 +200,10 @@ func (s *Store) subscribers() []sub {
 	return subs
 }
 
-func notify(subs []sub, id string) {
+func notify(subs []sub, c store.Change) {
 	for _, sb := range subs {
 		if sb.ctx.Err() == nil {
-			sb.fn(id)
+			sb.fn(c)
 		}
 	}
 }

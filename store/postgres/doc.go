@@ -79,7 +79,9 @@
 // # Invalidations
 //
 // Every write and delete also calls pg_notify(channel, id) in the same
-// transaction, so a notification is sent exactly when the change commits.
+// transaction, so a notification is sent exactly when the change commits;
+// a Delete's payload is the id after a byte 0x01 (see store.Change.String),
+// and is sent even if there was no row.
 // [Store.Subscribe] LISTENs on the channel (see Options.Channel) on a
 // connection of its own and reports the ids to its callback; see its
 // documentation for what happens when that connection drops.

@@ -34,7 +34,7 @@ func Example() {
 	}
 
 	// Drop cached profiles that any process changes.
-	err = s.Subscribe(ctx, func(id string) { fmt.Println("changed:", id) })
+	err = s.Subscribe(ctx, func(c store.Change) { fmt.Println("changed:", c.ID) })
 	if err != nil {
 		log.Fatal(err)
 	}

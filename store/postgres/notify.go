@@ -10,8 +10,9 @@ import (
 	"github.com/tailorhq/tailor/store"
 )
 
-// Subscribe calls fn with the id of every profile written or deleted through
-// any store on the same table and channel (this one included), until ctx is
+// Subscribe calls fn with every profile written or deleted through any
+// store on the same table and channel, this one included (see
+// store.Change), until ctx is
 // done or the store is closed. It returns once it is listening: a change
 // committed after Subscribe returns is reported.
 //
@@ -26,7 +27,7 @@ import (
 // attempts, for as long as ctx lasts. Changes committed while it was not
 // listening are not reported: a cache that must never serve a stale profile
 // for long should also expire its entries.
-func (s *Store) Subscribe(ctx context.Context, fn func(id string)) error {
+func (s *Store) Subscribe(ctx context.Context, fn func(store.Change)) error {
 	s.mu.Lock()
 	if s.closed.Load() {
 		s.mu.Unlock()
@@ -76,11 +77,11 @@ func (s *Store) listen(ctx context.Context) (*pgxpool.Conn, error) {
 
 // receive reports notifications on conn until ctx is done, reconnecting
 // when the connection fails.
-func (s *Store) receive(ctx context.Context, conn *pgxpool.Conn, fn func(string)) {
+func (s *Store) receive(ctx context.Context, conn *pgxpool.Conn, fn func(store.Change)) {
 	for {
 		n, err := conn.Conn().WaitForNotification(ctx)
 		if n != nil {
-			fn(n.Payload)
+			fn(store.ParseChange(n.Payload))
 		}
 		if err == nil {
 			continue

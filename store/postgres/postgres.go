@@ -193,7 +193,7 @@ SELECT pg_notify($5::text, id) FROM w`,
 		// A data-modifying WITH runs whether or not it is read. Delete
 		// notifies even when there was no row, so that every cache drops
 		// the id (erasure).
-		delete: `WITH d AS (DELETE FROM ` + t + ` WHERE id = $1) SELECT pg_notify($2, $1)`,
+		delete: `WITH d AS (DELETE FROM ` + t + ` WHERE id = $1) SELECT pg_notify($2, $3)`,
 		// last_seen is checked again on the row being deleted, so that a
 		// profile updated since the inner SELECT's snapshot is kept.
 		expire: `WITH d AS (DELETE FROM ` + t + ` WHERE id IN (SELECT id FROM ` + t + ` WHERE last_seen < $1 LIMIT $3) AND last_seen < $1 RETURNING id)
@@ -699,7 +699,7 @@ func (s *Store) Delete(ctx context.Context, id string) error {
 		return err
 	}
 	err := s.again(ctx, func() error {
-		_, err := s.pool.Exec(ctx, s.sql.delete, id, s.channel)
+		_, err := s.pool.Exec(ctx, s.sql.delete, id, s.channel, store.Change{ID: id, Deleted: true}.String())
 		return err
 	})
 	if err != nil {

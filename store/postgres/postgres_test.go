@@ -198,7 +198,7 @@ func TestTwoProcesses(t *testing.T) {
 		t.Fatal(err)
 	}
 	heard := make(chan string, 1000)
-	if err := a.Subscribe(t.Context(), func(id string) { heard <- id }); err != nil {
+	if err := a.Subscribe(t.Context(), func(c store.Change) { heard <- c.ID }); err != nil {
 		t.Fatal(err)
 	}
 	const workers, per = 8, 30
@@ -551,7 +551,7 @@ func TestExpire(t *testing.T) {
 		t.Fatal(err)
 	}
 	heard := make(chan string, 2000)
-	if err := s.Subscribe(t.Context(), func(id string) { heard <- id }); err != nil {
+	if err := s.Subscribe(t.Context(), func(c store.Change) { heard <- c.ID }); err != nil {
 		t.Fatal(err)
 	}
 	if n, err := s.Expire(t.Context(), time.Time{}); err != nil || n != 0 {
@@ -583,7 +583,7 @@ func TestSubscribeLifecycle(t *testing.T) {
 	s := newStore(t, pool, postgres.Options{})
 	ctx, cancel := context.WithCancel(t.Context())
 	heard := make(chan string, 10)
-	if err := s.Subscribe(ctx, func(id string) { heard <- id }); err != nil {
+	if err := s.Subscribe(ctx, func(c store.Change) { heard <- c.ID }); err != nil {
 		t.Fatal(err)
 	}
 	if got := pool.Stat().AcquiredConns(); got != 1 {
@@ -612,7 +612,7 @@ func TestSubscribeLifecycle(t *testing.T) {
 	}
 
 	// Close ends subscriptions and gives their connections back.
-	if err := s.Subscribe(t.Context(), func(string) {}); err != nil {
+	if err := s.Subscribe(t.Context(), func(store.Change) {}); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.Close(); err != nil {
@@ -621,7 +621,7 @@ func TestSubscribeLifecycle(t *testing.T) {
 	if got := pool.Stat().AcquiredConns(); got != 0 {
 		t.Fatalf("%d connections still acquired after Close", got)
 	}
-	if err := s.Subscribe(t.Context(), func(string) {}); !errors.Is(err, store.ErrClosed) {
+	if err := s.Subscribe(t.Context(), func(store.Change) {}); !errors.Is(err, store.ErrClosed) {
 		t.Fatalf("Subscribe after Close: %v, want ErrClosed", err)
 	}
 	for name, err := range map[string]error{
@@ -681,7 +681,7 @@ func TestOutage(t *testing.T) {
 	}
 	defer sub.Close()
 	heard := make(chan string, 100)
-	if err := sub.Subscribe(t.Context(), func(id string) { heard <- id }); err != nil {
+	if err := sub.Subscribe(t.Context(), func(c store.Change) { heard <- c.ID }); err != nil {
 		t.Fatal(err)
 	}
 	kill := func() {

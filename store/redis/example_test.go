@@ -27,7 +27,7 @@ func Example() {
 	ctx := context.Background()
 
 	// Drop cached copies of profiles that any app instance changes.
-	if err := s.Subscribe(ctx, func(id string) { log.Printf("profile %s changed", id) }); err != nil {
+	if err := s.Subscribe(ctx, func(c store.Change) { log.Printf("profile %s changed", c.ID) }); err != nil {
 		log.Fatal(err)
 	}
 

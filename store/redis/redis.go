@@ -58,7 +58,8 @@
 // # Invalidation
 //
 // Every write and delete publishes the profile id on Options.Channel from
-// inside the same script, so a change is never made without being announced.
+// inside the same script, so a change is never made without being announced:
+// a deletion as the id after a byte 0x01 (see store.Change.String).
 // Redis pub/sub delivers at most once: a subscriber whose connection drops
 // misses the messages sent until go-redis has re-subscribed, so caches fed
 // by Subscribe should also expire their entries after a while.
@@ -147,12 +148,13 @@ redis.call('PUBLISH', ARGV[5], ARGV[4])
 return 1
 `)
 
-// deleteScript deletes a profile. ARGV: id, channel. Returns 1 if the
-// profile existed.
+// deleteScript deletes a profile. ARGV: id, channel, message. Returns 1
+// if the profile existed. The deletion is announced even if it did not:
+// other processes may hold events for it not yet written (erasure).
 var deleteScript = goredis.NewScript(`
 local n = redis.call('DEL', KEYS[1], KEYS[2])
 redis.call('ZREM', KEYS[3], ARGV[1])
-if n > 0 then redis.call('PUBLISH', ARGV[2], ARGV[1]) end
+redis.call('PUBLISH', ARGV[2], ARGV[3])
 return math.min(n, 1)
 `)
 
@@ -615,7 +617,7 @@ func (s *Store) Delete(ctx context.Context, id string) error {
 	if err := store.Check(ctx, s.closed.Load(), id); err != nil {
 		return err
 	}
-	if err := deleteScript.Run(ctx, s.client, s.keys(id), id, s.channel).Err(); err != nil {
+	if err := deleteScript.Run(ctx, s.client, s.keys(id), id, s.channel, store.Change{ID: id, Deleted: true}.String()).Err(); err != nil {
 		return s.wrap(err, "delete profile %q", id)
 	}
 	return nil
@@ -745,13 +747,13 @@ func (s *Store) Expire(ctx context.Context, before time.Time) (int, error) {
 	}
 }
 
-// Subscribe calls fn with the id of every profile written or deleted
-// through any store on the same server (or cluster) and channel, until ctx
+// Subscribe calls fn with every profile written or deleted through any
+// store on the same server (or cluster) and channel (see store.Change), until ctx
 // is done or the store is closed. It returns once Redis has confirmed the
 // subscription. fn is called from one goroutine per subscription, in the
 // order messages arrive; a subscriber that blocks for a minute loses
 // messages (go-redis drops them).
-func (s *Store) Subscribe(ctx context.Context, fn func(id string)) error {
+func (s *Store) Subscribe(ctx context.Context, fn func(store.Change)) error {
 	if s.closed.Load() {
 		return store.ErrClosed
 	}
@@ -783,7 +785,7 @@ func (s *Store) Subscribe(ctx context.Context, fn func(id string)) error {
 					return
 				}
 				if ctx.Err() == nil && !s.closed.Load() {
-					fn(m.Payload)
+					fn(store.ParseChange(m.Payload))
 				}
 			}
 		}

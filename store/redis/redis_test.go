@@ -268,7 +268,7 @@ func TestTwoStores(t *testing.T) {
 	ctx := t.Context()
 
 	got := make(chan string, 100)
-	if err := s2.Subscribe(ctx, func(id string) { got <- id }); err != nil {
+	if err := s2.Subscribe(ctx, func(c store.Change) { got <- c.ID }); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := s1.Apply(ctx, "shared", []store.Event{storetest.Page("one", 1, "/")}); err != nil {
@@ -528,10 +528,10 @@ func TestSubscribeEnds(t *testing.T) {
 		}
 	}
 	sctx, cancel := context.WithCancel(ctx)
-	if err := s.Subscribe(sctx, func(string) {}); err != nil {
+	if err := s.Subscribe(sctx, func(store.Change) {}); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Subscribe(ctx, func(string) {}); err != nil {
+	if err := s.Subscribe(ctx, func(store.Change) {}); err != nil {
 		t.Fatal(err)
 	}
 	waitFor("after Subscribe", 2)
@@ -544,7 +544,7 @@ func TestSubscribeEnds(t *testing.T) {
 	if err := c.Ping(ctx).Err(); err != nil {
 		t.Fatalf("Close closed the caller's client: %v", err)
 	}
-	if err := s.Subscribe(ctx, func(string) {}); !errors.Is(err, store.ErrClosed) {
+	if err := s.Subscribe(ctx, func(store.Change) {}); !errors.Is(err, store.ErrClosed) {
 		t.Fatalf("Subscribe after Close: %v", err)
 	}
 	if _, err := s.ApplyBatch(ctx, []store.Batch{{ID: "v"}}); !errors.Is(err, store.ErrClosed) {

@@ -392,31 +392,46 @@ func testSubscribe(t *testing.T, s store.Store) {
 	if !ok {
 		t.Skip("store does not implement store.Invalidator")
 	}
-	got := make(chan string, 16)
-	if err := inv.Subscribe(ctx(t), func(id string) { got <- id }); err != nil {
+	got := make(chan store.Change, 16)
+	if err := inv.Subscribe(ctx(t), func(c store.Change) { got <- c }); err != nil {
 		t.Fatal(err)
+	}
+	expect := func(after string, want store.Change) {
+		t.Helper()
+		select {
+		case c := <-got:
+			if c != want {
+				t.Fatalf("after %s: %+v, want %+v", after, c, want)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("no announcement within 5s of %s", after)
+		}
 	}
 	if _, err := s.Apply(ctx(t), "sub", []store.Event{Page("s", 1, "/")}); err != nil {
 		t.Fatal(err)
 	}
-	select {
-	case id := <-got:
-		if id != "sub" {
-			t.Fatalf("invalidation for %q, want sub", id)
-		}
-	case <-time.After(5 * time.Second):
-		t.Fatal("no invalidation within 5s of Apply")
-	}
+	expect("Apply", store.Change{ID: "sub"})
 	if err := s.Delete(ctx(t), "sub"); err != nil {
 		t.Fatal(err)
 	}
-	select {
-	case id := <-got:
-		if id != "sub" {
-			t.Fatalf("invalidation for %q after Delete, want sub", id)
+	expect("Delete", store.Change{ID: "sub", Deleted: true})
+	// A deletion is announced even without a profile: other processes may
+	// hold events for it that they have not written yet.
+	if err := s.Delete(ctx(t), "never-written"); err != nil {
+		t.Fatal(err)
+	}
+	expect("Delete of a missing profile", store.Change{ID: "never-written", Deleted: true})
+	if ex, ok := s.(store.Expirer); ok {
+		old := Page("s", 2, "/")
+		old.Time = old.Time.Add(-1000 * time.Hour)
+		if _, err := s.Apply(ctx(t), "stale", []store.Event{old}); err != nil {
+			t.Fatal(err)
 		}
-	case <-time.After(5 * time.Second):
-		t.Fatal("no invalidation within 5s of Delete")
+		expect("Apply", store.Change{ID: "stale"})
+		if _, err := ex.Expire(ctx(t), old.Time.Add(time.Hour)); err != nil {
+			t.Fatal(err)
+		}
+		expect("Expire", store.Change{ID: "stale"}) // expired, not erased
 	}
 }
 
