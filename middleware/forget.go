@@ -27,9 +27,9 @@ import (
 // deletion (store.Invalidator: every store of tailor does) and then do the
 // same: they drop their cached copies and the events they hold pending for
 // the erased profiles, record nothing for them for a few minutes, and
-// delete the visitors' cookies. Only a write already under way on another
-// instance when the announcement arrives can re-create a profile; with a
-// store that announces nothing, other instances drop their copies within
+// delete the visitors' cookies; a write of theirs already under way when
+// the announcement arrives is followed by a new deletion. With a store that
+// announces nothing, other instances drop their copies within
 // Config.Freshness and their pending events may re-create the profile, so
 // run Forget on every instance.
 func (p *Personalizer) Forget(ctx context.Context, id string) error {
@@ -109,6 +109,21 @@ func (p *Personalizer) erased(pid string) {
 	p.forgotten.add([]string{pid}, visitors, p.tombstoneTTL())
 	p.queue.remove(pid)
 	p.wipe(pid)
+}
+
+// eraseAgain deletes the profiles of a write that were erased while it was
+// under way (Forget on another instance), which the write put back.
+func (p *Personalizer) eraseAgain(ctx context.Context, written []store.Batch) {
+	for _, b := range written {
+		if !p.forgotten.profile(b.ID) {
+			continue
+		}
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), p.cfg.StoreTimeout)
+		if err := p.store.Delete(cctx, b.ID); err != nil {
+			p.cfg.Logger.Warn("tailor: deleting a profile erased during a write failed", "id", b.ID, "err", err)
+		}
+		cancel()
+	}
 }
 
 // wipe empties and drops the cached state of pid.

@@ -657,6 +657,7 @@ func (p *Personalizer) flush(ctx context.Context) error {
 			return fmt.Errorf("tailor: flush %d profiles: %w", len(bs)-i, err)
 		}
 		p.storeDownUntil.Store(0)
+		p.eraseAgain(ctx, chunk)
 		n := 0
 		for j, prof := range profs {
 			n += len(chunk[j].Events)

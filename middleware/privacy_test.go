@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -311,4 +312,46 @@ func TestRetention(t *testing.T) {
 	if n, err := middleware.Expire(q, ctx); n != 0 || err != nil {
 		t.Errorf("expired %d %v", n, err)
 	}
+}
+
+// blockingStore holds its first ApplyBatch until release is closed, to put
+// an erasure in the middle of a write.
+type blockingStore struct {
+	*memory.Store
+	entered, release chan struct{}
+	once             sync.Once
+}
+
+func (s *blockingStore) ApplyBatch(ctx context.Context, bs []store.Batch) ([]*store.Profile, error) {
+	s.once.Do(func() {
+		close(s.entered)
+		<-s.release
+	})
+	return s.Store.ApplyBatch(ctx, bs)
+}
+
+// TestForgetDuringAWrite: an instance whose write of a visitor's events is
+// under way when the visitor is erased on another instance deletes the
+// profile again once its write is done.
+func TestForgetDuringAWrite(t *testing.T) {
+	t.Parallel()
+	st := memory.New(store.Limits{})
+	bst := &blockingStore{Store: st, entered: make(chan struct{}), release: make(chan struct{})}
+	a := newP(t, st, nil)
+	b := newP(t, bst, func(c *middleware.Config) { c.FlushInterval = time.Hour })
+	hb := b.Handler(echo)
+	rec := serve(hb, "GET", "/", browserUA)
+	id, _, _ := strings.Cut(rec.Body.String(), " ")
+	serve(hb, "GET", "/", browserUA, rec.Result().Cookies()...) // pending on b
+	flushed := make(chan error, 1)
+	go func() { flushed <- b.Flush(context.Background()) }()
+	<-bst.entered // b's write has taken the visitor's events
+	if err := a.Forget(context.Background(), id); err != nil {
+		t.Fatal(err)
+	}
+	close(bst.release)
+	if err := <-flushed; err != nil {
+		t.Fatal(err)
+	}
+	noTrace(t, b, st, id)
 }
