@@ -112,7 +112,8 @@ func (p *Personalizer) erased(pid string) {
 }
 
 // eraseAgain deletes the profiles of a write that were erased while it was
-// under way (Forget on another instance), which the write put back.
+// under way (Forget on another instance), which the write put back. The
+// caller does not merge them into a user's profile either.
 func (p *Personalizer) eraseAgain(ctx context.Context, written []store.Batch) {
 	for _, b := range written {
 		if !p.forgotten.profile(b.ID) {

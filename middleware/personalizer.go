@@ -661,7 +661,7 @@ func (p *Personalizer) flush(ctx context.Context) error {
 		n := 0
 		for j, prof := range profs {
 			n += len(chunk[j].Events)
-			if prof != nil && prof.MergedInto != "" {
+			if prof != nil && prof.MergedInto != "" && !p.forgotten.profile(prof.ID) {
 				p.merged(chunk[j], prof)
 			}
 		}

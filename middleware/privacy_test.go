@@ -314,19 +314,26 @@ func TestRetention(t *testing.T) {
 	}
 }
 
-// blockingStore holds its first ApplyBatch until release is closed, to put
-// an erasure in the middle of a write.
+// blockingStore holds its first ApplyBatch that only (if set) selects
+// until release is closed, to put an erasure in the middle of a write.
 type blockingStore struct {
 	*memory.Store
+	only             func([]store.Batch) bool
 	entered, release chan struct{}
 	once             sync.Once
 }
 
+func newBlockingStore(st *memory.Store, only func([]store.Batch) bool) *blockingStore {
+	return &blockingStore{Store: st, only: only, entered: make(chan struct{}), release: make(chan struct{})}
+}
+
 func (s *blockingStore) ApplyBatch(ctx context.Context, bs []store.Batch) ([]*store.Profile, error) {
-	s.once.Do(func() {
-		close(s.entered)
-		<-s.release
-	})
+	if s.only == nil || s.only(bs) {
+		s.once.Do(func() {
+			close(s.entered)
+			<-s.release
+		})
+	}
 	return s.Store.ApplyBatch(ctx, bs)
 }
 
@@ -336,7 +343,7 @@ func (s *blockingStore) ApplyBatch(ctx context.Context, bs []store.Batch) ([]*st
 func TestForgetDuringAWrite(t *testing.T) {
 	t.Parallel()
 	st := memory.New(store.Limits{})
-	bst := &blockingStore{Store: st, entered: make(chan struct{}), release: make(chan struct{})}
+	bst := newBlockingStore(st, nil)
 	a := newP(t, st, nil)
 	b := newP(t, bst, func(c *middleware.Config) { c.FlushInterval = time.Hour })
 	hb := b.Handler(echo)
@@ -354,4 +361,46 @@ func TestForgetDuringAWrite(t *testing.T) {
 		t.Fatal(err)
 	}
 	noTrace(t, b, st, id)
+}
+
+// TestForgetDuringAMerge: a visitor erased on another instance while this
+// one merges their profile into a user's (they signed in) is deleted again,
+// and nothing of theirs reaches the user's profile.
+func TestForgetDuringAMerge(t *testing.T) {
+	t.Parallel()
+	st := memory.New(store.Limits{})
+	bst := newBlockingStore(st, func(bs []store.Batch) bool {
+		for _, b := range bs {
+			for _, e := range b.Events {
+				if e.Type == store.TypeAlias {
+					return true
+				}
+			}
+		}
+		return false
+	})
+	a := newP(t, st, nil)
+	b := newShop(t, bst, func(c *middleware.Config) { c.FlushInterval = time.Hour })
+	c := newClient(t, b.srv)
+	_, body := c.get("/?cat=red-sox")
+	id, _, _ := strings.Cut(body, " ")
+	c.get("/?cat=red-sox")
+	signedIn := make(chan struct{})
+	go func() {
+		defer close(signedIn)
+		c.login("zoe@example.com")
+	}()
+	<-bst.entered // b is writing the alias of the visitor
+	if err := a.Forget(context.Background(), id); err != nil {
+		t.Fatal(err)
+	}
+	close(bst.release)
+	<-signedIn
+	b.p.Flush(context.Background())
+	if _, err := st.Load(context.Background(), id); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("the erased visitor is in the store: %v", err)
+	}
+	if u, err := st.Load(context.Background(), "user:zoe@example.com"); err == nil && (u.Counts["page"] > 0 || u.Categories["red-sox"] > 0) {
+		t.Errorf("the erased visitor's views reached the user's profile: %v %v", u.Counts, u.Categories)
+	}
 }

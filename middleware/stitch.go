@@ -232,8 +232,9 @@ func (p *Personalizer) link(ctx context.Context, reqs []linkReq) error {
 		p.stats.Dropped.Add(uint64(p.queue.putBack(back)))
 		return fmt.Errorf("merging the visitor's profile: %w", err)
 	}
+	p.eraseAgain(ctx, batches)
 	for i, prof := range profs {
-		if prof != nil && prof.MergedInto != "" {
+		if prof != nil && prof.MergedInto != "" && !p.forgotten.profile(prof.ID) {
 			p.merged(batches[i], prof)
 		}
 	}
