@@ -138,12 +138,30 @@ func twoInstances(t *testing.T, newStore func(t *testing.T) store.Store) {
 	}
 }
 
+// awaitAnnouncements waits until b hears the store's announcements of a's
+// writes (a Personalizer subscribes in the background when it starts),
+// with a visitor of its own who buys through a until b sees it.
+func awaitAnnouncements(t *testing.T, a, b *instance) {
+	t.Helper()
+	_, ck := visitor(t, a, b)
+	for start := time.Now(); ; time.Sleep(50 * time.Millisecond) {
+		a.get(t, "/buy", ck)
+		if _, f := b.get(t, "/", ck); strings.Contains(strings.Join(f, " "), "customer") {
+			return
+		}
+		if time.Since(start) > 10*time.Second {
+			t.Fatal("instance b never heard of a purchase through instance a")
+		}
+	}
+}
+
 // freshness: a purchase through instance a puts the visitor in the
 // customer segment on instance b within one second.
 func freshness(t *testing.T, newStore func(t *testing.T) store.Store) {
 	a, b := newInstance(t, newStore(t), nil), newInstance(t, newStore(t), nil)
 	defer a.p.Close(context.Background())
 	defer b.p.Close(context.Background())
+	awaitAnnouncements(t, a, b)
 	_, ck := visitor(t, a, b)
 	// b has the visitor cached, not a customer.
 	if _, f := b.get(t, "/", ck); strings.Contains(strings.Join(f, " "), "customer") {
@@ -174,6 +192,10 @@ func forgetAcross(t *testing.T, newStore func(t *testing.T) store.Store) {
 	b := newInstance(t, newStore(t), func(c *middleware.Config) { c.FlushInterval = time.Hour })
 	defer a.p.Close(context.Background())
 	defer b.p.Close(context.Background())
+	awaitAnnouncements(t, a, b)
+	if err := b.p.Flush(context.Background()); err != nil { // only the visitor below is pending
+		t.Fatal(err)
+	}
 	id, ck := visitor(t, a, b)
 	b.get(t, "/more", ck)
 	if b.p.Stats().Pending == 0 {
