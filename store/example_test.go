@@ -24,3 +24,41 @@ func ExampleProfile_Apply() {
 	// 0
 	// 1 1 16.99 1
 }
+
+// A store's fold: decode the stored profile, apply new events, encode it
+// into a buffer the store reuses.
+func ExampleProfile_AppendBinary() {
+	t0 := time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
+	p := store.New("visitor-1")
+	p.Apply(store.Limits{}, store.Event{ID: "web-1:1", Type: store.TypePage, Time: t0, Path: "/"})
+	stored, _ := store.Marshal(p)
+
+	var buf []byte // reused from write to write
+	q, err := store.Unmarshal(stored)
+	if err != nil {
+		panic(err)
+	}
+	q.Apply(store.Limits{}, store.Event{ID: "web-1:2", Type: store.TypePage, Time: t0.Add(time.Minute), Path: "/pricing"})
+	q.Version++
+	if buf, err = q.AppendBinary(buf[:0]); err != nil {
+		panic(err)
+	}
+	r, _ := store.Unmarshal(buf)
+	fmt.Println(r.Version, r.Counts["page"], r.Recent.Len(), r.Recent.At(1).Path)
+	// Output:
+	// 1 2 2 /pricing
+}
+
+// Stores that announce changes as text send Change.String and read it back
+// with ParseChange; a deletion is marked so that every process forgets the
+// profile.
+func ExampleParseChange() {
+	for _, c := range []store.Change{{ID: "visitor-1"}, {ID: "visitor-2", Deleted: true}} {
+		msg := c.String()
+		got := store.ParseChange(msg)
+		fmt.Printf("%q -> %s deleted=%v\n", msg, got.ID, got.Deleted)
+	}
+	// Output:
+	// "visitor-1" -> visitor-1 deleted=false
+	// "\x01visitor-2" -> visitor-2 deleted=true
+}

@@ -121,3 +121,26 @@ func ExampleTemplates() {
 	// Output:
 	// <main><div data-slot="hero" data-variant="welcome">Tom &amp; Jerry&#39;s</div></main>
 }
+
+// A set reloads its file while the site runs: a valid file replaces the
+// slots, a bad one is refused and the set keeps what it has. A site calls
+// go set.Watch(ctx, "slots.json", 2*time.Second) to reload on every edit.
+func ExampleSet_Reload() {
+	file := func(title string) []byte {
+		return fmt.Appendf(nil, `{"slots": [{"name": "hero", "variants": [],
+		  "default": {"key": "welcome", "fields": {"title": %q}}}]}`, title)
+	}
+	set, err := slots.Parse(file("Welcome"), slots.Filename("slots.json"))
+	if err != nil {
+		panic(err)
+	}
+	title := func() any { sl, _ := set.Slot("hero"); return sl.Default.Fields["title"] }
+
+	fmt.Println(set.Reload(file("Welcome to the winter sale")), title())
+	fmt.Println(set.Reload([]byte(`{"slots": [{"name": "hero", "variants": [], "default": {"key": 3}}]}`)))
+	fmt.Println(title())
+	// Output:
+	// <nil> Welcome to the winter sale
+	// slots.json:1:64: /slots/0/default/key: the key is a string, not a number
+	// Welcome to the winter sale
+}
