@@ -48,6 +48,20 @@ func Segments(names ...string) ParseOption {
 	}
 }
 
+// EngineSegments is Segments with the segments of e as they are each time
+// a file is parsed, so that a slots file reloaded later (Set.Reload,
+// Set.Watch) may name a segment that a reload of the segments file added.
+func EngineSegments(e *rules.Engine) ParseOption {
+	return func(c *parseConfig) {
+		segs := e.Segments()
+		names := make([]string, len(segs))
+		for i, s := range segs {
+			names[i] = s.Name
+		}
+		Segments(names...)(c)
+	}
+}
+
 // SavedGroups gives the saved groups of the variants' conditions (see
 // rules.WithSavedGroups).
 func SavedGroups(groups map[string][]any) ParseOption {

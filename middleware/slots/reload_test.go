@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/tailorhq/tailor/middleware/slots"
+	"github.com/tailorhq/tailor/rules"
 	"github.com/tailorhq/tailor/store"
 	"github.com/tailorhq/tailor/store/memory"
 )
@@ -170,5 +171,29 @@ func TestReloadKeepsBandit(t *testing.T) {
 	}
 	if w := set.BanditWeights("hero", "vip"); math.Abs(w[1]-0.5) > 1e-9 {
 		t.Fatalf("weights of a new experiment: %v", w)
+	}
+}
+
+// TestReloadWithEngineSegments: a slots file reloaded after the segments
+// file may name the segments that reload added.
+func TestReloadWithEngineSegments(t *testing.T) {
+	t.Parallel()
+	engine := new(rules.Engine)
+	if err := engine.Reload([]byte(`[{"name": "red-sox-fan", "rule": {"visits": {"min": 1}}}]`)); err != nil {
+		t.Fatal(err)
+	}
+	set, err := slots.Parse([]byte(heroFile("Welcome")), slots.Filename("slots.json"), slots.EngineSegments(engine))
+	if err != nil {
+		t.Fatal(err)
+	}
+	withVIP := strings.Replace(heroFile("Welcome"), `"segment": "red-sox-fan"`, `"segment": "vip"`, 1)
+	if err := set.Reload([]byte(withVIP)); err == nil || !strings.Contains(err.Error(), `unknown segment "vip"`) {
+		t.Fatalf("Reload naming an unknown segment: %v", err)
+	}
+	if err := engine.Reload([]byte(`[{"name": "red-sox-fan", "rule": {"visits": {"min": 1}}}, {"name": "vip", "rule": {"visits": {"min": 9}}}]`)); err != nil {
+		t.Fatal(err)
+	}
+	if err := set.Reload([]byte(withVIP)); err != nil {
+		t.Fatalf("Reload after the segments file added vip: %v", err)
 	}
 }

@@ -54,8 +54,8 @@ type Config struct {
 	// version is refused, and the last good one kept).
 	Segments string
 	// Slots is the path of a slots file to use instead of the built-in
-	// one, watched and reloaded like Segments. Its segments must be those
-	// the shop starts with.
+	// one, watched and reloaded like Segments. The segments it names must
+	// be in the segments loaded when it is (re)loaded.
 	Slots string
 	// WriteKeys authenticate server-to-server calls of the collection
 	// endpoint at /_tailor/ (Segment's tracking API). Default none: only
@@ -156,13 +156,10 @@ func Open(cfg Config) (*Site, error) {
 	var set *slots.Set
 	var tally *slots.Tally
 	if err == nil {
-		names := make([]string, 0)
-		for _, seg := range engine.Segments() {
-			names = append(names, seg.Name)
-		}
+		known := slots.EngineSegments(engine)
 		if cfg.Slots == "" {
-			set, err = slots.Parse(slotsJSON, slots.Filename("slots.json"), slots.Segments(names...))
-		} else if set, err = slots.ParseFile(cfg.Slots, slots.Segments(names...)); err == nil {
+			set, err = slots.Parse(slotsJSON, slots.Filename("slots.json"), known)
+		} else if set, err = slots.ParseFile(cfg.Slots, known); err == nil {
 			go set.Watch(ctx, cfg.Slots, 2*time.Second)
 		}
 	}
