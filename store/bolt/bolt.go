@@ -54,6 +54,7 @@ import (
 	berrors "go.etcd.io/bbolt/errors"
 
 	"github.com/tailorhq/tailor/internal/bufpool"
+	"github.com/tailorhq/tailor/internal/fold"
 	"github.com/tailorhq/tailor/internal/parallel"
 	"github.com/tailorhq/tailor/store"
 )
@@ -321,20 +322,9 @@ func (s *Store) fold(u *update, batches []store.Batch, out []*store.Profile) {
 		u.oldSeen = seenKey(p.LastSeen, u.id)
 		u.old = nil
 	}
-	for j, i := range u.idx {
-		if j > 0 {
-			p = p.Clone() // out[u.idx[j-1]] keeps its own state
-		}
-		p.Apply(s.lim, batches[i].Events...)
-		p.Version++
-		out[i] = p
-	}
-	u.final = p
+	u.final = fold.Batches(s.lim, p, batches, u.idx, out)
 	u.buf = bufpool.Get()
-	if *u.buf, u.err = p.AppendBinary(*u.buf); u.err != nil {
-		u.err = fmt.Errorf("encode profile %q: %w", u.id, u.err)
-	}
-	u.enc = *u.buf
+	u.enc, u.err = fold.Encode(u.buf, u.final)
 }
 
 // Delete removes the profile; a missing id is not an error.

@@ -20,6 +20,7 @@ import (
 	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/tailorhq/tailor/internal/fold"
 	"github.com/tailorhq/tailor/store"
 )
 
@@ -578,15 +579,7 @@ func (s *Store) fold(batches []store.Batch, g *group, stored map[string]row, out
 		p = store.New(g.id)
 	}
 	w := write{exists: exists, old: int64(p.Version)}
-	for k, i := range g.batches {
-		p.Apply(s.lim, batches[i].Events...)
-		p.Version++
-		if k < len(g.batches)-1 {
-			out[i] = p.Clone()
-		} else {
-			out[i] = p
-		}
-	}
+	p = fold.Batches(s.lim, p, batches, g.batches, out)
 	w.version = int64(p.Version)
 	w.seen = micros(p.LastSeen)
 	w.data, w.err = store.Marshal(p)

@@ -88,6 +88,7 @@ import (
 	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/tailorhq/tailor/internal/bufpool"
+	"github.com/tailorhq/tailor/internal/fold"
 	"github.com/tailorhq/tailor/internal/parallel"
 	"github.com/tailorhq/tailor/store"
 )
@@ -434,25 +435,11 @@ func (s *Store) fold(u *update, batches []store.Batch, out []*store.Profile) {
 	}
 	u.data = ""
 	u.expect = p.Version
-	for j, i := range u.idx {
-		if j > 0 {
-			p = p.Clone() // out[u.idx[j-1]] keeps its own state
-		}
-		p.Apply(s.lim, batches[i].Events...)
-		p.Version++
-		out[i] = p
-	}
-	u.final = p
+	u.final = fold.Batches(s.lim, p, batches, u.idx, out)
 	if u.buf == nil {
 		u.buf = bufpool.Get()
 	}
-	enc, err := p.AppendBinary((*u.buf)[:0])
-	*u.buf = enc
-	if err != nil {
-		u.err = fmt.Errorf("encode profile %q: %w", u.id, err)
-		return
-	}
-	u.enc = enc
+	u.enc, u.err = fold.Encode(u.buf, u.final)
 }
 
 // cas writes every update in one pipeline: per profile, SET of the new
