@@ -165,7 +165,8 @@ func (w *writer) keepRaw(p *Profile) bool {
 	if r.churn < r.Len() {
 		return true
 	}
-	w.used = append(w.used[:0], make([]bool, len(r.tab))...)
+	w.used = slices.Grow(w.used[:0], len(r.tab))[:len(r.tab)]
+	clear(w.used)
 	d := decoder{s: r.raw, used: w.used}
 	for range r.rawN {
 		l := d.uvarint()

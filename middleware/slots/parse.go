@@ -140,7 +140,6 @@ func Parse(data []byte, opts ...ParseOption) (*Set, error) {
 		return nil, p.errs
 	}
 	s.cur.Load().source = cfg.file
-	s.status.Source = cfg.file
 	s.opts = slices.Clone(opts)
 	return s, nil
 }

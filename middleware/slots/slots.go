@@ -182,7 +182,7 @@ func NewSet(slots ...Slot) (*Set, error) {
 	}
 	s := &Set{now: time.Now}
 	s.cur.Store(c)
-	s.status = Status{Slots: len(c.names), Loaded: time.Now()}
+	s.status.Loaded = time.Now()
 	s.status.Attempted = s.status.Loaded
 	return s, nil
 }
@@ -241,7 +241,10 @@ type Status struct {
 func (s *Set) Status() Status {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.status
+	st := s.status // Source and Slots are those of the current slots
+	c := s.cur.Load()
+	st.Source, st.Slots = c.source, len(c.names)
+	return st
 }
 
 // Reload parses data as a slots file (see Parse), with the options the set
@@ -269,7 +272,7 @@ func (s *Set) reload(data []byte, opts ...ParseOption) error {
 	}
 	s.cur.Store(c)
 	now := time.Now()
-	s.status = Status{Source: c.source, Slots: len(c.names), Loaded: now, Attempted: now}
+	s.status = Status{Loaded: now, Attempted: now}
 	return nil
 }
 
