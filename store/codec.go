@@ -35,6 +35,10 @@ import (
 //	Truncated
 //	MergedInto
 //	Aliases: count, then ids
+//	then, only when the profile has Segments or SegmentChanges:
+//	Segments: count, then strings
+//	SegmentChanges: count, then per change EventID Visitor Time,
+//	      Entered (count, then strings), Exited (count, then strings)
 //
 // A profile's map keys and its events' paths, items, categories and other
 // repeated strings are stored once, in the table; an event's sequenced ID
@@ -238,6 +242,17 @@ func (p *Profile) AppendBinary(b []byte) ([]byte, error) {
 	body = binary.AppendUvarint(body, uint64(len(p.Aliases)))
 	for _, id := range p.Aliases {
 		body = appendString(body, id)
+	}
+	if len(p.Segments) > 0 || len(p.SegmentChanges) > 0 {
+		body = appendStrings(body, p.Segments)
+		body = binary.AppendUvarint(body, uint64(len(p.SegmentChanges)))
+		for _, c := range p.SegmentChanges {
+			body = appendString(body, c.EventID)
+			body = appendString(body, c.Visitor)
+			body = appendTime(body, c.Time)
+			body = appendStrings(body, c.Entered)
+			body = appendStrings(body, c.Exited)
+		}
 	}
 	w.body = body
 
@@ -447,6 +462,17 @@ func UnmarshalString(s string) (*Profile, error) {
 			p.Aliases = make([]string, n)
 			for i := range p.Aliases {
 				p.Aliases[i] = d.str()
+			}
+		}
+	}
+	if v == codecV4 && d.err == nil && len(d.s) != 0 {
+		p.Segments = d.strs()
+		if n := d.count(4); n > 0 {
+			p.SegmentChanges = make([]SegmentChange, n)
+			for i := range p.SegmentChanges {
+				c := &p.SegmentChanges[i]
+				c.EventID, c.Visitor, c.Time = d.str(), d.str(), d.time()
+				c.Entered, c.Exited = d.strs(), d.strs()
 			}
 		}
 	}
@@ -760,6 +786,15 @@ func appendString(b []byte, s string) []byte {
 	return append(b, s...)
 }
 
+// appendStrings appends a count, then the strings.
+func appendStrings(b []byte, ss []string) []byte {
+	b = binary.AppendUvarint(b, uint64(len(ss)))
+	for _, s := range ss {
+		b = appendString(b, s)
+	}
+	return b
+}
+
 func appendTime(b []byte, t time.Time) []byte {
 	b = binary.AppendVarint(b, t.Unix())
 	return binary.AppendUvarint(b, uint64(t.Nanosecond()))
@@ -843,6 +878,19 @@ func (d *decoder) str() string {
 	s := d.s[:n]
 	d.s = d.s[n:]
 	return s
+}
+
+// strs decodes what appendStrings appended; nil for none.
+func (d *decoder) strs() []string {
+	n := d.count(1)
+	if n == 0 {
+		return nil
+	}
+	out := make([]string, n)
+	for i := range out {
+		out[i] = d.str()
+	}
+	return out
 }
 
 func (d *decoder) float() float64 {

@@ -18,6 +18,12 @@ const (
 	// TypeMerge folds the profile Event.Merge into this one, with
 	// Profile.Merge. Merge events are not counted nor kept in Recent.
 	TypeMerge = "merge"
+	// TypeSegments records the segments a producer classified the profile
+	// into (Event.Classified). The fold keeps them in Profile.Segments and
+	// logs the entries and exits in Profile.SegmentChanges, so that a
+	// change is decided once, in the store, whichever process classified.
+	// Segments events are not counted nor kept in Recent.
+	TypeSegments = "segments"
 )
 
 // UserPrefix begins the id of a user's profile, the profile that the
@@ -92,6 +98,22 @@ type Event struct {
 	// Merge, on merge events, is the profile folded into this one. It has
 	// no encoding: merge events are applied, never kept in Recent.
 	Merge *Profile `json:"-"`
+	// Classified, on segments events, is the classification to record. It
+	// has no encoding: segments events are never kept in Recent.
+	Classified *Classification `json:"-"`
+}
+
+// A Classification is what a segments event records: the visitor whose
+// request was classified, the segments the producer saw the profile in
+// (Profile.Segments as it knew it) and the segments it classified the
+// profile into. The fold applies it only if Was still equals the stored
+// Profile.Segments (as sets): a producer that classified a stale copy of
+// the profile changes nothing, and the next classification of a fresh
+// copy decides.
+type Classification struct {
+	Visitor  string
+	Was      []string
+	Segments []string
 }
 
 // An Item is one line of a purchase or cart.

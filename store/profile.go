@@ -38,8 +38,10 @@ type Limits struct {
 	// Personalizer) must retry its events before this many other producers
 	// have written to the same profile. Default 64.
 	Producers int
-	// Aliases is how many ids of merged profiles Profile.Aliases keeps;
-	// the oldest is forgotten first. Default 100.
+	// Aliases is ignored: Profile.Aliases keeps every merged profile, so
+	// that a merge happens once and an erasure reaches them all.
+	//
+	// Deprecated: Profile.Aliases is complete.
 	Aliases int
 }
 
@@ -117,9 +119,22 @@ type Profile struct {
 	// a profile is frozen: it stays exactly what was merged, and its fold
 	// ignores every later event (producers forward those to MergedInto).
 	MergedInto string `json:"mergedInto,omitempty"`
-	// Aliases are the ids of the profiles merged into this one, oldest
-	// first (at most Limits.Aliases).
+	// Aliases are the ids of every profile merged into this one, oldest
+	// first. The list is complete, whatever its length: a profile is
+	// merged into another once (a merge of a profile already listed is
+	// skipped), and erasing a user erases every profile listed. It grows
+	// by one id for each browser the user identifies with.
 	Aliases []string `json:"aliases,omitempty"`
+
+	// Segments are the segments the profile was last classified into, as
+	// recorded by segments events (TypeSegments); nil if none was recorded.
+	// They are not part of the JSON form that conditions see.
+	Segments []string `json:"-"`
+	// SegmentChanges are the latest changes of Segments, oldest first (at
+	// most MaxSegmentChanges), each naming the segments event that made
+	// it, so that the producer of that event reports it, exactly once,
+	// even when its write is retried.
+	SegmentChanges []SegmentChange `json:"-"`
 
 	changes uint64 // changes made to this value in memory (not stored)
 }
@@ -128,6 +143,21 @@ type Profile struct {
 // decoded (it is not stored), so that a cache of something computed from
 // the profile can tell that it is out of date.
 func (p *Profile) Changes() uint64 { return p.changes }
+
+// A SegmentChange is a change of Profile.Segments made by the segments
+// event EventID, on behalf of the visitor Visitor.
+type SegmentChange struct {
+	EventID string
+	Visitor string
+	Time    time.Time
+	Entered []string
+	Exited  []string
+}
+
+// MaxSegmentChanges is how many changes Profile.SegmentChanges keeps. A
+// producer reports its changes once its write is acknowledged, so this
+// bounds the changes of one profile in one write (one flush).
+const MaxSegmentChanges = 32
 
 // Purchases summarises the visitor's orders.
 type Purchases struct {
@@ -167,11 +197,21 @@ func (p *Profile) apply(lim Limits, e *Event) bool {
 	if p.MergedInto != "" || !p.Applied.add(e.ID, lim) {
 		return false
 	}
-	p.changes++
 	switch e.Type {
+	case TypeSegments:
+		// Not a change of what rules see: a cached classification stays.
+		p.classified(e)
+		return true
 	case TypeMerge:
+		if e.Merge != nil && (e.Merge.ID == p.ID || slices.Contains(p.Aliases, e.Merge.ID)) {
+			return true // merged already: once per profile, however often sent
+		}
+		p.changes++
 		p.merge(lim, e.Merge)
 		return true
+	}
+	p.changes++
+	switch e.Type {
 	case TypeAlias:
 		if into := UserPrefix + e.UserID; e.UserID != "" && into != p.ID {
 			p.MergedInto, p.UserID = into, e.UserID
@@ -223,6 +263,70 @@ func (p *Profile) apply(lim Limits, e *Event) bool {
 	p.Recent.Push(*e, lim.Recent)
 	return true
 }
+
+// classified applies a segments event: if the producer saw the segments
+// that are stored, its segments replace them and the difference is logged.
+func (p *Profile) classified(e *Event) {
+	c := e.Classified
+	if c == nil || !sameSet(c.Was, p.Segments) {
+		return
+	}
+	ch := SegmentChange{EventID: e.ID, Visitor: c.Visitor, Time: e.Time}
+	for _, s := range c.Segments {
+		if !slices.Contains(p.Segments, s) && !slices.Contains(ch.Entered, s) {
+			ch.Entered = append(ch.Entered, s)
+		}
+	}
+	for _, s := range p.Segments {
+		if !slices.Contains(c.Segments, s) {
+			ch.Exited = append(ch.Exited, s)
+		}
+	}
+	p.Segments = slices.Clone(c.Segments)
+	if p.Segments == nil {
+		p.Segments = []string{}
+	}
+	if ch.Entered == nil && ch.Exited == nil {
+		return
+	}
+	if len(p.SegmentChanges) >= MaxSegmentChanges {
+		p.SegmentChanges = slices.Delete(p.SegmentChanges, 0, len(p.SegmentChanges)-MaxSegmentChanges+1)
+	}
+	p.SegmentChanges = append(p.SegmentChanges, ch)
+}
+
+// SegmentChange returns the change that the segments event id made, if it
+// made one and it is still logged.
+func (p *Profile) SegmentChange(id string) (SegmentChange, bool) {
+	for i := len(p.SegmentChanges) - 1; i >= 0; i-- {
+		if p.SegmentChanges[i].EventID == id {
+			return p.SegmentChanges[i], true
+		}
+	}
+	return SegmentChange{}, false
+}
+
+// sameSet reports whether a and b hold the same strings, nil being empty.
+func sameSet(a, b []string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for _, s := range a {
+		if !slices.Contains(b, s) {
+			return false
+		}
+	}
+	for _, s := range b {
+		if !slices.Contains(a, s) {
+			return false
+		}
+	}
+	return true
+}
+
+// SameSegments reports whether a and b hold the same segments, in any
+// order, nil being empty.
+func SameSegments(a, b []string) bool { return sameSet(a, b) }
 
 func (p *Profile) purchase(lim Limits, e *Event) {
 	pu := &p.Purchases
@@ -282,6 +386,8 @@ func (p *Profile) Clone() *Profile {
 	c.Recent = p.Recent.clone()
 	c.Applied = p.Applied.clone()
 	c.Aliases = slices.Clone(p.Aliases)
+	c.Segments = slices.Clone(p.Segments)
+	c.SegmentChanges = slices.Clone(p.SegmentChanges)
 	return &c
 }
 
@@ -349,10 +455,6 @@ func (p *Profile) merge(lim Limits, o *Profile) {
 	for _, id := range append([]string{o.ID}, o.Aliases...) {
 		if id == "" || id == p.ID || slices.Contains(p.Aliases, id) {
 			continue
-		}
-		if len(p.Aliases) >= lim.Aliases {
-			p.Aliases = slices.Delete(p.Aliases, 0, len(p.Aliases)-lim.Aliases+1)
-			p.Truncated++
 		}
 		p.Aliases = append(p.Aliases, id)
 	}

@@ -4,6 +4,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"strings"
 	"testing"
@@ -84,7 +85,9 @@ func TestMergeBounds(t *testing.T) {
 	if len(u.Pages) != 2 || u.Counts["page"] != 5 {
 		t.Errorf("pages %v counts %v", u.Pages, u.Counts)
 	}
-	if strings.Join(u.Aliases, ",") != "v2,v3" {
+	// Aliases are complete, whatever Limits.Aliases says: erasing the
+	// user must reach every merged profile.
+	if strings.Join(u.Aliases, ",") != "v1,v2,v3" {
 		t.Errorf("aliases %v", u.Aliases)
 	}
 	if u.Recent.Len() != 3 || !u.Recent.At(2).Time.Equal(m0.Add(5*time.Second)) {
@@ -218,5 +221,81 @@ func TestCodecMergedAndVersion1(t *testing.T) {
 		if have, _ := json.Marshal(got); string(want) != string(have) {
 			t.Fatalf("%s:\n got %s\nwant %s", name, have, want)
 		}
+	}
+}
+
+// TestMergeOnce: a merge event for a profile the user holds already is
+// skipped, whatever its id and however many other events came between,
+// so that "identify on every login" merges the anonymous history once.
+func TestMergeOnce(t *testing.T) {
+	t.Parallel()
+	lim := store.Limits{RememberedIDs: 4}
+	v := store.New("v1")
+	v.Apply(lim, store.Event{ID: "v:1", Type: store.TypeTrack, Name: store.EventPurchase, Revenue: 100, Time: m0})
+	u := store.New("user:u")
+	u.Apply(lim, store.Event{ID: "#merge>v1", Type: store.TypeMerge, Time: m0, Merge: v.Clone()})
+	for i := range 10 { // more opaque ids than the profile remembers
+		u.Apply(lim, store.Event{ID: fmt.Sprintf("#m%d", i), Type: store.TypeTrack, Name: "click", Time: m0})
+	}
+	u.Apply(lim, store.Event{ID: "#merge>v1", Type: store.TypeMerge, Time: m0, Merge: v.Clone()})
+	u.Apply(lim, store.Event{ID: "#merge>v1-again", Type: store.TypeMerge, Time: m0, Merge: v.Clone()})
+	if u.Purchases.Count != 1 || u.Purchases.Revenue != 100 {
+		t.Fatalf("purchases %+v after merging v1 three times", u.Purchases)
+	}
+}
+
+// TestSegmentsEvents: the fold decides entries and exits against the
+// stored segments, once, and ignores a classification of a stale copy.
+func TestSegmentsEvents(t *testing.T) {
+	t.Parallel()
+	seg := func(id string, was, now []string) store.Event {
+		return store.Event{ID: id, Type: store.TypeSegments, Time: m0, Classified: &store.Classification{Visitor: "v", Was: was, Segments: now}}
+	}
+	p := store.New("v")
+	p.Apply(store.Limits{}, seg("a:1", nil, []string{"x", "y"}))
+	if c, ok := p.SegmentChange("a:1"); !ok || fmt.Sprint(c.Entered, c.Exited) != "[x y] []" || c.Visitor != "v" {
+		t.Fatalf("first change %+v %v", c, ok)
+	}
+	// Another producer saw the profile before a:1 and classifies it
+	// into x alone: its copy was stale, nothing changes.
+	p.Apply(store.Limits{}, seg("b:1", nil, []string{"x"}))
+	if _, ok := p.SegmentChange("b:1"); ok || fmt.Sprint(p.Segments) != "[x y]" {
+		t.Fatalf("a stale classification applied: %v", p.Segments)
+	}
+	// The same segments in another order are no change.
+	p.Apply(store.Limits{}, seg("b:2", []string{"y", "x"}, []string{"y", "x"}))
+	if _, ok := p.SegmentChange("b:2"); ok {
+		t.Fatal("a reordering is a change")
+	}
+	p.Apply(store.Limits{}, seg("b:3", []string{"x", "y"}, []string{"z", "x"}))
+	c, ok := p.SegmentChange("b:3")
+	if !ok || fmt.Sprint(c.Entered, c.Exited) != "[z] [y]" {
+		t.Fatalf("change %+v %v", c, ok)
+	}
+	// Segments events are not what rules see: no count, no recent event,
+	// no change of the value a cached classification depends on.
+	if p.Recent.Len() != 0 || len(p.Counts) != 0 || p.Changes() != 0 {
+		t.Fatalf("recent %d counts %v changes %d", p.Recent.Len(), p.Counts, p.Changes())
+	}
+	// They survive the encoding.
+	b, err := store.Marshal(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	q, err := store.Unmarshal(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprint(q.Segments) != "[z x]" || len(q.SegmentChanges) != 2 || fmt.Sprintf("%+v", q.SegmentChanges[1]) != fmt.Sprintf("%+v", p.SegmentChanges[1]) {
+		t.Fatalf("decoded %v %+v", q.Segments, q.SegmentChanges)
+	}
+	// The log keeps the newest MaxSegmentChanges.
+	for i := range store.MaxSegmentChanges + 5 {
+		was := p.Segments
+		now := []string{fmt.Sprint(i)}
+		p.Apply(store.Limits{}, seg(fmt.Sprintf("c:%d", i+1), was, now))
+	}
+	if len(p.SegmentChanges) != store.MaxSegmentChanges {
+		t.Fatalf("log of %d", len(p.SegmentChanges))
 	}
 }
