@@ -72,7 +72,9 @@ func (p *Personalizer) erasable(ctx context.Context, id string) (ids, visitors [
 	if uid, err := store.UserProfileID(id); err == nil {
 		todo = append(todo, uid, "anon:"+id)
 	}
-	for len(todo) > 0 && len(ids) < 4*p.lim.Aliases {
+	// Profile.Aliases is complete: every profile ever merged into the
+	// user is found, however many. The walk visits each profile once.
+	for len(todo) > 0 {
 		pid := todo[0]
 		todo = todo[1:]
 		if slices.Contains(ids, pid) {
@@ -133,7 +135,7 @@ func (p *Personalizer) wipe(pid string) {
 	mu.Lock()
 	defer mu.Unlock()
 	if st, ok := p.cache.Get(pid); ok {
-		st.prof, st.segments = store.New(pid), nil
+		st.prof = store.New(pid)
 		st.stale.Store(true)
 	}
 	p.cache.Del(pid)

@@ -300,6 +300,10 @@ func TestOnSegmentChange(t *testing.T) {
 	c.get("/?cat=red-sox") // the return: baseline, no change
 	c.get("/")             // two red-sox views: entered red-sox-fan
 	c.get("/")
+	// A change is reported once the store has the write that made it.
+	if err := p.Flush(context.Background()); err != nil {
+		t.Fatal(err)
+	}
 	mu.Lock()
 	defer mu.Unlock()
 	if len(changes) != 1 || fmt.Sprint(changes[0].Entered) != "[red-sox-fan]" || changes[0].Exited != nil || len(changes[0].VisitorID) != 32 {

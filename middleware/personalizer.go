@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"hash/maphash"
 	"net/http"
-	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -54,6 +53,7 @@ type Personalizer struct {
 	oursMu sync.Mutex
 	ours   map[string]ownWrite
 	subbed bool
+	ready  chan struct{} // closed once the store's announcements are heard
 
 	keys      writeKeys      // write keys of the collection endpoint
 	keyRate   *limiter       // per write key
@@ -72,8 +72,7 @@ type ownWrite struct {
 // visitor's pending events folded in. It is guarded by the visitor's stripe
 // lock (Personalizer.lock).
 type state struct {
-	prof     *store.Profile
-	segments []string // the last classification, to tell entries and exits
+	prof *store.Profile
 	// result is the last classification of prof, valid while prof is
 	// unchanged (resultOf) and the engine says so (time windows, request
 	// facts, reloads): then a request costs no classification.
@@ -109,6 +108,7 @@ func New(cfg Config) (*Personalizer, error) {
 		seed:     maphash.MakeSeed(),
 		producer: hex.EncodeToString(b[:]),
 		wake:     make(chan struct{}, 1),
+		ready:    make(chan struct{}),
 		stop:     make(chan struct{}),
 		done:     make(chan struct{}),
 		ttl:      cfg.Freshness,
@@ -126,10 +126,29 @@ func New(cfg Config) (*Personalizer, error) {
 		p.ttl = 60 * cfg.Freshness
 		p.ours, p.subbed = make(map[string]ownWrite), true
 		go p.subscribe(ctx, inv)
+		// Hear the store before serving, as long as it answers quickly;
+		// Ready tells when a slow store's subscription is in place.
+		t := time.NewTimer(cfg.StoreTimeout)
+		select {
+		case <-p.ready:
+		case <-t.C:
+			cfg.Logger.Warn("tailor: the store's change announcements are not heard yet; subscribing in the background", "waited", cfg.StoreTimeout)
+		}
+		t.Stop()
+	} else {
+		close(p.ready)
 	}
 	go p.loop()
 	return p, nil
 }
+
+// Ready returns a channel that is closed once the Personalizer hears the
+// store's change announcements (store.Invalidator), at once for a store
+// that makes none. New waits for it up to Config.StoreTimeout. Until then,
+// another instance's changes reach this one only when its cached copies
+// expire (Config.Freshness); an erasure holds all the same, as the store
+// refuses writes of an erased profile for a while (store.ErrErased).
+func (p *Personalizer) Ready() <-chan struct{} { return p.ready }
 
 // subscribe keeps a subscription to the store's invalidations, retrying
 // with backoff while the store is unreachable.
@@ -137,7 +156,11 @@ func (p *Personalizer) subscribe(ctx context.Context, inv store.Invalidator) {
 	wait := 100 * time.Millisecond
 	for {
 		err := inv.Subscribe(ctx, p.invalidate)
-		if err == nil || ctx.Err() != nil {
+		if err == nil {
+			close(p.ready)
+			return
+		}
+		if ctx.Err() != nil {
 			return
 		}
 		p.cfg.Logger.Warn("tailor: subscribing to store invalidations failed; retrying", "err", err, "retry_in", wait)
@@ -260,16 +283,51 @@ func (p *Personalizer) begin(r *http.Request) *Visitor {
 	if newVisit {
 		prof.Visits--
 	}
-	var change *SegmentChange
-	if !v.new && p.cfg.OnSegmentChange != nil {
-		change = b.st.changed(v.segments, prof, now)
+	if !v.new && !b.st.partial && p.cfg.OnSegmentChange != nil && !store.SameSegments(v.segments, prof.Segments) {
+		p.recordSegments(b, v.segments, now)
 	}
 	mu.Unlock()
-	if change != nil {
-		change.VisitorID = b.id
-		p.cfg.OnSegmentChange(*change)
-	}
 	return v
+}
+
+// recordSegments records that the visitor of b was classified into segs,
+// which differ from the segments stored with its profile. The store's fold
+// decides whether that is a change (see store.Classification); the flush
+// that writes it reports the change (report). The stripe lock of b.pid is
+// held.
+func (p *Personalizer) recordSegments(b *binding, segs []string, now time.Time) {
+	prof := b.st.prof
+	ev := store.Event{ID: p.nextID(), Type: store.TypeSegments, Time: now,
+		Classified: &store.Classification{Visitor: b.id, Was: prof.Segments, Segments: segs}}
+	prof.Apply(p.lim, ev)
+	p.enqueue(b.pid, []store.Event{ev})
+	p.flushSoon()
+}
+
+// report calls Config.OnSegmentChange with the segment changes that the
+// segments events of the written batches made, as the store's profiles
+// say: each change is made by one event, written by one producer, and
+// reported by it once the store acknowledged the write (also when an
+// earlier try of the same write was applied but not acknowledged).
+func (p *Personalizer) report(written []store.Batch, profs []*store.Profile) {
+	if p.cfg.OnSegmentChange == nil {
+		return
+	}
+	for i, b := range written {
+		prof := profs[i]
+		if prof == nil {
+			continue
+		}
+		for _, e := range b.Events {
+			if e.Type != store.TypeSegments {
+				continue
+			}
+			if c, ok := prof.SegmentChange(e.ID); ok {
+				p.cfg.OnSegmentChange(SegmentChange{VisitorID: c.Visitor, UserID: prof.UserID,
+					Entered: c.Entered, Exited: c.Exited, Time: c.Time})
+			}
+		}
+	}
 }
 
 // maxHops bounds the chain of merged profiles followed to a visitor's
@@ -353,36 +411,6 @@ type SegmentChange struct {
 	Entered   []string
 	Exited    []string
 	Time      time.Time
-}
-
-// changed records the visitor's new segments and returns the change, if
-// any. The first classification of a state is the baseline, not a change.
-func (st *state) changed(segs []string, prof *store.Profile, now time.Time) *SegmentChange {
-	prev, known := st.segments, st.segments != nil
-	if segs == nil {
-		st.segments = []string{}
-	} else {
-		st.segments = segs
-	}
-	if !known {
-		return nil
-	}
-	var c SegmentChange
-	for _, s := range segs {
-		if !slices.Contains(prev, s) {
-			c.Entered = append(c.Entered, s)
-		}
-	}
-	for _, s := range prev {
-		if !slices.Contains(segs, s) {
-			c.Exited = append(c.Exited, s)
-		}
-	}
-	if c.Entered == nil && c.Exited == nil {
-		return nil
-	}
-	c.UserID, c.Time = prof.UserID, now
-	return &c
 }
 
 // Store returns the store profiles are kept in.
@@ -651,22 +679,18 @@ func (p *Personalizer) flush(ctx context.Context) error {
 		profs, err := store.ApplyBatch(cctx, p.store, chunk)
 		cancel()
 		if err != nil {
+			p.unexpectOwn(chunk)
 			p.stats.FlushErrors.Add(1)
 			p.stats.Dropped.Add(uint64(p.queue.putBack(bs[i:])))
 			p.storeDownUntil.Store(time.Now().Add(p.cfg.FlushInterval).UnixNano())
 			return fmt.Errorf("tailor: flush %d profiles: %w", len(bs)-i, err)
 		}
 		p.storeDownUntil.Store(0)
-		p.eraseAgain(ctx, chunk)
+		p.written(ctx, chunk, profs)
+		p.queue.settle(chunk)
 		n := 0
-		for j, prof := range profs {
-			n += len(chunk[j].Events)
-			if prof != nil && prof.MergedInto != "" && !p.forgotten.profile(prof.ID) {
-				p.merged(chunk[j], prof)
-			}
-		}
-		for _, prof := range profs {
-			p.refresh(prof)
+		for _, b := range chunk {
+			n += len(b.Events)
 		}
 		p.stats.Flushed.Add(uint64(n))
 	}
@@ -675,6 +699,42 @@ func (p *Personalizer) flush(ctx context.Context) error {
 		p.stats.Flushes.Add(1)
 	}
 	return nil
+}
+
+// written handles batches the store has just applied, with the profiles it
+// returned: erased profiles written meanwhile are deleted again, merged
+// ones send their merge and forwards on, segment changes are reported, and
+// the cached states are refreshed.
+func (p *Personalizer) written(ctx context.Context, batches []store.Batch, profs []*store.Profile) {
+	p.eraseAgain(ctx, batches)
+	for i, prof := range profs {
+		if prof != nil && prof.MergedInto != "" && !p.forgotten.profile(prof.ID) {
+			p.merged(batches[i], prof)
+		}
+	}
+	p.report(batches, profs)
+	for _, prof := range profs {
+		p.refresh(prof)
+	}
+}
+
+// unexpectOwn takes back expectOwn for writes that failed: their
+// announcements may never come, and must not hide another instance's.
+func (p *Personalizer) unexpectOwn(chunk []store.Batch) {
+	if !p.subbed {
+		return
+	}
+	p.oursMu.Lock()
+	defer p.oursMu.Unlock()
+	for _, b := range chunk {
+		if w, ok := p.ours[b.ID]; ok {
+			if w.n--; w.n <= 0 {
+				delete(p.ours, b.ID)
+			} else {
+				p.ours[b.ID] = w
+			}
+		}
+	}
 }
 
 // expectOwn notes the writes of chunk, whose announcements are ours.

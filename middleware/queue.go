@@ -9,10 +9,14 @@ import (
 
 // queue is the write-behind queue: events recorded but not yet acknowledged
 // by the store, in order per visitor. It is the only place such events are
-// guaranteed to be; the cache may drop a visitor at any time.
+// guaranteed to be; the cache may drop a visitor at any time. Events taken
+// for a write stay visible to get (in flight) until the write is settled or
+// put back, so that a state built from the store during a write still
+// holds them.
 type queue struct {
-	mu      sync.Mutex
-	pending map[string][]store.Event
+	mu       sync.Mutex
+	pending  map[string][]store.Event
+	inflight map[string][]store.Event // taken, not yet settled
 	order   []string // visitors in the order they got pending events; may hold stale entries
 	head    int      // order[:head] is consumed
 	n       int      // events pending
@@ -21,7 +25,7 @@ type queue struct {
 }
 
 func newQueue(max int) *queue {
-	return &queue{pending: make(map[string][]store.Event), max: max}
+	return &queue{pending: make(map[string][]store.Event), inflight: make(map[string][]store.Event), max: max}
 }
 
 // add appends events for id, dropping the oldest pending events past the
@@ -65,11 +69,15 @@ func (q *queue) trim() int {
 	return dropped
 }
 
-// get returns a copy of id's pending events.
+// get returns a copy of id's events in flight and pending, in order.
 func (q *queue) get(id string) []store.Event {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	return slices.Clone(q.pending[id])
+	f, l := q.inflight[id], q.pending[id]
+	if len(f) == 0 && len(l) == 0 {
+		return nil
+	}
+	return append(slices.Clip(slices.Clone(f)), l...)
 }
 
 // take removes and returns every pending batch, oldest visitor first.
@@ -84,6 +92,7 @@ func (q *queue) take() []store.Batch {
 		if evs, ok := q.pending[id]; ok && len(evs) > 0 {
 			out = append(out, store.Batch{ID: id, Events: evs})
 			delete(q.pending, id)
+			q.inflight[id] = append(q.inflight[id], evs...)
 		}
 	}
 	q.pending = make(map[string][]store.Event, len(out))
@@ -91,13 +100,33 @@ func (q *queue) take() []store.Batch {
 	return out
 }
 
-// putBack returns batches that failed to the front of the queue, before
-// anything recorded since they were taken.
+// settle forgets the batches in flight that the store acknowledged.
+func (q *queue) settle(bs []store.Batch) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	for _, b := range bs {
+		q.unflight(b)
+	}
+}
+
+// unflight removes b's events from those in flight. q.mu is held.
+func (q *queue) unflight(b store.Batch) {
+	f := q.inflight[b.ID]
+	if len(f) <= len(b.Events) {
+		delete(q.inflight, b.ID)
+		return
+	}
+	q.inflight[b.ID] = f[len(b.Events):]
+}
+
+// putBack returns batches in flight that failed to the front of the
+// queue, before anything recorded since they were taken.
 func (q *queue) putBack(bs []store.Batch) int {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	ids := make([]string, 0, len(bs))
 	for _, b := range bs {
+		q.unflight(b)
 		l, ok := q.pending[b.ID]
 		if !ok {
 			ids = append(ids, b.ID)
@@ -110,22 +139,25 @@ func (q *queue) putBack(bs []store.Batch) int {
 	return q.trim()
 }
 
-// take1 removes and returns id's pending events.
-func (q *queue) take1(id string) []store.Event {
+// take1 removes and returns id's pending events, which are in flight from
+// then on, with extra appended (in flight too).
+func (q *queue) take1(id string, extra ...store.Event) []store.Event {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	evs := q.pending[id]
-	q.n -= len(evs)
+	evs := append(q.pending[id], extra...)
+	q.n -= len(q.pending[id])
 	delete(q.pending, id)
+	q.inflight[id] = append(q.inflight[id], evs...)
 	return evs
 }
 
-// remove forgets id's pending events.
+// remove forgets id's pending events and those in flight.
 func (q *queue) remove(id string) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	q.n -= len(q.pending[id])
 	delete(q.pending, id)
+	delete(q.inflight, id)
 }
 
 // len returns the number of pending events.

@@ -73,8 +73,10 @@ const maxForwardID = 1024
 // is already identified as another user gets a new visitor id: nothing of
 // one user's history goes to another's.
 //
-// Identify writes to the store at once: it returns an error, and changes
-// nothing, when the store fails. It has no effect on visitors who are not
+// Identify writes to the store at once: it returns an error when the
+// store fails, and the visitor's cookie stays as it was; the merge is then
+// written again in the background, and completed once the store answers
+// (a profile is merged into a user's once, however often it is sent). It has no effect on visitors who are not
 // tracked (crawlers, no consent).
 func (p *Personalizer) Identify(w http.ResponseWriter, r *http.Request, userID string, traits map[string]any) error {
 	to, err := store.UserProfileID(userID)
@@ -97,7 +99,10 @@ func (p *Personalizer) Identify(w http.ResponseWriter, r *http.Request, userID s
 	if err := p.identifyVisitor(r.Context(), v, userID, to, now); err != nil {
 		return err
 	}
-	p.recordTo(to, store.Event{ID: p.nextID(), Type: store.TypeIdentify, Time: now, UserID: userID, Traits: tr})
+	// recordTo gives the event its id under the profile's lock: an id taken
+	// before it could lose to a concurrent event's higher one, and the
+	// store would skip it as applied already.
+	p.recordTo(to, store.Event{Type: store.TypeIdentify, Time: now, UserID: userID, Traits: tr})
 	if standalone {
 		b := v.bind()
 		if c, err := p.ids.cookie(cookieID{b.id, b.user}, nil, r, now); err == nil {
@@ -209,8 +214,15 @@ func (p *Personalizer) link(ctx context.Context, reqs []linkReq) error {
 			continue
 		}
 		seen[rq.from] = true
-		pending := p.queue.take1(rq.from)
-		evs := append(pending, store.Event{ID: p.nextID(), Type: store.TypeAlias, UserID: rq.userID, Time: rq.at})
+		// Under the profile's lock, the alias takes an id above every
+		// event queued so far, and an event recorded from now on takes a
+		// higher one and goes after the alias: the frozen profile's
+		// marks then tell it was not merged, and it is forwarded.
+		mu := p.lock(rq.from)
+		mu.Lock()
+		alias := store.Event{ID: p.nextID(), Type: store.TypeAlias, UserID: rq.userID, Time: rq.at}
+		evs := p.queue.take1(rq.from, alias)
+		mu.Unlock()
 		batches = append(batches, store.Batch{ID: rq.from, Events: evs})
 	}
 	if len(batches) == 0 {
@@ -221,26 +233,17 @@ func (p *Personalizer) link(ctx context.Context, reqs []linkReq) error {
 	p.expectOwn(batches)
 	profs, err := store.ApplyBatch(cctx, p.store, batches)
 	if err != nil {
-		// Nothing may be assumed applied: the pending events go back, in
-		// front; the aliases are dropped (the caller reports the error).
-		var back []store.Batch
-		for _, b := range batches {
-			if evs := b.Events[:len(b.Events)-1]; len(evs) > 0 {
-				back = append(back, store.Batch{ID: b.ID, Events: evs})
-			}
-		}
-		p.stats.Dropped.Add(uint64(p.queue.putBack(back)))
-		return fmt.Errorf("merging the visitor's profile: %w", err)
+		// The write may or may not have been applied (a timeout after the
+		// store committed). The events and the aliases go back to the
+		// queue, in front: the flusher writes them again, and the merge
+		// follows from the frozen profile the store then returns (a
+		// profile is merged once, however often its alias comes).
+		p.unexpectOwn(batches)
+		p.stats.Dropped.Add(uint64(p.queue.putBack(batches)))
+		return fmt.Errorf("merging the visitor's profile (it is retried in the background): %w", err)
 	}
-	p.eraseAgain(ctx, batches)
-	for i, prof := range profs {
-		if prof != nil && prof.MergedInto != "" && !p.forgotten.profile(prof.ID) {
-			p.merged(batches[i], prof)
-		}
-	}
-	for _, prof := range profs {
-		p.refresh(prof)
-	}
+	p.written(ctx, batches, profs)
+	p.queue.settle(batches)
 	return nil
 }
 
