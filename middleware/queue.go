@@ -17,11 +17,11 @@ type queue struct {
 	mu       sync.Mutex
 	pending  map[string][]store.Event
 	inflight map[string][]store.Event // taken, not yet settled
-	order   []string // visitors in the order they got pending events; may hold stale entries
-	head    int      // order[:head] is consumed
-	n       int      // events pending
-	max     int
-	dropped uint64 // events dropped at the bound since the last report
+	order    []string                 // visitors in the order they got pending events; may hold stale entries
+	head     int                      // order[:head] is consumed
+	n        int                      // events pending
+	max      int
+	dropped  uint64 // events dropped at the bound since the last report
 }
 
 func newQueue(max int) *queue {
