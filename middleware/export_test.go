@@ -19,3 +19,9 @@ func Expire(p *Personalizer, ctx context.Context) (int, error) { return p.expire
 
 // WaitBackground waits for the erasures running in the background.
 func WaitBackground(p *Personalizer) { p.bg.Wait() }
+
+// Evict drops the profile id from p's cache, as ristretto may at any time.
+func Evict(p *Personalizer, id string) {
+	p.cache.Wait()
+	p.cache.Del(id)
+}

@@ -1,0 +1,375 @@
+package middleware_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/tailorhq/tailor/middleware"
+	"github.com/tailorhq/tailor/store"
+	"github.com/tailorhq/tailor/store/memory"
+)
+
+// Tests of the data core under the patterns real sites produce: identify
+// on every login, many browsers per user, several instances.
+
+// TestRepeatedIdentifyMergesOnce: a server identify with the same visitor
+// and user, sent again after the user's profile has applied more events
+// with message ids than it remembers, does not merge the anonymous
+// history a second time.
+func TestRepeatedIdentifyMergesOnce(t *testing.T) {
+	t.Parallel()
+	s := newSite(t, nil)
+	_, id := s.visitor()
+	order := fmt.Sprintf(`{"type":"track","event":"Order Completed","anonymousId":%q,"messageId":"o-1","properties":{"revenue":100}}`, id)
+	if rec := s.server("/_tailor/v1/track", order); rec.Code != 200 {
+		t.Fatalf("track: %d %s", rec.Code, rec.Body)
+	}
+	identify := func(mid string) {
+		t.Helper()
+		body := fmt.Sprintf(`{"type":"identify","userId":"ann","anonymousId":%q,"messageId":%q}`, id, mid)
+		if rec := s.server("/_tailor/v1/identify", body); rec.Code != 200 {
+			t.Fatalf("identify: %d %s", rec.Code, rec.Body)
+		}
+	}
+	identify("login-1")
+	for i := range 600 {
+		body := fmt.Sprintf(`{"type":"track","event":"click","userId":"ann","messageId":"m-%d"}`, i)
+		if rec := s.server("/_tailor/v1/track", body); rec.Code != 200 {
+			t.Fatalf("track %d: %d %s", i, rec.Code, rec.Body)
+		}
+	}
+	identify("login-2")
+	if err := s.p.Alias(context.Background(), id, "ann"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.p.Flush(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	u, err := s.st.Load(context.Background(), "user:ann")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if u.Purchases.Count != 1 || u.Purchases.Revenue != 100 {
+		t.Fatalf("after three merges of one visitor: %d orders, revenue %v", u.Purchases.Count, u.Purchases.Revenue)
+	}
+}
+
+// TestForgetReachesEveryAlias: erasing a user erases every visitor ever
+// merged into them, not only the newest Limits.Aliases.
+func TestForgetReachesEveryAlias(t *testing.T) {
+	t.Parallel()
+	st := memory.New(store.Limits{})
+	p := newP(t, st, nil)
+	ctx := context.Background()
+	var ids []string
+	for i := range store.DefaultLimits.Aliases + 1 {
+		id := fmt.Sprintf("%032x", i+1)
+		ids = append(ids, id)
+		if _, err := st.Apply(ctx, id, []store.Event{{ID: "#v", Type: store.TypePage, Path: "/", Time: time.Now()}}); err != nil {
+			t.Fatal(err)
+		}
+		if err := p.Alias(ctx, id, "bob"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := p.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Forget(ctx, "bob"); err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range append(ids, "user:bob") {
+		if prof, err := st.Load(ctx, id); !errors.Is(err, store.ErrNotFound) {
+			t.Fatalf("%s is still stored after Forget(bob): %+v", id, prof)
+		}
+	}
+}
+
+// recorder collects segment changes.
+type recorder struct {
+	mu sync.Mutex
+	cs []middleware.SegmentChange
+}
+
+func (r *recorder) add(c middleware.SegmentChange) { r.mu.Lock(); r.cs = append(r.cs, c); r.mu.Unlock() }
+
+func (r *recorder) all() []middleware.SegmentChange {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return slices.Clone(r.cs)
+}
+
+// TestSegmentChangeAcrossInstances: a purchase recorded through B puts the
+// visitor into "customer" on their next page, served by A, whose cached
+// state was rebuilt from the store: the entry is reported once, by one
+// instance, and never again, whoever serves next.
+func TestSegmentChangeAcrossInstances(t *testing.T) {
+	t.Parallel()
+	st := memory.New(store.Limits{})
+	var ra, rb recorder
+	mux := func(p *middleware.Personalizer) http.Handler {
+		m := http.NewServeMux()
+		m.HandleFunc("/buy", func(w http.ResponseWriter, r *http.Request) {
+			middleware.FromContext(r.Context()).Purchase(store.Item{ID: "moneyball", Price: 10})
+		})
+		m.Handle("/", echo)
+		return p.Handler(m)
+	}
+	a := newP(t, st, func(c *middleware.Config) { c.OnSegmentChange = ra.add })
+	b := newP(t, st, func(c *middleware.Config) { c.OnSegmentChange = rb.add })
+	ha, hb := mux(a), mux(b)
+	rec := serve(ha, "GET", "/", browserUA)
+	id, _, _ := strings.Cut(rec.Body.String(), " ")
+	ck := rec.Result().Cookies()
+	serve(ha, "GET", "/", browserUA, ck...) // returns: kept
+	serve(hb, "GET", "/buy", browserUA, ck...)
+	flush := func() {
+		t.Helper()
+		for _, p := range []*middleware.Personalizer{a, b} {
+			if err := p.Flush(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	flush()
+	middleware.Evict(a, id) // also holds when A's copy was evicted
+	if got := serve(ha, "GET", "/", browserUA, ck...).Body.String(); !strings.Contains(got, "customer") {
+		t.Fatalf("A serves %q", got)
+	}
+	flush()
+	for range 3 {
+		serve(hb, "GET", "/", browserUA, ck...)
+		serve(ha, "GET", "/", browserUA, ck...)
+		flush()
+	}
+	all := append(ra.all(), rb.all()...)
+	if len(all) != 1 || fmt.Sprint(all[0].Entered) != "[customer]" || all[0].VisitorID != id {
+		t.Fatalf("changes reported: A %+v, B %+v", ra.all(), rb.all())
+	}
+	if len(ra.all()) != 1 {
+		t.Errorf("the change was reported by B, which did not classify it: %+v", rb.all())
+	}
+}
+
+// TestIdentifyWhileTracking: identify events are never lost to the user's
+// other events taking sequence ids concurrently.
+func TestIdentifyWhileTracking(t *testing.T) {
+	t.Parallel()
+	st := memory.New(store.Limits{})
+	p := newP(t, st, func(c *middleware.Config) { c.FlushInterval = 5 * time.Millisecond })
+	const users = 150
+	var wg sync.WaitGroup
+	sent := make([]int, users)
+	for i := range users {
+		user := fmt.Sprintf("u%d", i)
+		done := make(chan struct{})
+		wg.Add(2)
+		go func() {
+			defer wg.Done()
+			defer close(done)
+			r := httptest.NewRequest("POST", "/login", nil)
+			r.Header.Set("User-Agent", browserUA)
+			if err := p.Identify(httptest.NewRecorder(), r, user, nil); err != nil {
+				t.Error(err)
+			}
+		}()
+		go func() {
+			defer wg.Done()
+			for n := 0; n < 200; n++ {
+				select {
+				case <-done:
+					if n > 0 {
+						return
+					}
+				default:
+				}
+				if err := p.TrackUser(context.Background(), user, "email_opened", nil); err != nil {
+					t.Error(err)
+				}
+				sent[i]++
+			}
+		}()
+	}
+	wg.Wait()
+	if err := p.Flush(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	lost := 0
+	for i := range users {
+		u, err := st.Load(context.Background(), fmt.Sprintf("user:u%d", i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if u.Counts["identify"] != 1 || u.Counts["email_opened"] != sent[i] {
+			lost++
+		}
+	}
+	if lost > 0 {
+		t.Fatalf("%d of %d users lost events", lost, users)
+	}
+}
+
+// TestEventsRacingASignIn: events recorded for a visitor while they sign in
+// all reach the user's profile, whether they were written before the alias
+// (merged) or after it (forwarded).
+func TestEventsRacingASignIn(t *testing.T) {
+	t.Parallel()
+	for round := range 20 {
+		st := memory.New(store.Limits{})
+		p := newP(t, st, func(c *middleware.Config) { c.FlushInterval = time.Millisecond })
+		h := p.Handler(echo)
+		rec := serve(h, "GET", "/", browserUA)
+		id, _, _ := strings.Cut(rec.Body.String(), " ")
+		ck := rec.Result().Cookies()
+		if again := serve(h, "GET", "/", browserUA, ck...).Result().Cookies(); len(again) > 0 {
+			ck = again
+		}
+		const workers = 4
+		var wg sync.WaitGroup
+		var sent atomic.Int64
+		aliased := make(chan struct{})
+		for range workers {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for n := 0; n < 2000; n++ {
+					select {
+					case <-aliased:
+						return
+					default:
+					}
+					r := httptest.NewRequest("GET", "/", nil)
+					r.Header.Set("User-Agent", browserUA)
+					for _, c := range ck {
+						r.AddCookie(c)
+					}
+					if err := p.Track(r, "click", nil); err != nil {
+						t.Error(err)
+					}
+					sent.Add(1)
+				}
+			}()
+		}
+		for sent.Load() < 10 {
+			time.Sleep(time.Millisecond)
+		}
+		if err := p.Alias(context.Background(), id, "carl"); err != nil {
+			t.Fatal(err)
+		}
+		close(aliased)
+		wg.Wait()
+		// Forwards are queued by the flush that finds the frozen profile.
+		for range 3 {
+			if err := p.Flush(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+		}
+		u, err := st.Load(context.Background(), "user:carl")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := u.Counts["click"]; got != int(sent.Load()) {
+			t.Fatalf("round %d: %d clicks reached the user, want %d", round, got, sent.Load())
+		}
+	}
+}
+
+// TestCacheMissDuringAFlush: a visitor whose cached state is rebuilt while
+// a flush is writing their events still sees those events.
+func TestCacheMissDuringAFlush(t *testing.T) {
+	t.Parallel()
+	st := memory.New(store.Limits{})
+	bst := newBlockingStore(st, nil)
+	p := newP(t, bst, func(c *middleware.Config) { c.FlushInterval = time.Hour })
+	h := p.Handler(echo)
+	rec := serve(h, "GET", "/a", browserUA)
+	id, _, _ := strings.Cut(rec.Body.String(), " ")
+	ck := rec.Result().Cookies()
+	serve(h, "GET", "/b", browserUA, ck...)
+	serve(h, "GET", "/c", browserUA, ck...)
+	flushed := make(chan error, 1)
+	go func() { flushed <- p.Flush(context.Background()) }()
+	<-bst.entered // the flush has taken the events, the store has none yet
+	middleware.Evict(p, id)
+	prof, err := p.Profile(context.Background(), id)
+	close(bst.release)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := prof.Counts["page"]; n != 3 {
+		t.Errorf("during the flush the visitor has %d page views, want 3", n)
+	}
+	if err := <-flushed; err != nil {
+		t.Fatal(err)
+	}
+	// After the write, the state rebuilt then is complete, not double.
+	prof, _ = p.Profile(context.Background(), id)
+	if n := prof.Counts["page"]; n != 3 {
+		t.Errorf("after the flush %d page views, want 3", n)
+	}
+}
+
+// failOnce fails its first ApplyBatch, after applying it (a lost
+// acknowledgement), when armed.
+type failOnce struct {
+	*memory.Store
+	armed atomic.Bool
+}
+
+func (s *failOnce) ApplyBatch(ctx context.Context, bs []store.Batch) ([]*store.Profile, error) {
+	if s.armed.CompareAndSwap(true, false) {
+		return nil, errors.New("connection reset")
+	}
+	return s.Store.ApplyBatch(ctx, bs)
+}
+
+// TestFailedWriteHidesNoAnnouncement: a write that failed does not leave an
+// expected announcement behind that would swallow another instance's.
+func TestFailedWriteHidesNoAnnouncement(t *testing.T) {
+	t.Parallel()
+	st := memory.New(store.Limits{})
+	fst := &failOnce{Store: st}
+	a := newP(t, st, nil)
+	b := newP(t, fst, func(c *middleware.Config) { c.FlushInterval = time.Hour; c.Freshness = time.Hour })
+	hb := b.Handler(echo)
+	rec := serve(hb, "GET", "/", browserUA)
+	id, _, _ := strings.Cut(rec.Body.String(), " ")
+	ck := rec.Result().Cookies()
+	serve(hb, "GET", "/", browserUA, ck...)
+	fst.armed.Store(true)
+	if err := b.Flush(context.Background()); err == nil {
+		t.Fatal("the armed write did not fail")
+	}
+	// B writes its events again; the store announces that write once, and
+	// A's write after it must not be taken for it.
+	if err := b.Flush(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	r := httptest.NewRequest("GET", "/", nil)
+	r.Header.Set("User-Agent", browserUA)
+	for _, c := range ck {
+		r.AddCookie(c)
+	}
+	if err := a.Track(r, "signed_up", nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Flush(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	prof, err := b.Profile(context.Background(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if prof.Counts["signed_up"] != 1 {
+		t.Fatalf("B does not see A's write: %v", prof.Counts)
+	}
+}
