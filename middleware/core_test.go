@@ -100,7 +100,11 @@ type recorder struct {
 	cs []middleware.SegmentChange
 }
 
-func (r *recorder) add(c middleware.SegmentChange) { r.mu.Lock(); r.cs = append(r.cs, c); r.mu.Unlock() }
+func (r *recorder) add(c middleware.SegmentChange) {
+	r.mu.Lock()
+	r.cs = append(r.cs, c)
+	r.mu.Unlock()
+}
 
 func (r *recorder) all() []middleware.SegmentChange {
 	r.mu.Lock()
