@@ -124,11 +124,17 @@ type Config struct {
 	// such as X-Forwarded-For only behind a proxy you trust).
 	ClientIP func(r *http.Request) string
 
-	// OnSegmentChange, if set, is called when a returning visitor enters
-	// or leaves segments, as this instance sees it (the first
-	// classification after a visitor is loaded is the baseline). It is
-	// called in the request's goroutine: it must return quickly (queue the
-	// work, as webhooks do).
+	// OnSegmentChange, if set, is called when a kept visitor enters or
+	// leaves segments: every entry and exit once, across all the instances
+	// that share the store. The segments a visitor was last classified
+	// into are kept with their profile (store.Profile.Segments); a
+	// classification that differs is written as a segments event, the
+	// store's fold decides whether it is a change, and the instance whose
+	// write made it reports it once the store acknowledged the write:
+	// within about one FlushInterval of the request, from the flusher's
+	// goroutine. The first classification of a kept visitor reports the
+	// segments they are in as entries. It must return quickly (queue the
+	// work, as webhooks do). Without it no segments are written.
 	OnSegmentChange func(SegmentChange)
 	// OnClassify, if set, is called with the time each classification of a
 	// tracked visitor took (not when a cached one was reused), for metrics

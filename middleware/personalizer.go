@@ -300,6 +300,7 @@ func (p *Personalizer) recordSegments(b *binding, segs []string, now time.Time) 
 	ev := store.Event{ID: p.nextID(), Type: store.TypeSegments, Time: now,
 		Classified: &store.Classification{Visitor: b.id, Was: prof.Segments, Segments: segs}}
 	prof.Apply(p.lim, ev)
+	p.stats.Events.Add(1)
 	p.enqueue(b.pid, []store.Event{ev})
 	p.flushSoon()
 }

@@ -161,10 +161,10 @@ func New(cfg Config) (*Metrics, error) {
 		Buckets: cfg.Buckets, ConstLabels: cl,
 	})
 	m.entries = prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "tailor_segment_entries_total", Help: "Visitors entering a segment, as this instance sees them.", ConstLabels: cl,
+		Name: "tailor_segment_entries_total", Help: "Visitors entering a segment, each reported by the one instance whose write made the change.", ConstLabels: cl,
 	}, []string{"segment"})
 	m.exits = prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "tailor_segment_exits_total", Help: "Visitors leaving a segment, as this instance sees them.", ConstLabels: cl,
+		Name: "tailor_segment_exits_total", Help: "Visitors leaving a segment, each reported by the one instance whose write made the change.", ConstLabels: cl,
 	}, []string{"segment"})
 	for _, s := range cfg.Personalizer.Engine().Segments() {
 		m.entries.WithLabelValues(s.Name)

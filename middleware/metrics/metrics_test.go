@@ -108,7 +108,7 @@ func TestCollect(t *testing.T) {
 	s := newSite(t, wh)
 	c := newClient()
 	s.get(t, c, "/")    // new visitor: cookie
-	s.get(t, c, "/")    // back with the cookie: baseline "browser"
+	s.get(t, c, "/")    // back with the cookie, and kept: "browser" entered
 	s.get(t, c, "/buy") // still "browser"; records the purchase
 	s.get(t, c, "/")    // "customer" entered, "browser" exited
 	s.get(t, newClient(), "/")
@@ -143,11 +143,11 @@ tailor_bot_requests_total{site="test"} 1
 # HELP tailor_new_visitors_total Cookies issued to new visitors.
 # TYPE tailor_new_visitors_total counter
 tailor_new_visitors_total{site="test"} 2
-# HELP tailor_segment_entries_total Visitors entering a segment, as this instance sees them.
+# HELP tailor_segment_entries_total Visitors entering a segment, each reported by the one instance whose write made the change.
 # TYPE tailor_segment_entries_total counter
-tailor_segment_entries_total{segment="browser",site="test"} 0
+tailor_segment_entries_total{segment="browser",site="test"} 1
 tailor_segment_entries_total{segment="customer",site="test"} 1
-# HELP tailor_segment_exits_total Visitors leaving a segment, as this instance sees them.
+# HELP tailor_segment_exits_total Visitors leaving a segment, each reported by the one instance whose write made the change.
 # TYPE tailor_segment_exits_total counter
 tailor_segment_exits_total{segment="browser",site="test"} 1
 tailor_segment_exits_total{segment="customer",site="test"} 0
@@ -157,7 +157,7 @@ tailor_pending_events{site="test"} 0
 # HELP tailor_webhook_deliveries_total Webhook deliveries by outcome.
 # TYPE tailor_webhook_deliveries_total counter
 tailor_webhook_deliveries_total{outcome="abandoned",site="test"} 0
-tailor_webhook_deliveries_total{outcome="delivered",site="test"} 2
+tailor_webhook_deliveries_total{outcome="delivered",site="test"} 3
 tailor_webhook_deliveries_total{outcome="dropped",site="test"} 0
 tailor_webhook_deliveries_total{outcome="failed",site="test"} 0
 # HELP tailor_classification_seconds Time to classify a visitor into segments.
@@ -197,7 +197,7 @@ tailor_classification_seconds_count{site="test"} 2
 		"tailor_cache_misses_total":      float64(st.CacheMisses),
 		"tailor_flushes_total":           float64(st.Flushes),
 		"tailor_flush_seconds_total":     st.FlushTime.Seconds(),
-		"tailor_webhook_attempts_total":  2,
+		"tailor_webhook_attempts_total":  3,
 		"tailor_webhook_queue_length":    0,
 	} {
 		got := gather(t, reg, name)
