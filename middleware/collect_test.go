@@ -115,7 +115,7 @@ func TestCollectEndpoints(t *testing.T) {
 		{"track", "/_tailor/v1/track", `{"userId":"ana","event":"Signed Up","properties":{"plan":"pro"},"messageId":"m1"}`,
 			`{"success":true,"accepted":1}`, func(t *testing.T) {
 				p := s.profile("user:ana")
-				if p.Counts["Signed Up"] != 1 || string(p.Recent.At(0).Props) != `{"plan":"pro"}` || p.Recent.At(0).ID != "#m1" {
+				if p.Counts["Signed Up"] != 1 || string(p.Recent.At(0).Props) != `{"plan":"pro"}` || p.Recent.At(0).ID != "#s:m1" {
 					t.Errorf("profile %+v", p)
 				}
 			}},
@@ -490,5 +490,45 @@ func TestCollectIgnoresContentType(t *testing.T) {
 	}
 	if s.profile(id).Counts["beacon"] != 1 {
 		t.Error("not recorded")
+	}
+}
+
+// A browser's messageId never stands for a server's: a keyless call that
+// sends an id first does not make the server's order with that id a
+// duplicate, and each side's retries still count once.
+func TestCollectMessageIDsPerOrigin(t *testing.T) {
+	t.Parallel()
+	s := newSite(t, nil)
+	ck, id := s.visitor()
+	browserCall := `{"event":"Clicked","messageId":"order-1"}`
+	order := `{"anonymousId":"` + id + `","event":"Order Completed","messageId":"order-1","properties":{"revenue":30}}`
+	for round := range 2 { // the second round retries every call
+		if rec := s.browser("/_tailor/v1/track", browserCall, ck); rec.Code != 200 || strings.TrimSpace(rec.Body.String()) != `{"success":true,"accepted":1}` {
+			t.Fatalf("browser, round %d: %d %s", round, rec.Code, rec.Body)
+		}
+		if rec := s.server("/_tailor/v1/track", order); rec.Code != 200 {
+			t.Fatalf("server, round %d: %d %s", round, rec.Code, rec.Body)
+		}
+		// A server's messageId that looks like a browser's namespaced id.
+		if rec := s.server("/_tailor/v1/track", `{"anonymousId":"`+id+`","event":"Server Clicked","messageId":"b:order-1"}`); rec.Code != 200 {
+			t.Fatalf("server, round %d: %d %s", round, rec.Code, rec.Body)
+		}
+		if err := s.p.Flush(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	p := s.profile(id)
+	if p.Purchases.Count != 1 || p.Purchases.Revenue != 30 {
+		t.Errorf("purchases %+v, want the server's order once", p.Purchases)
+	}
+	if p.Counts["Clicked"] != 1 || p.Counts["Server Clicked"] != 1 {
+		t.Errorf("counts %v, want Clicked and Server Clicked once", p.Counts)
+	}
+	stored, err := s.st.Load(context.Background(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if stored.Purchases.Count != 1 || stored.Counts["Clicked"] != 1 || stored.Counts["Server Clicked"] != 1 {
+		t.Errorf("stored: purchases %+v counts %v", stored.Purchases, stored.Counts)
 	}
 }

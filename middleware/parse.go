@@ -245,12 +245,11 @@ func parseCall(m gjson.Result, kind string, index int, anonymous bool, bctx call
 		return call{}, invalid("userId", "userId or anonymousId is required")
 	}
 	var id string
-	id, fe = idField(f.messageID, "messageId", maxMessageID)
-	if fe != nil {
+	if id, fe = checkID(f.messageID, "messageId", maxMessageID); fe != nil {
 		return call{}, fe
 	}
 	if id != "" {
-		c.ev.ID = store.OpaqueID(id) // a copy
+		c.ev.ID = messageEventID(id, anonymous) // a copy
 	}
 	if c.ev.Time, fe = callTime(f.timestamp, f.sentAt, bsent, now); fe != nil {
 		return call{}, fe
@@ -317,10 +316,45 @@ func parseCall(m gjson.Result, kind string, index int, anonymous bool, bctx call
 	return c, nil
 }
 
+// The namespaces of messageIds. A messageId is the client's own choice,
+// and a browser (any call without a write key) could send first the id
+// that a server is about to give an order: the order would be dropped as a
+// retry of the browser's call. So the event id of a server's messageId m
+// is store.OpaqueID("s:"+m), and a browser's store.OpaqueID("b:"+m): they
+// never collide, whatever m is, while a client that retries a call sends
+// the same messageId from the same side and counts once. Browser calls
+// record for the visitor of their cookie only, so a browser's ids meet
+// only those of its own visitor's profile (or of its user's, once
+// identified). Neither form is that of a forwarded event ("#"+profile
+// id+">"+id): no profile id begins with "s:" or "b:".
+const (
+	serverMessageIDs  = "#s:"
+	browserMessageIDs = "#b:"
+)
+
+// messageEventID returns the event id of the messageId id of a server
+// call, or of a browser call when browser is set. The result does not
+// alias id.
+func messageEventID(id string, browser bool) string {
+	if browser {
+		return browserMessageIDs + id
+	}
+	return serverMessageIDs + id
+}
+
 // idField reads an id: a string, or a number (as Segment's libraries
 // accept), at most max bytes of UTF-8 without control characters. An
 // absent, null or empty id is "".
 func idField(r gjson.Result, field string, max int) (string, *fieldError) {
+	s, fe := checkID(r, field, max)
+	if fe != nil || s == "" {
+		return "", fe
+	}
+	return strings.Clone(s), nil
+}
+
+// checkID is idField without the copy: the id it returns may alias r.
+func checkID(r gjson.Result, field string, max int) (string, *fieldError) {
 	var s string
 	switch r.Type {
 	case gjson.Null:
@@ -343,7 +377,7 @@ func idField(r gjson.Result, field string, max int) (string, *fieldError) {
 			return "", invalid(field, "holds a control character")
 		}
 	}
-	return strings.Clone(s), nil
+	return s, nil
 }
 
 // stringField reads an optional string of at most max bytes.
