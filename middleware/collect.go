@@ -9,6 +9,7 @@ import (
 	"math"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -239,22 +240,20 @@ func (p *Personalizer) collectBrowser(r *http.Request, v *Visitor, calls []call,
 	if v == nil {
 		v = p.lookup(r, false)
 	}
-	if !v.Tracked() || v.New() {
-		return 0, len(calls), errs
+	// Calls of visitors who are not kept are refused by what they record
+	// as any other; what may be recorded is dropped.
+	var b *binding
+	if v.Tracked() && !v.New() {
+		b = v.bind()
 	}
-	b := v.bind()
 	evs := make([]store.Event, 0, len(calls))
-	for _, c := range calls {
-		forbid := func(field, msg string) {
-			errs = append(errs, fieldError{status: http.StatusForbidden, index: c.index, Code: "forbidden", Field: fieldPrefix(c.index) + field, Message: msg})
-		}
-		switch {
-		case c.kind == kindIdentify || c.kind == kindGroup || c.kind == kindAlias:
-			forbid("type", c.kind+" calls need a write key: traits and merges come from servers (see Personalizer.Identify)")
-		case c.anonymousID != "" && c.anonymousID != b.id:
-			forbid("anonymousId", "names another visitor than the one of the cookie")
-		case c.userID != "" && c.userID != b.user:
-			forbid("userId", "names another user than the one of the cookie")
+	for i := range calls {
+		c := &calls[i]
+		switch field, why := p.browserRefusal(c, b); {
+		case field != "":
+			errs = append(errs, fieldError{status: http.StatusForbidden, index: c.index, Code: "forbidden", Field: fieldPrefix(c.index) + field, Message: why})
+		case b == nil:
+			ignored++
 		default:
 			evs = append(evs, *c.ev)
 		}
@@ -262,7 +261,51 @@ func (p *Personalizer) collectBrowser(r *http.Request, v *Visitor, calls []call,
 	if len(evs) > 0 {
 		p.recordVisitor(v, evs)
 	}
-	return len(evs), 0, errs
+	return len(evs), ignored, errs
+}
+
+// orderEvents are the track events of Segment's order lifecycle
+// (besides "Order Completed", which is a purchase). Browsers may not send
+// them: only the shop's server knows an order's fate.
+var orderEvents = []string{"Order Updated", "Order Refunded", "Order Cancelled"}
+
+// browserRefusal is the whole policy for calls without a write key (the
+// browser snippet, or anyone holding a visitor's cookie): it returns the
+// field at fault in c and why c may not be recorded for the visitor of
+// the cookie b, or "" when it may. With a nil b (a visitor who is not
+// kept, whose calls are dropped) only what the call records is checked.
+//
+// Such calls may record page and screen views and track events, for the
+// visitor of the cookie only. What segments trust as the server's word
+// needs a write key: identify, group and alias calls (traits and merges),
+// purchases (track "Order Completed" or "purchase", which the profile
+// counts in Purchases, with their revenue), the other order events, and
+// the events named in Config.ServerEvents. Browser track events carry no
+// traits and no revenue (see trackFrom).
+func (p *Personalizer) browserRefusal(c *call, b *binding) (field, why string) {
+	switch {
+	case c.kind == kindIdentify || c.kind == kindGroup || c.kind == kindAlias:
+		return "type", c.kind + " calls need a write key: traits and merges come from servers (see Personalizer.Identify)"
+	case b != nil && c.anonymousID != "" && c.anonymousID != b.id:
+		return "anonymousId", "names another visitor than the one of the cookie"
+	case b != nil && c.userID != "" && c.userID != b.user:
+		return "userId", "names another user than the one of the cookie"
+	case c.kind != kindTrack:
+		return "", ""
+	}
+	var reason string
+	name := c.ev.Name
+	switch {
+	case name == store.EventPurchase:
+		reason = "it records a purchase (send orders from your server)"
+	case slices.ContainsFunc(orderEvents, func(s string) bool { return strings.EqualFold(s, name) }):
+		reason = "order events come from servers"
+	case slices.ContainsFunc(p.cfg.ServerEvents, func(s string) bool { return strings.EqualFold(s, name) }):
+		reason = "it is one of Config.ServerEvents"
+	default:
+		return "", ""
+	}
+	return "event", "track " + strconv.Quote(c.event) + " needs a write key: " + reason
 }
 
 // recordVisitor records events of the visitor v, as record does, keeping

@@ -50,6 +50,7 @@ const (
 type call struct {
 	index       int // in the batch; -1 for a single call
 	kind        string
+	event       string // of a track call, as sent (ev.Name may be mapped: "purchase")
 	userID      string
 	anonymousID string
 	previousID  string // alias
@@ -275,7 +276,8 @@ func parseCall(m gjson.Result, kind string, index int, anonymous bool, bctx call
 		if len(f.event.Str) > maxName {
 			return call{}, invalid("event", "%d bytes; the limit is %d", len(f.event.Str), maxName)
 		}
-		if ev, fe = trackFrom(f.event.Str, props, "properties."); fe != nil {
+		c.event = strings.Clone(f.event.Str)
+		if ev, fe = trackFrom(c.event, props, "properties."); fe != nil {
 			return call{}, fe
 		}
 	case kindPage, kindScreen:
@@ -522,9 +524,10 @@ func (c callContext) with(r gjson.Result) callContext {
 // trackFrom maps a Segment track call: "Order Completed" (or "purchase")
 // is an order, its properties.products the items (product_id or id,
 // category, price, quantity), properties.revenue or properties.total its
-// revenue (else the fold adds up the items).
+// revenue (else the fold adds up the items). The event keeps name: it
+// must not alias a buffer.
 func trackFrom(name string, props gjson.Result, prefix string) (store.Event, *fieldError) {
-	ev := store.Event{Type: store.TypeTrack, Name: strings.Clone(name), Props: rawObject(props, maxProps)}
+	ev := store.Event{Type: store.TypeTrack, Name: name, Props: rawObject(props, maxProps)}
 	pr := readProperties(props)
 	if c := pr.campaign; c.Type == gjson.String && len(c.Str) <= maxName {
 		ev.Campaign = strings.Clone(c.Str)
@@ -680,7 +683,7 @@ func pageEvent(name, category string, props []byte) store.Event {
 
 // mapTrack maps a track call made from Go, with its properties encoded.
 func mapTrack(name string, props []byte) (store.Event, error) {
-	ev, fe := trackFrom(name, gjson.ParseBytes(props), "properties.")
+	ev, fe := trackFrom(strings.Clone(name), gjson.ParseBytes(props), "properties.")
 	if fe != nil {
 		return store.Event{}, fmt.Errorf("%s: %s", fe.Field, fe.Message)
 	}
