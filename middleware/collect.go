@@ -40,7 +40,9 @@ import (
 // tracking API, with its limits: 32 KB per call or event, 500 KB and 2,500
 // events per batch. Each call needs userId or anonymousId (alias: userId
 // and previousId); track needs event, group groupId. messageId makes a
-// retried call count once; timestamp is honoured (corrected by sentAt, as
+// retried call count once: the messageIds of servers and of browsers are
+// kept apart, so that neither can take the other's (a browser cannot make
+// a server's order a duplicate); timestamp is honoured (corrected by sentAt, as
 // Segment does; a time in the future is now); a batch's context applies to
 // each of its events, theirs winning.
 //
@@ -58,11 +60,24 @@ import (
 //
 // Servers authenticate with a write key (Config.WriteKeys, AddWriteKey):
 // HTTP Basic with the key as user name, or "writeKey" in the body. They may
-// name any user or visitor. Calls without a key are accepted from pages of
-// the same origin only (Sec-Fetch-Site, Origin or Referer), are tied to the
-// visitor of the cookie, may not name another visitor or user (403), and
-// may only track, page and screen: traits and merges come from servers.
-// Calls of visitors who are not tracked are accepted and dropped.
+// name any user or visitor and record anything. Calls without a key (the
+// browser snippet, or anyone who holds a visitor's cookie) are accepted
+// from pages of the same origin only (Sec-Fetch-Site, Origin or Referer)
+// and are tied to the visitor of the cookie. They may record page and
+// screen views and track events, and nothing that segments trust as the
+// server's word. These need a write key, and get 403 naming the field and
+// why (counted in Stats.CollectRefused; the other events of a batch are
+// kept):
+//
+//   - naming another visitor (anonymousId) or user (userId);
+//   - identify, group and alias: traits and merges come from servers;
+//   - purchases: track "Order Completed" or "purchase", in any case;
+//   - the other order events: "Order Updated", "Order Refunded",
+//     "Order Cancelled", in any case;
+//   - the track events named in Config.ServerEvents, in any case.
+//
+// Calls of visitors who are not tracked (no cookie yet, no consent) are
+// refused for what they record as above, otherwise accepted and dropped.
 //
 // # Answers
 //
