@@ -9,6 +9,7 @@ import (
 	"math"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -39,7 +40,9 @@ import (
 // tracking API, with its limits: 32 KB per call or event, 500 KB and 2,500
 // events per batch. Each call needs userId or anonymousId (alias: userId
 // and previousId); track needs event, group groupId. messageId makes a
-// retried call count once; timestamp is honoured (corrected by sentAt, as
+// retried call count once: the messageIds of servers and of browsers are
+// kept apart, so that neither can take the other's (a browser cannot make
+// a server's order a duplicate); timestamp is honoured (corrected by sentAt, as
 // Segment does; a time in the future is now); a batch's context applies to
 // each of its events, theirs winning.
 //
@@ -57,11 +60,24 @@ import (
 //
 // Servers authenticate with a write key (Config.WriteKeys, AddWriteKey):
 // HTTP Basic with the key as user name, or "writeKey" in the body. They may
-// name any user or visitor. Calls without a key are accepted from pages of
-// the same origin only (Sec-Fetch-Site, Origin or Referer), are tied to the
-// visitor of the cookie, may not name another visitor or user (403), and
-// may only track, page and screen: traits and merges come from servers.
-// Calls of visitors who are not tracked are accepted and dropped.
+// name any user or visitor and record anything. Calls without a key (the
+// browser snippet, or anyone who holds a visitor's cookie) are accepted
+// from pages of the same origin only (Sec-Fetch-Site, Origin or Referer)
+// and are tied to the visitor of the cookie. They may record page and
+// screen views and track events, and nothing that segments trust as the
+// server's word. These need a write key, and get 403 naming the field and
+// why (counted in Stats.CollectRefused; the other events of a batch are
+// kept):
+//
+//   - naming another visitor (anonymousId) or user (userId);
+//   - identify, group and alias: traits and merges come from servers;
+//   - purchases: track "Order Completed" or "purchase", in any case;
+//   - the other order events: "Order Updated", "Order Refunded",
+//     "Order Cancelled", in any case;
+//   - the track events named in Config.ServerEvents, in any case.
+//
+// Calls of visitors who are not tracked (no cookie yet, no consent) are
+// refused for what they record as above, otherwise accepted and dropped.
 //
 // # Answers
 //
@@ -239,22 +255,20 @@ func (p *Personalizer) collectBrowser(r *http.Request, v *Visitor, calls []call,
 	if v == nil {
 		v = p.lookup(r, false)
 	}
-	if !v.Tracked() || v.New() {
-		return 0, len(calls), errs
+	// Calls of visitors who are not kept are refused by what they record
+	// as any other; what may be recorded is dropped.
+	var b *binding
+	if v.Tracked() && !v.New() {
+		b = v.bind()
 	}
-	b := v.bind()
 	evs := make([]store.Event, 0, len(calls))
-	for _, c := range calls {
-		forbid := func(field, msg string) {
-			errs = append(errs, fieldError{status: http.StatusForbidden, index: c.index, Code: "forbidden", Field: fieldPrefix(c.index) + field, Message: msg})
-		}
-		switch {
-		case c.kind == kindIdentify || c.kind == kindGroup || c.kind == kindAlias:
-			forbid("type", c.kind+" calls need a write key: traits and merges come from servers (see Personalizer.Identify)")
-		case c.anonymousID != "" && c.anonymousID != b.id:
-			forbid("anonymousId", "names another visitor than the one of the cookie")
-		case c.userID != "" && c.userID != b.user:
-			forbid("userId", "names another user than the one of the cookie")
+	for i := range calls {
+		c := &calls[i]
+		switch field, why := p.browserRefusal(c, b); {
+		case field != "":
+			errs = append(errs, fieldError{status: http.StatusForbidden, index: c.index, Code: "forbidden", Field: fieldPrefix(c.index) + field, Message: why})
+		case b == nil:
+			ignored++
 		default:
 			evs = append(evs, *c.ev)
 		}
@@ -262,7 +276,51 @@ func (p *Personalizer) collectBrowser(r *http.Request, v *Visitor, calls []call,
 	if len(evs) > 0 {
 		p.recordVisitor(v, evs)
 	}
-	return len(evs), 0, errs
+	return len(evs), ignored, errs
+}
+
+// orderEvents are the track events of Segment's order lifecycle
+// (besides "Order Completed", which is a purchase). Browsers may not send
+// them: only the shop's server knows an order's fate.
+var orderEvents = []string{"Order Updated", "Order Refunded", "Order Cancelled"}
+
+// browserRefusal is the whole policy for calls without a write key (the
+// browser snippet, or anyone holding a visitor's cookie): it returns the
+// field at fault in c and why c may not be recorded for the visitor of
+// the cookie b, or "" when it may. With a nil b (a visitor who is not
+// kept, whose calls are dropped) only what the call records is checked.
+//
+// Such calls may record page and screen views and track events, for the
+// visitor of the cookie only. What segments trust as the server's word
+// needs a write key: identify, group and alias calls (traits and merges),
+// purchases (track "Order Completed" or "purchase", which the profile
+// counts in Purchases, with their revenue), the other order events, and
+// the events named in Config.ServerEvents. Browser track events carry no
+// traits and no revenue (see trackFrom).
+func (p *Personalizer) browserRefusal(c *call, b *binding) (field, why string) {
+	switch {
+	case c.kind == kindIdentify || c.kind == kindGroup || c.kind == kindAlias:
+		return "type", c.kind + " calls need a write key: traits and merges come from servers (see Personalizer.Identify)"
+	case b != nil && c.anonymousID != "" && c.anonymousID != b.id:
+		return "anonymousId", "names another visitor than the one of the cookie"
+	case b != nil && c.userID != "" && c.userID != b.user:
+		return "userId", "names another user than the one of the cookie"
+	case c.kind != kindTrack:
+		return "", ""
+	}
+	var reason string
+	name := c.ev.Name
+	switch {
+	case name == store.EventPurchase:
+		reason = "it records a purchase (send orders from your server)"
+	case slices.ContainsFunc(orderEvents, func(s string) bool { return strings.EqualFold(s, name) }):
+		reason = "order events come from servers"
+	case slices.ContainsFunc(p.cfg.ServerEvents, func(s string) bool { return strings.EqualFold(s, name) }):
+		reason = "it is one of Config.ServerEvents"
+	default:
+		return "", ""
+	}
+	return "event", "track " + strconv.Quote(c.event) + " needs a write key: " + reason
 }
 
 // recordVisitor records events of the visitor v, as record does, keeping

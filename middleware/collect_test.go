@@ -115,7 +115,7 @@ func TestCollectEndpoints(t *testing.T) {
 		{"track", "/_tailor/v1/track", `{"userId":"ana","event":"Signed Up","properties":{"plan":"pro"},"messageId":"m1"}`,
 			`{"success":true,"accepted":1}`, func(t *testing.T) {
 				p := s.profile("user:ana")
-				if p.Counts["Signed Up"] != 1 || string(p.Recent.At(0).Props) != `{"plan":"pro"}` || p.Recent.At(0).ID != "#m1" {
+				if p.Counts["Signed Up"] != 1 || string(p.Recent.At(0).Props) != `{"plan":"pro"}` || p.Recent.At(0).ID != "#s:m1" {
 					t.Errorf("profile %+v", p)
 				}
 			}},
@@ -490,5 +490,155 @@ func TestCollectIgnoresContentType(t *testing.T) {
 	}
 	if s.profile(id).Counts["beacon"] != 1 {
 		t.Error("not recorded")
+	}
+}
+
+// A browser's messageId never stands for a server's: a keyless call that
+// sends an id first does not make the server's order with that id a
+// duplicate, and each side's retries still count once.
+func TestCollectMessageIDsPerOrigin(t *testing.T) {
+	t.Parallel()
+	s := newSite(t, nil)
+	ck, id := s.visitor()
+	browserCall := `{"event":"Clicked","messageId":"order-1"}`
+	order := `{"anonymousId":"` + id + `","event":"Order Completed","messageId":"order-1","properties":{"revenue":30}}`
+	for round := range 2 { // the second round retries every call
+		if rec := s.browser("/_tailor/v1/track", browserCall, ck); rec.Code != 200 || strings.TrimSpace(rec.Body.String()) != `{"success":true,"accepted":1}` {
+			t.Fatalf("browser, round %d: %d %s", round, rec.Code, rec.Body)
+		}
+		if rec := s.server("/_tailor/v1/track", order); rec.Code != 200 {
+			t.Fatalf("server, round %d: %d %s", round, rec.Code, rec.Body)
+		}
+		// A server's messageId that looks like a browser's namespaced id.
+		if rec := s.server("/_tailor/v1/track", `{"anonymousId":"`+id+`","event":"Server Clicked","messageId":"b:order-1"}`); rec.Code != 200 {
+			t.Fatalf("server, round %d: %d %s", round, rec.Code, rec.Body)
+		}
+		if err := s.p.Flush(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	p := s.profile(id)
+	if p.Purchases.Count != 1 || p.Purchases.Revenue != 30 {
+		t.Errorf("purchases %+v, want the server's order once", p.Purchases)
+	}
+	if p.Counts["Clicked"] != 1 || p.Counts["Server Clicked"] != 1 {
+		t.Errorf("counts %v, want Clicked and Server Clicked once", p.Counts)
+	}
+	stored, err := s.st.Load(context.Background(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if stored.Purchases.Count != 1 || stored.Counts["Clicked"] != 1 || stored.Counts["Server Clicked"] != 1 {
+		t.Errorf("stored: purchases %+v counts %v", stored.Purchases, stored.Counts)
+	}
+}
+
+// TestCollectBrowserMayNotRecordServerEvents: calls without a write key
+// may not record orders (and the rest of the order lifecycle), nor the
+// site's Config.ServerEvents: they get 403 naming the event, counted in
+// Stats.CollectRefused, and the profile is unchanged; the same calls with
+// a write key are recorded.
+func TestCollectBrowserMayNotRecordServerEvents(t *testing.T) {
+	t.Parallel()
+	s := newSite(t, func(c *middleware.Config) { c.ServerEvents = []string{"Signed Up", "Trial Started"} })
+	ck, id := s.visitor()
+	order := `"properties":{"revenue":500,"products":[{"id":"tv","price":500}]}`
+	forbidden := func(field, event, why string) string {
+		return `{"error":"forbidden","field":"` + field + `","message":"track \"` + event + `\" needs a write key: ` + why + `"}`
+	}
+	const purchase = "it records a purchase (send orders from your server)"
+	const orderEvent = "order events come from servers"
+	const serverEvent = "it is one of Config.ServerEvents"
+	for _, tc := range []struct {
+		name, path, body string
+		status           int
+		want             string
+	}{
+		{"Order Completed", "/_tailor/v1/track", `{"event":"Order Completed",` + order + `}`, 403, forbidden("event", "Order Completed", purchase)},
+		{"order completed", "/_tailor/v1/track", `{"event":"order completed",` + order + `}`, 403, forbidden("event", "order completed", purchase)},
+		{"purchase", "/_tailor/v1/track", `{"event":"purchase",` + order + `}`, 403, forbidden("event", "purchase", purchase)},
+		{"Order Refunded", "/_tailor/v1/track", `{"event":"Order Refunded","properties":{"revenue":-500}}`, 403, forbidden("event", "Order Refunded", orderEvent)},
+		{"Order Updated", "/_tailor/v1/track", `{"event":"ORDER UPDATED"}`, 403, forbidden("event", "ORDER UPDATED", orderEvent)},
+		{"Order Cancelled", "/_tailor/v1/track", `{"event":"Order Cancelled"}`, 403, forbidden("event", "Order Cancelled", orderEvent)},
+		{"configured", "/_tailor/v1/track", `{"event":"signed up"}`, 403, forbidden("event", "signed up", serverEvent)},
+		{"batch", "/_tailor/v1/batch", `{"batch":[{"type":"track","event":"Checkout Started","properties":{"revenue":500}},` +
+			`{"type":"track","event":"Order Completed",` + order + `},{"type":"page","properties":{"path":"/thanks"}},{"type":"track","event":"Trial Started"}]}`, 200,
+			`{"success":true,"accepted":2,"errors":[` + forbidden("batch[1].event", "Order Completed", purchase) + `,` + forbidden("batch[3].event", "Trial Started", serverEvent) + `]}`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			before := s.p.Stats().CollectRefused
+			rec := s.browser(tc.path, tc.body, ck)
+			if rec.Code != tc.status || strings.TrimSpace(rec.Body.String()) != tc.want {
+				t.Fatalf("got %d %s\nwant %d %s", rec.Code, rec.Body, tc.status, tc.want)
+			}
+			if n := s.p.Stats().CollectRefused - before; n != uint64(strings.Count(tc.want, `"forbidden"`)) {
+				t.Errorf("CollectRefused grew by %d", n)
+			}
+		})
+	}
+	// A browser whose visitor is not kept (no cookie yet) is told the
+	// same; its other calls are dropped.
+	if rec := s.browser("/_tailor/v1/batch", `{"batch":[{"type":"track","event":"x"},{"type":"track","event":"Order Completed"}]}`, nil); rec.Code != 200 ||
+		strings.TrimSpace(rec.Body.String()) != `{"success":true,"accepted":0,"ignored":1,"errors":[`+forbidden("batch[1].event", "Order Completed", purchase)+`]}` {
+		t.Errorf("without a cookie: %d %s", rec.Code, rec.Body)
+	}
+	p := s.profile(id)
+	if p.Purchases.Count != 0 || p.Purchases.Revenue != 0 {
+		t.Errorf("a browser call made purchases: %+v", p.Purchases)
+	}
+	for _, name := range []string{"Order Refunded", "ORDER UPDATED", "Order Cancelled", "signed up", "Trial Started", store.EventPurchase} {
+		if p.Counts[name] != 0 {
+			t.Errorf("a browser call recorded %q: %v", name, p.Counts)
+		}
+	}
+	if p.Counts["Checkout Started"] != 1 || p.Pages["/thanks"] != 1 {
+		t.Errorf("the allowed events of the batch are missing: counts %v pages %v", p.Counts, p.Pages)
+	}
+
+	// The same events from a server, about the same visitor.
+	anon := `"anonymousId":"` + id + `",`
+	if rec := s.server("/_tailor/v1/batch", `{"batch":[{"type":"track",`+anon+`"event":"Order Completed",`+order+`},`+
+		`{"type":"track",`+anon+`"event":"Order Refunded"},{"type":"track",`+anon+`"event":"Signed Up"}]}`); rec.Code != 200 ||
+		strings.TrimSpace(rec.Body.String()) != `{"success":true,"accepted":3}` {
+		t.Fatalf("server: %d %s", rec.Code, rec.Body)
+	}
+	p = s.profile(id)
+	if p.Purchases.Count != 1 || p.Purchases.Revenue != 500 || p.Counts["Order Refunded"] != 1 || p.Counts["Signed Up"] != 1 {
+		t.Errorf("server events: purchases %+v counts %v", p.Purchases, p.Counts)
+	}
+}
+
+// TestCollectBrowserEventsByDefault: without Config.ServerEvents, browser
+// calls may track any event but orders.
+func TestCollectBrowserEventsByDefault(t *testing.T) {
+	t.Parallel()
+	s := newSite(t, nil)
+	ck, id := s.visitor()
+	for _, ev := range []string{"Signed Up", "Product Added", "Checkout Started", "Orders Viewed"} {
+		if rec := s.browser("/_tailor/v1/track", `{"event":"`+ev+`"}`, ck); rec.Code != 200 {
+			t.Errorf("%s: %d %s", ev, rec.Code, rec.Body)
+		}
+	}
+	if rec := s.browser("/_tailor/v1/track", `{"event":"Order Completed"}`, ck); rec.Code != 403 {
+		t.Errorf("Order Completed: %d %s", rec.Code, rec.Body)
+	}
+	if p := s.profile(id); p.Counts["Signed Up"] != 1 || p.Counts["Orders Viewed"] != 1 || p.Purchases.Count != 0 {
+		t.Errorf("counts %v purchases %+v", p.Counts, p.Purchases)
+	}
+}
+
+func TestServerEventsConfig(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		names []string
+		want  string
+	}{
+		{[]string{"ok", ""}, "Config.ServerEvents[1]: empty event name"},
+		{[]string{strings.Repeat("e", 201)}, "Config.ServerEvents[0]: 201 bytes; the limit is 200"},
+	} {
+		_, err := middleware.New(middleware.Config{Keys: []middleware.KeyPair{testKeys}, Store: memory.New(store.Limits{}), ServerEvents: tc.names})
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%q: %v, want %q", tc.names, err, tc.want)
+		}
 	}
 }

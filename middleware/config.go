@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -110,6 +111,13 @@ type Config struct {
 	// body). Keys are added and revoked at run time with AddWriteKey and
 	// RevokeWriteKey. Default: none (only same-origin browser calls).
 	WriteKeys []string
+	// ServerEvents names track events that only calls with a write key
+	// (servers) may record, compared ignoring case: the events your
+	// segments trust as the server's word ("Signed Up", "Trial
+	// Started"). Orders are always reserved, whatever this lists: see
+	// Collector. Default: none beyond orders (browser calls may track
+	// any other event).
+	ServerEvents []string
 	// KeyRate bounds the events that each write key may send to the
 	// collection endpoint, per second, with bursts of two seconds' worth.
 	// Past it calls get 429 Too Many Requests with Retry-After. Default
@@ -185,6 +193,14 @@ func (c *Config) setDefaults() error {
 			errs = append(errs, fmt.Errorf("Config.WriteKeys[%d]: %w", i, err))
 		}
 	}
+	for i, name := range c.ServerEvents {
+		switch {
+		case name == "":
+			errs = append(errs, fmt.Errorf("Config.ServerEvents[%d]: empty event name", i))
+		case len(name) > maxName:
+			errs = append(errs, fmt.Errorf("Config.ServerEvents[%d]: %d bytes; the limit is %d", i, len(name), maxName))
+		}
+	}
 	if len(errs) > 0 {
 		return fmt.Errorf("tailor: invalid config: %w", errors.Join(errs...))
 	}
@@ -221,6 +237,8 @@ func (c *Config) setDefaults() error {
 	if c.BrowserRate == 0 {
 		c.BrowserRate = 20
 	}
+	// A copy: the caller may reuse its slice.
+	c.ServerEvents = slices.Clone(c.ServerEvents)
 	if c.ClientIP == nil {
 		c.ClientIP = remoteHost
 	}

@@ -66,6 +66,16 @@
 // loaded are queued in window.tailor = [[name, props], ...]. Events go
 // with navigator.sendBeacon, so they survive the page being left.
 //
+// Anyone can send what the snippet sends, so calls without a write key
+// may record page views and track events for the visitor of their cookie,
+// and nothing that segments trust: not traits or merges (identify, group,
+// alias), not purchases ("Order Completed", "purchase") nor the other
+// order events, not the events listed in Config.ServerEvents. Those get
+// 403 naming the event; servers send them with a write key, or record them
+// from Go. The messageIds of browser and server calls are kept apart, so a
+// browser cannot pre-empt the id of a server's order. See
+// [Personalizer.Collector].
+//
 // From Go, [Personalizer.Track] and [Personalizer.Page] record for the
 // visitor of a request, [Personalizer.TrackUser] and
 // [Personalizer.IdentifyUser] for a user known by id alone (a CRM, an email

@@ -89,6 +89,58 @@ func ExamplePersonalizer_Collector() {
 	// {"crm_stage":"opportunity"} 1
 }
 
+// The snippet's calls (no write key) may track what the visitor does, but
+// not orders: anyone could send them. The server records the order.
+func ExamplePersonalizer_Collector_browser() {
+	p, err := middleware.New(middleware.Config{
+		Keys:      []middleware.KeyPair{middleware.GenerateKeyPair()},
+		Store:     memory.New(store.Limits{}),
+		WriteKeys: []string{"wk_example"},
+	})
+	if err != nil {
+		panic(err)
+	}
+	defer p.Close(context.Background())
+	mux := http.NewServeMux()
+	mux.Handle("/_tailor/", p.Collector())
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprint(w, middleware.FromContext(r.Context()).ID())
+	})
+	h := p.Handler(mux)
+
+	b := &browser{h: h}
+	b.do("GET", "/", "")
+	id := b.do("GET", "/", "") // a returning visitor: kept
+	send := func(r *http.Request) {
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, r)
+		fmt.Print(rec.Code, " ", rec.Body.String())
+	}
+	r := httptest.NewRequest("POST", "/_tailor/v1/batch", strings.NewReader(`{"batch":[
+		{"type":"track","event":"add_to_cart"},
+		{"type":"track","event":"Order Completed","properties":{"revenue":5000}}]}`))
+	r.Header.Set("Sec-Fetch-Site", "same-origin") // from a page of the site
+	r.Header.Set("User-Agent", "Mozilla/5.0 (Example) Chrome/150.0")
+	for _, c := range b.cookie {
+		r.AddCookie(c)
+	}
+	send(r)
+	prof, _ := p.Profile(context.Background(), id)
+	fmt.Println(prof.Counts["add_to_cart"], prof.Purchases.Count)
+
+	r = httptest.NewRequest("POST", "/_tailor/v1/track", strings.NewReader(
+		`{"anonymousId":"`+id+`","event":"Order Completed","properties":{"revenue":50}}`))
+	r.SetBasicAuth("wk_example", "")
+	send(r)
+	prof, _ = p.Profile(context.Background(), id)
+	fmt.Println(prof.Purchases.Count, prof.Purchases.Revenue)
+	// Output:
+	// 200 {"success":true,"accepted":1,"errors":[{"error":"forbidden","field":"batch[1].event","message":"track \"Order Completed\" needs a write key: it records a purchase (send orders from your server)"}]}
+	// 1 0
+	// 200 {"success":true,"accepted":1}
+	// 1 50
+}
+
 // A visitor browses anonymously, then signs in on a second browser too:
 // the second browser gets the first one's history. A CRM's stage, sent by
 // user id, reaches both.

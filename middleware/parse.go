@@ -50,6 +50,7 @@ const (
 type call struct {
 	index       int // in the batch; -1 for a single call
 	kind        string
+	event       string // of a track call, as sent (ev.Name may be mapped: "purchase")
 	userID      string
 	anonymousID string
 	previousID  string // alias
@@ -245,12 +246,11 @@ func parseCall(m gjson.Result, kind string, index int, anonymous bool, bctx call
 		return call{}, invalid("userId", "userId or anonymousId is required")
 	}
 	var id string
-	id, fe = idField(f.messageID, "messageId", maxMessageID)
-	if fe != nil {
+	if id, fe = checkID(f.messageID, "messageId", maxMessageID); fe != nil {
 		return call{}, fe
 	}
 	if id != "" {
-		c.ev.ID = store.OpaqueID(id) // a copy
+		c.ev.ID = messageEventID(id, anonymous) // a copy
 	}
 	if c.ev.Time, fe = callTime(f.timestamp, f.sentAt, bsent, now); fe != nil {
 		return call{}, fe
@@ -276,7 +276,8 @@ func parseCall(m gjson.Result, kind string, index int, anonymous bool, bctx call
 		if len(f.event.Str) > maxName {
 			return call{}, invalid("event", "%d bytes; the limit is %d", len(f.event.Str), maxName)
 		}
-		if ev, fe = trackFrom(f.event.Str, props, "properties."); fe != nil {
+		c.event = strings.Clone(f.event.Str)
+		if ev, fe = trackFrom(c.event, props, "properties."); fe != nil {
 			return call{}, fe
 		}
 	case kindPage, kindScreen:
@@ -317,10 +318,45 @@ func parseCall(m gjson.Result, kind string, index int, anonymous bool, bctx call
 	return c, nil
 }
 
+// The namespaces of messageIds. A messageId is the client's own choice,
+// and a browser (any call without a write key) could send first the id
+// that a server is about to give an order: the order would be dropped as a
+// retry of the browser's call. So the event id of a server's messageId m
+// is store.OpaqueID("s:"+m), and a browser's store.OpaqueID("b:"+m): they
+// never collide, whatever m is, while a client that retries a call sends
+// the same messageId from the same side and counts once. Browser calls
+// record for the visitor of their cookie only, so a browser's ids meet
+// only those of its own visitor's profile (or of its user's, once
+// identified). Neither form is that of a forwarded event ("#"+profile
+// id+">"+id): no profile id begins with "s:" or "b:".
+const (
+	serverMessageIDs  = "#s:"
+	browserMessageIDs = "#b:"
+)
+
+// messageEventID returns the event id of the messageId id of a server
+// call, or of a browser call when browser is set. The result does not
+// alias id.
+func messageEventID(id string, browser bool) string {
+	if browser {
+		return browserMessageIDs + id
+	}
+	return serverMessageIDs + id
+}
+
 // idField reads an id: a string, or a number (as Segment's libraries
 // accept), at most max bytes of UTF-8 without control characters. An
 // absent, null or empty id is "".
 func idField(r gjson.Result, field string, max int) (string, *fieldError) {
+	s, fe := checkID(r, field, max)
+	if fe != nil || s == "" {
+		return "", fe
+	}
+	return strings.Clone(s), nil
+}
+
+// checkID is idField without the copy: the id it returns may alias r.
+func checkID(r gjson.Result, field string, max int) (string, *fieldError) {
 	var s string
 	switch r.Type {
 	case gjson.Null:
@@ -343,7 +379,7 @@ func idField(r gjson.Result, field string, max int) (string, *fieldError) {
 			return "", invalid(field, "holds a control character")
 		}
 	}
-	return strings.Clone(s), nil
+	return s, nil
 }
 
 // stringField reads an optional string of at most max bytes.
@@ -488,9 +524,10 @@ func (c callContext) with(r gjson.Result) callContext {
 // trackFrom maps a Segment track call: "Order Completed" (or "purchase")
 // is an order, its properties.products the items (product_id or id,
 // category, price, quantity), properties.revenue or properties.total its
-// revenue (else the fold adds up the items).
+// revenue (else the fold adds up the items). The event keeps name: it
+// must not alias a buffer.
 func trackFrom(name string, props gjson.Result, prefix string) (store.Event, *fieldError) {
-	ev := store.Event{Type: store.TypeTrack, Name: strings.Clone(name), Props: rawObject(props, maxProps)}
+	ev := store.Event{Type: store.TypeTrack, Name: name, Props: rawObject(props, maxProps)}
 	pr := readProperties(props)
 	if c := pr.campaign; c.Type == gjson.String && len(c.Str) <= maxName {
 		ev.Campaign = strings.Clone(c.Str)
@@ -646,7 +683,7 @@ func pageEvent(name, category string, props []byte) store.Event {
 
 // mapTrack maps a track call made from Go, with its properties encoded.
 func mapTrack(name string, props []byte) (store.Event, error) {
-	ev, fe := trackFrom(name, gjson.ParseBytes(props), "properties.")
+	ev, fe := trackFrom(strings.Clone(name), gjson.ParseBytes(props), "properties.")
 	if fe != nil {
 		return store.Event{}, fmt.Errorf("%s: %s", fe.Field, fe.Message)
 	}

@@ -2,6 +2,7 @@ package middleware
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -20,7 +21,7 @@ func TestParseMapping(t *testing.T) {
 		user, anon, prev string
 	}{
 		{"track", kindTrack, `{"userId":"u","event":"Clicked","properties":{"a":1},"messageId":"m"}`,
-			store.Event{ID: "#m", Type: store.TypeTrack, Name: "Clicked", Props: json.RawMessage(`{"a":1}`), Time: parseNow}, "u", "", ""},
+			store.Event{ID: "#s:m", Type: store.TypeTrack, Name: "Clicked", Props: json.RawMessage(`{"a":1}`), Time: parseNow}, "u", "", ""},
 		{"purchase", kindTrack, `{"anonymousId":"a","event":"purchase","properties":{"total":"9.5","products":[{"sku":"no id","price":1},{"product_id":7,"quantity":3}]}}`,
 			store.Event{Type: store.TypeTrack, Name: store.EventPurchase, Revenue: 9.5, Time: parseNow,
 				Props: json.RawMessage(`{"total":"9.5","products":[{"sku":"no id","price":1},{"product_id":7,"quantity":3}]}`),
@@ -36,7 +37,7 @@ func TestParseMapping(t *testing.T) {
 		{"alias", kindAlias, `{"userId":"u","previousId":"p"}`,
 			store.Event{Type: store.TypeAlias, UserID: "u", Time: parseNow}, "u", "", "p"},
 		{"numeric ids", kindTrack, `{"userId":42,"event":"e","messageId":7}`,
-			store.Event{ID: "#7", Type: store.TypeTrack, Name: "e", Time: parseNow}, "42", "", ""},
+			store.Event{ID: "#s:7", Type: store.TypeTrack, Name: "e", Time: parseNow}, "42", "", ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, calls, errs, fatal := parseCalls([]byte(tc.body), tc.kind, false, parseNow)
@@ -84,6 +85,45 @@ func TestParseDoesNotAliasTheBody(t *testing.T) {
 	after, _ := json.Marshal(*calls[0].ev)
 	if string(before) != string(after) || calls[0].userID+calls[1].anonymousID != ids || string(calls[1].ev.Traits) != `{"k":"v"}` {
 		t.Errorf("calls changed with the body:\n%s\n%s", before, after)
+	}
+}
+
+// TestParseMessageIDNamespaces: the messageIds of browser calls
+// (anonymous) and of server calls map to event ids that never collide,
+// and the same messageId from the same side maps to the same id.
+func TestParseMessageIDNamespaces(t *testing.T) {
+	t.Parallel()
+	eventID := func(body string, anonymous bool) string {
+		t.Helper()
+		_, calls, errs, fatal := parseCalls([]byte(body), kindTrack, anonymous, parseNow)
+		if fatal != nil || len(errs) > 0 || len(calls) != 1 {
+			t.Fatalf("%s: %v %v %d", body, fatal, errs, len(calls))
+		}
+		return calls[0].ev.ID
+	}
+	seen := make(map[string]string)
+	for _, m := range []string{`"order-1"`, `"s:order-1"`, `"b:order-1"`, `"#order-1"`, `7`} {
+		body := `{"anonymousId":"a","event":"e","messageId":` + m + `}`
+		for _, anonymous := range []bool{false, true} {
+			id := eventID(body, anonymous)
+			if again := eventID(body, anonymous); again != id {
+				t.Errorf("messageId %s, anonymous=%v: %q, then %q", m, anonymous, id, again)
+			}
+			if _, _, ok := store.SplitID(id); ok {
+				t.Errorf("messageId %s: event id %q is read as a producer's sequence", m, id)
+			}
+			who := fmt.Sprintf("messageId %s, anonymous=%v", m, anonymous)
+			if other, ok := seen[id]; ok {
+				t.Errorf("%s and %s both map to %q", who, other, id)
+			}
+			seen[id] = who
+		}
+	}
+	if got := eventID(`{"anonymousId":"a","event":"e","messageId":"m"}`, true); got != "#b:m" {
+		t.Errorf("browser id %q, want #b:m", got)
+	}
+	if got := eventID(`{"anonymousId":"a","event":"e","messageId":"m"}`, false); got != "#s:m" {
+		t.Errorf("server id %q, want #s:m", got)
 	}
 }
 
@@ -137,8 +177,8 @@ func FuzzCollect(f *testing.F) {
 					t.Fatalf("id %q: %v", id, err)
 				}
 			}
-			if c.ev.ID != "" && !strings.HasPrefix(c.ev.ID, "#") {
-				t.Fatalf("event id %q", c.ev.ID)
+			if ns := messageEventID("", anonymous); c.ev.ID != "" && !strings.HasPrefix(c.ev.ID, ns) {
+				t.Fatalf("event id %q of a call with anonymous=%v, want it under %q", c.ev.ID, anonymous, ns)
 			}
 			if c.ev.Type == "" || c.ev.Time.After(parseNow) || len(c.ev.Props) > maxProps || len(c.ev.Path) > maxPath || len(c.ev.Items) > maxProducts {
 				t.Fatalf("event %+v", c.ev)
