@@ -69,11 +69,10 @@
 // measurements). A measurement reads at most Config.SampleLimit profiles;
 // past that, sizes are those of the first profiles the store yields, and the
 // pages say so. Counting entries and exits
-// (middleware.Config.OnSegmentChange) would cost nothing per measurement but
-// drifts: a visitor's first classification is a baseline, not an entry;
-// visitors who never come back never leave a segment of the recent past; and
-// each instance of a site only sees its own visitors. Measuring is exact up
-// to the limit and the same on every instance.
+// (middleware.Config.OnSegmentChange, reported once across instances) would
+// cost nothing per measurement but misses passive changes: visitors who
+// never come back never leave a segment of the recent past. Measuring is
+// exact up to the limit and the same on every instance.
 //
 // A visitor's profile merged into a user's profile (store.Profile.MergedInto)
 // is skipped by measurements, member lists and exports: the user's profile
