@@ -112,12 +112,16 @@ type Config struct {
 	WriteKeys []string
 	// KeyRate bounds the events that each write key may send to the
 	// collection endpoint, per second, with bursts of two seconds' worth.
-	// Past it calls get 429 Too Many Requests with Retry-After. Default
-	// 10,000; negative means no bound.
+	// A call is admitted only if all its events fit in what is left of
+	// the burst; past it calls get 429 Too Many Requests with Retry-After
+	// (at most two seconds), and a batch larger than the burst gets 413.
+	// Default 10,000; negative means no bound.
 	KeyRate float64
 	// BrowserRate bounds the events per second that each client address
 	// may send without a write key (the browser snippet), with bursts of
-	// two seconds' worth. Default 20; negative means no bound.
+	// two seconds' worth, as KeyRate does. At most 100,000 addresses are
+	// remembered; a new one always gets a full burst, in place of the
+	// least recently seen. Default 20; negative means no bound.
 	BrowserRate float64
 	// ClientIP returns the address that BrowserRate counts a request
 	// under. Default: the host of r.RemoteAddr (set it to read a header
