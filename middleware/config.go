@@ -38,8 +38,10 @@ type Config struct {
 
 	// CookieName is the name of the visitor cookie. Default "tailor".
 	CookieName string
-	// CookieMaxAge is the lifetime of the visitor cookie; it is renewed at
-	// most once a day while the visitor comes back. Default 400 days.
+	// CookieMaxAge is the lifetime of the visitor cookie, to the second:
+	// an older cookie is refused. It is renewed at most once a day (once
+	// half its lifetime has passed, if that is shorter) while the visitor
+	// comes back. Default 400 days.
 	CookieMaxAge time.Duration
 	// CookieDomain is the cookie's Domain attribute. Default: none (the
 	// request's host only).
