@@ -176,7 +176,13 @@ func (p *Personalizer) collect(w http.ResponseWriter, r *http.Request) {
 	if server {
 		lim = p.keyRate
 	}
-	if ok, retry := lim.take(rateKey, max(len(calls)+len(errs), 1), now); !ok {
+	cost := max(len(calls)+len(errs), 1)
+	if cost > lim.maxCost() {
+		p.stats.CollectRefused.Add(1)
+		writeError(w, tooLarge("batch", "%d events; this client may send at most %d in one request", cost, lim.maxCost()))
+		return
+	}
+	if ok, retry := lim.take(rateKey, cost, now); !ok {
 		p.stats.RateLimited.Add(1)
 		secs := int(math.Ceil(retry.Seconds()))
 		w.Header().Set("Retry-After", strconv.Itoa(secs))

@@ -39,8 +39,10 @@ type Config struct {
 
 	// CookieName is the name of the visitor cookie. Default "tailor".
 	CookieName string
-	// CookieMaxAge is the lifetime of the visitor cookie; it is renewed at
-	// most once a day while the visitor comes back. Default 400 days.
+	// CookieMaxAge is the lifetime of the visitor cookie, to the second:
+	// an older cookie is refused. It is renewed at most once a day (once
+	// half its lifetime has passed, if that is shorter) while the visitor
+	// comes back. Default 400 days.
 	CookieMaxAge time.Duration
 	// CookieDomain is the cookie's Domain attribute. Default: none (the
 	// request's host only).
@@ -120,12 +122,16 @@ type Config struct {
 	ServerEvents []string
 	// KeyRate bounds the events that each write key may send to the
 	// collection endpoint, per second, with bursts of two seconds' worth.
-	// Past it calls get 429 Too Many Requests with Retry-After. Default
-	// 10,000; negative means no bound.
+	// A call is admitted only if all its events fit in what is left of
+	// the burst; past it calls get 429 Too Many Requests with Retry-After
+	// (at most two seconds), and a batch larger than the burst gets 413.
+	// Default 10,000; negative means no bound.
 	KeyRate float64
 	// BrowserRate bounds the events per second that each client address
 	// may send without a write key (the browser snippet), with bursts of
-	// two seconds' worth. Default 20; negative means no bound.
+	// two seconds' worth, as KeyRate does. At most 100,000 addresses are
+	// remembered; a new one always gets a full burst, in place of the
+	// least recently seen. Default 20; negative means no bound.
 	BrowserRate float64
 	// ClientIP returns the address that BrowserRate counts a request
 	// under. Default: the host of r.RemoteAddr (set it to read a header

@@ -37,8 +37,9 @@ type seenCookie struct {
 	value   string // compared in full: the cache matches on hashes only
 	id      string
 	user    string
-	day     uint32 // issue day
-	rotated bool   // under an older key pair
+	renew   int64 // Unix nanoseconds from which it is renewed
+	expires int64 // Unix nanoseconds from which it is refused
+	rotated bool  // under an older key pair
 }
 
 // seenCookies is how many decoded cookie values are remembered.
@@ -66,7 +67,7 @@ type cookieState int
 const (
 	cookieNone     cookieState = iota // no cookie
 	cookieValid                       // valid under the newest keys, fresh
-	cookieRenew                       // valid, but under older keys, issued over a day ago, or carrying a first visit
+	cookieRenew                       // valid, but under older keys, due for renewal (see renewAfter), or carrying a first visit
 	cookieRejected                    // tampered, truncated, expired or foreign
 )
 
@@ -83,9 +84,13 @@ func (m *identity) read(r *http.Request, now time.Time) (cookieID, cookieState, 
 	if err != nil || c.Value == "" {
 		return cookieID{}, cookieNone, nil
 	}
-	today := day(now)
-	if e, ok := m.seen.Get(c.Value); ok && e.value == c.Value && time.Duration(today-e.day)*24*time.Hour < m.maxAge {
-		if e.rotated || today-e.day >= 1 {
+	t := now.UnixNano()
+	if e, ok := m.seen.Get(c.Value); ok && e.value == c.Value {
+		if t >= e.expires {
+			m.seen.Del(c.Value)
+			return cookieID{}, cookieRejected, nil
+		}
+		if e.rotated || t >= e.renew {
 			return cookieID{e.id, e.user}, cookieRenew, nil
 		}
 		return cookieID{e.id, e.user}, cookieValid, nil
@@ -99,13 +104,19 @@ func (m *identity) read(r *http.Request, now time.Time) (cookieID, cookieState, 
 		if pl.unmarshal(b) != nil {
 			return cookieID{}, cookieRejected, nil
 		}
+		issued := time.Unix(pl.issued, 0)
+		expires := issued.Add(m.maxAge)
+		if !now.Before(expires) {
+			return cookieID{}, cookieRejected, nil
+		}
 		ci := cookieID{hex.EncodeToString(pl.id[:]), pl.user}
 		if pl.first != nil {
 			return ci, cookieRenew, pl.first // re-issued without it: not worth caching
 		}
-		e := seenCookie{value: c.Value, id: ci.id, user: ci.user, day: pl.day, rotated: i > 0}
+		e := seenCookie{value: c.Value, id: ci.id, user: ci.user, rotated: i > 0,
+			renew: issued.Add(m.renewAfter()).UnixNano(), expires: expires.UnixNano()}
 		m.seen.Set(c.Value, e, 1)
-		if e.rotated || today-e.day >= 1 {
+		if e.rotated || t >= e.renew {
 			return ci, cookieRenew, nil
 		}
 		return ci, cookieValid, nil
@@ -117,7 +128,7 @@ func (m *identity) read(r *http.Request, now time.Time) (cookieID, cookieState, 
 // When the value would be too long with first (a long user id and long
 // first page facts), first is left out: the view is lost, not the visitor.
 func (m *identity) cookie(ci cookieID, first *store.Event, r *http.Request, now time.Time) (*http.Cookie, error) {
-	pl := payload{day: day(now), user: ci.user, first: first}
+	pl := payload{issued: now.Unix(), user: ci.user, first: first}
 	if _, err := hex.Decode(pl.id[:], []byte(ci.id)); err != nil {
 		return nil, err
 	}
@@ -143,7 +154,10 @@ func (m *identity) expired(r *http.Request) *http.Cookie {
 		HttpOnly: true, Secure: m.secure || r.TLS != nil, SameSite: http.SameSiteLaxMode}
 }
 
-func day(t time.Time) uint32 { return uint32(t.Unix() / 86400) }
+// renewAfter is the age from which a valid cookie is re-issued: a day, or
+// half the max age if that is shorter, so that a visitor who comes back
+// keeps the cookie.
+func (m *identity) renewAfter() time.Duration { return min(24*time.Hour, m.maxAge/2) }
 
 // newID returns a random 128-bit visitor id in hex.
 func newID() string {

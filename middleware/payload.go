@@ -3,6 +3,7 @@ package middleware
 import (
 	"encoding/binary"
 	"errors"
+	"math"
 	"time"
 
 	"github.com/tailorhq/tailor/store"
@@ -10,9 +11,10 @@ import (
 
 // The cookie payload, before securecookie signs and encrypts it:
 //
-//	version   1 byte (2; version 1 has no user)
+//	version   1 byte (3; version 1 has no user)
 //	id        16 bytes, the visitor id
-//	day       4 bytes, big-endian days since 1970 when the cookie was issued
+//	issued    4 bytes, big-endian Unix seconds when the cookie was issued
+//	          (until 2106); days since 1970 in versions 1 and 2
 //	user      1-byte length, then the id of the user the visitor identified
 //	          as (at most store.MaxUserIDLength bytes), if any
 //	[first]   only in the cookie given to a new visitor: their first page
@@ -25,7 +27,7 @@ import (
 //
 // Strings are cut at maxField bytes.
 const (
-	payloadVersion = 2
+	payloadVersion = 3
 	payloadBase    = 1 + 16 + 4
 	maxField       = 200
 )
@@ -35,17 +37,17 @@ var devices = []string{"", "desktop", "mobile", "tablet"}
 var errPayload = errors.New("tailor: malformed cookie payload")
 
 type payload struct {
-	id    [16]byte
-	day   uint32
-	user  string       // the user the visitor identified as, if any
-	first *store.Event // the first page view, not yet recorded
+	id     [16]byte
+	issued int64        // Unix seconds; a whole day for versions 1 and 2
+	user   string       // the user the visitor identified as, if any
+	first  *store.Event // the first page view, not yet recorded
 }
 
 func (p *payload) marshal() []byte {
 	b := make([]byte, payloadBase, payloadBase+1+len(p.user)+64)
 	b[0] = payloadVersion
 	copy(b[1:17], p.id[:])
-	binary.BigEndian.PutUint32(b[17:21], p.day)
+	binary.BigEndian.PutUint32(b[17:21], uint32(p.issued))
 	b = append(b, byte(len(p.user)))
 	b = append(b, p.user...)
 	if e := p.first; e != nil {
@@ -74,15 +76,22 @@ func cut(s string) string {
 }
 
 func (p *payload) unmarshal(b []byte) error {
-	if len(b) < payloadBase || (b[0] != payloadVersion && b[0] != 1) {
+	if len(b) < payloadBase || b[0] < 1 || b[0] > payloadVersion {
 		return errPayload
 	}
 	copy(p.id[:], b[1:17])
-	p.day = binary.BigEndian.Uint32(b[17:21])
+	p.issued = int64(binary.BigEndian.Uint32(b[17:21]))
 	p.first, p.user = nil, ""
 	v := b[0]
+	if v < 3 {
+		// The day's first second: never later than the issue. Days past
+		// 2106 are not real cookies, and not representable in version 3.
+		if p.issued *= 86400; p.issued > math.MaxUint32 {
+			return errPayload
+		}
+	}
 	b = b[payloadBase:]
-	if v == payloadVersion {
+	if v > 1 {
 		if len(b) < 1 || len(b) < 1+int(b[0]) || int(b[0]) > store.MaxUserIDLength {
 			return errPayload
 		}

@@ -15,15 +15,15 @@ func TestPayloadRoundTrip(t *testing.T) {
 		Path: "/products/red-sox-banner", Category: "red-sox", Item: "red-sox-banner", Referrer: "news.example.org",
 		Source: "newsletter", Medium: "email", Campaign: strings.Repeat("x", 300)}
 	for _, in := range []payload{
-		{id: [16]byte{1, 2, 3}, day: 20779},
-		{id: [16]byte{0xff}, day: 1, first: first},
-		{id: [16]byte{7}, day: 2, user: strings.Repeat("ü", store.MaxUserIDLength/2), first: first},
+		{id: [16]byte{1, 2, 3}, issued: 1795392525},
+		{id: [16]byte{0xff}, issued: 1, first: first},
+		{id: [16]byte{7}, issued: 2, user: strings.Repeat("ü", store.MaxUserIDLength/2), first: first},
 	} {
 		var out payload
 		if err := out.unmarshal(in.marshal()); err != nil {
 			t.Fatal(err)
 		}
-		if out.id != in.id || out.day != in.day || out.user != in.user || (in.first == nil) != (out.first == nil) {
+		if out.id != in.id || out.issued != in.issued || out.user != in.user || (in.first == nil) != (out.first == nil) {
 			t.Fatalf("round trip: %+v -> %+v", in, out)
 		}
 		if in.first != nil {
@@ -40,19 +40,24 @@ func TestPayloadRoundTrip(t *testing.T) {
 func TestPayloadVersion1(t *testing.T) {
 	t.Parallel()
 	// Cookies issued before users were put in them still decode.
-	v2 := (&payload{id: [16]byte{9}, day: 5, first: &store.Event{Path: "/x", Time: time.UnixMilli(7)}}).marshal()
-	v1 := append([]byte{1}, v2[1:payloadBase]...)
-	v1 = append(v1, v2[payloadBase+1:]...) // without the user's length
+	v3 := (&payload{id: [16]byte{9}, issued: 5, first: &store.Event{Path: "/x", Time: time.UnixMilli(7)}}).marshal()
+	v1 := append([]byte{1}, v3[1:payloadBase]...)
+	v1 = append(v1, v3[payloadBase+1:]...) // without the user's length
 	var p payload
-	if err := p.unmarshal(v1); err != nil || p.id[0] != 9 || p.day != 5 || p.user != "" || p.first == nil || p.first.Path != "/x" {
+	if err := p.unmarshal(v1); err != nil || p.id[0] != 9 || p.issued != 5*86400 || p.user != "" || p.first == nil || p.first.Path != "/x" {
 		t.Fatalf("%+v %v", p, err)
+	}
+	// Versions 1 and 2 carry the issue day: it reads as its first second.
+	v2 := append([]byte{2}, v3[1:]...)
+	if err := p.unmarshal(v2); err != nil || p.issued != 5*86400 || p.first == nil {
+		t.Fatalf("version 2: %+v %v", p, err)
 	}
 }
 
 // FuzzPayload: any bytes decode without panic, and what decodes encodes
-// back to the same bytes (version 2) or to the same payload (version 1).
+// back to the same bytes (version 3) or to the same payload (versions 1 and 2).
 func FuzzPayload(f *testing.F) {
-	f.Add((&payload{day: 3}).marshal())
+	f.Add((&payload{issued: 3}).marshal())
 	f.Add((&payload{first: &store.Event{Path: "/", Device: "tablet", Time: time.UnixMilli(5)}}).marshal())
 	f.Add([]byte{1})
 	f.Fuzz(func(t *testing.T, b []byte) {
@@ -65,7 +70,7 @@ func FuzzPayload(f *testing.F) {
 			t.Fatalf("decoded %x, re-encoded %x", b, again)
 		}
 		var q payload
-		if err := q.unmarshal(again); err != nil || q.id != p.id || q.day != p.day || q.user != p.user || (q.first == nil) != (p.first == nil) {
+		if err := q.unmarshal(again); err != nil || q.id != p.id || q.issued != p.issued || q.user != p.user || (q.first == nil) != (p.first == nil) {
 			t.Fatalf("decoded %+v, again %+v (%v)", p, q, err)
 		}
 	})
