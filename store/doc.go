@@ -32,6 +32,17 @@
 // is retried; events that still reach it are forwarded to the user's
 // profile by their producer (see the middleware package).
 //
+// # Erasure
+//
+// [Store.Delete] erases a profile and leaves a tombstone for its id that
+// lives for a TTL ([DefaultTombstoneTTL] unless the store's options set
+// another). While it lives, Apply of the id writes nothing and returns
+// [ErrErased], so events that other instances still hold for the profile,
+// queued or in a write under way, cannot bring it back; Load returns
+// ErrErased, which also matches [ErrNotFound]. [ApplyBatch] gives a nil
+// profile for such a batch and applies the others. After the TTL the id
+// starts afresh.
+//
 // # Bounds
 //
 // A profile never grows without bound: see [Limits] for the ring of recent

@@ -20,7 +20,25 @@ var (
 	// ErrConflict is returned by Apply when its compare-and-swap kept
 	// losing to concurrent writers until the store gave up.
 	ErrConflict = errors.New("tailor/store: too many concurrent updates")
+	// ErrErased is returned by Apply and Load for an id that Delete erased
+	// less than its store's tombstone TTL ago (see Store). An erased
+	// profile is not found: errors.Is(ErrErased, ErrNotFound) is true, so
+	// code that handles ErrNotFound from Load needs no change.
+	ErrErased error = erasedError{}
 )
+
+// erasedError is the type of ErrErased: it matches ErrNotFound too.
+type erasedError struct{}
+
+func (erasedError) Error() string        { return "tailor/store: profile erased" }
+func (erasedError) Is(target error) bool { return target == ErrNotFound }
+
+// DefaultTombstoneTTL is how long a tombstone left by Delete lives when a
+// store's options do not say otherwise: long enough for the writes in
+// flight and the pending queues of other instances that missed the
+// deletion's announcement to reach the store and be refused, short enough
+// that someone who erased their account can sign up again soon.
+const DefaultTombstoneTTL = 10 * time.Minute
 
 // MaxIDLength is the longest profile id a store accepts, in bytes.
 const MaxIDLength = 256
@@ -58,7 +76,20 @@ func ValidateID(id string) error {
 //     every later Load, from any process. On error nothing may be assumed
 //     applied, but retrying the same events is always safe.
 //   - Load returns ErrNotFound for an id without profile.
-//   - Delete removes the profile; deleting a missing id is not an error.
+//   - Delete removes the profile and leaves a tombstone for the id, also
+//     when there was no profile (deleting a missing id is not an error).
+//     The tombstone lives for the store's tombstone TTL (DefaultTombstoneTTL
+//     unless the store's options set another); a second Delete renews it.
+//     While it lives, Apply of the id writes nothing and returns ErrErased,
+//     and Load returns ErrErased, which also matches ErrNotFound. So an
+//     erasure holds against events that other processes, which did not
+//     hear of it (see Invalidator), still hold or are writing. After the
+//     TTL, Apply starts a fresh profile as for a new id. The check against
+//     the tombstone is atomic with the write: an Apply racing a Delete
+//     either lands before it (and is deleted) or is refused.
+//   - Tombstones are not profiles: Ranger.Range does not visit them, and
+//     Expirer.Expire neither counts them nor ends them early; the store
+//     removes them after their TTL.
 //   - Ids are checked with ValidateID.
 //   - Methods honour ctx cancellation and return ErrClosed after Close.
 //   - Returned profiles belong to the caller.
@@ -77,14 +108,17 @@ type Batch struct {
 
 // BatchApplier is the optional ability to apply events to many profiles in
 // one round trip. ApplyBatch returns the new profiles in the order of
-// batches. On error some batches may have been applied; retrying them all is
-// safe, as Apply is exactly-once.
+// batches. A batch whose id has a live tombstone (see Store) is not
+// applied: its profile is nil, and it is not an error, so the other
+// batches are applied as usual. On error some batches may have been
+// applied; retrying them all is safe, as Apply is exactly-once.
 type BatchApplier interface {
 	ApplyBatch(ctx context.Context, batches []Batch) ([]*Profile, error)
 }
 
 // ApplyBatch applies batches through s's ApplyBatch when it has one, and one
-// Apply per batch otherwise.
+// Apply per batch otherwise, with BatchApplier's contract: the profile of a
+// batch that Apply refused with ErrErased is nil.
 func ApplyBatch(ctx context.Context, s Store, batches []Batch) ([]*Profile, error) {
 	if ba, ok := s.(BatchApplier); ok {
 		return ba.ApplyBatch(ctx, batches)
@@ -92,6 +126,9 @@ func ApplyBatch(ctx context.Context, s Store, batches []Batch) ([]*Profile, erro
 	out := make([]*Profile, len(batches))
 	for i, b := range batches {
 		p, err := s.Apply(ctx, b.ID, b.Events)
+		if errors.Is(err, ErrErased) {
+			continue
+		}
 		if err != nil {
 			return nil, fmt.Errorf("apply %d events to profile %d of %d: %w", len(b.Events), i+1, len(batches), err)
 		}
@@ -107,7 +144,8 @@ type Ranger interface {
 }
 
 // Expirer is the optional ability to delete profiles last seen before a time
-// (retention). It returns how many were deleted.
+// (retention). It returns how many were deleted. Tombstones are not counted;
+// Expire may remove those whose TTL has passed, and never a live one.
 type Expirer interface {
 	Expire(ctx context.Context, before time.Time) (int, error)
 }

@@ -4,13 +4,26 @@
 //
 // # Layout
 //
-// The file holds three buckets:
+// The file holds four buckets:
 //
 //   - "profiles": profile id → the profile encoded with store.Marshal.
 //   - "lastseen": the index that Expire walks: a key of the profile's
 //     LastSeen (12 bytes that sort in time order) followed by its id, with an
 //     empty value. It is updated in the same transaction as the profile.
+//   - "tombstones": the id of a profile erased by Delete → when its
+//     tombstone expires, in Unix nanoseconds (8 bytes, big-endian).
 //   - "meta": the layout's version, checked by Open.
+//
+// # Tombstones
+//
+// Delete removes the profile and puts its id in "tombstones" in one
+// transaction; Apply reads the tombstone in the transaction that would
+// write the profile, so an Apply racing a Delete lands before it or is
+// refused with store.ErrErased. A tombstone lives for
+// Options.TombstoneTTL; once it has expired, the next Apply of the id
+// removes it and starts a fresh profile, and Expire removes every expired
+// one. Files written by earlier versions of tailor have no "tombstones"
+// bucket; Open adds it.
 //
 // # Concurrency
 //
@@ -76,6 +89,10 @@ type Options struct {
 	// Mode is the permission bits of the file when Open creates it. Zero
 	// means 0600.
 	Mode os.FileMode
+	// TombstoneTTL is how long the tombstone that Delete leaves refuses
+	// Applies of the erased id. Zero means store.DefaultTombstoneTTL;
+	// negative is an error.
+	TombstoneTTL time.Duration
 }
 
 // DefaultTimeout is how long Open waits for the file's lock when
@@ -88,6 +105,7 @@ const layoutVersion = "1"
 var (
 	bucketProfiles = []byte("profiles")
 	bucketLastSeen = []byte("lastseen")
+	bucketTombs    = []byte("tombstones")
 	bucketMeta     = []byte("meta")
 	keyLayout      = []byte("layout")
 )
@@ -101,10 +119,11 @@ const (
 
 // Store is a store.Store in a bbolt file. Create it with Open.
 type Store struct {
-	db     *bbolt.DB
-	path   string
-	lim    store.Limits
-	closed atomic.Bool
+	db      *bbolt.DB
+	path    string
+	lim     store.Limits
+	tombTTL time.Duration
+	closed  atomic.Bool
 
 	mu      sync.Mutex
 	subs    map[int]subscriber
@@ -127,6 +146,13 @@ var (
 // Open opens the store in the file at path, creating the file if it does
 // not exist (its directory must). Close the store to release the file.
 func Open(path string, opts Options) (*Store, error) {
+	if opts.TombstoneTTL < 0 {
+		return nil, fmt.Errorf("tailor/store/bolt: open %s: Options.TombstoneTTL is negative (%v)", path, opts.TombstoneTTL)
+	}
+	tombTTL := opts.TombstoneTTL
+	if tombTTL == 0 {
+		tombTTL = store.DefaultTombstoneTTL
+	}
 	timeout := opts.Timeout
 	switch {
 	case timeout == 0:
@@ -162,7 +188,7 @@ func Open(path string, opts Options) (*Store, error) {
 		case string(v) != layoutVersion:
 			return fmt.Errorf("layout version %q, this version of tailor reads %q", v, layoutVersion)
 		}
-		for _, b := range [][]byte{bucketProfiles, bucketLastSeen} {
+		for _, b := range [][]byte{bucketProfiles, bucketLastSeen, bucketTombs} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return err
 			}
@@ -173,7 +199,7 @@ func Open(path string, opts Options) (*Store, error) {
 		db.Close()
 		return nil, fmt.Errorf("tailor/store/bolt: open %s: %w", path, err)
 	}
-	return &Store{db: db, path: path, lim: opts.Limits.WithDefaults(), subs: make(map[int]subscriber)}, nil
+	return &Store{db: db, path: path, lim: opts.Limits.WithDefaults(), tombTTL: tombTTL, subs: make(map[int]subscriber)}, nil
 }
 
 // Limits returns the limits profiles are folded with.
@@ -182,7 +208,8 @@ func (s *Store) Limits() store.Limits { return s.lim }
 // Path returns the file's path.
 func (s *Store) Path() string { return s.path }
 
-// Load returns the stored profile, or store.ErrNotFound.
+// Load returns the stored profile, or store.ErrNotFound (store.ErrErased
+// while the id's tombstone lives).
 func (s *Store) Load(ctx context.Context, id string) (*store.Profile, error) {
 	if err := store.Check(ctx, s.closed.Load(), id); err != nil {
 		return nil, err
@@ -191,6 +218,9 @@ func (s *Store) Load(ctx context.Context, id string) (*store.Profile, error) {
 	err := s.db.View(func(tx *bbolt.Tx) error {
 		b := tx.Bucket(bucketProfiles).Get([]byte(id))
 		if b == nil {
+			if s.tombstoned(tx.Bucket(bucketTombs), id, time.Now()) {
+				return store.ErrErased
+			}
 			return store.ErrNotFound
 		}
 		var err error
@@ -212,6 +242,9 @@ func (s *Store) Apply(ctx context.Context, id string, events []store.Event) (*st
 	if err := s.apply(ctx, []store.Batch{{ID: id, Events: events}}, out); err != nil {
 		return nil, s.wrap(err, "apply %d events to profile %q", len(events), id)
 	}
+	if out[0] == nil {
+		return nil, fmt.Errorf("tailor/store/bolt: apply %d events to profile %q: %w", len(events), id, store.ErrErased)
+	}
 	s.notify(store.Change{ID: id})
 	return out[0], nil
 }
@@ -220,7 +253,8 @@ func (s *Store) Apply(ctx context.Context, id string, events []store.Event) (*st
 // commit: either all batches are applied or none is. The profiles are
 // decoded, folded and encoded on all CPUs while the transaction is open. An
 // id may appear in several batches; they are applied in order, and each
-// returned profile is the state after its own batch.
+// returned profile is the state after its own batch. The profile of a
+// batch whose id has a live tombstone is nil.
 func (s *Store) ApplyBatch(ctx context.Context, batches []store.Batch) ([]*store.Profile, error) {
 	if err := store.CheckBatch(ctx, s.closed.Load(), batches); err != nil {
 		if errors.Is(err, store.ErrInvalidID) {
@@ -235,17 +269,20 @@ func (s *Store) ApplyBatch(ctx context.Context, batches []store.Batch) ([]*store
 	if err := s.apply(ctx, batches, out); err != nil {
 		return nil, s.wrap(err, "apply %d batches", len(batches))
 	}
-	for _, b := range batches {
-		s.notify(store.Change{ID: b.ID})
+	for i, b := range batches {
+		if out[i] != nil {
+			s.notify(store.Change{ID: b.ID})
+		}
 	}
 	return out, nil
 }
 
 // update is one profile's share of an apply.
 type update struct {
-	id  string
-	idx []int  // indices of its batches, in order
-	old []byte // the stored encoding, valid in the transaction; nil if new
+	id     string
+	idx    []int  // indices of its batches, in order
+	erased bool   // the id has a live tombstone: nothing is written
+	old    []byte // the stored encoding, valid in the transaction; nil if new
 	// set by fold:
 	oldSeen []byte // the stored index key; nil if new
 	final   *store.Profile
@@ -255,9 +292,9 @@ type update struct {
 }
 
 // apply applies batches (ids already valid) in one write transaction and
-// fills out. Reads happen first, then the folds in parallel (the
-// transaction is not touched meanwhile, so the read values stay valid),
-// then the writes.
+// fills out, leaving nil the profiles of ids with a live tombstone. Reads
+// happen first, then the folds in parallel (the transaction is not touched
+// meanwhile, so the read values stay valid), then the writes.
 func (s *Store) apply(ctx context.Context, batches []store.Batch, out []*store.Profile) error {
 	byID := make(map[string]*update, len(batches))
 	var us []*update
@@ -279,17 +316,28 @@ func (s *Store) apply(ctx context.Context, batches []store.Batch, out []*store.P
 		if err := ctx.Err(); err != nil { // canceled while waiting for the writer lock
 			return err
 		}
-		profiles, seen := tx.Bucket(bucketProfiles), tx.Bucket(bucketLastSeen)
+		profiles, seen, tombs := tx.Bucket(bucketProfiles), tx.Bucket(bucketLastSeen), tx.Bucket(bucketTombs)
+		now := time.Now()
+		live := us[:0:0]
 		for _, u := range us {
+			if tombs.Get([]byte(u.id)) != nil {
+				if u.erased = s.tombstoned(tombs, u.id, now); u.erased {
+					continue
+				}
+				if err := tombs.Delete([]byte(u.id)); err != nil { // expired
+					return fmt.Errorf("remove expired tombstone of %q: %w", u.id, err)
+				}
+			}
 			u.old = profiles.Get([]byte(u.id))
+			live = append(live, u)
 		}
-		parallel.For(len(us), func(i int) { s.fold(us[i], batches, out) })
-		for _, u := range us {
+		parallel.For(len(live), func(i int) { s.fold(live[i], batches, out) })
+		for _, u := range live {
 			if u.err != nil {
 				return u.err
 			}
 		}
-		for _, u := range us {
+		for _, u := range live {
 			if err := profiles.Put([]byte(u.id), u.enc); err != nil {
 				return fmt.Errorf("put profile %q: %w", u.id, err)
 			}
@@ -327,7 +375,14 @@ func (s *Store) fold(u *update, batches []store.Batch, out []*store.Profile) {
 	u.enc, u.err = fold.Encode(u.buf, u.final)
 }
 
-// Delete removes the profile; a missing id is not an error.
+// tombstoned reports whether id has a tombstone that lives at now.
+func (s *Store) tombstoned(tombs *bbolt.Bucket, id string, now time.Time) bool {
+	v := tombs.Get([]byte(id))
+	return len(v) == 8 && now.UnixNano() < int64(binary.BigEndian.Uint64(v))
+}
+
+// Delete removes the profile and leaves (or renews) its tombstone, in one
+// transaction; a missing id is not an error.
 func (s *Store) Delete(ctx context.Context, id string) error {
 	if err := store.Check(ctx, s.closed.Load(), id); err != nil {
 		return err
@@ -335,6 +390,10 @@ func (s *Store) Delete(ctx context.Context, id string) error {
 	err := s.db.Update(func(tx *bbolt.Tx) error {
 		if err := ctx.Err(); err != nil {
 			return err
+		}
+		until := binary.BigEndian.AppendUint64(nil, uint64(time.Now().Add(s.tombTTL).UnixNano()))
+		if err := tx.Bucket(bucketTombs).Put([]byte(id), until); err != nil {
+			return fmt.Errorf("put tombstone: %w", err)
 		}
 		profiles := tx.Bucket(bucketProfiles)
 		b := profiles.Get([]byte(id))
@@ -432,8 +491,12 @@ func (s *Store) Range(ctx context.Context, fn func(*store.Profile) bool) error {
 // it deleted. It walks the lastseen index, never decoding a profile, and
 // deletes in transactions of up to 1024 profiles so that it does not hold
 // up writers for long; when it returns an error, the count is of the
-// profiles deleted until then.
+// profiles deleted until then. It first removes the tombstones whose TTL
+// has passed, which it does not count.
 func (s *Store) Expire(ctx context.Context, before time.Time) (int, error) {
+	if err := s.sweepTombstones(ctx); err != nil {
+		return 0, err
+	}
 	limit := seenKey(before, "")
 	total := 0
 	for {
@@ -480,6 +543,44 @@ func (s *Store) Expire(ctx context.Context, before time.Time) (int, error) {
 		}
 		if len(ids) < expireChunk {
 			return total, nil
+		}
+	}
+}
+
+// sweepTombstones removes the expired tombstones, up to expireChunk per
+// write transaction.
+func (s *Store) sweepTombstones(ctx context.Context) error {
+	for {
+		if s.closed.Load() {
+			return store.ErrClosed
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		full := false
+		err := s.db.Update(func(tx *bbolt.Tx) error {
+			tombs := tx.Bucket(bucketTombs)
+			now := time.Now()
+			var keys [][]byte
+			c := tombs.Cursor()
+			for k, _ := c.First(); k != nil && len(keys) < expireChunk; k, _ = c.Next() {
+				if !s.tombstoned(tombs, string(k), now) {
+					keys = append(keys, bytes.Clone(k))
+				}
+			}
+			full = len(keys) == expireChunk
+			for _, k := range keys {
+				if err := tombs.Delete(k); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return s.wrap(err, "remove expired tombstones")
+		}
+		if !full {
+			return nil
 		}
 	}
 }

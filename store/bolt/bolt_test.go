@@ -34,8 +34,8 @@ func tempPath(t *testing.T) string {
 
 func TestConformance(t *testing.T) {
 	t.Parallel()
-	storetest.Run(t, func(t *testing.T) store.Store {
-		s, err := bolt.Open(tempPath(t), bolt.Options{})
+	storetest.RunWith(t, func(t *testing.T, o storetest.Options) store.Store {
+		s, err := bolt.Open(tempPath(t), bolt.Options{TombstoneTTL: o.TombstoneTTL})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -412,4 +412,61 @@ func TestDeleteUndecodable(t *testing.T) {
 	if n, err := s.Expire(ctx, time.Now().AddDate(10, 0, 0)); err != nil || n != 1 {
 		t.Fatalf("Expire = %d, %v; want 1 (w only: v's index entry is gone)", n, err)
 	}
+}
+
+// TestTombstones checks what the conformance suite cannot see: a tombstone
+// survives reopening the file, Expire removes expired tombstones from it,
+// and a negative TTL is refused.
+func TestTombstones(t *testing.T) {
+	t.Parallel()
+	if s, err := bolt.Open(tempPath(t), bolt.Options{TombstoneTTL: -time.Second}); err == nil || !strings.Contains(err.Error(), "TombstoneTTL") {
+		if s != nil {
+			s.Close()
+		}
+		t.Fatalf("Open with a negative TombstoneTTL: %v, want an error naming it", err)
+	}
+	path := tempPath(t)
+	ctx := t.Context()
+	const ttl = 2 * time.Second
+	s, err := bolt.Open(path, bolt.Options{NoSync: true, TombstoneTTL: ttl})
+	if err != nil {
+		t.Fatal(err)
+	}
+	deleted := time.Now()
+	for _, id := range []string{"a", "b"} {
+		if err := s.Delete(ctx, id); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s.Close()
+	s = open(t, path, bolt.Options{NoSync: true, TombstoneTTL: ttl})
+	// Checked only if the reopening took less than the TTL.
+	if _, err := s.Load(ctx, "a"); !errors.Is(err, store.ErrErased) && time.Since(deleted) < ttl {
+		t.Fatalf("Load after reopening: %v, want ErrErased", err)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		if _, err := s.Load(ctx, "b"); !errors.Is(err, store.ErrErased) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("tombstone still alive 30s after its TTL")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if n, err := s.Expire(ctx, time.Now()); err != nil || n != 0 {
+		t.Fatalf("Expire = %d, %v; want 0, nil", n, err)
+	}
+	s.Close()
+	db, err := bbolt.Open(path, 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	db.View(func(tx *bbolt.Tx) error {
+		if n := tx.Bucket([]byte("tombstones")).Stats().KeyN; n != 0 {
+			t.Errorf("%d tombstones left after Expire, want 0", n)
+		}
+		return nil
+	})
 }

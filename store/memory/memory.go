@@ -1,10 +1,19 @@
 // Package memory is a Store that keeps profiles in this process's memory.
 // It is for tests and single-process demos: everything is lost when the
 // process exits.
+//
+// # Tombstones
+//
+// Delete leaves a tombstone in a map of id to expiry, checked and written
+// under the same lock as the profiles, so an Apply racing a Delete lands
+// before it or is refused with store.ErrErased. A tombstone lives for
+// store.DefaultTombstoneTTL unless New is given TombstoneTTL; an expired
+// one is removed by the next Apply of its id, or by Expire.
 package memory
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"time"
 
@@ -13,13 +22,29 @@ import (
 
 // Store is an in-memory store.Store. The zero value is not usable; call New.
 type Store struct {
-	lim store.Limits
+	lim        store.Limits
+	tombstoned time.Duration // how long a tombstone lives
 
+	// mu guards everything below.
 	mu       sync.RWMutex
 	closed   bool
 	profiles map[string]*store.Profile
+	tombs    map[string]time.Time // id → when its tombstone expires
 	subs     map[int]sub
 	nextSub  int
+}
+
+// An Option configures a Store.
+type Option func(*Store)
+
+// TombstoneTTL sets how long the tombstone that Delete leaves lives; d <= 0
+// means store.DefaultTombstoneTTL, the default.
+func TombstoneTTL(d time.Duration) Option {
+	return func(s *Store) {
+		if d > 0 {
+			s.tombstoned = d
+		}
+	}
 }
 
 var (
@@ -31,8 +56,18 @@ var (
 
 // New returns an empty store folding profiles with lim (zero fields mean
 // defaults).
-func New(lim store.Limits) *Store {
-	return &Store{lim: lim.WithDefaults(), profiles: make(map[string]*store.Profile), subs: make(map[int]sub)}
+func New(lim store.Limits, opts ...Option) *Store {
+	s := &Store{
+		lim:        lim.WithDefaults(),
+		tombstoned: store.DefaultTombstoneTTL,
+		profiles:   make(map[string]*store.Profile),
+		tombs:      make(map[string]time.Time),
+		subs:       make(map[int]sub),
+	}
+	for _, o := range opts {
+		o(s)
+	}
+	return s
 }
 
 // Limits returns the limits profiles are folded with.
@@ -47,6 +82,9 @@ func (s *Store) Load(ctx context.Context, id string) (*store.Profile, error) {
 	}
 	p, ok := s.profiles[id]
 	if !ok {
+		if until, ok := s.tombs[id]; ok && time.Now().Before(until) {
+			return nil, store.ErrErased
+		}
 		return nil, store.ErrNotFound
 	}
 	return p.Clone(), nil
@@ -64,9 +102,16 @@ func (s *Store) Apply(ctx context.Context, id string, events []store.Event) (*st
 	return p, err
 }
 
+// apply folds events into id's profile; s.mu must be held for writing.
 func (s *Store) apply(ctx context.Context, id string, events []store.Event) (*store.Profile, error) {
 	if err := store.Check(ctx, s.closed, id); err != nil {
 		return nil, err
+	}
+	if until, ok := s.tombs[id]; ok {
+		if time.Now().Before(until) {
+			return nil, store.ErrErased
+		}
+		delete(s.tombs, id)
 	}
 	// The stored profile is never handed out (callers get copies), so it
 	// is folded in place.
@@ -80,13 +125,16 @@ func (s *Store) apply(ctx context.Context, id string, events []store.Event) (*st
 	return p.Clone(), nil
 }
 
-// ApplyBatch applies every batch under one lock.
+// ApplyBatch applies every batch under one lock. The profile of a batch
+// whose id has a live tombstone is nil.
 func (s *Store) ApplyBatch(ctx context.Context, batches []store.Batch) ([]*store.Profile, error) {
 	out := make([]*store.Profile, len(batches))
 	s.mu.Lock()
 	var err error
 	for i, b := range batches {
-		if out[i], err = s.apply(ctx, b.ID, b.Events); err != nil {
+		if out[i], err = s.apply(ctx, b.ID, b.Events); errors.Is(err, store.ErrErased) {
+			err = nil
+		} else if err != nil {
 			break
 		}
 	}
@@ -95,13 +143,15 @@ func (s *Store) ApplyBatch(ctx context.Context, batches []store.Batch) ([]*store
 	if err != nil {
 		return nil, err
 	}
-	for _, b := range batches {
-		notify(subs, store.Change{ID: b.ID})
+	for i, b := range batches {
+		if out[i] != nil {
+			notify(subs, store.Change{ID: b.ID})
+		}
 	}
 	return out, nil
 }
 
-// Delete removes the profile.
+// Delete removes the profile and leaves (or renews) its tombstone.
 func (s *Store) Delete(ctx context.Context, id string) error {
 	s.mu.Lock()
 	if err := store.Check(ctx, s.closed, id); err != nil {
@@ -109,6 +159,7 @@ func (s *Store) Delete(ctx context.Context, id string) error {
 		return err
 	}
 	delete(s.profiles, id)
+	s.tombs[id] = time.Now().Add(s.tombstoned)
 	subs := s.subscribers()
 	s.mu.Unlock()
 	notify(subs, store.Change{ID: id, Deleted: true})
@@ -138,7 +189,8 @@ func (s *Store) Range(ctx context.Context, fn func(*store.Profile) bool) error {
 	return nil
 }
 
-// Expire deletes profiles last seen before before.
+// Expire deletes profiles last seen before before, and the tombstones
+// whose TTL has passed.
 func (s *Store) Expire(ctx context.Context, before time.Time) (int, error) {
 	s.mu.Lock()
 	if s.closed {
@@ -148,6 +200,12 @@ func (s *Store) Expire(ctx context.Context, before time.Time) (int, error) {
 	if err := ctx.Err(); err != nil {
 		s.mu.Unlock()
 		return 0, err
+	}
+	now := time.Now()
+	for id, until := range s.tombs {
+		if !now.Before(until) {
+			delete(s.tombs, id)
+		}
 	}
 	var gone []string
 	for id, p := range s.profiles {
@@ -214,6 +272,7 @@ func (s *Store) Close() error {
 	defer s.mu.Unlock()
 	s.closed = true
 	s.profiles = nil
+	s.tombs = nil
 	clear(s.subs)
 	return nil
 }

@@ -9,5 +9,7 @@ import (
 )
 
 func TestConformance(t *testing.T) {
-	storetest.Run(t, func(*testing.T) store.Store { return memory.New(store.Limits{}) })
+	storetest.RunWith(t, func(_ *testing.T, o storetest.Options) store.Store {
+		return memory.New(store.Limits{}, memory.TombstoneTTL(o.TombstoneTTL))
+	})
 }

@@ -16,12 +16,19 @@
 // table name, on PostgreSQL 14 or later built with lz4, it runs:
 //
 //	CREATE TABLE IF NOT EXISTS "tailor_profiles" (
-//		id        text COLLATE "C" PRIMARY KEY, -- the profile id
-//		version   bigint      NOT NULL,         -- store.Profile.Version, for compare-and-swap
-//		last_seen timestamptz NOT NULL,         -- store.Profile.LastSeen, for retention
-//		data      bytea COMPRESSION lz4 NOT NULL -- the profile, encoded by store.Marshal
+//		id           text COLLATE "C" PRIMARY KEY, -- the profile id
+//		version      bigint      NOT NULL,         -- store.Profile.Version, for compare-and-swap
+//		last_seen    timestamptz NOT NULL,         -- store.Profile.LastSeen, for retention
+//		data         bytea COMPRESSION lz4 NOT NULL, -- the profile, encoded by store.Marshal
+//		erased_until timestamptz                   -- set on a tombstone: see Tombstones
 //	) WITH (toast_tuple_target = 8160);
 //	CREATE INDEX IF NOT EXISTS "tailor_profiles_last_seen_idx" ON "tailor_profiles" (last_seen);
+//	CREATE INDEX IF NOT EXISTS "tailor_profiles_erased_idx" ON "tailor_profiles" (erased_until)
+//		WHERE erased_until IS NOT NULL;
+//
+// On a table made by an earlier version, without erased_until, Migrate
+// adds the column (a change of the catalog only, with no rewrite of the
+// table) and its index.
 //
 // Without lz4 the column keeps the server's default compression. lz4
 // compresses several times faster than pglz, and toast_tuple_target keeps
@@ -29,8 +36,8 @@
 // instead of moving it to the TOAST table; together they halve the
 // server's work per write. Sites that manage their schema with a migration
 // tool may run these statements themselves instead of calling Migrate; the
-// store needs only the four columns, the primary key, and (for Expire to
-// be fast) the index.
+// store needs only the five columns, the primary key, and (for Expire to
+// be fast) the indexes.
 //
 // The profile is kept as the bytes of store.Marshal in a bytea column, not
 // as jsonb. They come back exactly as they were written, they cost the
@@ -75,6 +82,21 @@
 // retried on another connection; so are Load, Range, Delete and the LISTEN
 // of Subscribe. A write whose outcome is unknown returns its error: calling
 // Apply again with the same events is safe, as it is exactly-once.
+//
+// # Tombstones
+//
+// Delete does not delete the row: it turns it (or a new row, if there was
+// no profile) into a tombstone, with empty data, erased_until set to the
+// server's now() plus Options.TombstoneTTL, and a new version. Writers that
+// read the profile before then lose their compare-and-swap, and an insert
+// of a new profile conflicts with the tombstone's row, so an Apply racing
+// a Delete lands before it or is refused with store.ErrErased once it
+// reads the tombstone. A second Delete renews it. Load, Range and Expire
+// skip tombstones. Once erased_until has passed, the next Apply of the id
+// writes a fresh profile over the tombstone (its version goes on from the
+// tombstone's, so it never goes back), and Expire deletes the tombstones
+// that remain. Times are the server's, so the clocks of the processes do
+// not matter.
 //
 // # Invalidations
 //

@@ -66,6 +66,11 @@ type Options struct {
 	// name, so "tailor_profiles" by default, and stores on different tables
 	// do not hear each other.
 	Channel string
+	// TombstoneTTL is how long the tombstone that Delete leaves refuses
+	// Applies of the erased id (see the package documentation). Zero means
+	// store.DefaultTombstoneTTL; negative is an error. Every process that
+	// shares a table should use the same TTL.
+	TombstoneTTL time.Duration
 }
 
 // Store is a store.Store on a PostgreSQL table. It is safe for concurrent
@@ -77,6 +82,7 @@ type Store struct {
 	channel    string // unquoted
 	lim        store.Limits
 	maxRetries int
+	tombTTL    time.Duration
 	sql        statements
 
 	closed atomic.Bool
@@ -90,9 +96,12 @@ type Store struct {
 
 type statements struct {
 	createTable, createIndex string // createTable has %s for COMPRESSION and WITH
+	hasErased, addErased     string // for tables made before tombstones
+	createErasedIndex        string
 	load, loadMany, lockMany string
 	update, insert           string
 	delete, expire, page     string
+	sweep                    string
 	listen                   string
 }
 
@@ -125,6 +134,13 @@ func New(pool *pgxpool.Pool, opts Options) (*Store, error) {
 	if err := checkName(channel, 63); err != nil {
 		return nil, fmt.Errorf("tailor/store/postgres: Options.Channel %q: %w", channel, err)
 	}
+	if opts.TombstoneTTL < 0 {
+		return nil, fmt.Errorf("tailor/store/postgres: Options.TombstoneTTL is negative (%v)", opts.TombstoneTTL)
+	}
+	tombTTL := opts.TombstoneTTL
+	if tombTTL == 0 {
+		tombTTL = store.DefaultTombstoneTTL
+	}
 	retries := opts.MaxRetries
 	switch {
 	case retries == 0:
@@ -138,6 +154,7 @@ func New(pool *pgxpool.Pool, opts Options) (*Store, error) {
 		channel:    channel,
 		lim:        opts.Limits.WithDefaults(),
 		maxRetries: retries,
+		tombTTL:    tombTTL,
 		sql:        newStatements(table, channel),
 	}
 	s.done, s.cancel = context.WithCancel(context.Background())
@@ -165,41 +182,66 @@ func checkName(name string, max int) error {
 	return nil
 }
 
+// The states of a row, as the rowState expression reads them.
+const (
+	stateProfile = 0 // a profile
+	stateExpired = 1 // a tombstone whose TTL has passed: no profile
+	stateErased  = 2 // a live tombstone
+)
+
+// rowState is the SQL expression of a row's state, on the server's clock.
+const rowState = `CASE WHEN erased_until IS NULL THEN 0 WHEN erased_until > now() THEN 2 ELSE 1 END::int4`
+
 func newStatements(table, channel string) statements {
 	t := pgx.Identifier{table}.Sanitize()
 	idx := pgx.Identifier{table + "_last_seen_idx"}.Sanitize()
+	erasedIdx := pgx.Identifier{table + "_erased_idx"}.Sanitize()
 	return statements{
 		createTable: `CREATE TABLE IF NOT EXISTS ` + t + ` (
-	id        text COLLATE "C" PRIMARY KEY,
-	version   bigint      NOT NULL,
-	last_seen timestamptz NOT NULL,
-	data      bytea%s NOT NULL
+	id           text COLLATE "C" PRIMARY KEY,
+	version      bigint      NOT NULL,
+	last_seen    timestamptz NOT NULL,
+	data         bytea%s NOT NULL,
+	erased_until timestamptz
 )%s`,
-		createIndex: `CREATE INDEX IF NOT EXISTS ` + idx + ` ON ` + t + ` (last_seen)`,
-		load:        `SELECT version, data FROM ` + t + ` WHERE id = $1`,
-		loadMany:    `SELECT id, version, data FROM ` + t + ` WHERE id = ANY($1)`,
+		createIndex:       `CREATE INDEX IF NOT EXISTS ` + idx + ` ON ` + t + ` (last_seen)`,
+		hasErased:         `SELECT EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = to_regclass($1) AND attname = 'erased_until' AND NOT attisdropped)`,
+		addErased:         `ALTER TABLE ` + t + ` ADD COLUMN IF NOT EXISTS erased_until timestamptz`,
+		createErasedIndex: `CREATE INDEX IF NOT EXISTS ` + erasedIdx + ` ON ` + t + ` (erased_until) WHERE erased_until IS NOT NULL`,
+		load:              `SELECT version, data, ` + rowState + ` FROM ` + t + ` WHERE id = $1`,
+		loadMany:          `SELECT id, version, data, ` + rowState + ` FROM ` + t + ` WHERE id = ANY($1)`,
 		// Rows are sorted before they are locked, so lockers go in id
 		// order: byte order, as Go sorts, even if a table made without
 		// Migrate has another collation.
-		lockMany: `SELECT id, version, data FROM ` + t + ` WHERE id = ANY($1) ORDER BY id COLLATE "C" FOR UPDATE`,
+		lockMany: `SELECT id, version, data, ` + rowState + ` FROM ` + t + ` WHERE id = ANY($1) ORDER BY id COLLATE "C" FOR UPDATE`,
 		// The compare-and-swap. The notification is sent when the
 		// transaction commits, and only if the row was written; the number
-		// of rows the SELECT returns is the number written.
-		update: `WITH w AS (UPDATE ` + t + ` SET version = $3::bigint, last_seen = $4::timestamptz, data = $5::bytea
+		// of rows the SELECT returns is the number written. A Delete
+		// changes the version, so a profile erased since it was read is
+		// not written; one written over an expired tombstone is a profile
+		// again.
+		update: `WITH w AS (UPDATE ` + t + ` SET version = $3::bigint, last_seen = $4::timestamptz, data = $5::bytea, erased_until = NULL
 	WHERE id = $1::text AND version = $2::bigint RETURNING id)
 SELECT pg_notify($6::text, id) FROM w`,
 		insert: `WITH w AS (INSERT INTO ` + t + ` (id, version, last_seen, data) VALUES ($1::text, $2::bigint, $3::timestamptz, $4::bytea)
 	ON CONFLICT (id) DO NOTHING RETURNING id)
 SELECT pg_notify($5::text, id) FROM w`,
-		// A data-modifying WITH runs whether or not it is read. Delete
-		// notifies even when there was no row, so that every cache drops
-		// the id (erasure).
-		delete: `WITH d AS (DELETE FROM ` + t + ` WHERE id = $1) SELECT pg_notify($2, $3)`,
+		// Delete turns the row into a tombstone (or makes one), with a
+		// new version so that writers that read the profile lose their
+		// compare-and-swap. A data-modifying WITH runs whether or not it
+		// is read. Delete notifies even when there was no row, so that
+		// every cache drops the id (erasure).
+		delete: `WITH d AS (INSERT INTO ` + t + ` AS t (id, version, last_seen, data, erased_until)
+	VALUES ($1::text, 1, now(), '', now() + $4::bigint * interval '1 microsecond')
+	ON CONFLICT (id) DO UPDATE SET version = t.version + 1, last_seen = EXCLUDED.last_seen, data = EXCLUDED.data, erased_until = EXCLUDED.erased_until)
+SELECT pg_notify($2, $3)`,
 		// last_seen is checked again on the row being deleted, so that a
 		// profile updated since the inner SELECT's snapshot is kept.
-		expire: `WITH d AS (DELETE FROM ` + t + ` WHERE id IN (SELECT id FROM ` + t + ` WHERE last_seen < $1 LIMIT $3) AND last_seen < $1 RETURNING id)
+		// Tombstones are not profiles: never expired, nor counted.
+		expire: `WITH d AS (DELETE FROM ` + t + ` WHERE id IN (SELECT id FROM ` + t + ` WHERE last_seen < $1 AND erased_until IS NULL LIMIT $3) AND last_seen < $1 AND erased_until IS NULL RETURNING id)
 SELECT pg_notify($2, id) FROM d`,
-		page:   `SELECT id, version, data FROM ` + t + ` WHERE id > $1 ORDER BY id LIMIT $2`,
+		sweep:  `DELETE FROM ` + t + ` WHERE erased_until <= now()`,
+		page:   `SELECT id, version, data FROM ` + t + ` WHERE id > $1 AND erased_until IS NULL ORDER BY id LIMIT $2`,
 		listen: `LISTEN ` + pgx.Identifier{channel}.Sanitize(),
 	}
 }
@@ -236,7 +278,21 @@ func (s *Store) Migrate(ctx context.Context) error {
 		if _, err := tx.Exec(ctx, createTable(s.sql.createTable, version, lz4)); err != nil {
 			return err
 		}
-		_, err = tx.Exec(ctx, s.sql.createIndex)
+		if _, err = tx.Exec(ctx, s.sql.createIndex); err != nil {
+			return err
+		}
+		// A table made before tombstones gets their column; the check
+		// spares the ALTER's exclusive lock when it is there.
+		var has bool
+		if err := tx.QueryRow(ctx, s.sql.hasErased, pgx.Identifier{s.table}.Sanitize()).Scan(&has); err != nil {
+			return err
+		}
+		if !has {
+			if _, err := tx.Exec(ctx, s.sql.addErased); err != nil {
+				return err
+			}
+		}
+		_, err = tx.Exec(ctx, s.sql.createErasedIndex)
 		return err
 	})
 	if err != nil {
@@ -266,7 +322,8 @@ func createTable(stmt string, version int, lz4 bool) string {
 	return fmt.Sprintf(stmt, compression, with)
 }
 
-// Load returns the stored profile, or an error wrapping store.ErrNotFound.
+// Load returns the stored profile, or an error wrapping store.ErrNotFound
+// (store.ErrErased while the id's tombstone lives).
 func (s *Store) Load(ctx context.Context, id string) (*store.Profile, error) {
 	if err := store.Check(ctx, s.closed.Load(), id); err != nil {
 		return nil, err
@@ -274,12 +331,19 @@ func (s *Store) Load(ctx context.Context, id string) (*store.Profile, error) {
 	var (
 		version int64
 		data    []byte
+		state   int32
 	)
 	err := s.again(ctx, func() error {
-		return s.pool.QueryRow(ctx, s.sql.load, id).Scan(&version, &data)
+		return s.pool.QueryRow(ctx, s.sql.load, id).Scan(&version, &data, &state)
 	})
-	if errors.Is(err, pgx.ErrNoRows) {
-		return nil, fmt.Errorf("tailor/store/postgres: load %q from table %s: %w", id, s.table, store.ErrNotFound)
+	switch {
+	case err == nil && state == stateErased:
+		err = store.ErrErased
+	case errors.Is(err, pgx.ErrNoRows), err == nil && state == stateExpired:
+		err = store.ErrNotFound
+	}
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, fmt.Errorf("tailor/store/postgres: load %q from table %s: %w", id, s.table, err)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("tailor/store/postgres: load %q from table %s: %w", id, s.table, err)
@@ -315,6 +379,9 @@ func (s *Store) Apply(ctx context.Context, id string, events []store.Event) (*st
 	if err != nil {
 		return nil, err
 	}
+	if ps[0] == nil { // refused by a tombstone
+		return nil, fmt.Errorf("tailor/store/postgres: apply to %q in table %s: %w", id, s.table, store.ErrErased)
+	}
 	return ps[0], nil
 }
 
@@ -322,7 +389,8 @@ func (s *Store) Apply(ctx context.Context, id string, events []store.Event) (*st
 // writing them in one transaction (per 500 profiles). Batches for the same
 // id are applied in order, and each gets the profile as it was after its
 // own events, as if applied one after the other. On error, the batches of
-// earlier transactions are applied; retrying them all is safe.
+// earlier transactions are applied; retrying them all is safe. The profile
+// of a batch whose id has a live tombstone is nil.
 func (s *Store) ApplyBatch(ctx context.Context, batches []store.Batch) ([]*store.Profile, error) {
 	if err := store.CheckBatch(ctx, s.closed.Load(), batches); err != nil {
 		if errors.Is(err, store.ErrInvalidID) {
@@ -508,6 +576,7 @@ func (e connLost) Unwrap() error { return e.err }
 
 // A write is a folded profile, ready to be written.
 type write struct {
+	erased       bool  // refused by a live tombstone: nothing to write
 	exists       bool  // update version old, else insert
 	old, version int64 // the versions before and after
 	seen         int64 // last_seen in PostgreSQL's binary form
@@ -566,16 +635,28 @@ func (s *Store) foldRecover(batches []store.Batch, g *group, stored map[string]r
 	return s.fold(batches, g, stored, out)
 }
 
-// fold folds the batches of g; it sets only g's entries of out.
+// fold folds the batches of g; it sets only g's entries of out, to nil if
+// g's id has a live tombstone.
 func (s *Store) fold(batches []store.Batch, g *group, stored map[string]row, out []*store.Profile) write {
 	r, exists := stored[g.id]
 	var p *store.Profile
-	if exists {
+	switch {
+	case exists && r.state == stateErased:
+		for _, i := range g.batches {
+			out[i] = nil
+		}
+		return write{erased: true}
+	case exists && r.state == stateExpired:
+		// A fresh profile, written over the tombstone with a
+		// compare-and-swap on its version.
+		p = store.New(g.id)
+		p.Version = uint64(r.version)
+	case exists:
 		var err error
 		if p, err = decode(g.id, r.version, r.data); err != nil {
 			return write{err: err}
 		}
-	} else {
+	default:
 		p = store.New(g.id)
 	}
 	w := write{exists: exists, old: int64(p.Version)}
@@ -589,6 +670,7 @@ func (s *Store) fold(batches []store.Batch, g *group, stored map[string]row, out
 type row struct {
 	version int64
 	data    []byte
+	state   int32 // stateProfile, stateExpired or stateErased
 }
 
 // scanRows collects the rows of loadMany and lockMany by id.
@@ -603,7 +685,7 @@ func scanRows(rows pgx.Rows, err error) (map[string]row, error) {
 			id string
 			r  row
 		)
-		if err := rows.Scan(&id, &r.version, &r.data); err != nil {
+		if err := rows.Scan(&id, &r.version, &r.data, &r.state); err != nil {
 			return nil, err
 		}
 		m[id] = r
@@ -685,14 +767,15 @@ func micros(t time.Time) int64 {
 	return t.Unix()*1_000_000 + int64(t.Nanosecond())/1000 - y2k
 }
 
-// Delete removes the profile and announces the id on the store's channel,
-// whether or not it was stored.
+// Delete replaces the profile with a tombstone (or leaves one, or renews
+// it) and announces the id on the store's channel, whether or not it was
+// stored.
 func (s *Store) Delete(ctx context.Context, id string) error {
 	if err := store.Check(ctx, s.closed.Load(), id); err != nil {
 		return err
 	}
 	err := s.again(ctx, func() error {
-		_, err := s.pool.Exec(ctx, s.sql.delete, id, s.channel, store.Change{ID: id, Deleted: true}.String())
+		_, err := s.pool.Exec(ctx, s.sql.delete, id, s.channel, store.Change{ID: id, Deleted: true}.String(), s.tombTTL.Microseconds())
 		return err
 	})
 	if err != nil {
@@ -791,8 +874,19 @@ func (s *Store) Range(ctx context.Context, fn func(*store.Profile) bool) error {
 // deleted. It never deletes a profile last seen at or after before; one
 // last seen less than a microsecond before it may be kept (last_seen is
 // stored to the microsecond). On error, the count is of the profiles
-// already deleted.
+// already deleted. It first deletes the tombstones whose TTL has passed,
+// which it does not count.
 func (s *Store) Expire(ctx context.Context, before time.Time) (int, error) {
+	if s.closed.Load() {
+		return 0, store.ErrClosed
+	}
+	err := s.again(ctx, func() error {
+		_, err := s.pool.Exec(ctx, s.sql.sweep)
+		return err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("tailor/store/postgres: delete expired tombstones of table %s: %w", s.table, err)
+	}
 	total := 0
 	limit := timestamp(before)
 	for attempt := 0; ; {

@@ -85,7 +85,9 @@ func dropTable(t testing.TB, pool *pgxpool.Pool, table string) {
 
 func TestConformance(t *testing.T) {
 	pool := newPool(t, 32, "")
-	storetest.Run(t, func(t *testing.T) store.Store { return newStore(t, pool, postgres.Options{}) })
+	storetest.RunWith(t, func(t *testing.T, o storetest.Options) store.Store {
+		return newStore(t, pool, postgres.Options{TombstoneTTL: o.TombstoneTTL})
+	})
 }
 
 // TestConformanceNoPreparedStatements runs the suite on connections that
@@ -94,7 +96,9 @@ func TestConformanceNoPreparedStatements(t *testing.T) {
 	for _, mode := range []pgx.QueryExecMode{pgx.QueryExecModeExec, pgx.QueryExecModeSimpleProtocol} {
 		t.Run(mode.String(), func(t *testing.T) {
 			pool := newPoolMode(t, 32, "", mode)
-			storetest.Run(t, func(t *testing.T) store.Store { return newStore(t, pool, postgres.Options{}) })
+			storetest.RunWith(t, func(t *testing.T, o storetest.Options) store.Store {
+				return newStore(t, pool, postgres.Options{TombstoneTTL: o.TombstoneTTL})
+			})
 		})
 	}
 }
@@ -137,7 +141,7 @@ func TestMigrate(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []string{"id text", "version bigint", "last_seen timestamp with time zone", "data bytea"}
+	want := []string{"id text", "version bigint", "last_seen timestamp with time zone", "data bytea", "erased_until timestamp with time zone"}
 	if strings.Join(cols, ", ") != strings.Join(want, ", ") {
 		t.Errorf("columns = %q, want %q", cols, want)
 	}
@@ -786,5 +790,83 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 			t.Fatalf("timed out waiting for %s", what)
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// TestTombstones checks what the conformance suite cannot see: Migrate
+// adds the tombstone column to a table made before it, keeping the
+// profiles; a tombstone is a row that Expire deletes once its TTL has
+// passed; a negative TTL is refused.
+func TestTombstones(t *testing.T) {
+	t.Parallel()
+	pool := newPool(t, 4, "")
+	if _, err := postgres.New(pool, postgres.Options{TombstoneTTL: -time.Second}); err == nil || !strings.Contains(err.Error(), "TombstoneTTL") {
+		t.Fatalf("New with a negative TombstoneTTL: %v, want an error naming it", err)
+	}
+	table := tableName()
+	t.Cleanup(func() { dropTable(t, pool, table) })
+	ctx := t.Context()
+	// The table as Migrate made it before tombstones, with one profile.
+	old, err := store.Marshal(func() *store.Profile {
+		p := store.New("kept")
+		p.Apply(store.DefaultLimits, storetest.Page("o", 1, "/"))
+		p.Version = 1
+		return p
+	}())
+	if err != nil {
+		t.Fatal(err)
+	}
+	tq := pgx.Identifier{table}.Sanitize()
+	if _, err := pool.Exec(ctx, `CREATE TABLE `+tq+` (id text COLLATE "C" PRIMARY KEY, version bigint NOT NULL, last_seen timestamptz NOT NULL, data bytea NOT NULL)`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pool.Exec(ctx, `INSERT INTO `+tq+` VALUES ('kept', 1, now(), $1)`, old); err != nil {
+		t.Fatal(err)
+	}
+	const ttl = 2 * time.Second
+	s, err := postgres.New(pool, postgres.Options{Table: table, TombstoneTTL: ttl})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if err := s.Migrate(ctx); err != nil {
+		t.Fatalf("Migrate of a table without erased_until: %v", err)
+	}
+	if p, err := s.Load(ctx, "kept"); err != nil || p.Counts["page"] != 1 {
+		t.Fatalf("Load after Migrate = %v, %v; want the profile kept", p, err)
+	}
+	deleted := time.Now()
+	if err := s.Delete(ctx, "kept"); err != nil {
+		t.Fatal(err)
+	}
+	// Checked only if the machine took less than the TTL to get here.
+	if _, err := s.Apply(ctx, "kept", []store.Event{storetest.Page("o", 2, "/")}); !errors.Is(err, store.ErrErased) && time.Since(deleted) < ttl {
+		t.Fatalf("Apply right after Delete: %v, want ErrErased", err)
+	}
+	rows := func() int {
+		var n int
+		if err := pool.QueryRow(ctx, `SELECT count(*) FROM `+tq).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	deadline := time.Now().Add(30*time.Second + ttl)
+	for {
+		if _, err := s.Load(ctx, "kept"); !errors.Is(err, store.ErrErased) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("tombstone still alive 30s after its TTL")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if n := rows(); n != 1 {
+		t.Fatalf("%d rows before Expire, want the expired tombstone's", n)
+	}
+	if n, err := s.Expire(ctx, time.Now().Add(time.Hour)); err != nil || n != 0 {
+		t.Fatalf("Expire = %d, %v; want 0, nil", n, err)
+	}
+	if n := rows(); n != 0 {
+		t.Fatalf("%d rows after Expire, want none: the expired tombstone stayed", n)
 	}
 }

@@ -66,6 +66,9 @@ func (s *Store) writeAll(ctx context.Context, c *pgx.Conn, groups []group, write
 		if w.err != nil {
 			return nil, fmt.Errorf("profile %q: %w", groups[i].id, w.err)
 		}
+		if w.erased {
+			continue
+		}
 		// SendQuery* encode the parameters into the send buffer at once,
 		// so ints and params are free again when they return.
 		b := binary.BigEndian.AppendUint64(ints[:0], uint64(w.old))
@@ -95,6 +98,9 @@ func (s *Store) writeAll(ctx context.Context, c *pgx.Conn, groups []group, write
 
 	var lost []group
 	for i := range groups {
+		if writes[i].erased {
+			continue
+		}
 		tag, err := result(pl)
 		if err != nil {
 			return nil, err

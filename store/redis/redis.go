@@ -13,6 +13,8 @@
 //	                      profile's LastSeen in Unix microseconds
 //	tailor:{2af}:w:<tok>  a new encoding on its way in (see Writes), for
 //	                      at most a minute
+//	tailor:{2af}:t:<id>   the tombstone of an erased profile (see
+//	                      Tombstones), for Options.TombstoneTTL
 //
 // The {2af} hash tag puts a profile and its bucket's index in the same
 // Cluster slot, so a Lua script updates both atomically: the index never
@@ -54,6 +56,15 @@
 // Writes are as durable as the server's persistence settings make them
 // (RDB snapshots or the append-only file): Redis acknowledges a write once
 // it is in memory.
+//
+// # Tombstones
+//
+// Delete deletes the profile's keys and sets its tombstone key with a PX
+// expiry of Options.TombstoneTTL (renewing it if it exists), in one script.
+// The compare-and-swap script refuses to write while the tombstone key
+// exists, so an Apply racing a Delete lands before it or is refused with
+// store.ErrErased. Redis removes the tombstone when it expires; it is not
+// in the bucket index, so Range and Expire never see it.
 //
 // # Invalidation
 //
@@ -109,6 +120,11 @@ type Options struct {
 	// Channel is the pub/sub channel of invalidations. Zero means Prefix
 	// followed by "invalidate".
 	Channel string
+	// TombstoneTTL is how long the tombstone that Delete leaves refuses
+	// Applies of the erased id. Zero means store.DefaultTombstoneTTL;
+	// negative is an error. Every store sharing a prefix should use the
+	// same TTL.
+	TombstoneTTL time.Duration
 }
 
 // Defaults for zero Options fields.
@@ -125,15 +141,20 @@ const buckets = 1024
 const defaultChunk = 512
 
 // Scripts. KEYS are a profile's data, version and bucket index keys, in
-// that order, and for casScript the staging key.
+// that order, then for casScript the staging key and the tombstone key,
+// for deleteScript the tombstone key.
 
-// casScript writes the profile if its version is still ARGV[1], by renaming
-// the staging key over the data. ARGV: expected version, new version,
-// LastSeen score, id, channel. Returns 1 when written, 0 on a version
-// conflict, -1 if the staging key is gone (expired, or lost in a
-// resharding). A version without data (its profile deleted by hand) counts
-// as no profile.
+// casScript writes the profile if its version is still ARGV[1] and it has
+// no tombstone, by renaming the staging key over the data. ARGV: expected
+// version, new version, LastSeen score, id, channel. Returns 1 when
+// written, 0 on a version conflict, -1 if the staging key is gone
+// (expired, or lost in a resharding), -2 if the profile was erased. A
+// version without data (its profile deleted by hand) counts as no profile.
 var casScript = goredis.NewScript(`
+if redis.call('EXISTS', KEYS[5]) == 1 then
+	redis.call('DEL', KEYS[4])
+	return -2
+end
 local v = redis.call('GET', KEYS[2])
 if not v or redis.call('EXISTS', KEYS[1]) == 0 then v = '0' end
 if v ~= ARGV[1] then
@@ -149,12 +170,14 @@ redis.call('PUBLISH', ARGV[5], ARGV[4])
 return 1
 `)
 
-// deleteScript deletes a profile. ARGV: id, channel, message. Returns 1
-// if the profile existed. The deletion is announced even if it did not:
-// other processes may hold events for it not yet written (erasure).
+// deleteScript deletes a profile and sets its tombstone. ARGV: id,
+// channel, message, tombstone TTL in milliseconds. Returns 1 if the
+// profile existed. The deletion is announced even if it did not: other
+// processes may hold events for it not yet written (erasure).
 var deleteScript = goredis.NewScript(`
 local n = redis.call('DEL', KEYS[1], KEYS[2])
 redis.call('ZREM', KEYS[3], ARGV[1])
+redis.call('SET', KEYS[4], '1', 'PX', ARGV[4])
 redis.call('PUBLISH', ARGV[2], ARGV[3])
 return math.min(n, 1)
 `)
@@ -182,6 +205,7 @@ type Store struct {
 	channel    string
 	lim        store.Limits
 	maxRetries int
+	tombTTL    time.Duration
 	chunk      int // defaultChunk; smaller in tests
 
 	locks  idLocks // serialise this process's writers of one id
@@ -207,12 +231,16 @@ func New(client goredis.UniversalClient, opts Options) (*Store, error) {
 	if client == nil {
 		return nil, errors.New("tailor/store/redis: New: nil client")
 	}
+	if opts.TombstoneTTL < 0 {
+		return nil, fmt.Errorf("tailor/store/redis: New: Options.TombstoneTTL is negative (%v)", opts.TombstoneTTL)
+	}
 	s := &Store{
 		client:     client,
 		prefix:     opts.Prefix,
 		channel:    opts.Channel,
 		lim:        opts.Limits.WithDefaults(),
 		maxRetries: opts.MaxRetries,
+		tombTTL:    opts.TombstoneTTL,
 		done:       make(chan struct{}),
 		chunk:      defaultChunk,
 		token:      newToken(),
@@ -222,6 +250,9 @@ func New(client goredis.UniversalClient, opts Options) (*Store, error) {
 	}
 	if s.channel == "" {
 		s.channel = s.prefix + "invalidate"
+	}
+	if s.tombTTL == 0 {
+		s.tombTTL = store.DefaultTombstoneTTL
 	}
 	switch {
 	case s.maxRetries == 0:
@@ -261,6 +292,11 @@ func (s *Store) keys(id string) []string {
 	return []string{tag + "p:" + id, tag + "v:" + id, tag + "seen"}
 }
 
+// tombKey returns the key of id's tombstone.
+func (s *Store) tombKey(id string) string {
+	return s.bucketTag(bucketOf(id)) + "t:" + id
+}
+
 // stagingKey returns a new staging key in the slot of id's keys.
 func (s *Store) stagingKey(id string) string {
 	return s.bucketTag(bucketOf(id)) + "w:" + s.token + ":" + strconv.FormatUint(s.staged.Add(1), 36)
@@ -276,13 +312,24 @@ func newToken() string {
 // float64 for the years 1685 to 2255.
 func score(t time.Time) string { return strconv.FormatInt(t.UnixMicro(), 10) }
 
-// Load returns the stored profile, or store.ErrNotFound.
+// Load returns the stored profile, or store.ErrNotFound (store.ErrErased
+// while the id's tombstone lives). It reads the profile and the tombstone
+// in one round trip.
 func (s *Store) Load(ctx context.Context, id string) (*store.Profile, error) {
 	if err := store.Check(ctx, s.closed.Load(), id); err != nil {
 		return nil, err
 	}
-	v, err := s.client.Get(ctx, s.keys(id)[0]).Result()
+	pipe := s.client.Pipeline()
+	get := pipe.Get(ctx, s.keys(id)[0])
+	tomb := pipe.Exists(ctx, s.tombKey(id))
+	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, goredis.Nil) {
+		return nil, s.wrap(err, "load profile %q", id)
+	}
+	v, err := get.Result()
 	if errors.Is(err, goredis.Nil) {
+		if tomb.Val() == 1 {
+			return nil, store.ErrErased
+		}
 		return nil, store.ErrNotFound
 	}
 	if err != nil {
@@ -305,6 +352,9 @@ func (s *Store) Apply(ctx context.Context, id string, events []store.Event) (*st
 	if err := s.apply(ctx, []store.Batch{{ID: id, Events: events}}, out); err != nil {
 		return nil, s.wrap(err, "apply %d events to profile %q", len(events), id)
 	}
+	if out[0] == nil {
+		return nil, fmt.Errorf("tailor/store/redis: apply %d events to profile %q: %w", len(events), id, store.ErrErased)
+	}
 	return out[0], nil
 }
 
@@ -313,7 +363,8 @@ func (s *Store) Apply(ctx context.Context, id string, events []store.Event) (*st
 // are applied per profile, not all or nothing: on error some profiles may
 // have been written (retrying them all is safe). An id may appear in
 // several batches; they are applied in order, and each returned profile is
-// the state after its own batch.
+// the state after its own batch. The profile of a batch whose id has a
+// live tombstone is nil.
 func (s *Store) ApplyBatch(ctx context.Context, batches []store.Batch) ([]*store.Profile, error) {
 	if err := store.CheckBatch(ctx, s.closed.Load(), batches); err != nil {
 		if errors.Is(err, store.ErrInvalidID) {
@@ -333,11 +384,12 @@ func (s *Store) ApplyBatch(ctx context.Context, batches []store.Batch) ([]*store
 
 // update is one profile's share of a batch apply.
 type update struct {
-	id    string
-	keys  []string // data, version, index
-	idx   []int    // indices of its batches, in order
-	data  string   // the stored encoding, if found
-	found bool
+	id     string
+	keys   []string // data, version, index
+	idx    []int    // indices of its batches, in order
+	data   string   // the stored encoding, if found
+	found  bool
+	erased bool // refused by the id's tombstone
 	// filled by fold:
 	expect uint64
 	final  *store.Profile
@@ -346,7 +398,8 @@ type update struct {
 	err    error
 }
 
-// apply applies batches (ids already valid) and fills out.
+// apply applies batches (ids already valid) and fills out, leaving nil
+// the profiles of ids with a live tombstone.
 func (s *Store) apply(ctx context.Context, batches []store.Batch, out []*store.Profile) error {
 	byID := make(map[string]*update, len(batches))
 	var all []*update
@@ -382,6 +435,13 @@ func (s *Store) apply(ctx context.Context, batches []store.Batch, out []*store.P
 		conflicted, err := s.cas(ctx, pending)
 		if err != nil {
 			return err
+		}
+		for _, u := range pending {
+			if u.erased {
+				for _, i := range u.idx {
+					out[i] = nil
+				}
+			}
 		}
 		if len(conflicted) == 0 {
 			return nil
@@ -444,7 +504,8 @@ func (s *Store) fold(u *update, batches []store.Batch, out []*store.Profile) {
 
 // cas writes every update in one pipeline: per profile, SET of the new
 // encoding under a staging key, then the compare-and-swap script. It
-// returns the updates that lost to a concurrent writer.
+// returns the updates that lost to a concurrent writer, and marks erased
+// those that a tombstone refused.
 func (s *Store) cas(ctx context.Context, us []*update) ([]*update, error) {
 	staging := make([]string, len(us))
 	sets := make([]*goredis.StatusCmd, len(us))
@@ -456,7 +517,7 @@ func (s *Store) cas(ctx context.Context, us []*update) ([]*update, error) {
 		},
 		func(i int) ([]string, []any) {
 			u := us[i]
-			keys := append(slices.Clip(u.keys), staging[i])
+			keys := append(slices.Clip(u.keys), staging[i], s.tombKey(u.id))
 			return keys, []any{u.expect, u.final.Version, score(u.final.LastSeen), u.id, s.channel}
 		})
 	if err != nil {
@@ -471,7 +532,11 @@ func (s *Store) cas(ctx context.Context, us []*update) ([]*update, error) {
 		if err != nil {
 			return nil, fmt.Errorf("write profile %q: %w", u.id, err)
 		}
-		if n != 1 { // 0: version conflict; -1: staged value gone, write again
+		switch n {
+		case 1:
+		case -2:
+			u.erased = true
+		default: // 0: version conflict; -1: staged value gone, write again
 			conflicted = append(conflicted, u)
 		}
 		u.enc = nil
@@ -599,12 +664,14 @@ func backoff(ctx context.Context, attempt int) error {
 	}
 }
 
-// Delete removes the profile; a missing id is not an error.
+// Delete removes the profile and leaves (or renews) its tombstone; a
+// missing id is not an error.
 func (s *Store) Delete(ctx context.Context, id string) error {
 	if err := store.Check(ctx, s.closed.Load(), id); err != nil {
 		return err
 	}
-	if err := deleteScript.Run(ctx, s.client, s.keys(id), id, s.channel, store.Change{ID: id, Deleted: true}.String()).Err(); err != nil {
+	keys := append(s.keys(id), s.tombKey(id))
+	if err := deleteScript.Run(ctx, s.client, keys, id, s.channel, store.Change{ID: id, Deleted: true}.String(), max(s.tombTTL.Milliseconds(), 1)).Err(); err != nil {
 		return s.wrap(err, "delete profile %q", id)
 	}
 	return nil

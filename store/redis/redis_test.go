@@ -82,7 +82,9 @@ func newStore(t *testing.T, c goredis.UniversalClient, opts redis.Options) *redi
 func TestConformance(t *testing.T) {
 	t.Parallel()
 	c := client(t)
-	storetest.Run(t, func(t *testing.T) store.Store { return newStore(t, c, redis.Options{}) })
+	storetest.RunWith(t, func(t *testing.T, o storetest.Options) store.Store {
+		return newStore(t, c, redis.Options{TombstoneTTL: o.TombstoneTTL})
+	})
 }
 
 func TestConformanceSmallLimits(t *testing.T) {
@@ -99,7 +101,9 @@ func TestConformanceSmallLimits(t *testing.T) {
 func TestClusterConformance(t *testing.T) {
 	t.Parallel()
 	c := startCluster(t)
-	storetest.Run(t, func(t *testing.T) store.Store { return newStore(t, c, redis.Options{}) })
+	storetest.RunWith(t, func(t *testing.T, o storetest.Options) store.Store {
+		return newStore(t, c, redis.Options{TombstoneTTL: o.TombstoneTTL})
+	})
 	t.Run("PrefixWithBraces", func(t *testing.T) {
 		s := newStore(t, c, redis.Options{Prefix: uniquePrefix(t, c) + "{x:"})
 		defer s.Close()
@@ -215,6 +219,9 @@ func TestNew(t *testing.T) {
 	if s.Prefix() != "tailor:" || s.Channel() != "tailor:invalidate" || s.Limits() != store.DefaultLimits {
 		t.Fatalf("defaults: prefix %q channel %q limits %+v", s.Prefix(), s.Channel(), s.Limits())
 	}
+	if _, err := redis.New(c, redis.Options{TombstoneTTL: -time.Second}); err == nil || !strings.Contains(err.Error(), "TombstoneTTL") {
+		t.Fatalf("New with a negative TombstoneTTL: %v, want an error naming it", err)
+	}
 }
 
 // TestLayout checks the documented keys: the profile's encoding and its
@@ -251,6 +258,16 @@ func TestLayout(t *testing.T) {
 	sc, err := c.ZScore(ctx, tag+"seen", "visitor-1").Result()
 	if err != nil || int64(sc) != p.LastSeen.UnixMicro() {
 		t.Fatalf("index score %v, %v; want %d", sc, err, p.LastSeen.UnixMicro())
+	}
+	// Delete leaves one key: the tombstone, which expires by itself.
+	if err := s.Delete(ctx, "visitor-1"); err != nil {
+		t.Fatal(err)
+	}
+	if keys := scanKeys(t, c, s.Prefix()+"*"); len(keys) != 1 || keys[0] != tag+"t:visitor-1" {
+		t.Fatalf("keys after Delete %v, want only the tombstone %s", keys, tag+"t:visitor-1")
+	}
+	if ttl := c.PTTL(ctx, tag+"t:visitor-1").Val(); ttl <= 0 || ttl > store.DefaultTombstoneTTL {
+		t.Fatalf("tombstone has TTL %v, want at most %v", ttl, store.DefaultTombstoneTTL)
 	}
 }
 

@@ -7,6 +7,16 @@
 //
 // newStore must return an empty store that no other test uses (a fresh
 // key prefix or database is enough). The suite closes every store it opens.
+//
+// The tests of tombstone expiry need a store whose tombstones live for a
+// few seconds; give them one with RunWith, whose factory is passed the
+// Options to open the store with:
+//
+//	storetest.RunWith(t, func(t *testing.T, o storetest.Options) store.Store {
+//		return mystore.New(mystore.Config{TombstoneTTL: o.TombstoneTTL})
+//	})
+//
+// Run skips those tests.
 package storetest
 
 import (
@@ -15,18 +25,41 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/tailorhq/tailor/store"
 )
 
+// Options are the settings a test needs its store opened with. The zero
+// value means the store's defaults.
+type Options struct {
+	// TombstoneTTL is how long the tombstones that Delete leaves live.
+	// Zero means the store's default, store.DefaultTombstoneTTL.
+	TombstoneTTL time.Duration
+}
+
 // Run runs the conformance suite. Subtests run in parallel with each other,
-// each on its own store from newStore.
+// each on its own store from newStore. The tests that need a store opened
+// with Options other than the zero value are skipped: use RunWith to run
+// them too.
 func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 	t.Helper()
+	RunWith(t, func(t *testing.T, o Options) store.Store {
+		if o != (Options{}) {
+			t.Skipf("needs a store opened with %+v: run the suite with storetest.RunWith", o)
+		}
+		return newStore(t)
+	})
+}
+
+// RunWith runs the conformance suite as Run does, with a newStore that
+// opens the store with the Options it is given.
+func RunWith(t *testing.T, newStore func(t *testing.T, o Options) store.Store) {
+	t.Helper()
 	open := func(t *testing.T) store.Store {
-		s := newStore(t)
+		s := newStore(t, Options{})
 		t.Cleanup(func() { s.Close() })
 		return s
 	}
@@ -48,15 +81,25 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"Range", testRange},
 		{"Expire", testExpire},
 		{"Subscribe", testSubscribe},
+		{"Erased", testErased},
+		{"ErasedBatch", testErasedBatch},
+		{"ErasedRace", testErasedRace},
+		{"ErasedNotProfiles", testErasedNotProfiles},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			tc.fn(t, open(t))
 		})
 	}
+	t.Run("TombstoneExpiry", func(t *testing.T) {
+		t.Parallel()
+		s := newStore(t, Options{TombstoneTTL: shortTTL})
+		t.Cleanup(func() { s.Close() })
+		testTombstoneExpiry(t, s)
+	})
 	t.Run("Closed", func(t *testing.T) {
 		t.Parallel()
-		testClosed(t, newStore(t))
+		testClosed(t, newStore(t, Options{}))
 	})
 }
 
@@ -176,10 +219,9 @@ func testDelete(t *testing.T, s store.Store) {
 	if err := s.Delete(ctx(t), "v"); err != nil {
 		t.Fatalf("Delete of missing id: %v, want nil", err)
 	}
-	// A deleted profile starts afresh.
-	p, err := s.Apply(ctx(t), "v", []store.Event{Page("z", 1, "/")})
-	if err != nil || p.Counts["page"] != 1 {
-		t.Fatalf("Apply after Delete: %v, %v", p, err)
+	// The tombstone refuses what is still on its way to the profile.
+	if p, err := s.Apply(ctx(t), "v", []store.Event{Page("z", 1, "/")}); !errors.Is(err, store.ErrErased) || p != nil {
+		t.Fatalf("Apply after Delete = %v, %v; want nil, ErrErased", p, err)
 	}
 }
 
@@ -466,5 +508,282 @@ func testClosed(t *testing.T, s store.Store) {
 	}
 	if err := s.Close(); err != nil {
 		t.Errorf("a second Close: %v, want nil", err)
+	}
+}
+
+// shortTTL is the tombstone TTL of TombstoneExpiry: long enough that the
+// checks made while the tombstone must live are rarely inconclusive on a
+// busy machine (see alive), short enough to keep the test quick.
+const shortTTL = 3 * time.Second
+
+// erased checks that id has a live tombstone: Load is ErrErased and
+// ErrNotFound, Apply is refused with ErrErased and stores nothing.
+func erased(t *testing.T, s store.Store, id string) {
+	t.Helper()
+	_, err := s.Load(ctx(t), id)
+	if !errors.Is(err, store.ErrErased) || !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("Load(%q) after Delete: %v; want ErrErased that is also ErrNotFound", id, err)
+	}
+	p, err := s.Apply(ctx(t), id, []store.Event{Page("late", 1, "/late")})
+	if !errors.Is(err, store.ErrErased) || p != nil {
+		t.Fatalf("Apply(%q) after Delete = %v, %v; want nil, ErrErased", id, p, err)
+	}
+	if _, err := s.Load(ctx(t), id); !errors.Is(err, store.ErrErased) {
+		t.Fatalf("Load(%q) after a refused Apply: %v; want ErrErased", id, err)
+	}
+}
+
+func testErased(t *testing.T, s store.Store) {
+	if _, err := s.Apply(ctx(t), "v", []store.Event{Page("a", 1, "/"), Page("a", 2, "/x")}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Delete(ctx(t), "v"); err != nil {
+		t.Fatal(err)
+	}
+	erased(t, s, "v")
+	// Events the profile had before, retried, are refused too.
+	if _, err := s.Apply(ctx(t), "v", []store.Event{Page("a", 2, "/x")}); !errors.Is(err, store.ErrErased) {
+		t.Fatalf("Apply of old events after Delete: %v, want ErrErased", err)
+	}
+	// A Delete of an id that never had a profile leaves a tombstone too.
+	if err := s.Delete(ctx(t), "never"); err != nil {
+		t.Fatal(err)
+	}
+	erased(t, s, "never")
+	// Deleting again is not an error and keeps the id erased.
+	if err := s.Delete(ctx(t), "v"); err != nil {
+		t.Fatalf("second Delete: %v", err)
+	}
+	erased(t, s, "v")
+	// Other ids are untouched.
+	if p, err := s.Apply(ctx(t), "other", []store.Event{Page("a", 1, "/")}); err != nil || p.Counts["page"] != 1 {
+		t.Fatalf("Apply of another id = %v, %v", p, err)
+	}
+}
+
+func testErasedBatch(t *testing.T, s store.Store) {
+	for _, id := range []string{"a", "gone"} {
+		if _, err := s.Apply(ctx(t), id, []store.Event{Page("b", 1, "/")}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.Delete(ctx(t), "gone"); err != nil {
+		t.Fatal(err)
+	}
+	batches := []store.Batch{
+		{ID: "a", Events: []store.Event{Page("b", 2, "/")}},
+		{ID: "gone", Events: []store.Event{Page("b", 2, "/")}},
+		{ID: "new", Events: []store.Event{Page("b", 1, "/")}},
+		{ID: "gone", Events: []store.Event{Page("b", 3, "/")}},
+		{ID: "a", Events: []store.Event{Page("b", 3, "/")}},
+	}
+	check := func(how string, ps []*store.Profile, err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatalf("%s with a tombstoned batch: %v, want no error", how, err)
+		}
+		if len(ps) != len(batches) {
+			t.Fatalf("%s returned %d profiles for %d batches", how, len(ps), len(batches))
+		}
+		for i, b := range batches {
+			switch p := ps[i]; {
+			case b.ID == "gone" && p != nil:
+				t.Errorf("%s: profile %d (tombstoned) = %+v, want nil", how, i, p)
+			case b.ID != "gone" && (p == nil || p.ID != b.ID):
+				t.Errorf("%s: profile %d = %+v, want %q's", how, i, p, b.ID)
+			}
+		}
+	}
+	ps, err := store.ApplyBatch(ctx(t), s, batches)
+	check("ApplyBatch", ps, err)
+	// The fallback for stores without BatchApplier keeps the same contract.
+	ps, err = store.ApplyBatch(ctx(t), applyOnly{s}, batches)
+	check("ApplyBatch through Apply", ps, err)
+	erased(t, s, "gone")
+	for id, want := range map[string]int{"a": 3, "new": 1} {
+		if p, err := s.Load(ctx(t), id); err != nil || p.Counts["page"] != want {
+			t.Fatalf("Load(%q) = %v, %v; want %d page views", id, p, err, want)
+		}
+	}
+}
+
+// applyOnly hides every ability of a Store but the Store interface.
+type applyOnly struct{ store.Store }
+
+// testErasedRace has writers apply to profiles while they are deleted.
+// Whatever the interleaving, a profile must be absent afterwards (its
+// writes landed before the Delete, which removed them, or were refused),
+// and no Apply begun after Delete returned may succeed.
+func testErasedRace(t *testing.T, s store.Store) {
+	const rounds, writers = 8, 4
+	for r := range rounds {
+		id := fmt.Sprintf("race%d", r)
+		var (
+			wg       sync.WaitGroup
+			deleted  atomic.Bool
+			started  = make(chan struct{})
+			once     sync.Once
+			failures = make(chan string, writers)
+		)
+		for w := range writers {
+			wg.Go(func() {
+				for i := 1; ; i++ {
+					after := deleted.Load()
+					p, err := s.Apply(context.Background(), id, []store.Event{Page(fmt.Sprintf("w%d", w), i, "/")})
+					switch {
+					case errors.Is(err, store.ErrErased):
+						return
+					case err != nil:
+						failures <- fmt.Sprintf("Apply: %v", err)
+						return
+					case after:
+						failures <- fmt.Sprintf("Apply begun after Delete returned succeeded: %d page views", p.Counts["page"])
+						return
+					}
+					once.Do(func() { close(started) })
+				}
+			})
+		}
+		<-started
+		if err := s.Delete(ctx(t), id); err != nil {
+			t.Fatal(err)
+		}
+		deleted.Store(true)
+		wg.Wait()
+		close(failures)
+		for f := range failures {
+			t.Errorf("%s: %s", id, f)
+		}
+		if _, err := s.Load(ctx(t), id); !errors.Is(err, store.ErrErased) {
+			t.Fatalf("%s: Load after the race: %v; want ErrErased (a write was not refused)", id, err)
+		}
+	}
+}
+
+// testErasedNotProfiles checks that Range and Expire ignore tombstones.
+func testErasedNotProfiles(t *testing.T, s store.Store) {
+	old := t0.AddDate(-2, 0, 0)
+	for _, id := range []string{"kept", "old-gone", "new-gone"} {
+		at := t0
+		if id == "old-gone" {
+			at = old
+		}
+		if _, err := s.Apply(ctx(t), id, []store.Event{{ID: "e", Type: store.TypePage, Path: "/", Time: at}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, id := range []string{"old-gone", "new-gone", "never"} {
+		if err := s.Delete(ctx(t), id); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if r, ok := s.(store.Ranger); ok {
+		var seen []string
+		if err := r.Range(ctx(t), func(p *store.Profile) bool { seen = append(seen, p.ID); return true }); err != nil {
+			t.Fatal(err)
+		}
+		if len(seen) != 1 || seen[0] != "kept" {
+			t.Errorf("Range visited %q, want only [kept]", seen)
+		}
+	}
+	if e, ok := s.(store.Expirer); ok {
+		// Everything is before the far future: only the profile counts.
+		n, err := e.Expire(ctx(t), t0.AddDate(100, 0, 0))
+		if err != nil || n != 1 {
+			t.Errorf("Expire = %d, %v; want 1 (the one profile), nil", n, err)
+		}
+		for _, id := range []string{"old-gone", "new-gone", "never"} {
+			erased(t, s, id)
+		}
+	}
+}
+
+// testTombstoneExpiry runs on a store whose tombstones live for shortTTL.
+func testTombstoneExpiry(t *testing.T, s store.Store) {
+	if _, err := s.Apply(ctx(t), "v", []store.Event{Page("a", 1, "/before")}); err != nil {
+		t.Fatal(err)
+	}
+	begun := time.Now()
+	if err := s.Delete(ctx(t), "v"); err != nil {
+		t.Fatal(err)
+	}
+	alive(t, s, "v", begun)
+	// A second Delete, once the first tombstone has lived a while,
+	// renews it: it outlives the first.
+	waitUntil(t, begun.Add(shortTTL/2))
+	renewed := time.Now()
+	if err := s.Delete(ctx(t), "v"); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, begun.Add(shortTTL+shortTTL/10))
+	alive(t, s, "v", renewed)
+	// Then it expires: Load is ErrNotFound but no longer ErrErased, and
+	// Apply starts a fresh profile.
+	deadline := time.Now().Add(30*time.Second + shortTTL)
+	for {
+		_, err := s.Load(ctx(t), "v")
+		if !errors.Is(err, store.ErrErased) {
+			if !errors.Is(err, store.ErrNotFound) {
+				t.Fatalf("Load after the tombstone's TTL: %v, want ErrNotFound", err)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the tombstone still lives %v after a Delete with a TTL of %v", time.Since(renewed), shortTTL)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	p, err := s.Apply(ctx(t), "v", []store.Event{Page("a", 1, "/before"), Page("b", 1, "/after")})
+	if err != nil {
+		t.Fatalf("Apply after the tombstone's TTL: %v", err)
+	}
+	// The old profile is gone: its events count again, as new.
+	if p.Counts["page"] != 2 || p.Pages["/before"] != 1 || p.Pages["/after"] != 1 {
+		t.Fatalf("profile after the tombstone's TTL: Counts %v Pages %v; want a fresh profile with 2 page views", p.Counts, p.Pages)
+	}
+	if l, err := s.Load(ctx(t), "v"); err != nil || l.Counts["page"] != 2 {
+		t.Fatalf("Load after the tombstone's TTL = %v, %v", l, err)
+	}
+	// Expire cleans up expired tombstones without counting them.
+	if e, ok := s.(store.Expirer); ok {
+		if err := s.Delete(ctx(t), "w"); err != nil {
+			t.Fatal(err)
+		}
+		waitUntil(t, time.Now().Add(shortTTL))
+		if n, err := e.Expire(ctx(t), t0.AddDate(-10, 0, 0)); err != nil || n != 0 {
+			t.Fatalf("Expire with only an expired tombstone = %d, %v; want 0, nil", n, err)
+		}
+		if _, err := s.Load(ctx(t), "w"); errors.Is(err, store.ErrErased) || !errors.Is(err, store.ErrNotFound) {
+			t.Fatalf("Load of an expired tombstone's id: %v, want ErrNotFound", err)
+		}
+	}
+}
+
+// alive checks that the tombstone of id, left by a Delete begun at since,
+// refuses Apply. If shortTTL had passed by the time the check returned,
+// the machine was too slow for the check to mean anything, and it is
+// skipped rather than failed.
+func alive(t *testing.T, s store.Store, id string, since time.Time) {
+	t.Helper()
+	_, lerr := s.Load(ctx(t), id)
+	p, aerr := s.Apply(ctx(t), id, []store.Event{Page("late", 1, "/late")})
+	if time.Since(since) >= shortTTL {
+		t.Logf("the check of a live tombstone took more than its TTL, %v; not checked", shortTTL)
+		return
+	}
+	if !errors.Is(lerr, store.ErrErased) || !errors.Is(aerr, store.ErrErased) || p != nil {
+		t.Fatalf("%v after Delete: Load %v, Apply %v, %v; want ErrErased", time.Since(since), lerr, p, aerr)
+	}
+}
+
+// waitUntil returns once the clock has passed at.
+func waitUntil(t *testing.T, at time.Time) {
+	t.Helper()
+	for d := time.Until(at); d > 0; d = time.Until(at) {
+		select {
+		case <-time.After(d):
+		case <-t.Context().Done():
+			t.Fatal(t.Context().Err())
+		}
 	}
 }
