@@ -377,3 +377,52 @@ func TestFailedWriteHidesNoAnnouncement(t *testing.T) {
 		t.Fatalf("B does not see A's write: %v", prof.Counts)
 	}
 }
+
+// deaf is a store whose announcements are never heard: an instance on it
+// stands for one that missed them (it subscribed late, or its subscription
+// was reconnecting).
+type deaf struct{ store.Store }
+
+// TestErasureWithoutTheAnnouncement: an instance that did not hear an
+// erasure neither re-creates the erased profile with the events it held
+// nor keeps serving the visitor; the store's tombstone tells it.
+func TestErasureWithoutTheAnnouncement(t *testing.T) {
+	t.Parallel()
+	st := memory.New(store.Limits{})
+	a := newP(t, st, nil)
+	b := newP(t, deaf{st}, func(c *middleware.Config) { c.FlushInterval = time.Hour })
+	hb := b.Handler(echo)
+	rec := serve(hb, "GET", "/", browserUA)
+	id, _, _ := strings.Cut(rec.Body.String(), " ")
+	ck := rec.Result().Cookies()
+	serve(hb, "GET", "/?cat=red-sox", browserUA, ck...)
+	if err := b.Flush(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	serve(hb, "GET", "/?cat=red-sox", browserUA, ck...) // pending on b only
+	if err := a.Forget(context.Background(), id); err != nil {
+		t.Fatal(err)
+	}
+	if !middleware.Cached(b, id) || middleware.PendingFor(b, id) == 0 {
+		t.Fatal("b heard the erasure: the test needs an instance that did not")
+	}
+	if err := b.Flush(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	noTrace(t, b, st, id)
+	got := serve(hb, "GET", "/again", browserUA, ck...)
+	if cs := got.Result().Cookies(); len(cs) != 1 || cs[0].MaxAge >= 0 {
+		t.Errorf("b's cookies %v, want the cookie deleted", cs)
+	}
+	b.Flush(context.Background())
+	noTrace(t, b, st, id)
+
+	// A third instance that never held the visitor learns it on load.
+	c := newP(t, deaf{st}, nil)
+	got = serve(c.Handler(echo), "GET", "/", browserUA, ck...)
+	if cs := got.Result().Cookies(); len(cs) != 1 || cs[0].MaxAge >= 0 {
+		t.Errorf("c's cookies %v, want the cookie deleted", cs)
+	}
+	c.Flush(context.Background())
+	noTrace(t, c, st, id)
+}

@@ -381,6 +381,12 @@ func (p *Personalizer) identify(r *http.Request, v *Visitor) {
 		return
 	}
 	b.st = p.state(r.Context(), b.pid)
+	if p.forgotten.visitor(ci) {
+		// Loading found the profile erased (a tombstone): as above.
+		v.tracked, v.first, v.setCookie = false, nil, false
+		v.expireCookie, v.consent = true, ConsentContextual
+		return
+	}
 	for hops := 0; hops < maxHops; hops++ {
 		into := p.mergedInto(b.pid, b.st)
 		if into == "" {
@@ -497,6 +503,11 @@ func (p *Personalizer) state(ctx context.Context, id string) *state {
 		prof, err := p.load(ctx, id)
 		switch {
 		case err == nil:
+		case errors.Is(err, store.ErrErased):
+			// Erased through another instance, whose announcement this
+			// one missed: forget it here too.
+			p.erased(id)
+			prof = store.New(id)
 		case errors.Is(err, store.ErrNotFound):
 			prof = store.New(id)
 		default:
@@ -705,8 +716,15 @@ func (p *Personalizer) flush(ctx context.Context) error {
 // written handles batches the store has just applied, with the profiles it
 // returned: erased profiles written meanwhile are deleted again, merged
 // ones send their merge and forwards on, segment changes are reported, and
-// the cached states are refreshed.
+// the cached states are refreshed. A nil profile is one the store refused
+// to write because it was erased (a tombstone, store.ErrErased): this
+// instance missed the announcement, and now forgets it as Forget does.
 func (p *Personalizer) written(ctx context.Context, batches []store.Batch, profs []*store.Profile) {
+	for i, prof := range profs {
+		if prof == nil {
+			p.erased(batches[i].ID)
+		}
+	}
 	p.eraseAgain(ctx, batches)
 	for i, prof := range profs {
 		if prof != nil && prof.MergedInto != "" && !p.forgotten.profile(prof.ID) {

@@ -92,9 +92,9 @@ func TestConsent(t *testing.T) {
 // eventually polls cond for up to 5 seconds.
 func eventually(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	for deadline := time.Now().Add(5 * time.Second); !cond(); {
+	for deadline := time.Now().Add(30 * time.Second); !cond(); {
 		if time.Now().After(deadline) {
-			t.Fatalf("%s: not after 5s", what)
+			t.Fatalf("%s: not after 30s", what)
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
