@@ -1,6 +1,10 @@
 package middleware
 
-import "context"
+import (
+	"context"
+
+	"github.com/tailorhq/tailor/store"
+)
 
 // Internals for the tests of package middleware_test.
 
@@ -19,3 +23,6 @@ func Expire(p *Personalizer, ctx context.Context) (int, error) { return p.expire
 
 // WaitBackground waits for the erasures running in the background.
 func WaitBackground(p *Personalizer) { p.bg.Wait() }
+
+// Cost is the cache cost of a profile.
+func Cost(p *store.Profile) int64 { return cost(p) }
