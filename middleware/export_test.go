@@ -1,6 +1,10 @@
 package middleware
 
-import "context"
+import (
+	"context"
+
+	"github.com/tailorhq/tailor/store"
+)
 
 // Internals for the tests of package middleware_test.
 
@@ -25,3 +29,6 @@ func Evict(p *Personalizer, id string) {
 	p.cache.Wait()
 	p.cache.Del(id)
 }
+
+// Cost is the cache cost of a profile.
+func Cost(p *store.Profile) int64 { return cost(p) }

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/tailorhq/tailor/rules"
+	"github.com/tailorhq/tailor/store"
 )
 
 // botTokens are lower-case substrings of the user agents of crawlers,
@@ -68,9 +69,12 @@ func deviceClass(ua string) string {
 	return "desktop"
 }
 
-// facts returns what r tells about the visitor.
+// facts returns what r tells about the visitor. Its strings are bounded
+// here already (the path at the store's Limits.PathBytes, the referrer
+// host at 253 bytes, UTM values at maxUTM), so that what a request queues
+// for the store is small; the fold bounds them again.
 func (p *Personalizer) facts(r *http.Request, bot bool) rules.Facts {
-	f := rules.Facts{Path: r.URL.Path}
+	f := rules.Facts{Path: store.Truncate(r.URL.Path, p.lim.PathBytes)}
 	if bot {
 		f.Device = "bot"
 	} else {
@@ -81,6 +85,12 @@ func (p *Personalizer) facts(r *http.Request, bot bool) rules.Facts {
 	}
 	if q := r.URL.RawQuery; strings.Contains(q, "utm_") {
 		f.Source, f.Medium, f.Campaign = utm(q)
+	}
+	if len(r.RequestURI) > 4<<10 {
+		// The path and UTM values may be parts of the long request line:
+		// copy them, so that the events that keep them do not keep it.
+		f.Path, f.Source = strings.Clone(f.Path), strings.Clone(f.Source)
+		f.Medium, f.Campaign = strings.Clone(f.Medium), strings.Clone(f.Campaign)
 	}
 	if p.cfg.CountryHeader != "" {
 		f.Country = strings.ToUpper(strings.TrimSpace(r.Header.Get(p.cfg.CountryHeader)))
@@ -129,8 +139,11 @@ func hostOnly(h string) string {
 	return h
 }
 
+// maxUTM is the longest UTM value kept, in bytes.
+const maxUTM = 100
+
 // utm returns the utm_source, utm_medium and utm_campaign parameters of a
-// raw query, each at most 100 bytes.
+// raw query, each cut to at most maxUTM bytes at a UTF-8 boundary.
 func utm(raw string) (source, medium, campaign string) {
 	for raw != "" {
 		var kv string
@@ -150,10 +163,7 @@ func utm(raw string) (source, medium, campaign string) {
 		if u, err := url.QueryUnescape(v); err == nil {
 			v = u
 		}
-		if len(v) > 100 {
-			v = v[:100]
-		}
-		*dst = v
+		*dst = store.Truncate(v, maxUTM)
 	}
 	return
 }

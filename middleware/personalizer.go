@@ -559,11 +559,11 @@ func (p *Personalizer) load(ctx context.Context, id string) (*store.Profile, err
 
 var errStoreDown = errors.New("tailor: store unavailable, retrying later")
 
-// cost estimates the memory a cached state takes, in bytes.
+// cost estimates the memory a cached state takes, in bytes: the profile's,
+// strings included (store.Profile.Size, within a factor of 2), and a
+// constant for the rest of the state.
 func cost(p *store.Profile) int64 {
-	n := 512 + 200*p.Recent.Len() + 48*(len(p.Counts)+len(p.Pages)+len(p.Categories)+len(p.Views)+
-		len(p.Purchases.Items)+len(p.Purchases.Categories)) + len(p.Traits) + 40*len(p.Applied.Seq) + 32*len(p.Applied.IDs)
-	return int64(n)
+	return int64(512 + p.Size())
 }
 
 // pageView returns the page-view event of r.

@@ -368,7 +368,7 @@ func UnmarshalString(s string) (*Profile, error) {
 	}
 	v := s[0]
 	d := decoder{s: s[1:]}
-	p := new(Profile)
+	p := &Profile{mem: s}
 	p.ID = d.str()
 	p.UserID = d.str()
 	p.Version = d.uvarint()

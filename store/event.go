@@ -1,9 +1,14 @@
 package store
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // Event types.
@@ -138,4 +143,82 @@ func (e *Event) key() string {
 		return e.Name
 	}
 	return e.Type
+}
+
+// Truncate returns s cut to at most n bytes at a UTF-8 boundary: a
+// character of several bytes is never split (invalid bytes may be). A cut
+// string is a copy, so that it does not keep the longer one in memory.
+func Truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	i := max(n, 0)
+	// Cut before the character that byte i belongs to, if it is one that
+	// ends after i.
+	for j := i; j >= 0 && j > i-utf8.UTFMax; j-- {
+		if utf8.RuneStart(s[j]) {
+			if _, size := utf8.DecodeRuneInString(s[j:]); j+size > i {
+				i = j
+			}
+			break
+		}
+	}
+	return strings.Clone(s[:i])
+}
+
+// bound returns e within the bounds of lim (see Limits): e itself when it
+// is, or else a bounded copy (e is never changed) and true.
+func (lim *Limits) bound(e *Event) (*Event, bool) {
+	if len(e.ID) <= lim.StringBytes && len(e.Path) <= lim.PathBytes && len(e.Referrer) <= lim.ReferrerBytes &&
+		len(e.Name) <= lim.StringBytes && len(e.Category) <= lim.StringBytes && len(e.Item) <= lim.StringBytes &&
+		len(e.Source) <= lim.StringBytes && len(e.Medium) <= lim.StringBytes && len(e.Campaign) <= lim.StringBytes &&
+		len(e.Device) <= lim.StringBytes && len(e.UserID) <= MaxUserIDLength &&
+		len(e.Props) <= lim.PropsBytes && len(e.Traits) <= lim.PropsBytes && lim.itemsFit(e.Items) {
+		return e, false
+	}
+	c := *e
+	if len(c.ID) > lim.StringBytes {
+		sum := sha256.Sum256([]byte(c.ID))
+		c.ID = OpaqueID("sha256:" + hex.EncodeToString(sum[:]))
+	}
+	c.Path = Truncate(c.Path, lim.PathBytes)
+	c.Referrer = Truncate(c.Referrer, lim.ReferrerBytes)
+	for _, f := range []*string{&c.Name, &c.Category, &c.Item, &c.Source, &c.Medium, &c.Campaign, &c.Device} {
+		*f = Truncate(*f, lim.StringBytes)
+	}
+	if len(c.UserID) > MaxUserIDLength {
+		c.UserID = ""
+	}
+	if len(c.Props) > lim.PropsBytes {
+		c.Props = nil
+	}
+	if len(c.Traits) > lim.PropsBytes {
+		c.Traits = nil
+	}
+	if !lim.itemsFit(c.Items) {
+		if len(c.Items) > lim.EventItems && c.Revenue == 0 && c.Type == TypeTrack && c.Name == EventPurchase {
+			for _, it := range c.Items {
+				c.Revenue += it.Price * float64(it.Qty())
+			}
+		}
+		c.Items = slices.Clone(c.Items[:min(len(c.Items), lim.EventItems)])
+		for i := range c.Items {
+			it := &c.Items[i]
+			it.ID, it.Category = Truncate(it.ID, lim.StringBytes), Truncate(it.Category, lim.StringBytes)
+		}
+	}
+	return &c, true
+}
+
+// itemsFit reports whether items are within lim.
+func (lim *Limits) itemsFit(items []Item) bool {
+	if len(items) > lim.EventItems {
+		return false
+	}
+	for _, it := range items {
+		if len(it.ID) > lim.StringBytes || len(it.Category) > lim.StringBytes {
+			return false
+		}
+	}
+	return true
 }

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unsafe"
 )
 
 // Limits bound what one profile keeps. The zero value of a field means its
@@ -43,6 +44,35 @@ type Limits struct {
 	//
 	// Deprecated: Profile.Aliases is complete.
 	Aliases int
+
+	// The bounds below apply to every event as the fold applies it, so
+	// that the strings an event brings into a profile (its counts' keys
+	// and its copy in Recent) are bounded whatever produced the event. A
+	// string over its bound is cut to the bound at a UTF-8 boundary; a
+	// JSON value over its bound is dropped whole. Each event that had to
+	// be bounded counts once in Profile.Truncated.
+
+	// PathBytes is the longest page path kept, in bytes. Default 512.
+	PathBytes int
+	// ReferrerBytes is the longest referrer kept, in bytes. Default 2 KiB.
+	ReferrerBytes int
+	// StringBytes is the longest of the other strings of an event, in
+	// bytes: its name, category, item, UTM source, medium and campaign,
+	// device, and the ids and categories of its items. An event ID longer
+	// than StringBytes is replaced by a digest of it (OpaqueID of
+	// "sha256:" and the hex digest), so that exactly-once still holds.
+	// A user id longer than MaxUserIDLength is dropped, not cut: a part
+	// of it would name another user. Default 256.
+	StringBytes int
+	// PropsBytes is the largest Props of an event, in bytes; larger ones
+	// are dropped. It also bounds the Traits that the event keeps in
+	// Recent: larger traits are still merged into Profile.Traits (within
+	// TraitsBytes) but dropped from the copy in Recent. Default 4 KiB.
+	PropsBytes int
+	// EventItems is the largest number of items of an event; further
+	// items are dropped (an order's Revenue, when the event gives none,
+	// still sums every item). Default 100.
+	EventItems int
 }
 
 // DefaultLimits are the limits used for zero fields of Limits.
@@ -56,6 +86,11 @@ var DefaultLimits = Limits{
 	RememberedIDs: 512,
 	Producers:     64,
 	Aliases:       100,
+	PathBytes:     512,
+	ReferrerBytes: 2 << 10,
+	StringBytes:   256,
+	PropsBytes:    4 << 10,
+	EventItems:    100,
 }
 
 // WithDefaults returns l with every zero or negative field set to its
@@ -75,6 +110,11 @@ func (l Limits) WithDefaults() Limits {
 	def(&l.RememberedIDs, DefaultLimits.RememberedIDs)
 	def(&l.Producers, DefaultLimits.Producers)
 	def(&l.Aliases, DefaultLimits.Aliases)
+	def(&l.PathBytes, DefaultLimits.PathBytes)
+	def(&l.ReferrerBytes, DefaultLimits.ReferrerBytes)
+	def(&l.StringBytes, DefaultLimits.StringBytes)
+	def(&l.PropsBytes, DefaultLimits.PropsBytes)
+	def(&l.EventItems, DefaultLimits.EventItems)
 	return l
 }
 
@@ -111,7 +151,8 @@ type Profile struct {
 	Recent Ring `json:"recent"`
 	// Applied remembers which events were applied, for exactly-once.
 	Applied Applied `json:"applied"`
-	// Truncated counts updates dropped at a bound of Limits.
+	// Truncated counts updates dropped, and events cut, at a bound of
+	// Limits.
 	Truncated int `json:"truncated,omitempty"`
 
 	// MergedInto is set on a profile that was merged into another, the
@@ -137,6 +178,9 @@ type Profile struct {
 	SegmentChanges []SegmentChange `json:"-"`
 
 	changes uint64 // changes made to this value in memory (not stored)
+	// mem is the encoding the profile was decoded from (UnmarshalString),
+	// which its strings are parts of: Size counts it once.
+	mem string
 }
 
 // Changes counts the events applied to this value since it was made or
@@ -194,8 +238,16 @@ func (p *Profile) Apply(lim Limits, events ...Event) int {
 }
 
 func (p *Profile) apply(lim Limits, e *Event) bool {
-	if p.MergedInto != "" || !p.Applied.add(e.ID, lim) {
+	if p.MergedInto != "" {
 		return false
+	}
+	traits := e.Traits // merged whole; the copy in Recent may go without
+	e, cut := lim.bound(e)
+	if !p.Applied.add(e.ID, lim) {
+		return false
+	}
+	if cut {
+		p.Truncated++
 	}
 	switch e.Type {
 	case TypeSegments:
@@ -252,8 +304,8 @@ func (p *Profile) apply(lim Limits, e *Event) bool {
 			p.UserID = e.UserID
 		}
 	}
-	if len(e.Traits) > 0 {
-		merged, err := MergeTraits(p.Traits, e.Traits)
+	if len(traits) > 0 {
+		merged, err := MergeTraits(p.Traits, traits)
 		if err != nil || len(merged) > lim.TraitsBytes {
 			p.Truncated++
 		} else {
@@ -368,6 +420,108 @@ func (p *Profile) count(m map[string]int, k string, n, max int) map[string]int {
 	}
 	m[k] += n
 	return m
+}
+
+// Size estimates the bytes of memory that p holds, for a cache to account
+// for it: its strings, maps, events and still encoded events. It costs
+// O(keys and events), with no allocation nor encoding. It is meant to be
+// within a factor of 2 of the heap the profile holds: map and slice
+// overheads are averages, and a string that several fields share (a map
+// key and the events that name it) is counted once as far as a small table
+// of the strings seen remembers, and else once per field, which
+// overestimates.
+func (p *Profile) Size() int {
+	seen := seenStrings{mem: p.mem}
+	n := int(unsafe.Sizeof(*p)) + len(p.mem) + seen.add(p.ID) + seen.add(p.UserID) + seen.add(p.MergedInto) + len(p.Traits)
+	for _, m := range [...]map[string]int{p.Counts, p.Pages, p.Categories, p.Views, p.Purchases.Categories, p.Purchases.Items} {
+		if m != nil {
+			n += 48 + mapBytes*len(m)
+		}
+		for k := range m {
+			n += seen.add(k)
+		}
+	}
+	a := &p.Applied
+	n += cap(a.Seq) * int(unsafe.Sizeof(Mark{}))
+	for _, m := range a.Seq {
+		n += seen.add(m.Producer)
+	}
+	n += (cap(a.IDs) + cap(p.Aliases)) * int(unsafe.Sizeof(""))
+	for _, s := range a.IDs {
+		n += seen.add(s)
+	}
+	for _, s := range p.Aliases {
+		n += seen.add(s)
+	}
+	n += cap(p.Segments)*int(unsafe.Sizeof("")) + cap(p.SegmentChanges)*int(unsafe.Sizeof(SegmentChange{}))
+	for _, s := range p.Segments {
+		n += seen.add(s)
+	}
+	for i := range p.SegmentChanges {
+		c := &p.SegmentChanges[i]
+		n += seen.add(c.EventID) + seen.add(c.Visitor) + (cap(c.Entered)+cap(c.Exited))*int(unsafe.Sizeof(""))
+		for _, s := range c.Entered {
+			n += seen.add(s)
+		}
+		for _, s := range c.Exited {
+			n += seen.add(s)
+		}
+	}
+	return n + p.Recent.size(&seen)
+}
+
+// mapBytes is the memory a map of strings to ints takes per key, besides
+// the key's bytes, on average over the map's load factors.
+const mapBytes = 48
+
+// size estimates the memory of the ring, as Profile.Size.
+func (r *Ring) size(seen *seenStrings) int {
+	n := seen.add(r.raw) + cap(r.tab)*int(unsafe.Sizeof("")) + cap(r.buf)*int(unsafe.Sizeof(Event{}))
+	for _, s := range r.tab {
+		n += seen.add(s)
+	}
+	for i := range r.buf {
+		e := &r.buf[i]
+		n += seen.add(e.ID) + len(e.Props) + len(e.Traits) + cap(e.Items)*int(unsafe.Sizeof(Item{}))
+		for _, f := range refFields(e) {
+			n += seen.add(*f)
+		}
+		for _, it := range e.Items {
+			n += seen.add(it.ID) + seen.add(it.Category)
+		}
+	}
+	return n
+}
+
+// seenStrings tells which strings Size counted already, so that the bytes
+// that several strings share are counted once: those of mem (counted
+// whole), and those of the strings of a hash table of data pointers and
+// lengths where a string overwrites the one of its slot.
+type seenStrings struct {
+	mem   string
+	slots [256]struct {
+		p *byte
+		n int
+	}
+}
+
+// add returns the length of s, or 0 if the same bytes were counted before.
+func (t *seenStrings) add(s string) int {
+	if len(s) == 0 {
+		return 0
+	}
+	p := unsafe.StringData(s)
+	at, mem := uintptr(unsafe.Pointer(p)), uintptr(unsafe.Pointer(unsafe.StringData(t.mem)))
+	if len(t.mem) > 0 && at >= mem && at < mem+uintptr(len(t.mem)) {
+		return 0
+	}
+	h := (uint64(at) ^ uint64(len(s))) * 0x9E3779B97F4A7C15
+	sl := &t.slots[h>>56]
+	if sl.p == p && sl.n == len(s) {
+		return 0
+	}
+	sl.p, sl.n = p, len(s)
+	return len(s)
 }
 
 // Clone returns a deep copy of p.
