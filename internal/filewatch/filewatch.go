@@ -23,28 +23,8 @@ func Poll(ctx context.Context, path string, interval time.Duration, changed func
 	if interval <= 0 {
 		interval = DefaultInterval
 	}
-	var (
-		last    []byte
-		read    bool
-		lastErr string
-	)
-	check := func() {
-		data, err := os.ReadFile(path)
-		if err != nil {
-			if msg := err.Error(); msg != lastErr {
-				lastErr = msg
-				changed(nil, err)
-			}
-			return
-		}
-		lastErr = ""
-		if read && bytes.Equal(data, last) {
-			return
-		}
-		last, read = data, true
-		changed(data, nil)
-	}
-	check()
+	w := newWatcher(path)
+	w.check(changed)
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
@@ -52,7 +32,39 @@ func Poll(ctx context.Context, path string, interval time.Duration, changed func
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-t.C:
-			check()
+			w.check(changed)
 		}
 	}
+}
+
+// watcher is the state of one Poll, between its checks. It is used by one
+// goroutine.
+type watcher struct {
+	path     string
+	readFile func(string) ([]byte, error) // os.ReadFile; tests interleave writes
+	last     []byte
+	read     bool
+	lastErr  string
+}
+
+func newWatcher(path string) *watcher {
+	return &watcher{path: path, readFile: os.ReadFile}
+}
+
+// check reads the file once and calls changed as Poll documents.
+func (w *watcher) check(changed func(data []byte, err error)) {
+	data, err := w.readFile(w.path)
+	if err != nil {
+		if msg := err.Error(); msg != w.lastErr {
+			w.lastErr = msg
+			changed(nil, err)
+		}
+		return
+	}
+	w.lastErr = ""
+	if w.read && bytes.Equal(data, w.last) {
+		return
+	}
+	w.last, w.read = data, true
+	changed(data, nil)
 }
