@@ -64,6 +64,14 @@
 // misses the messages sent until go-redis has re-subscribed, so caches fed
 // by Subscribe should also expire their entries after a while.
 //
+// # Timeouts
+//
+// go-redis honours a context's deadline only if the client's
+// Options.ContextTimeoutEnabled is set; otherwise a call to a server that
+// does not answer waits the client's ReadTimeout (3 s by default), and a
+// refused dial is retried. Set ContextTimeoutEnabled, and timeouts that
+// suit the site, so that the Store's calls end when their contexts do.
+//
 // # Logs
 //
 // go-redis logs what it cannot return to a caller (failed dials, dropped
