@@ -67,6 +67,12 @@ type Config struct {
 	MaxPending int
 	// StoreTimeout bounds each store call. Default 5 seconds.
 	StoreTimeout time.Duration
+	// LoadTimeout bounds how long a request waits for its visitor's
+	// profile to load from the Store (on a cache miss), even with a store
+	// or client that ignores the context's deadline. Past it the request
+	// is served from the events pending here, and loads are skipped for a
+	// FlushInterval. Writes (flushes) keep StoreTimeout. Default 250 ms.
+	LoadTimeout time.Duration
 	// Freshness bounds how long a cached profile may miss a change written
 	// by another instance. With a store that announces changes
 	// (store.Invalidator: redis, postgres) an announcement marks the cached
@@ -189,6 +195,7 @@ func (c *Config) setDefaults() error {
 	nonNeg("FlushBatch", int64(c.FlushBatch))
 	nonNeg("MaxPending", int64(c.MaxPending))
 	nonNeg("StoreTimeout", int64(c.StoreTimeout))
+	nonNeg("LoadTimeout", int64(c.LoadTimeout))
 	nonNeg("Freshness", int64(c.Freshness))
 	nonNeg("CacheBytes", c.CacheBytes)
 	if c.CollectPath != "" && (!strings.HasPrefix(c.CollectPath, "/") || !strings.HasSuffix(c.CollectPath, "/")) {
@@ -227,6 +234,7 @@ func (c *Config) setDefaults() error {
 	def(&c.VisitTimeout, 30*time.Minute)
 	def(&c.FlushInterval, time.Second)
 	def(&c.StoreTimeout, 5*time.Second)
+	def(&c.LoadTimeout, 250*time.Millisecond)
 	def(&c.Freshness, time.Second)
 	defInt(&c.FlushBatch, 500)
 	defInt(&c.MaxPending, 100_000)

@@ -151,25 +151,36 @@ func New(cfg Config) (*Personalizer, error) {
 func (p *Personalizer) Ready() <-chan struct{} { return p.ready }
 
 // subscribe keeps a subscription to the store's invalidations, retrying
-// with backoff while the store is unreachable.
+// while the store is unreachable: with backoff, but at least every
+// Freshness, since cached profiles may miss changes until it succeeds.
+// The failure is logged when it begins and then at most every
+// failLogEvery.
 func (p *Personalizer) subscribe(ctx context.Context, inv store.Invalidator) {
-	wait := 100 * time.Millisecond
+	const first = 100 * time.Millisecond
+	wait := min(first, p.cfg.Freshness)
+	var logged time.Time
 	for {
 		err := inv.Subscribe(ctx, p.invalidate)
 		if err == nil {
+			if !logged.IsZero() {
+				p.cfg.Logger.Info("tailor: subscribed to store invalidations")
+			}
 			close(p.ready)
 			return
 		}
 		if ctx.Err() != nil {
 			return
 		}
-		p.cfg.Logger.Warn("tailor: subscribing to store invalidations failed; retrying", "err", err, "retry_in", wait)
+		if now := time.Now(); logged.IsZero() || now.Sub(logged) >= failLogEvery {
+			logged = now
+			p.cfg.Logger.Warn("tailor: subscribing to store invalidations failed; retrying", "err", err, "retry_in", wait)
+		}
 		select {
 		case <-ctx.Done():
 			return
 		case <-time.After(wait):
 		}
-		wait = min(wait*2, 30*time.Second)
+		wait = min(wait*2, p.cfg.Freshness)
 	}
 }
 
@@ -540,14 +551,36 @@ func (p *Personalizer) state(ctx context.Context, id string) *state {
 	return v.(*state)
 }
 
-// load reads a profile, unless the store failed recently.
+// load reads a profile, unless the store failed recently. It returns
+// within Config.LoadTimeout even if the store ignores the context's
+// deadline (go-redis does, unless its ContextTimeoutEnabled is set): the
+// store call then ends in the background and its result is dropped.
 func (p *Personalizer) load(ctx context.Context, id string) (*store.Profile, error) {
 	if until := p.storeDownUntil.Load(); until != 0 && time.Now().UnixNano() < until {
 		return nil, errStoreDown
 	}
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), p.cfg.StoreTimeout)
-	defer cancel()
-	prof, err := p.store.Load(ctx, id)
+	type result struct {
+		prof *store.Profile
+		err  error
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), p.cfg.LoadTimeout)
+	done := make(chan result, 1)
+	go func() {
+		defer cancel()
+		prof, err := p.store.Load(ctx, id)
+		done <- result{prof, err}
+	}()
+	var r result
+	select {
+	case r = <-done:
+	case <-ctx.Done():
+		select {
+		case r = <-done: // the store answered as the deadline passed
+		default:
+			r.err = fmt.Errorf("tailor: load: no answer from the store within Config.LoadTimeout (%v): %w", p.cfg.LoadTimeout, ctx.Err())
+		}
+	}
+	prof, err := r.prof, r.err
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
 		p.stats.LoadErrors.Add(1)
 		p.storeDownUntil.Store(time.Now().Add(p.cfg.FlushInterval).UnixNano())
@@ -628,16 +661,37 @@ func (p *Personalizer) enqueue(id string, evs []store.Event) {
 	}
 }
 
-// loop flushes the queue every FlushInterval, backing off while the store
-// fails.
+// loop flushes the queue every FlushInterval. While the store fails it
+// does not back off: every FlushInterval it probes the store with a cheap
+// load (see probe) and flushes as soon as one succeeds, so that pending
+// events land within about one FlushInterval of the store answering
+// again. Failures are logged when they begin, then at most every
+// failLogEvery, and the recovery once.
 func (p *Personalizer) loop() {
 	defer close(p.done)
-	wait := p.cfg.FlushInterval
-	t := time.NewTimer(wait)
+	interval := p.cfg.FlushInterval
+	t := time.NewTimer(interval)
 	defer t.Stop()
 	// Retention runs a minute after start, then every hour.
 	ret := time.NewTimer(time.Minute)
 	defer ret.Stop()
+	var (
+		failing  time.Time // when the current run of failures began; zero if none
+		failures int       // failed flushes and probes since failing
+		logged   time.Time // when the failure was last logged
+	)
+	fail := func(what string, err error) {
+		now := time.Now()
+		if failing.IsZero() {
+			failing = now
+		}
+		failures++
+		if logged.IsZero() || now.Sub(logged) >= failLogEvery {
+			logged = now
+			p.cfg.Logger.Warn("tailor: "+what+" failed; retrying every FlushInterval", "err", err,
+				"pending", p.queue.len(), "failures", failures, "since", failing, "retry_in", interval)
+		}
+	}
 	for {
 		select {
 		case <-p.stop:
@@ -650,28 +704,58 @@ func (p *Personalizer) loop() {
 		case <-p.wake:
 			// Coalesce the actions of the next few milliseconds into one
 			// write, unless the store is failing (then wait for the timer).
-			if wait > p.cfg.FlushInterval {
+			if !failing.IsZero() {
 				continue
 			}
-			time.Sleep(min(p.cfg.FlushInterval, 20*time.Millisecond))
+			time.Sleep(min(interval, 20*time.Millisecond))
 		}
 		start := time.Now()
-		next := wait
+		if !failing.IsZero() {
+			if err := p.probe(); err != nil {
+				fail("reaching the store", err)
+				t.Reset(interval)
+				continue
+			}
+		}
+		next := interval
 		if err := p.flush(context.Background()); err != nil {
-			wait = min(max(wait*2, p.cfg.FlushInterval), 30*time.Second)
-			next = wait
-			p.cfg.Logger.Warn("tailor: writing events failed; retrying", "err", err, "pending", p.queue.len(), "retry_in", wait)
+			fail("writing events", err)
 		} else {
+			if !failing.IsZero() {
+				p.cfg.Logger.Info("tailor: the store answers again; pending events written",
+					"down_for", time.Since(failing).Round(time.Millisecond), "failures", failures)
+				failing, failures, logged = time.Time{}, 0, time.Time{}
+			}
 			// Keep the cadence: the next flush starts one interval after
 			// this one started, however long this one took.
-			wait = p.cfg.FlushInterval
-			next = max(0, wait-time.Since(start))
+			next = max(0, interval-time.Since(start))
 		}
 		if d := p.queue.takeDropped(); d > 0 {
 			p.cfg.Logger.Error("tailor: pending events dropped at Config.MaxPending", "dropped", d, "max_pending", p.cfg.MaxPending)
 		}
 		t.Reset(next)
 	}
+}
+
+// failLogEvery is how often a continuing store failure is logged again.
+const failLogEvery = 30 * time.Second
+
+// probeID is the profile that probe loads; it need not exist.
+const probeID = "tailor-probe"
+
+// probe checks that the store answers, with a load that costs the store
+// little and leaves no trace (ErrNotFound counts as an answer), bounded by
+// the shorter of StoreTimeout and FlushInterval. While the store does not
+// answer, loads on the request path are skipped.
+func (p *Personalizer) probe() error {
+	ctx, cancel := context.WithTimeout(context.Background(), min(p.cfg.StoreTimeout, p.cfg.FlushInterval))
+	defer cancel()
+	_, err := p.store.Load(ctx, probeID)
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		p.storeDownUntil.Store(time.Now().Add(p.cfg.FlushInterval).UnixNano())
+		return err
+	}
+	return nil
 }
 
 // Flush writes every pending event to the store now.

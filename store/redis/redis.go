@@ -75,6 +75,22 @@
 // misses the messages sent until go-redis has re-subscribed, so caches fed
 // by Subscribe should also expire their entries after a while.
 //
+// # Timeouts
+//
+// go-redis honours a context's deadline only if the client's
+// Options.ContextTimeoutEnabled is set; otherwise a call to a server that
+// does not answer waits the client's ReadTimeout (3 s by default), and a
+// refused dial is retried. Set ContextTimeoutEnabled, and timeouts that
+// suit the site, so that the Store's calls end when their contexts do.
+//
+// # Logs
+//
+// go-redis logs what it cannot return to a caller (failed dials, dropped
+// pub/sub connections) through one logger per process, which by default
+// prints to standard error. New routes it into Options.Logger, at warning
+// level: the Logger of the latest New that was given one wins; until then,
+// slog.Default() at the time of each line.
+//
 // # Ownership
 //
 // The caller owns the client: Close stops this Store (later calls return
@@ -89,6 +105,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
+	"log/slog"
 	"math/rand/v2"
 	"slices"
 	"strconv"
@@ -125,6 +142,10 @@ type Options struct {
 	// negative is an error. Every store sharing a prefix should use the
 	// same TTL.
 	TombstoneTTL time.Duration
+	// Logger receives go-redis's own log lines (see Logs in the package
+	// documentation). Nil keeps the logger given to an earlier New, or
+	// slog.Default().
+	Logger *slog.Logger
 }
 
 // Defaults for zero Options fields.
@@ -234,6 +255,7 @@ func New(client goredis.UniversalClient, opts Options) (*Store, error) {
 	if opts.TombstoneTTL < 0 {
 		return nil, fmt.Errorf("tailor/store/redis: New: Options.TombstoneTTL is negative (%v)", opts.TombstoneTTL)
 	}
+	routeLogs(opts.Logger)
 	s := &Store{
 		client:     client,
 		prefix:     opts.Prefix,
@@ -261,6 +283,33 @@ func New(client goredis.UniversalClient, opts Options) (*Store, error) {
 		s.maxRetries = 0
 	}
 	return s, nil
+}
+
+// clientLog is go-redis's process-wide logger once a Store is made: it
+// passes every line to the latest Options.Logger, or to slog.Default().
+var clientLog struct {
+	once   sync.Once
+	logger atomic.Pointer[slog.Logger] // nil: slog.Default()
+}
+
+// slogPrinter adapts go-redis's logging interface to slog.
+type slogPrinter struct{}
+
+func (slogPrinter) Printf(ctx context.Context, format string, v ...any) {
+	l := clientLog.logger.Load()
+	if l == nil {
+		l = slog.Default()
+	}
+	l.Log(ctx, slog.LevelWarn, fmt.Sprintf(format, v...), "logger", "go-redis")
+}
+
+// routeLogs sends go-redis's log lines to l from now on (to the earlier
+// logger, or slog.Default(), if l is nil).
+func routeLogs(l *slog.Logger) {
+	if l != nil {
+		clientLog.logger.Store(l)
+	}
+	clientLog.once.Do(func() { goredis.SetLogger(slogPrinter{}) })
 }
 
 // Limits returns the limits profiles are folded with.

@@ -1,11 +1,14 @@
 package redis_test
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"os/exec"
 	"path/filepath"
@@ -661,5 +664,63 @@ func TestDataDeletedByHand(t *testing.T) {
 	p, err := s.Apply(ctx, "v", []store.Event{storetest.Page("h", 1, "/")})
 	if err != nil || p.Counts["page"] != 1 || p.Version != 1 {
 		t.Fatalf("Apply after the data was deleted by hand = %+v, %v", p, err)
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for concurrent use, for loggers that
+// outlive a test (go-redis's logger is the process's).
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// TestClientLogsToSlog: with the server down, what go-redis logs of its
+// own (the failed dials) reaches Options.Logger as structured records,
+// not standard error.
+func TestClientLogsToSlog(t *testing.T) {
+	var buf syncBuffer
+	logger := slog.New(slog.NewJSONHandler(&buf, nil))
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close() // nothing listens there now
+	c := goredis.NewClient(&goredis.Options{Addr: addr, MaxRetries: -1, DialTimeout: 200 * time.Millisecond})
+	defer c.Close()
+	s, err := redis.New(c, redis.Options{Logger: logger})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if _, err := s.Load(t.Context(), "visitor-1"); err == nil {
+		t.Fatal("Load with the server down succeeded")
+	}
+	found := false
+	for line := range strings.Lines(buf.String()) {
+		var rec struct {
+			Level, Msg, Logger string
+		}
+		if err := json.Unmarshal([]byte(line), &rec); err != nil {
+			t.Fatalf("log line %q: %v", line, err)
+		}
+		if rec.Logger == "go-redis" && rec.Level == "WARN" && strings.Contains(rec.Msg, addr) {
+			found = true
+		}
+	}
+	if !found {
+		t.Fatalf("no go-redis record about %s in the logger's output:\n%s", addr, buf.String())
 	}
 }
