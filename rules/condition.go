@@ -211,20 +211,33 @@ func CompileCondition(cond []byte, opts ...ConditionOption) (*Condition, error) 
 type ConditionOption func(*condConfig)
 
 type condConfig struct {
-	numericStrings bool
-	groups         map[string][]any
-	file           string
-	line, col      int
-	haveGroups     bool
+	strictTypes bool
+	groups      map[string][]any
+	file        string
+	line, col   int
+	haveGroups  bool
 }
 
-// NumericStrings makes $gt, $gte, $lt and $lte order a number and a
-// numeric string numerically ({"n": {"$gt": 5}} matches {"n": "8"}), as
-// GrowthBook's SDKs did before they made types strict (JavaScript SDK 2.0,
-// Go SDK 0.7). Without it, conditions follow today's GrowthBook: a number
-// and a string are never ordered. $eq and $ne stay strict either way.
+// StrictTypes makes $gt, $gte, $lt and $lte order only two numbers, or two
+// strings by UTF-16 code units: any other pair fails, a missing or null
+// attribute, a boolean, and a number against a string included, and an
+// argument that is neither a number nor a string is a problem. These are
+// the semantics of GrowthBook's Go SDK from v0.7.0 (its cases.json, spec
+// 0.12.0). Without StrictTypes the operators compare as JavaScript's
+// relational operators do, as GrowthBook's JavaScript SDK does (see
+// Condition). Nothing else changes: $eq and $ne are strict either way.
+func StrictTypes() ConditionOption {
+	return func(c *condConfig) { c.strictTypes = true }
+}
+
+// NumericStrings asks for the default ordering, in which a number and a
+// numeric string compare numerically ({"n": {"$gt": 5}} matches
+// {"n": "8"}): it undoes a StrictTypes given before it.
+//
+// Deprecated: the default does this; NumericStrings is kept for callers
+// that used it when the default was StrictTypes.
 func NumericStrings() ConditionOption {
-	return func(c *condConfig) { c.numericStrings = true }
+	return func(c *condConfig) { c.strictTypes = false }
 }
 
 // WithSavedGroups gives the saved groups that $inGroup and $notInGroup refer
