@@ -32,7 +32,7 @@ var ErrConditionTooDeep = fmt.Errorf("nests deeper than %d arrays and objects", 
 // document, with the semantics of GrowthBook's targeting conditions as its
 // JavaScript SDK evaluates them, so that a condition written for one
 // evaluates the same in the other. It passes every case of that SDK's
-// published evalCondition suite (spec 0.8.0). A Condition is
+// published evalCondition suite (spec 0.7.1). A Condition is
 // immutable and safe for concurrent use.
 //
 // A condition is a JSON object. Each key is either a logical operator or a
@@ -229,11 +229,10 @@ type condConfig struct {
 // StrictTypes makes $gt, $gte, $lt and $lte order only two numbers, or two
 // strings by UTF-16 code units: any other pair fails, a missing or null
 // attribute, a boolean, and a number against a string included, and an
-// argument that is neither a number nor a string is a problem. These are
-// the semantics of GrowthBook's Go SDK from v0.7.0 (its cases.json, spec
-// 0.12.0). Without StrictTypes the operators compare as JavaScript's
-// relational operators do, as GrowthBook's JavaScript SDK does (see
-// Condition). Nothing else changes: $eq and $ne are strict either way.
+// argument that is neither a number nor a string is a problem. Without
+// StrictTypes the operators compare as JavaScript's relational operators do,
+// as GrowthBook's JavaScript SDK does (see Condition). Nothing else changes:
+// $eq and $ne are strict either way.
 func StrictTypes() ConditionOption {
 	return func(c *condConfig) { c.strictTypes = true }
 }

@@ -13,7 +13,8 @@ import (
 // This file orders values as JavaScript's relational operators do, because
 // GrowthBook's JavaScript SDK evaluates $gt, $gte, $lt and $lte with them:
 // packages/sdk-js/src/mongrule.ts in github.com/growthbook/growthbook
-// (@growthbook/growthbook 1.8.0, evalOperatorCondition) has
+// (evalOperatorCondition, at commit ea43b3cebb36b082aef2f44cfecd239a2724e666)
+// has
 //
 //	case "$lt":
 //	  return actual < expected;
