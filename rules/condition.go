@@ -29,8 +29,10 @@ var ErrInvalidDocument = errors.New("rules: document is not valid JSON")
 var ErrConditionTooDeep = fmt.Errorf("nests deeper than %d arrays and objects", MaxConditionDepth)
 
 // A Condition is a compiled JSON condition: a MongoDB-style query over a JSON
-// document, with the semantics of GrowthBook's targeting conditions, so that
-// a condition written for one evaluates the same in the other. A Condition is
+// document, with the semantics of GrowthBook's targeting conditions as its
+// JavaScript SDK evaluates them, so that a condition written for one
+// evaluates the same in the other. It passes every case of that SDK's
+// published evalCondition suite (spec 0.7.1). A Condition is
 // immutable and safe for concurrent use.
 //
 // A condition is a JSON object. Each key is either a logical operator or a
@@ -64,9 +66,15 @@ var ErrConditionTooDeep = fmt.Errorf("nests deeper than %d arrays and objects", 
 // condition).
 //
 // Comparison: $eq and $ne compare scalars strictly (an array or object
-// argument is never equal). $gt, $gte, $lt and $lte order two numbers, or
-// two strings by UTF-16 code units ("10" < "9"); any other pair, a missing
-// attribute included, fails.
+// argument is never equal). $gt, $gte, $lt and $lte compare as JavaScript's
+// relational operators do: two strings by UTF-16 code units ("10" < "9"),
+// any other pair as numbers, where a missing attribute or null is 0, a
+// boolean 0 or 1, a string its numeric value ({"$gt": 5} matches "8" and
+// " 8 "; "" is 0; "eight" is NaN), an array the string of its elements
+// joined by "," and an object "[object Object]"; NaN is ordered with
+// nothing, so all four fail. So {"age": {"$lt": 18}} matches a document
+// without an age. With StrictTypes they order only two numbers or two
+// strings, and any other pair fails.
 //
 // Membership: $in and $nin (an array argument; an array attribute is in it
 // when any element is, and a non-array argument fails both), $ini and $nini
@@ -168,8 +176,8 @@ func (c *Condition) MatchAt(doc []byte, now time.Time) bool {
 }
 
 // EvalCondition reports whether the JSON document doc satisfies the JSON
-// condition cond, evaluated exactly as GrowthBook evaluates targeting
-// conditions: parts of cond that CompileCondition reports as problems make
+// condition cond, evaluated as GrowthBook's JavaScript SDK evaluates
+// targeting conditions (see Condition): parts of cond that CompileCondition reports as problems make
 // it fail rather than return an error. The time operators use the current
 // time.
 //
@@ -211,20 +219,32 @@ func CompileCondition(cond []byte, opts ...ConditionOption) (*Condition, error) 
 type ConditionOption func(*condConfig)
 
 type condConfig struct {
-	numericStrings bool
-	groups         map[string][]any
-	file           string
-	line, col      int
-	haveGroups     bool
+	strictTypes bool
+	groups      map[string][]any
+	file        string
+	line, col   int
+	haveGroups  bool
 }
 
-// NumericStrings makes $gt, $gte, $lt and $lte order a number and a
-// numeric string numerically ({"n": {"$gt": 5}} matches {"n": "8"}), as
-// GrowthBook's SDKs did before they made types strict (JavaScript SDK 2.0,
-// Go SDK 0.7). Without it, conditions follow today's GrowthBook: a number
-// and a string are never ordered. $eq and $ne stay strict either way.
+// StrictTypes makes $gt, $gte, $lt and $lte order only two numbers, or two
+// strings by UTF-16 code units: any other pair fails, a missing or null
+// attribute, a boolean, and a number against a string included, and an
+// argument that is neither a number nor a string is a problem. Without
+// StrictTypes the operators compare as JavaScript's relational operators do,
+// as GrowthBook's JavaScript SDK does (see Condition). Nothing else changes:
+// $eq and $ne are strict either way.
+func StrictTypes() ConditionOption {
+	return func(c *condConfig) { c.strictTypes = true }
+}
+
+// NumericStrings asks for the default ordering, in which a number and a
+// numeric string compare numerically ({"n": {"$gt": 5}} matches
+// {"n": "8"}): it undoes a StrictTypes given before it.
+//
+// Deprecated: the default does this; NumericStrings is kept for callers
+// that used it when the default was StrictTypes.
 func NumericStrings() ConditionOption {
-	return func(c *condConfig) { c.numericStrings = true }
+	return func(c *condConfig) { c.strictTypes = false }
 }
 
 // WithSavedGroups gives the saved groups that $inGroup and $notInGroup refer

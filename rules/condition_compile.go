@@ -507,10 +507,14 @@ func (c *condCompiler) operator(m condMember) condNode {
 		return &condCompare{op: op, arg: arg}
 	case "$gt", "$gte", "$lt", "$lte":
 		if arg.kind != condNum && arg.kind != condStr {
+			// JavaScript orders it anyway (see condition_order.go), but
+			// hardly as meant: true as 1, null as 0, [1,2] as "1,2".
 			c.problemf(arg.off, "%s needs a number or a string, not %v", op, arg.kind)
-			return condFail
+			if c.cfg.strictTypes {
+				return condFail
+			}
 		}
-		return &condCompare{op: op, arg: arg, loose: c.cfg.numericStrings}
+		return &condCompare{op: op, arg: arg, js: jsPrimitiveOfArg(arg), strict: c.cfg.strictTypes}
 	case "$veq", "$vne", "$vgt", "$vgte", "$vlt", "$vlte":
 		if arg.kind != condStr && arg.kind != condNum {
 			c.problemf(arg.off, "%s needs a version string, not %v", op, arg.kind)

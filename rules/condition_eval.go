@@ -489,9 +489,10 @@ func condStrictEqual(want *condJSON, v gjson.Result) bool {
 
 // condCompare is $eq, $ne, $gt, $gte, $lt or $lte.
 type condCompare struct {
-	op    string
-	arg   *condJSON
-	loose bool // order a number and a numeric string numerically (NumericStrings)
+	op     string
+	arg    *condJSON
+	js     jsPrimitive // arg as JavaScript orders it
+	strict bool        // order only two numbers or two strings (StrictTypes)
 }
 
 func (c *condCompare) eval(_ condEnv, v gjson.Result) condResult {
@@ -500,6 +501,9 @@ func (c *condCompare) eval(_ condEnv, v gjson.Result) condResult {
 		return condResultOf(condStrictEqual(c.arg, v))
 	case "$ne":
 		return condResultOf(!condStrictEqual(c.arg, v))
+	}
+	if !c.strict {
+		return condResultOf(jsOrder(c.op, jsPrimitiveOf(v), c.js))
 	}
 	var o int
 	switch {
@@ -510,18 +514,6 @@ func (c *condCompare) eval(_ condEnv, v gjson.Result) condResult {
 		o = cmp.Compare(v.Num, c.arg.num)
 	case c.arg.kind == condStr && v.Type == gjson.String:
 		o = compareUTF16(v.Str, c.arg.str)
-	case c.loose && c.arg.kind == condNum && v.Type == gjson.String:
-		n, err := strconv.ParseFloat(strings.TrimSpace(v.Str), 64)
-		if err != nil || n != n || c.arg.num != c.arg.num {
-			return condFail
-		}
-		o = cmp.Compare(n, c.arg.num)
-	case c.loose && c.arg.kind == condStr && v.Type == gjson.Number:
-		n, err := strconv.ParseFloat(strings.TrimSpace(c.arg.str), 64)
-		if err != nil || n != n || v.Num != v.Num {
-			return condFail
-		}
-		o = cmp.Compare(v.Num, n)
 	default:
 		return condFail
 	}

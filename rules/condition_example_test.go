@@ -21,11 +21,14 @@ func ExampleEvalCondition() {
 }
 
 func ExampleEvalCondition_growthBook() {
-	// The semantics are GrowthBook's: types are strict, a missing attribute
-	// is null, and an operator that is not known fails, even negated.
+	// The semantics are those of GrowthBook's JavaScript SDK: $gt and its
+	// kin compare as JavaScript does (a numeric string as a number, a
+	// missing attribute as null), $eq and values are strict about types,
+	// and an operator that is not known fails, even negated.
 	doc := []byte(`{"age": "42"}`)
 	for _, cond := range []string{
 		`{"age": {"$gt": 40}}`,
+		`{"age": 42}`,
 		`{"age": {"$type": "string"}}`,
 		`{"email": {"$exists": false}}`,
 		`{"$not": {"age": {"$bogus": 1}}}`,
@@ -34,7 +37,8 @@ func ExampleEvalCondition_growthBook() {
 		fmt.Println(cond, ok)
 	}
 	// Output:
-	// {"age": {"$gt": 40}} false
+	// {"age": {"$gt": 40}} true
+	// {"age": 42} false
 	// {"age": {"$type": "string"}} true
 	// {"email": {"$exists": false}} true
 	// {"$not": {"age": {"$bogus": 1}}} false

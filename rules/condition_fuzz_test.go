@@ -13,10 +13,10 @@ import (
 // Condition agree, and that problems are well placed. The corpus starts with
 // the table cases.
 func FuzzEvalCondition(f *testing.F) {
-	for _, tc := range growthbookCases {
-		f.Add([]byte(tc.cond), []byte(tc.doc))
+	for _, tc := range loadGrowthBookCases(f, growthbookCases) {
+		f.Add(tc.cond, tc.doc)
 	}
-	for _, tc := range condTests {
+	for _, tc := range tailorCases {
 		f.Add([]byte(tc.cond), []byte(tc.doc))
 	}
 	doc := condTestProfile(f, condTestNow, 30) // small, to keep the fuzzer fast

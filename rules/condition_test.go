@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"reflect"
 	"regexp/syntax"
 	"strings"
@@ -17,35 +18,10 @@ import (
 // condTestNow is the time of evaluation of the table tests.
 var condTestNow = time.Date(2026, time.March, 1, 12, 0, 0, 0, time.UTC)
 
-func TestConditionGrowthBookCases(t *testing.T) {
-	t.Parallel()
-	if len(growthbookCases) < 500 {
-		t.Fatalf("only %d GrowthBook cases", len(growthbookCases))
-	}
-	for _, tc := range growthbookCases {
-		var opts []ConditionOption
-		if tc.groups != "" {
-			var groups map[string][]any
-			if err := json.Unmarshal([]byte(tc.groups), &groups); err != nil {
-				t.Fatalf("%s: groups: %v", tc.name, err)
-			}
-			opts = append(opts, WithSavedGroups(groups))
-		}
-		got, err := EvalCondition([]byte(tc.cond), []byte(tc.doc), opts...)
-		if err != nil {
-			t.Errorf("%s: EvalCondition(%s, %s): %v", tc.name, tc.cond, tc.doc, err)
-			continue
-		}
-		if got != tc.want {
-			t.Errorf("%s: EvalCondition(%s, %s) = %v, want %v", tc.name, tc.cond, tc.doc, got, tc.want)
-		}
-	}
-}
-
-// condTests cover every operator and the edge cases that GrowthBook's cases
-// do not: paths, the order of evaluation, malformed parts, and tailor's own
+// tailorCases are tailor's own cases, not GrowthBook's: they cover every
+// operator and the edge cases that GrowthBook's cases do not: paths, the order of evaluation, malformed parts, and tailor's own
 // operators (evaluated at condTestNow).
-var condTests = []struct {
+var tailorCases = []struct {
 	name string
 	cond string
 	doc  string
@@ -134,10 +110,12 @@ var condTests = []struct {
 	{"$lt: strings", `{"a": {"$lt": "b"}}`, `{"a":"a"}`, true},
 	{"$lt: prefix is less", `{"a": {"$lt": "ab"}}`, `{"a":"a"}`, true},
 	{"$lte: strings equal", `{"a": {"$lte": "b"}}`, `{"a":"b"}`, true},
-	{"$gt: string and number", `{"a": {"$gt": 1}}`, `{"a":"2"}`, false},
-	{"$lt: missing", `{"a": {"$lt": 1}}`, `{}`, false},
-	{"$lt: null", `{"a": {"$lt": 1}}`, `{"a":null}`, false},
-	{"$gt: boolean argument", `{"a": {"$gt": false}}`, `{"a":true}`, false},
+	{"$gt: numeric string and number", `{"a": {"$gt": 1}}`, `{"a":"2"}`, true},
+	{"$gt: other string and number", `{"a": {"$gt": 1}}`, `{"a":"two"}`, false},
+	{"$lt: missing is null, which is 0", `{"a": {"$lt": 1}}`, `{}`, true},
+	{"$lt: null is 0", `{"a": {"$lt": 1}}`, `{"a":null}`, true},
+	{"$lt: null is not below 0", `{"a": {"$lt": 0}}`, `{"a":null}`, false},
+	{"$gt: boolean argument", `{"a": {"$gt": false}}`, `{"a":true}`, true},
 	{"$gt: UTF-16 order", `{"a": {"$gt": "\uffff"}}`, `{"a":"😀"}`, false},
 	{"$lt: UTF-16 order", `{"a": {"$lt": "\uffff"}}`, `{"a":"😀"}`, true},
 	{"$lt: accents", `{"a": {"$lt": "é"}}`, `{"a":"e"}`, true},
@@ -319,7 +297,7 @@ const condTestEvents = `{"r":[
 
 func TestCondition(t *testing.T) {
 	t.Parallel()
-	for _, tc := range condTests {
+	for _, tc := range tailorCases {
 		c, _ := CompileCondition([]byte(tc.cond))
 		if c == nil {
 			t.Errorf("%s: CompileCondition(%s) = nil", tc.name, tc.cond)
@@ -801,27 +779,72 @@ func BenchmarkEvalCondition(b *testing.B) {
 	})
 }
 
-func TestNumericStrings(t *testing.T) {
+// TestStrictTypes: by default $gt, $gte, $lt and $lte compare as
+// JavaScript's relational operators do; StrictTypes orders only two numbers
+// or two strings; NumericStrings undoes StrictTypes.
+func TestStrictTypes(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct {
-		cond, doc     string
-		strict, loose bool
+		cond, doc  string
+		js, strict bool
 	}{
-		{`{"n":{"$gt":5}}`, `{"n":"8"}`, false, true},
-		{`{"n":{"$gt":5,"$lt":10}}`, `{"n":" 8 "}`, false, true},
-		{`{"n":{"$lte":"10"}}`, `{"n":9.5}`, false, true},
-		{`{"n":{"$gt":5}}`, `{"n":"eight"}`, false, false},
-		{`{"n":{"$gt":"9"}}`, `{"n":"10"}`, false, false}, // two strings: still by UTF-16 order
-		{`{"n":{"$eq":5}}`, `{"n":"5"}`, false, false},    // $eq stays strict
+		{`{"n":{"$gt":5}}`, `{"n":"8"}`, true, false},
+		{`{"n":{"$gt":5,"$lt":10}}`, `{"n":" 8 "}`, true, false},   // white space around the number
+		{`{"n":{"$lte":"10"}}`, `{"n":9.5}`, true, false},          // a numeric argument string
+		{`{"n":{"$gt":15}}`, `{"n":"0x10"}`, true, false},          // hexadecimal
+		{`{"n":{"$lt":1}}`, `{"n":""}`, true, false},               // "" is 0
+		{`{"n":{"$gt":1e308}}`, `{"n":"Infinity"}`, true, false},   // Infinity
+		{`{"n":{"$gt":1}}`, `{"n":"1_000"}`, false, false},         // no separators
+		{`{"n":{"$gt":1}}`, `{"n":"inf"}`, false, false},           // Go's spellings are not numbers
+		{`{"n":{"$gte":0}}`, `{"n":"1e-400"}`, true, false},        // underflow is 0
+		{`{"n":{"$gt":5}}`, `{"n":"eight"}`, false, false},         // NaN is ordered with nothing
+		{`{"n":{"$lte":5}}`, `{"n":"eight"}`, false, false},        // not even by $lte
+		{`{"n":{"$gt":"9"}}`, `{"n":"10"}`, false, false},          // two strings: by UTF-16 order
+		{`{"n":{"$gte":0,"$lte":0}}`, `{}`, true, false},           // missing is null is 0
+		{`{"n":{"$gt":-1}}`, `{"n":null}`, true, false},            // null is 0
+		{`{"n":{"$gt":"a"}}`, `{}`, false, false},                  // null against a string: NaN
+		{`{"n":{"$gte":1}}`, `{"n":true}`, true, false},            // true is 1
+		{`{"n":{"$lt":true}}`, `{"n":false}`, true, false},         // false < true
+		{`{"n":{"$gt":4}}`, `{"n":[5]}`, true, false},              // [5] is "5"
+		{`{"n":{"$lt":"b"}}`, `{"n":["a","z"]}`, true, false},      // ["a","z"] is "a,z"
+		{`{"n":{"$gt":1}}`, `{"n":[1,2]}`, false, false},           // "1,2" is NaN
+		{`{"n":{"$lt":"[p"}}`, `{"n":{"a":1}}`, true, false},       // "[object Object]"
+		{`{"n":{"$gte":[1e21]}}`, `{"n":"1e+21"}`, true, false},    // [1e21] is "1e+21"
+		{`{"n":{"$lt":[0.0000001]}}`, `{"n":"1e-6"}`, true, false}, // [1e-7] is "1e-7": two strings
+		{`{"n":{"$eq":5}}`, `{"n":"5"}`, false, false},             // $eq is strict either way
 		{`{"n":{"$gt":5}}`, `{"n":8}`, true, true},
+		{`{"n":{"$gt":"a"}}`, `{"n":"b"}`, true, true},
 	} {
-		strict, err := EvalCondition([]byte(tc.cond), []byte(tc.doc))
-		if err != nil || strict != tc.strict {
-			t.Errorf("%s on %s: %v, %v; want %v", tc.cond, tc.doc, strict, err, tc.strict)
+		js, err := EvalCondition([]byte(tc.cond), []byte(tc.doc))
+		if err != nil || js != tc.js {
+			t.Errorf("%s on %s: %v, %v; want %v", tc.cond, tc.doc, js, err, tc.js)
 		}
-		loose, err := EvalCondition([]byte(tc.cond), []byte(tc.doc), NumericStrings())
-		if err != nil || loose != tc.loose {
-			t.Errorf("NumericStrings: %s on %s: %v, %v; want %v", tc.cond, tc.doc, loose, err, tc.loose)
+		strict, err := EvalCondition([]byte(tc.cond), []byte(tc.doc), StrictTypes())
+		if err != nil || strict != tc.strict {
+			t.Errorf("StrictTypes: %s on %s: %v, %v; want %v", tc.cond, tc.doc, strict, err, tc.strict)
+		}
+		undone, err := EvalCondition([]byte(tc.cond), []byte(tc.doc), StrictTypes(), NumericStrings())
+		if err != nil || undone != tc.js {
+			t.Errorf("StrictTypes, NumericStrings: %s on %s: %v, %v; want %v", tc.cond, tc.doc, undone, err, tc.js)
+		}
+	}
+}
+
+// TestJSNumberString: numbers become strings as JavaScript's
+// Number.prototype.toString makes them, when an array is compared.
+func TestJSNumberString(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		in   float64
+		want string
+	}{
+		{0, "0"}, {-0.0, "0"}, {1, "1"}, {-1.5, "-1.5"}, {0.1, "0.1"},
+		{123456789012345680000, "123456789012345680000"}, {1e21, "1e+21"},
+		{1.5e21, "1.5e+21"}, {0.000001, "0.000001"}, {0.0000001, "1e-7"},
+		{1.25e-7, "1.25e-7"}, {5e-324, "5e-324"}, {math.Inf(1), "Infinity"},
+	} {
+		if got := jsNumberString(tc.in); got != tc.want {
+			t.Errorf("jsNumberString(%v) = %q, want %q", tc.in, got, tc.want)
 		}
 	}
 }

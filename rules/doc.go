@@ -82,8 +82,11 @@
 //	  ]
 //	}
 //
-// A file with "numericStrings": true orders a number and a numeric string
-// numerically in its conditions (see [NumericStrings]).
+// A file with "strictTypes": true compiles its conditions with
+// [StrictTypes]: $gt, $gte, $lt and $lte order only two numbers or two
+// strings. "numericStrings", from files written when that was the default,
+// is the opposite switch: false is "strictTypes": true, and true asks for
+// the default, in which a number and a numeric string compare numerically.
 //
 // Parse reports every problem of a file at once, each with its file, line,
 // column and JSON Pointer. An engine never replaces its set with a bad one:

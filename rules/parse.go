@@ -56,9 +56,10 @@ func ParseFile(path string, opts ...ParseOption) (*Set, error) {
 // Parse parses a segments file: a JSON object whose "segments" member is
 // the list of segments, whose optional "savedGroups" member holds saved
 // groups for conditions (see WithSavedGroups), and whose optional
-// "numericStrings" member, true, makes its conditions order a number and a
-// numeric string numerically (see NumericStrings); or just the list of
-// segments.
+// "strictTypes" member, true, compiles its conditions with StrictTypes; or
+// just the list of segments. The older "numericStrings" member is the
+// opposite switch: true asks for the default ordering, in which a number
+// and a numeric string compare numerically, and false for StrictTypes.
 //
 //	{
 //	  "savedGroups": {"staff": ["u-1", "u-2"]},
@@ -174,6 +175,7 @@ func (l *loader) file(root *condJSON, groups map[string][]any) {
 	segs := root
 	if root.kind == condObj {
 		segs = nil
+		strictSet := false // "strictTypes" or "numericStrings" was given
 		for _, m := range root.members {
 			switch m.key {
 			case "segments":
@@ -182,17 +184,21 @@ func (l *loader) file(root *condJSON, groups map[string][]any) {
 				l.push(m.key)
 				groups = l.savedGroups(m.val, groups)
 				l.pop()
-			case "numericStrings":
+			case "strictTypes", "numericStrings":
+				// "numericStrings" is the older switch, the opposite of
+				// "strictTypes": true asks for the default ordering.
 				l.push(m.key)
 				if m.val.kind != condBool {
-					l.problemf(m.val.off, "numericStrings is true or false, not %v", m.val.kind)
-				} else if m.val.b {
-					l.c.cfg.numericStrings = true
+					l.problemf(m.val.off, "%s is true or false, not %v", m.key, m.val.kind)
+				} else if strict := m.val.b == (m.key == "strictTypes"); strictSet && strict != l.c.cfg.strictTypes {
+					l.problemf(m.off, `"strictTypes" and "numericStrings" disagree`)
+				} else {
+					l.c.cfg.strictTypes, strictSet = strict, true
 				}
 				l.pop()
 			default:
 				l.push(m.key)
-				l.problemf(m.off, `unknown key %q: want "segments", "savedGroups" or "numericStrings"`, m.key)
+				l.problemf(m.off, `unknown key %q: want "segments", "savedGroups", "strictTypes" or "numericStrings"`, m.key)
 				l.pop()
 			}
 		}

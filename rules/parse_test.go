@@ -119,7 +119,7 @@ func TestParseCases(t *testing.T) {
 		{"trailing data", `[] x`, `f.json:1:4: invalid JSON: invalid character 'x' after top-level value`},
 		{"empty", ``, `f.json:1:1: invalid JSON: unexpected end of JSON input`},
 		{"not a list", `{"segments": {}}`, `f.json:1:14: /segments: the segments are a list, not an object`},
-		{"no segments", `{"groups": []}`, `f.json:1:2: /groups: unknown key "groups": want "segments", "savedGroups" or "numericStrings"`},
+		{"no segments", `{"groups": []}`, `f.json:1:2: /groups: unknown key "groups": want "segments", "savedGroups", "strictTypes" or "numericStrings"`},
 		{"no segments at all", `{}`, `f.json:1:1: a segments file needs "segments", the list of segments`},
 		{"scalar file", `3`, `f.json:1:1: the segments are a list, not a number`},
 		{"segment not an object", `[3]`, `f.json:1:2: /0: a segment is an object with "name" and "rule" or "condition", not a number`},
@@ -149,6 +149,10 @@ func TestParseCases(t *testing.T) {
 		{"saved groups", `{"savedGroups": {"vip": ["u-1", 2, true, null]}, "segments": [{"name": "a", "condition": {"userId": {"$inGroup": "vip"}}}]}`, ""},
 		{"numeric strings", `{"numericStrings": true, "segments": [{"name": "a", "condition": {"traits.age": {"$gt": 30}}}]}`, ""},
 		{"bad numeric strings", `{"numericStrings": "yes", "segments": []}`, `f.json:1:20: /numericStrings: numericStrings is true or false, not a string`},
+		{"strict types", `{"strictTypes": true, "segments": [{"name": "a", "condition": {"traits.age": {"$gt": 30}}}]}`, ""},
+		{"bad strict types", `{"strictTypes": 1, "segments": []}`, `f.json:1:17: /strictTypes: strictTypes is true or false, not a number`},
+		{"strict types and numeric strings agree", `{"strictTypes": true, "numericStrings": false, "segments": []}`, ""},
+		{"strict types and numeric strings disagree", `{"strictTypes": true, "numericStrings": true, "segments": []}`, `f.json:1:23: /numericStrings: "strictTypes" and "numericStrings" disagree`},
 		{"bad saved group", `{"savedGroups": {"vip": "u-1"}, "segments": []}`, `f.json:1:25: /savedGroups/vip: a saved group is a list of values, not a string`},
 		{"bad saved group value", `{"savedGroups": {"vip": [{}]}, "segments": []}`, `f.json:1:26: /savedGroups/vip/0: a saved group holds strings, numbers, booleans or null, not an object`},
 		{"unknown saved group", `{"savedGroups": {}, "segments": [{"name": "a", "condition": {"userId": {"$inGroup": "vip"}}}]}`, `f.json:1:85: /segments/0/condition/userId/$inGroup: unknown saved group "vip"`},
@@ -272,9 +276,10 @@ func TestRegistryConcurrent(t *testing.T) {
 	}
 }
 
-// TestParseNumericStrings: "numericStrings": true in a segments file orders
-// a number and a numeric string numerically; without it they are never
-// ordered, as in today's GrowthBook.
+// TestParseNumericStrings: a segments file orders a number and a numeric
+// string numerically, as GrowthBook's JavaScript SDK does, unless it says
+// "strictTypes": true, or "numericStrings": false as files did when strict
+// types were the default.
 func TestParseNumericStrings(t *testing.T) {
 	t.Parallel()
 	p := store.New("v")
@@ -283,10 +288,13 @@ func TestParseNumericStrings(t *testing.T) {
 		file string
 		want int
 	}{
-		{`{"segments": [{"name": "over-30", "condition": {"traits.age": {"$gt": 30}}}]}`, 0},
+		{`{"segments": [{"name": "over-30", "condition": {"traits.age": {"$gt": 30}}}]}`, 1},
 		{`{"numericStrings": false, "segments": [{"name": "over-30", "condition": {"traits.age": {"$gt": 30}}}]}`, 0},
 		{`{"numericStrings": true, "segments": [{"name": "over-30", "condition": {"traits.age": {"$gt": 30}}}]}`, 1},
 		{`{"segments": [{"name": "over-30", "condition": {"traits.age": {"$gt": 30}}}], "numericStrings": true}`, 1},
+		{`{"strictTypes": true, "segments": [{"name": "over-30", "condition": {"traits.age": {"$gt": 30}}}]}`, 0},
+		{`{"segments": [{"name": "over-30", "condition": {"traits.age": {"$gt": 30}}}], "strictTypes": true}`, 0},
+		{`{"strictTypes": false, "segments": [{"name": "over-30", "condition": {"traits.age": {"$gt": 30}}}]}`, 1},
 	} {
 		e, err := NewEngine()
 		if err != nil {
