@@ -28,10 +28,14 @@ import (
 // same: they drop their cached copies and the events they hold pending for
 // the erased profiles, record nothing for them for a few minutes, and
 // delete the visitors' cookies; a write of theirs already under way when
-// the announcement arrives is followed by a new deletion. With a store that
-// announces nothing, other instances drop their copies within
-// Config.Freshness and their pending events may re-create the profile, so
-// run Forget on every instance.
+// the announcement arrives is followed by a new deletion. An instance that
+// missed the announcement (it was subscribing, or its subscription was
+// reconnecting) learns of the erasure from the store: Delete leaves a
+// tombstone for store.DefaultTombstoneTTL (or the store's own setting),
+// which refuses the writes of the erased profiles (store.ErrErased) and
+// answers their loads; the instance then forgets them as above. Every
+// store of tailor keeps tombstones; with a store that keeps none, run
+// Forget on every instance.
 func (p *Personalizer) Forget(ctx context.Context, id string) error {
 	if id == "" {
 		return fmt.Errorf("tailor: Forget: %w", store.ErrInvalidID)
