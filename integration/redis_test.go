@@ -3,10 +3,6 @@ package integration_test
 import (
 	"context"
 	"fmt"
-	"net"
-	"os/exec"
-	"path/filepath"
-	"strconv"
 	"testing"
 	"time"
 
@@ -49,65 +45,11 @@ func TestFreshnessRedis(t *testing.T) { freshness(t, redisStores(t)) }
 
 func TestForgetAcrossRedis(t *testing.T) { forgetAcross(t, redisStores(t)) }
 
-// ownRedis runs a Redis server of the test's own on a free loopback port,
-// with an append-only file synced on every write, so that a restart keeps
-// what was written.
-type ownRedis struct {
-	t    *testing.T
-	bin  string
-	dir  string
-	port int
-	cmd  *exec.Cmd
-}
-
-func startOwnRedis(t *testing.T) *ownRedis {
-	bin := testenv.Command(t, "redis-server", "apt-get install -y redis-server")
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := ln.Addr().(*net.TCPAddr).Port
-	ln.Close()
-	r := &ownRedis{t: t, bin: bin, dir: t.TempDir(), port: port}
-	r.start()
-	t.Cleanup(func() {
-		if r.cmd != nil {
-			r.cmd.Process.Kill()
-			r.cmd.Wait()
-		}
-	})
-	return r
-}
-
-func (r *ownRedis) addr() string { return "127.0.0.1:" + strconv.Itoa(r.port) }
-
-func (r *ownRedis) start() {
-	r.cmd = exec.Command(r.bin, "--bind", "127.0.0.1", "--port", strconv.Itoa(r.port), "--dir", r.dir,
-		"--save", "", "--appendonly", "yes", "--appendfsync", "always", "--logfile", filepath.Join(r.dir, "redis.log"))
-	if err := r.cmd.Start(); err != nil {
-		r.t.Fatal(err)
-	}
-	for range 100 {
-		if c, err := net.Dial("tcp", r.addr()); err == nil {
-			c.Close()
-			return
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	r.t.Fatalf("redis-server on %s did not start", r.addr())
-}
-
-func (r *ownRedis) stop() {
-	r.cmd.Process.Signal(sigterm)
-	r.cmd.Wait()
-	r.cmd = nil
-}
-
 // TestRedisOutage: the store goes down while traffic flows and comes back;
 // requests keep being served, and every event is stored afterwards.
 func TestRedisOutage(t *testing.T) {
-	srv := startOwnRedis(t)
-	c := goredis.NewClient(&goredis.Options{Addr: srv.addr(), DialTimeout: 200 * time.Millisecond,
+	srv := testenv.StartRedis(t, true)
+	c := goredis.NewClient(&goredis.Options{Addr: srv.Addr(), DialTimeout: 200 * time.Millisecond,
 		ReadTimeout: 300 * time.Millisecond, WriteTimeout: 300 * time.Millisecond, MaxRetries: 1})
 	defer c.Close()
 	st, err := redis.New(c, redis.Options{})
@@ -115,5 +57,5 @@ func TestRedisOutage(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	outage(t, st, srv.stop, srv.start)
+	outage(t, st, srv.Stop, srv.Start)
 }

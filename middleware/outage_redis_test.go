@@ -3,13 +3,8 @@ package middleware_test
 import (
 	"context"
 	"log/slog"
-	"net"
 	"net/http"
-	"os/exec"
-	"path/filepath"
-	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -20,60 +15,6 @@ import (
 	"github.com/tailorhq/tailor/store/redis"
 )
 
-// ownRedis is a redis-server of the test's own on a free loopback port,
-// without persistence, that the test pauses, kills and restarts.
-type ownRedis struct {
-	t    *testing.T
-	bin  string
-	dir  string
-	port int
-	cmd  *exec.Cmd
-}
-
-func startOwnRedis(t *testing.T) *ownRedis {
-	t.Helper()
-	bin := testenv.Command(t, "redis-server", "apt-get install -y redis-server")
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := ln.Addr().(*net.TCPAddr).Port
-	ln.Close()
-	r := &ownRedis{t: t, bin: bin, dir: t.TempDir(), port: port}
-	r.start()
-	t.Cleanup(r.kill)
-	return r
-}
-
-func (r *ownRedis) addr() string { return "127.0.0.1:" + strconv.Itoa(r.port) }
-
-func (r *ownRedis) start() {
-	r.t.Helper()
-	r.cmd = exec.Command(r.bin, "--bind", "127.0.0.1", "--port", strconv.Itoa(r.port), "--dir", r.dir,
-		"--save", "", "--appendonly", "no", "--logfile", filepath.Join(r.dir, "redis.log"))
-	if err := r.cmd.Start(); err != nil {
-		r.t.Fatal(err)
-	}
-	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(20 * time.Millisecond) {
-		if c, err := net.Dial("tcp", r.addr()); err == nil {
-			c.Close()
-			return
-		}
-		if time.Now().After(deadline) {
-			r.t.Fatalf("redis-server on %s did not start", r.addr())
-		}
-	}
-}
-
-// kill ends the server at once, paused or not.
-func (r *ownRedis) kill() {
-	if r.cmd != nil {
-		r.cmd.Process.Kill()
-		r.cmd.Wait()
-		r.cmd = nil
-	}
-}
-
 // TestRedisOutage: a Redis server that stops answering (paused: it
 // accepts connections and never replies, so go-redis waits its 3 s read
 // timeout) holds requests no longer than LoadTimeout plus a margin; once
@@ -81,10 +22,10 @@ func (r *ownRedis) kill() {
 // are written within a few FlushIntervals.
 func TestRedisOutage(t *testing.T) {
 	t.Parallel()
-	srv := startOwnRedis(t)
+	srv := testenv.StartRedis(t, false)
 	var logs lockedBuffer
 	logger := slog.New(slog.NewJSONHandler(&logs, nil))
-	c := goredis.NewClient(&goredis.Options{Addr: srv.addr()}) // default timeouts, as a site would have
+	c := goredis.NewClient(&goredis.Options{Addr: srv.Addr()}) // default timeouts, as a site would have
 	defer c.Close()
 	st, err := redis.New(c, redis.Options{Logger: logger})
 	if err != nil {
@@ -115,9 +56,7 @@ func TestRedisOutage(t *testing.T) {
 		others = append(others, ck)
 	}
 
-	if err := srv.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
-		t.Fatal(err)
-	}
+	srv.Pause()
 	var slowest time.Duration
 	for _, ck := range others {
 		start := time.Now()
@@ -130,8 +69,8 @@ func TestRedisOutage(t *testing.T) {
 	for range views {
 		serve(h, "GET", "/during", browserUA, ck...)
 	}
-	srv.kill() // with the pending connections
-	srv.start()
+	srv.Kill() // with the pending connections
+	srv.Start()
 	back := time.Now()
 	for {
 		prof, err := st.Load(context.Background(), id)
