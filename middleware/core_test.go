@@ -426,3 +426,74 @@ func TestErasureWithoutTheAnnouncement(t *testing.T) {
 	c.Flush(context.Background())
 	noTrace(t, c, st, id)
 }
+
+// hanging is a store that, while down, answers nothing until the caller's
+// deadline, as a server that stopped answering does.
+type hanging struct {
+	*memory.Store
+	down atomic.Bool
+}
+
+func (h *hanging) wait(ctx context.Context) error {
+	if !h.down.Load() {
+		return nil
+	}
+	<-ctx.Done()
+	return ctx.Err()
+}
+
+func (h *hanging) Load(ctx context.Context, id string) (*store.Profile, error) {
+	if err := h.wait(ctx); err != nil {
+		return nil, err
+	}
+	return h.Store.Load(ctx, id)
+}
+
+func (h *hanging) ApplyBatch(ctx context.Context, bs []store.Batch) ([]*store.Profile, error) {
+	if err := h.wait(ctx); err != nil {
+		return nil, err
+	}
+	return h.Store.ApplyBatch(ctx, bs)
+}
+
+// TestSignInDuringAnOutage: once the store is known to be failing, a
+// sign-in does not wait for it; the merge is written when it answers.
+func TestSignInDuringAnOutage(t *testing.T) {
+	t.Parallel()
+	hs := &hanging{Store: memory.New(store.Limits{})}
+	p := newP(t, hs, func(c *middleware.Config) {
+		c.FlushInterval = time.Hour // flushed by hand
+		c.StoreTimeout = time.Minute
+		c.LoadTimeout = 50 * time.Millisecond
+	})
+	h := p.Handler(echo)
+	rec := serve(h, "GET", "/", browserUA)
+	id, _, _ := strings.Cut(rec.Body.String(), " ")
+	ck := rec.Result().Cookies()
+	serve(h, "GET", "/?cat=red-sox", browserUA, ck...)
+	if err := p.Flush(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	hs.down.Store(true)
+	// A request whose load times out tells the Personalizer the store is down.
+	serve(h, "GET", "/", browserUA, rec.Result().Cookies()[:0]...)
+	other := serve(h, "GET", "/", browserUA)
+	serve(h, "GET", "/", browserUA, other.Result().Cookies()...)
+	start := time.Now()
+	if err := p.Alias(context.Background(), id, "fay"); err == nil {
+		t.Fatal("Alias succeeded with the store down")
+	}
+	if d := time.Since(start); d > 10*time.Second {
+		t.Fatalf("Alias waited %v for a store known to be down (StoreTimeout is a minute)", d)
+	}
+	hs.down.Store(false)
+	for range 3 {
+		if err := p.Flush(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	u, err := hs.Store.Load(context.Background(), "user:fay")
+	if err != nil || u.Categories["red-sox"] != 1 {
+		t.Fatalf("after the outage the user's profile is %v, %v", u, err)
+	}
+}

@@ -228,17 +228,27 @@ func (p *Personalizer) link(ctx context.Context, reqs []linkReq) error {
 	if len(batches) == 0 {
 		return nil
 	}
-	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), p.cfg.StoreTimeout)
-	defer cancel()
-	p.expectOwn(batches)
-	profs, err := store.ApplyBatch(cctx, p.store, batches)
+	var profs []*store.Profile
+	var err error
+	if until := p.storeDownUntil.Load(); until != 0 && time.Now().UnixNano() < until {
+		// The store is failing: no request waits for it; the flusher
+		// writes the merge once the store answers.
+		err = errStoreDown
+	} else {
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), p.cfg.StoreTimeout)
+		p.expectOwn(batches)
+		profs, err = store.ApplyBatch(cctx, p.store, batches)
+		cancel()
+	}
 	if err != nil {
 		// The write may or may not have been applied (a timeout after the
 		// store committed). The events and the aliases go back to the
 		// queue, in front: the flusher writes them again, and the merge
 		// follows from the frozen profile the store then returns (a
 		// profile is merged once, however often its alias comes).
-		p.unexpectOwn(batches)
+		if err != errStoreDown {
+			p.unexpectOwn(batches)
+		}
 		p.stats.Dropped.Add(uint64(p.queue.putBack(batches)))
 		return fmt.Errorf("merging the visitor's profile (it is retried in the background): %w", err)
 	}
