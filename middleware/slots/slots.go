@@ -290,8 +290,10 @@ func (s *Set) ReloadFile(path string) error {
 
 // Watch reloads the slots file at path whenever its content changes,
 // checking every interval (2 seconds if interval is not positive), until
-// ctx is done; then it returns ctx.Err(). It reloads the file at once if
-// its content is not the last it read. A bad file, or one that cannot be
+// ctx is done; then it returns ctx.Err(). It reloads the file within one
+// interval if its content is not the last it read (a content is read
+// twice, an interval apart, so that a half-written file is never
+// loaded). A bad file, or one that cannot be
 // read, leaves the set's slots as they were: Status reports why.
 func (s *Set) Watch(ctx context.Context, path string, interval time.Duration) error {
 	return filewatch.Poll(ctx, path, interval, func(data []byte, err error) {
