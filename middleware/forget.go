@@ -109,8 +109,65 @@ func (p *Personalizer) erased(pid string) {
 		visitors = []string{pid}
 	}
 	p.forgotten.add([]string{pid}, visitors, p.tombstoneTTL())
+	merges := p.queue.get(pid)
 	p.queue.remove(pid)
 	p.wipe(pid)
+	p.eraseMerged(merges, true)
+}
+
+// eraseMerged erases the profiles that the merge events among evs, meant
+// for a profile just erased, merge into it: the visitors who signed in as
+// the user on this instance while the user was erased elsewhere, whose
+// merge was still pending, under way or about to be queued here. The
+// erasure that ran elsewhere could not know them. now runs the deletions
+// before returning; otherwise (the caller holds a stripe lock) they run in
+// the background.
+func (p *Personalizer) eraseMerged(evs []store.Event, now bool) {
+	var ids, visitors []string
+	for _, e := range evs {
+		if e.Type != store.TypeMerge || e.Merge == nil {
+			continue
+		}
+		for _, id := range append([]string{e.Merge.ID}, e.Merge.Aliases...) {
+			if slices.Contains(ids, id) {
+				continue
+			}
+			ids = append(ids, id)
+			if isVisitorID(id) {
+				visitors = append(visitors, id)
+			}
+		}
+	}
+	if len(ids) == 0 {
+		return
+	}
+	p.forgotten.add(ids, visitors, p.tombstoneTTL())
+	del := func(wipe bool) {
+		for _, id := range ids {
+			p.queue.remove(id)
+			if wipe {
+				p.wipe(id)
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), p.cfg.StoreTimeout)
+			if err := p.store.Delete(ctx, id); err != nil {
+				p.cfg.Logger.Warn("tailor: deleting a profile merged into an erased one failed", "err", err)
+				p.cfg.Logger.Debug("tailor: delete failed", "id", id)
+			}
+			cancel()
+		}
+	}
+	switch {
+	case now:
+		del(true)
+	case p.closed.Load():
+		del(false) // closed: nothing is cached any more, and bg is done
+	default:
+		p.bg.Add(1)
+		go func() {
+			defer p.bg.Done()
+			del(true)
+		}()
+	}
 }
 
 // eraseAgain deletes the profiles of a write that were erased while it was
@@ -121,6 +178,7 @@ func (p *Personalizer) eraseAgain(ctx context.Context, written []store.Batch) {
 		if !p.forgotten.profile(b.ID) {
 			continue
 		}
+		p.eraseMerged(b.Events, true)
 		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), p.cfg.StoreTimeout)
 		if err := p.store.Delete(cctx, b.ID); err != nil {
 			p.cfg.Logger.Warn("tailor: deleting a profile erased during a write failed", "id", b.ID, "err", err)
