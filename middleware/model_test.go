@@ -1282,6 +1282,9 @@ func (m *model) finish() {
 		m.count(m.target(b), func(c *tally) { c.pages++ })
 	}
 	m.flushAll()
+	for _, in := range m.inst {
+		middleware.WaitBackground(in.p) // erasures found on the way
+	}
 	m.checkStore()
 	m.checkSegments()
 }
