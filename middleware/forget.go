@@ -87,16 +87,36 @@ func (p *Personalizer) erasable(ctx context.Context, id string) (ids, visitors [
 				continue // a visitor alone: not the user they identified as
 			}
 		}
+		prof := p.current(ctx, pid)
+		todo = append(todo, prof.Aliases...)
+		if into := prof.MergedInto; into != "" && !isVisitorID(pid) {
+			todo = append(todo, into) // a former user id: the same person
+		}
+	}
+	return ids, visitors
+}
+
+// current returns the profile pid as the store has it now, with this
+// instance's pending events: a cached copy may not have heard of a merge
+// written by another instance yet. If the store cannot be read, the cached
+// copy is all there is.
+func (p *Personalizer) current(ctx context.Context, pid string) *store.Profile {
+	before := p.queue.get(pid)
+	prof, err := p.load(ctx, pid)
+	switch {
+	case err == nil:
+	case errors.Is(err, store.ErrNotFound):
+		prof = store.New(pid)
+	default:
 		st := p.state(ctx, pid)
 		mu := p.lock(pid)
 		mu.Lock()
-		todo = append(todo, st.prof.Aliases...)
-		if into := st.prof.MergedInto; into != "" && !isVisitorID(pid) {
-			todo = append(todo, into) // a former user id: the same person
-		}
-		mu.Unlock()
+		defer mu.Unlock()
+		return st.prof.Clone()
 	}
-	return ids, visitors
+	prof.Apply(p.lim, before...)
+	prof.Apply(p.lim, p.queue.get(pid)...)
+	return prof
 }
 
 // erased forgets a profile that was deleted from the store, as Forget does

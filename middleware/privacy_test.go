@@ -469,3 +469,41 @@ func TestForgetUserDuringASignInElsewhere(t *testing.T) {
 		})
 	}
 }
+
+// TestForgetUserWithAStaleCopy: Forget finds every visitor merged into the
+// user as the store has it, also when the instance that runs it holds an
+// older copy of the user's profile (the announcement of the merge has not
+// reached it yet).
+func TestForgetUserWithAStaleCopy(t *testing.T) {
+	t.Parallel()
+	st := memory.New(store.Limits{})
+	one := newShop(t, st, nil)
+	// Instance two hears of no change, and keeps what it cached for an hour.
+	two := newP(t, &failing{Store: st}, func(c *middleware.Config) { c.Freshness = time.Hour })
+	ctx := context.Background()
+	if err := two.TrackUser(ctx, "lee@example.com", "email_opened", nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := two.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := two.Profile(ctx, "user:lee@example.com"); err != nil { // cached
+		t.Fatal(err)
+	}
+	c := newClient(t, one.srv)
+	_, body := c.get("/?cat=red-sox")
+	id, _, _ := strings.Cut(body, " ")
+	c.get("/?cat=red-sox")
+	c.login("lee@example.com")
+	if err := one.p.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := two.Forget(ctx, "lee@example.com"); err != nil {
+		t.Fatal(err)
+	}
+	for _, pid := range []string{id, "user:lee@example.com"} {
+		if prof, err := st.Load(ctx, pid); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("%s is stored after the user's erasure: %v %v", pid, prof.Counts, prof.Categories)
+		}
+	}
+}
