@@ -3,6 +3,8 @@ package middleware
 import (
 	"context"
 
+	"time"
+
 	"github.com/tailorhq/tailor/store"
 )
 
@@ -32,3 +34,31 @@ func Evict(p *Personalizer, id string) {
 
 // Cost is the cache cost of a profile.
 func Cost(p *store.Profile) int64 { return cost(p) }
+
+// Pending returns the number of events p holds that the store has not
+// acknowledged: pending, and taken by a write still under way.
+func Pending(p *Personalizer) int {
+	p.queue.mu.Lock()
+	defer p.queue.mu.Unlock()
+	n := p.queue.n
+	for _, evs := range p.queue.inflight {
+		n += len(evs)
+	}
+	return n
+}
+
+// Listen caches an empty state for the profile id in p and returns a
+// function that reports whether p has since heard the store announce a
+// change of id. As a store announces changes in order, hearing a change
+// written after others means having heard those too.
+func Listen(p *Personalizer, id string) (heard func() bool, ok bool) {
+	st := &state{prof: store.New(id)}
+	for range 100 {
+		p.cache.SetWithTTL(id, st, 1, time.Hour)
+		p.cache.Wait()
+		if got, found := p.cache.Get(id); found && got == st {
+			return st.stale.Load, true
+		}
+	}
+	return nil, false
+}

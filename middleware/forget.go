@@ -91,16 +91,36 @@ func (p *Personalizer) erasable(ctx context.Context, id string) (ids, visitors [
 				continue // a visitor alone: not the user they identified as
 			}
 		}
+		prof := p.current(ctx, pid)
+		todo = append(todo, prof.Aliases...)
+		if into := prof.MergedInto; into != "" && !isVisitorID(pid) {
+			todo = append(todo, into) // a former user id: the same person
+		}
+	}
+	return ids, visitors
+}
+
+// current returns the profile pid as the store has it now, with this
+// instance's pending events: a cached copy may not have heard of a merge
+// written by another instance yet. If the store cannot be read, the cached
+// copy is all there is.
+func (p *Personalizer) current(ctx context.Context, pid string) *store.Profile {
+	before := p.queue.get(pid)
+	prof, err := p.load(ctx, pid)
+	switch {
+	case err == nil:
+	case errors.Is(err, store.ErrNotFound):
+		prof = store.New(pid)
+	default:
 		st := p.state(ctx, pid)
 		mu := p.lock(pid)
 		mu.Lock()
-		todo = append(todo, st.prof.Aliases...)
-		if into := st.prof.MergedInto; into != "" && !isVisitorID(pid) {
-			todo = append(todo, into) // a former user id: the same person
-		}
-		mu.Unlock()
+		defer mu.Unlock()
+		return st.prof.Clone()
 	}
-	return ids, visitors
+	prof.Apply(p.lim, before...)
+	prof.Apply(p.lim, p.queue.get(pid)...)
+	return prof
 }
 
 // erased forgets a profile that was deleted from the store, as Forget does
@@ -113,8 +133,65 @@ func (p *Personalizer) erased(pid string) {
 		visitors = []string{pid}
 	}
 	p.forgotten.add([]string{pid}, visitors, p.tombstoneTTL())
+	merges := p.queue.get(pid)
 	p.queue.remove(pid)
 	p.wipe(pid)
+	p.eraseMerged(merges, true)
+}
+
+// eraseMerged erases the profiles that the merge events among evs, meant
+// for a profile just erased, merge into it: the visitors who signed in as
+// the user on this instance while the user was erased elsewhere, whose
+// merge was still pending, under way or about to be queued here. The
+// erasure that ran elsewhere could not know them. now runs the deletions
+// before returning; otherwise (the caller holds a stripe lock) they run in
+// the background.
+func (p *Personalizer) eraseMerged(evs []store.Event, now bool) {
+	var ids, visitors []string
+	for _, e := range evs {
+		if e.Type != store.TypeMerge || e.Merge == nil {
+			continue
+		}
+		for _, id := range append([]string{e.Merge.ID}, e.Merge.Aliases...) {
+			if slices.Contains(ids, id) {
+				continue
+			}
+			ids = append(ids, id)
+			if isVisitorID(id) {
+				visitors = append(visitors, id)
+			}
+		}
+	}
+	if len(ids) == 0 {
+		return
+	}
+	p.forgotten.add(ids, visitors, p.tombstoneTTL())
+	del := func(wipe bool) {
+		for _, id := range ids {
+			p.queue.remove(id)
+			if wipe {
+				p.wipe(id)
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), p.cfg.StoreTimeout)
+			if err := p.store.Delete(ctx, id); err != nil {
+				p.cfg.Logger.Warn("tailor: deleting a profile merged into an erased one failed", "err", err)
+				p.cfg.Logger.Debug("tailor: delete failed", "id", id)
+			}
+			cancel()
+		}
+	}
+	switch {
+	case now:
+		del(true)
+	case p.closed.Load():
+		del(false) // closed: nothing is cached any more, and bg is done
+	default:
+		p.bg.Add(1)
+		go func() {
+			defer p.bg.Done()
+			del(true)
+		}()
+	}
 }
 
 // eraseAgain deletes the profiles of a write that were erased while it was
@@ -125,6 +202,7 @@ func (p *Personalizer) eraseAgain(ctx context.Context, written []store.Batch) {
 		if !p.forgotten.profile(b.ID) {
 			continue
 		}
+		p.eraseMerged(b.Events, true)
 		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), p.cfg.StoreTimeout)
 		if err := p.store.Delete(cctx, b.ID); err != nil {
 			p.cfg.Logger.Warn("tailor: deleting a profile erased during a write failed", "id", b.ID, "err", err)

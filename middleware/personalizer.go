@@ -650,10 +650,12 @@ func (p *Personalizer) flushSoon() {
 	}
 }
 
-// enqueue queues evs for the profile id, unless it was just erased.
-// The caller holds id's stripe lock.
+// enqueue queues evs for the profile id, unless it was just erased: then
+// the profiles its merge events would merge are erased too. The caller
+// holds id's stripe lock.
 func (p *Personalizer) enqueue(id string, evs []store.Event) {
 	if p.forgotten.profile(id) {
+		p.eraseMerged(evs, false)
 		return
 	}
 	if d := p.queue.add(id, evs...); d > 0 {

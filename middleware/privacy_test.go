@@ -404,3 +404,106 @@ func TestForgetDuringAMerge(t *testing.T) {
 		t.Errorf("the erased visitor's views reached the user's profile: %v %v", u.Counts, u.Categories)
 	}
 }
+
+// TestForgetUserDuringASignInElsewhere: a user erased on instance A while
+// instance B signs a visitor in as them is erased with that visitor, also
+// when the erasure reaches B before B has queued the merge (it is then
+// dropped) or while B is writing it.
+func TestForgetUserDuringASignInElsewhere(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name  string
+		block string
+	}{
+		{"before the merge is queued", store.TypeAlias},
+		{"while the merge is written", store.TypeMerge},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			st := memory.New(store.Limits{})
+			bst := newBlockingStore(st, func(bs []store.Batch) bool {
+				for _, b := range bs {
+					for _, e := range b.Events {
+						if e.Type == tc.block {
+							return true
+						}
+					}
+				}
+				return false
+			})
+			a := newP(t, st, nil)
+			b := newShop(t, bst, func(c *middleware.Config) { c.FlushInterval = time.Hour })
+			ctx := context.Background()
+			if err := a.TrackUser(ctx, "kim@example.com", "email_opened", nil); err != nil {
+				t.Fatal(err)
+			}
+			if err := a.Flush(ctx); err != nil {
+				t.Fatal(err)
+			}
+			c := newClient(t, b.srv)
+			_, body := c.get("/?cat=red-sox")
+			id, _, _ := strings.Cut(body, " ")
+			c.get("/?cat=red-sox")
+			signedIn := make(chan struct{})
+			go func() {
+				defer close(signedIn)
+				c.login("kim@example.com")
+			}()
+			<-bst.entered
+			if err := a.Forget(ctx, "kim@example.com"); err != nil {
+				t.Fatal(err)
+			}
+			close(bst.release)
+			<-signedIn
+			for range 3 {
+				if err := b.p.Flush(ctx); err != nil {
+					t.Fatal(err)
+				}
+			}
+			middleware.WaitBackground(b.p)
+			for _, pid := range []string{id, "user:kim@example.com"} {
+				if prof, err := st.Load(ctx, pid); !errors.Is(err, store.ErrNotFound) {
+					t.Errorf("%s is stored after the user's erasure: %v %v, merged into %q", pid, prof.Counts, prof.Categories, prof.MergedInto)
+				}
+			}
+		})
+	}
+}
+
+// TestForgetUserWithAStaleCopy: Forget finds every visitor merged into the
+// user as the store has it, also when the instance that runs it holds an
+// older copy of the user's profile (the announcement of the merge has not
+// reached it yet).
+func TestForgetUserWithAStaleCopy(t *testing.T) {
+	t.Parallel()
+	st := memory.New(store.Limits{})
+	one := newShop(t, st, nil)
+	// Instance two hears of no change, and keeps what it cached for an hour.
+	two := newP(t, &failing{Store: st}, func(c *middleware.Config) { c.Freshness = time.Hour })
+	ctx := context.Background()
+	if err := two.TrackUser(ctx, "lee@example.com", "email_opened", nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := two.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := two.Profile(ctx, "user:lee@example.com"); err != nil { // cached
+		t.Fatal(err)
+	}
+	c := newClient(t, one.srv)
+	_, body := c.get("/?cat=red-sox")
+	id, _, _ := strings.Cut(body, " ")
+	c.get("/?cat=red-sox")
+	c.login("lee@example.com")
+	if err := one.p.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := two.Forget(ctx, "lee@example.com"); err != nil {
+		t.Fatal(err)
+	}
+	for _, pid := range []string{id, "user:lee@example.com"} {
+		if prof, err := st.Load(ctx, pid); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("%s is stored after the user's erasure: %v %v", pid, prof.Counts, prof.Categories)
+		}
+	}
+}

@@ -104,8 +104,10 @@ func (p *Personalizer) Identify(w http.ResponseWriter, r *http.Request, userID s
 	// store would skip it as applied already.
 	p.recordTo(to, store.Event{Type: store.TypeIdentify, Time: now, UserID: userID, Traits: tr})
 	if standalone {
+		// The cookie is re-issued: a first page view that it carries goes
+		// on in it, to be recorded when the visitor comes back.
 		b := v.bind()
-		if c, err := p.ids.cookie(cookieID{b.id, b.user}, nil, r, now); err == nil {
+		if c, err := p.ids.cookie(cookieID{b.id, b.user}, v.first, r, now); err == nil {
 			http.SetCookie(w, c)
 		}
 	}
@@ -446,12 +448,9 @@ func (p *Personalizer) lookup(r *http.Request, create bool) *Visitor {
 		v.tracked = false
 		v.b.Store(nil)
 	}
-	if v.tracked && v.first != nil {
-		// The first page view rides in the cookie until the visitor comes
-		// back: a request outside Handler cannot re-issue the cookie without
-		// it, so it stays there.
-		v.first = nil
-	}
+	// A first page view that the cookie carries is not recorded here: it
+	// rides in the cookie until the visitor comes back through Handler.
+	// v.first keeps it for a caller that re-issues the cookie (Identify).
 	return v
 }
 

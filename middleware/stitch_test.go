@@ -461,3 +461,34 @@ func TestTrackAndPageFromGo(t *testing.T) {
 		t.Error(err)
 	}
 }
+
+// A new visitor who signs in through a handler that Handler does not wrap
+// keeps its first page view: it is recorded when the visitor comes back,
+// in the user's profile.
+func TestIdentifyStandaloneKeepsTheFirstView(t *testing.T) {
+	t.Parallel()
+	st := memory.New(store.Limits{})
+	p := newP(t, st, func(c *middleware.Config) { c.Engine = stitchEngine(t) })
+	h := p.Handler(echo)
+	rec := serve(h, "GET", "/?cat=red-sox", browserUA)
+	login := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if err := p.Identify(w, r, "mo", nil); err != nil {
+			t.Error(err)
+		}
+	})
+	ck := serve(login, "POST", "/login", browserUA, rec.Result().Cookies()...).Result().Cookies()
+	if len(ck) != 1 {
+		t.Fatalf("cookies after the sign-in: %v", ck)
+	}
+	serve(h, "GET", "/?cat=red-sox", browserUA, ck...)
+	if err := p.Flush(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	u, err := st.Load(context.Background(), "user:mo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if u.Counts["page"] != 2 || u.Categories["red-sox"] != 2 {
+		t.Errorf("the user's profile holds %v %v, want both page views", u.Counts, u.Categories)
+	}
+}
