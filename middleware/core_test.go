@@ -497,3 +497,39 @@ func TestSignInDuringAnOutage(t *testing.T) {
 		t.Fatalf("after the outage the user's profile is %v, %v", u, err)
 	}
 }
+
+// TestForgetFindsMergesHeldForAFrozenProfile: a visitor's merge into u2
+// waits in this instance's queue when u2 is aliased to u3 elsewhere; the
+// frozen u2 does not list the visitor, yet erasing u3 erases it.
+func TestForgetFindsMergesHeldForAFrozenProfile(t *testing.T) {
+	t.Parallel()
+	st := memory.New(store.Limits{})
+	a := newP(t, st, nil)
+	b := newP(t, st, func(c *middleware.Config) { c.FlushInterval = time.Hour })
+	ctx := context.Background()
+	const v = "0123456789abcdef0123456789abcdef"
+	// v signed in as u2 through b: v is frozen, and b holds its merge.
+	frozen, err := st.Apply(ctx, v, []store.Event{
+		{ID: "#p", Type: store.TypePage, Path: "/", Time: time.Now()},
+		{ID: "#a", Type: store.TypeAlias, UserID: "u2", Time: time.Now()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	middleware.Queue(b, "user:u2", store.Event{ID: "#merge>" + v, Type: store.TypeMerge, Time: time.Now(), Merge: frozen})
+	if err := a.Alias(ctx, "u2", "u3"); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Flush(ctx); err != nil { // u3 lists u2
+		t.Fatal(err)
+	}
+	if err := b.Forget(ctx, "u3"); err != nil {
+		t.Fatal(err)
+	}
+	b.Flush(ctx)
+	a.Flush(ctx)
+	for _, id := range []string{v, "user:u2", "user:u3"} {
+		if prof, err := st.Load(ctx, id); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("%s is stored after Forget(u3): %+v", id, prof)
+		}
+	}
+}

@@ -62,3 +62,7 @@ func Listen(p *Personalizer, id string) (heard func() bool, ok bool) {
 	}
 	return nil, false
 }
+
+// Queue queues events for the profile id as a recording does, without
+// waking the flusher.
+func Queue(p *Personalizer, id string, evs ...store.Event) { p.queue.add(id, evs...) }

@@ -93,6 +93,14 @@ func (p *Personalizer) erasable(ctx context.Context, id string) (ids, visitors [
 		}
 		prof := p.current(ctx, pid)
 		todo = append(todo, prof.Aliases...)
+		// Merges this instance holds for pid: a frozen pid does not fold
+		// them (they would be forwarded), so its Aliases miss them.
+		for _, e := range p.queue.get(pid) {
+			if e.Type == store.TypeMerge && e.Merge != nil {
+				todo = append(todo, e.Merge.ID)
+				todo = append(todo, e.Merge.Aliases...)
+			}
+		}
 		if into := prof.MergedInto; into != "" && !isVisitorID(pid) {
 			todo = append(todo, into) // a former user id: the same person
 		}
