@@ -141,7 +141,7 @@ func (p *Personalizer) erased(pid string) {
 		visitors = []string{pid}
 	}
 	p.forgotten.add([]string{pid}, visitors, p.tombstoneTTL())
-	merges := p.queue.get(pid)
+	merges := append(p.queue.get(pid), p.merges.take(pid)...)
 	p.queue.remove(pid)
 	p.wipe(pid)
 	p.eraseMerged(merges, true)
@@ -372,4 +372,67 @@ func (p *Personalizer) expire(ctx context.Context) (int, error) {
 	n, err := ex.Expire(ctx, p.cfg.Now().Add(-p.cfg.Retention))
 	p.stats.Expired.Add(uint64(max(n, 0)))
 	return n, err
+}
+
+// mergeLog remembers, for a while, the merge events this instance wrote
+// into each profile: an erasure of that profile elsewhere may have read
+// its aliases before such a merge landed and deleted it after, so the
+// instance that wrote the merge, hearing of the deletion, erases the
+// merged profiles too. Entries live as long as a local tombstone.
+type mergeLog struct {
+	mu   sync.Mutex
+	by   map[string][]loggedMerge
+	ttl  time.Duration
+	size int
+}
+
+type loggedMerge struct {
+	ev    store.Event
+	until time.Time
+}
+
+// add logs the merge events of b, written into the profile b.ID.
+func (l *mergeLog) add(b store.Batch) {
+	now := time.Now()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, e := range b.Events {
+		if e.Type != store.TypeMerge || e.Merge == nil {
+			continue
+		}
+		if l.by == nil {
+			l.by = make(map[string][]loggedMerge)
+		}
+		l.by[b.ID] = append(l.by[b.ID], loggedMerge{e, now.Add(l.ttl)})
+		l.size++
+	}
+	if l.size > 1024 {
+		l.size = 0
+		for id, ms := range l.by {
+			ms = slices.DeleteFunc(ms, func(m loggedMerge) bool { return now.After(m.until) })
+			if len(ms) == 0 {
+				delete(l.by, id)
+				continue
+			}
+			l.by[id] = ms
+			l.size += len(ms)
+		}
+	}
+}
+
+// take returns and forgets the merge events logged for id.
+func (l *mergeLog) take(id string) []store.Event {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	ms := l.by[id]
+	delete(l.by, id)
+	l.size -= len(ms)
+	out := make([]store.Event, 0, len(ms))
+	now := time.Now()
+	for _, m := range ms {
+		if now.Before(m.until) {
+			out = append(out, m.ev)
+		}
+	}
+	return out
 }

@@ -59,6 +59,7 @@ type Personalizer struct {
 	keyRate   *limiter       // per write key
 	ipRate    *limiter       // per client address, for calls without a key
 	forgotten forgottenSet   // erased profiles and visitors
+	merges    mergeLog       // merges written lately, for erasures elsewhere
 	bg        sync.WaitGroup // background erasures and expiries
 	expiring  atomic.Bool
 }
@@ -116,6 +117,7 @@ func New(cfg Config) (*Personalizer, error) {
 		ipRate:   newLimiter(cfg.BrowserRate),
 	}
 	p.forgotten.init(cfg.CookieMaxAge)
+	p.merges.ttl = p.tombstoneTTL()
 	for _, k := range cfg.WriteKeys {
 		p.keys.add(k)
 	}
@@ -809,6 +811,8 @@ func (p *Personalizer) written(ctx context.Context, batches []store.Batch, profs
 	for i, prof := range profs {
 		if prof == nil {
 			p.erased(batches[i].ID)
+		} else {
+			p.merges.add(batches[i])
 		}
 	}
 	p.eraseAgain(ctx, batches)
