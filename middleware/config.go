@@ -153,7 +153,11 @@ type Config struct {
 	// write made it reports it once the store acknowledged the write:
 	// within about one FlushInterval of the request, from the flusher's
 	// goroutine. The first classification of a kept visitor reports the
-	// segments they are in as entries. It must return quickly (queue the
+	// segments they are in as entries. Membership is per profile: once a
+	// visitor signs in, their segments are the user's profile's, and its
+	// first classification reports them as the user's entries (UserID
+	// set), even those the visitor had entered anonymously. The callback
+	// is called after the write, with no lock of the Personalizer held. It must return quickly (queue the
 	// work, as webhooks do). Without it no segments are written.
 	OnSegmentChange func(SegmentChange)
 	// OnClassify, if set, is called with the time each classification of a

@@ -40,11 +40,12 @@ func (p *Personalizer) Forget(ctx context.Context, id string) error {
 	if id == "" {
 		return fmt.Errorf("tailor: Forget: %w", store.ErrInvalidID)
 	}
-	ids, visitors := p.erasable(ctx, id)
+	// A profile that cannot be read may hold aliases that are not found:
+	// what was found is erased all the same, and the error returned.
+	ids, visitors, errs := p.erasable(ctx, id)
 	p.forgotten.add(ids, visitors, p.tombstoneTTL())
 	p.flushMu.Lock() // no flush in flight: nothing written after the delete
-	defer p.flushMu.Unlock()
-	var errs []error
+	defer p.unlockFlush()
 	for _, pid := range ids {
 		p.queue.remove(pid)
 		p.wipe(pid)
@@ -68,7 +69,7 @@ func (p *Personalizer) Forget(ctx context.Context, id string) error {
 
 // erasable returns the profiles that erasing id erases, and the visitor
 // ids among them.
-func (p *Personalizer) erasable(ctx context.Context, id string) (ids, visitors []string) {
+func (p *Personalizer) erasable(ctx context.Context, id string) (ids, visitors []string, errs []error) {
 	var todo []string
 	if isVisitorID(id) {
 		todo = append(todo, id)
@@ -91,7 +92,11 @@ func (p *Personalizer) erasable(ctx context.Context, id string) (ids, visitors [
 				continue // a visitor alone: not the user they identified as
 			}
 		}
-		prof := p.current(ctx, pid)
+		prof, err := p.current(ctx, pid)
+		if err != nil {
+			errs = append(errs, err)
+			prof = store.New(pid)
+		}
 		todo = append(todo, prof.Aliases...)
 		// Merges this instance holds for pid: a frozen pid does not fold
 		// them (they would be forwarded), so its Aliases miss them.
@@ -105,30 +110,28 @@ func (p *Personalizer) erasable(ctx context.Context, id string) (ids, visitors [
 			todo = append(todo, into) // a former user id: the same person
 		}
 	}
-	return ids, visitors
+	return ids, visitors, errs
 }
 
-// current returns the profile pid as the store has it now, with this
-// instance's pending events: a cached copy may not have heard of a merge
-// written by another instance yet. If the store cannot be read, the cached
-// copy is all there is.
-func (p *Personalizer) current(ctx context.Context, pid string) *store.Profile {
+// current returns the profile pid as the store has it, with the events
+// this instance holds for it, for erasure: read from the store itself,
+// within StoreTimeout, whatever the request path's state of the store (a
+// cached or partial copy may miss aliases).
+func (p *Personalizer) current(ctx context.Context, pid string) (*store.Profile, error) {
 	before := p.queue.get(pid)
-	prof, err := p.load(ctx, pid)
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), p.cfg.StoreTimeout)
+	prof, err := p.store.Load(cctx, pid)
+	cancel()
 	switch {
 	case err == nil:
 	case errors.Is(err, store.ErrNotFound):
 		prof = store.New(pid)
 	default:
-		st := p.state(ctx, pid)
-		mu := p.lock(pid)
-		mu.Lock()
-		defer mu.Unlock()
-		return st.prof.Clone()
+		return nil, fmt.Errorf("read profile %q: %w", pid, err)
 	}
 	prof.Apply(p.lim, before...)
 	prof.Apply(p.lim, p.queue.get(pid)...)
-	return prof
+	return prof, nil
 }
 
 // erased forgets a profile that was deleted from the store, as Forget does
@@ -205,10 +208,10 @@ func (p *Personalizer) eraseMerged(evs []store.Event, now bool) {
 // eraseAgain deletes the profiles of a write that were erased while it was
 // under way (Forget on another instance), which the write put back. The
 // caller does not merge them into a user's profile either.
-func (p *Personalizer) eraseAgain(ctx context.Context, written []store.Batch) {
-	for _, b := range written {
-		if !p.forgotten.profile(b.ID) {
-			continue
+func (p *Personalizer) eraseAgain(ctx context.Context, written []store.Batch, profs []*store.Profile) {
+	for i, b := range written {
+		if !p.forgotten.profile(b.ID) || profs[i] == nil {
+			continue // not erased, or refused by the store's tombstone
 		}
 		p.eraseMerged(b.Events, true)
 		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), p.cfg.StoreTimeout)

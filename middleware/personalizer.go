@@ -41,7 +41,8 @@ type Personalizer struct {
 	stats          counters
 
 	flushMu sync.Mutex
-	wake    chan struct{} // asks the flusher to flush now
+	reports []SegmentChange // to deliver once flushMu is released; guarded by flushMu
+	wake    chan struct{}   // asks the flusher to flush now
 	stop    chan struct{}
 	done    chan struct{}
 	closed  atomic.Bool
@@ -318,11 +319,13 @@ func (p *Personalizer) recordSegments(b *binding, segs []string, now time.Time) 
 	p.flushSoon()
 }
 
-// report calls Config.OnSegmentChange with the segment changes that the
+// report queues for Config.OnSegmentChange the segment changes that the
 // segments events of the written batches made, as the store's profiles
 // say: each change is made by one event, written by one producer, and
 // reported by it once the store acknowledged the write (also when an
-// earlier try of the same write was applied but not acknowledged).
+// earlier try of the same write was applied but not acknowledged). The
+// changes are delivered by unlockFlush, once flushMu is released, so that
+// the callback may call anything. flushMu is held.
 func (p *Personalizer) report(written []store.Batch, profs []*store.Profile) {
 	if p.cfg.OnSegmentChange == nil {
 		return
@@ -337,7 +340,14 @@ func (p *Personalizer) report(written []store.Batch, profs []*store.Profile) {
 				continue
 			}
 			if c, ok := prof.SegmentChange(e.ID); ok {
-				p.cfg.OnSegmentChange(SegmentChange{VisitorID: c.Visitor, UserID: prof.UserID,
+				user := prof.UserID
+				if user == "" {
+					user = strings.TrimPrefix(prof.ID, store.UserPrefix)
+					if user == prof.ID {
+						user = ""
+					}
+				}
+				p.reports = append(p.reports, SegmentChange{VisitorID: c.Visitor, UserID: user,
 					Entered: c.Entered, Exited: c.Exited, Time: c.Time})
 			}
 		}
@@ -411,6 +421,12 @@ func (p *Personalizer) identify(r *http.Request, v *Visitor) {
 		b.pid, b.user = into, strings.TrimPrefix(into, store.UserPrefix)
 		b.st = p.state(r.Context(), into)
 		v.setCookie = true
+	}
+	if p.forgotten.profile(b.pid) {
+		// The profile it leads to was erased (found by its tombstone).
+		v.tracked, v.first, v.setCookie = false, nil, false
+		v.expireCookie, v.consent = true, ConsentContextual
+		return
 	}
 	v.b.Store(b)
 }
@@ -769,7 +785,7 @@ func (p *Personalizer) Flush(ctx context.Context) error {
 
 func (p *Personalizer) flush(ctx context.Context) error {
 	p.flushMu.Lock()
-	defer p.flushMu.Unlock()
+	defer p.unlockFlush()
 	bs := p.queue.take()
 	start := time.Now()
 	for i := 0; i < len(bs); i += p.cfg.FlushBatch {
@@ -781,7 +797,7 @@ func (p *Personalizer) flush(ctx context.Context) error {
 		if err != nil {
 			p.unexpectOwn(chunk)
 			p.stats.FlushErrors.Add(1)
-			p.stats.Dropped.Add(uint64(p.queue.putBack(bs[i:])))
+			p.putBack(bs[i:])
 			p.storeDownUntil.Store(time.Now().Add(p.cfg.FlushInterval).UnixNano())
 			return fmt.Errorf("tailor: flush %d profiles: %w", len(bs)-i, err)
 		}
@@ -801,6 +817,31 @@ func (p *Personalizer) flush(ctx context.Context) error {
 	return nil
 }
 
+// unlockFlush releases flushMu, then delivers the segment changes that
+// the writes made under it reported.
+func (p *Personalizer) unlockFlush() {
+	rs := p.reports
+	p.reports = nil
+	p.flushMu.Unlock()
+	for _, c := range rs {
+		p.cfg.OnSegmentChange(c)
+	}
+}
+
+// putBack returns batches whose write failed to the queue, except those
+// of profiles erased meanwhile: their events must not come back.
+func (p *Personalizer) putBack(bs []store.Batch) {
+	keep := bs[:0:0]
+	for _, b := range bs {
+		if p.forgotten.profile(b.ID) {
+			p.queue.settle([]store.Batch{b})
+			continue
+		}
+		keep = append(keep, b)
+	}
+	p.stats.Dropped.Add(uint64(p.queue.putBack(keep)))
+}
+
 // written handles batches the store has just applied, with the profiles it
 // returned: erased profiles written meanwhile are deleted again, merged
 // ones send their merge and forwards on, segment changes are reported, and
@@ -815,7 +856,7 @@ func (p *Personalizer) written(ctx context.Context, batches []store.Batch, profs
 			p.merges.add(batches[i])
 		}
 	}
-	p.eraseAgain(ctx, batches)
+	p.eraseAgain(ctx, batches, profs)
 	for i, prof := range profs {
 		if prof != nil && prof.MergedInto != "" && !p.forgotten.profile(prof.ID) {
 			p.merged(batches[i], prof)

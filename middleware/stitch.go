@@ -76,7 +76,11 @@ const maxForwardID = 1024
 // Identify writes to the store at once: it returns an error when the
 // store fails, and the visitor's cookie stays as it was; the merge is then
 // written again in the background, and completed once the store answers
-// (a profile is merged into a user's once, however often it is sent). It has no effect on visitors who are not
+// (a profile is merged into a user's once, however often it is sent), and
+// the visitor's next request after that is bound to the user. While the
+// store is known to be failing (a read or write failed within the last
+// FlushInterval), Identify does not wait for it: it queues the merge and
+// returns the error at once. It has no effect on visitors who are not
 // tracked (crawlers, no consent).
 func (p *Personalizer) Identify(w http.ResponseWriter, r *http.Request, userID string, traits map[string]any) error {
 	to, err := store.UserProfileID(userID)
@@ -119,18 +123,26 @@ func (p *Personalizer) Identify(w http.ResponseWriter, r *http.Request, userID s
 func (p *Personalizer) identifyVisitor(ctx context.Context, v *Visitor, userID, to string, now time.Time) error {
 	b := v.bind()
 	nb := &binding{id: b.id, user: userID, pid: to}
+	another := b.user != ""
 	switch {
 	case b.pid == to:
 		return nil
-	case b.user != "":
+	case !another:
+		if err := p.link(ctx, []linkReq{{from: b.pid, userID: userID, at: now}}); err != nil {
+			return fmt.Errorf("tailor: Identify %q: %w", userID, err)
+		}
+		// The visitor may have been merged into another user meanwhile,
+		// through an instance whose write this one had not heard of: the
+		// store kept that merge, and this is another user signing in.
+		if into := p.mergedInto(b.pid, p.state(ctx, b.pid)); into != "" && into != to {
+			another = true
+		}
+	}
+	if another {
 		// Another user signs in with this browser: a new visitor, known
 		// as an alias of the user's profile (so that Forget finds it).
 		nb.id = newID()
 		p.recordTo(to, store.Event{ID: mergeID(nb.id), Type: store.TypeMerge, Time: now, Merge: store.New(nb.id)})
-	default:
-		if err := p.link(ctx, []linkReq{{from: b.pid, userID: userID, at: now}}); err != nil {
-			return fmt.Errorf("tailor: Identify %q: %w", userID, err)
-		}
 	}
 	nb.st = p.state(ctx, to)
 	v.b.Store(nb)
@@ -206,8 +218,24 @@ func (p *Personalizer) link(ctx context.Context, reqs []linkReq) error {
 	if cycle && len(reqs) == 0 {
 		return errCycle
 	}
+	if until := p.storeDownUntil.Load(); until != 0 && time.Now().UnixNano() < until {
+		// The store is failing: no request waits for it, nor for a flush
+		// stuck on it. The aliases are queued after the visitors' pending
+		// events; the flusher writes them once the store answers, and the
+		// merges follow from the frozen profiles it then gets back.
+		for _, rq := range reqs {
+			if rq.from == store.UserPrefix+rq.userID || p.forgotten.profile(rq.from) {
+				continue
+			}
+			mu := p.lock(rq.from)
+			mu.Lock()
+			p.enqueue(rq.from, []store.Event{{ID: p.nextID(), Type: store.TypeAlias, UserID: rq.userID, Time: rq.at}})
+			mu.Unlock()
+		}
+		return fmt.Errorf("merging the visitor's profile (queued until the store answers): %w", errStoreDown)
+	}
 	p.flushMu.Lock()
-	defer p.flushMu.Unlock()
+	defer p.unlockFlush()
 	batches := make([]store.Batch, 0, len(reqs))
 	seen := make(map[string]bool, len(reqs))
 	for _, rq := range reqs {
@@ -230,30 +258,21 @@ func (p *Personalizer) link(ctx context.Context, reqs []linkReq) error {
 	if len(batches) == 0 {
 		return nil
 	}
-	var profs []*store.Profile
-	var err error
-	if until := p.storeDownUntil.Load(); until != 0 && time.Now().UnixNano() < until {
-		// The store is failing: no request waits for it; the flusher
-		// writes the merge once the store answers.
-		err = errStoreDown
-	} else {
-		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), p.cfg.StoreTimeout)
-		p.expectOwn(batches)
-		profs, err = store.ApplyBatch(cctx, p.store, batches)
-		cancel()
-	}
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), p.cfg.StoreTimeout)
+	p.expectOwn(batches)
+	profs, err := store.ApplyBatch(cctx, p.store, batches)
+	cancel()
 	if err != nil {
 		// The write may or may not have been applied (a timeout after the
 		// store committed). The events and the aliases go back to the
 		// queue, in front: the flusher writes them again, and the merge
 		// follows from the frozen profile the store then returns (a
 		// profile is merged once, however often its alias comes).
-		if err != errStoreDown {
-			p.unexpectOwn(batches)
-		}
-		p.stats.Dropped.Add(uint64(p.queue.putBack(batches)))
+		p.unexpectOwn(batches)
+		p.putBack(batches)
 		return fmt.Errorf("merging the visitor's profile (it is retried in the background): %w", err)
 	}
+	p.storeDownUntil.Store(0)
 	p.written(ctx, batches, profs)
 	p.queue.settle(batches)
 	return nil
@@ -290,8 +309,10 @@ func (p *Personalizer) merged(b store.Batch, prof *store.Profile) {
 			}
 			continue
 		}
-		if prof.Applied.Has(e.ID) {
-			continue // merged with prof
+		if prof.Applied.Has(e.ID) || e.Type == store.TypeSegments {
+			// Merged with prof; or a classification of the frozen
+			// profile, which says nothing of the user's.
+			continue
 		}
 		if f, ok := forward(prof.ID, e); ok {
 			out = append(out, f)
@@ -325,7 +346,7 @@ func (p *Personalizer) recordTo(id string, evs ...store.Event) {
 				if e.ID == "" {
 					e.ID = p.nextID()
 				}
-				if f, ok := forward(id, e); ok && e.Type != store.TypeAlias {
+				if f, ok := forward(id, e); ok && e.Type != store.TypeAlias && e.Type != store.TypeSegments {
 					fwd = append(fwd, f)
 				}
 			}

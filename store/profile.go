@@ -606,6 +606,7 @@ func (p *Profile) merge(lim Limits, o *Profile) {
 		pu.Months[i] += n
 	}
 	p.Recent.merge(&o.Recent, lim.Recent)
+
 	for _, id := range append([]string{o.ID}, o.Aliases...) {
 		if id == "" || id == p.ID || slices.Contains(p.Aliases, id) {
 			continue
