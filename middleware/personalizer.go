@@ -46,7 +46,7 @@ type Personalizer struct {
 	stop    chan struct{}
 	done    chan struct{}
 	closed  atomic.Bool
-	ttl     time.Duration // cache entries expire after this
+	ttl     atomic.Int64 // nanoseconds after which cache entries expire
 	cancel  context.CancelFunc
 
 	// ours counts this instance's own writes whose announcements have not
@@ -113,10 +113,10 @@ func New(cfg Config) (*Personalizer, error) {
 		ready:    make(chan struct{}),
 		stop:     make(chan struct{}),
 		done:     make(chan struct{}),
-		ttl:      cfg.Freshness,
 		keyRate:  newLimiter(cfg.KeyRate),
 		ipRate:   newLimiter(cfg.BrowserRate),
 	}
+	p.ttl.Store(int64(cfg.Freshness))
 	p.forgotten.init(cfg.CookieMaxAge)
 	p.merges.ttl = p.tombstoneTTL()
 	for _, k := range cfg.WriteKeys {
@@ -125,8 +125,6 @@ func New(cfg Config) (*Personalizer, error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	p.cancel = cancel
 	if inv, ok := cfg.Store.(store.Invalidator); ok {
-		// Changes are announced: the TTL only covers lost announcements.
-		p.ttl = 60 * cfg.Freshness
 		p.ours, p.subbed = make(map[string]ownWrite), true
 		go p.subscribe(ctx, inv)
 		// Hear the store before serving, as long as it answers quickly;
@@ -168,6 +166,9 @@ func (p *Personalizer) subscribe(ctx context.Context, inv store.Invalidator) {
 			if !logged.IsZero() {
 				p.cfg.Logger.Info("tailor: subscribed to store invalidations")
 			}
+			// Changes are announced now: cached profiles need expire
+			// only in case one is lost.
+			p.ttl.Store(int64(60 * p.cfg.Freshness))
 			close(p.ready)
 			return
 		}
@@ -555,7 +556,7 @@ func (p *Personalizer) state(ctx context.Context, id string) *state {
 		case p.forgotten.profile(id):
 			st.prof = store.New(id) // erased meanwhile (Forget)
 		case !st.partial:
-			cached = p.cache.SetWithTTL(id, st, cost(prof), p.ttl)
+			cached = p.cache.SetWithTTL(id, st, cost(prof), time.Duration(p.ttl.Load()))
 		}
 		mu.Unlock()
 		if cached {
@@ -929,7 +930,7 @@ func (p *Personalizer) refresh(prof *store.Profile) {
 	}
 	prof.Apply(p.lim, p.queue.get(prof.ID)...)
 	st.prof, st.partial = prof, false
-	p.cache.SetWithTTL(prof.ID, st, cost(prof), p.ttl)
+	p.cache.SetWithTTL(prof.ID, st, cost(prof), time.Duration(p.ttl.Load()))
 }
 
 // Close stops the flusher and writes every pending event to the store,
