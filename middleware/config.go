@@ -157,7 +157,10 @@ type Config struct {
 	// visitor signs in, their segments are the user's profile's, and its
 	// first classification reports them as the user's entries (UserID
 	// set), even those the visitor had entered anonymously. The callback
-	// is called after the write, with no lock of the Personalizer held. It must return quickly (queue the
+	// is called after the write, with no lock of the Personalizer held.
+	// One write reports at most store.MaxSegmentChanges changes of one
+	// profile (after a long store outage, a visitor whose segments flipped
+	// more often than that has only the latest reported). It must return quickly (queue the
 	// work, as webhooks do). Without it no segments are written.
 	OnSegmentChange func(SegmentChange)
 	// OnClassify, if set, is called with the time each classification of a
