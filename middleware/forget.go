@@ -44,7 +44,7 @@ func (p *Personalizer) Forget(ctx context.Context, id string) error {
 	// what was found is erased all the same, and the error returned.
 	ids, visitors, errs := p.erasable(ctx, id)
 	p.forgotten.add(ids, visitors, p.tombstoneTTL())
-	p.flushMu.Lock() // no flush in flight: nothing written after the delete
+	p.lockFlush() // no flush in flight: nothing written after the delete
 	defer p.unlockFlush()
 	for _, pid := range ids {
 		p.queue.remove(pid)

@@ -40,7 +40,10 @@ type Personalizer struct {
 	storeDownUntil atomic.Int64 // unix nanos; loads are skipped until then
 	stats          counters
 
-	flushMu sync.Mutex
+	// flushMu is the flush lock: one write of queued events at a time
+	// (flush, link, Forget). It is a one-slot channel so that a request
+	// can wait for it for a bounded time (lockFlushWithin).
+	flushMu chan struct{}
 	reports []SegmentChange // to deliver once flushMu is released; guarded by flushMu
 	wake    chan struct{}   // asks the flusher to flush now
 	stop    chan struct{}
@@ -111,6 +114,7 @@ func New(cfg Config) (*Personalizer, error) {
 		producer: hex.EncodeToString(b[:]),
 		wake:     make(chan struct{}, 1),
 		ready:    make(chan struct{}),
+		flushMu:  make(chan struct{}, 1),
 		stop:     make(chan struct{}),
 		done:     make(chan struct{}),
 		keyRate:  newLimiter(cfg.KeyRate),
@@ -785,7 +789,7 @@ func (p *Personalizer) Flush(ctx context.Context) error {
 }
 
 func (p *Personalizer) flush(ctx context.Context) error {
-	p.flushMu.Lock()
+	p.lockFlush()
 	defer p.unlockFlush()
 	bs := p.queue.take()
 	start := time.Now()
@@ -818,12 +822,32 @@ func (p *Personalizer) flush(ctx context.Context) error {
 	return nil
 }
 
-// unlockFlush releases flushMu, then delivers the segment changes that
-// the writes made under it reported.
+// lockFlush takes the flush lock.
+func (p *Personalizer) lockFlush() { p.flushMu <- struct{}{} }
+
+// lockFlushWithin takes the flush lock unless that takes longer than d.
+func (p *Personalizer) lockFlushWithin(d time.Duration) bool {
+	select {
+	case p.flushMu <- struct{}{}:
+		return true
+	default:
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case p.flushMu <- struct{}{}:
+		return true
+	case <-t.C:
+		return false
+	}
+}
+
+// unlockFlush releases the flush lock, then delivers the segment changes
+// that the writes made under it reported.
 func (p *Personalizer) unlockFlush() {
 	rs := p.reports
 	p.reports = nil
-	p.flushMu.Unlock()
+	<-p.flushMu
 	for _, c := range rs {
 		p.cfg.OnSegmentChange(c)
 	}

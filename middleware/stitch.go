@@ -79,8 +79,8 @@ const maxForwardID = 1024
 // (a profile is merged into a user's once, however often it is sent), and
 // the visitor's next request after that is bound to the user. While the
 // store is known to be failing (a read or write failed within the last
-// FlushInterval), Identify does not wait for it: it queues the merge and
-// returns the error at once. It has no effect on visitors who are not
+// FlushInterval), Identify waits for it no longer than Config.LoadTimeout:
+// past that it queues the merge and returns the error. It has no effect on visitors who are not
 // tracked (crawlers, no consent).
 func (p *Personalizer) Identify(w http.ResponseWriter, r *http.Request, userID string, traits map[string]any) error {
 	to, err := store.UserProfileID(userID)
@@ -218,23 +218,23 @@ func (p *Personalizer) link(ctx context.Context, reqs []linkReq) error {
 	if cycle && len(reqs) == 0 {
 		return errCycle
 	}
+	// While the store is known to be failing, a request waits for it, and
+	// for a flush under way, no longer than a load does (LoadTimeout):
+	// then the aliases are queued after the visitors' pending events, the
+	// flusher writes them once the store answers, and the merges follow
+	// from the frozen profiles it then gets back.
+	timeout := p.cfg.StoreTimeout
 	if until := p.storeDownUntil.Load(); until != 0 && time.Now().UnixNano() < until {
-		// The store is failing: no request waits for it, nor for a flush
-		// stuck on it. The aliases are queued after the visitors' pending
-		// events; the flusher writes them once the store answers, and the
-		// merges follow from the frozen profiles it then gets back.
-		for _, rq := range reqs {
-			if rq.from == store.UserPrefix+rq.userID || p.forgotten.profile(rq.from) {
-				continue
-			}
-			mu := p.lock(rq.from)
-			mu.Lock()
-			p.enqueue(rq.from, []store.Event{{ID: p.nextID(), Type: store.TypeAlias, UserID: rq.userID, Time: rq.at}})
-			mu.Unlock()
+		timeout = min(timeout, p.cfg.LoadTimeout)
+		deadline := time.Now().Add(timeout)
+		if !p.lockFlushWithin(timeout) {
+			p.queueAliases(reqs)
+			return fmt.Errorf("merging the visitor's profile (queued until the store answers): %w", errStoreDown)
 		}
-		return fmt.Errorf("merging the visitor's profile (queued until the store answers): %w", errStoreDown)
+		timeout = max(time.Until(deadline), time.Millisecond)
+	} else {
+		p.lockFlush()
 	}
-	p.flushMu.Lock()
 	defer p.unlockFlush()
 	batches := make([]store.Batch, 0, len(reqs))
 	seen := make(map[string]bool, len(reqs))
@@ -258,7 +258,7 @@ func (p *Personalizer) link(ctx context.Context, reqs []linkReq) error {
 	if len(batches) == 0 {
 		return nil
 	}
-	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), p.cfg.StoreTimeout)
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), timeout)
 	p.expectOwn(batches)
 	profs, err := store.ApplyBatch(cctx, p.store, batches)
 	cancel()
@@ -276,6 +276,21 @@ func (p *Personalizer) link(ctx context.Context, reqs []linkReq) error {
 	p.written(ctx, batches, profs)
 	p.queue.settle(batches)
 	return nil
+}
+
+// queueAliases queues the alias of each request after its visitor's
+// pending events, for the flusher to write.
+func (p *Personalizer) queueAliases(reqs []linkReq) {
+	for _, rq := range reqs {
+		if rq.from == store.UserPrefix+rq.userID || p.forgotten.profile(rq.from) {
+			continue
+		}
+		mu := p.lock(rq.from)
+		mu.Lock()
+		p.enqueue(rq.from, []store.Event{{ID: p.nextID(), Type: store.TypeAlias, UserID: rq.userID, Time: rq.at}})
+		mu.Unlock()
+	}
+	p.flushSoon()
 }
 
 // reaches reports whether the chain of merges from the profile id leads to
