@@ -533,3 +533,64 @@ func TestForgetFindsMergesHeldForAFrozenProfile(t *testing.T) {
 		}
 	}
 }
+
+// lostAck applies an ApplyBatch holding an alias, then reports a timeout,
+// as a store whose acknowledgement was lost does, when armed.
+type lostAck struct {
+	*memory.Store
+	armed atomic.Bool
+}
+
+func (s *lostAck) ApplyBatch(ctx context.Context, bs []store.Batch) ([]*store.Profile, error) {
+	profs, err := s.Store.ApplyBatch(ctx, bs)
+	for _, b := range bs {
+		for _, e := range b.Events {
+			if e.Type == store.TypeAlias && err == nil && s.armed.CompareAndSwap(true, false) {
+				return nil, context.DeadlineExceeded
+			}
+		}
+	}
+	return profs, err
+}
+
+// TestAliasCommittedButNotAcknowledged: a sign-in whose write the store
+// committed but did not acknowledge (the visitor's profile is frozen, its
+// merge never sent) is completed by the flusher, and the history counts
+// once even when the browser signs in again.
+func TestAliasCommittedButNotAcknowledged(t *testing.T) {
+	t.Parallel()
+	st := &lostAck{Store: memory.New(store.Limits{})}
+	p := newP(t, st, func(c *middleware.Config) { c.FlushInterval = time.Hour })
+	h := p.Handler(echo)
+	rec := serve(h, "GET", "/", browserUA)
+	id, _, _ := strings.Cut(rec.Body.String(), " ")
+	ck := rec.Result().Cookies()
+	serve(h, "GET", "/?cat=red-sox", browserUA, ck...)
+	st.armed.Store(true)
+	if err := p.Alias(context.Background(), id, "gus"); err == nil {
+		t.Fatal("the lost acknowledgement was not reported")
+	}
+	if v, err := st.Store.Load(context.Background(), id); err != nil || v.MergedInto != "user:gus" {
+		t.Fatalf("the store did not commit the alias: %v %v", v, err)
+	}
+	check := func(when string) {
+		t.Helper()
+		for range 2 {
+			if err := p.Flush(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+		}
+		u, err := st.Store.Load(context.Background(), "user:gus")
+		if err != nil {
+			t.Fatalf("%s: %v", when, err)
+		}
+		if u.Categories["red-sox"] != 1 || u.Counts["page"] != 2 || !slices.Contains(u.Aliases, id) {
+			t.Fatalf("%s, the user's profile: pages %v categories %v aliases %v", when, u.Counts, u.Categories, u.Aliases)
+		}
+	}
+	check("after the flushes")
+	if err := p.Alias(context.Background(), id, "gus"); err != nil {
+		t.Fatal(err)
+	}
+	check("after signing in again")
+}
