@@ -74,12 +74,7 @@ func TestForgetReachesEveryAlias(t *testing.T) {
 	for i := range store.DefaultLimits.Aliases + 1 {
 		id := fmt.Sprintf("%032x", i+1)
 		ids = append(ids, id)
-		if _, err := st.Apply(ctx, id, []store.Event{{ID: "#v", Type: store.TypePage, Path: "/", Time: time.Now()}}); err != nil {
-			t.Fatal(err)
-		}
-		if err := p.Alias(ctx, id, "bob"); err != nil {
-			t.Fatal(err)
-		}
+		storedVisitorOf(t, p, st, id, "/", "bob")
 	}
 	if err := p.Flush(ctx); err != nil {
 		t.Fatal(err)
@@ -91,6 +86,19 @@ func TestForgetReachesEveryAlias(t *testing.T) {
 		if prof, err := st.Load(ctx, id); !errors.Is(err, store.ErrNotFound) {
 			t.Fatalf("%s is still stored after Forget(bob): %+v", id, prof)
 		}
+	}
+}
+
+// storedVisitorOf stores a visitor id with a view of path, and merges it
+// into the user's profile through p.
+func storedVisitorOf(t *testing.T, p *middleware.Personalizer, st store.Store, id, path, user string) {
+	t.Helper()
+	ctx := context.Background()
+	if _, err := st.Apply(ctx, id, []store.Event{{ID: "#v", Type: store.TypePage, Path: path, Time: time.Now()}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Alias(ctx, id, user); err != nil {
+		t.Fatal(err)
 	}
 }
 

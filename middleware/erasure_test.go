@@ -36,12 +36,7 @@ func TestForgetReadsAliasesFromTheStore(t *testing.T) {
 	ctx := context.Background()
 	p := newP(t, st, nil)
 	vid := fmt.Sprintf("%032x", 7)
-	if _, err := st.Apply(ctx, vid, []store.Event{{ID: "#v", Type: store.TypePage, Path: "/secret", Time: time.Now()}}); err != nil {
-		t.Fatal(err)
-	}
-	if err := p.Alias(ctx, vid, "zoe"); err != nil {
-		t.Fatal(err)
-	}
+	storedVisitorOf(t, p, st, vid, "/secret", "zoe")
 	if err := p.Flush(ctx); err != nil {
 		t.Fatal(err)
 	}

@@ -323,6 +323,21 @@ type blockingStore struct {
 	once             sync.Once
 }
 
+// writes returns a filter for newBlockingStore: writes holding an event
+// of type typ.
+func writes(typ string) func([]store.Batch) bool {
+	return func(bs []store.Batch) bool {
+		for _, b := range bs {
+			for _, e := range b.Events {
+				if e.Type == typ {
+					return true
+				}
+			}
+		}
+		return false
+	}
+}
+
 func newBlockingStore(st *memory.Store, only func([]store.Batch) bool) *blockingStore {
 	return &blockingStore{Store: st, only: only, entered: make(chan struct{}), release: make(chan struct{})}
 }
@@ -369,16 +384,7 @@ func TestForgetDuringAWrite(t *testing.T) {
 func TestForgetDuringAMerge(t *testing.T) {
 	t.Parallel()
 	st := memory.New(store.Limits{})
-	bst := newBlockingStore(st, func(bs []store.Batch) bool {
-		for _, b := range bs {
-			for _, e := range b.Events {
-				if e.Type == store.TypeAlias {
-					return true
-				}
-			}
-		}
-		return false
-	})
+	bst := newBlockingStore(st, writes(store.TypeAlias))
 	a := newP(t, st, nil)
 	b := newShop(t, bst, func(c *middleware.Config) { c.FlushInterval = time.Hour })
 	c := newClient(t, b.srv)
@@ -421,16 +427,7 @@ func TestForgetUserDuringASignInElsewhere(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			st := memory.New(store.Limits{})
-			bst := newBlockingStore(st, func(bs []store.Batch) bool {
-				for _, b := range bs {
-					for _, e := range b.Events {
-						if e.Type == tc.block {
-							return true
-						}
-					}
-				}
-				return false
-			})
+			bst := newBlockingStore(st, writes(tc.block))
 			a := newP(t, st, nil)
 			b := newShop(t, bst, func(c *middleware.Config) { c.FlushInterval = time.Hour })
 			ctx := context.Background()
