@@ -248,8 +248,13 @@ func TestStitchWindowForwarded(t *testing.T) {
 	st := memory.New(store.Limits{})
 	one := newShop(t, st, nil)
 	// Instance two hears of no change (its store does not announce them),
-	// and keeps what it cached for an hour.
-	two := newShop(t, &failing{Store: st}, func(c *middleware.Config) { c.Freshness = time.Hour })
+	// keeps what it cached for an hour, and writes when told to: its
+	// views after the sign-in are both written to the frozen visitor and
+	// forwarded, whatever the machine's speed.
+	two := newShop(t, &failing{Store: st}, func(c *middleware.Config) {
+		c.Freshness = time.Hour
+		c.FlushInterval = time.Hour
+	})
 	a := newClient(t, one.srv)
 	_, body := a.get("/")
 	id, _, _ := strings.Cut(body, " ")
