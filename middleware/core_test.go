@@ -190,7 +190,10 @@ func TestIdentifyWhileTracking(t *testing.T) {
 			defer close(done)
 			r := httptest.NewRequest("POST", "/login", nil)
 			r.Header.Set("User-Agent", browserUA)
-			if err := p.Identify(httptest.NewRecorder(), r, user, nil); err != nil {
+			// On a starved machine a slow load can make the store look
+			// failing for a moment: the merge is then queued, which is
+			// not a loss.
+			if err := p.Identify(httptest.NewRecorder(), r, user, nil); err != nil && !errors.Is(err, middleware.ErrMergeQueued) {
 				t.Error(err)
 			}
 		}()

@@ -73,6 +73,12 @@ const maxForwardID = 1024
 // is already identified as another user gets a new visitor id: nothing of
 // one user's history goes to another's.
 //
+// ErrMergeQueued is returned by Identify, Alias and the collection
+// endpoint's identify and alias calls when the store is failing: the merge
+// is queued and written once the store answers, and the visitor's next
+// request after that is bound to the user.
+var ErrMergeQueued = errors.New("tailor: the store is failing: the merge is queued until it answers")
+
 // Identify writes to the store at once: it returns an error when the
 // store fails, and the visitor's cookie stays as it was; the merge is then
 // written again in the background, and completed once the store answers
@@ -80,7 +86,8 @@ const maxForwardID = 1024
 // the visitor's next request after that is bound to the user. While the
 // store is known to be failing (a read or write failed within the last
 // FlushInterval), Identify waits for it no longer than Config.LoadTimeout:
-// past that it queues the merge and returns the error. It has no effect on visitors who are not
+// past that it queues the merge and returns ErrMergeQueued. The identify
+// event (the traits) is recorded for the user in every case. It has no effect on visitors who are not
 // tracked (crawlers, no consent).
 func (p *Personalizer) Identify(w http.ResponseWriter, r *http.Request, userID string, traits map[string]any) error {
 	to, err := store.UserProfileID(userID)
@@ -100,13 +107,15 @@ func (p *Personalizer) Identify(w http.ResponseWriter, r *http.Request, userID s
 		return nil
 	}
 	now := p.cfg.Now()
-	if err := p.identifyVisitor(r.Context(), v, userID, to, now); err != nil {
+	err = p.identifyVisitor(r.Context(), v, userID, to, now)
+	// The user's traits are the user's whether or not the merge could be
+	// written now. recordTo gives the event its id under the profile's
+	// lock: an id taken before it could lose to a concurrent event's
+	// higher one, and the store would skip it as applied already.
+	p.recordTo(to, store.Event{Type: store.TypeIdentify, Time: now, UserID: userID, Traits: tr})
+	if err != nil {
 		return err
 	}
-	// recordTo gives the event its id under the profile's lock: an id taken
-	// before it could lose to a concurrent event's higher one, and the
-	// store would skip it as applied already.
-	p.recordTo(to, store.Event{Type: store.TypeIdentify, Time: now, UserID: userID, Traits: tr})
 	if standalone {
 		// The cookie is re-issued: a first page view that it carries goes
 		// on in it, to be recorded when the visitor comes back.
@@ -229,7 +238,7 @@ func (p *Personalizer) link(ctx context.Context, reqs []linkReq) error {
 		deadline := time.Now().Add(timeout)
 		if !p.lockFlushWithin(timeout) {
 			p.queueAliases(reqs)
-			return fmt.Errorf("merging the visitor's profile (queued until the store answers): %w", errStoreDown)
+			return ErrMergeQueued
 		}
 		timeout = max(time.Until(deadline), time.Millisecond)
 	} else {
