@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"time"
 
 	"github.com/tailorhq/tailor/middleware"
 	"github.com/tailorhq/tailor/rules"
@@ -61,4 +62,22 @@ func Example() {
 func ExampleFuncMap() {
 	fmt.Println(len(middleware.FuncMap()))
 	// Output: 3
+}
+
+// Ready tells when a Personalizer hears the store's change announcements
+// (at once for a store, like this one, that delivers them in process).
+func ExamplePersonalizer_Ready() {
+	p, err := middleware.New(middleware.Config{Keys: []middleware.KeyPair{middleware.GenerateKeyPair()}, Store: memory.New(store.Limits{})})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer p.Close(context.Background())
+	select {
+	case <-p.Ready():
+		fmt.Println("hearing the store")
+	case <-time.After(10 * time.Second):
+		fmt.Println("not yet")
+	}
+	// Output: hearing the store
 }
