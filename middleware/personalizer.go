@@ -807,8 +807,8 @@ func (p *Personalizer) flush(ctx context.Context) error {
 			return fmt.Errorf("tailor: flush %d profiles: %w", len(bs)-i, err)
 		}
 		p.storeDownUntil.Store(0)
-		p.written(ctx, chunk, profs)
 		p.queue.settle(chunk)
+		p.written(ctx, chunk, profs)
 		n := 0
 		for _, b := range chunk {
 			n += len(b.Events)
@@ -867,7 +867,8 @@ func (p *Personalizer) putBack(bs []store.Batch) {
 	p.stats.Dropped.Add(uint64(p.queue.putBack(keep)))
 }
 
-// written handles batches the store has just applied, with the profiles it
+// written handles batches the store has just applied (and the queue
+// settled), with the profiles it
 // returned: erased profiles written meanwhile are deleted again, merged
 // ones send their merge and forwards on, segment changes are reported, and
 // the cached states are refreshed. A nil profile is one the store refused
@@ -877,6 +878,7 @@ func (p *Personalizer) written(ctx context.Context, batches []store.Batch, profs
 	for i, prof := range profs {
 		if prof == nil {
 			p.erased(batches[i].ID)
+			p.eraseMerged(batches[i].Events, true) // the refused merges
 		} else {
 			p.merges.add(batches[i])
 		}

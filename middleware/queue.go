@@ -92,12 +92,22 @@ func (q *queue) take() []store.Batch {
 		if evs, ok := q.pending[id]; ok && len(evs) > 0 {
 			out = append(out, store.Batch{ID: id, Events: evs})
 			delete(q.pending, id)
-			q.inflight[id] = append(q.inflight[id], evs...)
+			q.fly(id, evs)
 		}
 	}
 	q.pending = make(map[string][]store.Event, len(out))
 	q.order, q.head, q.n = nil, 0, 0
 	return out
+}
+
+// fly adds evs, taken from pending, to id's events in flight: the same
+// slice when none are (pending no longer refers to it). q.mu is held.
+func (q *queue) fly(id string, evs []store.Event) {
+	if f := q.inflight[id]; len(f) > 0 {
+		q.inflight[id] = append(f, evs...)
+		return
+	}
+	q.inflight[id] = evs
 }
 
 // settle forgets the batches in flight that the store acknowledged.
@@ -147,7 +157,7 @@ func (q *queue) take1(id string, extra ...store.Event) []store.Event {
 	evs := append(q.pending[id], extra...)
 	q.n -= len(q.pending[id])
 	delete(q.pending, id)
-	q.inflight[id] = append(q.inflight[id], evs...)
+	q.fly(id, evs)
 	return evs
 }
 

@@ -282,8 +282,8 @@ func (p *Personalizer) link(ctx context.Context, reqs []linkReq) error {
 		return fmt.Errorf("merging the visitor's profile (it is retried in the background): %w", err)
 	}
 	p.storeDownUntil.Store(0)
-	p.written(ctx, batches, profs)
 	p.queue.settle(batches)
+	p.written(ctx, batches, profs)
 	return nil
 }
 
