@@ -73,11 +73,11 @@ const maxForwardID = 1024
 // is already identified as another user gets a new visitor id: nothing of
 // one user's history goes to another's.
 //
-// ErrMergeQueued is returned by Identify, Alias and the collection
-// endpoint's identify and alias calls when the store is failing: the merge
-// is queued and written once the store answers, and the visitor's next
-// request after that is bound to the user.
-var ErrMergeQueued = errors.New("tailor: the store is failing: the merge is queued until it answers")
+// ErrMergeQueued is returned (wrapped) by Identify, Alias and the
+// collection endpoint's identify and alias calls when the store failed or
+// is failing: the merge is queued and written once the store answers, and
+// the visitor's next request after that is bound to the user.
+var ErrMergeQueued = errors.New("tailor: the merge is queued until the store answers")
 
 // Identify writes to the store at once: it returns an error when the
 // store fails, and the visitor's cookie stays as it was; the merge is then
@@ -279,7 +279,7 @@ func (p *Personalizer) link(ctx context.Context, reqs []linkReq) error {
 		// profile is merged once, however often its alias comes).
 		p.unexpectOwn(batches)
 		p.putBack(batches)
-		return fmt.Errorf("merging the visitor's profile (it is retried in the background): %w", err)
+		return fmt.Errorf("%w: %w", ErrMergeQueued, err)
 	}
 	p.storeDownUntil.Store(0)
 	p.queue.settle(batches)
