@@ -51,7 +51,15 @@ func newP(t testing.TB, st store.Store, mod func(*middleware.Config)) *middlewar
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { p.Close(context.Background()) })
+	t.Cleanup(func() {
+		// Bounded: a test that failed with its store still down must
+		// report its failure, not hang in Close.
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		if err := p.Close(ctx); err != nil {
+			t.Logf("Close: %v", err)
+		}
+	})
 	return p
 }
 
