@@ -84,12 +84,12 @@ func TestRedisOutage(t *testing.T) {
 	}
 	took := time.Since(back)
 	t.Logf("slowest request during the outage %v; events written %v after the server came back", slowest, took)
-	// LoadTimeout is 250 ms; go-redis alone would wait 3 s. The margins
-	// are for busy machines.
-	if slowest > 2*time.Second {
+	// LoadTimeout is 250 ms; before it, a request waited StoreTimeout
+	// (5 s). The margins are for busy machines.
+	if slowest > 4*time.Second {
 		t.Errorf("a request waited %v on a server that did not answer", slowest)
 	}
-	if took > 20*interval {
+	if took > 40*interval {
 		t.Errorf("events written %v after the server came back, FlushInterval %v", took, interval)
 	}
 	if n := strings.Count(logs.String(), "retrying every FlushInterval"); n > 1 {
