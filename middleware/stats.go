@@ -11,7 +11,7 @@ type Stats struct {
 	Bots            uint64 // requests from crawlers, not tracked
 	NewVisitors     uint64 // cookies issued to new visitors
 	RejectedCookies uint64 // tampered, truncated, expired or foreign cookies
-	RenewedCookies  uint64 // cookies re-issued (older key, or over a day old)
+	RenewedCookies  uint64 // cookies re-issued (older key, or a day or half CookieMaxAge old, whichever is less)
 	Events          uint64 // events recorded
 	Flushed         uint64 // events the store acknowledged
 	Flushes         uint64 // flushes that wrote something

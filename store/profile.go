@@ -320,7 +320,7 @@ func (p *Profile) apply(lim Limits, e *Event) bool {
 // that are stored, its segments replace them and the difference is logged.
 func (p *Profile) classified(e *Event) {
 	c := e.Classified
-	if c == nil || !sameSet(c.Was, p.Segments) {
+	if c == nil || !SameSegments(c.Was, p.Segments) {
 		return
 	}
 	ch := SegmentChange{EventID: e.ID, Visitor: c.Visitor, Time: e.Time}
@@ -358,8 +358,9 @@ func (p *Profile) SegmentChange(id string) (SegmentChange, bool) {
 	return SegmentChange{}, false
 }
 
-// sameSet reports whether a and b hold the same strings, nil being empty.
-func sameSet(a, b []string) bool {
+// SameSegments reports whether a and b hold the same segments, in any
+// order, nil being empty.
+func SameSegments(a, b []string) bool {
 	if len(a) != len(b) {
 		return false
 	}
@@ -376,9 +377,6 @@ func sameSet(a, b []string) bool {
 	return true
 }
 
-// SameSegments reports whether a and b hold the same segments, in any
-// order, nil being empty.
-func SameSegments(a, b []string) bool { return sameSet(a, b) }
 
 func (p *Profile) purchase(lim Limits, e *Event) {
 	pu := &p.Purchases
