@@ -377,7 +377,6 @@ func SameSegments(a, b []string) bool {
 	return true
 }
 
-
 func (p *Profile) purchase(lim Limits, e *Event) {
 	pu := &p.Purchases
 	pu.Count++
