@@ -69,12 +69,13 @@ func startAdminSite(t *testing.T) *adminSite {
 	s := &adminSite{hooks: hooks}
 	s.p, err = middleware.New(middleware.Config{
 		Keys: []middleware.KeyPair{middleware.GenerateKeyPair()}, Store: memory.New(store.Limits{}), Engine: engine,
-		OnSegmentChange: hooks.OnSegmentChange, Logger: quietLogger(), FlushInterval: 50 * time.Millisecond,
+		Logger: quietLogger(), FlushInterval: 50 * time.Millisecond,
 		VisitTimeout: 40 * time.Millisecond, // so that a pause of 50ms starts a second visit
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
+	s.p.Observe(middleware.Observer{SegmentChange: hooks.OnSegmentChange})
 	t.Cleanup(func() { s.p.Close(context.Background()) })
 	hero := &experiment.Experiment{Key: "hero", Variants: []experiment.Variant{{Key: "welcome", Weight: 1}, {Key: "red-sox", Weight: 1}}, Goals: []string{"purchase"}}
 	s.dash, err = admin.New(admin.Config{

@@ -144,30 +144,6 @@ type Config struct {
 	// such as X-Forwarded-For only behind a proxy you trust).
 	ClientIP func(r *http.Request) string
 
-	// OnSegmentChange, if set, is called when a kept visitor enters or
-	// leaves segments: every entry and exit once, across all the instances
-	// that share the store. The segments a visitor was last classified
-	// into are kept with their profile (store.Profile.Segments); a
-	// classification that differs is written as a segments event, the
-	// store's fold decides whether it is a change, and the instance whose
-	// write made it reports it once the store acknowledged the write:
-	// within about one FlushInterval of the request, from the flusher's
-	// goroutine. The first classification of a kept visitor reports the
-	// segments they are in as entries. Membership is per profile: once a
-	// visitor signs in, their segments are the user's profile's, and its
-	// first classification reports them as the user's entries (UserID
-	// set), even those the visitor had entered anonymously. The callback
-	// is called after the write, with no lock of the Personalizer held.
-	// One write reports at most store.MaxSegmentChanges changes of one
-	// profile (after a long store outage, a visitor whose segments flipped
-	// more often than that has only the latest reported). It must return quickly (queue the
-	// work, as webhooks do). Without it no segments are written.
-	OnSegmentChange func(SegmentChange)
-	// OnClassify, if set, is called with the time each classification of a
-	// tracked visitor took (not when a cached one was reused), for metrics
-	// (metrics.Metrics.ObserveClassification).
-	OnClassify func(time.Duration)
-
 	// Logger receives operational logs. Visitor ids and cookie values are
 	// logged only at debug level. Default slog.Default().
 	Logger *slog.Logger

@@ -136,8 +136,10 @@ func TestSegmentChangeAcrossInstances(t *testing.T) {
 		m.Handle("/", echo)
 		return p.Handler(m)
 	}
-	a := newP(t, st, func(c *middleware.Config) { c.OnSegmentChange = ra.add })
-	b := newP(t, st, func(c *middleware.Config) { c.OnSegmentChange = rb.add })
+	a := newP(t, st, nil)
+	a.Observe(middleware.Observer{SegmentChange: ra.add})
+	b := newP(t, st, nil)
+	b.Observe(middleware.Observer{SegmentChange: rb.add})
 	ha, hb := mux(a), mux(b)
 	rec := serve(ha, "GET", "/", browserUA)
 	id, _, _ := strings.Cut(rec.Body.String(), " ")

@@ -290,9 +290,8 @@ func TestOnSegmentChange(t *testing.T) {
 	t.Parallel()
 	var mu sync.Mutex
 	var changes []middleware.SegmentChange
-	p := newP(t, nil, func(c *middleware.Config) {
-		c.OnSegmentChange = func(ch middleware.SegmentChange) { mu.Lock(); changes = append(changes, ch); mu.Unlock() }
-	})
+	p := newP(t, nil, nil)
+	p.Observe(middleware.Observer{SegmentChange: func(ch middleware.SegmentChange) { mu.Lock(); changes = append(changes, ch); mu.Unlock() }})
 	srv := httptest.NewServer(p.Handler(echo))
 	defer srv.Close()
 	c := newClient(t, srv)

@@ -371,8 +371,8 @@ func newModel(t *testing.T, st store.Store, seed uint64) *model {
 		in.p = newP(t, m.st, func(c *middleware.Config) {
 			c.Engine = e
 			c.FlushInterval = interval
-			c.OnSegmentChange = in.rec.add
 		})
+		in.p.Observe(middleware.Observer{SegmentChange: in.rec.add})
 		p := in.p
 		mux := http.NewServeMux()
 		mux.HandleFunc("POST /act", func(w http.ResponseWriter, r *http.Request) {

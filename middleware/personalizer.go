@@ -66,6 +66,7 @@ type Personalizer struct {
 	merges    mergeLog       // merges written lately, for erasures elsewhere
 	bg        sync.WaitGroup // background erasures and expiries
 	expiring  atomic.Bool
+	obs       observers
 }
 
 type ownWrite struct {
@@ -302,7 +303,7 @@ func (p *Personalizer) begin(r *http.Request) *Visitor {
 	if newVisit {
 		prof.Visits--
 	}
-	if !v.new && !b.st.partial && p.cfg.OnSegmentChange != nil && !store.SameSegments(v.segments, prof.Segments) {
+	if !v.new && !b.st.partial && p.obs.segments() && !store.SameSegments(v.segments, prof.Segments) {
 		p.recordSegments(b, v.segments, now)
 	}
 	mu.Unlock()
@@ -324,7 +325,7 @@ func (p *Personalizer) recordSegments(b *binding, segs []string, now time.Time) 
 	p.flushSoon()
 }
 
-// report queues for Config.OnSegmentChange the segment changes that the
+// report queues for the observers the segment changes that the
 // segments events of the written batches made, as the store's profiles
 // say: each change is made by one event, written by one producer, and
 // reported by it once the store acknowledged the write (also when an
@@ -332,7 +333,7 @@ func (p *Personalizer) recordSegments(b *binding, segs []string, now time.Time) 
 // changes are delivered by unlockFlush, once flushMu is released, so that
 // the callback may call anything. flushMu is held.
 func (p *Personalizer) report(written []store.Batch, profs []*store.Profile) {
-	if p.cfg.OnSegmentChange == nil {
+	if !p.obs.segments() {
 		return
 	}
 	for i, b := range written {
@@ -445,15 +446,6 @@ func (p *Personalizer) mergedInto(pid string, st *state) string {
 	return st.prof.MergedInto
 }
 
-// A SegmentChange is a visitor entering or leaving segments.
-type SegmentChange struct {
-	VisitorID string
-	UserID    string
-	Entered   []string
-	Exited    []string
-	Time      time.Time
-}
-
 // Store returns the store profiles are kept in.
 func (p *Personalizer) Store() store.Store { return p.store }
 
@@ -504,14 +496,15 @@ func (p *Personalizer) classifyCached(st *state, f rules.Facts, now time.Time) [
 		p.stats.ClassifyCached.Add(1)
 		return st.result.Segments
 	}
+	timed := p.obs.classify()
 	var start time.Time
-	if p.cfg.OnClassify != nil {
+	if timed {
 		start = time.Now()
 	}
 	st.result = e.ClassifyResult(&rules.Input{Profile: st.prof, Request: f, Now: now})
 	st.resultOf = key
-	if p.cfg.OnClassify != nil {
-		p.cfg.OnClassify(time.Since(start))
+	if timed {
+		p.obs.classified(time.Since(start))
 	}
 	return st.result.Segments
 }
@@ -849,7 +842,7 @@ func (p *Personalizer) unlockFlush() {
 	p.reports = nil
 	<-p.flushMu
 	for _, c := range rs {
-		p.cfg.OnSegmentChange(c)
+		p.obs.segmentChanged(c)
 	}
 }
 

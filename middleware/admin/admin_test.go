@@ -87,9 +87,12 @@ type dash struct {
 
 func newPersonalizer(t testing.TB, st store.Store, hook func(middleware.SegmentChange)) *middleware.Personalizer {
 	t.Helper()
-	p, err := middleware.New(middleware.Config{Keys: []middleware.KeyPair{keys}, Store: st, Engine: engine(t), Logger: quiet, OnSegmentChange: hook})
+	p, err := middleware.New(middleware.Config{Keys: []middleware.KeyPair{keys}, Store: st, Engine: engine(t), Logger: quiet})
 	if err != nil {
 		t.Fatal(err)
+	}
+	if hook != nil {
+		p.Observe(middleware.Observer{SegmentChange: hook})
 	}
 	t.Cleanup(func() { p.Close(context.Background()) })
 	return p

@@ -21,20 +21,17 @@ import (
 // site.
 func Example() {
 	engine, _ := rules.NewEngine(rules.Segment{Name: "customer", Rule: rules.Purchased(1)})
-	var m *metrics.Metrics
 	p, err := middleware.New(middleware.Config{
 		Keys:   []middleware.KeyPair{middleware.GenerateKeyPair()},
 		Store:  memory.New(store.Limits{}),
 		Engine: engine,
-		// Compose with other hooks, such as a webhook dispatcher's.
-		OnSegmentChange: func(c middleware.SegmentChange) { m.OnSegmentChange(c) },
 	})
 	if err != nil {
 		fmt.Println(err)
 		return
 	}
 	defer p.Close(context.Background())
-	m, err = metrics.New(metrics.Config{Personalizer: p})
+	m, err := metrics.New(metrics.Config{Personalizer: p})
 	if err != nil {
 		fmt.Println(err)
 		return

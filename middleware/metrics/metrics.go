@@ -115,7 +115,7 @@ type statMetric struct {
 	value func(*middleware.Stats) float64
 }
 
-// New returns the metrics of cfg.Personalizer.
+// New returns the metrics of cfg.Personalizer, registered as its Observer.
 func New(cfg Config) (*Metrics, error) {
 	if cfg.Personalizer == nil {
 		return nil, errors.New("tailor/metrics: Config.Personalizer: required")
@@ -170,6 +170,7 @@ func New(cfg Config) (*Metrics, error) {
 		m.entries.WithLabelValues(s.Name)
 		m.exits.WithLabelValues(s.Name)
 	}
+	cfg.Personalizer.Observe(middleware.Observer{SegmentChange: m.OnSegmentChange, Classified: m.ObserveClassification})
 	return m, nil
 }
 

@@ -136,20 +136,18 @@ func Open(cfg Config) (*Site, error) {
 		go engine.Watch(ctx, cfg.Segments, 2*time.Second, opts...)
 	}
 	s.engine = engine
-	var m *metrics.Metrics
 	p, err := middleware.New(middleware.Config{
 		Keys: keys, Store: st, Engine: engine, VisitTimeout: cfg.VisitTimeout,
 		FlushInterval: cfg.FlushInterval, Logger: cfg.Logger,
-		OnSegmentChange: func(c middleware.SegmentChange) { m.OnSegmentChange(c) },
-		OnClassify:      func(d time.Duration) { m.ObserveClassification(d) },
-		WriteKeys:       cfg.WriteKeys,
+		WriteKeys: cfg.WriteKeys,
 	})
 	if err != nil {
 		stop()
 		closeStore()
 		return nil, err
 	}
-	if m, err = metrics.New(metrics.Config{Personalizer: p}); err == nil {
+	m, err := metrics.New(metrics.Config{Personalizer: p})
+	if err == nil {
 		s.metrics = prometheus.NewRegistry()
 		err = s.metrics.Register(m)
 	}
