@@ -69,7 +69,7 @@ func startAdminSite(t *testing.T) *adminSite {
 	s := &adminSite{hooks: hooks}
 	s.p, err = middleware.New(middleware.Config{
 		Keys: []middleware.KeyPair{middleware.GenerateKeyPair()}, Store: memory.New(store.Limits{}), Engine: engine,
-		Logger: quietLogger(), FlushInterval: 50 * time.Millisecond,
+		Logger: quietLogger(), WriteBehind: middleware.WriteBehindConfig{FlushInterval: 50 * time.Millisecond},
 		VisitTimeout: 40 * time.Millisecond, // so that a pause of 50ms starts a second visit
 	})
 	if err != nil {

@@ -39,7 +39,7 @@ func crashChild(db string) {
 		fmt.Println("error", err)
 		os.Exit(1)
 	}
-	p, err := middleware.New(middleware.Config{Keys: keys, Store: st, FlushInterval: crashFlush, Logger: quietLogger()})
+	p, err := middleware.New(middleware.Config{Keys: keys, Store: st, Logger: quietLogger(), WriteBehind: middleware.WriteBehindConfig{FlushInterval: crashFlush}})
 	if err != nil {
 		fmt.Println("error", err)
 		os.Exit(1)

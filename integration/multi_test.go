@@ -44,7 +44,7 @@ type instance struct {
 }
 
 func newInstance(t testing.TB, st store.Store, mod func(*middleware.Config)) *instance {
-	cfg := middleware.Config{Keys: keys, Store: st, Engine: engine(t), FlushInterval: 50 * time.Millisecond}
+	cfg := middleware.Config{Keys: keys, Store: st, Engine: engine(t), WriteBehind: middleware.WriteBehindConfig{FlushInterval: 50 * time.Millisecond}}
 	if mod != nil {
 		mod(&cfg)
 	}
@@ -189,7 +189,7 @@ func forgetAcross(t *testing.T, newStore func(t *testing.T) store.Store) {
 	st := newStore(t)
 	a := newInstance(t, st, nil)
 	// b writes only when told to: its events stay pending.
-	b := newInstance(t, newStore(t), func(c *middleware.Config) { c.FlushInterval = time.Hour })
+	b := newInstance(t, newStore(t), func(c *middleware.Config) { c.WriteBehind.FlushInterval = time.Hour })
 	defer a.p.Close(context.Background())
 	defer b.p.Close(context.Background())
 	awaitAnnouncements(t, a, b)
@@ -234,7 +234,7 @@ func forgetAcross(t *testing.T, newStore func(t *testing.T) store.Store) {
 func outage(t *testing.T, st store.Store, down, up func()) {
 	in := newInstance(t, st, func(c *middleware.Config) {
 		c.StoreTimeout = 500 * time.Millisecond
-		c.MaxPending = 1_000_000
+		c.WriteBehind.MaxPending = 1_000_000
 		c.Logger = quietLogger()
 	})
 	const visitors = 20

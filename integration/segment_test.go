@@ -19,6 +19,7 @@ import (
 
 	"github.com/tailorhq/tailor/internal/testenv"
 	"github.com/tailorhq/tailor/middleware"
+	"github.com/tailorhq/tailor/middleware/collect"
 	"github.com/tailorhq/tailor/rules"
 	"github.com/tailorhq/tailor/store"
 	"github.com/tailorhq/tailor/store/memory"
@@ -48,17 +49,21 @@ func startCollectSite(t *testing.T) *collectSite {
 	}
 	st := memory.New(store.Limits{})
 	p, err := middleware.New(middleware.Config{
-		Keys: []middleware.KeyPair{middleware.GenerateKeyPair()}, Store: st, Engine: engine,
-		WriteKeys: []string{segmentWriteKey}, FlushInterval: 20 * time.Millisecond, Logger: quietLogger(),
+		Keys: []middleware.KeyPair{middleware.GenerateKeyPair()}, Store: st, Engine: engine, Logger: quietLogger(), WriteBehind: middleware.WriteBehindConfig{FlushInterval: 20 * time.Millisecond},
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	mux := http.NewServeMux()
+	c, err := collect.New(p, collect.Config{WriteKeys: []string{segmentWriteKey}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	root := http.NewServeMux()
 	// With a "GET /" pattern, the endpoint goes in by method: a plain
 	// "/_tailor/" would conflict with it.
-	mux.Handle("POST /_tailor/v1/", p.Collector())
-	mux.Handle("GET /_tailor/t.js", p.Collector())
+	root.Handle("POST /_tailor/v1/", c)
+	root.Handle("GET /_tailor/t.js", c)
+	mux := http.NewServeMux()
 	mux.HandleFunc("GET /", func(w http.ResponseWriter, r *http.Request) {
 		v := middleware.FromContext(r.Context())
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
@@ -67,7 +72,8 @@ func startCollectSite(t *testing.T) *collectSite {
 <script>window.tailor = [["page_ready", {"early": true}]]</script>
 <script src="/_tailor/t.js"></script></body>`, v.ID(), strings.Join(v.Segments(), " "))
 	})
-	srv := httptest.NewServer(p.Handler(mux))
+	root.Handle("/", p.Handler(mux))
+	srv := httptest.NewServer(root)
 	t.Cleanup(func() {
 		srv.Close()
 		p.Close(context.Background())

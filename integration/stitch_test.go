@@ -33,7 +33,7 @@ func newStitchInstance(t *testing.T, st store.Store) *stitchInstance {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, err := middleware.New(middleware.Config{Keys: keys, Store: st, Engine: e, FlushInterval: 20 * time.Millisecond, Logger: quietLogger()})
+	p, err := middleware.New(middleware.Config{Keys: keys, Store: st, Engine: e, Logger: quietLogger(), WriteBehind: middleware.WriteBehindConfig{FlushInterval: 20 * time.Millisecond}})
 	if err != nil {
 		t.Fatal(err)
 	}

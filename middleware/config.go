@@ -4,22 +4,13 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/http"
-	"slices"
-	"strings"
+	"reflect"
 	"time"
 
 	"github.com/tailorhq/tailor/rules"
 	"github.com/tailorhq/tailor/store"
 )
-
-// A KeyPair holds the keys of the visitor cookie: Hash signs it with
-// HMAC-SHA256, Block encrypts it with AES-256.
-type KeyPair struct {
-	Hash  []byte // 32 or 64 random bytes
-	Block []byte // 32 random bytes
-}
 
 // Config configures a Personalizer. Only Keys and Store are required; every
 // other field documents its zero value.
@@ -27,7 +18,8 @@ type Config struct {
 	// Keys sign and encrypt the visitor cookie, newest first. Cookies are
 	// issued under Keys[0]; a cookie under an older pair is accepted and
 	// re-issued under Keys[0], so keys rotate without losing visitors.
-	// Required. Make keys with GenerateKeyPair.
+	// Required. Make and keep keys with LoadOrCreateKeys, or make them with
+	// GenerateKeyPair.
 	Keys []KeyPair
 
 	// Store keeps profiles. Required. Close does not close it: close it
@@ -37,55 +29,27 @@ type Config struct {
 	// Engine classifies visitors into segments. Nil means no segments.
 	Engine *rules.Engine
 
-	// CookieName is the name of the visitor cookie. Default "tailor".
-	CookieName string
-	// CookieMaxAge is the lifetime of the visitor cookie, to the second:
-	// an older cookie is refused. It is renewed at most once a day (once
-	// half its lifetime has passed, if that is shorter) while the visitor
-	// comes back. Default 400 days.
-	CookieMaxAge time.Duration
-	// CookieDomain is the cookie's Domain attribute. Default: none (the
-	// request's host only).
-	CookieDomain string
-	// Secure forces the cookie's Secure attribute. Without it the attribute
-	// is set when the request came over TLS.
-	Secure bool
+	// Cookie configures the visitor cookie.
+	Cookie CookieConfig
+
+	// WriteBehind configures how recorded events reach the Store.
+	WriteBehind WriteBehindConfig
+
+	// Cache configures the in-process profile cache.
+	Cache CacheConfig
 
 	// VisitTimeout ends a visit after this long without a request.
 	// Default 30 minutes.
 	VisitTimeout time.Duration
-
-	// FlushInterval is how often pending events are written to the Store.
-	// Default 1 second.
-	FlushInterval time.Duration
-	// FlushBatch is the most profiles written in one store call.
-	// Default 500.
-	FlushBatch int
-	// MaxPending bounds the events waiting to be written (while the store
-	// is slow or down). Past it the oldest are dropped, counted in
-	// Stats.Dropped and logged once per FlushInterval. Default 100,000.
-	MaxPending int
-	// StoreTimeout bounds each store call. Default 5 seconds.
+	// StoreTimeout bounds each store write (flushes, sign-ins, erasures).
+	// Default 5 seconds.
 	StoreTimeout time.Duration
 	// LoadTimeout bounds how long a request waits for its visitor's
 	// profile to load from the Store (on a cache miss), even with a store
 	// or client that ignores the context's deadline. Past it the request
 	// is served from the events pending here, and loads are skipped for a
-	// FlushInterval. Writes (flushes) keep StoreTimeout. Default 250 ms.
+	// FlushInterval. Default 250 ms.
 	LoadTimeout time.Duration
-	// Freshness bounds how long a cached profile may miss a change written
-	// by another instance. With a store that announces changes
-	// (store.Invalidator: redis, postgres) an announcement marks the cached
-	// profile stale at once, and cached profiles expire after 60 ×
-	// Freshness in case one is lost; with any other store they expire after
-	// Freshness. Actions other than page views are written at once (not at
-	// the next FlushInterval) so that other instances see them quickly.
-	// Default 1 second.
-	Freshness time.Duration
-
-	// CacheBytes bounds the profile cache, in approximate bytes.
-	// Default 64 MiB.
-	CacheBytes int64
 
 	// IsBot tells crawlers, which are served but not tracked: no cookie,
 	// no profile, segments from request facts only. Default DefaultIsBot.
@@ -109,41 +73,6 @@ type Config struct {
 	// (395 days); negative keeps profiles forever.
 	Retention time.Duration
 
-	// CollectPath is the path under which Collector serves the Segment
-	// tracking API (CollectPath + "v1/track", ...) and the browser snippet
-	// (CollectPath + "t.js"). It must begin and end with "/". Default
-	// "/_tailor/".
-	CollectPath string
-	// WriteKeys authenticate server-to-server calls to the collection
-	// endpoint (HTTP Basic with the key as user name, or "writeKey" in the
-	// body). Keys are added and revoked at run time with AddWriteKey and
-	// RevokeWriteKey. Default: none (only same-origin browser calls).
-	WriteKeys []string
-	// ServerEvents names track events that only calls with a write key
-	// (servers) may record, compared ignoring case: the events your
-	// segments trust as the server's word ("Signed Up", "Trial
-	// Started"). Orders are always reserved, whatever this lists: see
-	// Collector. Default: none beyond orders (browser calls may track
-	// any other event).
-	ServerEvents []string
-	// KeyRate bounds the events that each write key may send to the
-	// collection endpoint, per second, with bursts of two seconds' worth.
-	// A call is admitted only if all its events fit in what is left of
-	// the burst; past it calls get 429 Too Many Requests with Retry-After
-	// (at most two seconds), and a batch larger than the burst gets 413.
-	// Default 10,000; negative means no bound.
-	KeyRate float64
-	// BrowserRate bounds the events per second that each client address
-	// may send without a write key (the browser snippet), with bursts of
-	// two seconds' worth, as KeyRate does. At most 100,000 addresses are
-	// remembered; a new one always gets a full burst, in place of the
-	// least recently seen. Default 20; negative means no bound.
-	BrowserRate float64
-	// ClientIP returns the address that BrowserRate counts a request
-	// under. Default: the host of r.RemoteAddr (set it to read a header
-	// such as X-Forwarded-For only behind a proxy you trust).
-	ClientIP func(r *http.Request) string
-
 	// Logger receives operational logs. Visitor ids and cookie values are
 	// logged only at debug level. Default slog.Default().
 	Logger *slog.Logger
@@ -151,10 +80,58 @@ type Config struct {
 	Now func() time.Time
 }
 
+// CookieConfig configures the visitor cookie, as scs's SessionCookie does
+// its session cookie.
+type CookieConfig struct {
+	// Name is the cookie's name. Default "tailor".
+	Name string
+	// MaxAge is the cookie's lifetime, to the second: an older cookie is
+	// refused. It is renewed at most once a day (once half its lifetime
+	// has passed, if that is shorter) while the visitor comes back.
+	// Default 400 days.
+	MaxAge time.Duration
+	// Domain is the cookie's Domain attribute. Default: none (the
+	// request's host only).
+	Domain string
+	// Secure forces the cookie's Secure attribute. Without it the
+	// attribute is set when the request came over TLS.
+	Secure bool
+}
+
+// WriteBehindConfig configures the write-behind queue: events are recorded
+// in memory at once and written to the Store in batches.
+type WriteBehindConfig struct {
+	// FlushInterval is how often pending events are written to the Store.
+	// Actions other than page views are written at once (within a few
+	// milliseconds), so that other instances see them quickly.
+	// Default 1 second.
+	FlushInterval time.Duration
+	// FlushBatch is the most profiles written in one store call.
+	// Default 500.
+	FlushBatch int
+	// MaxPending bounds the events waiting to be written (while the store
+	// is slow or down). Past it the oldest are dropped, counted in
+	// Stats.Dropped and logged once per FlushInterval. Default 100,000.
+	MaxPending int
+}
+
+// CacheConfig configures the profile cache.
+type CacheConfig struct {
+	// Bytes bounds the cache, in approximate bytes. Default 64 MiB.
+	Bytes int64
+	// Freshness bounds how long a cached profile may miss a change written
+	// by another instance. With a store that announces changes
+	// (store.Invalidator: redis, postgres) an announcement marks the
+	// cached profile stale at once, and cached profiles expire after 60 ×
+	// Freshness in case one is lost; with any other store they expire
+	// after Freshness. Default 1 second.
+	Freshness time.Duration
+}
+
 func (c *Config) setDefaults() error {
 	var errs []error
 	if len(c.Keys) == 0 {
-		errs = append(errs, errors.New("Config.Keys: at least one key pair is required (see GenerateKeyPair)"))
+		errs = append(errs, errors.New("Config.Keys: at least one key pair is required (see LoadOrCreateKeys)"))
 	}
 	for i, k := range c.Keys {
 		if n := len(k.Hash); n != 32 && n != 64 {
@@ -164,7 +141,7 @@ func (c *Config) setDefaults() error {
 			errs = append(errs, fmt.Errorf("Config.Keys[%d].Block: %d bytes, want 32 (AES-256)", i, n))
 		}
 	}
-	if c.Store == nil {
+	if isNil(c.Store) {
 		errs = append(errs, errors.New("Config.Store: required (store/memory for tests, store/bolt for one machine)"))
 	}
 	nonNeg := func(name string, v int64) {
@@ -172,31 +149,15 @@ func (c *Config) setDefaults() error {
 			errs = append(errs, fmt.Errorf("Config.%s: %d is negative", name, v))
 		}
 	}
-	nonNeg("CookieMaxAge", int64(c.CookieMaxAge))
+	nonNeg("Cookie.MaxAge", int64(c.Cookie.MaxAge))
 	nonNeg("VisitTimeout", int64(c.VisitTimeout))
-	nonNeg("FlushInterval", int64(c.FlushInterval))
-	nonNeg("FlushBatch", int64(c.FlushBatch))
-	nonNeg("MaxPending", int64(c.MaxPending))
+	nonNeg("WriteBehind.FlushInterval", int64(c.WriteBehind.FlushInterval))
+	nonNeg("WriteBehind.FlushBatch", int64(c.WriteBehind.FlushBatch))
+	nonNeg("WriteBehind.MaxPending", int64(c.WriteBehind.MaxPending))
 	nonNeg("StoreTimeout", int64(c.StoreTimeout))
 	nonNeg("LoadTimeout", int64(c.LoadTimeout))
-	nonNeg("Freshness", int64(c.Freshness))
-	nonNeg("CacheBytes", c.CacheBytes)
-	if c.CollectPath != "" && (!strings.HasPrefix(c.CollectPath, "/") || !strings.HasSuffix(c.CollectPath, "/")) {
-		errs = append(errs, fmt.Errorf("Config.CollectPath: %q must begin and end with /", c.CollectPath))
-	}
-	for i, k := range c.WriteKeys {
-		if err := checkWriteKey(k); err != nil {
-			errs = append(errs, fmt.Errorf("Config.WriteKeys[%d]: %w", i, err))
-		}
-	}
-	for i, name := range c.ServerEvents {
-		switch {
-		case name == "":
-			errs = append(errs, fmt.Errorf("Config.ServerEvents[%d]: empty event name", i))
-		case len(name) > maxName:
-			errs = append(errs, fmt.Errorf("Config.ServerEvents[%d]: %d bytes; the limit is %d", i, len(name), maxName))
-		}
-	}
+	nonNeg("Cache.Freshness", int64(c.Cache.Freshness))
+	nonNeg("Cache.Bytes", c.Cache.Bytes)
 	if len(errs) > 0 {
 		return fmt.Errorf("tailor: invalid config: %w", errors.Join(errs...))
 	}
@@ -205,39 +166,24 @@ func (c *Config) setDefaults() error {
 			*v = d
 		}
 	}
-	defInt := func(v *int, d int) {
-		if *v == 0 {
-			*v = d
-		}
+	if c.Cookie.Name == "" {
+		c.Cookie.Name = "tailor"
 	}
-	if c.CookieName == "" {
-		c.CookieName = "tailor"
-	}
-	def(&c.CookieMaxAge, 400*24*time.Hour)
+	def(&c.Cookie.MaxAge, 400*24*time.Hour)
 	def(&c.VisitTimeout, 30*time.Minute)
-	def(&c.FlushInterval, time.Second)
+	def(&c.WriteBehind.FlushInterval, time.Second)
 	def(&c.StoreTimeout, 5*time.Second)
 	def(&c.LoadTimeout, 250*time.Millisecond)
-	def(&c.Freshness, time.Second)
-	defInt(&c.FlushBatch, 500)
-	defInt(&c.MaxPending, 100_000)
-	if c.CacheBytes == 0 {
-		c.CacheBytes = 64 << 20
-	}
+	def(&c.Cache.Freshness, time.Second)
 	def(&c.Retention, 395*24*time.Hour)
-	if c.CollectPath == "" {
-		c.CollectPath = "/_tailor/"
+	if c.WriteBehind.FlushBatch == 0 {
+		c.WriteBehind.FlushBatch = 500
 	}
-	if c.KeyRate == 0 {
-		c.KeyRate = 10_000
+	if c.WriteBehind.MaxPending == 0 {
+		c.WriteBehind.MaxPending = 100_000
 	}
-	if c.BrowserRate == 0 {
-		c.BrowserRate = 20
-	}
-	// A copy: the caller may reuse its slice.
-	c.ServerEvents = slices.Clone(c.ServerEvents)
-	if c.ClientIP == nil {
-		c.ClientIP = remoteHost
+	if c.Cache.Bytes == 0 {
+		c.Cache.Bytes = 64 << 20
 	}
 	if c.IsBot == nil {
 		c.IsBot = DefaultIsBot
@@ -254,10 +200,15 @@ func (c *Config) setDefaults() error {
 	return nil
 }
 
-// remoteHost returns the host of r.RemoteAddr.
-func remoteHost(r *http.Request) string {
-	if h, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
-		return h
+// isNil reports whether s is nil, also when it is a nil pointer (or map,
+// func...) in the interface: a var of a store's pointer type left unset.
+func isNil(s store.Store) bool {
+	if s == nil {
+		return true
 	}
-	return r.RemoteAddr
+	switch v := reflect.ValueOf(s); v.Kind() {
+	case reflect.Pointer, reflect.Map, reflect.Slice, reflect.Func, reflect.Chan, reflect.Interface:
+		return v.IsNil()
+	}
+	return false
 }

@@ -21,48 +21,6 @@ import (
 // Tests of the data core under the patterns real sites produce: identify
 // on every login, many browsers per user, several instances.
 
-// TestRepeatedIdentifyMergesOnce: a server identify with the same visitor
-// and user, sent again after the user's profile has applied more events
-// with message ids than it remembers, does not merge the anonymous
-// history a second time.
-func TestRepeatedIdentifyMergesOnce(t *testing.T) {
-	t.Parallel()
-	s := newSite(t, nil)
-	_, id := s.visitor()
-	order := fmt.Sprintf(`{"type":"track","event":"Order Completed","anonymousId":%q,"messageId":"o-1","properties":{"revenue":100}}`, id)
-	if rec := s.server("/_tailor/v1/track", order); rec.Code != 200 {
-		t.Fatalf("track: %d %s", rec.Code, rec.Body)
-	}
-	identify := func(mid string) {
-		t.Helper()
-		body := fmt.Sprintf(`{"type":"identify","userId":"ann","anonymousId":%q,"messageId":%q}`, id, mid)
-		if rec := s.server("/_tailor/v1/identify", body); rec.Code != 200 {
-			t.Fatalf("identify: %d %s", rec.Code, rec.Body)
-		}
-	}
-	identify("login-1")
-	for i := range 600 {
-		body := fmt.Sprintf(`{"type":"track","event":"click","userId":"ann","messageId":"m-%d"}`, i)
-		if rec := s.server("/_tailor/v1/track", body); rec.Code != 200 {
-			t.Fatalf("track %d: %d %s", i, rec.Code, rec.Body)
-		}
-	}
-	identify("login-2")
-	if err := s.p.Alias(context.Background(), id, "ann"); err != nil {
-		t.Fatal(err)
-	}
-	if err := s.p.Flush(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	u, err := s.st.Load(context.Background(), "user:ann")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if u.Purchases.Count != 1 || u.Purchases.Revenue != 100 {
-		t.Fatalf("after three merges of one visitor: %d orders, revenue %v", u.Purchases.Count, u.Purchases.Revenue)
-	}
-}
-
 // TestForgetReachesEveryAlias: erasing a user erases every visitor ever
 // merged into them, not only the newest Limits.Aliases.
 func TestForgetReachesEveryAlias(t *testing.T) {
@@ -179,7 +137,7 @@ func TestSegmentChangeAcrossInstances(t *testing.T) {
 func TestIdentifyWhileTracking(t *testing.T) {
 	t.Parallel()
 	st := memory.New(store.Limits{})
-	p := newP(t, st, func(c *middleware.Config) { c.FlushInterval = 5 * time.Millisecond })
+	p := newP(t, st, func(c *middleware.Config) { c.WriteBehind.FlushInterval = 5 * time.Millisecond })
 	const users = 150
 	var wg sync.WaitGroup
 	sent := make([]int, users)
@@ -242,7 +200,7 @@ func TestEventsRacingASignIn(t *testing.T) {
 	t.Parallel()
 	for round := range 20 {
 		st := memory.New(store.Limits{})
-		p := newP(t, st, func(c *middleware.Config) { c.FlushInterval = time.Millisecond })
+		p := newP(t, st, func(c *middleware.Config) { c.WriteBehind.FlushInterval = time.Millisecond })
 		h := p.Handler(echo)
 		rec := serve(h, "GET", "/", browserUA)
 		id, _, _ := strings.Cut(rec.Body.String(), " ")
@@ -306,7 +264,7 @@ func TestCacheMissDuringAFlush(t *testing.T) {
 	t.Parallel()
 	st := memory.New(store.Limits{})
 	bst := newBlockingStore(st, nil)
-	p := newP(t, bst, func(c *middleware.Config) { c.FlushInterval = time.Hour })
+	p := newP(t, bst, func(c *middleware.Config) { c.WriteBehind.FlushInterval = time.Hour })
 	h := p.Handler(echo)
 	rec := serve(h, "GET", "/a", browserUA)
 	id, _, _ := strings.Cut(rec.Body.String(), " ")
@@ -356,7 +314,7 @@ func TestFailedWriteHidesNoAnnouncement(t *testing.T) {
 	st := memory.New(store.Limits{})
 	fst := &failOnce{Store: st}
 	a := newP(t, st, nil)
-	b := newP(t, fst, func(c *middleware.Config) { c.FlushInterval = time.Hour; c.Freshness = time.Hour })
+	b := newP(t, fst, func(c *middleware.Config) { c.WriteBehind.FlushInterval = time.Hour; c.Cache.Freshness = time.Hour })
 	hb := b.Handler(echo)
 	rec := serve(hb, "GET", "/", browserUA)
 	id, _, _ := strings.Cut(rec.Body.String(), " ")
@@ -403,7 +361,7 @@ func TestErasureWithoutTheAnnouncement(t *testing.T) {
 	t.Parallel()
 	st := memory.New(store.Limits{})
 	a := newP(t, st, nil)
-	b := newP(t, deaf{st}, func(c *middleware.Config) { c.FlushInterval = time.Hour })
+	b := newP(t, deaf{st}, func(c *middleware.Config) { c.WriteBehind.FlushInterval = time.Hour })
 	hb := b.Handler(echo)
 	rec := serve(hb, "GET", "/", browserUA)
 	id, _, _ := strings.Cut(rec.Body.String(), " ")
@@ -475,7 +433,7 @@ func TestSignInDuringAnOutage(t *testing.T) {
 	t.Parallel()
 	hs := &hanging{Store: memory.New(store.Limits{})}
 	p := newP(t, hs, func(c *middleware.Config) {
-		c.FlushInterval = time.Hour // flushed by hand
+		c.WriteBehind.FlushInterval = time.Hour // flushed by hand
 		c.StoreTimeout = time.Minute
 		c.LoadTimeout = 50 * time.Millisecond
 	})
@@ -518,7 +476,7 @@ func TestForgetFindsMergesHeldForAFrozenProfile(t *testing.T) {
 	t.Parallel()
 	st := memory.New(store.Limits{})
 	a := newP(t, st, nil)
-	b := newP(t, st, func(c *middleware.Config) { c.FlushInterval = time.Hour })
+	b := newP(t, st, func(c *middleware.Config) { c.WriteBehind.FlushInterval = time.Hour })
 	ctx := context.Background()
 	const v = "0123456789abcdef0123456789abcdef"
 	// v signed in as u2 through b: v is frozen, and b holds its merge.
@@ -573,7 +531,7 @@ func (s *lostAck) ApplyBatch(ctx context.Context, bs []store.Batch) ([]*store.Pr
 func TestAliasCommittedButNotAcknowledged(t *testing.T) {
 	t.Parallel()
 	st := &lostAck{Store: memory.New(store.Limits{})}
-	p := newP(t, st, func(c *middleware.Config) { c.FlushInterval = time.Hour })
+	p := newP(t, st, func(c *middleware.Config) { c.WriteBehind.FlushInterval = time.Hour })
 	h := p.Handler(echo)
 	rec := serve(h, "GET", "/", browserUA)
 	id, _, _ := strings.Cut(rec.Body.String(), " ")

@@ -51,30 +51,8 @@
 //
 // # Collecting events
 //
-// [Personalizer.Collector] serves Segment's HTTP tracking API (identify,
-// track, page, screen, group, alias, batch) and the browser snippet t.js
-// under Config.CollectPath. Servers call it with a write key; the snippet
-// calls it from the site's own pages, for the visitor of the cookie:
-//
-//	<script src="/_tailor/t.js"></script>
-//	<button data-track="add_to_cart" data-track-product-id="moneyball">Add</button>
-//	<script>tailor.track("video_played", {seconds: 30})</script>
-//
-// A click on an element with data-track sends an event of that name, its
-// data-track-* attributes as properties (data-track-product-id becomes
-// product_id); tailor.track sends any event. Calls made before the snippet
-// loaded are queued in window.tailor = [[name, props], ...]. Events go
-// with navigator.sendBeacon, so they survive the page being left.
-//
-// Anyone can send what the snippet sends, so calls without a write key
-// may record page views and track events for the visitor of their cookie,
-// and nothing that segments trust: not traits or merges (identify, group,
-// alias), not purchases ("Order Completed", "purchase") nor the other
-// order events, not the events listed in Config.ServerEvents. Those get
-// 403 naming the event; servers send them with a write key, or record them
-// from Go. The messageIds of browser and server calls are kept apart, so a
-// browser cannot pre-empt the id of a server's order. See
-// [Personalizer.Collector].
+// Package [github.com/tailorhq/tailor/middleware/collect] serves Segment's
+// HTTP tracking API and the browser snippet t.js, mounted beside Handler.
 //
 // From Go, [Personalizer.Track] and [Personalizer.Page] record for the
 // visitor of a request, [Personalizer.TrackUser] and

@@ -59,7 +59,7 @@ func TestForgetReadsAliasesFromTheStore(t *testing.T) {
 func TestSignInDoesNotWaitBehindAStuckFlush(t *testing.T) {
 	hs := &hanging{Store: memory.New(store.Limits{})}
 	p := newP(t, hs, func(c *middleware.Config) {
-		c.FlushInterval = time.Hour
+		c.WriteBehind.FlushInterval = time.Hour
 		c.StoreTimeout = 3 * time.Second
 		c.LoadTimeout = 50 * time.Millisecond
 	})
@@ -107,7 +107,7 @@ func TestFailedWriteKeepsErasedEventsOut(t *testing.T) {
 	mem := memory.New(store.Limits{})
 	fs := &failAfter{Store: mem, entered: make(chan struct{}), release: make(chan struct{})}
 	a := newP(t, mem, nil)
-	b := newP(t, fs, func(c *middleware.Config) { c.FlushInterval = time.Hour })
+	b := newP(t, fs, func(c *middleware.Config) { c.WriteBehind.FlushInterval = time.Hour })
 	h := b.Handler(echo)
 	r0 := serve(h, "GET", "/", browserUA)
 	id, _, _ := strings.Cut(r0.Body.String(), " ")

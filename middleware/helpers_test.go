@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/tailorhq/tailor/middleware"
+	"github.com/tailorhq/tailor/middleware/collect"
 	"github.com/tailorhq/tailor/rules"
 	"github.com/tailorhq/tailor/store"
 	"github.com/tailorhq/tailor/store/memory"
@@ -106,3 +107,26 @@ func (c *client) get(path string) (*http.Response, string) {
 type clock struct{ now time.Time }
 
 func (c *clock) Now() time.Time { return c.now }
+
+// withCollector returns site with p's collection endpoint mounted beside
+// it at /_tailor/.
+func withCollector(t testing.TB, p *middleware.Personalizer, cfg collect.Config, site http.Handler) http.Handler {
+	t.Helper()
+	c, err := collect.New(p, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/_tailor/", c)
+	mux.Handle("/", site)
+	return mux
+}
+
+const writeKey = "wk_test_0123456789"
+
+// basic returns an Authorization header of HTTP Basic with key as user.
+func basic(key string) string {
+	r, _ := http.NewRequest("GET", "/", nil)
+	r.SetBasicAuth(key, "")
+	return r.Header.Get("Authorization")
+}

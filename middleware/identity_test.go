@@ -58,7 +58,7 @@ func TestCookieRoundTripTLS(t *testing.T) {
 func TestSecureOnlyOverTLSUnlessConfigured(t *testing.T) {
 	t.Parallel()
 	for _, secure := range []bool{false, true} {
-		p := newP(t, nil, func(c *middleware.Config) { c.Secure = secure })
+		p := newP(t, nil, func(c *middleware.Config) { c.Cookie.Secure = secure })
 		rec := httptest.NewRecorder()
 		req := httptest.NewRequest("GET", "/", nil)
 		req.Header.Set("User-Agent", browserUA)
@@ -172,7 +172,13 @@ func TestNewValidatesConfig(t *testing.T) {
 	if _, err := middleware.New(middleware.Config{}); err == nil || !strings.Contains(err.Error(), "Config.Keys") || !strings.Contains(err.Error(), "Config.Store") {
 		t.Errorf("empty config: %v", err)
 	}
-	if _, err := middleware.New(middleware.Config{Keys: []middleware.KeyPair{testKeys}, Store: memory.New(storeLimits), FlushInterval: -1}); err == nil || !strings.Contains(err.Error(), "Config.FlushInterval") {
+	if _, err := middleware.New(middleware.Config{Keys: []middleware.KeyPair{testKeys}, Store: memory.New(storeLimits), WriteBehind: middleware.WriteBehindConfig{FlushInterval: -1}}); err == nil || !strings.Contains(err.Error(), "Config.WriteBehind.FlushInterval") {
 		t.Errorf("negative FlushInterval: %v", err)
+	}
+	// A store variable of a concrete type, never assigned: a nil pointer
+	// in a non-nil interface.
+	var st *memory.Store
+	if _, err := middleware.New(middleware.Config{Keys: []middleware.KeyPair{testKeys}, Store: st}); err == nil || !strings.Contains(err.Error(), "Config.Store: required") {
+		t.Errorf("nil *memory.Store: %v", err)
 	}
 }

@@ -370,7 +370,7 @@ func newModel(t *testing.T, st store.Store, seed uint64) *model {
 		in.engine = e
 		in.p = newP(t, m.st, func(c *middleware.Config) {
 			c.Engine = e
-			c.FlushInterval = interval
+			c.WriteBehind.FlushInterval = interval
 		})
 		in.p.Observe(middleware.Observer{SegmentChange: in.rec.add})
 		p := in.p

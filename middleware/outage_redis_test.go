@@ -34,7 +34,7 @@ func TestRedisOutage(t *testing.T) {
 	defer st.Close()
 	const interval = 100 * time.Millisecond
 	p := newP(t, st, func(c *middleware.Config) {
-		c.FlushInterval = interval
+		c.WriteBehind.FlushInterval = interval
 		c.Logger = logger
 	})
 	h := p.Handler(echo)

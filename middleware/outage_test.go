@@ -132,7 +132,7 @@ func TestFlushRecoversWithinInterval(t *testing.T) {
 	var logs lockedBuffer
 	const interval = 100 * time.Millisecond
 	p := newP(t, st, func(c *middleware.Config) {
-		c.FlushInterval = interval
+		c.WriteBehind.FlushInterval = interval
 		c.Logger = slog.New(slog.NewTextHandler(&logs, nil))
 	})
 	h := p.Handler(echo)

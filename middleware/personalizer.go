@@ -2,20 +2,12 @@ package middleware
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
-	"errors"
-	"fmt"
-	"hash/maphash"
 	"net/http"
-	"strings"
-	"sync"
-	"sync/atomic"
 	"time"
 
-	"github.com/dgraph-io/ristretto/v2"
-	"golang.org/x/sync/singleflight"
-
+	"github.com/tailorhq/tailor/middleware/internal/cookie"
+	"github.com/tailorhq/tailor/middleware/internal/core"
+	"github.com/tailorhq/tailor/middleware/internal/reqfacts"
 	"github.com/tailorhq/tailor/rules"
 	"github.com/tailorhq/tailor/store"
 )
@@ -24,68 +16,10 @@ import (
 // into segments and puts a Visitor into each request's context. Make one
 // with New, wrap handlers with Handler, and Close it on shutdown.
 type Personalizer struct {
-	cfg   Config
-	ids   *identity
-	store store.Store
-	lim   store.Limits
-	cache *ristretto.Cache[string, *state]
-	loads singleflight.Group
-	queue *queue
-	locks [256]sync.Mutex
-	seed  maphash.Seed
-
-	producer string
-	seq      atomic.Uint64
-
-	storeDownUntil atomic.Int64 // unix nanos; loads are skipped until then
-	stats          counters
-
-	// flushMu is the flush lock: one write of queued events at a time
-	// (flush, link, Forget). It is a one-slot channel so that a request
-	// can wait for it for a bounded time (lockFlushWithin).
-	flushMu chan struct{}
-	reports []SegmentChange // to deliver once flushMu is released; guarded by flushMu
-	wake    chan struct{}   // asks the flusher to flush now
-	stop    chan struct{}
-	done    chan struct{}
-	closed  atomic.Bool
-	ttl     atomic.Int64 // nanoseconds after which cache entries expire
-	cancel  context.CancelFunc
-
-	// ours counts this instance's own writes whose announcements have not
-	// come back yet, so that they do not mark our fresh state stale.
-	oursMu sync.Mutex
-	ours   map[string]ownWrite
-	subbed bool
-	ready  chan struct{} // closed once the store's announcements are heard
-
-	keys      writeKeys      // write keys of the collection endpoint
-	keyRate   *limiter       // per write key
-	ipRate    *limiter       // per client address, for calls without a key
-	forgotten forgottenSet   // erased profiles and visitors
-	merges    mergeLog       // merges written lately, for erasures elsewhere
-	bg        sync.WaitGroup // background erasures and expiries
-	expiring  atomic.Bool
-	obs       observers
-}
-
-type ownWrite struct {
-	n     int
-	until time.Time
-}
-
-// state is the cached view of one visitor: the stored profile with the
-// visitor's pending events folded in. It is guarded by the visitor's stripe
-// lock (Personalizer.lock).
-type state struct {
-	prof *store.Profile
-	// result is the last classification of prof, valid while prof is
-	// unchanged (resultOf) and the engine says so (time windows, request
-	// facts, reloads): then a request costs no classification.
-	result   rules.Result
-	resultOf resultKey
-	partial  bool        // the store could not be read: only pending events are known
-	stale    atomic.Bool // another writer changed the stored profile: reload
+	cfg     Config
+	cookies *cookie.Codec
+	core    *core.Core
+	obs     observers
 }
 
 // New returns a Personalizer for cfg, or an error naming each invalid field.
@@ -94,148 +28,49 @@ func New(cfg Config) (*Personalizer, error) {
 	if err := cfg.setDefaults(); err != nil {
 		return nil, err
 	}
-	cache, err := ristretto.NewCache(&ristretto.Config[string, *state]{
-		NumCounters: max(cfg.CacheBytes/1024*10, 1000),
-		MaxCost:     cfg.CacheBytes,
-		BufferItems: 64,
+	p := &Personalizer{cfg: cfg}
+	cc := cookie.Config{Name: cfg.Cookie.Name, MaxAge: cfg.Cookie.MaxAge, Domain: cfg.Cookie.Domain, Secure: cfg.Cookie.Secure}
+	for _, k := range cfg.Keys {
+		cc.Keys = append(cc.Keys, cookie.Key{Hash: k.Hash, Block: k.Block})
+	}
+	p.cookies = cookie.New(cc)
+	c, err := core.New(core.Config{
+		Store: cfg.Store, Engine: cfg.Engine, Cookies: p.cookies, CookieMaxAge: cfg.Cookie.MaxAge,
+		VisitTimeout: cfg.VisitTimeout, FlushInterval: cfg.WriteBehind.FlushInterval,
+		FlushBatch: cfg.WriteBehind.FlushBatch, MaxPending: cfg.WriteBehind.MaxPending,
+		StoreTimeout: cfg.StoreTimeout, LoadTimeout: cfg.LoadTimeout, Freshness: cfg.Cache.Freshness,
+		CacheBytes: cfg.Cache.Bytes, Retention: cfg.Retention, IsBot: cfg.IsBot,
+		Consent:       func(r *http.Request) core.Consent { return core.Consent(p.consent(r)) },
+		CountryHeader: cfg.CountryHeader, Logger: cfg.Logger, Now: cfg.Now,
+		Hooks: core.Hooks{
+			WantsSegments: p.obs.segments,
+			SegmentChange: func(c core.SegmentChange) { p.obs.segmentChanged(SegmentChange(c)) },
+			WantsTiming:   p.obs.classify,
+			Classified:    p.obs.classified,
+		},
 	})
 	if err != nil {
-		return nil, fmt.Errorf("tailor: cache: %w", err)
+		p.cookies.Close()
+		return nil, err
 	}
-	var b [8]byte
-	rand.Read(b[:])
-	p := &Personalizer{
-		cfg:      cfg,
-		ids:      newIdentity(&cfg),
-		store:    cfg.Store,
-		lim:      store.LimitsOf(cfg.Store),
-		cache:    cache,
-		queue:    newQueue(cfg.MaxPending),
-		seed:     maphash.MakeSeed(),
-		producer: hex.EncodeToString(b[:]),
-		wake:     make(chan struct{}, 1),
-		ready:    make(chan struct{}),
-		flushMu:  make(chan struct{}, 1),
-		stop:     make(chan struct{}),
-		done:     make(chan struct{}),
-		keyRate:  newLimiter(cfg.KeyRate),
-		ipRate:   newLimiter(cfg.BrowserRate),
-	}
-	p.ttl.Store(int64(cfg.Freshness))
-	p.forgotten.init(cfg.CookieMaxAge)
-	p.merges.ttl = p.tombstoneTTL()
-	for _, k := range cfg.WriteKeys {
-		p.keys.add(k)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	p.cancel = cancel
-	if inv, ok := cfg.Store.(store.Invalidator); ok {
-		p.ours, p.subbed = make(map[string]ownWrite), true
-		go p.subscribe(ctx, inv)
-		// Hear the store before serving, as long as it answers quickly;
-		// Ready tells when a slow store's subscription is in place.
-		t := time.NewTimer(cfg.StoreTimeout)
-		select {
-		case <-p.ready:
-		case <-t.C:
-			cfg.Logger.Warn("tailor: the store's change announcements are not heard yet; subscribing in the background", "waited", cfg.StoreTimeout)
-		}
-		t.Stop()
-	} else {
-		close(p.ready)
-	}
-	go p.loop()
+	p.core = c
 	return p, nil
 }
 
-// Ready returns a channel that is closed once the Personalizer hears the
-// store's change announcements (store.Invalidator), at once for a store
-// that makes none. New waits for it up to Config.StoreTimeout. Until then,
-// another instance's changes reach this one only when its cached copies
-// expire (Config.Freshness); an erasure holds all the same, as the store
-// refuses writes of an erased profile for a while (store.ErrErased).
-func (p *Personalizer) Ready() <-chan struct{} { return p.ready }
-
-// subscribe keeps a subscription to the store's invalidations, retrying
-// while the store is unreachable: with backoff, but at least every
-// Freshness, since cached profiles may miss changes until it succeeds.
-// The failure is logged when it begins and then at most every
-// failLogEvery.
-func (p *Personalizer) subscribe(ctx context.Context, inv store.Invalidator) {
-	const first = 100 * time.Millisecond
-	wait := min(first, p.cfg.Freshness)
-	var logged time.Time
-	for {
-		err := inv.Subscribe(ctx, p.invalidate)
-		if err == nil {
-			if !logged.IsZero() {
-				p.cfg.Logger.Info("tailor: subscribed to store invalidations")
-			}
-			// Changes are announced now: cached profiles need expire
-			// only in case one is lost.
-			p.ttl.Store(int64(60 * p.cfg.Freshness))
-			close(p.ready)
-			return
-		}
-		if ctx.Err() != nil {
-			return
-		}
-		if now := time.Now(); logged.IsZero() || now.Sub(logged) >= failLogEvery {
-			logged = now
-			p.cfg.Logger.Warn("tailor: subscribing to store invalidations failed; retrying", "err", err, "retry_in", wait)
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-time.After(wait):
-		}
-		wait = min(wait*2, p.cfg.Freshness)
-	}
-}
-
-// invalidate marks a visitor's cached state stale: the stored profile
-// changed, maybe through another instance. A deleted profile was erased
-// (Forget, here or on another instance): what this instance holds of it
-// goes too.
-func (p *Personalizer) invalidate(c store.Change) {
-	id := c.ID
-	if c.Deleted {
-		p.erased(id)
-		return
-	}
-	p.oursMu.Lock()
-	if w, ok := p.ours[id]; ok && time.Now().Before(w.until) {
-		// The announcement of our own write: the state already has it.
-		// Announcements of one profile come in write order, so a later
-		// write by another instance still gets through.
-		if w.n--; w.n == 0 {
-			delete(p.ours, id)
-		} else {
-			p.ours[id] = w
-		}
-		p.oursMu.Unlock()
-		return
-	}
-	p.oursMu.Unlock()
-	if st, ok := p.cache.Get(id); ok {
-		st.stale.Store(true)
-	}
-}
+// DefaultIsBot reports whether r comes from a known crawler, monitor or
+// HTTP library, by its User-Agent, or has no User-Agent at all. Note that
+// curl, wget and Go's own HTTP client count as crawlers: set a browser's
+// User-Agent in tests and scripts that must be tracked.
+func DefaultIsBot(r *http.Request) bool { return reqfacts.IsBot(r) }
 
 // Handler returns next wrapped: each request gets a Visitor in its context
 // (see FromContext), the visitor cookie, and Cache-Control: private and
 // Vary: Cookie on the response. GET requests answered with a status below
-// 400 are recorded as page views once next returns. Requests for the
-// collection endpoint's calls and snippet (Config.CollectPath + "v1/..."
-// and + "t.js") go to next untouched: they are not page views, and the
-// endpoint reads the cookie itself.
+// 400 are recorded as page views once next returns.
 func (p *Personalizer) Handler(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if p.collectRoute(r.URL.Path) {
-			next.ServeHTTP(w, r)
-			return
-		}
-		v := p.begin(r)
+		v := &Visitor{p: p}
+		p.core.Begin(r, &v.v)
 		p.preview(r, v)
 		rw := &responseWriter{ResponseWriter: w, v: v, r: r}
 		v.rw = rw
@@ -243,211 +78,22 @@ func (p *Personalizer) Handler(next http.Handler) http.Handler {
 		if !rw.wrote {
 			rw.writeHeaders(http.StatusOK)
 		}
-		if v.tracked && !v.new && !v.skipPage && rw.status < 400 && p.cfg.PageView(r) {
-			v.record(p.pageView(v))
+		if v.v.Tracked && !v.v.New && !v.skipPage && rw.status < 400 && p.cfg.PageView(r) {
+			p.core.Record(&v.v, v.pageView())
 		}
 	})
 }
 
-// collectRoute reports whether path is one of the collection endpoint's.
-func (p *Personalizer) collectRoute(path string) bool {
-	rest, ok := strings.CutPrefix(path, p.cfg.CollectPath)
-	return ok && (rest == "t.js" || strings.HasPrefix(rest, "v1/"))
-}
-
-// begin identifies and classifies the visitor of r.
-func (p *Personalizer) begin(r *http.Request) *Visitor {
-	p.stats.Requests.Add(1)
-	now := p.cfg.Now()
-	bot := p.cfg.IsBot(r)
-	v := &Visitor{p: p, now: now, facts: p.facts(r, bot)}
-	if bot {
-		p.stats.Bots.Add(1)
-		v.consent = ConsentContextual
-		v.segments = p.classify(nil, v.facts, now)
-		return v
-	}
-	p.identify(r, v)
-	if !v.tracked {
-		if v.consent == ConsentContextual {
-			v.segments = p.classify(nil, v.facts, now)
-		}
-		return v
-	}
-	b := v.bind()
-	mu := p.lock(b.pid)
-	mu.Lock()
-	if first := v.first; first != nil {
-		// The visitor came back with the cookie it was given, which carries
-		// its first page view: from now on it is kept. The id is the same
-		// wherever the cookie comes back, so the view counts once.
-		p.stats.Returned.Add(1)
-		first.ID = store.EventID(b.id, 1)
-		// It began the first visit, unless something else of that visit
-		// reached the profile first (an action kept at once).
-		last := b.st.prof.LastSeen
-		first.NewVisit = last.IsZero() || first.Time.Sub(last) > p.cfg.VisitTimeout || last.Sub(first.Time) > p.cfg.VisitTimeout
-		if b.st.prof.Apply(p.lim, *first) > 0 {
-			p.stats.Events.Add(1)
-			p.enqueue(b.pid, []store.Event{*first})
-		}
-	}
-	// A request after a pause begins a new visit: rules see it counted
-	// already, as its events will count it.
-	prof := b.st.prof
-	newVisit := !prof.LastSeen.IsZero() && now.Sub(prof.LastSeen) > p.cfg.VisitTimeout
-	if newVisit {
-		prof.Visits++
-	}
-	v.segments = p.classifyCached(b.st, v.facts, now)
-	if newVisit {
-		prof.Visits--
-	}
-	if !v.new && !b.st.partial && p.obs.segments() && !store.SameSegments(v.segments, prof.Segments) {
-		p.recordSegments(b, v.segments, now)
-	}
-	mu.Unlock()
-	return v
-}
-
-// recordSegments records that the visitor of b was classified into segs,
-// which differ from the segments stored with its profile. The store's fold
-// decides whether that is a change (see store.Classification); the flush
-// that writes it reports the change (report). The stripe lock of b.pid is
-// held.
-func (p *Personalizer) recordSegments(b *binding, segs []string, now time.Time) {
-	prof := b.st.prof
-	ev := store.Event{ID: p.nextID(), Type: store.TypeSegments, Time: now,
-		Classified: &store.Classification{Visitor: b.id, Was: prof.Segments, Segments: segs}}
-	prof.Apply(p.lim, ev)
-	p.stats.Events.Add(1)
-	p.enqueue(b.pid, []store.Event{ev})
-	p.flushSoon()
-}
-
-// report queues for the observers the segment changes that the
-// segments events of the written batches made, as the store's profiles
-// say: each change is made by one event, written by one producer, and
-// reported by it once the store acknowledged the write (also when an
-// earlier try of the same write was applied but not acknowledged). The
-// changes are delivered by unlockFlush, once flushMu is released, so that
-// the callback may call anything. flushMu is held.
-func (p *Personalizer) report(written []store.Batch, profs []*store.Profile) {
-	if !p.obs.segments() {
-		return
-	}
-	for i, b := range written {
-		prof := profs[i]
-		if prof == nil {
-			continue
-		}
-		for _, e := range b.Events {
-			if e.Type != store.TypeSegments {
-				continue
-			}
-			if c, ok := prof.SegmentChange(e.ID); ok {
-				user := prof.UserID
-				if user == "" {
-					user = strings.TrimPrefix(prof.ID, store.UserPrefix)
-					if user == prof.ID {
-						user = ""
-					}
-				}
-				p.reports = append(p.reports, SegmentChange{VisitorID: c.Visitor, UserID: user,
-					Entered: c.Entered, Exited: c.Exited, Time: c.Time})
-			}
-		}
-	}
-}
-
-// maxHops bounds the chain of merged profiles followed to a visitor's
-// profile (a visitor merged into a user, the user aliased to another).
-const maxHops = 4
-
-// identify finds who the visitor of r is, without classifying them: what
-// they consented to, their cookie, and the profile their events go to.
-// It sets v.tracked, v.consent, v.new, v.first and the binding, and the
-// cookie flags.
-func (p *Personalizer) identify(r *http.Request, v *Visitor) {
-	ci, cs, first := p.ids.read(r, v.now)
-	had := cs == cookieValid || cs == cookieRenew
-	v.consent = p.consent(r)
-	if v.consent != ConsentFull {
-		if had {
-			// Consent withdrawn: erase what we know, drop the cookie.
-			v.expireCookie = true
-			p.withdraw(ci)
-		}
-		return
-	}
-	if had && p.forgotten.visitor(ci) {
-		// Erased (Forget): the cookie goes, and this response is made from
-		// the request alone.
-		v.expireCookie, v.consent = true, ConsentContextual
-		return
-	}
-	switch cs {
-	case cookieRejected:
-		p.stats.RejectedCookies.Add(1)
-		fallthrough
-	case cookieNone:
-		ci = cookieID{id: newID()}
-		v.new, v.setCookie = true, true
-		p.stats.NewVisitors.Add(1)
-	case cookieRenew:
-		v.setCookie = true
-		p.stats.RenewedCookies.Add(1)
-	}
-	v.tracked, v.facts.New, v.first = true, v.new, first
-	b := &v.b0
-	b.id, b.user, b.pid = ci.id, ci.user, ci.id
-	if ci.user != "" {
-		b.pid = store.UserPrefix + ci.user
-	}
-	if v.new {
-		b.st = &state{prof: store.New(b.pid)}
-		v.b.Store(b)
-		return
-	}
-	b.st = p.state(r.Context(), b.pid)
-	if p.forgotten.visitor(ci) {
-		// Loading found the profile erased (a tombstone): as above.
-		v.tracked, v.first, v.setCookie = false, nil, false
-		v.expireCookie, v.consent = true, ConsentContextual
-		return
-	}
-	for hops := 0; hops < maxHops; hops++ {
-		into := p.mergedInto(b.pid, b.st)
-		if into == "" {
-			break
-		}
-		// The profile was merged (the visitor identified through another
-		// instance or a server call): follow it, and put the user in the
-		// cookie so that the next request goes there directly.
-		b.pid, b.user = into, strings.TrimPrefix(into, store.UserPrefix)
-		b.st = p.state(r.Context(), into)
-		v.setCookie = true
-	}
-	if p.forgotten.profile(b.pid) {
-		// The profile it leads to was erased (found by its tombstone).
-		v.tracked, v.first, v.setCookie = false, nil, false
-		v.expireCookie, v.consent = true, ConsentContextual
-		return
-	}
-	v.b.Store(b)
-}
-
-// mergedInto returns the profile that st, the state of pid, was merged
-// into, or "".
-func (p *Personalizer) mergedInto(pid string, st *state) string {
-	mu := p.lock(pid)
-	mu.Lock()
-	defer mu.Unlock()
-	return st.prof.MergedInto
-}
+// Ready returns a channel that is closed once the Personalizer hears the
+// store's change announcements (store.Invalidator), at once for a store
+// that makes none. New waits for it up to Config.StoreTimeout. Until then,
+// another instance's changes reach this one only when its cached copies
+// expire (CacheConfig.Freshness); an erasure holds all the same, as the
+// store refuses writes of an erased profile for a while (store.ErrErased).
+func (p *Personalizer) Ready() <-chan struct{} { return p.core.Ready() }
 
 // Store returns the store profiles are kept in.
-func (p *Personalizer) Store() store.Store { return p.store }
+func (p *Personalizer) Store() store.Store { return p.cfg.Store }
 
 // Engine returns the segment engine, or nil.
 func (p *Personalizer) Engine() *rules.Engine { return p.cfg.Engine }
@@ -456,501 +102,32 @@ func (p *Personalizer) Engine() *rules.Engine { return p.cfg.Engine }
 // the stored profile with the events still pending. It returns
 // store.ErrNotFound for a visitor without profile.
 func (p *Personalizer) Profile(ctx context.Context, visitorID string) (*store.Profile, error) {
-	if err := store.ValidateID(visitorID); err != nil {
-		return nil, err
-	}
-	st := p.state(ctx, visitorID)
-	mu := p.lock(visitorID)
-	mu.Lock()
-	defer mu.Unlock()
-	if st.prof.Version == 0 && st.prof.Recent.Len() == 0 {
-		return nil, store.ErrNotFound
-	}
-	return st.prof.Clone(), nil
+	return p.core.ProfileOf(ctx, visitorID)
 }
 
-func (p *Personalizer) classify(prof *store.Profile, f rules.Facts, now time.Time) []string {
-	if p.cfg.Engine == nil {
-		return nil
-	}
-	return p.cfg.Engine.Classify(&rules.Input{Profile: prof, Request: f, Now: now})
-}
-
-// resultKey identifies the profile a cached classification was made for.
-type resultKey struct {
-	prof    *store.Profile
-	changes uint64
-	visits  int
-}
-
-// classifyCached classifies st's profile, reusing the last result while
-// the profile has not changed and the engine says it still holds. The
-// stripe lock of st is held.
-func (p *Personalizer) classifyCached(st *state, f rules.Facts, now time.Time) []string {
-	e := p.cfg.Engine
-	if e == nil {
-		return nil
-	}
-	key := resultKey{st.prof, st.prof.Changes(), st.prof.Visits}
-	if st.resultOf == key && e.Valid(st.result, f, now) {
-		p.stats.ClassifyCached.Add(1)
-		return st.result.Segments
-	}
-	timed := p.obs.classify()
-	var start time.Time
-	if timed {
-		start = time.Now()
-	}
-	st.result = e.ClassifyResult(&rules.Input{Profile: st.prof, Request: f, Now: now})
-	st.resultOf = key
-	if timed {
-		p.obs.classified(time.Since(start))
-	}
-	return st.result.Segments
-}
-
-func (p *Personalizer) lock(id string) *sync.Mutex {
-	return &p.locks[maphash.String(p.seed, id)%uint64(len(p.locks))]
-}
-
-// state returns the visitor's cached state, building it from the store and
-// the pending events on a miss.
-func (p *Personalizer) state(ctx context.Context, id string) *state {
-	if st, ok := p.cache.Get(id); ok && !st.stale.Load() {
-		p.stats.CacheHits.Add(1)
-		return st
-	}
-	p.stats.CacheMisses.Add(1)
-	v, _, _ := p.loads.Do(id, func() (any, error) {
-		if st, ok := p.cache.Get(id); ok && !st.stale.Load() {
-			return st, nil
-		}
-		before := p.queue.get(id)
-		st := &state{}
-		prof, err := p.load(ctx, id)
-		switch {
-		case err == nil:
-		case errors.Is(err, store.ErrErased):
-			// Erased through another instance, whose announcement this
-			// one missed: forget it here too.
-			p.erased(id)
-			prof = store.New(id)
-		case errors.Is(err, store.ErrNotFound):
-			prof = store.New(id)
-		default:
-			prof, st.partial = store.New(id), true
-		}
-		// Events flushed while we loaded are in the profile or in before;
-		// events recorded meanwhile are in the queue now. Apply skips
-		// what the profile already has.
-		prof.Apply(p.lim, before...)
-		prof.Apply(p.lim, p.queue.get(id)...)
-		st.prof = prof
-		mu := p.lock(id)
-		mu.Lock()
-		cached := false
-		switch {
-		case p.forgotten.profile(id):
-			st.prof = store.New(id) // erased meanwhile (Forget)
-		case !st.partial:
-			cached = p.cache.SetWithTTL(id, st, cost(prof), time.Duration(p.ttl.Load()))
-		}
-		mu.Unlock()
-		if cached {
-			// Make the Set visible before the next request: another state
-			// built meanwhile for the same visitor would miss the events
-			// recorded on this one.
-			p.cache.Wait()
-		}
-		return st, nil
-	})
-	return v.(*state)
-}
-
-// load reads a profile, unless the store failed recently. It returns
-// within Config.LoadTimeout even if the store ignores the context's
-// deadline (go-redis does, unless its ContextTimeoutEnabled is set): the
-// store call then ends in the background and its result is dropped.
-func (p *Personalizer) load(ctx context.Context, id string) (*store.Profile, error) {
-	if until := p.storeDownUntil.Load(); until != 0 && time.Now().UnixNano() < until {
-		return nil, errStoreDown
-	}
-	type result struct {
-		prof *store.Profile
-		err  error
-	}
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), p.cfg.LoadTimeout)
-	done := make(chan result, 1)
-	go func() {
-		defer cancel()
-		prof, err := p.store.Load(ctx, id)
-		done <- result{prof, err}
-	}()
-	var r result
-	select {
-	case r = <-done:
-	case <-ctx.Done():
-		select {
-		case r = <-done: // the store answered as the deadline passed
-		default:
-			r.err = fmt.Errorf("tailor: load: no answer from the store within Config.LoadTimeout (%v): %w", p.cfg.LoadTimeout, ctx.Err())
-		}
-	}
-	prof, err := r.prof, r.err
-	if err != nil && !errors.Is(err, store.ErrNotFound) {
-		p.stats.LoadErrors.Add(1)
-		p.storeDownUntil.Store(time.Now().Add(p.cfg.FlushInterval).UnixNano())
-		p.cfg.Logger.Warn("tailor: loading a profile failed; serving from pending events", "err", err)
-		p.cfg.Logger.Debug("tailor: load failed", "visitor", id)
-	}
-	return prof, err
-}
-
-var errStoreDown = errors.New("tailor: store unavailable, retrying later")
-
-// cost estimates the memory a cached state takes, in bytes: the profile's,
-// strings included (store.Profile.Size, within a factor of 2), and a
-// constant for the rest of the state.
-func cost(p *store.Profile) int64 {
-	return int64(512 + p.Size())
-}
-
-// pageView returns the page-view event of r.
-func (p *Personalizer) pageView(v *Visitor) store.Event {
-	return store.Event{
-		Type: store.TypePage, Path: v.facts.Path, Category: v.category, Item: v.item,
-		Referrer: v.facts.Referrer, Source: v.facts.Source, Medium: v.facts.Medium,
-		Campaign: v.facts.Campaign, Device: v.facts.Device,
-	}
-}
-
-// record stamps ev, folds it into the visitor's state and queues it for the
-// store. A new visitor's page view is not queued: it travels in the cookie
-// (see payload.go) and is recorded when the visitor comes back.
-func (p *Personalizer) record(v *Visitor, ev store.Event) {
-	b := v.bind()
-	mu := p.lock(b.pid)
-	mu.Lock()
-	defer mu.Unlock()
-	if ev.ID == "" {
-		ev.ID = p.nextID()
-	}
-	if ev.Time.IsZero() {
-		ev.Time = p.cfg.Now()
-	}
-	last := b.st.prof.LastSeen
-	ev.NewVisit = last.IsZero() || ev.Time.Sub(last) > p.cfg.VisitTimeout
-	b.st.prof.Apply(p.lim, ev)
-	if v.new && ev.Type == store.TypePage {
-		return
-	}
-	p.stats.Events.Add(1)
-	p.enqueue(b.pid, []store.Event{ev})
-	if ev.Type != store.TypePage {
-		p.flushSoon()
-	}
-}
-
-// nextID returns a new sequenced event id of this instance.
-func (p *Personalizer) nextID() string {
-	return store.EventID(p.producer, p.seq.Add(1))
-}
-
-// flushSoon asks the flusher to write now rather than at the next
-// interval: actions (a purchase, a sign-up, a CRM stage) should reach
-// other instances fast.
-func (p *Personalizer) flushSoon() {
-	select {
-	case p.wake <- struct{}{}:
-	default:
-	}
-}
-
-// enqueue queues evs for the profile id, unless it was just erased: then
-// the profiles its merge events would merge are erased too. The caller
-// holds id's stripe lock.
-func (p *Personalizer) enqueue(id string, evs []store.Event) {
-	if p.forgotten.profile(id) {
-		p.eraseMerged(evs, false)
-		return
-	}
-	if d := p.queue.add(id, evs...); d > 0 {
-		p.stats.Dropped.Add(uint64(d))
-	}
-}
-
-// loop flushes the queue every FlushInterval. While the store fails it
-// does not back off: every FlushInterval it probes the store with a cheap
-// load (see probe) and flushes as soon as one succeeds, so that pending
-// events land within about one FlushInterval of the store answering
-// again. Failures are logged when they begin, then at most every
-// failLogEvery, and the recovery once.
-func (p *Personalizer) loop() {
-	defer close(p.done)
-	interval := p.cfg.FlushInterval
-	t := time.NewTimer(interval)
-	defer t.Stop()
-	// Retention runs a minute after start, then every hour.
-	ret := time.NewTimer(time.Minute)
-	defer ret.Stop()
-	var (
-		failing  time.Time // when the current run of failures began; zero if none
-		failures int       // failed flushes and probes since failing
-		logged   time.Time // when the failure was last logged
-	)
-	fail := func(what string, err error) {
-		now := time.Now()
-		if failing.IsZero() {
-			failing = now
-		}
-		failures++
-		if logged.IsZero() || now.Sub(logged) >= failLogEvery {
-			logged = now
-			p.cfg.Logger.Warn("tailor: "+what+" failed; retrying every FlushInterval", "err", err,
-				"pending", p.queue.len(), "failures", failures, "since", failing, "retry_in", interval)
-		}
-	}
-	for {
-		select {
-		case <-p.stop:
-			return
-		case <-ret.C:
-			p.expireInBackground()
-			ret.Reset(time.Hour)
-			continue
-		case <-t.C:
-		case <-p.wake:
-			// Coalesce the actions of the next few milliseconds into one
-			// write, unless the store is failing (then wait for the timer).
-			if !failing.IsZero() {
-				continue
-			}
-			time.Sleep(min(interval, 20*time.Millisecond))
-		}
-		start := time.Now()
-		if !failing.IsZero() {
-			if err := p.probe(); err != nil {
-				fail("reaching the store", err)
-				t.Reset(interval)
-				continue
-			}
-		}
-		next := interval
-		if err := p.flush(context.Background()); err != nil {
-			fail("writing events", err)
-		} else {
-			if !failing.IsZero() {
-				p.cfg.Logger.Info("tailor: the store answers again; pending events written",
-					"down_for", time.Since(failing).Round(time.Millisecond), "failures", failures)
-				failing, failures, logged = time.Time{}, 0, time.Time{}
-			}
-			// Keep the cadence: the next flush starts one interval after
-			// this one started, however long this one took.
-			next = max(0, interval-time.Since(start))
-		}
-		if d := p.queue.takeDropped(); d > 0 {
-			p.cfg.Logger.Error("tailor: pending events dropped at Config.MaxPending", "dropped", d, "max_pending", p.cfg.MaxPending)
-		}
-		t.Reset(next)
-	}
-}
-
-// failLogEvery is how often a continuing store failure is logged again.
-const failLogEvery = 30 * time.Second
-
-// probeID is the profile that probe loads; it need not exist.
-const probeID = "tailor-probe"
-
-// probe checks that the store answers, with a load that costs the store
-// little and leaves no trace (ErrNotFound counts as an answer), bounded by
-// the shorter of StoreTimeout and FlushInterval. While the store does not
-// answer, loads on the request path are skipped.
-func (p *Personalizer) probe() error {
-	ctx, cancel := context.WithTimeout(context.Background(), min(p.cfg.StoreTimeout, p.cfg.FlushInterval))
-	defer cancel()
-	_, err := p.store.Load(ctx, probeID)
-	if err != nil && !errors.Is(err, store.ErrNotFound) {
-		p.storeDownUntil.Store(time.Now().Add(p.cfg.FlushInterval).UnixNano())
-		return err
-	}
-	return nil
+// Forget erases a visitor or a user: id is a visitor id (as Visitor.ID
+// returns) or a user id (as given to Identify). It removes from this
+// instance's cache and pending queue, and deletes from the store, the
+// visitor's profile; or the user's profile, every profile merged into it
+// (the visitors who identified as the user) and the profile it was merged
+// into. Those visitors' cookies are deleted on their next response, and
+// nothing more is recorded for them for a few minutes (requests in
+// flight); later requests with a cookie that names an erased user start
+// afresh.
+//
+// Other instances learn of the erasure when the store announces the
+// deletion (store.Invalidator: every store of tailor does) and then do the
+// same; an instance that missed the announcement learns of it from the
+// store's tombstone (store.ErrErased), which refuses the writes of the
+// erased profiles for store.DefaultTombstoneTTL (or the store's own
+// setting). With a store that keeps no tombstones, run Forget on every
+// instance.
+func (p *Personalizer) Forget(ctx context.Context, id string) error {
+	return p.core.Forget(ctx, id)
 }
 
 // Flush writes every pending event to the store now.
-func (p *Personalizer) Flush(ctx context.Context) error {
-	return p.flush(ctx)
-}
-
-func (p *Personalizer) flush(ctx context.Context) error {
-	p.lockFlush()
-	defer p.unlockFlush()
-	bs := p.queue.take()
-	start := time.Now()
-	for i := 0; i < len(bs); i += p.cfg.FlushBatch {
-		chunk := bs[i:min(i+p.cfg.FlushBatch, len(bs))]
-		p.expectOwn(chunk)
-		cctx, cancel := context.WithTimeout(ctx, p.cfg.StoreTimeout)
-		profs, err := store.ApplyBatch(cctx, p.store, chunk)
-		cancel()
-		if err != nil {
-			p.unexpectOwn(chunk)
-			p.stats.FlushErrors.Add(1)
-			p.putBack(bs[i:])
-			p.storeDownUntil.Store(time.Now().Add(p.cfg.FlushInterval).UnixNano())
-			return fmt.Errorf("tailor: flush %d profiles: %w", len(bs)-i, err)
-		}
-		p.storeDownUntil.Store(0)
-		p.queue.settle(chunk)
-		p.written(ctx, chunk, profs)
-		n := 0
-		for _, b := range chunk {
-			n += len(b.Events)
-		}
-		p.stats.Flushed.Add(uint64(n))
-	}
-	if len(bs) > 0 {
-		p.stats.flushNanos.Add(uint64(time.Since(start)))
-		p.stats.Flushes.Add(1)
-	}
-	return nil
-}
-
-// lockFlush takes the flush lock.
-func (p *Personalizer) lockFlush() { p.flushMu <- struct{}{} }
-
-// lockFlushWithin takes the flush lock unless that takes longer than d.
-func (p *Personalizer) lockFlushWithin(d time.Duration) bool {
-	select {
-	case p.flushMu <- struct{}{}:
-		return true
-	default:
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case p.flushMu <- struct{}{}:
-		return true
-	case <-t.C:
-		return false
-	}
-}
-
-// unlockFlush releases the flush lock, then delivers the segment changes
-// that the writes made under it reported.
-func (p *Personalizer) unlockFlush() {
-	rs := p.reports
-	p.reports = nil
-	<-p.flushMu
-	for _, c := range rs {
-		p.obs.segmentChanged(c)
-	}
-}
-
-// putBack returns batches whose write failed to the queue, except those
-// of profiles erased meanwhile: their events must not come back.
-func (p *Personalizer) putBack(bs []store.Batch) {
-	keep := bs[:0:0]
-	for _, b := range bs {
-		if p.forgotten.profile(b.ID) {
-			p.queue.settle([]store.Batch{b})
-			continue
-		}
-		keep = append(keep, b)
-	}
-	p.stats.Dropped.Add(uint64(p.queue.putBack(keep)))
-}
-
-// written handles batches the store has just applied (and the queue
-// settled), with the profiles it
-// returned: erased profiles written meanwhile are deleted again, merged
-// ones send their merge and forwards on, segment changes are reported, and
-// the cached states are refreshed. A nil profile is one the store refused
-// to write because it was erased (a tombstone, store.ErrErased): this
-// instance missed the announcement, and now forgets it as Forget does.
-func (p *Personalizer) written(ctx context.Context, batches []store.Batch, profs []*store.Profile) {
-	for i, prof := range profs {
-		if prof == nil {
-			p.erased(batches[i].ID)
-			p.eraseMerged(batches[i].Events, true) // the refused merges
-		} else {
-			p.merges.add(batches[i])
-		}
-	}
-	p.eraseAgain(ctx, batches, profs)
-	for i, prof := range profs {
-		if prof != nil && prof.MergedInto != "" && !p.forgotten.profile(prof.ID) {
-			p.merged(batches[i], prof)
-		}
-	}
-	p.report(batches, profs)
-	for _, prof := range profs {
-		p.refresh(prof)
-	}
-}
-
-// unexpectOwn takes back expectOwn for writes that failed: their
-// announcements may never come, and must not hide another instance's.
-func (p *Personalizer) unexpectOwn(chunk []store.Batch) {
-	if !p.subbed {
-		return
-	}
-	p.oursMu.Lock()
-	defer p.oursMu.Unlock()
-	for _, b := range chunk {
-		if w, ok := p.ours[b.ID]; ok {
-			if w.n--; w.n <= 0 {
-				delete(p.ours, b.ID)
-			} else {
-				p.ours[b.ID] = w
-			}
-		}
-	}
-}
-
-// expectOwn notes the writes of chunk, whose announcements are ours.
-// Entries not matched within a few Freshness periods (a lost announcement,
-// a failed write) expire, so they never hide another instance's write for
-// long.
-func (p *Personalizer) expectOwn(chunk []store.Batch) {
-	if !p.subbed {
-		return
-	}
-	now := time.Now()
-	until := now.Add(2 * p.cfg.Freshness)
-	p.oursMu.Lock()
-	defer p.oursMu.Unlock()
-	if len(p.ours) > 4*p.cfg.FlushBatch {
-		for id, w := range p.ours {
-			if now.After(w.until) {
-				delete(p.ours, id)
-			}
-		}
-	}
-	for _, b := range chunk {
-		w := p.ours[b.ID]
-		w.n++
-		w.until = until
-		p.ours[b.ID] = w
-	}
-}
-
-// refresh replaces the cached state of a profile the store has just written
-// with the stored profile plus what is pending since.
-func (p *Personalizer) refresh(prof *store.Profile) {
-	if prof == nil {
-		return
-	}
-	mu := p.lock(prof.ID)
-	mu.Lock()
-	defer mu.Unlock()
-	st, ok := p.cache.Get(prof.ID)
-	if !ok {
-		return
-	}
-	prof.Apply(p.lim, p.queue.get(prof.ID)...)
-	st.prof, st.partial = prof, false
-	p.cache.SetWithTTL(prof.ID, st, cost(prof), time.Duration(p.ttl.Load()))
-}
+func (p *Personalizer) Flush(ctx context.Context) error { return p.core.Flush(ctx) }
 
 // Close stops the flusher and writes every pending event to the store,
 // retrying until ctx is done. Call it after the server has stopped serving
@@ -958,29 +135,34 @@ func (p *Personalizer) refresh(prof *store.Profile) {
 // views of new visitors are not pending: they are in the visitors' cookies
 // until they come back.
 func (p *Personalizer) Close(ctx context.Context) error {
-	if p.closed.Swap(true) {
-		return nil
+	err := p.core.Close(ctx)
+	p.cookies.Close()
+	return err
+}
+
+// Stats returns the current counters.
+func (p *Personalizer) Stats() Stats {
+	c := p.core.Counters()
+	return Stats{
+		Requests: c.Requests.Load(), Bots: c.Bots.Load(), NewVisitors: c.NewVisitors.Load(),
+		RejectedCookies: c.RejectedCookies.Load(), RenewedCookies: c.RenewedCookies.Load(),
+		Events: c.Events.Load(), Flushed: c.Flushed.Load(), Flushes: c.Flushes.Load(),
+		FlushErrors: c.FlushErrors.Load(), FlushTime: time.Duration(c.FlushNanos.Load()), ClassifyCached: c.ClassifyCached.Load(),
+		LoadErrors: c.LoadErrors.Load(), Dropped: c.Dropped.Load(),
+		Pending: p.core.Pending(), Returned: c.Returned.Load(),
+		CacheHits: c.CacheHits.Load(), CacheMisses: c.CacheMisses.Load(),
+		RuleErrors: p.cfg.Engine.Errors(),
+		Collected:  c.Collected.Load(), CollectRefused: c.CollectRefused.Load(), RateLimited: c.RateLimited.Load(),
+		Merges: c.Merges.Load(), Forwarded: c.Forwarded.Load(), Forgotten: c.Forgotten.Load(), Expired: c.Expired.Load(),
 	}
-	close(p.stop)
-	<-p.done
-	p.bg.Wait()
-	defer p.cancel()
-	defer p.cache.Close()
-	defer p.ids.seen.Close()
-	wait := 10 * time.Millisecond
-	for {
-		err := p.flush(ctx)
-		if err == nil && p.queue.len() == 0 {
-			return nil
+}
+
+func init() {
+	core.Unwrap.Personalizer = func(x any) *core.Core { return x.(*Personalizer).core }
+	core.Unwrap.Visitor = func(x any) (*core.Visit, bool) {
+		if v := x.(*Visitor); v != nil {
+			return &v.v, true
 		}
-		if err == nil {
-			continue
-		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("tailor: close: %d events not written: %w", p.queue.len(), errors.Join(err, ctx.Err()))
-		case <-time.After(wait):
-			wait = min(wait*2, time.Second)
-		}
+		return nil, false
 	}
 }

@@ -76,24 +76,21 @@ func (p *Personalizer) previewToken(pv previewWire) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	return p.ids.codecs[0].Encode(previewCookie, b) // b is fresh: encrypted in place
+	return p.cookies.Encode(previewCookie, b) // b is fresh: encrypted in place
 }
 
 var errPreview = errors.New("tailor: invalid or expired preview")
 
 func (p *Personalizer) readPreview(tok string, now time.Time) (*Preview, error) {
-	for _, sc := range p.ids.codecs {
-		var b []byte
-		if sc.Decode(previewCookie, tok, &b) != nil {
-			continue
-		}
-		var w previewWire
-		if json.Unmarshal(b, &w) != nil || w.Exp <= now.Unix() {
-			return nil, errPreview
-		}
-		return &Preview{Segments: w.Segments, Variants: w.Variants, Expires: time.Unix(w.Exp, 0).UTC()}, nil
+	b, ok := p.cookies.Decode(previewCookie, tok)
+	if !ok {
+		return nil, errPreview
 	}
-	return nil, errPreview
+	var w previewWire
+	if json.Unmarshal(b, &w) != nil || w.Exp <= now.Unix() {
+		return nil, errPreview
+	}
+	return &Preview{Segments: w.Segments, Variants: w.Variants, Expires: time.Unix(w.Exp, 0).UTC()}, nil
 }
 
 // preview applies a preview link or cookie to v. It costs nothing to
@@ -112,7 +109,7 @@ func (p *Personalizer) preview(r *http.Request, v *Visitor) {
 	if tok == "" {
 		return
 	}
-	pv, err := p.readPreview(tok, v.now)
+	pv, err := p.readPreview(tok, v.v.Now)
 	if err != nil {
 		if !fromLink {
 			v.previewCookie = &http.Cookie{Name: previewCookie, Path: "/", MaxAge: -1, HttpOnly: true, SameSite: http.SameSiteLaxMode}
@@ -120,10 +117,10 @@ func (p *Personalizer) preview(r *http.Request, v *Visitor) {
 		return
 	}
 	v.preview = pv
-	v.segments = slices.Clone(pv.Segments)
+	v.v.Segments = slices.Clone(pv.Segments)
 	if fromLink {
 		v.previewCookie = &http.Cookie{Name: previewCookie, Value: tok, Path: "/", Expires: pv.Expires,
-			HttpOnly: true, Secure: p.cfg.Secure || r.TLS != nil, SameSite: http.SameSiteLaxMode}
+			HttpOnly: true, Secure: p.cfg.Cookie.Secure || r.TLS != nil, SameSite: http.SameSiteLaxMode}
 	}
 }
 

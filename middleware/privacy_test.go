@@ -360,7 +360,7 @@ func TestForgetDuringAWrite(t *testing.T) {
 	st := memory.New(store.Limits{})
 	bst := newBlockingStore(st, nil)
 	a := newP(t, st, nil)
-	b := newP(t, bst, func(c *middleware.Config) { c.FlushInterval = time.Hour })
+	b := newP(t, bst, func(c *middleware.Config) { c.WriteBehind.FlushInterval = time.Hour })
 	hb := b.Handler(echo)
 	rec := serve(hb, "GET", "/", browserUA)
 	id, _, _ := strings.Cut(rec.Body.String(), " ")
@@ -386,7 +386,7 @@ func TestForgetDuringAMerge(t *testing.T) {
 	st := memory.New(store.Limits{})
 	bst := newBlockingStore(st, writes(store.TypeAlias))
 	a := newP(t, st, nil)
-	b := newShop(t, bst, func(c *middleware.Config) { c.FlushInterval = time.Hour })
+	b := newShop(t, bst, func(c *middleware.Config) { c.WriteBehind.FlushInterval = time.Hour })
 	c := newClient(t, b.srv)
 	_, body := c.get("/?cat=red-sox")
 	id, _, _ := strings.Cut(body, " ")
@@ -429,7 +429,7 @@ func TestForgetUserDuringASignInElsewhere(t *testing.T) {
 			st := memory.New(store.Limits{})
 			bst := newBlockingStore(st, writes(tc.block))
 			a := newP(t, st, nil)
-			b := newShop(t, bst, func(c *middleware.Config) { c.FlushInterval = time.Hour })
+			b := newShop(t, bst, func(c *middleware.Config) { c.WriteBehind.FlushInterval = time.Hour })
 			ctx := context.Background()
 			if err := a.TrackUser(ctx, "kim@example.com", "email_opened", nil); err != nil {
 				t.Fatal(err)
@@ -476,7 +476,7 @@ func TestForgetUserWithAStaleCopy(t *testing.T) {
 	st := memory.New(store.Limits{})
 	one := newShop(t, st, nil)
 	// Instance two hears of no change, and keeps what it cached for an hour.
-	two := newP(t, &failing{Store: st}, func(c *middleware.Config) { c.Freshness = time.Hour })
+	two := newP(t, &failing{Store: st}, func(c *middleware.Config) { c.Cache.Freshness = time.Hour })
 	ctx := context.Background()
 	if err := two.TrackUser(ctx, "lee@example.com", "email_opened", nil); err != nil {
 		t.Fatal(err)

@@ -1,9 +1,6 @@
 package middleware
 
-import (
-	"sync/atomic"
-	"time"
-)
+import "time"
 
 // Stats are counters of a Personalizer since New.
 type Stats struct {
@@ -35,31 +32,4 @@ type Stats struct {
 	Forwarded      uint64 // events forwarded from a merged profile to its user's
 	Forgotten      uint64 // profiles erased (Forget, consent withdrawn)
 	Expired        uint64 // profiles deleted by retention
-}
-
-type counters struct {
-	Requests, Bots, NewVisitors, RejectedCookies, RenewedCookies atomic.Uint64
-	Returned                                                     atomic.Uint64
-	Events, Flushed, Flushes, FlushErrors, LoadErrors, Dropped   atomic.Uint64
-	CacheHits, CacheMisses, flushNanos                           atomic.Uint64
-	ClassifyCached                                               atomic.Uint64
-	Collected, CollectRefused, RateLimited                       atomic.Uint64
-	Merges, Forwarded, Forgotten, Expired                        atomic.Uint64
-}
-
-// Stats returns the current counters.
-func (p *Personalizer) Stats() Stats {
-	c := &p.stats
-	return Stats{
-		Requests: c.Requests.Load(), Bots: c.Bots.Load(), NewVisitors: c.NewVisitors.Load(),
-		RejectedCookies: c.RejectedCookies.Load(), RenewedCookies: c.RenewedCookies.Load(),
-		Events: c.Events.Load(), Flushed: c.Flushed.Load(), Flushes: c.Flushes.Load(),
-		FlushErrors: c.FlushErrors.Load(), FlushTime: time.Duration(c.flushNanos.Load()), ClassifyCached: c.ClassifyCached.Load(),
-		LoadErrors: c.LoadErrors.Load(), Dropped: c.Dropped.Load(),
-		Pending: p.queue.len(), Returned: c.Returned.Load(),
-		CacheHits: c.CacheHits.Load(), CacheMisses: c.CacheMisses.Load(),
-		RuleErrors: p.cfg.Engine.Errors(),
-		Collected:  c.Collected.Load(), CollectRefused: c.CollectRefused.Load(), RateLimited: c.RateLimited.Load(),
-		Merges: c.Merges.Load(), Forwarded: c.Forwarded.Load(), Forgotten: c.Forgotten.Load(), Expired: c.Expired.Load(),
-	}
 }

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/tailorhq/tailor/middleware"
+	"github.com/tailorhq/tailor/middleware/collect"
 	"github.com/tailorhq/tailor/rules"
 	"github.com/tailorhq/tailor/store"
 	"github.com/tailorhq/tailor/store/memory"
@@ -48,14 +49,12 @@ func newShop(t testing.TB, st store.Store, mod func(*middleware.Config)) *shop {
 	}
 	p := newP(t, st, func(c *middleware.Config) {
 		c.Engine = stitchEngine(t)
-		c.WriteKeys = []string{writeKey}
-		c.FlushInterval = 10 * time.Millisecond
+		c.WriteBehind.FlushInterval = 10 * time.Millisecond
 		if mod != nil {
 			mod(c)
 		}
 	})
 	mux := http.NewServeMux()
-	mux.Handle("/_tailor/", p.Collector())
 	mux.HandleFunc("POST /login", func(w http.ResponseWriter, r *http.Request) {
 		if err := p.Identify(w, r, r.FormValue("email"), map[string]any{"plan": "free"}); err != nil {
 			http.Error(w, err.Error(), http.StatusServiceUnavailable)
@@ -64,7 +63,7 @@ func newShop(t testing.TB, st store.Store, mod func(*middleware.Config)) *shop {
 		http.Redirect(w, r, "/", http.StatusSeeOther)
 	})
 	mux.Handle("/", echo)
-	srv := httptest.NewServer(p.Handler(mux))
+	srv := httptest.NewServer(withCollector(t, p, collect.Config{WriteKeys: []string{writeKey}}, p.Handler(mux)))
 	t.Cleanup(srv.Close)
 	return &shop{p: p, st: st, srv: srv}
 }
@@ -252,8 +251,8 @@ func TestStitchWindowForwarded(t *testing.T) {
 	// views after the sign-in are both written to the frozen visitor and
 	// forwarded, whatever the machine's speed.
 	two := newShop(t, &failing{Store: st}, func(c *middleware.Config) {
-		c.Freshness = time.Hour
-		c.FlushInterval = time.Hour
+		c.Cache.Freshness = time.Hour
+		c.WriteBehind.FlushInterval = time.Hour
 	})
 	a := newClient(t, one.srv)
 	_, body := a.get("/")

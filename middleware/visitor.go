@@ -2,11 +2,11 @@ package middleware
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"slices"
-	"sync/atomic"
-	"time"
 
+	"github.com/tailorhq/tailor/middleware/internal/core"
 	"github.com/tailorhq/tailor/rules"
 	"github.com/tailorhq/tailor/store"
 )
@@ -28,46 +28,16 @@ func FromContext(ctx context.Context) *Visitor {
 // classified at the start of the request, and their profile. It is safe for
 // concurrent use by the request's goroutines.
 type Visitor struct {
-	p        *Personalizer
-	new      bool
-	tracked  bool
-	consent  Consent
-	segments []string // immutable once set
-	facts    rules.Facts
-	now      time.Time
-	b        atomic.Pointer[binding] // never nil once tracked
-	b0       binding                 // what b points to first, saving an allocation
-	first    *store.Event            // the first page view the cookie carried
-	preview  *Preview                // a preview link's segments and variants
-	// previewCookie, if set, is written with the response.
-	previewCookie *http.Cookie
-
+	p *Personalizer
+	v core.Visit
 	// Set by the handler's goroutine, read after it returns or when the
 	// response's headers are written.
-	rw           *responseWriter // nil outside Handler
-	setCookie    bool
-	expireCookie bool
-	skipPage     bool
-	category     string
-	item         string
-}
-
-// A binding is whom a visitor's events go to. Identify replaces it.
-type binding struct {
-	id   string // the visitor id of the cookie
-	user string // the user id the visitor identified as, if any
-	pid  string // the profile id: the user's profile once identified, else id
-	st   *state // the cached state of pid
-}
-
-var noBinding binding
-
-// bind returns the visitor's binding, zero for visitors not tracked.
-func (v *Visitor) bind() *binding {
-	if b := v.b.Load(); b != nil {
-		return b
-	}
-	return &noBinding
+	rw            *responseWriter // nil outside Handler
+	preview       *Preview        // a preview link's segments and variants
+	previewCookie *http.Cookie    // if set, written with the response
+	skipPage      bool
+	category      string
+	item          string
 }
 
 // ID returns the visitor id: 32 hex digits, stable for as long as the
@@ -76,7 +46,7 @@ func (v *Visitor) ID() string {
 	if v == nil {
 		return ""
 	}
-	return v.bind().id
+	return v.v.ID()
 }
 
 // UserID returns the id of the user the visitor identified as (see
@@ -85,7 +55,7 @@ func (v *Visitor) UserID() string {
 	if v == nil {
 		return ""
 	}
-	return v.bind().user
+	return v.v.UserID()
 }
 
 // Consent returns what the visitor agreed to (see Config.Consent):
@@ -95,20 +65,20 @@ func (v *Visitor) Consent() Consent {
 	if v == nil {
 		return ConsentNone
 	}
-	return v.consent
+	return Consent(v.v.Consent)
 }
 
 // New reports whether this is the visitor's first request: no valid cookie
 // came with it.
-func (v *Visitor) New() bool { return v != nil && v.new }
+func (v *Visitor) New() bool { return v != nil && v.v.New }
 
 // Tracked reports whether what the visitor does is recorded. Crawlers are
 // not tracked.
-func (v *Visitor) Tracked() bool { return v != nil && v.tracked }
+func (v *Visitor) Tracked() bool { return v != nil && v.v.Tracked }
 
 // In reports whether the visitor is in the named segment.
 func (v *Visitor) In(segment string) bool {
-	return v != nil && slices.Contains(v.segments, segment)
+	return v != nil && slices.Contains(v.v.Segments, segment)
 }
 
 // Segments returns the visitor's segments, highest priority first. The
@@ -117,7 +87,7 @@ func (v *Visitor) Segments() []string {
 	if v == nil {
 		return nil
 	}
-	return v.segments
+	return v.v.Segments
 }
 
 // Facts returns what the request tells about the visitor.
@@ -125,38 +95,16 @@ func (v *Visitor) Facts() rules.Facts {
 	if v == nil {
 		return rules.Facts{}
 	}
-	return v.facts
+	return v.v.Facts
 }
 
 // Profile returns a copy of the visitor's profile, including events
 // recorded but not yet stored. Nil for visitors who are not tracked.
 func (v *Visitor) Profile() *store.Profile {
-	if v == nil || !v.tracked {
+	if v == nil {
 		return nil
 	}
-	b := v.bind()
-	mu := v.p.lock(b.pid)
-	mu.Lock()
-	defer mu.Unlock()
-	return b.st.prof.Clone()
-}
-
-// ReadProfile calls fn with the visitor's profile as this instance has it
-// (the stored profile with the events still pending), holding the
-// visitor's lock: it costs no copy, unlike Profile. fn must neither keep
-// nor change the profile, and must not call the visitor's other methods
-// that read the profile or record events (they would wait for the lock).
-// fn gets nil for visitors who are not tracked.
-func (v *Visitor) ReadProfile(fn func(*store.Profile)) {
-	if v == nil || !v.tracked {
-		fn(nil)
-		return
-	}
-	b := v.bind()
-	mu := v.p.lock(b.pid)
-	mu.Lock()
-	defer mu.Unlock()
-	fn(b.st.prof)
+	return v.p.core.Profile(&v.v)
 }
 
 // Describe tells what the current page is about, so that its page view
@@ -181,12 +129,12 @@ func (v *Visitor) SkipPageView() {
 // "Order Completed" (or "purchase") with properties.products is an order
 // (see Purchase). It has no effect for visitors who are not tracked.
 func (v *Visitor) Track(name string, props any) error {
-	if v == nil || !v.tracked {
+	if v == nil || !v.v.Tracked {
 		return nil
 	}
 	ev, err := trackEvent(name, props)
 	if err != nil {
-		return err
+		return fmt.Errorf("tailor: Track: %w", err)
 	}
 	return v.Record(ev)
 }
@@ -201,7 +149,7 @@ func (v *Visitor) Purchase(items ...store.Item) error {
 // their next request on. The event's ID, Time (if zero) and NewVisit are
 // set by Record.
 func (v *Visitor) Record(ev store.Event) error {
-	if v == nil || !v.tracked {
+	if v == nil || !v.v.Tracked {
 		return nil
 	}
 	if ev.Type == "" {
@@ -211,11 +159,14 @@ func (v *Visitor) Record(ev store.Event) error {
 		return errEventMerge
 	}
 	ev.ID = ""
-	v.record(ev)
+	v.p.core.Record(&v.v, ev)
 	return nil
 }
 
-func (v *Visitor) record(ev store.Event) { v.p.record(v, ev) }
+// pageView returns the page-view event of the visitor's request.
+func (v *Visitor) pageView() store.Event {
+	return core.PageView(&v.v.Facts, v.category, v.item)
+}
 
 var (
 	errEventType  = &eventError{"event has no Type"}

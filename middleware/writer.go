@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/tailorhq/tailor/middleware/internal/cookie"
 	"github.com/tailorhq/tailor/store"
 )
 
@@ -25,17 +26,16 @@ func (w *responseWriter) writeHeaders(status int) {
 	h := w.ResponseWriter.Header()
 	v := w.v
 	switch {
-	case v.expireCookie:
-		h.Add("Set-Cookie", v.p.ids.expired(w.r).String())
-	case v.setCookie && v.tracked:
+	case v.v.ExpireCookie:
+		h.Add("Set-Cookie", v.p.cookies.Expired(w.r).String())
+	case v.v.SetCookie && v.v.Tracked:
 		var first *store.Event
-		if v.new && !v.skipPage && status < 400 && v.p.cfg.PageView(w.r) {
-			pv := v.p.pageView(v)
-			pv.Time = v.now
+		if v.v.New && !v.skipPage && status < 400 && v.p.cfg.PageView(w.r) {
+			pv := v.pageView()
+			pv.Time = v.v.Now
 			first = &pv
 		}
-		b := v.bind()
-		if c, err := v.p.ids.cookie(cookieID{b.id, b.user}, first, w.r, v.now); err == nil {
+		if c, err := v.p.cookies.Cookie(cookie.ID{Visitor: v.v.ID(), User: v.v.UserID()}, first, w.r, v.v.Now); err == nil {
 			h.Add("Set-Cookie", c.String())
 		} else {
 			v.p.cfg.Logger.Error("tailor: encoding the visitor cookie failed", "err", err)

@@ -112,7 +112,7 @@ func newSite(ctx context.Context, segments string) (*site, error) {
 		Keys:          []middleware.KeyPair{middleware.GenerateKeyPair()},
 		Store:         st,
 		Engine:        e,
-		CountryHeader: "X-Country", // set by a proxy or CDN you trust
+		CountryHeader: "X-Country", // set by a proxy or CDN you trust,
 	})
 	if err != nil {
 		return nil, err

@@ -17,7 +17,6 @@ import (
 	"github.com/tailorhq/tailor/middleware"
 	"github.com/tailorhq/tailor/rules"
 	"github.com/tailorhq/tailor/rules/experiment"
-	"github.com/tailorhq/tailor/store"
 )
 
 // DefaultKey is the key of a slot's default variant when it has none.
@@ -103,10 +102,8 @@ type document struct {
 func (d *document) get(v *middleware.Visitor) []byte {
 	if !d.done {
 		d.done = true
-		v.ReadProfile(func(p *store.Profile) {
-			in := &rules.Input{Profile: p, Request: v.Facts(), Now: d.now}
-			d.doc = in.Document()
-		})
+		in := &rules.Input{Profile: v.Profile(), Request: v.Facts(), Now: d.now}
+		d.doc = in.Document()
 	}
 	return d.doc
 }

@@ -90,7 +90,7 @@ func (s *Site) learn(v *middleware.Visitor, add assoc.Basket) {
 	}
 	m := s.model.Load()
 	var prior assoc.Basket
-	v.ReadProfile(func(p *store.Profile) { prior = m.BasketOf(p) })
+	prior = m.BasketOf(v.Profile())
 	m.Learn(prior, add)
 }
 
@@ -113,12 +113,11 @@ type recommended struct {
 
 func (s *Site) recommend(r *http.Request, n int) []recommended {
 	var recs []assoc.Recommendation
-	middleware.FromContext(r.Context()).ReadProfile(func(p *store.Profile) {
-		if p == nil {
-			p = store.New("anonymous")
-		}
-		recs = s.model.Load().Recommend(p, n)
-	})
+	p := middleware.FromContext(r.Context()).Profile()
+	if p == nil {
+		p = store.New("anonymous")
+	}
+	recs = s.model.Load().Recommend(p, n)
 	var out []recommended
 	for _, rec := range recs {
 		if pr := ProductByID(rec.Item); pr != nil {

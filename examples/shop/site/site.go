@@ -22,6 +22,7 @@ import (
 
 	"github.com/tailorhq/tailor/middleware"
 	"github.com/tailorhq/tailor/middleware/admin"
+	"github.com/tailorhq/tailor/middleware/collect"
 	"github.com/tailorhq/tailor/middleware/metrics"
 	"github.com/tailorhq/tailor/middleware/slots"
 	"github.com/tailorhq/tailor/rules"
@@ -78,6 +79,7 @@ type Site struct {
 	model      atomic.Pointer[assoc.Model]
 	engine     *rules.Engine
 	admin      *admin.Handler
+	collect    *collect.Collector
 	metrics    *prometheus.Registry
 	demo       bool
 	log        *slog.Logger
@@ -95,7 +97,7 @@ func Open(cfg Config) (*Site, error) {
 	if cfg.Keys == "" {
 		cfg.Keys = cfg.DB + ".keys"
 	}
-	keys, err := LoadOrCreateKeys(cfg.Keys)
+	keys, err := middleware.LoadOrCreateKeys(cfg.Keys)
 	if err != nil {
 		return nil, err
 	}
@@ -137,16 +139,19 @@ func Open(cfg Config) (*Site, error) {
 	}
 	s.engine = engine
 	p, err := middleware.New(middleware.Config{
-		Keys: keys, Store: st, Engine: engine, VisitTimeout: cfg.VisitTimeout,
-		FlushInterval: cfg.FlushInterval, Logger: cfg.Logger,
-		WriteKeys: cfg.WriteKeys,
+		Keys: keys, Store: st, Engine: engine, VisitTimeout: cfg.VisitTimeout, Logger: cfg.Logger,
+		WriteBehind: middleware.WriteBehindConfig{FlushInterval: cfg.FlushInterval},
 	})
 	if err != nil {
 		stop()
 		closeStore()
 		return nil, err
 	}
-	m, err := metrics.New(metrics.Config{Personalizer: p})
+	s.collect, err = collect.New(p, collect.Config{WriteKeys: cfg.WriteKeys})
+	var m *metrics.Metrics
+	if err == nil {
+		m, err = metrics.New(metrics.Config{Personalizer: p})
+	}
 	if err == nil {
 		s.metrics = prometheus.NewRegistry()
 		err = s.metrics.Register(m)
@@ -219,9 +224,8 @@ func (s *Site) routes() {
 // /metrics. Those are outside tailor's Handler, so they are not page views.
 func (s *Site) Handler() http.Handler {
 	root := http.NewServeMux()
-	c := s.p.Collector()
-	root.Handle("POST /_tailor/v1/", c)
-	root.Handle("GET /_tailor/t.js", c)
+	root.Handle("POST /_tailor/v1/", s.collect)
+	root.Handle("GET /_tailor/t.js", s.collect)
 	root.Handle(s.admin.Prefix(), s.admin)
 	root.Handle("GET /metrics", promhttp.HandlerFor(s.metrics, promhttp.HandlerOpts{}))
 	root.Handle("/", s.p.Handler(s.mux))

@@ -1,4 +1,4 @@
-package middleware
+package tracking
 
 import (
 	"encoding/json"
@@ -20,35 +20,35 @@ func TestParseMapping(t *testing.T) {
 		want             store.Event
 		user, anon, prev string
 	}{
-		{"track", kindTrack, `{"userId":"u","event":"Clicked","properties":{"a":1},"messageId":"m"}`,
+		{"track", KindTrack, `{"userId":"u","event":"Clicked","properties":{"a":1},"messageId":"m"}`,
 			store.Event{ID: "#s:m", Type: store.TypeTrack, Name: "Clicked", Props: json.RawMessage(`{"a":1}`), Time: parseNow}, "u", "", ""},
-		{"purchase", kindTrack, `{"anonymousId":"a","event":"purchase","properties":{"total":"9.5","products":[{"sku":"no id","price":1},{"product_id":7,"quantity":3}]}}`,
+		{"purchase", KindTrack, `{"anonymousId":"a","event":"purchase","properties":{"total":"9.5","products":[{"sku":"no id","price":1},{"product_id":7,"quantity":3}]}}`,
 			store.Event{Type: store.TypeTrack, Name: store.EventPurchase, Revenue: 9.5, Time: parseNow,
 				Props: json.RawMessage(`{"total":"9.5","products":[{"sku":"no id","price":1},{"product_id":7,"quantity":3}]}`),
 				Items: []store.Item{{Price: 1}, {ID: "7", Quantity: 3}}}, "", "a", ""},
-		{"page from context", kindPage, `{"userId":"u","category":"docs","context":{"page":{"url":"https://x.example/a/b?c","referrer":"https://www.Google.com/"},"userAgent":"Mozilla/5.0 (iPhone)","campaign":{"source":"s","medium":"m","name":"n"}}}`,
+		{"page from context", KindPage, `{"userId":"u","category":"docs","context":{"page":{"url":"https://x.example/a/b?c","referrer":"https://www.Google.com/"},"userAgent":"Mozilla/5.0 (iPhone)","campaign":{"source":"s","medium":"m","name":"n"}}}`,
 			store.Event{Type: store.TypePage, Path: "/a/b", Category: "docs", Referrer: "www.google.com", Device: "mobile", Source: "s", Medium: "m", Campaign: "n", Time: parseNow}, "u", "", ""},
-		{"screen", kindScreen, `{"userId":"u","name":"Settings","properties":{"category":"app"}}`,
+		{"screen", KindScreen, `{"userId":"u","name":"Settings","properties":{"category":"app"}}`,
 			store.Event{Type: store.TypePage, Name: "Settings", Path: "Settings", Category: "app", Props: json.RawMessage(`{"category":"app"}`), Time: parseNow}, "u", "", ""},
-		{"identify", kindIdentify, `{"userId":"u","anonymousId":"a","traits":{"plan":"pro"}}`,
+		{"identify", KindIdentify, `{"userId":"u","anonymousId":"a","traits":{"plan":"pro"}}`,
 			store.Event{Type: store.TypeIdentify, UserID: "u", Traits: json.RawMessage(`{"plan":"pro"}`), Time: parseNow}, "u", "a", ""},
-		{"group", kindGroup, `{"userId":"u","groupId":"g1","traits":{}}`,
+		{"group", KindGroup, `{"userId":"u","groupId":"g1","traits":{}}`,
 			store.Event{Type: store.TypeIdentify, Name: "group", Traits: json.RawMessage(`{"group":{"id":"g1"}}`), Time: parseNow}, "u", "", ""},
-		{"alias", kindAlias, `{"userId":"u","previousId":"p"}`,
+		{"alias", KindAlias, `{"userId":"u","previousId":"p"}`,
 			store.Event{Type: store.TypeAlias, UserID: "u", Time: parseNow}, "u", "", "p"},
-		{"numeric ids", kindTrack, `{"userId":42,"event":"e","messageId":7}`,
+		{"numeric ids", KindTrack, `{"userId":42,"event":"e","messageId":7}`,
 			store.Event{ID: "#s:7", Type: store.TypeTrack, Name: "e", Time: parseNow}, "42", "", ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			_, calls, errs, fatal := parseCalls([]byte(tc.body), tc.kind, false, parseNow)
+			_, calls, errs, fatal := ParseCalls([]byte(tc.body), tc.kind, false, parseNow)
 			if fatal != nil || len(errs) > 0 || len(calls) != 1 {
 				t.Fatalf("%v %v %d", fatal, errs, len(calls))
 			}
 			c := calls[0]
-			got, _ := json.Marshal(*c.ev)
+			got, _ := json.Marshal(*c.Ev)
 			want, _ := json.Marshal(tc.want)
-			if string(got) != string(want) || c.userID != tc.user || c.anonymousID != tc.anon || c.previousID != tc.prev {
-				t.Errorf("got  %s %q %q %q\nwant %s", got, c.userID, c.anonymousID, c.previousID, want)
+			if string(got) != string(want) || c.UserID != tc.user || c.AnonymousID != tc.anon || c.PreviousID != tc.prev {
+				t.Errorf("got  %s %q %q %q\nwant %s", got, c.UserID, c.AnonymousID, c.PreviousID, want)
 			}
 		})
 	}
@@ -60,15 +60,15 @@ func TestParseBatchContextAndKey(t *testing.T) {
 		{"type":"page","userId":"u"},
 		{"type":"page","userId":"u","context":{"campaign":{"source":"own"}}},
 		{"type":"track","userId":"u","event":"e"}]}`
-	key, calls, errs, fatal := parseCalls([]byte(body), kindBatch, false, parseNow)
+	key, calls, errs, fatal := ParseCalls([]byte(body), KindBatch, false, parseNow)
 	if key != "k" || fatal != nil || len(errs) != 0 || len(calls) != 3 {
 		t.Fatalf("%q %v %v %d", key, fatal, errs, len(calls))
 	}
-	if calls[0].ev.Source != "batch" || calls[0].ev.Path != "/from-batch" || calls[1].ev.Source != "own" || calls[2].ev.Source != "batch" {
+	if calls[0].Ev.Source != "batch" || calls[0].Ev.Path != "/from-batch" || calls[1].Ev.Source != "own" || calls[2].Ev.Source != "batch" {
 		t.Errorf("%+v", calls)
 	}
-	if calls[2].index != 2 {
-		t.Errorf("index %d", calls[2].index)
+	if calls[2].Index != 2 {
+		t.Errorf("index %d", calls[2].Index)
 	}
 }
 
@@ -76,14 +76,14 @@ func TestParseDoesNotAliasTheBody(t *testing.T) {
 	t.Parallel()
 	body := []byte(`{"batch":[{"type":"page","userId":"user-1","messageId":"mid","properties":{"path":"/p","category":"c","x":"y"},
 		"context":{"page":{"referrer":"https://ref.example/"},"campaign":{"source":"s"}}},{"type":"identify","anonymousId":"anon","traits":{"k":"v"}}]}`)
-	_, calls, _, _ := parseCalls(body, kindBatch, false, parseNow)
-	before, _ := json.Marshal(*calls[0].ev)
-	ids := calls[0].userID + calls[1].anonymousID
+	_, calls, _, _ := ParseCalls(body, KindBatch, false, parseNow)
+	before, _ := json.Marshal(*calls[0].Ev)
+	ids := calls[0].UserID + calls[1].AnonymousID
 	for i := range body {
 		body[i] = 'X'
 	}
-	after, _ := json.Marshal(*calls[0].ev)
-	if string(before) != string(after) || calls[0].userID+calls[1].anonymousID != ids || string(calls[1].ev.Traits) != `{"k":"v"}` {
+	after, _ := json.Marshal(*calls[0].Ev)
+	if string(before) != string(after) || calls[0].UserID+calls[1].AnonymousID != ids || string(calls[1].Ev.Traits) != `{"k":"v"}` {
 		t.Errorf("calls changed with the body:\n%s\n%s", before, after)
 	}
 }
@@ -95,11 +95,11 @@ func TestParseMessageIDNamespaces(t *testing.T) {
 	t.Parallel()
 	eventID := func(body string, anonymous bool) string {
 		t.Helper()
-		_, calls, errs, fatal := parseCalls([]byte(body), kindTrack, anonymous, parseNow)
+		_, calls, errs, fatal := ParseCalls([]byte(body), KindTrack, anonymous, parseNow)
 		if fatal != nil || len(errs) > 0 || len(calls) != 1 {
 			t.Fatalf("%s: %v %v %d", body, fatal, errs, len(calls))
 		}
-		return calls[0].ev.ID
+		return calls[0].Ev.ID
 	}
 	seen := make(map[string]string)
 	for _, m := range []string{`"order-1"`, `"s:order-1"`, `"b:order-1"`, `"#order-1"`, `7`} {
@@ -141,55 +141,55 @@ func FuzzCollect(f *testing.F) {
 		f.Add([]byte(s), uint8(0), false)
 		f.Add([]byte(s), uint8(6), true)
 	}
-	kinds := []string{kindTrack, kindPage, kindScreen, kindIdentify, kindGroup, kindAlias, kindBatch}
+	kinds := []string{KindTrack, KindPage, KindScreen, KindIdentify, KindGroup, KindAlias, KindBatch}
 	f.Fuzz(func(t *testing.T, body []byte, k uint8, anonymous bool) {
 		kind := kinds[int(k)%len(kinds)]
-		_, calls, errs, fatal := parseCalls(body, kind, anonymous, parseNow)
+		_, calls, errs, fatal := ParseCalls(body, kind, anonymous, parseNow)
 		if fatal != nil {
-			if (fatal.status != http.StatusBadRequest && fatal.status != http.StatusRequestEntityTooLarge) || fatal.Message == "" || calls != nil || errs != nil {
+			if (fatal.Status != http.StatusBadRequest && fatal.Status != http.StatusRequestEntityTooLarge) || fatal.Message == "" || calls != nil || errs != nil {
 				t.Fatalf("fatal %+v with %d calls, %d errors", fatal, len(calls), len(errs))
 			}
 			return
 		}
-		if len(calls)+len(errs) > maxBatchEvents || (kind != kindBatch && len(calls)+len(errs) != 1) {
+		if len(calls)+len(errs) > maxBatchEvents || (kind != KindBatch && len(calls)+len(errs) != 1) {
 			t.Fatalf("%d calls and %d errors", len(calls), len(errs))
 		}
 		for _, e := range errs {
-			if (e.status != http.StatusBadRequest && e.status != http.StatusRequestEntityTooLarge) || e.Message == "" {
+			if (e.Status != http.StatusBadRequest && e.Status != http.StatusRequestEntityTooLarge) || e.Message == "" {
 				t.Fatalf("error %+v", e)
 			}
-			if kind == kindBatch && !strings.HasPrefix(e.Field, "batch[") {
+			if kind == KindBatch && !strings.HasPrefix(e.Field, "batch[") {
 				t.Fatalf("error of a batch event names %q", e.Field)
 			}
 		}
 		for _, c := range calls {
-			if c.userID == "" && c.anonymousID == "" && !anonymous {
+			if c.UserID == "" && c.AnonymousID == "" && !anonymous {
 				t.Fatalf("call without id: %+v", c)
 			}
-			for _, id := range []string{c.userID, c.anonymousID, c.previousID} {
+			for _, id := range []string{c.UserID, c.AnonymousID, c.PreviousID} {
 				if id == "" {
 					continue
 				}
 				if _, err := store.UserProfileID(id); err != nil {
 					t.Fatalf("id %q: %v", id, err)
 				}
-				if err := store.ValidateID(anonProfileID(id)); err != nil {
+				if err := store.ValidateID(AnonProfileID(id)); err != nil {
 					t.Fatalf("id %q: %v", id, err)
 				}
 			}
-			if ns := messageEventID("", anonymous); c.ev.ID != "" && !strings.HasPrefix(c.ev.ID, ns) {
-				t.Fatalf("event id %q of a call with anonymous=%v, want it under %q", c.ev.ID, anonymous, ns)
+			if ns := messageEventID("", anonymous); c.Ev.ID != "" && !strings.HasPrefix(c.Ev.ID, ns) {
+				t.Fatalf("event id %q of a call with anonymous=%v, want it under %q", c.Ev.ID, anonymous, ns)
 			}
-			if c.ev.Type == "" || c.ev.Time.After(parseNow) || len(c.ev.Props) > maxProps || len(c.ev.Path) > maxPath || len(c.ev.Items) > maxProducts {
-				t.Fatalf("event %+v", c.ev)
+			if c.Ev.Type == "" || c.Ev.Time.After(parseNow) || len(c.Ev.Props) > maxProps || len(c.Ev.Path) > maxPath || len(c.Ev.Items) > maxProducts {
+				t.Fatalf("event %+v", c.Ev)
 			}
-			for _, raw := range [][]byte{c.ev.Props, c.ev.Traits} {
+			for _, raw := range [][]byte{c.Ev.Props, c.Ev.Traits} {
 				if raw != nil && !json.Valid(raw) {
 					t.Fatalf("invalid JSON kept: %q", raw)
 				}
 			}
 			// The event folds.
-			store.New("x").Apply(store.Limits{}, *c.ev)
+			store.New("x").Apply(store.Limits{}, *c.Ev)
 		}
 	})
 }
@@ -232,7 +232,7 @@ func BenchmarkParseCalls(b *testing.B) {
 	b.SetBytes(int64(len(body)))
 	b.ReportAllocs()
 	for b.Loop() {
-		_, calls, errs, fatal := parseCalls(body, kindBatch, false, parseNow)
+		_, calls, errs, fatal := ParseCalls(body, KindBatch, false, parseNow)
 		if len(calls) != 100 || errs != nil || fatal != nil {
 			b.Fatal(len(calls), errs, fatal)
 		}

@@ -14,23 +14,21 @@ import (
 )
 
 // exampleSite returns a Personalizer with a CRM segment, and a site with
-// the collection endpoint and a sign-in.
+// a sign-in.
 func exampleSite() (*middleware.Personalizer, http.Handler) {
 	engine, _ := rules.NewEngine(
 		rules.Segment{Name: "crm-opportunity", Rule: rules.Trait("crm_stage", "opportunity")},
 		rules.Segment{Name: "red-sox-fan", Rule: rules.CategoryViews("red-sox", 2)},
 	)
 	p, err := middleware.New(middleware.Config{
-		Keys:      []middleware.KeyPair{middleware.GenerateKeyPair()},
-		Store:     memory.New(store.Limits{}),
-		Engine:    engine,
-		WriteKeys: []string{"wk_example"},
+		Keys:   []middleware.KeyPair{middleware.GenerateKeyPair()},
+		Store:  memory.New(store.Limits{}),
+		Engine: engine,
 	})
 	if err != nil {
 		panic(err)
 	}
 	mux := http.NewServeMux()
-	mux.Handle("/_tailor/", p.Collector())
 	mux.HandleFunc("POST /login", func(w http.ResponseWriter, r *http.Request) {
 		if err := p.Identify(w, r, r.FormValue("email"), nil); err != nil {
 			http.Error(w, err.Error(), http.StatusServiceUnavailable)
@@ -66,79 +64,6 @@ func (b *browser) do(method, target, form string) string {
 		b.cookie = c
 	}
 	return rec.Body.String()
-}
-
-// A server sends a batch of Segment events with its write key.
-func ExamplePersonalizer_Collector() {
-	p, h := exampleSite()
-	defer p.Close(context.Background())
-
-	r := httptest.NewRequest("POST", "/_tailor/v1/batch", strings.NewReader(`{"batch":[
-		{"type":"identify","userId":"ana@example.com","traits":{"crm_stage":"opportunity"}},
-		{"type":"track","userId":"ana@example.com","event":"email_clicked","properties":{"campaign":"spring"}},
-		{"type":"track","userId":"ana@example.com"}]}`))
-	r.SetBasicAuth("wk_example", "")
-	rec := httptest.NewRecorder()
-	h.ServeHTTP(rec, r)
-	fmt.Print(rec.Code, " ", rec.Body.String())
-
-	prof, _ := p.Profile(context.Background(), "user:ana@example.com")
-	fmt.Println(string(prof.Traits), prof.Counts["email_clicked"])
-	// Output:
-	// 200 {"success":true,"accepted":2,"errors":[{"error":"invalid","field":"batch[2].event","message":"required for track"}]}
-	// {"crm_stage":"opportunity"} 1
-}
-
-// The snippet's calls (no write key) may track what the visitor does, but
-// not orders: anyone could send them. The server records the order.
-func ExamplePersonalizer_Collector_browser() {
-	p, err := middleware.New(middleware.Config{
-		Keys:      []middleware.KeyPair{middleware.GenerateKeyPair()},
-		Store:     memory.New(store.Limits{}),
-		WriteKeys: []string{"wk_example"},
-	})
-	if err != nil {
-		panic(err)
-	}
-	defer p.Close(context.Background())
-	mux := http.NewServeMux()
-	mux.Handle("/_tailor/", p.Collector())
-	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		fmt.Fprint(w, middleware.FromContext(r.Context()).ID())
-	})
-	h := p.Handler(mux)
-
-	b := &browser{h: h}
-	b.do("GET", "/", "")
-	id := b.do("GET", "/", "") // a returning visitor: kept
-	send := func(r *http.Request) {
-		rec := httptest.NewRecorder()
-		h.ServeHTTP(rec, r)
-		fmt.Print(rec.Code, " ", rec.Body.String())
-	}
-	r := httptest.NewRequest("POST", "/_tailor/v1/batch", strings.NewReader(`{"batch":[
-		{"type":"track","event":"add_to_cart"},
-		{"type":"track","event":"Order Completed","properties":{"revenue":5000}}]}`))
-	r.Header.Set("Sec-Fetch-Site", "same-origin") // from a page of the site
-	r.Header.Set("User-Agent", "Mozilla/5.0 (Example) Chrome/150.0")
-	for _, c := range b.cookie {
-		r.AddCookie(c)
-	}
-	send(r)
-	prof, _ := p.Profile(context.Background(), id)
-	fmt.Println(prof.Counts["add_to_cart"], prof.Purchases.Count)
-
-	r = httptest.NewRequest("POST", "/_tailor/v1/track", strings.NewReader(
-		`{"anonymousId":"`+id+`","event":"Order Completed","properties":{"revenue":50}}`))
-	r.SetBasicAuth("wk_example", "")
-	send(r)
-	prof, _ = p.Profile(context.Background(), id)
-	fmt.Println(prof.Purchases.Count, prof.Purchases.Revenue)
-	// Output:
-	// 200 {"success":true,"accepted":1,"errors":[{"error":"forbidden","field":"batch[1].event","message":"track \"Order Completed\" needs a write key: it records a purchase (send orders from your server)"}]}
-	// 1 0
-	// 200 {"success":true,"accepted":1}
-	// 1 50
 }
 
 // A visitor browses anonymously, then signs in on a second browser too:

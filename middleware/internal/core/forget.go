@@ -1,4 +1,4 @@
-package middleware
+package core
 
 import (
 	"context"
@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/tailorhq/tailor/middleware/internal/cookie"
 	"github.com/tailorhq/tailor/store"
 )
 
@@ -36,7 +37,7 @@ import (
 // answers their loads; the instance then forgets them as above. Every
 // store of tailor keeps tombstones; with a store that keeps none, run
 // Forget on every instance.
-func (p *Personalizer) Forget(ctx context.Context, id string) error {
+func (p *Core) Forget(ctx context.Context, id string) error {
 	if id == "" {
 		return fmt.Errorf("tailor: Forget: %w", store.ErrInvalidID)
 	}
@@ -47,7 +48,7 @@ func (p *Personalizer) Forget(ctx context.Context, id string) error {
 	p.lockFlush() // no flush in flight: nothing written after the delete
 	defer p.unlockFlush()
 	for _, pid := range ids {
-		p.queue.remove(pid)
+		p.queue.Remove(pid)
 		p.wipe(pid)
 		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), p.cfg.StoreTimeout)
 		if err := p.store.Delete(cctx, pid); err != nil {
@@ -69,9 +70,9 @@ func (p *Personalizer) Forget(ctx context.Context, id string) error {
 
 // erasable returns the profiles that erasing id erases, and the visitor
 // ids among them.
-func (p *Personalizer) erasable(ctx context.Context, id string) (ids, visitors []string, errs []error) {
+func (p *Core) erasable(ctx context.Context, id string) (ids, visitors []string, errs []error) {
 	var todo []string
-	if isVisitorID(id) {
+	if cookie.IsVisitorID(id) {
 		todo = append(todo, id)
 	}
 	if uid, err := store.UserProfileID(id); err == nil {
@@ -86,7 +87,7 @@ func (p *Personalizer) erasable(ctx context.Context, id string) (ids, visitors [
 			continue
 		}
 		ids = append(ids, pid)
-		if isVisitorID(pid) {
+		if cookie.IsVisitorID(pid) {
 			visitors = append(visitors, pid)
 			if pid == id {
 				continue // a visitor alone: not the user they identified as
@@ -100,13 +101,13 @@ func (p *Personalizer) erasable(ctx context.Context, id string) (ids, visitors [
 		todo = append(todo, prof.Aliases...)
 		// Merges this instance holds for pid: a frozen pid does not fold
 		// them (they would be forwarded), so its Aliases miss them.
-		for _, e := range p.queue.get(pid) {
+		for _, e := range p.queue.Get(pid) {
 			if e.Type == store.TypeMerge && e.Merge != nil {
 				todo = append(todo, e.Merge.ID)
 				todo = append(todo, e.Merge.Aliases...)
 			}
 		}
-		if into := prof.MergedInto; into != "" && !isVisitorID(pid) {
+		if into := prof.MergedInto; into != "" && !cookie.IsVisitorID(pid) {
 			todo = append(todo, into) // a former user id: the same person
 		}
 	}
@@ -117,8 +118,8 @@ func (p *Personalizer) erasable(ctx context.Context, id string) (ids, visitors [
 // this instance holds for it, for erasure: read from the store itself,
 // within StoreTimeout, whatever the request path's state of the store (a
 // cached or partial copy may miss aliases).
-func (p *Personalizer) current(ctx context.Context, pid string) (*store.Profile, error) {
-	before := p.queue.get(pid)
+func (p *Core) current(ctx context.Context, pid string) (*store.Profile, error) {
+	before := p.queue.Get(pid)
 	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), p.cfg.StoreTimeout)
 	prof, err := p.store.Load(cctx, pid)
 	cancel()
@@ -130,7 +131,7 @@ func (p *Personalizer) current(ctx context.Context, pid string) (*store.Profile,
 		return nil, fmt.Errorf("read profile %q: %w", pid, err)
 	}
 	prof.Apply(p.lim, before...)
-	prof.Apply(p.lim, p.queue.get(pid)...)
+	prof.Apply(p.lim, p.queue.Get(pid)...)
 	return prof, nil
 }
 
@@ -138,14 +139,14 @@ func (p *Personalizer) current(ctx context.Context, pid string) (*store.Profile,
 // on the instance that runs it: nothing is recorded for it for a while,
 // its pending events and cached state go, and a visitor's cookie is
 // deleted on their next response.
-func (p *Personalizer) erased(pid string) {
+func (p *Core) erased(pid string) {
 	var visitors []string
-	if isVisitorID(pid) {
+	if cookie.IsVisitorID(pid) {
 		visitors = []string{pid}
 	}
 	p.forgotten.add([]string{pid}, visitors, p.tombstoneTTL())
-	merges := append(p.queue.get(pid), p.merges.take(pid)...)
-	p.queue.remove(pid)
+	merges := append(p.queue.Get(pid), p.merges.take(pid)...)
+	p.queue.Remove(pid)
 	p.wipe(pid)
 	p.eraseMerged(merges, true)
 }
@@ -157,7 +158,7 @@ func (p *Personalizer) erased(pid string) {
 // erasure that ran elsewhere could not know them. now runs the deletions
 // before returning; otherwise (the caller holds a stripe lock) they run in
 // the background.
-func (p *Personalizer) eraseMerged(evs []store.Event, now bool) {
+func (p *Core) eraseMerged(evs []store.Event, now bool) {
 	var ids, visitors []string
 	for _, e := range evs {
 		if e.Type != store.TypeMerge || e.Merge == nil {
@@ -168,7 +169,7 @@ func (p *Personalizer) eraseMerged(evs []store.Event, now bool) {
 				continue
 			}
 			ids = append(ids, id)
-			if isVisitorID(id) {
+			if cookie.IsVisitorID(id) {
 				visitors = append(visitors, id)
 			}
 		}
@@ -179,7 +180,7 @@ func (p *Personalizer) eraseMerged(evs []store.Event, now bool) {
 	p.forgotten.add(ids, visitors, p.tombstoneTTL())
 	del := func(wipe bool) {
 		for _, id := range ids {
-			p.queue.remove(id)
+			p.queue.Remove(id)
 			if wipe {
 				p.wipe(id)
 			}
@@ -208,7 +209,7 @@ func (p *Personalizer) eraseMerged(evs []store.Event, now bool) {
 // eraseAgain deletes the profiles of a write that were erased while it was
 // under way (Forget on another instance), which the write put back. The
 // caller does not merge them into a user's profile either.
-func (p *Personalizer) eraseAgain(ctx context.Context, written []store.Batch, profs []*store.Profile) {
+func (p *Core) eraseAgain(ctx context.Context, written []store.Batch, profs []*store.Profile) {
 	for i, b := range written {
 		if !p.forgotten.profile(b.ID) || profs[i] == nil {
 			continue // not erased, or refused by the store's tombstone
@@ -223,7 +224,7 @@ func (p *Personalizer) eraseAgain(ctx context.Context, written []store.Batch, pr
 }
 
 // wipe empties and drops the cached state of pid.
-func (p *Personalizer) wipe(pid string) {
+func (p *Core) wipe(pid string) {
 	mu := p.lock(pid)
 	mu.Lock()
 	defer mu.Unlock()
@@ -236,25 +237,25 @@ func (p *Personalizer) wipe(pid string) {
 
 // tombstoneTTL is how long nothing is recorded for an erased profile:
 // long enough for the requests and the flush in flight to end.
-func (p *Personalizer) tombstoneTTL() time.Duration {
+func (p *Core) tombstoneTTL() time.Duration {
 	return max(time.Minute, 2*p.cfg.StoreTimeout+4*p.cfg.FlushInterval)
 }
 
 // withdraw erases the visitor of a cookie whose request came without
 // consent, in the background.
-func (p *Personalizer) withdraw(ci cookieID) {
+func (p *Core) withdraw(ci cookie.ID) {
 	if p.forgotten.visitor(ci) || p.closed.Load() {
 		return // being erased already
 	}
-	p.forgotten.add(nil, []string{ci.id}, p.tombstoneTTL())
+	p.forgotten.add(nil, []string{ci.Visitor}, p.tombstoneTTL())
 	p.bg.Add(1)
 	go func() {
 		defer p.bg.Done()
 		ctx, cancel := context.WithTimeout(context.Background(), 4*p.cfg.StoreTimeout)
 		defer cancel()
-		err := p.Forget(ctx, ci.id)
-		if ci.user != "" {
-			err = errors.Join(err, p.Forget(ctx, ci.user))
+		err := p.Forget(ctx, ci.Visitor)
+		if ci.User != "" {
+			err = errors.Join(err, p.Forget(ctx, ci.User))
 		}
 		if err != nil {
 			p.cfg.Logger.Warn("tailor: erasing a visitor who withdrew consent failed", "err", err)
@@ -329,19 +330,19 @@ func (f *forgottenSet) profile(id string) bool {
 }
 
 // visitor reports whether the cookie ci names an erased visitor or user.
-func (f *forgottenSet) visitor(ci cookieID) bool {
+func (f *forgottenSet) visitor(ci cookie.ID) bool {
 	if f.n.Load() == 0 {
 		return false
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return f.has(f.visitors, ci.id) || f.has(f.profiles, ci.id) ||
-		(ci.user != "" && f.has(f.profiles, store.UserPrefix+ci.user))
+	return f.has(f.visitors, ci.Visitor) || f.has(f.profiles, ci.Visitor) ||
+		(ci.User != "" && f.has(f.profiles, store.UserPrefix+ci.User))
 }
 
 // expireInBackground deletes the profiles unseen for Config.Retention, if
 // the store can, unless a previous run is still going.
-func (p *Personalizer) expireInBackground() {
+func (p *Core) expireInBackground() {
 	if _, ok := p.store.(store.Expirer); !ok || p.cfg.Retention < 0 || !p.expiring.CompareAndSwap(false, true) {
 		return
 	}
@@ -367,7 +368,7 @@ func (p *Personalizer) expireInBackground() {
 }
 
 // expire deletes the profiles unseen for Config.Retention.
-func (p *Personalizer) expire(ctx context.Context) (int, error) {
+func (p *Core) expire(ctx context.Context) (int, error) {
 	ex, ok := p.store.(store.Expirer)
 	if !ok || p.cfg.Retention < 0 {
 		return 0, nil

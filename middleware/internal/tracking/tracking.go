@@ -1,4 +1,4 @@
-package middleware
+package tracking
 
 import (
 	"bytes"
@@ -15,17 +15,19 @@ import (
 
 	"github.com/tidwall/gjson"
 
+	"github.com/tailorhq/tailor/middleware/internal/cookie"
+	"github.com/tailorhq/tailor/middleware/internal/reqfacts"
 	"github.com/tailorhq/tailor/store"
 )
 
 // Limits of the collection endpoint: Segment's, and tailor's own bounds on
 // what one event may put in a profile.
 const (
-	maxEventBytes  = 32 << 10  // one call, or one event of a batch
-	maxBatchBytes  = 500 << 10 // one batch
+	MaxEventBytes  = 32 << 10  // one call, or one event of a batch
+	MaxBatchBytes  = 500 << 10 // one batch
 	maxBatchEvents = 2500      // events in one batch
 	maxDepth       = 64        // nesting of JSON arrays and objects
-	maxName        = 200       // event and page names, in bytes
+	MaxName        = 200       // event and page names, in bytes
 	maxMessageID   = 200       // messageId, in bytes
 	maxProducts    = 200       // products of one order
 	maxPath        = 1024      // page paths, in bytes; longer ones are cut
@@ -37,42 +39,42 @@ const (
 
 // The Segment call types.
 const (
-	kindIdentify = "identify"
-	kindTrack    = "track"
-	kindPage     = "page"
-	kindScreen   = "screen"
-	kindGroup    = "group"
-	kindAlias    = "alias"
-	kindBatch    = "batch"
+	KindIdentify = "identify"
+	KindTrack    = "track"
+	KindPage     = "page"
+	KindScreen   = "screen"
+	KindGroup    = "group"
+	KindAlias    = "alias"
+	KindBatch    = "batch"
 )
 
 // A call is one valid Segment call, mapped to a tailor event.
-type call struct {
-	index       int // in the batch; -1 for a single call
-	kind        string
-	event       string // of a track call, as sent (ev.Name may be mapped: "purchase")
-	userID      string
-	anonymousID string
-	previousID  string // alias
-	ev          *store.Event
+type Call struct {
+	Index       int // in the batch; -1 for a single call
+	Kind        string
+	Event       string // of a track call, as sent (Ev.Name may be mapped: "purchase")
+	UserID      string
+	AnonymousID string
+	PreviousID  string // alias
+	Ev          *store.Event
 }
 
 // A fieldError is what the collection endpoint answers about a call or a
 // body it refuses, as JSON.
-type fieldError struct {
-	status  int
-	index   int    // of the call in the batch, -1 for the body
+type FieldError struct {
+	Status  int    `json:"-"`
+	Index   int    `json:"-"`     // of the call in the batch, -1 for the body
 	Code    string `json:"error"` // "invalid", "too_large", "forbidden", ...
 	Field   string `json:"field,omitempty"`
 	Message string `json:"message"`
 }
 
-func invalid(field, format string, args ...any) *fieldError {
-	return &fieldError{status: http.StatusBadRequest, index: -1, Code: "invalid", Field: field, Message: fmt.Sprintf(format, args...)}
+func Invalid(field, format string, args ...any) *FieldError {
+	return &FieldError{Status: http.StatusBadRequest, Index: -1, Code: "invalid", Field: field, Message: fmt.Sprintf(format, args...)}
 }
 
-func tooLarge(field, format string, args ...any) *fieldError {
-	return &fieldError{status: http.StatusRequestEntityTooLarge, index: -1, Code: "too_large", Field: field, Message: fmt.Sprintf(format, args...)}
+func TooLarge(field, format string, args ...any) *FieldError {
+	return &FieldError{Status: http.StatusRequestEntityTooLarge, Index: -1, Code: "too_large", Field: field, Message: fmt.Sprintf(format, args...)}
 }
 
 // parseCalls parses the body of a call to the endpoint of kind (a call
@@ -82,60 +84,60 @@ func tooLarge(field, format string, args ...any) *fieldError {
 // each invalid call (a valid call is never refused because of another),
 // and fatal when the body as a whole is refused (malformed, too large, too
 // deep). Strings of the calls do not alias body.
-func parseCalls(body []byte, kind string, anonymous bool, now time.Time) (writeKey string, calls []call, errs []fieldError, fatal *fieldError) {
-	limit := maxEventBytes
-	if kind == kindBatch {
-		limit = maxBatchBytes
+func ParseCalls(body []byte, kind string, anonymous bool, now time.Time) (writeKey string, calls []Call, errs []FieldError, fatal *FieldError) {
+	limit := MaxEventBytes
+	if kind == KindBatch {
+		limit = MaxBatchBytes
 	}
 	if len(body) > limit {
-		return "", nil, nil, tooLarge("", "the body is %d bytes; the limit is %d KB", len(body), limit>>10)
+		return "", nil, nil, TooLarge("", "the body is %d bytes; the limit is %d KB", len(body), limit>>10)
 	}
 	if !gjson.ValidBytes(body) {
-		return "", nil, nil, invalid("", "%s", syntaxError(body))
+		return "", nil, nil, Invalid("", "%s", syntaxError(body))
 	}
 	if !depthWithin(body, maxDepth) {
-		return "", nil, nil, invalid("", "JSON nested deeper than %d levels", maxDepth)
+		return "", nil, nil, Invalid("", "JSON nested deeper than %d levels", maxDepth)
 	}
 	// The calls' strings are cloned from s where they are kept.
 	s := unsafe.String(unsafe.SliceData(body), len(body))
 	root := gjson.Parse(s)
 	if !root.IsObject() {
-		return "", nil, nil, invalid("", "the body must be a JSON object")
+		return "", nil, nil, Invalid("", "the body must be a JSON object")
 	}
 	if k := root.Get("writeKey"); k.Type == gjson.String {
 		writeKey = strings.Clone(k.Str)
 	}
-	if kind != kindBatch {
+	if kind != KindBatch {
 		c, fe := parseCall(root, kind, -1, anonymous, callContext{}, time.Time{}, now, new(store.Event))
 		if fe != nil {
-			return writeKey, nil, []fieldError{*fe}, nil
+			return writeKey, nil, []FieldError{*fe}, nil
 		}
-		return writeKey, []call{c}, nil, nil
+		return writeKey, []Call{c}, nil, nil
 	}
 	batch := root.Get("batch")
 	switch {
 	case !batch.Exists():
-		return writeKey, nil, nil, invalid("batch", "required")
+		return writeKey, nil, nil, Invalid("batch", "required")
 	case !batch.IsArray():
-		return writeKey, nil, nil, invalid("batch", "must be an array")
+		return writeKey, nil, nil, Invalid("batch", "must be an array")
 	}
 	n := 0
 	batch.ForEach(func(_, _ gjson.Result) bool { n++; return true })
 	if n > maxBatchEvents {
-		return writeKey, nil, nil, tooLarge("batch", "%d events; the limit is %d", n, maxBatchEvents)
+		return writeKey, nil, nil, TooLarge("batch", "%d events; the limit is %d", n, maxBatchEvents)
 	}
 	bctx := callContext{}.with(root.Get("context"))
 	bsent, ok := sentTime(root.Get("sentAt"))
 	if !ok {
-		return writeKey, nil, nil, invalid("sentAt", "not an ISO 8601 date and time")
+		return writeKey, nil, nil, Invalid("sentAt", "not an ISO 8601 date and time")
 	}
-	calls = make([]call, 0, n)
+	calls = make([]Call, 0, n)
 	evs := make([]store.Event, n) // one allocation for the events of the calls
 	i := 0
 	batch.ForEach(func(_, m gjson.Result) bool {
 		c, fe := parseCall(m, "", i, anonymous, bctx, bsent, now, &evs[i])
 		if fe != nil {
-			fe.index = i
+			fe.Index = i
 			errs = append(errs, *fe)
 		} else {
 			calls = append(calls, c)
@@ -152,9 +154,9 @@ type callFields struct {
 	messageID, timestamp, sentAt, properties, traits, context gjson.Result
 }
 
-// fieldPrefix begins the names of the fields of call index in errors:
+// FieldPrefix begins the names of the fields of call index in errors:
 // "batch[index]." in a batch, nothing for a single call (index -1).
-func fieldPrefix(index int) string {
+func FieldPrefix(index int) string {
 	if index < 0 {
 		return ""
 	}
@@ -163,22 +165,22 @@ func fieldPrefix(index int) string {
 
 // parseCall parses one call m of type kind ("" to read it from m's type
 // field), the index-th of a batch (-1 for a single call).
-func parseCall(m gjson.Result, kind string, index int, anonymous bool, bctx callContext, bsent, now time.Time, into *store.Event) (c call, fe *fieldError) {
+func parseCall(m gjson.Result, kind string, index int, anonymous bool, bctx callContext, bsent, now time.Time, into *store.Event) (c Call, fe *FieldError) {
 	defer func() {
 		if fe != nil && index >= 0 {
 			// Name the field in the batch; built only for errors.
 			if fe.Field == "" {
-				fe.Field = strings.TrimSuffix(fieldPrefix(index), ".")
+				fe.Field = strings.TrimSuffix(FieldPrefix(index), ".")
 			} else {
-				fe.Field = fieldPrefix(index) + fe.Field
+				fe.Field = FieldPrefix(index) + fe.Field
 			}
 		}
 	}()
 	if !m.IsObject() {
-		return call{}, invalid("", "must be a JSON object")
+		return Call{}, Invalid("", "must be a JSON object")
 	}
-	if len(m.Raw) > maxEventBytes {
-		return call{}, tooLarge("", "the event is %d bytes; the limit is %d KB", len(m.Raw), maxEventBytes>>10)
+	if len(m.Raw) > MaxEventBytes {
+		return Call{}, TooLarge("", "the event is %d bytes; the limit is %d KB", len(m.Raw), MaxEventBytes>>10)
 	}
 	var f callFields
 	m.ForEach(func(k, v gjson.Result) bool {
@@ -216,52 +218,52 @@ func parseCall(m gjson.Result, kind string, index int, anonymous bool, bctx call
 	})
 	if kind == "" {
 		if f.typ.Type != gjson.String {
-			return call{}, invalid("type", "required: identify, track, page, screen, group or alias")
+			return Call{}, Invalid("type", "required: identify, track, page, screen, group or alias")
 		}
 		switch kind = f.typ.Str; kind {
-		case kindIdentify, kindTrack, kindPage, kindScreen, kindGroup, kindAlias:
+		case KindIdentify, KindTrack, KindPage, KindScreen, KindGroup, KindAlias:
 		default:
-			return call{}, invalid("type", "%q is not identify, track, page, screen, group or alias", truncate(kind, 40))
+			return Call{}, Invalid("type", "%q is not identify, track, page, screen, group or alias", Truncate(kind, 40))
 		}
 	}
-	c = call{index: index, kind: kind, ev: into}
-	if c.userID, fe = idField(f.userID, "userId", store.MaxUserIDLength); fe != nil {
-		return call{}, fe
+	c = Call{Index: index, Kind: kind, Ev: into}
+	if c.UserID, fe = idField(f.userID, "userId", store.MaxUserIDLength); fe != nil {
+		return Call{}, fe
 	}
-	if c.anonymousID, fe = idField(f.anonymousID, "anonymousId", store.MaxUserIDLength); fe != nil {
-		return call{}, fe
+	if c.AnonymousID, fe = idField(f.anonymousID, "anonymousId", store.MaxUserIDLength); fe != nil {
+		return Call{}, fe
 	}
 	switch {
-	case kind == kindAlias:
-		if c.previousID, fe = idField(f.previousID, "previousId", store.MaxUserIDLength); fe != nil {
-			return call{}, fe
+	case kind == KindAlias:
+		if c.PreviousID, fe = idField(f.previousID, "previousId", store.MaxUserIDLength); fe != nil {
+			return Call{}, fe
 		}
-		if c.previousID == "" {
-			return call{}, invalid("previousId", "required for alias")
+		if c.PreviousID == "" {
+			return Call{}, Invalid("previousId", "required for alias")
 		}
-		if c.userID == "" {
-			return call{}, invalid("userId", "required for alias")
+		if c.UserID == "" {
+			return Call{}, Invalid("userId", "required for alias")
 		}
-	case c.userID == "" && c.anonymousID == "" && !anonymous:
-		return call{}, invalid("userId", "userId or anonymousId is required")
+	case c.UserID == "" && c.AnonymousID == "" && !anonymous:
+		return Call{}, Invalid("userId", "userId or anonymousId is required")
 	}
 	var id string
 	if id, fe = checkID(f.messageID, "messageId", maxMessageID); fe != nil {
-		return call{}, fe
+		return Call{}, fe
 	}
 	if id != "" {
-		c.ev.ID = messageEventID(id, anonymous) // a copy
+		c.Ev.ID = messageEventID(id, anonymous) // a copy
 	}
-	if c.ev.Time, fe = callTime(f.timestamp, f.sentAt, bsent, now); fe != nil {
-		return call{}, fe
+	if c.Ev.Time, fe = callTime(f.timestamp, f.sentAt, bsent, now); fe != nil {
+		return Call{}, fe
 	}
 	props := f.properties
 	if props.Exists() && props.Type != gjson.Null && !props.IsObject() {
-		return call{}, invalid("properties", "must be an object")
+		return Call{}, Invalid("properties", "must be an object")
 	}
 	traits := f.traits
 	if traits.Exists() && traits.Type != gjson.Null && !traits.IsObject() {
-		return call{}, invalid("traits", "must be an object")
+		return Call{}, Invalid("traits", "must be an object")
 	}
 	ctx := bctx
 	if f.context.IsObject() {
@@ -269,52 +271,52 @@ func parseCall(m gjson.Result, kind string, index int, anonymous bool, bctx call
 	}
 	var ev store.Event
 	switch kind {
-	case kindTrack:
+	case KindTrack:
 		if f.event.Type != gjson.String || f.event.Str == "" {
-			return call{}, invalid("event", "required for track")
+			return Call{}, Invalid("event", "required for track")
 		}
-		if len(f.event.Str) > maxName {
-			return call{}, invalid("event", "%d bytes; the limit is %d", len(f.event.Str), maxName)
+		if len(f.event.Str) > MaxName {
+			return Call{}, Invalid("event", "%d bytes; the limit is %d", len(f.event.Str), MaxName)
 		}
-		c.event = strings.Clone(f.event.Str)
-		if ev, fe = trackFrom(c.event, props, "properties."); fe != nil {
-			return call{}, fe
+		c.Event = strings.Clone(f.event.Str)
+		if ev, fe = trackFrom(c.Event, props, "properties."); fe != nil {
+			return Call{}, fe
 		}
-	case kindPage, kindScreen:
+	case KindPage, KindScreen:
 		var name, cat string
-		if name, fe = stringField(f.name, "name", maxName); fe != nil {
-			return call{}, fe
+		if name, fe = stringField(f.name, "name", MaxName); fe != nil {
+			return Call{}, fe
 		}
-		if cat, fe = stringField(f.category, "category", maxName); fe != nil {
-			return call{}, fe
+		if cat, fe = stringField(f.category, "category", MaxName); fe != nil {
+			return Call{}, fe
 		}
 		ev = pageFrom(name, cat, props, &ctx)
-		if ev.Path == "" && kind == kindScreen && name != "" {
-			ev.Path = cutPath(name)
+		if ev.Path == "" && kind == KindScreen && name != "" {
+			ev.Path = CutPath(name)
 		}
-	case kindIdentify:
-		ev = store.Event{Type: store.TypeIdentify, UserID: c.userID, Traits: rawObject(traits, 0)}
-	case kindGroup:
+	case KindIdentify:
+		ev = store.Event{Type: store.TypeIdentify, UserID: c.UserID, Traits: rawObject(traits, 0)}
+	case KindGroup:
 		var g string
 		if g, fe = idField(f.groupID, "groupId", store.MaxUserIDLength); fe != nil {
-			return call{}, fe
+			return Call{}, fe
 		}
 		if g == "" {
-			return call{}, invalid("groupId", "required for group")
+			return Call{}, Invalid("groupId", "required for group")
 		}
-		ev = store.Event{Type: store.TypeIdentify, Name: kindGroup, Traits: groupTraits(g, traits)}
-	case kindAlias:
-		ev = store.Event{Type: store.TypeAlias, UserID: c.userID}
+		ev = store.Event{Type: store.TypeIdentify, Name: KindGroup, Traits: groupTraits(g, traits)}
+	case KindAlias:
+		ev = store.Event{Type: store.TypeAlias, UserID: c.UserID}
 	}
-	if kind != kindPage && kind != kindScreen {
+	if kind != KindPage && kind != KindScreen {
 		// Where the event was sent from, for rules on UTM parameters.
 		ev.Source, ev.Medium = ctxString(ctx.source), ctxString(ctx.medium)
 		if c := ctxString(ctx.campaign); c != "" {
 			ev.Campaign = c
 		}
 	}
-	ev.ID, ev.Time = c.ev.ID, c.ev.Time
-	*c.ev = ev
+	ev.ID, ev.Time = c.Ev.ID, c.Ev.Time
+	*c.Ev = ev
 	return c, nil
 }
 
@@ -347,7 +349,7 @@ func messageEventID(id string, browser bool) string {
 // idField reads an id: a string, or a number (as Segment's libraries
 // accept), at most max bytes of UTF-8 without control characters. An
 // absent, null or empty id is "".
-func idField(r gjson.Result, field string, max int) (string, *fieldError) {
+func idField(r gjson.Result, field string, max int) (string, *FieldError) {
 	s, fe := checkID(r, field, max)
 	if fe != nil || s == "" {
 		return "", fe
@@ -356,7 +358,7 @@ func idField(r gjson.Result, field string, max int) (string, *fieldError) {
 }
 
 // checkID is idField without the copy: the id it returns may alias r.
-func checkID(r gjson.Result, field string, max int) (string, *fieldError) {
+func checkID(r gjson.Result, field string, max int) (string, *FieldError) {
 	var s string
 	switch r.Type {
 	case gjson.Null:
@@ -366,34 +368,34 @@ func checkID(r gjson.Result, field string, max int) (string, *fieldError) {
 	case gjson.Number:
 		s = r.Raw
 	default:
-		return "", invalid(field, "must be a string")
+		return "", Invalid(field, "must be a string")
 	}
 	if len(s) > max {
-		return "", invalid(field, "%d bytes; the limit is %d", len(s), max)
+		return "", Invalid(field, "%d bytes; the limit is %d", len(s), max)
 	}
 	if !utf8.ValidString(s) {
-		return "", invalid(field, "not valid UTF-8")
+		return "", Invalid(field, "not valid UTF-8")
 	}
 	for _, c := range s {
 		if c < 0x20 || c == 0x7f {
-			return "", invalid(field, "holds a control character")
+			return "", Invalid(field, "holds a control character")
 		}
 	}
 	return s, nil
 }
 
 // stringField reads an optional string of at most max bytes.
-func stringField(r gjson.Result, field string, max int) (string, *fieldError) {
+func stringField(r gjson.Result, field string, max int) (string, *FieldError) {
 	switch r.Type {
 	case gjson.Null:
 		return "", nil
 	case gjson.String:
 		if len(r.Str) > max {
-			return "", invalid(field, "%d bytes; the limit is %d", len(r.Str), max)
+			return "", Invalid(field, "%d bytes; the limit is %d", len(r.Str), max)
 		}
 		return strings.Clone(r.Str), nil
 	}
-	return "", invalid(field, "must be a string")
+	return "", Invalid(field, "must be a string")
 }
 
 // callTime returns the time of a call: its timestamp, corrected by the
@@ -401,17 +403,17 @@ func stringField(r gjson.Result, field string, max int) (string, *fieldError) {
 // the batch's bsent), as Segment does; now without timestamp. A time after
 // now is now: clients' clocks run ahead, and a future LastSeen would
 // defeat retention.
-func callTime(ts, sent gjson.Result, bsent, now time.Time) (time.Time, *fieldError) {
+func callTime(ts, sent gjson.Result, bsent, now time.Time) (time.Time, *FieldError) {
 	if ts.Type == gjson.Null {
 		return now, nil
 	}
 	t, ok := parseTime(ts)
 	if !ok {
-		return time.Time{}, invalid("timestamp", "not an ISO 8601 date and time")
+		return time.Time{}, Invalid("timestamp", "not an ISO 8601 date and time")
 	}
 	s, ok := sentTime(sent)
 	if !ok {
-		return time.Time{}, invalid("sentAt", "not an ISO 8601 date and time")
+		return time.Time{}, Invalid("sentAt", "not an ISO 8601 date and time")
 	}
 	if s.IsZero() {
 		s = bsent
@@ -526,10 +528,10 @@ func (c callContext) with(r gjson.Result) callContext {
 // category, price, quantity), properties.revenue or properties.total its
 // revenue (else the fold adds up the items). The event keeps name: it
 // must not alias a buffer.
-func trackFrom(name string, props gjson.Result, prefix string) (store.Event, *fieldError) {
+func trackFrom(name string, props gjson.Result, prefix string) (store.Event, *FieldError) {
 	ev := store.Event{Type: store.TypeTrack, Name: name, Props: rawObject(props, maxProps)}
 	pr := readProperties(props)
-	if c := pr.campaign; c.Type == gjson.String && len(c.Str) <= maxName {
+	if c := pr.campaign; c.Type == gjson.String && len(c.Str) <= MaxName {
 		ev.Campaign = strings.Clone(c.Str)
 	}
 	if !strings.EqualFold(name, "Order Completed") && name != store.EventPurchase {
@@ -546,19 +548,19 @@ func trackFrom(name string, props gjson.Result, prefix string) (store.Event, *fi
 		return ev, nil
 	}
 	if !products.IsArray() {
-		return store.Event{}, invalid(prefix+"products", "must be an array")
+		return store.Event{}, Invalid(prefix+"products", "must be an array")
 	}
-	var fe *fieldError
+	var fe *FieldError
 	i := 0
 	products.ForEach(func(_, pr gjson.Result) bool {
 		at := func() string { return prefix + "products[" + strconv.Itoa(i-1) + "]" }
 		i++
 		if i > maxProducts {
-			fe = invalid(prefix+"products", "more than %d products", maxProducts)
+			fe = Invalid(prefix+"products", "more than %d products", maxProducts)
 			return false
 		}
 		if !pr.IsObject() {
-			fe = invalid(at(), "must be an object")
+			fe = Invalid(at(), "must be an object")
 			return false
 		}
 		var it store.Item
@@ -583,25 +585,25 @@ func trackFrom(name string, props gjson.Result, prefix string) (store.Event, *fi
 		if id.Type == gjson.Null {
 			id = pr.Get("id")
 		}
-		if it.ID, fe = idField(id, "product_id", maxName); fe != nil {
+		if it.ID, fe = idField(id, "product_id", MaxName); fe != nil {
 			fe.Field = at() + "." + fe.Field
 			return false
 		}
-		if it.Category, fe = stringField(category, "category", maxName); fe != nil {
+		if it.Category, fe = stringField(category, "category", MaxName); fe != nil {
 			fe.Field = at() + "." + fe.Field
 			return false
 		}
 		if price.Type != gjson.Null {
 			var ok bool
 			if it.Price, ok = number(price); !ok {
-				fe = invalid(at()+".price", "must be a number")
+				fe = Invalid(at()+".price", "must be a number")
 				return false
 			}
 		}
 		if quantity.Type != gjson.Null {
 			n, ok := number(quantity)
 			if !ok || n < 0 || n > 1e6 || n != float64(int(n)) {
-				fe = invalid(at()+".quantity", "must be a whole number from 0 to 1000000")
+				fe = Invalid(at()+".quantity", "must be a whole number from 0 to 1000000")
 				return false
 			}
 			it.Quantity = int(n)
@@ -644,45 +646,45 @@ func pageFrom(name, category string, props gjson.Result, ctx *callContext) store
 		return ""
 	}
 	if path := get(pr.path, ctx.pagePath); path != "" {
-		ev.Path = cutPath(path)
+		ev.Path = CutPath(path)
 	} else if u := get(pr.url, ctx.pageURL); u != "" {
 		if pu, err := url.Parse(u); err == nil {
-			ev.Path = cutPath(pu.EscapedPath())
+			ev.Path = CutPath(pu.EscapedPath())
 			if ev.Path == "" {
 				ev.Path = "/"
 			}
 		}
 	}
-	if c := pr.category; c.Type == gjson.String && len(c.Str) <= maxName {
+	if c := pr.category; c.Type == gjson.String && len(c.Str) <= MaxName {
 		ev.Category = strings.Clone(c.Str)
 	} else {
 		ev.Category = category
 	}
-	if it := pr.productID; it.Type == gjson.String && len(it.Str) <= maxName {
+	if it := pr.productID; it.Type == gjson.String && len(it.Str) <= MaxName {
 		ev.Item = strings.Clone(it.Str)
 	}
-	ev.Referrer = strings.Clone(refererHost(get(pr.referrer, ctx.pageReferrer)))
+	ev.Referrer = strings.Clone(reqfacts.RefererHost(get(pr.referrer, ctx.pageReferrer)))
 	ev.Source, ev.Medium, ev.Campaign = ctxString(ctx.source), ctxString(ctx.medium), ctxString(ctx.campaign)
 	if d := ctx.deviceType; d.Type == gjson.String {
-		for _, dev := range devices[1:] {
+		for _, dev := range reqfacts.Devices {
 			if d.Str == dev {
 				ev.Device = dev
 			}
 		}
 	}
 	if ua := ctx.userAgent; ev.Device == "" && ua.Type == gjson.String && ua.Str != "" {
-		ev.Device = deviceClass(ua.Str)
+		ev.Device = reqfacts.DeviceClass(ua.Str)
 	}
 	return ev
 }
 
-// pageEvent maps a page call made from Go, with its properties encoded.
-func pageEvent(name, category string, props []byte) store.Event {
+// PageEvent maps a page call made from Go, with its properties encoded.
+func PageEvent(name, category string, props []byte) store.Event {
 	return pageFrom(name, category, gjson.ParseBytes(props), &callContext{})
 }
 
-// mapTrack maps a track call made from Go, with its properties encoded.
-func mapTrack(name string, props []byte) (store.Event, error) {
+// MapTrack maps a track call made from Go, with its properties encoded.
+func MapTrack(name string, props []byte) (store.Event, error) {
 	ev, fe := trackFrom(strings.Clone(name), gjson.ParseBytes(props), "properties.")
 	if fe != nil {
 		return store.Event{}, fmt.Errorf("%s: %s", fe.Field, fe.Message)
@@ -698,7 +700,7 @@ func ctxString(r gjson.Result) string {
 }
 
 // cutPath returns path cut at maxPath bytes, on a character boundary.
-func cutPath(path string) string {
+func CutPath(path string) string {
 	if len(path) > maxPath {
 		path = strings.ToValidUTF8(path[:maxPath], "")
 	}
@@ -777,4 +779,22 @@ func syntaxError(b []byte) string {
 		return "malformed JSON: " + err.Error()
 	}
 	return "malformed JSON"
+}
+
+// Truncate cuts s to n bytes, at a character boundary, marked with "…".
+func Truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return strings.ToValidUTF8(s[:n], "") + "…"
+}
+
+// AnonProfileID returns the profile of a Segment anonymousId: the visitor,
+// for a visitor id of tailor; "anon:"+id for the anonymous ids of other
+// tools, which can never be taken for a visitor's or a user's.
+func AnonProfileID(id string) string {
+	if cookie.IsVisitorID(id) {
+		return id
+	}
+	return "anon:" + id
 }

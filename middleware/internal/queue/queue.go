@@ -1,4 +1,6 @@
-package middleware
+// Package queue is tailor's write-behind queue: events recorded but not
+// yet acknowledged by the store, in order per profile.
+package queue
 
 import (
 	"slices"
@@ -7,13 +9,13 @@ import (
 	"github.com/tailorhq/tailor/store"
 )
 
-// queue is the write-behind queue: events recorded but not yet acknowledged
+// A Queue holds events recorded but not yet acknowledged
 // by the store, in order per visitor. It is the only place such events are
 // guaranteed to be; the cache may drop a visitor at any time. Events taken
 // for a write stay visible to get (in flight) until the write is settled or
 // put back, so that a state built from the store during a write still
 // holds them.
-type queue struct {
+type Queue struct {
 	mu       sync.Mutex
 	pending  map[string][]store.Event
 	inflight map[string][]store.Event // taken, not yet settled
@@ -24,13 +26,14 @@ type queue struct {
 	dropped  uint64 // events dropped at the bound since the last report
 }
 
-func newQueue(max int) *queue {
-	return &queue{pending: make(map[string][]store.Event), inflight: make(map[string][]store.Event), max: max}
+// New returns an empty Queue that holds at most max pending events.
+func New(max int) *Queue {
+	return &Queue{pending: make(map[string][]store.Event), inflight: make(map[string][]store.Event), max: max}
 }
 
-// add appends events for id, dropping the oldest pending events past the
+// Add appends events for id, dropping the oldest pending events past the
 // bound. It returns how many were dropped.
-func (q *queue) add(id string, evs ...store.Event) int {
+func (q *Queue) Add(id string, evs ...store.Event) int {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	l, ok := q.pending[id]
@@ -43,7 +46,7 @@ func (q *queue) add(id string, evs ...store.Event) int {
 }
 
 // trim drops the oldest events until the bound holds. q.mu is held.
-func (q *queue) trim() int {
+func (q *Queue) trim() int {
 	dropped := 0
 	for q.n > q.max && q.head < len(q.order) {
 		id := q.order[q.head]
@@ -69,8 +72,8 @@ func (q *queue) trim() int {
 	return dropped
 }
 
-// get returns a copy of id's events in flight and pending, in order.
-func (q *queue) get(id string) []store.Event {
+// Get returns a copy of id's events in flight and pending, in order.
+func (q *Queue) Get(id string) []store.Event {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	f, l := q.inflight[id], q.pending[id]
@@ -80,8 +83,8 @@ func (q *queue) get(id string) []store.Event {
 	return append(slices.Clip(slices.Clone(f)), l...)
 }
 
-// take removes and returns every pending batch, oldest visitor first.
-func (q *queue) take() []store.Batch {
+// Take removes and returns every pending batch, oldest visitor first.
+func (q *Queue) Take() []store.Batch {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	if q.n == 0 {
@@ -102,7 +105,7 @@ func (q *queue) take() []store.Batch {
 
 // fly adds evs, taken from pending, to id's events in flight: the same
 // slice when none are (pending no longer refers to it). q.mu is held.
-func (q *queue) fly(id string, evs []store.Event) {
+func (q *Queue) fly(id string, evs []store.Event) {
 	if f := q.inflight[id]; len(f) > 0 {
 		q.inflight[id] = append(f, evs...)
 		return
@@ -110,8 +113,8 @@ func (q *queue) fly(id string, evs []store.Event) {
 	q.inflight[id] = evs
 }
 
-// settle forgets the batches in flight that the store acknowledged.
-func (q *queue) settle(bs []store.Batch) {
+// Settle forgets the batches in flight that the store acknowledged.
+func (q *Queue) Settle(bs []store.Batch) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	for _, b := range bs {
@@ -120,7 +123,7 @@ func (q *queue) settle(bs []store.Batch) {
 }
 
 // unflight removes b's events from those in flight. q.mu is held.
-func (q *queue) unflight(b store.Batch) {
+func (q *Queue) unflight(b store.Batch) {
 	f := q.inflight[b.ID]
 	if len(f) <= len(b.Events) {
 		delete(q.inflight, b.ID)
@@ -129,9 +132,9 @@ func (q *queue) unflight(b store.Batch) {
 	q.inflight[b.ID] = f[len(b.Events):]
 }
 
-// putBack returns batches in flight that failed to the front of the
+// PutBack returns batches in flight that failed to the front of the
 // queue, before anything recorded since they were taken.
-func (q *queue) putBack(bs []store.Batch) int {
+func (q *Queue) PutBack(bs []store.Batch) int {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	ids := make([]string, 0, len(bs))
@@ -149,9 +152,9 @@ func (q *queue) putBack(bs []store.Batch) int {
 	return q.trim()
 }
 
-// take1 removes and returns id's pending events, which are in flight from
+// Take1 removes and returns id's pending events, which are in flight from
 // then on, with extra appended (in flight too).
-func (q *queue) take1(id string, extra ...store.Event) []store.Event {
+func (q *Queue) Take1(id string, extra ...store.Event) []store.Event {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	evs := append(q.pending[id], extra...)
@@ -161,8 +164,8 @@ func (q *queue) take1(id string, extra ...store.Event) []store.Event {
 	return evs
 }
 
-// remove forgets id's pending events and those in flight.
-func (q *queue) remove(id string) {
+// Remove forgets id's pending events and those in flight.
+func (q *Queue) Remove(id string) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	q.n -= len(q.pending[id])
@@ -170,18 +173,30 @@ func (q *queue) remove(id string) {
 	delete(q.inflight, id)
 }
 
-// len returns the number of pending events.
-func (q *queue) len() int {
+// Len returns the number of pending events.
+func (q *Queue) Len() int {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	return q.n
 }
 
-// takeDropped returns the events dropped since the last call.
-func (q *queue) takeDropped() uint64 {
+// TakeDropped returns the events dropped since the last call.
+func (q *Queue) TakeDropped() uint64 {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	d := q.dropped
 	q.dropped = 0
 	return d
+}
+
+// Unacked returns the number of events the store has not acknowledged:
+// pending, and taken by a write still under way.
+func (q *Queue) Unacked() int {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	n := q.n
+	for _, evs := range q.inflight {
+		n += len(evs)
+	}
+	return n
 }

@@ -1,11 +1,9 @@
-package middleware_test
+package collect_test
 
 import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/tailorhq/tailor/middleware"
 )
 
 // A 2,500-event batch from a browser address (BrowserRate 20, bursts of
@@ -14,7 +12,7 @@ import (
 func TestCollectBatchLargerThanBurst(t *testing.T) {
 	t.Parallel()
 	c := &clock{now: time.Date(2026, 6, 1, 12, 0, 0, 0, time.UTC)}
-	s := newSite(t, func(cfg *middleware.Config) { cfg.Now = c.Now })
+	s := newSite(t, c.Now, nil)
 	ck, _ := s.visitor()
 	batch := `{"batch":[` + strings.TrimSuffix(strings.Repeat(`{"type":"track","event":"e"},`, 2500), ",") + `]}`
 	rec := s.browser("/_tailor/v1/batch", batch, ck)

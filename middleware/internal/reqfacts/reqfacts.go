@@ -1,4 +1,7 @@
-package middleware
+// Package reqfacts reads what a request tells about its visitor, before
+// any profile: device class, referring host, UTM campaign, country, and
+// whether it comes from a crawler.
+package reqfacts
 
 import (
 	"bytes"
@@ -20,11 +23,11 @@ var botTokens = []string{
 	"axios/", "node-fetch", "headlesschrome/bot",
 }
 
-// DefaultIsBot reports whether r comes from a known crawler, monitor or
+// IsBot reports whether r comes from a known crawler, monitor or
 // HTTP library, by its User-Agent, or has no User-Agent at all.
 // Note that Go's own HTTP client counts as a bot: set a browser-like
 // User-Agent in tests that must be tracked.
-func DefaultIsBot(r *http.Request) bool {
+func IsBot(r *http.Request) bool {
 	ua := r.Header.Get("User-Agent")
 	if ua == "" {
 		return true
@@ -56,8 +59,11 @@ var botByFirst = func() (idx [256][][]byte) {
 	return idx
 }()
 
-// deviceClass classifies a user agent as "mobile", "tablet" or "desktop".
-func deviceClass(ua string) string {
+// Devices are the classes DeviceClass returns.
+var Devices = []string{"desktop", "mobile", "tablet"}
+
+// DeviceClass classifies a user agent as "mobile", "tablet" or "desktop".
+func DeviceClass(ua string) string {
 	switch {
 	case strings.Contains(ua, "iPad") || strings.Contains(ua, "Tablet"):
 		return "tablet"
@@ -69,18 +75,19 @@ func deviceClass(ua string) string {
 	return "desktop"
 }
 
-// facts returns what r tells about the visitor. Its strings are bounded
-// here already (the path at the store's Limits.PathBytes, the referrer
-// host at 253 bytes, UTM values at maxUTM), so that what a request queues
-// for the store is small; the fold bounds them again.
-func (p *Personalizer) facts(r *http.Request, bot bool) rules.Facts {
-	f := rules.Facts{Path: store.Truncate(r.URL.Path, p.lim.PathBytes)}
+// Of returns what r tells about the visitor; bot says r comes from a
+// crawler, countryHeader names the header that holds the country code, if
+// any. Its strings are bounded here already (the path at pathBytes, the
+// referrer host at 253 bytes, UTM values at maxUTM), so that what a
+// request queues for the store is small; the fold bounds them again.
+func Of(r *http.Request, bot bool, pathBytes int, countryHeader string) rules.Facts {
+	f := rules.Facts{Path: store.Truncate(r.URL.Path, pathBytes)}
 	if bot {
 		f.Device = "bot"
 	} else {
-		f.Device = deviceClass(r.Header.Get("User-Agent"))
+		f.Device = DeviceClass(r.Header.Get("User-Agent"))
 	}
-	if ref := refererHost(r.Header.Get("Referer")); ref != "" && !strings.EqualFold(ref, hostOnly(r.Host)) {
+	if ref := RefererHost(r.Header.Get("Referer")); ref != "" && !strings.EqualFold(ref, hostOnly(r.Host)) {
 		f.Referrer = ref
 	}
 	if q := r.URL.RawQuery; strings.Contains(q, "utm_") {
@@ -92,8 +99,8 @@ func (p *Personalizer) facts(r *http.Request, bot bool) rules.Facts {
 		f.Path, f.Source = strings.Clone(f.Path), strings.Clone(f.Source)
 		f.Medium, f.Campaign = strings.Clone(f.Medium), strings.Clone(f.Campaign)
 	}
-	if p.cfg.CountryHeader != "" {
-		f.Country = strings.ToUpper(strings.TrimSpace(r.Header.Get(p.cfg.CountryHeader)))
+	if countryHeader != "" {
+		f.Country = strings.ToUpper(strings.TrimSpace(r.Header.Get(countryHeader)))
 		if len(f.Country) > 8 {
 			f.Country = f.Country[:8]
 		}
@@ -101,8 +108,8 @@ func (p *Personalizer) facts(r *http.Request, bot bool) rules.Facts {
 	return f
 }
 
-// refererHost returns the lower-case host (without port) of a Referer URL.
-func refererHost(ref string) string {
+// RefererHost returns the lower-case host (without port) of a Referer URL.
+func RefererHost(ref string) string {
 	i := strings.Index(ref, "://")
 	if i < 0 {
 		return ""

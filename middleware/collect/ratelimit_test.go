@@ -1,4 +1,4 @@
-package middleware
+package collect
 
 import (
 	"hash/maphash"

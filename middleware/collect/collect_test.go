@@ -1,4 +1,4 @@
-package middleware_test
+package collect_test
 
 import (
 	"context"
@@ -11,34 +11,38 @@ import (
 	"time"
 
 	"github.com/tailorhq/tailor/middleware"
+	"github.com/tailorhq/tailor/middleware/collect"
 	"github.com/tailorhq/tailor/store"
 	"github.com/tailorhq/tailor/store/memory"
 )
 
 const writeKey = "wk_test_0123456789"
 
-// site is a Personalizer with the collection endpoint mounted in a mux
-// wrapped by Handler, as an application does.
+// site is a Personalizer with the collection endpoint mounted beside the
+// site's handler, as an application does.
 type site struct {
 	t  testing.TB
 	p  *middleware.Personalizer
+	c  *collect.Collector
 	st *memory.Store
 	h  http.Handler
 }
 
-func newSite(t testing.TB, mod func(*middleware.Config)) *site {
+// newSite returns a site whose Personalizer's clock is now (time.Now if
+// nil), configured by mod.
+func newSite(t testing.TB, now func() time.Time, mod func(*collect.Config)) *site {
 	t.Helper()
 	st := memory.New(store.Limits{})
-	p := newP(t, st, func(c *middleware.Config) {
-		c.WriteKeys = []string{writeKey}
-		if mod != nil {
-			mod(c)
-		}
-	})
+	p := newP(t, st, func(c *middleware.Config) { c.Now = now })
+	cfg := collect.Config{WriteKeys: []string{writeKey}}
+	if mod != nil {
+		mod(&cfg)
+	}
+	c := newCollector(t, p, cfg)
 	mux := http.NewServeMux()
-	mux.Handle("/_tailor/", p.Collector())
-	mux.Handle("/", echo)
-	return &site{t: t, p: p, st: st, h: p.Handler(mux)}
+	mux.Handle("/_tailor/", c)
+	mux.Handle("/", p.Handler(echo))
+	return &site{t: t, p: p, c: c, st: st, h: mux}
 }
 
 // req is a request to the site.
@@ -106,7 +110,7 @@ func (s *site) profile(id string) *store.Profile {
 
 func TestCollectEndpoints(t *testing.T) {
 	t.Parallel()
-	s := newSite(t, nil)
+	s := newSite(t, nil, nil)
 	for _, tc := range []struct {
 		name, path, body string
 		want             string // the body
@@ -180,7 +184,7 @@ func TestCollectEndpoints(t *testing.T) {
 
 func TestCollectErrors(t *testing.T) {
 	t.Parallel()
-	s := newSite(t, nil)
+	s := newSite(t, nil, nil)
 	big := `{"userId":"u","event":"e","properties":{"x":"` + strings.Repeat("a", 32<<10) + `"}}`
 	many := `{"batch":[` + strings.Repeat(`{"type":"track","userId":"u","event":"e"},`, 2500) + `{"type":"track","userId":"u","event":"e"}]}`
 	huge := `{"batch":[` + strings.Repeat(`{"type":"track","userId":"u","event":"e","properties":{"x":"`+strings.Repeat("a", 20<<10)+`"}},`, 25) + `{}]}`
@@ -282,7 +286,7 @@ func TestCollectErrors(t *testing.T) {
 
 func TestCollectBrowser(t *testing.T) {
 	t.Parallel()
-	s := newSite(t, nil)
+	s := newSite(t, nil, nil)
 	ck, id := s.visitor()
 	other, otherID := s.visitor()
 	for _, tc := range []struct {
@@ -335,7 +339,7 @@ func TestCollectBrowser(t *testing.T) {
 
 func TestCollectRetriesCountOnce(t *testing.T) {
 	t.Parallel()
-	s := newSite(t, nil)
+	s := newSite(t, nil, nil)
 	body := `{"batch":[{"type":"track","userId":"u","event":"Order Completed","messageId":"o-1","properties":{"products":[{"id":"a","price":3}]}},
 		{"type":"track","anonymousId":"a1","event":"x","messageId":"o-2"}]}`
 	for range 3 {
@@ -357,7 +361,7 @@ func TestCollectRetriesCountOnce(t *testing.T) {
 func TestCollectTimestamps(t *testing.T) {
 	t.Parallel()
 	now := time.Date(2026, 6, 1, 12, 0, 0, 0, time.UTC)
-	s := newSite(t, func(c *middleware.Config) { c.Now = func() time.Time { return now } })
+	s := newSite(t, func() time.Time { return now }, nil)
 	// The client's clock is 10 minutes ahead: Segment corrects timestamps
 	// by the difference between sentAt and the time of receipt.
 	s.server("/_tailor/v1/batch", `{"sentAt":"2026-06-01T12:10:00Z","batch":[
@@ -376,7 +380,7 @@ func TestCollectTimestamps(t *testing.T) {
 func TestCollectRateLimit(t *testing.T) {
 	t.Parallel()
 	c := &clock{now: time.Date(2026, 6, 1, 12, 0, 0, 0, time.UTC)}
-	s := newSite(t, func(cfg *middleware.Config) { cfg.KeyRate, cfg.BrowserRate, cfg.Now = 5, 1, c.Now })
+	s := newSite(t, c.Now, func(cfg *collect.Config) { cfg.KeyRate, cfg.BrowserRate = 5, 1 })
 	batch := func(n int) string {
 		return `{"batch":[` + strings.TrimSuffix(strings.Repeat(`{"type":"track","userId":"u","event":"e"},`, n), ",") + `]}`
 	}
@@ -413,8 +417,8 @@ func TestCollectRateLimit(t *testing.T) {
 
 func TestWriteKeysRevocable(t *testing.T) {
 	t.Parallel()
-	s := newSite(t, nil)
-	if err := s.p.AddWriteKey("second-key"); err != nil {
+	s := newSite(t, nil, nil)
+	if err := s.c.AddWriteKey("second-key"); err != nil {
 		t.Fatal(err)
 	}
 	send := func(key string) int {
@@ -423,26 +427,26 @@ func TestWriteKeysRevocable(t *testing.T) {
 	if send("second-key") != 200 || send(writeKey) != 200 {
 		t.Fatal("keys refused")
 	}
-	if !s.p.RevokeWriteKey(writeKey) || s.p.RevokeWriteKey("never") {
+	if !s.c.RevokeWriteKey(writeKey) || s.c.RevokeWriteKey("never") {
 		t.Error("RevokeWriteKey reports wrongly")
 	}
 	if send(writeKey) != 401 || send("second-key") != 200 {
 		t.Error("revocation")
 	}
 	for _, bad := range []string{"", "a:b"} {
-		if err := s.p.AddWriteKey(bad); err == nil {
+		if err := s.c.AddWriteKey(bad); err == nil {
 			t.Errorf("AddWriteKey(%q) accepted", bad)
 		}
 	}
-	_, err := middleware.New(middleware.Config{Keys: []middleware.KeyPair{testKeys}, Store: s.st, WriteKeys: []string{"ok", ""}, CollectPath: "/t"})
-	if err == nil || !strings.Contains(err.Error(), "Config.WriteKeys[1]: empty write key") || !strings.Contains(err.Error(), `Config.CollectPath: "/t" must begin and end with /`) {
+	_, err := collect.New(s.p, collect.Config{WriteKeys: []string{"ok", ""}, Path: "/t"})
+	if err == nil || !strings.Contains(err.Error(), "Config.WriteKeys[1]: empty write key") || !strings.Contains(err.Error(), `Config.Path: "/t" must begin and end with /`) {
 		t.Errorf("New: %v", err)
 	}
 }
 
 func TestSnippet(t *testing.T) {
 	t.Parallel()
-	s := newSite(t, nil)
+	s := newSite(t, nil, nil)
 	rec := s.do(req{method: "GET", path: "/_tailor/t.js", header: map[string]string{"User-Agent": browserUA}})
 	body := rec.Body.Bytes()
 	if rec.Code != 200 || !strings.HasPrefix(rec.Header().Get("Content-Type"), "text/javascript") {
@@ -464,7 +468,7 @@ func TestSnippet(t *testing.T) {
 		t.Errorf("DELETE t.js: %d", rec.Code)
 	}
 	// Under http.StripPrefix too.
-	h := http.StripPrefix("/_tailor", s.p.Collector())
+	h := http.StripPrefix("/_tailor", s.c)
 	rec = httptest.NewRecorder()
 	h.ServeHTTP(rec, httptest.NewRequest("GET", "/_tailor/t.js", nil))
 	if rec.Code != 200 || rec.Body.Len() != len(body) {
@@ -475,7 +479,7 @@ func TestSnippet(t *testing.T) {
 func TestCollectIgnoresContentType(t *testing.T) {
 	t.Parallel()
 	// sendBeacon sends a string as text/plain.
-	s := newSite(t, nil)
+	s := newSite(t, nil, nil)
 	ck, id := s.visitor()
 	r := httptest.NewRequest("POST", "http://shop.example/_tailor/v1/track", strings.NewReader(`{"event":"beacon"}`))
 	r.Header.Set("Content-Type", "text/plain;charset=UTF-8")
@@ -498,7 +502,7 @@ func TestCollectIgnoresContentType(t *testing.T) {
 // duplicate, and each side's retries still count once.
 func TestCollectMessageIDsPerOrigin(t *testing.T) {
 	t.Parallel()
-	s := newSite(t, nil)
+	s := newSite(t, nil, nil)
 	ck, id := s.visitor()
 	browserCall := `{"event":"Clicked","messageId":"order-1"}`
 	order := `{"anonymousId":"` + id + `","event":"Order Completed","messageId":"order-1","properties":{"revenue":30}}`
@@ -540,7 +544,7 @@ func TestCollectMessageIDsPerOrigin(t *testing.T) {
 // a write key are recorded.
 func TestCollectBrowserMayNotRecordServerEvents(t *testing.T) {
 	t.Parallel()
-	s := newSite(t, func(c *middleware.Config) { c.ServerEvents = []string{"Signed Up", "Trial Started"} })
+	s := newSite(t, nil, func(c *collect.Config) { c.ServerEvents = []string{"Signed Up", "Trial Started"} })
 	ck, id := s.visitor()
 	order := `"properties":{"revenue":500,"products":[{"id":"tv","price":500}]}`
 	forbidden := func(field, event, why string) string {
@@ -612,7 +616,7 @@ func TestCollectBrowserMayNotRecordServerEvents(t *testing.T) {
 // calls may track any event but orders.
 func TestCollectBrowserEventsByDefault(t *testing.T) {
 	t.Parallel()
-	s := newSite(t, nil)
+	s := newSite(t, nil, nil)
 	ck, id := s.visitor()
 	for _, ev := range []string{"Signed Up", "Product Added", "Checkout Started", "Orders Viewed"} {
 		if rec := s.browser("/_tailor/v1/track", `{"event":"`+ev+`"}`, ck); rec.Code != 200 {
@@ -636,9 +640,51 @@ func TestServerEventsConfig(t *testing.T) {
 		{[]string{"ok", ""}, "Config.ServerEvents[1]: empty event name"},
 		{[]string{strings.Repeat("e", 201)}, "Config.ServerEvents[0]: 201 bytes; the limit is 200"},
 	} {
-		_, err := middleware.New(middleware.Config{Keys: []middleware.KeyPair{testKeys}, Store: memory.New(store.Limits{}), ServerEvents: tc.names})
+		_, err := collect.New(newP(t, memory.New(store.Limits{}), nil), collect.Config{ServerEvents: tc.names})
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%q: %v, want %q", tc.names, err, tc.want)
 		}
+	}
+}
+
+// TestRepeatedIdentifyMergesOnce: a server identify with the same visitor
+// and user, sent again after the user's profile has applied more events
+// with message ids than it remembers, does not merge the anonymous
+// history a second time.
+func TestRepeatedIdentifyMergesOnce(t *testing.T) {
+	t.Parallel()
+	s := newSite(t, nil, nil)
+	_, id := s.visitor()
+	order := fmt.Sprintf(`{"type":"track","event":"Order Completed","anonymousId":%q,"messageId":"o-1","properties":{"revenue":100}}`, id)
+	if rec := s.server("/_tailor/v1/track", order); rec.Code != 200 {
+		t.Fatalf("track: %d %s", rec.Code, rec.Body)
+	}
+	identify := func(mid string) {
+		t.Helper()
+		body := fmt.Sprintf(`{"type":"identify","userId":"ann","anonymousId":%q,"messageId":%q}`, id, mid)
+		if rec := s.server("/_tailor/v1/identify", body); rec.Code != 200 {
+			t.Fatalf("identify: %d %s", rec.Code, rec.Body)
+		}
+	}
+	identify("login-1")
+	for i := range 600 {
+		body := fmt.Sprintf(`{"type":"track","event":"click","userId":"ann","messageId":"m-%d"}`, i)
+		if rec := s.server("/_tailor/v1/track", body); rec.Code != 200 {
+			t.Fatalf("track %d: %d %s", i, rec.Code, rec.Body)
+		}
+	}
+	identify("login-2")
+	if err := s.p.Alias(context.Background(), id, "ann"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.p.Flush(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	u, err := s.st.Load(context.Background(), "user:ann")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if u.Purchases.Count != 1 || u.Purchases.Revenue != 100 {
+		t.Fatalf("after three merges of one visitor: %d orders, revenue %v", u.Purchases.Count, u.Purchases.Revenue)
 	}
 }

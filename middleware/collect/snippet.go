@@ -1,9 +1,11 @@
-package middleware
+package collect
 
 import (
 	_ "embed"
 	"net/http"
 	"strconv"
+
+	"github.com/tailorhq/tailor/middleware/internal/tracking"
 )
 
 // snippet is the browser snippet, t.js: it sends clicks on elements with a
@@ -15,10 +17,10 @@ import (
 var snippet []byte
 
 // serveSnippet answers GET and HEAD of t.js.
-func (p *Personalizer) serveSnippet(w http.ResponseWriter, r *http.Request) {
+func (p *Collector) serveSnippet(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
 		w.Header().Set("Allow", "GET, HEAD")
-		writeError(w, &fieldError{status: http.StatusMethodNotAllowed, Code: "method_not_allowed", Message: r.Method + " t.js: only GET and HEAD"})
+		writeError(w, &tracking.FieldError{Status: http.StatusMethodNotAllowed, Code: "method_not_allowed", Message: r.Method + " t.js: only GET and HEAD"})
 		return
 	}
 	h := w.Header()

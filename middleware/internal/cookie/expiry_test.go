@@ -1,4 +1,4 @@
-package middleware
+package cookie
 
 import (
 	"net/http"
@@ -15,15 +15,15 @@ import (
 // of days.
 func TestCookieExpiresAtMaxAge(t *testing.T) {
 	t.Parallel()
-	keys := []KeyPair{{Hash: []byte("0123456789abcdef0123456789abcdef"), Block: []byte("fedcba9876543210fedcba9876543210")}}
+	keys := []Key{{Hash: []byte("0123456789abcdef0123456789abcdef"), Block: []byte("fedcba9876543210fedcba9876543210")}}
 	for _, maxAge := range []time.Duration{36 * time.Hour, 90 * time.Minute, 400 * 24 * time.Hour} {
-		cfg := &Config{Keys: keys, CookieName: "tailor", CookieMaxAge: maxAge}
-		issuer := newIdentity(cfg)
+		cfg := Config{Keys: keys, Name: "tailor", MaxAge: maxAge}
+		issuer := New(cfg)
 		defer issuer.seen.Close()
 		// Issued at 01:00:00.7 UTC: the cookie says 01:00:00, and its age
 		// counts from there.
 		issued := time.Date(2026, 6, 1, 1, 0, 0, 7e8, time.UTC)
-		ck, err := issuer.cookie(cookieID{id: newID()}, nil, httptest.NewRequest("GET", "/", nil), issued)
+		ck, err := issuer.Cookie(ID{Visitor: NewID()}, nil, httptest.NewRequest("GET", "/", nil), issued)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -31,25 +31,25 @@ func TestCookieExpiresAtMaxAge(t *testing.T) {
 		renew, expires := stamp.Add(min(24*time.Hour, maxAge/2)), stamp.Add(maxAge)
 		for _, tc := range []struct {
 			at   time.Time
-			want cookieState
+			want State
 		}{
-			{issued, cookieValid},
-			{renew.Add(-time.Nanosecond), cookieValid},
-			{renew, cookieRenew},
-			{expires.Add(-time.Nanosecond), cookieRenew},
-			{expires, cookieRejected},
-			{expires.Add(12 * time.Hour), cookieRejected},
+			{issued, Valid},
+			{renew.Add(-time.Nanosecond), Valid},
+			{renew, Renew},
+			{expires.Add(-time.Nanosecond), Renew},
+			{expires, Rejected},
+			{expires.Add(12 * time.Hour), Rejected},
 		} {
 			// cached: the decoded cookie is in the cache before it is read.
-			cached := newIdentity(cfg)
-			cached.read(cookieRequest(ck), issued)
+			cached := New(cfg)
+			cached.Read(cookieRequest(ck), issued)
 			cached.seen.Wait()
 			if _, ok := cached.seen.Get(ck.Value); !ok {
 				t.Fatal("the decoded cookie was not cached")
 			}
-			fresh := newIdentity(cfg)
-			for name, m := range map[string]*identity{"cached": cached, "decoded": fresh} {
-				if _, got, _ := m.read(cookieRequest(ck), tc.at); got != tc.want {
+			fresh := New(cfg)
+			for name, m := range map[string]*Codec{"cached": cached, "decoded": fresh} {
+				if _, got, _ := m.Read(cookieRequest(ck), tc.at); got != tc.want {
 					t.Errorf("max age %v, %s, %v after the issue: state %d, want %d", maxAge, name, tc.at.Sub(issued), got, tc.want)
 				}
 			}
@@ -64,8 +64,8 @@ func TestCookieExpiresAtMaxAge(t *testing.T) {
 // that day.
 func TestCookieVersion2Expiry(t *testing.T) {
 	t.Parallel()
-	keys := []KeyPair{{Hash: []byte("0123456789abcdef0123456789abcdef"), Block: []byte("fedcba9876543210fedcba9876543210")}}
-	m := newIdentity(&Config{Keys: keys, CookieName: "tailor", CookieMaxAge: 36 * time.Hour})
+	keys := []Key{{Hash: []byte("0123456789abcdef0123456789abcdef"), Block: []byte("fedcba9876543210fedcba9876543210")}}
+	m := New(Config{Keys: keys, Name: "tailor", MaxAge: 36 * time.Hour})
 	defer m.seen.Close()
 	day := time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC)
 	b := (&payload{id: [16]byte{1}}).marshal()
@@ -78,12 +78,12 @@ func TestCookieVersion2Expiry(t *testing.T) {
 		t.Fatal(err)
 	}
 	ck := &http.Cookie{Name: "tailor", Value: v}
-	if _, got, _ := m.read(cookieRequest(ck), day.Add(23*time.Hour)); got != cookieRenew {
-		t.Errorf("23h into its day: state %d, want %d (renew)", got, cookieRenew)
+	if _, got, _ := m.Read(cookieRequest(ck), day.Add(23*time.Hour)); got != Renew {
+		t.Errorf("23h into its day: state %d, want %d (renew)", got, Renew)
 	}
 	m.seen.Wait()
-	if _, got, _ := m.read(cookieRequest(ck), day.Add(36*time.Hour)); got != cookieRejected {
-		t.Errorf("36h after its day began: state %d, want %d (rejected)", got, cookieRejected)
+	if _, got, _ := m.Read(cookieRequest(ck), day.Add(36*time.Hour)); got != Rejected {
+		t.Errorf("36h after its day began: state %d, want %d (rejected)", got, Rejected)
 	}
 }
 

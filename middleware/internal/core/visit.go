@@ -1,0 +1,116 @@
+package core
+
+import (
+	"log/slog"
+	"sync/atomic"
+	"time"
+
+	"github.com/tailorhq/tailor/rules"
+	"github.com/tailorhq/tailor/store"
+)
+
+// A Visit is what the Core knows of the visitor of one request. Begin and
+// Lookup fill it; package middleware's Visitor wraps it. Its fields are set
+// before the handler runs, except the binding, which Identify replaces.
+type Visit struct {
+	New      bool
+	Tracked  bool
+	Consent  Consent
+	Segments []string // immutable once set
+	Facts    rules.Facts
+	Now      time.Time
+	First    *store.Event // the first page view the cookie carried
+
+	// SetCookie and ExpireCookie tell the response to write the cookie or
+	// delete it. Set by the handler's goroutine.
+	SetCookie    bool
+	ExpireCookie bool
+
+	b  atomic.Pointer[binding] // never nil once tracked
+	b0 binding                 // what b points to first, saving an allocation
+}
+
+// A binding is whom a visitor's events go to. Identify replaces it.
+type binding struct {
+	id   string // the visitor id of the cookie
+	user string // the user id the visitor identified as, if any
+	pid  string // the profile id: the user's profile once identified, else id
+	st   *state // the cached state of pid
+}
+
+var noBinding binding
+
+// bind returns the visitor's binding, zero for visitors not tracked.
+func (v *Visit) bind() *binding {
+	if b := v.b.Load(); b != nil {
+		return b
+	}
+	return &noBinding
+}
+
+// ID returns the visitor id, "" for visitors not tracked.
+func (v *Visit) ID() string { return v.bind().id }
+
+// UserID returns the user the visitor identified as, or "".
+func (v *Visit) UserID() string { return v.bind().user }
+
+// Profile returns a copy of the visitor's profile, nil for visitors not
+// tracked.
+func (p *Core) Profile(v *Visit) *store.Profile {
+	if !v.Tracked {
+		return nil
+	}
+	b := v.bind()
+	mu := p.lock(b.pid)
+	mu.Lock()
+	defer mu.Unlock()
+	return b.st.prof.Clone()
+}
+
+// RecordVisit records events of the visitor v, as Record does, keeping
+// the events' ids (messageIds) when they have one.
+func (p *Core) RecordVisit(v *Visit, evs []store.Event) {
+	b := v.bind()
+	mu := p.lock(b.pid)
+	mu.Lock()
+	last := b.st.prof.LastSeen
+	for i := range evs {
+		e := &evs[i]
+		if e.ID == "" {
+			e.ID = p.nextID()
+		}
+		if e.Type == store.TypePage {
+			e.NewVisit = last.IsZero() || e.Time.Sub(last) > p.cfg.VisitTimeout
+		}
+		if e.Time.After(last) {
+			last = e.Time
+		}
+	}
+	frozen := b.st.prof.MergedInto != ""
+	if !frozen {
+		b.st.prof.Apply(p.lim, evs...)
+		p.enqueue(b.pid, evs)
+	}
+	mu.Unlock()
+	if frozen {
+		p.RecordTo(b.pid, evs...) // forwards them
+		return
+	}
+	p.stats.Events.Add(uint64(len(evs)))
+	p.flushSoon()
+}
+
+// Now returns the current time, by Config.Now.
+func (p *Core) Now() time.Time { return p.cfg.Now() }
+
+// Logger returns the logger of operational logs.
+func (p *Core) Logger() *slog.Logger { return p.cfg.Logger }
+
+// Unwrap lets the packages mounted beside package middleware (collect)
+// reach the Core of a *middleware.Personalizer and the Visit of a
+// *middleware.Visitor (false for nil); package middleware sets it when it
+// is initialised.
+var Unwrap struct {
+	Personalizer func(p any) *Core
+	Visitor      func(v any) (*Visit, bool)
+}
