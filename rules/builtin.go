@@ -334,9 +334,8 @@ func Trait(path string, is any) Rule {
 		}
 	}
 	c := &condCompiler{src: src, cfg: &condConfig{line: 1, col: 1}}
-	p := condParser{src: src, c: c}
-	v, ok := p.parse()
-	if !ok {
+	v := c.parse(MaxConditionDepth)
+	if v == nil {
 		return &builtin{name: "trait", err: c.errors()}
 	}
 	node, ops := c.fieldValue(v)
