@@ -310,12 +310,7 @@ func (e *ConditionError) Unwrap() error { return e.Err }
 // ConditionErrors lists the problems of a condition or of a segments file,
 // in source order.
 // errors.As finds each *ConditionError in it.
-type ConditionErrors []*ConditionError
-
-func (l ConditionErrors) Error() string { return errlist.Error(l) }
-
-// Unwrap returns the errors of l.
-func (l ConditionErrors) Unwrap() []error { return errlist.Unwrap(l) }
+type ConditionErrors = errlist.List[*ConditionError]
 
 // compileCondition is the one compiler behind EvalCondition and
 // CompileCondition.

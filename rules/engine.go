@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/tailorhq/tailor/internal/errlist"
 	"github.com/tailorhq/tailor/internal/filewatch"
 )
 
@@ -51,7 +52,7 @@ func NewSet(segs ...Segment) (*Set, error) {
 	for i, s := range segs {
 		defs[i] = segDef{seg: s}
 	}
-	var errs []error
+	var errs errlist.List[error]
 	s := buildSet(defs, func(p srcPos, seg int, msg string) {
 		if seg < 0 {
 			errs = append(errs, errors.New(msg))
@@ -60,7 +61,7 @@ func NewSet(segs ...Segment) (*Set, error) {
 		errs = append(errs, fmt.Errorf("segment %d %q: %s", seg, segs[seg].Name, msg))
 	})
 	if len(errs) > 0 {
-		return nil, errors.Join(errs...)
+		return nil, errs
 	}
 	return s, nil
 }

@@ -3,7 +3,6 @@ package slots
 import (
 	"cmp"
 	"context"
-	"errors"
 	"fmt"
 	"html"
 	"html/template"
@@ -13,6 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/tailorhq/tailor/internal/errlist"
 	"github.com/tailorhq/tailor/internal/filewatch"
 	"github.com/tailorhq/tailor/middleware"
 	"github.com/tailorhq/tailor/rules"
@@ -464,21 +464,4 @@ func (e *Error) Error() string {
 
 // Errors lists the problems of slots declared in Go. errors.As finds each
 // *Error in it.
-type Errors []*Error
-
-func (l Errors) Error() string {
-	errs := make([]error, len(l))
-	for i, e := range l {
-		errs[i] = e
-	}
-	return errors.Join(errs...).Error()
-}
-
-// Unwrap returns the errors of l.
-func (l Errors) Unwrap() []error {
-	errs := make([]error, len(l))
-	for i, e := range l {
-		errs[i] = e
-	}
-	return errs
-}
+type Errors = errlist.List[*Error]
