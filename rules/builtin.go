@@ -81,7 +81,7 @@ func Purchased(min int) Rule {
 // Visits matches visitors on their min-th visit or later.
 func Visits(min int) Rule {
 	return profileRule("visits", func(in *Input, rec *condRecorder) (bool, error) {
-		n := in.Profile.Visits
+		n := in.Visits()
 		ok := n >= min
 		rec.fact("visits", ">=", itoa(n), itoa(min), ok)
 		return ok, nil

@@ -53,6 +53,15 @@ func ParseFile(path string, opts ...ParseOption) (*Set, error) {
 	return Parse(data, append(opts, Filename(path))...)
 }
 
+// parseConfigOf returns the configuration that opts make.
+func parseConfigOf(opts []ParseOption) parseConfig {
+	cfg := parseConfig{reg: defaultRegistry}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	return cfg
+}
+
 // Parse parses a segments file: a JSON object whose "segments" member is
 // the list of segments, whose optional "savedGroups" member holds saved
 // groups for conditions (see WithSavedGroups), and whose optional
@@ -105,10 +114,7 @@ func ParseFile(path string, opts ...ParseOption) (*Set, error) {
 // built-ins and plugins, plugins' errors, empty and duplicate names,
 // references to unknown segments, and cycles of references.
 func Parse(data []byte, opts ...ParseOption) (*Set, error) {
-	cfg := parseConfig{reg: defaultRegistry}
-	for _, o := range opts {
-		o(&cfg)
-	}
+	cfg := parseConfigOf(opts)
 	cc := &condConfig{file: cfg.file, line: 1, col: 1}
 	c := &condCompiler{src: data, cfg: cc}
 	root := c.parse(maxFileDepth)

@@ -49,8 +49,8 @@ func Segments(names ...string) ParseOption {
 }
 
 // EngineSegments is Segments with the segments of e as they are each time
-// a file is parsed, so that a slots file reloaded later (Set.Reload,
-// Set.Watch) may name a segment that a reload of the segments file added.
+// a file is parsed, so that a slots file reloaded later (Engine.Reload,
+// Engine.Watch) may name a segment that a reload of the segments file added.
 func EngineSegments(e *rules.Engine) ParseOption {
 	return func(c *parseConfig) {
 		segs := e.Segments()
@@ -139,8 +139,7 @@ func Parse(data []byte, opts ...ParseOption) (*Set, error) {
 		p.problem(root.Off, "", "%v", err)
 		return nil, p.errs
 	}
-	s.cur.Load().source = cfg.file
-	s.opts = slices.Clone(opts)
+	s.source = cfg.file
 	return s, nil
 }
 
