@@ -150,7 +150,7 @@ func TestStrategyUntrackedContext(t *testing.T) {
 	if !slices.Equal(r.segments, []string{"newsletter-mobile", "first-visit", "french", "not-a-customer-yet"}) {
 		t.Errorf("untracked visitor: %v", r.segments)
 	}
-	if (r.request == 0) {
+	if r.request == 0 {
 		t.Error("UsesRequest is false")
 	}
 }
