@@ -80,8 +80,8 @@ func startAdminSite(t *testing.T) *adminSite {
 	hero := &experiment.Experiment{Key: "hero", Variants: []experiment.Variant{{Key: "welcome", Weight: 1}, {Key: "red-sox", Weight: 1}}, Goals: []string{"purchase"}}
 	s.dash, err = admin.New(admin.Config{
 		Personalizer: s.p, Username: adminUser, Password: adminPassword, Webhooks: hooks,
-		Experiments: admin.ExperimentFunc(func(context.Context) ([]admin.ExperimentResults, error) {
-			return []admin.ExperimentResults{{Experiment: hero, Counts: map[experiment.Cell]experiment.Counts{
+		Experiments: admin.ExperimentFunc(func(context.Context) ([]experiment.Report, error) {
+			return []experiment.Report{{Experiment: hero, Counts: map[experiment.Cell]experiment.Counts{
 				{Variant: "welcome"}:                         {Visitors: 480, Conversions: 24},
 				{Variant: "red-sox"}:                         {Visitors: 470, Conversions: 38},
 				{Segment: "red-sox-fan", Variant: "welcome"}: {Visitors: 60, Conversions: 3},

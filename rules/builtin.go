@@ -81,7 +81,7 @@ func Purchased(min int) Rule {
 // Visits matches visitors on their min-th visit or later.
 func Visits(min int) Rule {
 	return profileRule("visits", func(in *Input, rec *condRecorder) (bool, error) {
-		n := in.Profile.Visits
+		n := in.Visits()
 		ok := n >= min
 		rec.fact("visits", ">=", itoa(n), itoa(min), ok)
 		return ok, nil
@@ -334,9 +334,8 @@ func Trait(path string, is any) Rule {
 		}
 	}
 	c := &condCompiler{src: src, cfg: &condConfig{line: 1, col: 1}}
-	p := condParser{src: src, c: c}
-	v, ok := p.parse()
-	if !ok {
+	v := c.parse(MaxConditionDepth)
+	if v == nil {
 		return &builtin{name: "trait", err: c.errors()}
 	}
 	node, ops := c.fieldValue(v)

@@ -188,7 +188,7 @@ func parseContext(l *loader, v *condJSON) Rule {
 		Device: a.strs("device"), Country: a.strs("country"),
 		Visitor: a.oneOf("visitor", "", "new", "returning"),
 	}
-	if a.ok && len(v.members) == 0 && v.kind == condObj {
+	if a.ok && len(v.Members) == 0 && v.Kind == condObj {
 		a.fail("context needs at least one of %s", strings.Join(keys, ", "))
 	}
 	for i, p := range c.Path {
@@ -196,9 +196,9 @@ func parseContext(l *loader, v *condJSON) Rule {
 			continue
 		}
 		if _, err := newPathPattern(p, PathAuto); err != nil {
-			if pv := a.get("path"); pv.kind == condArr {
+			if pv := a.get("path"); pv.Kind == condArr {
 				l.push("path")
-				a.bad(strconv.Itoa(i), pv.elems[i], "%v", err)
+				a.bad(strconv.Itoa(i), pv.Elems[i], "%v", err)
 				l.pop()
 			} else {
 				a.bad("path", pv, "%v", err)
@@ -214,7 +214,7 @@ func parseTrait(l *loader, v *condJSON) Rule {
 	p := a.str("path")
 	is := a.get("is")
 	if is == nil {
-		is = &condJSON{kind: condObj, members: []condMember{{key: "$exists", val: &condJSON{kind: condBool, b: true}}}}
+		is = &condJSON{Kind: condObj, Members: []condMember{{Key: "$exists", Val: &condJSON{Kind: condBool, Bool: true}}}}
 	}
 	l.push("is")
 	l.c.usesTime = false

@@ -273,17 +273,17 @@ func scoreRange(a *args, key string) ScoreRange {
 		return ScoreRange{}
 	}
 	score := func(e *condJSON) (int, bool) {
-		if e.kind != condNum || e.num != math.Trunc(e.num) || e.num < 1 || e.num > 5 {
+		if e.Kind != condNum || e.Num != math.Trunc(e.Num) || e.Num < 1 || e.Num > 5 {
 			return 0, false
 		}
-		return int(e.num), true
+		return int(e.Num), true
 	}
 	if x, ok := score(v); ok {
 		return ScoreRange{x, x}
 	}
-	if v.kind == condArr && len(v.elems) == 2 {
-		lo, ok1 := score(v.elems[0])
-		hi, ok2 := score(v.elems[1])
+	if v.Kind == condArr && len(v.Elems) == 2 {
+		lo, ok1 := score(v.Elems[0])
+		hi, ok2 := score(v.Elems[1])
 		if ok1 && ok2 && lo <= hi {
 			return ScoreRange{lo, hi}
 		}
@@ -299,11 +299,11 @@ func cutPoints(a *args, key string) [4]float64 {
 	if v == nil {
 		return out
 	}
-	ok := v.kind == condArr && len(v.elems) == 4
+	ok := v.Kind == condArr && len(v.Elems) == 4
 	for i := 0; ok && i < 4; i++ {
-		e := v.elems[i]
-		ok = e.kind == condNum && e.num >= 0 && !math.IsInf(e.num, 0) && (i == 0 || e.num > out[i-1])
-		out[i] = e.num
+		e := v.Elems[i]
+		ok = e.Kind == condNum && e.Num >= 0 && !math.IsInf(e.Num, 0) && (i == 0 || e.Num > out[i-1])
+		out[i] = e.Num
 	}
 	if !ok {
 		a.bad(key, v, "%s needs four ascending non-negative numbers, not %s", key, condText(v))
@@ -419,20 +419,20 @@ func months(a *args, key string) []time.Month {
 	if v == nil {
 		return nil
 	}
-	if v.kind != condArr || len(v.elems) == 0 {
+	if v.Kind != condArr || len(v.Elems) == 0 {
 		a.bad(key, v, `%s needs a list of months, such as ["dec", "apr"] or [12, 4], not %s`, key, describe(v))
 		return nil
 	}
 	var out []time.Month
-	for i, e := range v.elems {
+	for i, e := range v.Elems {
 		m := time.Month(0)
-		switch e.kind {
+		switch e.Kind {
 		case condNum:
-			if e.num == math.Trunc(e.num) && e.num >= 1 && e.num <= 12 {
-				m = time.Month(e.num)
+			if e.Num == math.Trunc(e.Num) && e.Num >= 1 && e.Num <= 12 {
+				m = time.Month(e.Num)
 			}
 		case condStr:
-			s := strings.ToLower(e.str)
+			s := strings.ToLower(e.Str)
 			for k, n := range monthNames {
 				if s == n || s == strings.ToLower(time.Month(k+1).String()) {
 					m = time.Month(k + 1)

@@ -72,13 +72,13 @@ func runBuiltinCases(t *testing.T, cases []builtinCase) {
 				t.Fatal(err)
 			}
 			in := &Input{Profile: tc.prof, Request: tc.facts, Now: testNow}
-			r := e.ClassifyResult(in)
-			if got := len(r.Segments) == 1; got != tc.want {
+			r := e.classify(in)
+			if got := len(r.segments) == 1; got != tc.want {
 				t.Errorf("in segment = %v, want %v", got, tc.want)
 			}
 			var until time.Duration
-			if !r.ValidUntil.IsZero() {
-				until = r.ValidUntil.Sub(testNow)
+			if !r.validUntil.IsZero() {
+				until = r.validUntil.Sub(testNow)
 			}
 			if until != tc.until {
 				t.Errorf("valid until now+%v, want now+%v", until, tc.until)
@@ -265,12 +265,12 @@ func TestBuiltinInterest(t *testing.T) {
 	// The score crosses MinScore when ValidUntil says.
 	s := scores[0].Score
 	e, _ := NewEngine(Segment{Name: "w", Rule: Interested(Interest{Category: "watercolours", MinScore: s / 2})})
-	r := e.ClassifyResult(&Input{Profile: p, Now: testNow})
-	if len(r.Segments) != 1 || r.ValidUntil.Sub(testNow)-14*day > time.Second || r.ValidUntil.Sub(testNow) > 14*day {
+	r := e.classify(&Input{Profile: p, Now: testNow})
+	if len(r.segments) != 1 || r.validUntil.Sub(testNow)-14*day > time.Second || r.validUntil.Sub(testNow) > 14*day {
 		t.Fatalf("score %v: ClassifyResult = %+v, want in until a half-life", s, r)
 	}
-	if len(e.Classify(&Input{Profile: p, Now: r.ValidUntil.Add(-time.Second)})) != 1 || len(e.Classify(&Input{Profile: p, Now: r.ValidUntil.Add(time.Second)})) != 0 {
-		t.Errorf("membership does not change at ValidUntil %v", r.ValidUntil)
+	if len(e.Classify(&Input{Profile: p, Now: r.validUntil.Add(-time.Second)})) != 1 || len(e.Classify(&Input{Profile: p, Now: r.validUntil.Add(time.Second)})) != 0 {
+		t.Errorf("membership does not change at ValidUntil %v", r.validUntil)
 	}
 }
 
@@ -359,11 +359,11 @@ func TestOpaqueRuleResult(t *testing.T) {
 	yes := RuleFunc(func(*Input) (bool, error) { return true, nil })
 	e, _ := NewEngine(Segment{Name: "a", Rule: And(yes, Purchased(0))})
 	in := &Input{Profile: profileOf(page("/", "", 0)), Now: testNow}
-	r := e.ClassifyResult(in)
-	if !r.ValidUntil.Equal(testNow) || r.Request != AllFields || !r.UsesRequest {
+	r := e.classify(in)
+	if !r.validUntil.Equal(testNow) || r.request != AllFields || (r.request == 0) {
 		t.Errorf("ClassifyResult with an opaque rule = %+v, want valid until now, reading every fact", r)
 	}
-	if e.Valid(r, in.Request, testNow) {
+	if e.valid(r, in.Request, testNow) {
 		t.Error("Valid for an opaque rule")
 	}
 }

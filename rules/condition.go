@@ -1,7 +1,6 @@
 package rules
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -10,6 +9,7 @@ import (
 	"unsafe"
 
 	"github.com/tailorhq/tailor/internal/errlist"
+	"github.com/tailorhq/tailor/internal/jsonpos"
 
 	"github.com/tidwall/gjson"
 )
@@ -310,12 +310,7 @@ func (e *ConditionError) Unwrap() error { return e.Err }
 // ConditionErrors lists the problems of a condition or of a segments file,
 // in source order.
 // errors.As finds each *ConditionError in it.
-type ConditionErrors []*ConditionError
-
-func (l ConditionErrors) Error() string { return errlist.Error(l) }
-
-// Unwrap returns the errors of l.
-func (l ConditionErrors) Unwrap() []error { return errlist.Unwrap(l) }
+type ConditionErrors = errlist.List[*ConditionError]
 
 // compileCondition is the one compiler behind EvalCondition and
 // CompileCondition.
@@ -325,13 +320,8 @@ func compileCondition(cond []byte, opts []ConditionOption) (*Condition, error) {
 		o(&cfg)
 	}
 	c := &condCompiler{src: cond, cfg: &cfg}
-	if !json.Valid(cond) {
-		c.invalidJSON()
-		return nil, c.errors()
-	}
-	p := condParser{src: cond, c: c}
-	v, ok := p.parse()
-	if !ok {
+	v := c.parse(MaxConditionDepth)
+	if v == nil {
 		return nil, c.errors()
 	}
 	out := c.condition(v)
@@ -353,7 +343,7 @@ func (c *condCompiler) errors() error {
 	slices.SortStableFunc(c.problems, func(a, b condProblem) int { return a.off - b.off })
 	errs := make(ConditionErrors, len(c.problems))
 	for i, p := range c.problems {
-		line, col := condLineCol(c.src, p.off)
+		line, col := jsonpos.Position(c.src, p.off)
 		if line == 1 {
 			col += c.cfg.col - 1
 		}
@@ -361,18 +351,4 @@ func (c *condCompiler) errors() error {
 		errs[i] = &ConditionError{File: c.cfg.file, Line: line, Column: col, Path: p.path, Msg: p.msg, Err: p.err}
 	}
 	return errs
-}
-
-// condLineCol returns the line and byte column, from 1, of offset off in src.
-func condLineCol(src []byte, off int) (line, col int) {
-	off = max(0, min(off, len(src)))
-	line = 1
-	start := 0
-	for i, b := range src[:off] {
-		if b == '\n' {
-			line++
-			start = i + 1
-		}
-	}
-	return line, off - start + 1
 }

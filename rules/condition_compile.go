@@ -8,340 +8,59 @@ import (
 	"strings"
 	"time"
 
-	"github.com/tidwall/gjson"
+	"github.com/tailorhq/tailor/internal/jsonpos"
 )
 
-// condJSON is a parsed JSON value of a condition, with its place in the
-// source.
-type condJSON struct {
-	kind    condKind
-	b       bool
-	num     float64
-	str     string
-	elems   []*condJSON
-	members []condMember // in source order; a duplicate key keeps its first place and its last value, as JSON.parse does
-	index   map[string]int
-	off     int // offset of the value in the source
-	end     int // offset just after the value
-}
-
-type condMember struct {
-	key string
-	off int // offset of the key in the source
-	val *condJSON
-}
-
-type condKind uint8
+// condJSON is a parsed JSON value of a condition or file, with its place
+// in the source.
+type (
+	condJSON   = jsonpos.Value
+	condMember = jsonpos.Member
+	condKind   = jsonpos.Kind
+)
 
 const (
-	condNull condKind = iota
-	condBool
-	condNum
-	condStr
-	condArr
-	condObj
+	condNull = jsonpos.Null
+	condBool = jsonpos.Bool
+	condNum  = jsonpos.Number
+	condStr  = jsonpos.String
+	condArr  = jsonpos.Array
+	condObj  = jsonpos.Object
 )
-
-var condKindNames = [...]string{"null", "a boolean", "a number", "a string", "an array", "an object"}
-
-func (k condKind) String() string { return condKindNames[k] }
-
-// member returns the value of key in an object, or nil.
-func (v *condJSON) member(key string) *condJSON {
-	if v.index != nil {
-		if i, ok := v.index[key]; ok {
-			return v.members[i].val
-		}
-		return nil
-	}
-	for i := range v.members {
-		if v.members[i].key == key {
-			return v.members[i].val
-		}
-	}
-	return nil
-}
 
 // isOperatorObject reports whether v is an object whose keys all start with
 // "$"; the empty object is one.
-func (v *condJSON) isOperatorObject() bool {
-	if v.kind != condObj {
+func isOperatorObject(v *condJSON) bool {
+	if v.Kind != condObj {
 		return false
 	}
-	for _, m := range v.members {
-		if !strings.HasPrefix(m.key, "$") {
+	for _, m := range v.Members {
+		if !strings.HasPrefix(m.Key, "$") {
 			return false
 		}
 	}
 	return true
 }
 
-// truthy is JavaScript's truthiness of v.
-func (v *condJSON) truthy() bool {
-	switch v.kind {
-	case condNull:
-		return false
-	case condBool:
-		return v.b
-	case condNum:
-		return v.num != 0
-	case condStr:
-		return v.str != ""
+// parse parses c.src, whose arrays and objects may nest limit deep,
+// reporting its problems. It returns nil if it could not.
+func (c *condCompiler) parse(limit int) *condJSON {
+	v, errs := jsonpos.Parse(c.src, limit)
+	for _, e := range errs {
+		msg, err := e.Msg, e.Err
+		if errors.Is(err, jsonpos.ErrTooDeep) && limit == MaxConditionDepth {
+			msg, err = ErrConditionTooDeep.Error(), ErrConditionTooDeep
+		}
+		c.problem(e.Off, e.Pointer, msg, err)
 	}
-	return true
-}
-
-// condParser parses a condition that json.Valid accepted, keeping the
-// places of values and keys, and bounding the depth.
-type condParser struct {
-	src   []byte
-	pos   int
-	depth int
-	limit int // the deepest nesting allowed; 0 is MaxConditionDepth
-	c     *condCompiler
-}
-
-func (p *condParser) parse() (*condJSON, bool) {
-	v, ok := p.value()
-	if ok {
-		p.space()
-		if p.pos != len(p.src) {
-			p.c.problem(p.pos, "", "invalid JSON: data after the condition", nil)
-			return nil, false
-		}
-	}
-	return v, ok
-}
-
-func (p *condParser) space() {
-	for p.pos < len(p.src) {
-		switch p.src[p.pos] {
-		case ' ', '\t', '\n', '\r':
-			p.pos++
-		default:
-			return
-		}
-	}
-}
-
-func (p *condParser) fail() (*condJSON, bool) {
-	p.c.problem(p.pos, p.c.pointer(), "invalid JSON", nil)
-	return nil, false
-}
-
-func (p *condParser) value() (*condJSON, bool) {
-	v, ok := p.value1()
-	if ok {
-		v.end = p.pos
-	}
-	return v, ok
-}
-
-func (p *condParser) value1() (*condJSON, bool) {
-	p.space()
-	if p.pos >= len(p.src) {
-		return p.fail()
-	}
-	v := &condJSON{off: p.pos}
-	switch c := p.src[p.pos]; {
-	case c == '{' || c == '[':
-		p.depth++
-		limit := p.limit
-		if limit == 0 {
-			limit = MaxConditionDepth
-		}
-		if p.depth > limit {
-			err := ErrConditionTooDeep
-			if limit != MaxConditionDepth {
-				err = fmt.Errorf("nests deeper than %d arrays and objects", limit)
-			}
-			p.c.problem(p.pos, p.c.pointer(), err.Error(), err)
-			return nil, false
-		}
-		p.pos++
-		var ok bool
-		if c == '{' {
-			ok = p.object(v)
-		} else {
-			ok = p.array(v)
-		}
-		p.depth--
-		return v, ok
-	case c == '"':
-		s, ok := p.string()
-		v.kind, v.str = condStr, s
-		return v, ok
-	case c == 't' || c == 'f' || c == 'n':
-		for _, lit := range [...]string{"true", "false", "null"} {
-			if strings.HasPrefix(string(p.src[p.pos:min(len(p.src), p.pos+5)]), lit) {
-				p.pos += len(lit)
-				switch lit {
-				case "true":
-					v.kind, v.b = condBool, true
-				case "false":
-					v.kind = condBool
-				}
-				return v, true
-			}
-		}
-		return p.fail()
-	default:
-		start := p.pos
-		for p.pos < len(p.src) && strings.IndexByte("+-0123456789.eE", p.src[p.pos]) >= 0 {
-			p.pos++
-		}
-		f, err := strconv.ParseFloat(string(p.src[start:p.pos]), 64)
-		if err != nil && !errors.Is(err, strconv.ErrRange) { // ±Inf on overflow is kept, as in JavaScript
-			p.pos = start
-			return p.fail()
-		}
-		v.kind, v.num = condNum, f
-		return v, true
-	}
-}
-
-func (p *condParser) string() (string, bool) {
-	start := p.pos
-	p.pos++ // the opening quote
-	esc := false
-	for p.pos < len(p.src) {
-		switch p.src[p.pos] {
-		case '\\':
-			esc = true
-			p.pos += 2
-			continue
-		case '"':
-			p.pos++
-			raw := p.src[start:p.pos]
-			if !esc {
-				return string(raw[1 : len(raw)-1]), true
-			}
-			// Decode as gjson decodes the strings of documents, so
-			// that both sides agree, even on invalid UTF-8.
-			return gjson.Parse(string(raw)).Str, true
-		}
-		p.pos++
-	}
-	p.pos = start
-	return "", false
-}
-
-func (p *condParser) object(v *condJSON) bool {
-	v.kind = condObj
-	p.space()
-	if p.pos < len(p.src) && p.src[p.pos] == '}' {
-		p.pos++
-		return true
-	}
-	for {
-		p.space()
-		if p.pos >= len(p.src) || p.src[p.pos] != '"' {
-			p.fail()
-			return false
-		}
-		koff := p.pos
-		key, ok := p.string()
-		if !ok {
-			p.fail()
-			return false
-		}
-		p.space()
-		if p.pos >= len(p.src) || p.src[p.pos] != ':' {
-			p.fail()
-			return false
-		}
-		p.pos++
-		p.c.push(key)
-		val, ok := p.value()
-		if !ok {
-			return false
-		}
-		if i := v.find(key); i >= 0 {
-			p.c.problem(koff, p.c.pointer(), "duplicate key: the last value counts", nil)
-			v.members[i].val = val
-		} else {
-			v.members = append(v.members, condMember{key: key, off: koff, val: val})
-			if len(v.members) == 9 {
-				v.index = make(map[string]int)
-				for i, m := range v.members {
-					v.index[m.key] = i
-				}
-			} else if v.index != nil {
-				v.index[key] = len(v.members) - 1
-			}
-		}
-		p.c.pop()
-		p.space()
-		if p.pos >= len(p.src) {
-			p.fail()
-			return false
-		}
-		switch p.src[p.pos] {
-		case ',':
-			p.pos++
-		case '}':
-			p.pos++
-			return true
-		default:
-			p.fail()
-			return false
-		}
-	}
-}
-
-func (v *condJSON) find(key string) int {
-	if v.index != nil {
-		if i, ok := v.index[key]; ok {
-			return i
-		}
-		return -1
-	}
-	for i := range v.members {
-		if v.members[i].key == key {
-			return i
-		}
-	}
-	return -1
-}
-
-func (p *condParser) array(v *condJSON) bool {
-	v.kind = condArr
-	p.space()
-	if p.pos < len(p.src) && p.src[p.pos] == ']' {
-		p.pos++
-		return true
-	}
-	for {
-		p.c.push(strconv.Itoa(len(v.elems)))
-		e, ok := p.value()
-		if !ok {
-			return false
-		}
-		p.c.pop()
-		v.elems = append(v.elems, e)
-		p.space()
-		if p.pos >= len(p.src) {
-			p.fail()
-			return false
-		}
-		switch p.src[p.pos] {
-		case ',':
-			p.pos++
-		case ']':
-			p.pos++
-			return true
-		default:
-			p.fail()
-			return false
-		}
-	}
+	return v
 }
 
 // condCompiler compiles parsed conditions into nodes, collecting problems.
 type condCompiler struct {
 	src      []byte
 	cfg      *condConfig
-	ptr      []string // JSON Pointer tokens to the value being compiled
+	ptr      jsonpos.Pointer // to the value being compiled
 	problems []condProblem
 	usesTime bool
 	groups   map[string]*condSet
@@ -363,19 +82,11 @@ type condProblem struct {
 	err  error
 }
 
-func (c *condCompiler) push(tok string) { c.ptr = append(c.ptr, tok) }
-func (c *condCompiler) pop()            { c.ptr = c.ptr[:len(c.ptr)-1] }
+func (c *condCompiler) push(tok string) { c.ptr.Push(tok) }
+func (c *condCompiler) pop()            { c.ptr.Pop() }
 
 // pointer returns the JSON Pointer to the value being compiled.
-func (c *condCompiler) pointer() string {
-	var b strings.Builder
-	r := strings.NewReplacer("~", "~0", "/", "~1")
-	for _, t := range c.ptr {
-		b.WriteByte('/')
-		r.WriteString(&b, t)
-	}
-	return b.String()
-}
+func (c *condCompiler) pointer() string { return c.ptr.String() }
 
 func (c *condCompiler) problem(off int, path, msg string, err error) {
 	c.problems = append(c.problems, condProblem{off: off, path: path, msg: msg, err: err})
@@ -389,13 +100,13 @@ func (c *condCompiler) problemf(off int, format string, args ...any) {
 // doc compiles a condition: an object of logical operators and attribute
 // paths, evaluated against a document.
 func (c *condCompiler) doc(v *condJSON) condNode {
-	if v.kind != condObj {
-		c.problemf(v.off, "a condition must be an object, not %v", v.kind)
+	if v.Kind != condObj {
+		c.problemf(v.Off, "a condition must be an object, not %v", v.Kind)
 		return condAbort
 	}
 	var nodes condAll
-	for _, m := range v.members {
-		c.push(m.key)
+	for _, m := range v.Members {
+		c.push(m.Key)
 		nodes = append(nodes, c.clause(m))
 		c.pop()
 	}
@@ -403,46 +114,46 @@ func (c *condCompiler) doc(v *condJSON) condNode {
 }
 
 func (c *condCompiler) clause(m condMember) condNode {
-	switch m.key {
+	switch m.Key {
 	case "$and", "$or", "$nor":
-		if m.val.kind != condArr {
-			c.problemf(m.val.off, "%s needs an array of conditions, not %v", m.key, m.val.kind)
+		if m.Val.Kind != condArr {
+			c.problemf(m.Val.Off, "%s needs an array of conditions, not %v", m.Key, m.Val.Kind)
 			return condAbort
 		}
-		list := make([]condNode, len(m.val.elems))
-		for i, e := range m.val.elems {
+		list := make([]condNode, len(m.Val.Elems))
+		for i, e := range m.Val.Elems {
 			c.push(strconv.Itoa(i))
 			list[i] = c.doc(e)
 			c.pop()
 		}
-		switch m.key {
+		switch m.Key {
 		case "$and":
-			return &condLogical{op: m.key, node: condAll(list).simplify()}
+			return &condLogical{op: m.Key, node: condAll(list).simplify()}
 		case "$or":
-			return &condLogical{op: m.key, node: condAny(list)}
+			return &condLogical{op: m.Key, node: condAny(list)}
 		}
-		return &condLogical{op: m.key, node: condNot{condAny(list)}}
+		return &condLogical{op: m.Key, node: condNot{condAny(list)}}
 	case "$not":
-		return &condLogical{op: m.key, node: condNot{c.doc(m.val)}}
+		return &condLogical{op: m.Key, node: condNot{c.doc(m.Val)}}
 	case "$savedGroup":
-		c.problemf(m.off, "$savedGroup is not supported; use $inGroup")
+		c.problemf(m.Off, "$savedGroup is not supported; use $inGroup")
 		return condUnknown
 	}
-	if strings.HasPrefix(m.key, "$") {
-		c.problemf(m.off, "unknown operator %s (read as an attribute path)", m.key)
+	if strings.HasPrefix(m.Key, "$") {
+		c.problemf(m.Off, "unknown operator %s (read as an attribute path)", m.Key)
 	}
-	f := &condField{path: newCondPath(m.key), name: m.key, arg: m.val, slot: -1}
+	f := &condField{path: newCondPath(m.Key), name: m.Key, arg: m.Val, slot: -1}
 	if c.elem > 0 {
-		f.evField = eventFieldOf(m.key)
+		f.evField = eventFieldOf(m.Key)
 	}
 	if c.elem == 0 {
 		f.atRoot()
-		c.reads |= docReads(m.key)
+		c.reads |= docReads(m.Key)
 		if c.checkPath != nil {
-			c.checkPath(m.key, m.off)
+			c.checkPath(m.Key, m.Off)
 		}
 	}
-	f.node, f.ops = c.fieldValue(m.val)
+	f.node, f.ops = c.fieldValue(m.Val)
 	f.ring = condRingNodeOf(f)
 	return f
 }
@@ -451,17 +162,17 @@ func (c *condCompiler) clause(m condMember) condNode {
 // returns the operators of an object of operators one by one, to explain
 // them.
 func (c *condCompiler) fieldValue(v *condJSON) (condNode, []condOp) {
-	if !v.isOperatorObject() {
+	if !isOperatorObject(v) {
 		return c.value(v, false), nil
 	}
-	nodes := make(condAll, 0, len(v.members))
-	ops := make([]condOp, 0, len(v.members))
-	for _, o := range v.members {
-		c.push(o.key)
+	nodes := make(condAll, 0, len(v.Members))
+	ops := make([]condOp, 0, len(v.Members))
+	for _, o := range v.Members {
+		c.push(o.Key)
 		n := c.operator(o)
 		c.pop()
 		nodes = append(nodes, n)
-		ops = append(ops, condOp{op: o.key, arg: o.val, node: n})
+		ops = append(ops, condOp{op: o.Key, arg: o.Val, node: n})
 	}
 	return nodes.simplify(), ops
 }
@@ -470,14 +181,14 @@ func (c *condCompiler) fieldValue(v *condJSON) (condNode, []condOp) {
 // operators, or a value it must equal (ignoring the case of strings if
 // fold).
 func (c *condCompiler) value(v *condJSON, fold bool) condNode {
-	if v.isOperatorObject() {
+	if isOperatorObject(v) {
 		return c.operators(v)
 	}
-	if v.kind == condObj {
-		for _, m := range v.members {
-			if strings.HasPrefix(m.key, "$") {
-				c.push(m.key)
-				c.problemf(m.off, "%s among attribute names: the object is compared as a value", m.key)
+	if v.Kind == condObj {
+		for _, m := range v.Members {
+			if strings.HasPrefix(m.Key, "$") {
+				c.push(m.Key)
+				c.problemf(m.Off, "%s among attribute names: the object is compared as a value", m.Key)
 				c.pop()
 				break
 			}
@@ -488,9 +199,9 @@ func (c *condCompiler) value(v *condJSON, fold bool) condNode {
 
 // operators compiles an object of operators.
 func (c *condCompiler) operators(v *condJSON) condNode {
-	nodes := make(condAll, 0, len(v.members))
-	for _, m := range v.members {
-		c.push(m.key)
+	nodes := make(condAll, 0, len(v.Members))
+	for _, m := range v.Members {
+		c.push(m.Key)
 		nodes = append(nodes, c.operator(m))
 		c.pop()
 	}
@@ -498,85 +209,85 @@ func (c *condCompiler) operators(v *condJSON) condNode {
 }
 
 func (c *condCompiler) operator(m condMember) condNode {
-	op, arg := m.key, m.val
+	op, arg := m.Key, m.Val
 	switch op {
 	case "$eq", "$ne":
-		if arg.kind == condArr || arg.kind == condObj {
-			c.problemf(arg.off, "%s with %v never matches; write the value without an operator to compare it", op, arg.kind)
+		if arg.Kind == condArr || arg.Kind == condObj {
+			c.problemf(arg.Off, "%s with %v never matches; write the value without an operator to compare it", op, arg.Kind)
 		}
 		return &condCompare{op: op, arg: arg}
 	case "$gt", "$gte", "$lt", "$lte":
-		if arg.kind != condNum && arg.kind != condStr {
+		if arg.Kind != condNum && arg.Kind != condStr {
 			// JavaScript orders it anyway (see condition_order.go), but
 			// hardly as meant: true as 1, null as 0, [1,2] as "1,2".
-			c.problemf(arg.off, "%s needs a number or a string, not %v", op, arg.kind)
+			c.problemf(arg.Off, "%s needs a number or a string, not %v", op, arg.Kind)
 			if c.cfg.strictTypes {
 				return condFail
 			}
 		}
 		return &condCompare{op: op, arg: arg, js: jsPrimitiveOfArg(arg), strict: c.cfg.strictTypes}
 	case "$veq", "$vne", "$vgt", "$vgte", "$vlt", "$vlte":
-		if arg.kind != condStr && arg.kind != condNum {
-			c.problemf(arg.off, "%s needs a version string, not %v", op, arg.kind)
+		if arg.Kind != condStr && arg.Kind != condNum {
+			c.problemf(arg.Off, "%s needs a version string, not %v", op, arg.Kind)
 		}
 		return newCondVersion(op, arg)
 	case "$in", "$nin", "$ini", "$nini":
-		if arg.kind != condArr {
-			c.problemf(arg.off, "%s needs an array, not %v", op, arg.kind)
+		if arg.Kind != condArr {
+			c.problemf(arg.Off, "%s needs an array, not %v", op, arg.Kind)
 			return condFail
 		}
 		fold := op == "$ini" || op == "$nini"
 		set := newCondSet(fold)
-		for i, e := range arg.elems {
+		for i, e := range arg.Elems {
 			if !set.add(e) {
 				c.push(strconv.Itoa(i))
-				c.problemf(e.off, "%v in %s never matches", e.kind, op)
+				c.problemf(e.Off, "%v in %s never matches", e.Kind, op)
 				c.pop()
 			}
 		}
 		return &condIn{set: set, not: op == "$nin" || op == "$nini"}
 	case "$inGroup", "$notInGroup":
-		if arg.kind != condStr {
-			c.problemf(arg.off, "%s needs the name of a saved group, not %v", op, arg.kind)
+		if arg.Kind != condStr {
+			c.problemf(arg.Off, "%s needs the name of a saved group, not %v", op, arg.Kind)
 			return condAbort
 		}
 		return &condIn{set: c.group(arg), not: op == "$notInGroup"}
 	case "$regex", "$regexi":
-		if arg.kind != condStr {
-			c.problemf(arg.off, "%s needs a string, not %v", op, arg.kind)
+		if arg.Kind != condStr {
+			c.problemf(arg.Off, "%s needs a string, not %v", op, arg.Kind)
 			return condAbort
 		}
-		pat := arg.str
+		pat := arg.Str
 		if op == "$regexi" {
 			pat = "(?i)" + pat
 		}
 		re, err := regexp.Compile(pat)
 		if err != nil {
-			c.problem(arg.off, c.pointer(), "invalid regular expression: "+err.Error(), err)
+			c.problem(arg.Off, c.pointer(), "invalid regular expression: "+err.Error(), err)
 			return condFail
 		}
 		return &condRegex{re: re}
 	case "$size":
-		if arg.kind != condNum && !arg.isOperatorObject() {
-			c.problemf(arg.off, "$size needs a number or an object of operators, not %v", arg.kind)
+		if arg.Kind != condNum && !isOperatorObject(arg) {
+			c.problemf(arg.Off, "$size needs a number or an object of operators, not %v", arg.Kind)
 		}
 		return &condSize{node: c.value(arg, false)}
 	case "$type":
-		if arg.kind != condStr {
-			c.problemf(arg.off, "$type needs a type name, not %v", arg.kind)
+		if arg.Kind != condStr {
+			c.problemf(arg.Off, "$type needs a type name, not %v", arg.Kind)
 			return condAbort
 		}
-		t, ok := condTypes[arg.str]
+		t, ok := condTypes[arg.Str]
 		if !ok {
-			c.problemf(arg.off, "unknown type %q: want string, number, boolean, array, object or null", arg.str)
+			c.problemf(arg.Off, "unknown type %q: want string, number, boolean, array, object or null", arg.Str)
 			return condFail
 		}
 		return condType(t)
 	case "$exists":
-		if arg.kind != condBool {
-			c.problemf(arg.off, "$exists needs true or false, not %v", arg.kind)
+		if arg.Kind != condBool {
+			c.problemf(arg.Off, "$exists needs true or false, not %v", arg.Kind)
 		}
-		return condExists(arg.truthy())
+		return condExists(arg.Truthy())
 	case "$elemMatch":
 		n, ok := c.elementCondition(op, arg)
 		if !ok {
@@ -584,12 +295,12 @@ func (c *condCompiler) operator(m condMember) condNode {
 		}
 		return &condElemMatch{node: n, structOnly: condStructOnly(n)}
 	case "$all", "$alli":
-		if arg.kind != condArr {
-			c.problemf(arg.off, "%s needs an array, not %v", op, arg.kind)
+		if arg.Kind != condArr {
+			c.problemf(arg.Off, "%s needs an array, not %v", op, arg.Kind)
 			return condAbort
 		}
-		list := make([]condNode, len(arg.elems))
-		for i, e := range arg.elems {
+		list := make([]condNode, len(arg.Elems))
+		for i, e := range arg.Elems {
 			c.push(strconv.Itoa(i))
 			list[i] = c.value(e, op == "$alli")
 			c.pop()
@@ -607,10 +318,10 @@ func (c *condCompiler) operator(m condMember) condNode {
 	case "$count":
 		return c.count(arg)
 	case "$and", "$or", "$nor", "$savedGroup":
-		c.problemf(m.off, "%s applies to conditions, not to an attribute's value: it never matches", op)
+		c.problemf(m.Off, "%s applies to conditions, not to an attribute's value: it never matches", op)
 		return condFail
 	}
-	c.problemf(m.off, "unknown operator %s", op)
+	c.problemf(m.Off, "unknown operator %s", op)
 	return condUnknown
 }
 
@@ -620,14 +331,14 @@ func (c *condCompiler) operator(m condMember) condNode {
 func (c *condCompiler) elementCondition(op string, arg *condJSON) (condNode, bool) {
 	c.elem++
 	defer func() { c.elem-- }()
-	if arg.kind != condObj {
-		c.problemf(arg.off, "%s needs an object, not %v", op, arg.kind)
+	if arg.Kind != condObj {
+		c.problemf(arg.Off, "%s needs an object, not %v", op, arg.Kind)
 		return nil, false
 	}
-	if arg.isOperatorObject() {
+	if isOperatorObject(arg) {
 		logical := false
 		for _, k := range [...]string{"$and", "$or", "$nor", "$savedGroup"} {
-			if arg.member(k) != nil {
+			if arg.Member(k) != nil {
 				logical = true
 			}
 		}
@@ -640,42 +351,42 @@ func (c *condCompiler) elementCondition(op string, arg *condJSON) (condNode, boo
 
 // count compiles the argument of $count.
 func (c *condCompiler) count(arg *condJSON) condNode {
-	if arg.kind != condObj {
-		c.problemf(arg.off, `$count needs an object with "is" and optionally "where", "within" and "at", not %v`, arg.kind)
+	if arg.Kind != condObj {
+		c.problemf(arg.Off, `$count needs an object with "is" and optionally "where", "within" and "at", not %v`, arg.Kind)
 		return condAbort
 	}
 	n := &condCount{at: newCondPath("time")}
 	bad := false
 	var at *condMember
-	for i := range arg.members {
-		m := &arg.members[i]
+	for i := range arg.Members {
+		m := &arg.Members[i]
 		ok := true
-		c.push(m.key)
-		switch m.key {
+		c.push(m.Key)
+		switch m.Key {
 		case "where":
 			before := len(c.problems)
-			n.where, ok = c.elementCondition(`"where"`, m.val)
+			n.where, ok = c.elementCondition(`"where"`, m.Val)
 			n.sound = len(c.problems) == before
 			n.structOnly = ok && condStructOnly(n.where)
 		case "within":
 			c.usesTime = true
-			n.within, ok = c.duration(m.val)
+			n.within, ok = c.duration(m.Val)
 			n.windowed = true
 		case "at":
 			at = m
-			if m.val.kind != condStr {
-				c.problemf(m.val.off, `"at" needs the path of a time in the elements, not %v`, m.val.kind)
+			if m.Val.Kind != condStr {
+				c.problemf(m.Val.Off, `"at" needs the path of a time in the elements, not %v`, m.Val.Kind)
 				ok = false
 			} else {
-				n.at = newCondPath(m.val.str)
+				n.at = newCondPath(m.Val.Str)
 			}
 		case "is":
-			if m.val.kind != condNum && !m.val.isOperatorObject() {
-				c.problemf(m.val.off, `"is" needs a number or an object of operators, not %v`, m.val.kind)
+			if m.Val.Kind != condNum && !isOperatorObject(m.Val) {
+				c.problemf(m.Val.Off, `"is" needs a number or an object of operators, not %v`, m.Val.Kind)
 			}
-			n.is = c.value(m.val, false)
+			n.is = c.value(m.Val, false)
 		default:
-			c.problemf(m.off, `unknown key %q in $count: want "where", "within", "at" or "is"`, m.key)
+			c.problemf(m.Off, `unknown key %q in $count: want "where", "within", "at" or "is"`, m.Key)
 			ok = false
 		}
 		c.pop()
@@ -683,11 +394,11 @@ func (c *condCompiler) count(arg *condJSON) condNode {
 	}
 	if at != nil && !n.windowed {
 		c.push("at")
-		c.problemf(at.off, `"at" has no effect without "within"`)
+		c.problemf(at.Off, `"at" has no effect without "within"`)
 		c.pop()
 	}
 	if n.is == nil {
-		c.problemf(arg.off, `$count needs "is", the number or object of operators that the count must match`)
+		c.problemf(arg.Off, `$count needs "is", the number or object of operators that the count must match`)
 		return condAbort
 	}
 	if bad {
@@ -701,13 +412,13 @@ func (c *condCompiler) count(arg *condJSON) condNode {
 // duration compiles a duration: Go's syntax, plus the unit "d" for 24
 // hours.
 func (c *condCompiler) duration(v *condJSON) (time.Duration, bool) {
-	if v.kind != condStr {
-		c.problemf(v.off, `a duration is a string such as "72h" or "7d", not %v`, v.kind)
+	if v.Kind != condStr {
+		c.problemf(v.Off, `a duration is a string such as "72h" or "7d", not %v`, v.Kind)
 		return 0, false
 	}
-	d, err := parseCondDuration(v.str)
+	d, err := parseCondDuration(v.Str)
 	if err != nil {
-		c.problem(v.off, c.pointer(), err.Error(), err)
+		c.problem(v.Off, c.pointer(), err.Error(), err)
 		return 0, false
 	}
 	return d, true
@@ -761,16 +472,16 @@ func parseCondDuration(s string) (time.Duration, error) {
 
 // group returns the set of the saved group named by arg.
 func (c *condCompiler) group(arg *condJSON) *condSet {
-	name := arg.str
+	name := arg.Str
 	if s, ok := c.groups[name]; ok {
 		return s
 	}
 	values, ok := c.cfg.groups[name]
 	if !ok {
 		if c.cfg.haveGroups {
-			c.problemf(arg.off, "unknown saved group %q", name)
+			c.problemf(arg.Off, "unknown saved group %q", name)
 		} else {
-			c.problemf(arg.off, "unknown saved group %q: no saved groups were given (see WithSavedGroups)", name)
+			c.problemf(arg.Off, "unknown saved group %q: no saved groups were given (see WithSavedGroups)", name)
 		}
 	}
 	s := newCondSet(false)

@@ -427,8 +427,8 @@ type condEqual struct {
 }
 
 func (e *condEqual) eval(_ condEnv, v gjson.Result) condResult {
-	if e.fold && e.want.kind == condStr && v.Type == gjson.String {
-		return condResultOf(strings.EqualFold(v.Str, e.want.str))
+	if e.fold && e.want.Kind == condStr && v.Type == gjson.String {
+		return condResultOf(strings.EqualFold(v.Str, e.want.Str))
 	}
 	return condResultOf(condEqualJSON(e.want, v))
 }
@@ -436,36 +436,36 @@ func (e *condEqual) eval(_ condEnv, v gjson.Result) condResult {
 // condEqualJSON reports whether v deeply equals want: scalars by type and
 // value, arrays element by element, objects key by key.
 func condEqualJSON(want *condJSON, v gjson.Result) bool {
-	switch want.kind {
+	switch want.Kind {
 	case condNull:
 		return v.Type == gjson.Null
 	case condBool:
-		return v.Type == gjson.True && want.b || v.Type == gjson.False && !want.b
+		return v.Type == gjson.True && want.Bool || v.Type == gjson.False && !want.Bool
 	case condNum:
-		return v.Type == gjson.Number && v.Num == want.num
+		return v.Type == gjson.Number && v.Num == want.Num
 	case condStr:
-		return v.Type == gjson.String && v.Str == want.str
+		return v.Type == gjson.String && v.Str == want.Str
 	case condArr:
 		if !v.IsArray() {
 			return false
 		}
 		i, ok := 0, true
 		v.ForEach(func(_, e gjson.Result) bool {
-			if i >= len(want.elems) || !condEqualJSON(want.elems[i], e) {
+			if i >= len(want.Elems) || !condEqualJSON(want.Elems[i], e) {
 				ok = false
 				return false
 			}
 			i++
 			return true
 		})
-		return ok && i == len(want.elems)
+		return ok && i == len(want.Elems)
 	case condObj:
 		if !v.IsObject() {
 			return false
 		}
 		n, ok := 0, true
 		v.ForEach(func(k, e gjson.Result) bool {
-			w := want.member(k.Str)
+			w := want.Member(k.Str)
 			if w == nil || !condEqualJSON(w, e) {
 				ok = false
 				return false
@@ -473,7 +473,7 @@ func condEqualJSON(want *condJSON, v gjson.Result) bool {
 			n++
 			return true
 		})
-		return ok && n == len(want.members)
+		return ok && n == len(want.Members)
 	}
 	return false
 }
@@ -481,7 +481,7 @@ func condEqualJSON(want *condJSON, v gjson.Result) bool {
 // condStrictEqual is JavaScript's ===: an array or an object equals nothing
 // else.
 func condStrictEqual(want *condJSON, v gjson.Result) bool {
-	if want.kind == condArr || want.kind == condObj {
+	if want.Kind == condArr || want.Kind == condObj {
 		return false
 	}
 	return condEqualJSON(want, v)
@@ -507,13 +507,13 @@ func (c *condCompare) eval(_ condEnv, v gjson.Result) condResult {
 	}
 	var o int
 	switch {
-	case c.arg.kind == condNum && v.Type == gjson.Number:
-		if v.Num != v.Num || c.arg.num != c.arg.num { // NaN is unordered
+	case c.arg.Kind == condNum && v.Type == gjson.Number:
+		if v.Num != v.Num || c.arg.Num != c.arg.Num { // NaN is unordered
 			return condFail
 		}
-		o = cmp.Compare(v.Num, c.arg.num)
-	case c.arg.kind == condStr && v.Type == gjson.String:
-		o = compareUTF16(v.Str, c.arg.str)
+		o = cmp.Compare(v.Num, c.arg.Num)
+	case c.arg.Kind == condStr && v.Type == gjson.String:
+		o = compareUTF16(v.Str, c.arg.Str)
 	default:
 		return condFail
 	}
@@ -594,19 +594,19 @@ func newCondSet(fold bool) *condSet {
 // add adds v, and reports false for an array or object, which no attribute
 // can equal.
 func (s *condSet) add(v *condJSON) bool {
-	switch v.kind {
+	switch v.Kind {
 	case condNull:
 		s.null = true
 	case condBool:
-		if v.b {
+		if v.Bool {
 			s.t = true
 		} else {
 			s.f = true
 		}
 	case condNum:
-		s.nums[v.num] = struct{}{}
+		s.nums[v.Num] = struct{}{}
 	case condStr:
-		s.addString(v.str)
+		s.addString(v.Str)
 	default:
 		return false
 	}
@@ -632,7 +632,7 @@ func (s *condSet) addGo(v any) {
 	case nil:
 		s.null = true
 	case bool:
-		s.add(&condJSON{kind: condBool, b: x})
+		s.add(&condJSON{Kind: condBool, Bool: x})
 	case string:
 		s.addString(x)
 	case float64:

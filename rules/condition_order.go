@@ -87,13 +87,13 @@ func jsJoinResult(b *strings.Builder, v gjson.Result) {
 // jsPrimitiveOfArg converts a condition's argument, as jsPrimitiveOf does
 // an attribute.
 func jsPrimitiveOfArg(v *condJSON) jsPrimitive {
-	switch v.kind {
+	switch v.Kind {
 	case condStr:
-		return jsPrimitive{str: v.str, isStr: true}
+		return jsPrimitive{str: v.Str, isStr: true}
 	case condNum:
-		return jsPrimitive{num: v.num}
+		return jsPrimitive{num: v.Num}
 	case condBool:
-		if v.b {
+		if v.Bool {
 			return jsPrimitive{num: 1}
 		}
 		return jsPrimitive{}
@@ -108,17 +108,17 @@ func jsPrimitiveOfArg(v *condJSON) jsPrimitive {
 }
 
 func jsJoinArg(b *strings.Builder, v *condJSON) {
-	for i, e := range v.elems {
+	for i, e := range v.Elems {
 		if i > 0 {
 			b.WriteByte(',')
 		}
-		switch e.kind {
+		switch e.Kind {
 		case condStr:
-			b.WriteString(e.str)
+			b.WriteString(e.Str)
 		case condNum:
-			b.WriteString(jsNumberString(e.num))
+			b.WriteString(jsNumberString(e.Num))
 		case condBool:
-			b.WriteString(strconv.FormatBool(e.b))
+			b.WriteString(strconv.FormatBool(e.Bool))
 		case condArr:
 			jsJoinArg(b, e)
 		case condObj:

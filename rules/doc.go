@@ -148,12 +148,12 @@
 //
 // # Results and caching
 //
-// [Engine.ClassifyResult] returns the segments with how long they hold: the
-// earliest time at which a rule evaluated may change its answer as time
-// passes (a window moving past an event, a score decaying), and the request
-// facts the rules read. [Engine.Valid] tells whether a result can be served
-// again for the same profile, so that a visitor is classified once per
-// profile change, not on every request. Built-in rules and conditions say
+// [Engine.ClassifyMemo] keeps a classification in a [Memo] with how long it
+// holds: the earliest time at which a rule evaluated may change its answer
+// as time passes (a window moving past an event, a score decaying), and the
+// request facts the rules read. It serves the memo again for the same
+// profile while it holds, so that a visitor is classified once per profile
+// change, not on every request. Built-in rules and conditions say
 // what they depend on; a plugin that implements [Dependent] can too, and
 // one that does not is re-evaluated on every request.
 //

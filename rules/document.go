@@ -87,13 +87,14 @@ func docReads(path string) Fields {
 // strings that share its memory: buf is only appended to until reset, so
 // they stay valid.
 type document struct {
-	prof  *store.Profile
-	facts *Facts
-	have  [numSlots]bool
-	vals  [numSlots]gjson.Result
-	buf   []byte
-	keys  []string // scratch, to sort a map's keys
-	elems []string // the rendered recent events, "" until rendered
+	prof     *store.Profile
+	facts    *Facts
+	newVisit bool // the request begins a visit that prof.Visits does not count
+	have     [numSlots]bool
+	vals     [numSlots]gjson.Result
+	buf      []byte
+	keys     []string // scratch, to sort a map's keys
+	elems    []string // the rendered recent events, "" until rendered
 	// order is 0 until the order of the recent events' times is known,
 	// then orderSorted or orderUnsorted.
 	order uint8
@@ -108,8 +109,8 @@ const (
 	orderUnsorted
 )
 
-func (d *document) reset(p *store.Profile, f *Facts) {
-	d.prof, d.facts = p, f
+func (d *document) reset(p *store.Profile, f *Facts, newVisit bool) {
+	d.prof, d.facts, d.newVisit = p, f, newVisit
 	d.have = [numSlots]bool{}
 	d.vals = [numSlots]gjson.Result{}
 	d.order = 0
@@ -185,7 +186,11 @@ func (d *document) render(slot int) bool {
 		}
 		b = appendJSONTime(b, p.LastSeen)
 	case slotVisits:
-		b = strconv.AppendInt(b, int64(p.Visits), 10)
+		n := p.Visits
+		if d.newVisit {
+			n++
+		}
+		b = strconv.AppendInt(b, int64(n), 10)
 	case slotCounts:
 		b = d.appendCounts(b, p.Counts)
 	case slotPages:

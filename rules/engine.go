@@ -5,14 +5,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
+	"log/slog"
 	"slices"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 
-	"github.com/tailorhq/tailor/internal/filewatch"
+	"github.com/tailorhq/tailor/internal/errlist"
+	"github.com/tailorhq/tailor/internal/watched"
+	"github.com/tailorhq/tailor/store"
 )
 
 // A Segment is a named group of visitors, defined by a Rule.
@@ -51,7 +52,7 @@ func NewSet(segs ...Segment) (*Set, error) {
 	for i, s := range segs {
 		defs[i] = segDef{seg: s}
 	}
-	var errs []error
+	var errs errlist.List[error]
 	s := buildSet(defs, func(p srcPos, seg int, msg string) {
 		if seg < 0 {
 			errs = append(errs, errors.New(msg))
@@ -60,7 +61,7 @@ func NewSet(segs ...Segment) (*Set, error) {
 		errs = append(errs, fmt.Errorf("segment %d %q: %s", seg, segs[seg].Name, msg))
 	})
 	if len(errs) > 0 {
-		return nil, errors.Join(errs...)
+		return nil, errs
 	}
 	return s, nil
 }
@@ -350,31 +351,18 @@ func safeMatch(r Rule, in *Input) (ok bool, err error) {
 // classifies. It is safe for concurrent use. The zero Engine has no
 // segments.
 type Engine struct {
-	set    atomic.Pointer[Set]
+	// Logger receives the reloads of Watch that fail; nil is
+	// slog.Default(). Set it before calling Watch.
+	Logger *slog.Logger
+
+	set    watched.Holder[Set]
 	errors atomic.Uint64
-
-	mu     sync.Mutex // guards status and last
-	status Status
 }
 
-// Status is the state of an engine's segment set, for dashboards.
-type Status struct {
-	// Source is the file the current set was parsed from, if any.
-	Source string
-	// Segments is the number of segments in the current set.
-	Segments int
-	// Loaded is when the current set was loaded.
-	Loaded time.Time
-	// Attempted is when a set was last loaded or reloaded, successfully
-	// or not.
-	Attempted time.Time
-	// Err is why the last attempt failed, or nil if it succeeded: the
-	// engine kept its set.
-	Err error
-	// Errors counts rule evaluations that failed since the engine was
-	// made.
-	Errors uint64
-}
+// Status is the state of a file that a site reloads while it runs: an
+// Engine's segments (Engine.Status), the slots of a slots.Engine, the
+// experiments of an admin.FileSource.
+type Status = watched.Status
 
 // NewEngine returns an engine for segs. It reports every problem at once,
 // as NewSet does.
@@ -390,44 +378,19 @@ func NewEngine(segs ...Segment) (*Engine, error) {
 
 // Load makes s the engine's set of segments. Classifications in progress
 // finish with the set they started with.
-func (e *Engine) Load(s *Set) {
-	now := time.Now()
-	e.set.Store(s)
-	e.mu.Lock()
-	e.status.Source, e.status.Segments = s.Source(), s.Len()
-	e.status.Loaded, e.status.Attempted, e.status.Err = now, now, nil
-	e.mu.Unlock()
-}
+func (e *Engine) Load(s *Set) { e.set.Load(s, s.Source()) }
 
 // Reload parses data as a segments file (see Parse) and, only if it is
 // valid, makes it the engine's set. Otherwise the engine keeps its set,
 // and the error, which lists every problem, is also kept for Status.
 func (e *Engine) Reload(data []byte, opts ...ParseOption) error {
-	s, err := Parse(data, opts...)
-	if err != nil {
-		e.failed(err)
-		return err
-	}
-	e.Load(s)
-	return nil
+	return e.set.Reload(data, parseConfigOf(opts).file, parser(opts))
 }
 
 // ReloadFile reads the segments file at path and reloads it as Reload
 // does; problems are reported with the file's name.
 func (e *Engine) ReloadFile(path string, opts ...ParseOption) error {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		err = fmt.Errorf("rules: %w", err)
-		e.failed(err)
-		return err
-	}
-	return e.Reload(data, append(opts, Filename(path))...)
-}
-
-func (e *Engine) failed(err error) {
-	e.mu.Lock()
-	e.status.Attempted, e.status.Err = time.Now(), err
-	e.mu.Unlock()
+	return e.set.ReloadFile("rules", path, parser(opts))
 }
 
 // Watch reloads the segments file at path whenever its content changes,
@@ -435,16 +398,20 @@ func (e *Engine) failed(err error) {
 // ctx is done; then it returns ctx.Err(). It reloads the file within one
 // interval if its content is not the last it read (a content is read
 // twice, an interval apart, so that a half-written file is never
-// loaded). A bad file, or one that cannot be
-// read, leaves the engine's set as it was: Status reports why.
+// loaded). A bad file, or one that cannot be read, leaves the engine's set
+// as it was: Status reports why, and so does the engine's Logger.
 func (e *Engine) Watch(ctx context.Context, path string, interval time.Duration, opts ...ParseOption) error {
-	return filewatch.Poll(ctx, path, interval, func(data []byte, err error) {
-		if err != nil {
-			e.failed(fmt.Errorf("rules: %w", err))
-			return
+	return e.set.Watch(ctx, "rules", path, interval, e.Logger, parser(opts))
+}
+
+// parser parses segments files with opts.
+func parser(opts []ParseOption) watched.Parser[Set] {
+	return func(data []byte, file string) (*Set, error) {
+		if file != "" {
+			opts = append(slices.Clip(opts), Filename(file))
 		}
-		e.Reload(data, append(opts, Filename(path))...)
-	})
+		return Parse(data, opts...)
+	}
 }
 
 // Status returns the state of the engine's set.
@@ -452,11 +419,7 @@ func (e *Engine) Status() Status {
 	if e == nil {
 		return Status{}
 	}
-	e.mu.Lock()
-	st := e.status
-	e.mu.Unlock()
-	st.Errors = e.errors.Load()
-	return st
+	return e.set.Status()
 }
 
 // Set returns the engine's current set.
@@ -464,7 +427,7 @@ func (e *Engine) Set() *Set {
 	if e == nil {
 		return nil
 	}
-	return e.set.Load()
+	return e.set.Get()
 }
 
 // Segments returns the segments in evaluation order, highest priority first.
@@ -475,34 +438,56 @@ func (e *Engine) Segments() []Segment {
 // Classify returns the names of the segments in matches, highest priority
 // first. A rule that fails counts as no match (see Errors).
 func (e *Engine) Classify(in *Input) []string {
-	return e.ClassifyResult(in).Segments
+	return e.classify(in).segments
 }
 
-// A Result is a classification, with how long it stays valid.
-type Result struct {
-	// Segments are the names of the segments the visitor is in, highest
-	// priority first.
-	Segments []string
-	// ValidUntil is the earliest time at which a rule evaluated may change
+// A Memo is an engine's last classification of one visitor, kept so that
+// ClassifyMemo classifies again only when the answer may have changed. The
+// zero Memo holds nothing.
+type Memo struct {
+	r        result
+	prof     *store.Profile
+	changes  uint64
+	newVisit bool
+}
+
+// ClassifyMemo returns in's segments, reusing m's when they still hold: the
+// same profile (pointer) with the same Changes, the same NewVisit, the
+// engine's set not reloaded since, no time window of a rule evaluated
+// passed, and the same request facts that the rules read. It reports
+// whether it classified anew, and then keeps the result in m. It is not
+// safe for concurrent use of one m: guard m as the profile is guarded.
+func (e *Engine) ClassifyMemo(m *Memo, in *Input) (segments []string, classified bool) {
+	var changes uint64
+	if in.Profile != nil {
+		changes = in.Profile.Changes()
+	}
+	if m.r.set != nil && m.prof == in.Profile && m.changes == changes && m.newVisit == in.NewVisit &&
+		e.valid(m.r, in.Request, in.Now) {
+		return m.r.segments, false
+	}
+	*m = Memo{r: e.classify(in), prof: in.Profile, changes: changes, newVisit: in.NewVisit}
+	return m.r.segments, true
+}
+
+// A result is a classification, with how long it stays valid.
+type result struct {
+	segments []string // highest priority first
+	// validUntil is the earliest time at which a rule evaluated may change
 	// its answer with the same profile and request facts (a window of "the
 	// last 7 days" moving past an event); zero if none depends on the time.
-	ValidUntil time.Time
-	// UsesRequest reports whether a rule evaluated reads request facts:
-	// Request says which. Without them the result depends on the profile
-	// alone.
-	UsesRequest bool
-	Request     Fields
-
-	facts Facts // the facts read
-	set   *Set
+	validUntil time.Time
+	request    Fields // the request facts read
+	facts      Facts  // their values
+	set        *Set
 }
 
-// ClassifyResult classifies the visitor and says for how long, and for
-// which requests, the result holds: see Engine.Valid.
-func (e *Engine) ClassifyResult(in *Input) Result {
+// classify classifies the visitor and says for how long, and for which
+// requests, the result holds: see valid.
+func (e *Engine) classify(in *Input) result {
 	s := e.Set()
 	if s == nil {
-		return Result{}
+		return result{}
 	}
 	ev := e.run(s, in)
 	n := 0
@@ -520,13 +505,12 @@ func (e *Engine) ClassifyResult(in *Input) Result {
 			}
 		}
 	}
-	r := Result{
-		Segments:    out,
-		ValidUntil:  ev.track.until,
-		UsesRequest: ev.reads != 0,
-		Request:     ev.reads,
-		facts:       in.Request.Only(ev.reads),
-		set:         s,
+	r := result{
+		segments:   out,
+		validUntil: ev.track.until,
+		request:    ev.reads,
+		facts:      in.Request.Only(ev.reads),
+		set:        s,
 	}
 	in.release()
 	return r
@@ -547,19 +531,19 @@ func (e *Engine) run(s *Set, in *Input) *evaluation {
 	return ev
 }
 
-// Valid reports whether r, the result of ClassifyResult for a profile, is
-// still the engine's answer for the same profile, unchanged, in a request
-// with facts f at time now: the engine's set is the one that produced r,
-// now is before r.ValidUntil (if set), and the request facts that the rules
-// read are those r saw.
-func (e *Engine) Valid(r Result, f Facts, now time.Time) bool {
+// valid reports whether r, the result of classify for a profile, is still
+// the engine's answer for the same profile, unchanged, in a request with
+// facts f at time now: the engine's set is the one that produced r, now is
+// before r.validUntil (if set), and the request facts that the rules read
+// are those r saw.
+func (e *Engine) valid(r result, f Facts, now time.Time) bool {
 	if r.set == nil || r.set != e.Set() {
 		return false
 	}
-	if !r.ValidUntil.IsZero() && !now.Before(r.ValidUntil) {
+	if !r.validUntil.IsZero() && !now.Before(r.validUntil) {
 		return false
 	}
-	return r.Request == 0 || f.Only(r.Request) == r.facts
+	return r.request == 0 || f.Only(r.request) == r.facts
 }
 
 // Explain classifies the visitor and returns, for every segment in

@@ -119,7 +119,7 @@ func TestEngineErrorsAndPanics(t *testing.T) {
 	if x[0].Err == nil || x[0].In || x[1].Err == nil || !strings.Contains(x[1].Err.Error(), "panicked: bug") {
 		t.Errorf("Explain = %+v", x)
 	}
-	if st := e.Status(); st.Errors != e.Errors() || st.Segments != 3 {
+	if st := e.Status(); st.Err != nil || e.Set().Len() != 3 {
 		t.Errorf("Status = %+v", st)
 	}
 }
@@ -135,7 +135,7 @@ func TestNilAndZeroEngine(t *testing.T) {
 		t.Error("nil engine status")
 	}
 	var zero Engine
-	if r := zero.ClassifyResult(in); r.Segments != nil || zero.Valid(r, Facts{}, testNow) {
+	if r := zero.classify(in); r.segments != nil || zero.valid(r, Facts{}, testNow) {
 		t.Errorf("zero engine: %+v", r)
 	}
 }
@@ -152,9 +152,9 @@ func TestClassifyResultValid(t *testing.T) {
 	}
 	p := profileOf(order(day, 3))
 	facts := Facts{Device: "mobile", Path: "/a", Source: "x"}
-	r := e.ClassifyResult(&Input{Profile: p, Request: facts, Now: testNow})
-	if !slices.Equal(r.Segments, []string{"mobile", "recent", "buyer"}) || !r.UsesRequest || r.Request != FieldDevice ||
-		!r.ValidUntil.Equal(testNow.Add(day)) {
+	r := e.classify(&Input{Profile: p, Request: facts, Now: testNow})
+	if !slices.Equal(r.segments, []string{"mobile", "recent", "buyer"}) || (r.request == 0) || r.request != FieldDevice ||
+		!r.validUntil.Equal(testNow.Add(day)) {
 		t.Fatalf("ClassifyResult = %+v", r)
 	}
 	other := facts
@@ -170,20 +170,20 @@ func TestClassifyResultValid(t *testing.T) {
 		{"other device", Facts{Device: "desktop"}, testNow, false},
 		{"window moved", facts, testNow.Add(day), false},
 	} {
-		if got := e.Valid(r, tc.facts, tc.now); got != tc.want {
+		if got := e.valid(r, tc.facts, tc.now); got != tc.want {
 			t.Errorf("%s: Valid = %v, want %v", tc.name, got, tc.want)
 		}
 	}
 	// A result of a profile-only set holds for any request.
 	po, _ := NewEngine(Segment{Name: "buyer", Rule: Purchased(1)})
-	r2 := po.ClassifyResult(&Input{Profile: p, Request: facts, Now: testNow})
-	if r2.UsesRequest || !r2.ValidUntil.IsZero() || !po.Valid(r2, Facts{Device: "tv"}, testNow.Add(1000*day)) {
+	r2 := po.classify(&Input{Profile: p, Request: facts, Now: testNow})
+	if (r2.request != 0) || !r2.validUntil.IsZero() || !po.valid(r2, Facts{Device: "tv"}, testNow.Add(1000*day)) {
 		t.Errorf("profile-only ClassifyResult = %+v", r2)
 	}
 	// A reload invalidates results.
 	s, _ := NewSet(Segment{Name: "buyer", Rule: Purchased(1)})
 	po.Load(s)
-	if po.Valid(r2, facts, testNow) {
+	if po.valid(r2, facts, testNow) {
 		t.Error("Valid after Load")
 	}
 }
@@ -199,7 +199,7 @@ func TestReload(t *testing.T) {
 		t.Fatal(err)
 	}
 	st := e.Status()
-	if st.Source != "s.json" || st.Segments != 1 || st.Err != nil || st.Loaded.IsZero() || !st.Attempted.Equal(st.Loaded) {
+	if st.Source != "s.json" || e.Set().Len() != 1 || st.Err != nil || st.Loaded.IsZero() || !st.Attempted.Equal(st.Loaded) {
 		t.Errorf("Status after Reload = %+v", st)
 	}
 	err := e.Reload(bad, Filename("s.json"))
@@ -210,7 +210,7 @@ func TestReload(t *testing.T) {
 		t.Errorf("after a bad reload, Classify = %v", got)
 	}
 	st2 := e.Status()
-	if st2.Err == nil || st2.Err.Error() != err.Error() || !st2.Loaded.Equal(st.Loaded) || !st2.Attempted.After(st.Loaded) && !st2.Attempted.Equal(st.Loaded) || st2.Segments != 1 {
+	if st2.Err == nil || st2.Err.Error() != err.Error() || !st2.Loaded.Equal(st.Loaded) || !st2.Attempted.After(st.Loaded) && !st2.Attempted.Equal(st.Loaded) || e.Set().Len() != 1 {
 		t.Errorf("Status after a bad reload = %+v", st2)
 	}
 	if err := e.Reload(better); err != nil {
@@ -219,7 +219,7 @@ func TestReload(t *testing.T) {
 	if got := e.Classify(in()); !slices.Equal(got, []string{"visitor", "buyer"}) {
 		t.Errorf("after a good reload, Classify = %v", got)
 	}
-	if st := e.Status(); st.Err != nil || st.Segments != 2 || st.Source != "" {
+	if st := e.Status(); st.Err != nil || e.Set().Len() != 2 || st.Source != "" {
 		t.Errorf("Status after a good reload = %+v", st)
 	}
 }
@@ -311,8 +311,8 @@ func TestConcurrentClassifyAndReload(t *testing.T) {
 				default:
 				}
 				in := &Input{Profile: p, Request: Facts{Device: "mobile"}, Now: now}
-				r := e.ClassifyResult(in)
-				if len(r.Segments) == 0 {
+				r := e.classify(in)
+				if len(r.segments) == 0 {
 					t.Error("no segment")
 					return
 				}
@@ -379,5 +379,52 @@ func TestExplainJSON(t *testing.T) {
 	b, _ = json.Marshal(Explanation{Segment: "x", Err: errors.New("boom")})
 	if !strings.Contains(string(b), `"error":"boom"`) {
 		t.Errorf("JSON with an error: %s", b)
+	}
+}
+
+func TestClassifyMemo(t *testing.T) {
+	t.Parallel()
+	e, err := NewEngine(
+		Segment{Name: "returning", Rule: Visits(2)},
+		Segment{Name: "twice", Rule: MustCondition(`{"visits": 2}`)},
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := profileOf(page("/", "", day))
+	var m Memo
+	classify := func(newVisit bool, want []string, wantClassified bool) {
+		t.Helper()
+		got, classified := e.ClassifyMemo(&m, &Input{Profile: p, Now: testNow, NewVisit: newVisit})
+		if !slices.Equal(got, want) || classified != wantClassified {
+			t.Errorf("ClassifyMemo(NewVisit %v) = %v, %v; want %v, %v", newVisit, got, classified, want, wantClassified)
+		}
+	}
+	if p.Visits != 1 {
+		t.Fatalf("Visits = %d", p.Visits)
+	}
+	classify(false, nil, true)
+	classify(false, nil, false)
+	// A new visit counts in the rules and in the document.
+	classify(true, []string{"returning", "twice"}, true)
+	classify(true, []string{"returning", "twice"}, false)
+	if p.Visits != 1 {
+		t.Errorf("NewVisit changed the profile: Visits = %d", p.Visits)
+	}
+	// A change of the profile, a reload: classified again.
+	p.Apply(store.Limits{}, page("/b", "", 0))
+	classify(true, []string{"returning", "twice"}, true)
+	e.Load(e.Set())
+	classify(true, []string{"returning", "twice"}, false) // the same set
+	if err := e.Reload([]byte(`[{"name": "returning", "rule": {"visits": {"min": 2}}}]`)); err != nil {
+		t.Fatal(err)
+	}
+	classify(true, []string{"returning"}, true)
+	// Another profile.
+	p = profileOf(page("/", "", day))
+	classify(true, []string{"returning"}, true)
+	in := &Input{Profile: p, NewVisit: true}
+	if in.Visits() != 2 || (&Input{}).Visits() != 0 {
+		t.Errorf("Visits() = %d", in.Visits())
 	}
 }

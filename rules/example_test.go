@@ -84,7 +84,7 @@ func ExampleEngine_Explain() {
 	//   pass traits.crm.stage = "opportunity", want $in ["opportunity","lead"]
 }
 
-func ExampleEngine_ClassifyResult() {
+func ExampleEngine_ClassifyMemo() {
 	e, err := rules.NewEngine(
 		rules.Segment{Name: "pricing-curious", Rule: rules.PageVisited(rules.PageVisits{Path: "/pricing", Min: 2, Within: 7 * 24 * time.Hour})},
 		rules.Segment{Name: "mobile", Rule: rules.Contextual(rules.Context{Device: []string{"mobile"}})},
@@ -93,19 +93,24 @@ func ExampleEngine_ClassifyResult() {
 		fmt.Println(err)
 		return
 	}
+	p := visitor()
+	var m rules.Memo // kept with the profile, guarded as it is
+	classify := func(f rules.Facts, at time.Time) {
+		segs, classified := e.ClassifyMemo(&m, &rules.Input{Profile: p, Request: f, Now: at})
+		fmt.Println(segs, classified)
+	}
 	facts := rules.Facts{Path: "/", Device: "mobile"}
-	r := e.ClassifyResult(&rules.Input{Profile: visitor(), Request: facts, Now: now})
-	fmt.Println(r.Segments, r.ValidUntil, r.UsesRequest)
+	classify(facts, now)
 	// The result holds for the same profile while the window keeps both
 	// views, and for requests from the same kind of device.
-	fmt.Println(e.Valid(r, rules.Facts{Path: "/other", Device: "mobile"}, now.Add(time.Hour)))
-	fmt.Println(e.Valid(r, rules.Facts{Path: "/", Device: "desktop"}, now))
-	fmt.Println(e.Valid(r, facts, now.Add(5*24*time.Hour)))
+	classify(rules.Facts{Path: "/other", Device: "mobile"}, now.Add(time.Hour))
+	classify(rules.Facts{Path: "/", Device: "desktop"}, now)
+	classify(facts, now.Add(5*24*time.Hour))
 	// Output:
-	// [pricing-curious mobile] 2026-03-10 12:00:00 +0000 UTC true
-	// true
-	// false
-	// false
+	// [pricing-curious mobile] true
+	// [pricing-curious mobile] false
+	// [pricing-curious] true
+	// [mobile] true
 }
 
 func init() {

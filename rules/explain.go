@@ -186,18 +186,18 @@ func condText(v *condJSON) string {
 }
 
 func appendCondJSON(b []byte, v *condJSON) []byte {
-	switch v.kind {
+	switch v.Kind {
 	case condNull:
 		return append(b, "null"...)
 	case condBool:
-		return strconv.AppendBool(b, v.b)
+		return strconv.AppendBool(b, v.Bool)
 	case condNum:
-		return appendJSONFloat(b, v.num)
+		return appendJSONFloat(b, v.Num)
 	case condStr:
-		return appendJSONString(b, v.str)
+		return appendJSONString(b, v.Str)
 	case condArr:
 		b = append(b, '[')
-		for i, e := range v.elems {
+		for i, e := range v.Elems {
 			if i > 0 {
 				b = append(b, ',')
 			}
@@ -206,13 +206,13 @@ func appendCondJSON(b []byte, v *condJSON) []byte {
 		return append(b, ']')
 	}
 	b = append(b, '{')
-	for i, m := range v.members {
+	for i, m := range v.Members {
 		if i > 0 {
 			b = append(b, ',')
 		}
-		b = appendJSONString(b, m.key)
+		b = appendJSONString(b, m.Key)
 		b = append(b, ':')
-		b = appendCondJSON(b, m.val)
+		b = appendCondJSON(b, m.Val)
 	}
 	return append(b, '}')
 }

@@ -53,6 +53,15 @@ func ParseFile(path string, opts ...ParseOption) (*Set, error) {
 	return Parse(data, append(opts, Filename(path))...)
 }
 
+// parseConfigOf returns the configuration that opts make.
+func parseConfigOf(opts []ParseOption) parseConfig {
+	cfg := parseConfig{reg: defaultRegistry}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	return cfg
+}
+
 // Parse parses a segments file: a JSON object whose "segments" member is
 // the list of segments, whose optional "savedGroups" member holds saved
 // groups for conditions (see WithSavedGroups), and whose optional
@@ -105,19 +114,11 @@ func ParseFile(path string, opts ...ParseOption) (*Set, error) {
 // built-ins and plugins, plugins' errors, empty and duplicate names,
 // references to unknown segments, and cycles of references.
 func Parse(data []byte, opts ...ParseOption) (*Set, error) {
-	cfg := parseConfig{reg: defaultRegistry}
-	for _, o := range opts {
-		o(&cfg)
-	}
+	cfg := parseConfigOf(opts)
 	cc := &condConfig{file: cfg.file, line: 1, col: 1}
 	c := &condCompiler{src: data, cfg: cc}
-	if !json.Valid(data) {
-		c.invalidJSON()
-		return nil, c.errors()
-	}
-	p := condParser{src: data, c: c, limit: maxFileDepth}
-	root, ok := p.parse()
-	if !ok {
+	root := c.parse(maxFileDepth)
+	if root == nil {
 		return nil, c.errors()
 	}
 	l := &loader{c: c, reg: cfg.reg}
@@ -135,21 +136,6 @@ func Parse(data []byte, opts ...ParseOption) (*Set, error) {
 	}
 	s.source = cfg.file
 	return s, nil
-}
-
-// invalidJSON reports the syntax error of c.src, which is not valid JSON.
-func (c *condCompiler) invalidJSON() {
-	var v any
-	err := json.Unmarshal(c.src, &v)
-	off := len(c.src)
-	var se *json.SyntaxError
-	if errors.As(err, &se) {
-		off = int(se.Offset) - 1
-	}
-	if err == nil { // cannot happen: json.Valid and json.Unmarshal agree
-		err = errors.New("invalid JSON")
-	}
-	c.problem(off, "", "invalid JSON: "+err.Error(), err)
 }
 
 // loader builds segments from a parsed segments file.
@@ -173,37 +159,37 @@ func (l *loader) pos(off int) srcPos {
 
 func (l *loader) file(root *condJSON, groups map[string][]any) {
 	segs := root
-	if root.kind == condObj {
+	if root.Kind == condObj {
 		segs = nil
 		strictSet := false // "strictTypes" or "numericStrings" was given
-		for _, m := range root.members {
-			switch m.key {
+		for _, m := range root.Members {
+			switch m.Key {
 			case "segments":
-				segs = m.val
+				segs = m.Val
 			case "savedGroups":
-				l.push(m.key)
-				groups = l.savedGroups(m.val, groups)
+				l.push(m.Key)
+				groups = l.savedGroups(m.Val, groups)
 				l.pop()
 			case "strictTypes", "numericStrings":
 				// "numericStrings" is the older switch, the opposite of
 				// "strictTypes": true asks for the default ordering.
-				l.push(m.key)
-				if m.val.kind != condBool {
-					l.problemf(m.val.off, "%s is true or false, not %v", m.key, m.val.kind)
-				} else if strict := m.val.b == (m.key == "strictTypes"); strictSet && strict != l.c.cfg.strictTypes {
-					l.problemf(m.off, `"strictTypes" and "numericStrings" disagree`)
+				l.push(m.Key)
+				if m.Val.Kind != condBool {
+					l.problemf(m.Val.Off, "%s is true or false, not %v", m.Key, m.Val.Kind)
+				} else if strict := m.Val.Bool == (m.Key == "strictTypes"); strictSet && strict != l.c.cfg.strictTypes {
+					l.problemf(m.Off, `"strictTypes" and "numericStrings" disagree`)
 				} else {
 					l.c.cfg.strictTypes, strictSet = strict, true
 				}
 				l.pop()
 			default:
-				l.push(m.key)
-				l.problemf(m.off, `unknown key %q: want "segments", "savedGroups", "strictTypes" or "numericStrings"`, m.key)
+				l.push(m.Key)
+				l.problemf(m.Off, `unknown key %q: want "segments", "savedGroups", "strictTypes" or "numericStrings"`, m.Key)
 				l.pop()
 			}
 		}
 		if segs == nil {
-			l.problemf(root.off, `a segments file needs "segments", the list of segments`)
+			l.problemf(root.Off, `a segments file needs "segments", the list of segments`)
 			return
 		}
 		l.push("segments")
@@ -212,11 +198,11 @@ func (l *loader) file(root *condJSON, groups map[string][]any) {
 	if groups != nil {
 		l.c.cfg.groups, l.c.cfg.haveGroups = groups, true
 	}
-	if segs.kind != condArr {
-		l.problemf(segs.off, "the segments are a list, not %v", segs.kind)
+	if segs.Kind != condArr {
+		l.problemf(segs.Off, "the segments are a list, not %v", segs.Kind)
 		return
 	}
-	for i, v := range segs.elems {
+	for i, v := range segs.Elems {
 		l.push(strconv.Itoa(i))
 		l.segment(v)
 		l.pop()
@@ -225,161 +211,161 @@ func (l *loader) file(root *condJSON, groups map[string][]any) {
 
 // savedGroups reads the file's saved groups, over those of the options.
 func (l *loader) savedGroups(v *condJSON, base map[string][]any) map[string][]any {
-	if v.kind != condObj {
-		l.problemf(v.off, "savedGroups is an object of lists of values, not %v", v.kind)
+	if v.Kind != condObj {
+		l.problemf(v.Off, "savedGroups is an object of lists of values, not %v", v.Kind)
 		return base
 	}
-	groups := make(map[string][]any, len(base)+len(v.members))
+	groups := make(map[string][]any, len(base)+len(v.Members))
 	for k, g := range base {
 		groups[k] = g
 	}
-	for _, m := range v.members {
-		l.push(m.key)
-		if m.val.kind != condArr {
-			l.problemf(m.val.off, "a saved group is a list of values, not %v", m.val.kind)
+	for _, m := range v.Members {
+		l.push(m.Key)
+		if m.Val.Kind != condArr {
+			l.problemf(m.Val.Off, "a saved group is a list of values, not %v", m.Val.Kind)
 		}
 		var vals []any
-		for i, e := range m.val.elems {
-			switch e.kind {
+		for i, e := range m.Val.Elems {
+			switch e.Kind {
 			case condNull:
 				vals = append(vals, nil)
 			case condBool:
-				vals = append(vals, e.b)
+				vals = append(vals, e.Bool)
 			case condNum:
-				vals = append(vals, e.num)
+				vals = append(vals, e.Num)
 			case condStr:
-				vals = append(vals, e.str)
+				vals = append(vals, e.Str)
 			default:
 				l.push(strconv.Itoa(i))
-				l.problemf(e.off, "a saved group holds strings, numbers, booleans or null, not %v", e.kind)
+				l.problemf(e.Off, "a saved group holds strings, numbers, booleans or null, not %v", e.Kind)
 				l.pop()
 			}
 		}
-		groups[m.key] = vals
+		groups[m.Key] = vals
 		l.pop()
 	}
 	return groups
 }
 
 func (l *loader) segment(v *condJSON) {
-	if v.kind != condObj {
-		l.problemf(v.off, `a segment is an object with "name" and "rule" or "condition", not %v`, v.kind)
+	if v.Kind != condObj {
+		l.problemf(v.Off, `a segment is an object with "name" and "rule" or "condition", not %v`, v.Kind)
 		return
 	}
-	d := segDef{namePos: l.pos(v.off)}
+	d := segDef{namePos: l.pos(v.Off)}
 	var ruleKey *condMember
-	for i := range v.members {
-		m := &v.members[i]
-		l.push(m.key)
-		switch m.key {
+	for i := range v.Members {
+		m := &v.Members[i]
+		l.push(m.Key)
+		switch m.Key {
 		case "name":
-			d.namePos = l.pos(m.val.off)
-			if m.val.kind != condStr || m.val.str == "" {
-				l.problemf(m.val.off, "a segment's name is a non-empty string, not %s", describe(m.val))
+			d.namePos = l.pos(m.Val.Off)
+			if m.Val.Kind != condStr || m.Val.Str == "" {
+				l.problemf(m.Val.Off, "a segment's name is a non-empty string, not %s", describe(m.Val))
 			} else {
-				d.seg.Name = m.val.str
+				d.seg.Name = m.Val.Str
 			}
 		case "description":
-			if m.val.kind != condStr {
-				l.problemf(m.val.off, "a description is a string, not %v", m.val.kind)
+			if m.Val.Kind != condStr {
+				l.problemf(m.Val.Off, "a description is a string, not %v", m.Val.Kind)
 			} else {
-				d.seg.Description = m.val.str
+				d.seg.Description = m.Val.Str
 			}
 		case "priority":
-			if n, ok := l.integer(m.val); ok {
+			if n, ok := l.integer(m.Val); ok {
 				d.seg.Priority = n
 			}
 		case "group":
-			if m.val.kind != condStr {
-				l.problemf(m.val.off, "an exclusive group is named by a string, not %v", m.val.kind)
+			if m.Val.Kind != condStr {
+				l.problemf(m.Val.Off, "an exclusive group is named by a string, not %v", m.Val.Kind)
 			} else {
-				d.seg.Group = m.val.str
+				d.seg.Group = m.Val.Str
 			}
 		case "rule", "condition":
 			if ruleKey != nil {
-				l.problemf(m.off, "a segment has one rule: %q and %q are both given", ruleKey.key, m.key)
+				l.problemf(m.Off, "a segment has one rule: %q and %q are both given", ruleKey.Key, m.Key)
 				break
 			}
 			ruleKey = m
-			d.rulePos = l.pos(m.val.off)
-			if m.key == "rule" {
-				d.seg.Rule = l.rule(m.val)
+			d.rulePos = l.pos(m.Val.Off)
+			if m.Key == "rule" {
+				d.seg.Rule = l.rule(m.Val)
 			} else {
-				d.seg.Rule = l.condition(m.val)
+				d.seg.Rule = l.condition(m.Val)
 			}
 		default:
-			l.problemf(m.off, "unknown key %q in a segment: want name, description, priority, group, rule or condition", m.key)
+			l.problemf(m.Off, "unknown key %q in a segment: want name, description, priority, group, rule or condition", m.Key)
 		}
 		l.pop()
 	}
-	if v.member("name") == nil {
-		l.problemf(v.off, `a segment needs a "name"`)
+	if v.Member("name") == nil {
+		l.problemf(v.Off, `a segment needs a "name"`)
 	}
 	if ruleKey == nil {
-		l.problemf(v.off, `a segment needs a "rule" or a "condition"`)
+		l.problemf(v.Off, `a segment needs a "rule" or a "condition"`)
 	}
 	l.defs = append(l.defs, d)
 }
 
 // integer reads an integer.
 func (l *loader) integer(v *condJSON) (int, bool) {
-	if v.kind != condNum || v.num != math.Trunc(v.num) || math.Abs(v.num) > 1<<53 {
-		l.problemf(v.off, "want an integer, not %s", describe(v))
+	if v.Kind != condNum || v.Num != math.Trunc(v.Num) || math.Abs(v.Num) > 1<<53 {
+		l.problemf(v.Off, "want an integer, not %s", describe(v))
 		return 0, false
 	}
-	return int(v.num), true
+	return int(v.Num), true
 }
 
 // describe names the kind of v, and its value if it is a scalar.
 func describe(v *condJSON) string {
-	switch v.kind {
+	switch v.Kind {
 	case condNum, condStr, condBool:
-		return v.kind.String() + " " + condText(v)
+		return v.Kind.String() + " " + condText(v)
 	}
-	return v.kind.String()
+	return v.Kind.String()
 }
 
 // rule builds a rule object: {"name": arguments}.
 func (l *loader) rule(v *condJSON) Rule {
-	if v.kind != condObj || len(v.members) != 1 {
-		l.problemf(v.off, `a rule is an object with one key, a built-in or a plugin, whose value holds its arguments, such as {"pageVisited": {"path": "/pricing"}}; not %s`, describeRule(v))
+	if v.Kind != condObj || len(v.Members) != 1 {
+		l.problemf(v.Off, `a rule is an object with one key, a built-in or a plugin, whose value holds its arguments, such as {"pageVisited": {"path": "/pricing"}}; not %s`, describeRule(v))
 		return nil
 	}
-	m := v.members[0]
-	l.push(m.key)
+	m := v.Members[0]
+	l.push(m.Key)
 	defer l.pop()
-	if m.key == "condition" {
-		return l.condition(m.val)
+	if m.Key == "condition" {
+		return l.condition(m.Val)
 	}
-	if b, ok := builtins[m.key]; ok {
-		return b(l, m.val)
+	if b, ok := builtins[m.Key]; ok {
+		return b(l, m.Val)
 	}
-	if f, ok := l.reg.Lookup(m.key); ok {
-		return l.plugin(m.key, f, m.val)
+	if f, ok := l.reg.Lookup(m.Key); ok {
+		return l.plugin(m.Key, f, m.Val)
 	}
 	plugins := "no plugin is registered"
 	if names := l.reg.Names(); len(names) > 0 {
 		plugins = "the plugins are " + strings.Join(names, ", ")
 	}
-	l.problemf(m.off, "unknown rule %q: not a built-in (%s) nor a registered plugin (%s)", m.key, strings.Join(builtinNames(), ", "), plugins)
+	l.problemf(m.Off, "unknown rule %q: not a built-in (%s) nor a registered plugin (%s)", m.Key, strings.Join(builtinNames(), ", "), plugins)
 	return nil
 }
 
 func describeRule(v *condJSON) string {
-	if v.kind == condObj {
-		return fmt.Sprintf("an object with %d keys", len(v.members))
+	if v.Kind == condObj {
+		return fmt.Sprintf("an object with %d keys", len(v.Members))
 	}
-	return v.kind.String()
+	return v.Kind.String()
 }
 
 // rules builds a list of rules, for "and" and "or".
 func (l *loader) rules(name string, v *condJSON) []Rule {
-	if v.kind != condArr {
-		l.problemf(v.off, "%s needs a list of rules, not %v", name, v.kind)
+	if v.Kind != condArr {
+		l.problemf(v.Off, "%s needs a list of rules, not %v", name, v.Kind)
 		return nil
 	}
-	out := make([]Rule, len(v.elems))
-	for i, e := range v.elems {
+	out := make([]Rule, len(v.Elems))
+	for i, e := range v.Elems {
 		l.push(strconv.Itoa(i))
 		out[i] = l.rule(e)
 		l.pop()
@@ -413,10 +399,10 @@ func (l *loader) checkDocPath(path string, off int) {
 
 // plugin makes a plugin's rule.
 func (l *loader) plugin(name string, f Factory, v *condJSON) (r Rule) {
-	args := json.RawMessage(slices.Clone(l.c.src[v.off:v.end]))
+	args := json.RawMessage(slices.Clone(l.c.src[v.Off:v.End]))
 	defer func() {
 		if p := recover(); p != nil {
-			l.problemf(v.off, "plugin %q panicked: %v", name, p)
+			l.problemf(v.Off, "plugin %q panicked: %v", name, p)
 			r = nil
 		}
 	}()
@@ -426,7 +412,7 @@ func (l *loader) plugin(name string, f Factory, v *condJSON) (r Rule) {
 		return nil
 	}
 	if r == nil {
-		l.problemf(v.off, "plugin %q made no rule", name)
+		l.problemf(v.Off, "plugin %q made no rule", name)
 	}
 	return r
 }
@@ -439,18 +425,18 @@ func (l *loader) pluginError(name string, v *condJSON, err error) {
 		at, depth := v, 0
 		for _, k := range strings.Split(te.Field, ".") {
 			next := (*condJSON)(nil)
-			switch at.kind {
+			switch at.Kind {
 			case condObj:
-				for i := range at.members {
-					if strings.EqualFold(at.members[i].key, k) {
-						next = at.members[i].val
-						l.push(at.members[i].key)
+				for i := range at.Members {
+					if strings.EqualFold(at.Members[i].Key, k) {
+						next = at.Members[i].Val
+						l.push(at.Members[i].Key)
 						break
 					}
 				}
 			case condArr:
-				if i, err := strconv.Atoi(k); err == nil && i >= 0 && i < len(at.elems) {
-					next = at.elems[i]
+				if i, err := strconv.Atoi(k); err == nil && i >= 0 && i < len(at.Elems) {
+					next = at.Elems[i]
 					l.push(k)
 				}
 			}
@@ -460,13 +446,13 @@ func (l *loader) pluginError(name string, v *condJSON, err error) {
 			at = next
 			depth++
 		}
-		l.problemf(at.off, "plugin %q: %v", name, err)
+		l.problemf(at.Off, "plugin %q: %v", name, err)
 		for range depth {
 			l.pop()
 		}
 		return
 	}
-	l.problemf(v.off, "plugin %q: %v", name, err)
+	l.problemf(v.Off, "plugin %q: %v", name, err)
 }
 
 // A builder makes a built-in rule from its arguments in a file.
@@ -486,11 +472,11 @@ func init() {
 			return Not(l.rule(v))
 		},
 		"inSegment": func(l *loader, v *condJSON) Rule {
-			if v.kind != condStr || v.str == "" {
-				l.problemf(v.off, "inSegment needs the name of a segment, not %s", describe(v))
+			if v.Kind != condStr || v.Str == "" {
+				l.problemf(v.Off, "inSegment needs the name of a segment, not %s", describe(v))
 				return nil
 			}
-			return inSegment(v.str, l.pos(v.off))
+			return inSegment(v.Str, l.pos(v.Off))
 		},
 		"purchased":     parsePurchased,
 		"visits":        parseVisits,
@@ -532,16 +518,16 @@ type args struct {
 // keys.
 func (l *loader) args(rule string, v *condJSON, keys ...string) *args {
 	a := &args{l: l, v: v, rule: rule, ok: true}
-	if v.kind != condObj {
-		l.problemf(v.off, "%s needs an object of arguments (%s), not %v", rule, strings.Join(keys, ", "), v.kind)
+	if v.Kind != condObj {
+		l.problemf(v.Off, "%s needs an object of arguments (%s), not %v", rule, strings.Join(keys, ", "), v.Kind)
 		a.ok = false
-		a.v = &condJSON{kind: condObj, off: v.off}
+		a.v = &condJSON{Kind: condObj, Off: v.Off}
 		return a
 	}
-	for _, m := range v.members {
-		if !slices.Contains(keys, m.key) {
-			l.push(m.key)
-			l.problemf(m.off, "unknown argument %q of %s: want %s", m.key, rule, strings.Join(keys, ", "))
+	for _, m := range v.Members {
+		if !slices.Contains(keys, m.Key) {
+			l.push(m.Key)
+			l.problemf(m.Off, "unknown argument %q of %s: want %s", m.Key, rule, strings.Join(keys, ", "))
 			l.pop()
 			a.ok = false
 		}
@@ -549,21 +535,21 @@ func (l *loader) args(rule string, v *condJSON, keys ...string) *args {
 	return a
 }
 
-func (a *args) get(key string) *condJSON { return a.v.member(key) }
+func (a *args) get(key string) *condJSON { return a.v.Member(key) }
 
 func (a *args) has(key string) bool { return a.get(key) != nil }
 
 // bad reports a problem with the argument key, whose value is v.
 func (a *args) bad(key string, v *condJSON, format string, args ...any) {
 	a.l.push(key)
-	a.l.problemf(v.off, format, args...)
+	a.l.problemf(v.Off, format, args...)
 	a.l.pop()
 	a.ok = false
 }
 
 // fail reports a problem with the arguments as a whole.
 func (a *args) fail(format string, args ...any) {
-	a.l.problemf(a.v.off, format, args...)
+	a.l.problemf(a.v.Off, format, args...)
 	a.ok = false
 }
 
@@ -582,11 +568,11 @@ func (a *args) str(key string) string {
 	if v == nil {
 		return ""
 	}
-	if v.kind != condStr {
+	if v.Kind != condStr {
 		a.bad(key, v, "%s needs a string, not %s", key, describe(v))
 		return ""
 	}
-	return v.str
+	return v.Str
 }
 
 // oneOf returns the string key, which must be one of choices, or def if it
@@ -596,11 +582,11 @@ func (a *args) oneOf(key, def string, choices ...string) string {
 	if v == nil {
 		return def
 	}
-	if v.kind != condStr || !slices.Contains(choices, v.str) {
+	if v.Kind != condStr || !slices.Contains(choices, v.Str) {
 		a.bad(key, v, "%s is one of %s, not %s", key, strings.Join(choices, ", "), describe(v))
 		return def
 	}
-	return v.str
+	return v.Str
 }
 
 // int returns the integer key, at least min, or def if it is missing.
@@ -609,15 +595,15 @@ func (a *args) int(key string, def, min int) int {
 	if v == nil {
 		return def
 	}
-	if v.kind != condNum || v.num != math.Trunc(v.num) || math.Abs(v.num) > 1<<53 {
+	if v.Kind != condNum || v.Num != math.Trunc(v.Num) || math.Abs(v.Num) > 1<<53 {
 		a.bad(key, v, "%s needs an integer, not %s", key, describe(v))
 		return def
 	}
-	if v.num < float64(min) {
+	if v.Num < float64(min) {
 		a.bad(key, v, "%s must be at least %d, not %s", key, min, condText(v))
 		return def
 	}
-	return int(v.num)
+	return int(v.Num)
 }
 
 // float returns the number key, at least min, or def if it is missing.
@@ -626,15 +612,15 @@ func (a *args) float(key string, def, min float64) float64 {
 	if v == nil {
 		return def
 	}
-	if v.kind != condNum || math.IsInf(v.num, 0) {
+	if v.Kind != condNum || math.IsInf(v.Num, 0) {
 		a.bad(key, v, "%s needs a number, not %s", key, describe(v))
 		return def
 	}
-	if v.num < min {
+	if v.Num < min {
 		a.bad(key, v, "%s must be at least %s, not %s", key, formatFloat(min), condText(v))
 		return def
 	}
-	return v.num
+	return v.Num
 }
 
 // dur returns the duration key, 0 if it is missing.
@@ -643,11 +629,11 @@ func (a *args) dur(key string) time.Duration {
 	if v == nil {
 		return 0
 	}
-	if v.kind != condStr {
+	if v.Kind != condStr {
 		a.bad(key, v, `%s needs a duration such as "72h" or "7d", not %s`, key, describe(v))
 		return 0
 	}
-	d, err := parseCondDuration(v.str)
+	d, err := parseCondDuration(v.Str)
 	if err != nil {
 		a.bad(key, v, "%s: %v", key, err)
 		return 0
@@ -661,21 +647,21 @@ func (a *args) strs(key string) []string {
 	if v == nil {
 		return nil
 	}
-	switch v.kind {
+	switch v.Kind {
 	case condStr:
-		return []string{v.str}
+		return []string{v.Str}
 	case condArr:
-		out := make([]string, 0, len(v.elems))
-		for i, e := range v.elems {
-			if e.kind != condStr {
+		out := make([]string, 0, len(v.Elems))
+		for i, e := range v.Elems {
+			if e.Kind != condStr {
 				a.l.push(key)
 				a.bad(strconv.Itoa(i), e, "%s holds strings, not %s", key, describe(e))
 				a.l.pop()
 				continue
 			}
-			out = append(out, e.str)
+			out = append(out, e.Str)
 		}
-		if len(v.elems) == 0 {
+		if len(v.Elems) == 0 {
 			a.bad(key, v, "%s is empty", key)
 		}
 		return out
@@ -690,11 +676,11 @@ func (a *args) boolean(key string, def bool) bool {
 	if v == nil {
 		return def
 	}
-	if v.kind != condBool {
+	if v.Kind != condBool {
 		a.bad(key, v, "%s needs true or false, not %s", key, describe(v))
 		return def
 	}
-	return v.b
+	return v.Bool
 }
 
 // done returns r if the arguments had no problem, checking what its

@@ -82,7 +82,7 @@ func FuzzParse(f *testing.F) {
 			{Profile: prof, Request: Facts{Device: "mobile", Country: "Oslo"}, Now: now},
 			{Request: Facts{New: true}, Now: now},
 		} {
-			r := e.ClassifyResult(in)
+			r := e.classify(in)
 			x := e.Explain(&Input{Profile: in.Profile, Request: in.Request, Now: now})
 			if len(x) != s.Len() {
 				t.Fatalf("Explain: %d segments of %d", len(x), s.Len())
@@ -90,14 +90,14 @@ func FuzzParse(f *testing.F) {
 			n := 0
 			for _, ex := range x {
 				if ex.In {
-					if n >= len(r.Segments) || r.Segments[n] != ex.Segment {
-						t.Fatalf("Explain %+v disagrees with Classify %v", ex, r.Segments)
+					if n >= len(r.segments) || r.segments[n] != ex.Segment {
+						t.Fatalf("Explain %+v disagrees with Classify %v", ex, r.segments)
 					}
 					n++
 				}
 			}
-			if n != len(r.Segments) {
-				t.Fatalf("Explain finds %d segments, Classify %v", n, r.Segments)
+			if n != len(r.segments) {
+				t.Fatalf("Explain finds %d segments, Classify %v", n, r.segments)
 			}
 		}
 	})

@@ -104,6 +104,9 @@ type Input struct {
 	Request Facts
 	// Now is the time of evaluation.
 	Now time.Time
+	// NewVisit says that the request begins a new visit, which the
+	// profile's Visits does not count yet: rules count it (see Visits).
+	NewVisit bool
 
 	ev *evaluation
 }
@@ -152,6 +155,19 @@ func (f Facts) Only(fs Fields) Facts {
 	return o
 }
 
+// Visits returns the number of the visitor's visits, the one this request
+// begins included (see NewVisit): what rules and the document read as
+// "visits". It is 0 without a profile.
+func (in *Input) Visits() int {
+	if in.Profile == nil {
+		return 0
+	}
+	if in.NewVisit {
+		return in.Profile.Visits + 1
+	}
+	return in.Profile.Visits
+}
+
 // ChangesAt tells the engine that the answer of the rule being evaluated
 // may change at t, the profile and the request staying the same. Rules
 // whose Dependencies say Time call it during Match with the earliest such
@@ -191,10 +207,11 @@ type evaluation struct {
 	// change meanwhile.
 	engine bool
 	// Values derived from the profile, computed once.
-	prof    *store.Profile
-	facts   Facts
-	now     time.Time
-	derived derived
+	prof     *store.Profile
+	facts    Facts
+	now      time.Time
+	newVisit bool
+	derived  derived
 }
 
 // eval returns the cache of in, resetting it if the profile, the request
@@ -207,7 +224,7 @@ func (in *Input) eval() *evaluation {
 		ev.reset(in)
 		return ev
 	}
-	if !ev.engine && (ev.prof != in.Profile || !ev.now.Equal(in.Now) || ev.facts != in.Request) {
+	if !ev.engine && (ev.prof != in.Profile || !ev.now.Equal(in.Now) || ev.facts != in.Request || ev.newVisit != in.NewVisit) {
 		ev.reset(in)
 	}
 	return ev
@@ -238,7 +255,7 @@ func (in *Input) release() {
 	}
 	in.ev = nil
 	ev.prof, ev.set, ev.errs, ev.engine = nil, nil, nil, false
-	ev.doc.reset(nil, nil)
+	ev.doc.reset(nil, nil, false)
 	ev.derived.reset()
 	if cap(ev.doc.buf) > 256<<10 || cap(ev.doc.elems) > 4096 {
 		ev.doc.buf, ev.doc.elems = nil, nil
@@ -247,8 +264,8 @@ func (in *Input) release() {
 }
 
 func (ev *evaluation) reset(in *Input) {
-	ev.prof, ev.facts, ev.now = in.Profile, in.Request, in.Now
-	ev.doc.reset(in.Profile, &ev.facts)
+	ev.prof, ev.facts, ev.now, ev.newVisit = in.Profile, in.Request, in.Now, in.NewVisit
+	ev.doc.reset(in.Profile, &ev.facts, in.NewVisit)
 	ev.track = condTracker{}
 	ev.reads = 0
 	ev.derived.reset()

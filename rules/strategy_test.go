@@ -144,13 +144,13 @@ func TestStrategyUntrackedContext(t *testing.T) {
 	t.Parallel()
 	e := strategyEngine(t)
 	in := &Input{Request: Facts{Source: "newsletter", Device: "mobile", Country: "BE", New: true}, Now: testNow}
-	r := e.ClassifyResult(in)
+	r := e.classify(in)
 	// Conditions see a missing profile as null values: "not a customer
 	// yet" is true.
-	if !slices.Equal(r.Segments, []string{"newsletter-mobile", "first-visit", "french", "not-a-customer-yet"}) {
-		t.Errorf("untracked visitor: %v", r.Segments)
+	if !slices.Equal(r.segments, []string{"newsletter-mobile", "first-visit", "french", "not-a-customer-yet"}) {
+		t.Errorf("untracked visitor: %v", r.segments)
 	}
-	if !r.UsesRequest {
+	if r.request == 0 {
 		t.Error("UsesRequest is false")
 	}
 }

@@ -19,12 +19,12 @@ type condVersion struct {
 }
 
 func newCondVersion(op string, arg *condJSON) *condVersion {
-	n := &condVersion{op: op, kind: arg.kind}
-	switch arg.kind {
+	n := &condVersion{op: op, kind: arg.Kind}
+	switch arg.Kind {
 	case condStr:
-		n.padded = string(appendPaddedVersion(nil, arg.str))
+		n.padded = string(appendPaddedVersion(nil, arg.Str))
 	case condNum:
-		n.padded = string(appendPaddedVersion(nil, strconv.FormatFloat(arg.num, 'f', -1, 64)))
+		n.padded = string(appendPaddedVersion(nil, strconv.FormatFloat(arg.Num, 'f', -1, 64)))
 	}
 	return n
 }

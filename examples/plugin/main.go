@@ -218,7 +218,7 @@ func (s *site) why(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	st := s.engine.Status()
-	fmt.Fprintf(w, "\n%d segments from %s, loaded %s\n", st.Segments, st.Source, st.Loaded.Format(time.RFC3339))
+	fmt.Fprintf(w, "\n%d segments from %s, loaded %s\n", s.engine.Set().Len(), st.Source, st.Loaded.Format(time.RFC3339))
 	if st.Err != nil {
 		fmt.Fprintf(w, "the last reload failed, the segments above were kept:\n%v\n", st.Err)
 	}

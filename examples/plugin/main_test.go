@@ -186,14 +186,24 @@ func TestTemperaturePlugin(t *testing.T) {
 	p := store.New("v")
 	p.Apply(store.Limits{}, store.Event{ID: "a:1", Type: store.TypeIdentify, Time: now, Traits: json.RawMessage(`{"address": {"city": "Paris"}}`)})
 	in := func() *rules.Input { return &rules.Input{Profile: p, Request: rules.Facts{Country: "NO"}, Now: now} }
-	r := e.ClassifyResult(in())
-	if len(r.Segments) != 0 || !r.ValidUntil.Equal(now.Add(15*time.Minute)) || r.Request != rules.FieldCountry {
-		t.Errorf("Paris at 12°C: %+v", r)
+	var m rules.Memo
+	at := func(d time.Duration, country string) *rules.Input {
+		return &rules.Input{Profile: p, Request: rules.Facts{Country: country}, Now: now.Add(d)}
 	}
-	// The weather changes: the engine re-evaluates after the refresh.
+	if segs, _ := e.ClassifyMemo(&m, in()); len(segs) != 0 {
+		t.Errorf("Paris at 12°C: %v", segs)
+	}
+	// The weather changes: the engine re-evaluates after the refresh, and
+	// whatever the country (the city comes from the trait).
 	w.set("Paris", 2)
-	if !e.Valid(r, rules.Facts{Country: "NO"}, now.Add(10*time.Minute)) || e.Valid(r, rules.Facts{Country: "NO"}, now.Add(15*time.Minute)) {
-		t.Error("Valid does not follow the refresh")
+	if segs, classified := e.ClassifyMemo(&m, at(10*time.Minute, "NO")); classified || len(segs) != 0 {
+		t.Errorf("before the refresh: %v, classified %v", segs, classified)
+	}
+	if _, classified := e.ClassifyMemo(&m, at(10*time.Minute, "SE")); !classified {
+		t.Error("another country did not classify again")
+	}
+	if segs, classified := e.ClassifyMemo(&m, at(25*time.Minute, "SE")); !classified || len(segs) != 1 {
+		t.Errorf("after the refresh: %v, classified %v", segs, classified)
 	}
 	if got := e.Classify(in()); len(got) != 1 {
 		t.Errorf("Paris at 2°C: %v", got)

@@ -665,8 +665,8 @@ func TestExperimentsPage(t *testing.T) {
 	t.Parallel()
 	e := &experiment.Experiment{Key: "hero-test", Variants: []experiment.Variant{{Key: "control", Weight: 1}, {Key: "red-sox", Weight: 1}},
 		Goals: []string{"purchase"}, Holdout: 0.1}
-	src := admin.ExperimentFunc(func(ctx context.Context) ([]admin.ExperimentResults, error) {
-		return []admin.ExperimentResults{{Experiment: e, Note: "since Monday", Counts: map[experiment.Cell]experiment.Counts{
+	src := admin.ExperimentFunc(func(ctx context.Context) ([]experiment.Report, error) {
+		return []experiment.Report{{Experiment: e, Note: "since Monday", Counts: map[experiment.Cell]experiment.Counts{
 			{Segment: "", Variant: "control"}:            {Visitors: 1000, Conversions: 50},
 			{Segment: "", Variant: "red-sox"}:            {Visitors: 1000, Conversions: 70},
 			{Segment: "red-sox-fan", Variant: "red-sox"}: {Visitors: 100, Conversions: 20},
@@ -688,7 +688,7 @@ func TestExperimentsPage(t *testing.T) {
 	}
 
 	failing := newDash(t, nil, func(c *admin.Config) {
-		c.Experiments = admin.ExperimentFunc(func(context.Context) ([]admin.ExperimentResults, error) {
+		c.Experiments = admin.ExperimentFunc(func(context.Context) ([]experiment.Report, error) {
 			return nil, errors.New("events table unreachable")
 		})
 	})
@@ -699,7 +699,7 @@ func TestExperimentsPage(t *testing.T) {
 	// A source that reads a file shows how it was loaded, and why the
 	// last reload failed.
 	filed := newDash(t, nil, func(c *admin.Config) {
-		c.Experiments = fileSource{src, admin.FileStatus{Source: "slots.json", Loaded: time.Now().Add(-time.Hour),
+		c.Experiments = fileSource{src, rules.Status{Source: "slots.json", Loaded: time.Now().Add(-time.Hour),
 			Attempted: time.Now(), Err: errors.New(`slots.json:3:9: /slots/0/name: want a string, not a number <b>`)}}
 	})
 	_, body = filed.get(t, prefix+"experiments")
@@ -848,7 +848,7 @@ func TestNotFoundAndMethods(t *testing.T) {
 
 type fileSource struct {
 	admin.ExperimentFunc
-	st admin.FileStatus
+	st rules.Status
 }
 
-func (f fileSource) FileStatus() admin.FileStatus { return f.st }
+func (f fileSource) FileStatus() rules.Status { return f.st }

@@ -720,9 +720,9 @@ type experimentsView struct {
 	Experiments []experimentView
 }
 
-// fileView is a FileStatus, its error as text.
+// fileView is a FileSource's status, its error as text.
 type fileView struct {
-	FileStatus
+	rules.Status
 	ErrText string
 }
 
@@ -734,7 +734,7 @@ func (h *Handler) experiments(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if fs, ok := h.cfg.Experiments.(FileSource); ok {
-		v.File = &fileView{FileStatus: fs.FileStatus()}
+		v.File = &fileView{Status: fs.FileStatus()}
 		if v.File.Err != nil {
 			v.File.ErrText = v.File.Err.Error()
 		}
@@ -752,7 +752,7 @@ func (h *Handler) experiments(w http.ResponseWriter, r *http.Request) {
 	h.render(w, r, http.StatusOK, "experiments", "Experiments", "experiments", v)
 }
 
-func experimentViewOf(x ExperimentResults) experimentView {
+func experimentViewOf(x experiment.Report) experimentView {
 	e := x.Experiment
 	v := experimentView{Key: e.Key, Segment: e.Segment, Note: x.Note, Coverage: e.Coverage, Holdout: e.Holdout, Goals: e.Goals}
 	if v.Coverage == 0 {
@@ -825,6 +825,7 @@ type rulesView struct {
 	NoEngine      bool
 	Status        rules.Status
 	StatusErr     string
+	Errors        uint64 // rule evaluations that failed
 	Segments      []ruleRow
 	File          string
 	FileErr       string
@@ -839,7 +840,7 @@ const maxFileShown = 256 << 10
 
 func (h *Handler) rules(w http.ResponseWriter, r *http.Request) {
 	engine := h.p.Engine()
-	v := rulesView{NoEngine: engine == nil, Status: engine.Status(), Plugins: rules.RegisteredPlugins()}
+	v := rulesView{NoEngine: engine == nil, Status: engine.Status(), Errors: engine.Errors(), Plugins: rules.RegisteredPlugins()}
 	if v.Status.Err != nil {
 		v.StatusErr = v.Status.Err.Error()
 	}

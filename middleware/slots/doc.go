@@ -5,16 +5,18 @@
 //
 // A Slot has variants, each shown to the visitors of some segments (and,
 // optionally, who match a JSON condition), with a priority, and a default.
-// Set.Pick shows the variant of highest priority that matches the visitor,
-// else the default. Slots are declared in Go (NewSet) or in a JSON file
-// (Parse), whose problems are all reported with their file, line, column
-// and JSON Pointer. Set.Watch reloads the file when it changes, while the
-// site runs: templates built on the set show the new slots on the next
-// page, and a bad file is refused (Set.Status says why).
+// Slots are declared in Go (NewSet) or in a JSON file (Parse), whose
+// problems are all reported with their file, line, column and JSON
+// Pointer; either gives a Set. An Engine holds the current Set, as
+// rules.Engine holds segments: Engine.Pick shows the variant of highest
+// priority that matches the visitor, else the default, and Engine.Watch
+// reloads the file when it changes, while the site runs: templates built
+// on the engine show the new slots on the next page, and a bad file is
+// refused (Engine.Status and the engine's Logger say why).
 //
 // # Templates
 //
-// Set.FuncMap gives templates the slot, slotAttrs and renderSlot
+// Engine.FuncMap gives templates the slot, slotAttrs and renderSlot
 // functions. A variant's fields are the site owner's content: templates
 // show them like any other value, escaped by html/template.
 //

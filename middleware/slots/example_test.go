@@ -18,7 +18,8 @@ import (
 
 // A shop's home page shows its hero banner per segment.
 func Example() {
-	set, err := slots.Parse([]byte(`{"slots": [{
+	hero := new(slots.Engine)
+	err := hero.Reload([]byte(`{"slots": [{
 	  "name": "hero",
 	  "variants": [
 	    {"key": "thank-you", "segment": "customer", "priority": 30,
@@ -33,7 +34,7 @@ func Example() {
 	if err != nil {
 		panic(err)
 	}
-	page := template.Must(template.New("home").Funcs(set.FuncMap()).Parse(
+	page := template.Must(template.New("home").Funcs(hero.FuncMap()).Parse(
 		`{{with slot .Request "hero"}}<section {{.Attrs}}><h1>{{.Fields.title}}</h1></section>{{end}}`))
 
 	engine, _ := rules.NewEngine(
@@ -86,8 +87,8 @@ func ExampleParse_errors() {
 
 // Slots are declared in Go too; Pick picks for a visitor (nil here: a
 // visitor outside a wrapped request is in no segment).
-func ExampleSet_Pick() {
-	set, err := slots.NewSet(slots.Slot{
+func ExampleEngine_Pick() {
+	set, err := slots.NewEngine(slots.Slot{
 		Name: "promo",
 		Variants: []slots.Variant{
 			{Key: "vip-sale", Segments: []string{"vip"}, Fields: map[string]any{"text": "20% off for you"}},
@@ -108,7 +109,8 @@ func ExampleSet_Pick() {
 // A variant may name a template: renderSlot renders it, given the template
 // set with Templates.
 func ExampleTemplates() {
-	set, _ := slots.Parse([]byte(`[{"name": "hero",
+	set := new(slots.Engine)
+	set.Reload([]byte(`[{"name": "hero",
 	  "variants": [],
 	  "default": {"key": "welcome", "template": "hero-card", "fields": {"title": "Tom & Jerry's"}}}]`))
 	t := template.New("page")
@@ -122,22 +124,23 @@ func ExampleTemplates() {
 	// <main><div data-slot="hero" data-variant="welcome">Tom &amp; Jerry&#39;s</div></main>
 }
 
-// A set reloads its file while the site runs: a valid file replaces the
-// slots, a bad one is refused and the set keeps what it has. A site calls
-// go set.Watch(ctx, "slots.json", 2*time.Second) to reload on every edit.
-func ExampleSet_Reload() {
+// An engine reloads its file while the site runs: a valid file replaces
+// the slots, a bad one is refused and the engine keeps what it has. A site
+// calls go engine.Watch(ctx, "slots.json", 2*time.Second) to reload on
+// every edit.
+func ExampleEngine_Reload() {
 	file := func(title string) []byte {
 		return fmt.Appendf(nil, `{"slots": [{"name": "hero", "variants": [],
 		  "default": {"key": "welcome", "fields": {"title": %q}}}]}`, title)
 	}
-	set, err := slots.Parse(file("Welcome"), slots.Filename("slots.json"))
-	if err != nil {
+	engine := new(slots.Engine)
+	if err := engine.Reload(file("Welcome"), slots.Filename("slots.json")); err != nil {
 		panic(err)
 	}
-	title := func() any { sl, _ := set.Slot("hero"); return sl.Default.Fields["title"] }
+	title := func() any { sl, _ := engine.Set().Slot("hero"); return sl.Default.Fields["title"] }
 
-	fmt.Println(set.Reload(file("Welcome to the winter sale")), title())
-	fmt.Println(set.Reload([]byte(`{"slots": [{"name": "hero", "variants": [], "default": {"key": 3}}]}`)))
+	fmt.Println(engine.Reload(file("Welcome to the winter sale"), slots.Filename("slots.json")), title())
+	fmt.Println(engine.Reload([]byte(`{"slots": [{"name": "hero", "variants": [], "default": {"key": 3}}]}`), slots.Filename("slots.json")))
 	fmt.Println(title())
 	// Output:
 	// <nil> Welcome to the winter sale

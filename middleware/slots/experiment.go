@@ -223,15 +223,3 @@ func exposureTrait(prof *store.Profile, key string) *exposure {
 	}
 	return &x
 }
-
-// BanditWeights returns the current shares of traffic of the variants of
-// the named slot's experiment in a results segment (see
-// Experiment.Breakdown), aligned with its variants, when it runs as a
-// bandit; else nil.
-func (s *Set) BanditWeights(slot, segment string) []float64 {
-	sl := s.cur.Load().slots[slot]
-	if sl == nil || sl.bandit == nil {
-		return nil
-	}
-	return sl.bandit.Weights(segment)
-}

@@ -37,9 +37,9 @@ func expSlot(weights [2]float64, holdout float64, bandit *experiment.BanditConfi
 	return sl
 }
 
-func mustSet(t testing.TB, sl ...slots.Slot) *slots.Set {
+func mustSet(t testing.TB, sl ...slots.Slot) *slots.Engine {
 	t.Helper()
-	set, err := slots.NewSet(sl...)
+	set, err := slots.NewEngine(sl...)
 	if err != nil {
 		t.Fatal(err)
 	}

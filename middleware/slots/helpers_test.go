@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/tailorhq/tailor/middleware"
+	"github.com/tailorhq/tailor/middleware/slots"
 	"github.com/tailorhq/tailor/rules"
 	"github.com/tailorhq/tailor/store"
 	"github.com/tailorhq/tailor/store/memory"
@@ -90,4 +91,10 @@ func (s *site) with(b *browser, path string, f func(v *middleware.Visitor)) {
 		s.visit(b, "/", func(http.ResponseWriter, *http.Request) {})
 	}
 	s.visit(b, path, func(w http.ResponseWriter, r *http.Request) { f(middleware.FromContext(r.Context())) })
+}
+
+// parseEngine returns an engine of the slots file data.
+func parseEngine(data []byte, opts ...slots.ParseOption) (*slots.Engine, error) {
+	e := new(slots.Engine)
+	return e, e.Reload(data, opts...)
 }

@@ -1,7 +1,6 @@
 package slots
 
 import (
-	"bytes"
 	"cmp"
 	"encoding/json"
 	"errors"
@@ -12,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/tailorhq/tailor/internal/jsonpos"
 	"github.com/tailorhq/tailor/rules"
 	"github.com/tailorhq/tailor/rules/experiment"
 )
@@ -49,8 +49,8 @@ func Segments(names ...string) ParseOption {
 }
 
 // EngineSegments is Segments with the segments of e as they are each time
-// a file is parsed, so that a slots file reloaded later (Set.Reload,
-// Set.Watch) may name a segment that a reload of the segments file added.
+// a file is parsed, so that a slots file reloaded later (Engine.Reload,
+// Engine.Watch) may name a segment that a reload of the segments file added.
 func EngineSegments(e *rules.Engine) ParseOption {
 	return func(c *parseConfig) {
 		segs := e.Segments()
@@ -136,226 +136,105 @@ func Parse(data []byte, opts ...ParseOption) (*Set, error) {
 	s, err := NewSet(slots...)
 	if err != nil {
 		// The parser checks what NewSet checks, but in case it did not:
-		p.problem(root.off, "", "%v", err)
+		p.problem(root.Off, "", "%v", err)
 		return nil, p.errs
 	}
-	s.cur.Load().source = cfg.file
-	s.opts = slices.Clone(opts)
+	s.source = cfg.file
 	return s, nil
 }
 
 // A node is a JSON value and where it is.
-type node struct {
-	kind    byte // '{', '[', '"', '0' (number), 't' (boolean), 'n' (null)
-	off     int  // of the value's first byte
-	end     int  // past its last byte
-	str     string
-	num     json.Number
-	b       bool
-	members []member
-	elems   []*node
-}
+type (
+	node   = jsonpos.Value
+	member = jsonpos.Member
+)
 
-type member struct {
-	key string
-	off int // of the key
-	val *node
-}
-
-func (n *node) kindName() string {
-	switch n.kind {
-	case '{':
-		return "an object"
-	case '[':
+// kindName names n's type in problems.
+func kindName(n *node) string {
+	if n.Kind == jsonpos.Array {
 		return "a list"
-	case '"':
-		return "a string"
-	case '0':
-		return "a number"
-	case 't':
-		return "a boolean"
 	}
-	return "null"
+	return n.Kind.String()
 }
 
 type parser struct {
 	src  []byte
 	cfg  *parseConfig
-	dec  *json.Decoder
 	errs rules.ConditionErrors
-	ptr  []string
+	ptr  jsonpos.Pointer
 }
 
 // problem reports a problem at the byte offset off, at the JSON pointer of
 // ptr followed by tok (if any).
 func (p *parser) problem(off int, tok, format string, args ...any) {
-	line, col := position(p.src, off)
-	path := p.pointer()
-	if tok != "" {
-		path += "/" + escapeToken(tok)
+	p.problemAt(off, p.pointer(tok), fmt.Sprintf(format, args...))
+}
+
+func (p *parser) problemAt(off int, ptr, msg string) {
+	line, col := jsonpos.Position(p.src, off)
+	p.errs = append(p.errs, &rules.ConditionError{File: p.cfg.file, Line: line, Column: col, Path: ptr, Msg: msg})
+}
+
+func (p *parser) push(tok string) { p.ptr.Push(tok) }
+func (p *parser) pop()            { p.ptr.Pop() }
+
+// pointer returns the JSON Pointer of ptr, followed by tok if any.
+func (p *parser) pointer(tok string) string {
+	if tok == "" {
+		return p.ptr.String()
 	}
-	p.errs = append(p.errs, &rules.ConditionError{File: p.cfg.file, Line: line, Column: col, Path: path,
-		Msg: fmt.Sprintf(format, args...)})
-}
-
-func (p *parser) push(tok string) { p.ptr = append(p.ptr, tok) }
-func (p *parser) pop()            { p.ptr = p.ptr[:len(p.ptr)-1] }
-
-func (p *parser) pointer() string {
-	var b strings.Builder
-	for _, t := range p.ptr {
-		b.WriteByte('/')
-		b.WriteString(escapeToken(t))
-	}
-	return b.String()
-}
-
-func escapeToken(t string) string {
-	return strings.ReplaceAll(strings.ReplaceAll(t, "~", "~0"), "/", "~1")
-}
-
-// position returns the line and column, counted from 1, of the byte offset
-// off in src. Columns count bytes.
-func position(src []byte, off int) (line, col int) {
-	off = min(max(off, 0), len(src))
-	line = 1 + bytes.Count(src[:off], []byte{'\n'})
-	return line, off - bytes.LastIndexByte(src[:off], '\n')
+	return p.ptr.String() + "/" + jsonpos.Escape(tok)
 }
 
 // tree parses the whole of p.src, or reports why it cannot.
 func (p *parser) tree() *node {
-	if !json.Valid(p.src) {
-		var v any
-		err := json.Unmarshal(p.src, &v)
-		off := len(p.src)
-		var se *json.SyntaxError
-		if errors.As(err, &se) {
-			off = int(se.Offset) - 1
-		}
-		if err == nil {
-			err = errors.New("invalid JSON")
-		}
-		p.problem(off, "", "invalid JSON: %v", err)
-		return nil
+	root, errs := jsonpos.Parse(p.src, maxDepth)
+	for _, e := range errs {
+		p.problemAt(e.Off, e.Pointer, e.Msg)
 	}
-	p.dec = json.NewDecoder(bytes.NewReader(p.src))
-	p.dec.UseNumber()
-	n, err := p.value(0)
-	if err != nil {
-		p.problem(int(p.dec.InputOffset()), "", "%v", err)
-		return nil
-	}
-	return n
+	return root
 }
 
-// start returns the offset of the next token.
-func (p *parser) start() int {
-	off := int(p.dec.InputOffset())
-	for off < len(p.src) {
-		switch p.src[off] {
-		case ' ', '\t', '\n', '\r', ',', ':':
-			off++
-			continue
-		}
-		break
-	}
-	return off
-}
-
-func (p *parser) value(depth int) (*node, error) {
-	if depth > maxDepth {
-		return nil, fmt.Errorf("nests deeper than %d lists and objects", maxDepth)
-	}
-	n := &node{off: p.start()}
-	tok, err := p.dec.Token()
-	if err != nil {
-		return nil, err
-	}
-	switch t := tok.(type) {
-	case json.Delim:
-		if t == '{' {
-			n.kind = '{'
-			seen := map[string]bool{}
-			for p.dec.More() {
-				off := p.start()
-				k, err := p.dec.Token()
-				if err != nil {
-					return nil, err
-				}
-				key, _ := k.(string)
-				v, err := p.value(depth + 1)
-				if err != nil {
-					return nil, err
-				}
-				if seen[key] {
-					p.problem(off, key, "duplicate key %q", key)
-				}
-				seen[key] = true
-				n.members = append(n.members, member{key: key, off: off, val: v})
-			}
-		} else {
-			n.kind = '['
-			for p.dec.More() {
-				v, err := p.value(depth + 1)
-				if err != nil {
-					return nil, err
-				}
-				n.elems = append(n.elems, v)
-			}
-		}
-		if _, err := p.dec.Token(); err != nil { // the closing delimiter
-			return nil, err
-		}
-	case string:
-		n.kind, n.str = '"', t
-	case json.Number:
-		n.kind, n.num = '0', t
-	case bool:
-		n.kind, n.b = 't', t
-	case nil:
-		n.kind = 'n'
-	}
-	n.end = int(p.dec.InputOffset())
-	return n, nil
-}
+// text returns the source of n.
+func (p *parser) text(n *node) string { return string(p.src[n.Off:n.End]) }
 
 // file reads the slots of the file.
 func (p *parser) file(root *node) []Slot {
 	list := root
-	if root.kind == '{' {
+	if root.Kind == jsonpos.Object {
 		list = nil
-		for _, m := range root.members {
-			if m.key == "slots" {
-				list = m.val
+		for _, m := range root.Members {
+			if m.Key == "slots" {
+				list = m.Val
 			} else {
-				p.problem(m.off, m.key, `unknown key %q: want "slots"`, m.key)
+				p.problem(m.Off, m.Key, `unknown key %q: want "slots"`, m.Key)
 			}
 		}
 		if list == nil {
-			p.problem(root.off, "", `a slots file needs "slots", the list of slots`)
+			p.problem(root.Off, "", `a slots file needs "slots", the list of slots`)
 			return nil
 		}
 		p.push("slots")
 		defer p.pop()
 	}
-	if list.kind != '[' {
-		p.problem(list.off, "", "the slots are a list, not %s", list.kindName())
+	if list.Kind != jsonpos.Array {
+		p.problem(list.Off, "", "the slots are a list, not %s", kindName(list))
 		return nil
 	}
 	var out []Slot
 	names := map[string]bool{}
 	exps := map[string]bool{}
-	for i, n := range list.elems {
+	for i, n := range list.Elems {
 		p.push(strconv.Itoa(i))
 		sl, ok := p.slot(n)
 		if ok {
 			if names[sl.Name] {
-				p.problem(n.off, "name", "duplicate slot name %q", sl.Name)
+				p.problem(n.Off, "name", "duplicate slot name %q", sl.Name)
 			}
 			names[sl.Name] = true
 			if e := sl.Experiment; e != nil {
 				if exps[e.Key] {
-					p.problem(n.off, "experiment", "duplicate experiment key %q", e.Key)
+					p.problem(n.Off, "experiment", "duplicate experiment key %q", e.Key)
 				}
 				exps[e.Key] = true
 			}
@@ -369,15 +248,15 @@ func (p *parser) file(root *node) []Slot {
 // object checks that n is an object and calls f for each member, with the
 // pointer pushed; unknown keys are problems.
 func (p *parser) object(n *node, what string, f func(m member) bool) bool {
-	if n.kind != '{' {
-		p.problem(n.off, "", "%s is an object, not %s", what, n.kindName())
+	if n.Kind != jsonpos.Object {
+		p.problem(n.Off, "", "%s is an object, not %s", what, kindName(n))
 		return false
 	}
 	ok := true
-	for _, m := range n.members {
-		p.push(m.key)
+	for _, m := range n.Members {
+		p.push(m.Key)
 		if !f(m) {
-			p.problem(m.off, "", "unknown key %q in %s", m.key, what)
+			p.problem(m.Off, "", "unknown key %q in %s", m.Key, what)
 			ok = false
 		}
 		p.pop()
@@ -386,52 +265,52 @@ func (p *parser) object(n *node, what string, f func(m member) bool) bool {
 }
 
 func (p *parser) str(n *node, what string) (string, bool) {
-	if n.kind != '"' {
-		p.problem(n.off, "", "%s is a string, not %s", what, n.kindName())
+	if n.Kind != jsonpos.String {
+		p.problem(n.Off, "", "%s is a string, not %s", what, kindName(n))
 		return "", false
 	}
-	return n.str, true
+	return n.Str, true
 }
 
 func (p *parser) integer(n *node, what string) (int, bool) {
-	if n.kind == '0' {
-		if i, err := strconv.ParseInt(n.num.String(), 10, 32); err == nil {
+	if n.Kind == jsonpos.Number {
+		if i, err := strconv.ParseInt(p.text(n), 10, 32); err == nil {
 			return int(i), true
 		}
 	}
-	p.problem(n.off, "", "%s is an integer, not %s", what, describe(n))
+	p.problem(n.Off, "", "%s is an integer, not %s", what, p.describe(n))
 	return 0, false
 }
 
 func (p *parser) float(n *node, what string) (float64, bool) {
-	if n.kind == '0' {
-		if f, err := n.num.Float64(); err == nil && !math.IsInf(f, 0) {
-			return f, true
+	if n.Kind == jsonpos.Number {
+		if !math.IsInf(n.Num, 0) {
+			return n.Num, true
 		}
 	}
-	p.problem(n.off, "", "%s is a number, not %s", what, describe(n))
+	p.problem(n.Off, "", "%s is a number, not %s", what, p.describe(n))
 	return 0, false
 }
 
-func describe(n *node) string {
-	if n.kind == '0' {
-		return n.num.String()
+func (p *parser) describe(n *node) string {
+	if n.Kind == jsonpos.Number {
+		return p.text(n)
 	}
-	return n.kindName()
+	return kindName(n)
 }
 
 func (p *parser) strings(n *node, what string) ([]string, bool) {
-	if n.kind != '[' {
-		p.problem(n.off, "", "%s is a list of strings, not %s", what, n.kindName())
+	if n.Kind != jsonpos.Array {
+		p.problem(n.Off, "", "%s is a list of strings, not %s", what, kindName(n))
 		return nil, false
 	}
-	out := make([]string, 0, len(n.elems))
+	out := make([]string, 0, len(n.Elems))
 	ok := true
-	for i, e := range n.elems {
+	for i, e := range n.Elems {
 		p.push(strconv.Itoa(i))
 		s, good := p.str(e, what+" element")
 		if good && s == "" {
-			p.problem(e.off, "", "empty segment name")
+			p.problem(e.Off, "", "empty segment name")
 			good = false
 		}
 		ok = ok && good
@@ -444,7 +323,7 @@ func (p *parser) strings(n *node, what string) ([]string, bool) {
 // segment checks a segment name against the Segments option.
 func (p *parser) segment(n *node, name string) {
 	if p.cfg.segments != nil && name != "" && !p.cfg.segments[name] {
-		p.problem(n.off, "", "unknown segment %q", name)
+		p.problem(n.Off, "", "unknown segment %q", name)
 	}
 }
 
@@ -454,19 +333,19 @@ func (p *parser) slot(n *node) (Slot, bool) {
 	selectiveKeys := map[string]bool{} // variants with segments or a condition, even bad ones
 	hasDefault, hasName := false, false
 	ok := p.object(n, "a slot", func(m member) bool {
-		switch m.key {
+		switch m.Key {
 		case "name":
-			sl.Name, hasName = p.str(m.val, "the name")
+			sl.Name, hasName = p.str(m.Val, "the name")
 			if hasName && sl.Name == "" {
-				p.problem(m.val.off, "", "empty slot name")
+				p.problem(m.Val.Off, "", "empty slot name")
 			}
 		case "variants":
-			if m.val.kind != '[' {
-				p.problem(m.val.off, "", "the variants are a list, not %s", m.val.kindName())
+			if m.Val.Kind != jsonpos.Array {
+				p.problem(m.Val.Off, "", "the variants are a list, not %s", kindName(m.Val))
 				return true
 			}
 			keys := map[string]bool{}
-			for i, e := range m.val.elems {
+			for i, e := range m.Val.Elems {
 				p.push(strconv.Itoa(i))
 				va, selective := p.variant(e, false)
 				if selective {
@@ -474,7 +353,7 @@ func (p *parser) slot(n *node) (Slot, bool) {
 				}
 				if va.Key != "" {
 					if keys[va.Key] {
-						p.problem(e.off, "key", "duplicate variant key %q", va.Key)
+						p.problem(e.Off, "key", "duplicate variant key %q", va.Key)
 					}
 					keys[va.Key] = true
 				}
@@ -483,22 +362,22 @@ func (p *parser) slot(n *node) (Slot, bool) {
 			}
 		case "default":
 			hasDefault = true
-			sl.Default, _ = p.variant(m.val, true)
+			sl.Default, _ = p.variant(m.Val, true)
 		case "experiment":
-			expNode = m.val
+			expNode = m.Val
 		default:
 			return false
 		}
 		return true
 	})
-	if !ok && n.kind != '{' {
+	if !ok && n.Kind != jsonpos.Object {
 		return sl, false
 	}
 	if !hasName {
-		p.problem(n.off, "", `a slot needs a "name"`)
+		p.problem(n.Off, "", `a slot needs a "name"`)
 	}
 	if !hasDefault {
-		p.problem(n.off, "", `slot %q needs a "default" variant`, sl.Name)
+		p.problem(n.Off, "", `slot %q needs a "default" variant`, sl.Name)
 	}
 	defKey := cmpOr(sl.Default.Key, DefaultKey)
 	keys := map[string]bool{defKey: true}
@@ -506,7 +385,7 @@ func (p *parser) slot(n *node) (Slot, bool) {
 		if va.Key == defKey {
 			p.push("variants")
 			p.push(strconv.Itoa(i))
-			p.problem(n.off, "key", "variant key %q is the default's", va.Key)
+			p.problem(n.Off, "key", "variant key %q is the default's", va.Key)
 			p.pop()
 			p.pop()
 		}
@@ -528,16 +407,16 @@ func (p *parser) slot(n *node) (Slot, bool) {
 		}
 		return false
 	}
-	if n.kind == '{' {
-		for _, m := range n.members {
-			if m.key != "variants" || m.val.kind != '[' {
+	if n.Kind == jsonpos.Object {
+		for _, m := range n.Members {
+			if m.Key != "variants" || m.Val.Kind != jsonpos.Array {
 				continue
 			}
 			for i, va := range sl.Variants {
 				if va.Key != "" && !selectiveKeys[va.Key] && !inExp(va.Key) {
 					p.push("variants")
 					p.push(strconv.Itoa(i))
-					p.problem(m.val.elems[i].off, "",
+					p.problem(m.Val.Elems[i].Off, "",
 						"variant %q has neither segments nor condition, and is not in the slot's experiment: it is never shown", va.Key)
 					p.pop()
 					p.pop()
@@ -563,59 +442,59 @@ func (p *parser) variant(n *node, isDefault bool) (va Variant, selective bool) {
 	}
 	hasKey := false
 	p.object(n, what, func(m member) bool {
-		switch m.key {
+		switch m.Key {
 		case "key":
-			va.Key, hasKey = p.str(m.val, "the key")
+			va.Key, hasKey = p.str(m.Val, "the key")
 			if hasKey && va.Key == "" {
-				p.problem(m.val.off, "", "empty variant key")
+				p.problem(m.Val.Off, "", "empty variant key")
 			} else if va.Key == experiment.HoldoutVariant {
-				p.problem(m.val.off, "", "%q is reserved for the experiment's holdout", va.Key)
+				p.problem(m.Val.Off, "", "%q is reserved for the experiment's holdout", va.Key)
 			}
 		case "fields":
-			if m.val.kind != '{' {
-				p.problem(m.val.off, "", "the fields are an object, not %s", m.val.kindName())
+			if m.Val.Kind != jsonpos.Object {
+				p.problem(m.Val.Off, "", "the fields are an object, not %s", kindName(m.Val))
 				return true
 			}
-			if err := json.Unmarshal(p.src[m.val.off:m.val.end], &va.Fields); err != nil {
-				p.problem(m.val.off, "", "%v", err)
+			if err := json.Unmarshal(p.src[m.Val.Off:m.Val.End], &va.Fields); err != nil {
+				p.problem(m.Val.Off, "", "%v", err)
 			}
 		case "template":
-			va.Template, _ = p.str(m.val, "the template")
+			va.Template, _ = p.str(m.Val, "the template")
 		case "priority", "segment", "segments", "condition":
-			selective = selective || m.key != "priority"
+			selective = selective || m.Key != "priority"
 			if isDefault {
-				p.problem(m.off, "", "the default variant has no %s: it is shown when no variant matches", m.key)
+				p.problem(m.Off, "", "the default variant has no %s: it is shown when no variant matches", m.Key)
 				return true
 			}
-			switch m.key {
+			switch m.Key {
 			case "priority":
-				va.Priority, _ = p.integer(m.val, "the priority")
+				va.Priority, _ = p.integer(m.Val, "the priority")
 			case "segment":
-				if s, ok := p.str(m.val, "the segment"); ok {
+				if s, ok := p.str(m.Val, "the segment"); ok {
 					if s == "" {
-						p.problem(m.val.off, "", "empty segment name")
+						p.problem(m.Val.Off, "", "empty segment name")
 					}
-					p.segment(m.val, s)
+					p.segment(m.Val, s)
 					va.Segments = append(va.Segments, s)
 				}
 			case "segments":
-				ss, _ := p.strings(m.val, "the segments")
+				ss, _ := p.strings(m.Val, "the segments")
 				for i, s := range ss {
 					p.push(strconv.Itoa(i))
-					p.segment(m.val.elems[i], s)
+					p.segment(m.Val.Elems[i], s)
 					p.pop()
 				}
 				va.Segments = append(va.Segments, ss...)
 			case "condition":
-				va.Condition = p.condition(m.val)
+				va.Condition = p.condition(m.Val)
 			}
 		default:
 			return false
 		}
 		return true
 	})
-	if !hasKey && !isDefault && n.kind == '{' {
-		p.problem(n.off, "", `a variant needs a "key"`)
+	if !hasKey && !isDefault && n.Kind == jsonpos.Object {
+		p.problem(n.Off, "", `a variant needs a "key"`)
 	}
 	if isDefault && va.Key == "" {
 		va.Key = DefaultKey
@@ -626,25 +505,25 @@ func (p *parser) variant(n *node, isDefault bool) (va Variant, selective bool) {
 // condition compiles a variant's condition, its problems reported at their
 // place in the file.
 func (p *parser) condition(n *node) *rules.Condition {
-	line, col := position(p.src, n.off)
+	line, col := jsonpos.Position(p.src, n.Off)
 	opts := []rules.ConditionOption{rules.WithSource(p.cfg.file, line, col)}
 	if p.cfg.groups != nil {
 		opts = append(opts, rules.WithSavedGroups(p.cfg.groups))
 	}
-	c, err := rules.CompileCondition(p.src[n.off:n.end], opts...)
+	c, err := rules.CompileCondition(p.src[n.Off:n.End], opts...)
 	if err == nil {
 		return c
 	}
 	var ce rules.ConditionErrors
 	if errors.As(err, &ce) {
-		base := p.pointer()
+		base := p.pointer("")
 		for _, e := range ce {
 			e2 := *e
 			e2.Path = base + e.Path
 			p.errs = append(p.errs, &e2)
 		}
 	} else {
-		p.problem(n.off, "", "%v", err)
+		p.problem(n.Off, "", "%v", err)
 	}
 	return nil
 }
@@ -654,77 +533,77 @@ func (p *parser) experiment(n *node, slotKeys map[string]bool) *Experiment {
 	var variantsNode *node
 	fields := map[string]*node{}
 	ok := p.object(n, "the experiment", func(m member) bool {
-		fields[m.key] = m.val
-		switch m.key {
+		fields[m.Key] = m.Val
+		switch m.Key {
 		case "key":
-			e.Key, _ = p.str(m.val, "the key")
+			e.Key, _ = p.str(m.Val, "the key")
 		case "variants":
-			variantsNode = m.val
-			if m.val.kind != '[' {
-				p.problem(m.val.off, "", "the variants are a list, not %s", m.val.kindName())
+			variantsNode = m.Val
+			if m.Val.Kind != jsonpos.Array {
+				p.problem(m.Val.Off, "", "the variants are a list, not %s", kindName(m.Val))
 				return true
 			}
-			for i, vn := range m.val.elems {
+			for i, vn := range m.Val.Elems {
 				p.push(strconv.Itoa(i))
 				var v experiment.Variant
 				hasWeight := false
 				p.object(vn, "an experiment variant", func(m member) bool {
-					switch m.key {
+					switch m.Key {
 					case "key":
-						v.Key, _ = p.str(m.val, "the key")
+						v.Key, _ = p.str(m.Val, "the key")
 						if v.Key != "" && !slotKeys[v.Key] {
-							p.problem(m.val.off, "", "%q is not a variant of the slot", v.Key)
+							p.problem(m.Val.Off, "", "%q is not a variant of the slot", v.Key)
 						}
 					case "weight":
-						v.Weight, hasWeight = p.float(m.val, "the weight")
+						v.Weight, hasWeight = p.float(m.Val, "the weight")
 					default:
 						return false
 					}
 					return true
 				})
-				if !hasWeight && vn.kind == '{' {
-					p.problem(vn.off, "", `an experiment variant needs a "weight"`)
+				if !hasWeight && vn.Kind == jsonpos.Object {
+					p.problem(vn.Off, "", `an experiment variant needs a "weight"`)
 				}
 				e.Variants = append(e.Variants, v)
 				p.pop()
 			}
 		case "coverage":
-			e.Coverage, _ = p.float(m.val, "the coverage")
+			e.Coverage, _ = p.float(m.Val, "the coverage")
 		case "holdout":
-			e.Holdout, _ = p.float(m.val, "the holdout")
+			e.Holdout, _ = p.float(m.Val, "the holdout")
 		case "salt":
-			e.Salt, _ = p.str(m.val, "the salt")
+			e.Salt, _ = p.str(m.Val, "the salt")
 		case "segment":
-			if s, ok := p.str(m.val, "the segment"); ok {
-				p.segment(m.val, s)
+			if s, ok := p.str(m.Val, "the segment"); ok {
+				p.segment(m.Val, s)
 				e.Segment = s
 			}
 		case "goals":
-			e.Goals, _ = p.strings(m.val, "the goals")
+			e.Goals, _ = p.strings(m.Val, "the goals")
 		case "breakdown":
-			e.Breakdown, _ = p.strings(m.val, "the breakdown")
+			e.Breakdown, _ = p.strings(m.Val, "the breakdown")
 			for i, s := range e.Breakdown {
 				p.push(strconv.Itoa(i))
-				p.segment(m.val.elems[i], s)
+				p.segment(m.Val.Elems[i], s)
 				p.pop()
 			}
 		case "bandit":
 			e.Bandit = &experiment.BanditConfig{}
-			p.object(m.val, "the bandit", func(m member) bool {
-				switch m.key {
+			p.object(m.Val, "the bandit", func(m member) bool {
+				switch m.Key {
 				case "floor":
-					e.Bandit.Floor, _ = p.float(m.val, "the floor")
+					e.Bandit.Floor, _ = p.float(m.Val, "the floor")
 				case "draws":
-					e.Bandit.Draws, _ = p.integer(m.val, "draws")
+					e.Bandit.Draws, _ = p.integer(m.Val, "draws")
 				case "seed":
-					if m.val.kind == '0' {
-						s, err := strconv.ParseUint(m.val.num.String(), 10, 64)
+					if m.Val.Kind == jsonpos.Number {
+						s, err := strconv.ParseUint(p.text(m.Val), 10, 64)
 						if err == nil {
 							e.Bandit.Seed = s
 							return true
 						}
 					}
-					p.problem(m.val.off, "", "the seed is an unsigned integer, not %s", describe(m.val))
+					p.problem(m.Val.Off, "", "the seed is an unsigned integer, not %s", p.describe(m.Val))
 				default:
 					return false
 				}
@@ -735,14 +614,14 @@ func (p *parser) experiment(n *node, slotKeys map[string]bool) *Experiment {
 		}
 		return true
 	})
-	if !ok && n.kind != '{' {
+	if !ok && n.Kind != jsonpos.Object {
 		return nil
 	}
 	if fields["key"] == nil {
-		p.problem(n.off, "", `an experiment needs a "key"`)
+		p.problem(n.Off, "", `an experiment needs a "key"`)
 	}
 	if variantsNode == nil {
-		p.problem(n.off, "", `an experiment needs "variants"`)
+		p.problem(n.Off, "", `an experiment needs "variants"`)
 	}
 	// The experiment's own checks, at their fields.
 	if err := e.Validate(); err != nil {
@@ -753,9 +632,9 @@ func (p *parser) experiment(n *node, slotKeys map[string]bool) *Experiment {
 				for _, t := range toks {
 					p.push(t)
 				}
-				off := n.off
+				off := n.Off
 				if at != nil {
-					off = at.off
+					off = at.Off
 				}
 				if !p.reported(off) {
 					p.problem(off, "", "%s", v.Msg)
@@ -766,7 +645,7 @@ func (p *parser) experiment(n *node, slotKeys map[string]bool) *Experiment {
 	}
 	if e.Bandit != nil && len(p.errs) == 0 {
 		if _, err := experiment.NewBandit(&e.Experiment, *e.Bandit); err != nil {
-			p.problem(fields["bandit"].off, "bandit", "%v", err)
+			p.problem(fields["bandit"].Off, "bandit", "%v", err)
 		}
 	}
 	return e
@@ -774,7 +653,7 @@ func (p *parser) experiment(n *node, slotKeys map[string]bool) *Experiment {
 
 // reported reports whether a problem was already reported at the offset.
 func (p *parser) reported(off int) bool {
-	line, col := position(p.src, off)
+	line, col := jsonpos.Position(p.src, off)
 	for _, e := range p.errs {
 		if e.Line == line && e.Column == col && e.File == p.cfg.file {
 			return true
@@ -802,16 +681,12 @@ func locate(n *node, field string) (*node, []string) {
 	at := n
 	for _, t := range toks {
 		var next *node
-		switch at.kind {
-		case '{':
-			for _, m := range at.members {
-				if m.key == t {
-					next = m.val
-				}
-			}
-		case '[':
-			if i, err := strconv.Atoi(t); err == nil && i >= 0 && i < len(at.elems) {
-				next = at.elems[i]
+		switch at.Kind {
+		case jsonpos.Object:
+			next = at.Member(t)
+		case jsonpos.Array:
+			if i, err := strconv.Atoi(t); err == nil && i >= 0 && i < len(at.Elems) {
+				next = at.Elems[i]
 			}
 		}
 		if next == nil {

@@ -28,11 +28,12 @@ var positioned = regexp.MustCompile(`^slots\.json:\d+:\d+: `)
 
 const heroPage = `{{with slot .Request "hero"}}<h1 {{.Attrs}}>{{.Fields.title}}</h1>{{end}}`
 
-// TestReload: templates built on a set show its new slots once it is
+// TestReload: templates built on an engine show its new slots once it is
 // reloaded; a bad file changes nothing and is reported with its position.
 func TestReload(t *testing.T) {
 	t.Parallel()
-	set, err := slots.Parse([]byte(heroFile("Welcome")), slots.Filename("slots.json"), slots.Segments(testSegments...))
+	opts := []slots.ParseOption{slots.Filename("slots.json"), slots.Segments(testSegments...)}
+	set, err := parseEngine([]byte(heroFile("Welcome")), opts...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -40,36 +41,35 @@ func TestReload(t *testing.T) {
 	if got := render(t, s, set, "/", heroPage); !strings.Contains(got, ">Welcome<") {
 		t.Fatalf("before: %s", got)
 	}
-	if err := set.Reload([]byte(heroFile("Hello again"))); err != nil {
+	if err := set.Reload([]byte(heroFile("Hello again")), opts...); err != nil {
 		t.Fatal(err)
 	}
 	if got := render(t, s, set, "/", heroPage); !strings.Contains(got, ">Hello again<") {
 		t.Fatalf("after a reload: %s", got)
 	}
-	if st := set.Status(); st.Err != nil || st.Slots != 1 || st.Source != "slots.json" {
+	if st := set.Status(); st.Err != nil || set.Set().Len() != 1 || st.Source != "slots.json" {
 		t.Fatalf("status %+v", st)
 	}
 
-	// Bad files: invalid JSON, and a segment the set does not know (the
-	// options of Parse still apply).
+	// Bad files: invalid JSON, and a segment the engine does not know.
 	for _, bad := range []string{
 		`{"slots": [`,
 		strings.Replace(heroFile("x"), "red-sox-fan", "no-such-segment", 1),
 	} {
-		if err := set.Reload([]byte(bad)); err == nil || !positioned.MatchString(err.Error()) {
+		if err := set.Reload([]byte(bad), opts...); err == nil || !positioned.MatchString(err.Error()) {
 			t.Fatalf("Reload(%s) = %v, want a positioned error", bad, err)
 		}
-		if st := set.Status(); st.Err == nil || st.Slots != 1 {
+		if st := set.Status(); st.Err == nil || set.Set().Len() != 1 {
 			t.Fatalf("status after a bad file: %+v", st)
 		}
 		if got := render(t, s, set, "/", heroPage); !strings.Contains(got, ">Hello again<") {
 			t.Fatalf("after a bad file: %s", got)
 		}
 	}
-	if _, ok := set.Slot("hero"); !ok || strings.Join(set.Slots(), ",") != "hero" {
+	if _, ok := set.Set().Slot("hero"); !ok || strings.Join(set.Set().Slots(), ",") != "hero" {
 		t.Fatal("slots lost")
 	}
-	// The dashboard learns it through the set's Tally.
+	// The dashboard learns it through the engine's Tally.
 	tally, err := slots.NewTally(set, slots.TallyConfig{Store: memory.New(store.Limits{})})
 	if err != nil {
 		t.Fatal(err)
@@ -86,13 +86,14 @@ func TestWatch(t *testing.T) {
 	if err := os.WriteFile(path, []byte(heroFile("Welcome")), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	set, err := slots.ParseFile(path, slots.Segments(testSegments...))
+	set := new(slots.Engine)
+	err := set.ReloadFile(path, slots.Segments(testSegments...))
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- set.Watch(ctx, path, 10*time.Millisecond) }()
+	go func() { done <- set.Watch(ctx, path, 10*time.Millisecond, slots.Segments(testSegments...)) }()
 	defer func() {
 		cancel()
 		if err := <-done; !errors.Is(err, context.Canceled) {
@@ -100,7 +101,7 @@ func TestWatch(t *testing.T) {
 		}
 	}()
 	title := func() string {
-		sl, _ := set.Slot("hero")
+		sl, _ := set.Set().Slot("hero")
 		return fmt.Sprint(sl.Default.Fields["title"])
 	}
 	waitFor := func(what string, ok func() bool) {
@@ -122,8 +123,8 @@ func TestWatch(t *testing.T) {
 	if !strings.Contains(set.Status().Err.Error(), path+":1:") || title() != "Edited" {
 		t.Fatalf("bad file: %v, title %q", set.Status().Err, title())
 	}
-	if set.Source() != path {
-		t.Errorf("Source() = %q, want %q", set.Source(), path)
+	if set.Set().Source() != path || set.Status().Source != path {
+		t.Errorf("Source() = %q, want %q", set.Set().Source(), path)
 	}
 }
 
@@ -145,7 +146,7 @@ func TestReloadKeepsBandit(t *testing.T) {
 		    "variants": [{"key": "welcome-back", "weight": 1}, {"key": "welcome-back-2", "weight": 1}],
 		    "goals": ["purchase", "signup"], "breakdown": ["vip"], "bandit": {"floor": 0.05}}}]}`, title)
 	}
-	set, err := slots.Parse(file("Welcome back"))
+	set, err := parseEngine(file("Welcome back"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -182,18 +183,19 @@ func TestReloadWithEngineSegments(t *testing.T) {
 	if err := engine.Reload([]byte(`[{"name": "red-sox-fan", "rule": {"visits": {"min": 1}}}]`)); err != nil {
 		t.Fatal(err)
 	}
-	set, err := slots.Parse([]byte(heroFile("Welcome")), slots.Filename("slots.json"), slots.EngineSegments(engine))
+	opts := []slots.ParseOption{slots.Filename("slots.json"), slots.EngineSegments(engine)}
+	set, err := parseEngine([]byte(heroFile("Welcome")), opts...)
 	if err != nil {
 		t.Fatal(err)
 	}
 	withVIP := strings.Replace(heroFile("Welcome"), `"segment": "red-sox-fan"`, `"segment": "vip"`, 1)
-	if err := set.Reload([]byte(withVIP)); err == nil || !strings.Contains(err.Error(), `unknown segment "vip"`) {
+	if err := set.Reload([]byte(withVIP), opts...); err == nil || !strings.Contains(err.Error(), `unknown segment "vip"`) {
 		t.Fatalf("Reload naming an unknown segment: %v", err)
 	}
 	if err := engine.Reload([]byte(`[{"name": "red-sox-fan", "rule": {"visits": {"min": 1}}}, {"name": "vip", "rule": {"visits": {"min": 9}}}]`)); err != nil {
 		t.Fatal(err)
 	}
-	if err := set.Reload([]byte(withVIP)); err != nil {
+	if err := set.Reload([]byte(withVIP), opts...); err != nil {
 		t.Fatalf("Reload after the segments file added vip: %v", err)
 	}
 }

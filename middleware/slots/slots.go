@@ -2,18 +2,13 @@ package slots
 
 import (
 	"cmp"
-	"context"
-	"errors"
 	"fmt"
 	"html"
 	"html/template"
-	"os"
 	"slices"
-	"sync"
-	"sync/atomic"
 	"time"
 
-	"github.com/tailorhq/tailor/internal/filewatch"
+	"github.com/tailorhq/tailor/internal/errlist"
 	"github.com/tailorhq/tailor/middleware"
 	"github.com/tailorhq/tailor/rules"
 	"github.com/tailorhq/tailor/rules/experiment"
@@ -141,22 +136,12 @@ func (c Choice) Attrs() template.HTMLAttr {
 		`" data-variant="` + html.EscapeString(c.Variant) + `"`)
 }
 
-// A Set is a validated set of slots, ready to pick content. Make one with
-// NewSet or Parse. It is safe for concurrent use. Its slots change only
-// when it is reloaded (see Set.Reload and Set.Watch), and its experiments'
-// bandits when they learn.
+// A Set is a validated set of slots: the document of a slots file, or
+// slots declared in Go. Make one with NewSet or Parse; an Engine picks
+// content from it. Its slots never change (a reload makes another Set);
+// the bandits of its experiments learn (see Tally). It is safe for
+// concurrent use.
 type Set struct {
-	cur  atomic.Pointer[contents]
-	now  func() time.Time
-	opts []ParseOption // those of Parse, for Reload
-
-	mu      sync.Mutex
-	status  Status
-	learned map[string]map[experiment.Cell]experiment.Counts // what each experiment's bandit was last updated with
-}
-
-// contents are the slots of a Set, replaced whole by a reload.
-type contents struct {
 	slots  map[string]*slot
 	names  []string // in declaration order
 	source string
@@ -173,20 +158,12 @@ type slot struct {
 // NewSet returns the set of slots, or every problem found in them, as
 // Errors.
 func NewSet(slots ...Slot) (*Set, error) {
-	c, err := compileAll(slots)
-	if err != nil {
-		return nil, err
-	}
-	s := &Set{now: time.Now}
-	s.cur.Store(c)
-	s.status.Loaded = time.Now()
-	s.status.Attempted = s.status.Loaded
-	return s, nil
+	return compileAll(slots)
 }
 
-func compileAll(slots []Slot) (*contents, error) {
+func compileAll(slots []Slot) (*Set, error) {
 	var errs Errors
-	c := &contents{slots: make(map[string]*slot, len(slots))}
+	c := &Set{slots: make(map[string]*slot, len(slots))}
 	for i := range slots {
 		sl, es := compile(&slots[i], i)
 		errs = append(errs, es...)
@@ -216,107 +193,6 @@ func compileAll(slots []Slot) (*contents, error) {
 		return nil, errs
 	}
 	return c, nil
-}
-
-// Status is the state of a Set's slots.
-type Status struct {
-	// Source is the file the current slots were parsed from, if any.
-	Source string
-	// Slots is the number of slots.
-	Slots int
-	// Loaded is when the current slots were loaded.
-	Loaded time.Time
-	// Attempted is when slots were last loaded or reloaded, successfully
-	// or not.
-	Attempted time.Time
-	// Err is why the last attempt failed, or nil if it succeeded: the set
-	// kept its slots.
-	Err error
-}
-
-// Status returns the state of the set's slots.
-func (s *Set) Status() Status {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	st := s.status // Source and Slots are those of the current slots
-	c := s.cur.Load()
-	st.Source, st.Slots = c.source, len(c.names)
-	return st
-}
-
-// Reload parses data as a slots file (see Parse), with the options the set
-// was parsed with, and, only if it is valid, makes its slots the set's.
-// Otherwise the set keeps its slots, and the error, which lists every
-// problem, is also kept for Status. The bandit of an experiment whose key
-// the set already had starts from what the previous one had learned.
-func (s *Set) Reload(data []byte) error {
-	return s.reload(data)
-}
-
-func (s *Set) reload(data []byte, opts ...ParseOption) error {
-	n, err := Parse(data, append(slices.Clip(s.opts), opts...)...)
-	if err != nil {
-		s.failed(err)
-		return err
-	}
-	c := n.cur.Load()
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for _, sl := range c.slots {
-		if sl.bandit != nil && s.learned[sl.Experiment.Key] != nil {
-			sl.bandit.Update(s.learned[sl.Experiment.Key])
-		}
-	}
-	s.cur.Store(c)
-	now := time.Now()
-	s.status = Status{Loaded: now, Attempted: now}
-	return nil
-}
-
-// ReloadFile reads the slots file at path and reloads it as Reload does;
-// problems are reported with the file's name.
-func (s *Set) ReloadFile(path string) error {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		err = fmt.Errorf("slots: %w", err)
-		s.failed(err)
-		return err
-	}
-	return s.reload(data, Filename(path))
-}
-
-// Watch reloads the slots file at path whenever its content changes,
-// checking every interval (2 seconds if interval is not positive), until
-// ctx is done; then it returns ctx.Err(). It reloads the file within one
-// interval if its content is not the last it read (a content is read
-// twice, an interval apart, so that a half-written file is never
-// loaded). A bad file, or one that cannot be
-// read, leaves the set's slots as they were: Status reports why.
-func (s *Set) Watch(ctx context.Context, path string, interval time.Duration) error {
-	return filewatch.Poll(ctx, path, interval, func(data []byte, err error) {
-		if err != nil {
-			s.failed(fmt.Errorf("slots: %w", err))
-			return
-		}
-		s.reload(data, Filename(path))
-	})
-}
-
-func (s *Set) failed(err error) {
-	s.mu.Lock()
-	s.status.Attempted, s.status.Err = time.Now(), err
-	s.mu.Unlock()
-}
-
-// learn notes what the bandit of the experiment key was updated with, for
-// the bandit of a reloaded set.
-func (s *Set) learn(key string, cells map[experiment.Cell]experiment.Counts) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.learned == nil {
-		s.learned = map[string]map[experiment.Cell]experiment.Counts{}
-	}
-	s.learned[key] = cells
 }
 
 // compile checks one slot and prepares it for Pick.
@@ -371,12 +247,25 @@ func compile(in *Slot, i int) (*slot, Errors) {
 }
 
 // Slots returns the names of the slots, in the order they were declared.
-func (s *Set) Slots() []string { return slices.Clone(s.cur.Load().names) }
+func (s *Set) Slots() []string {
+	if s == nil {
+		return nil
+	}
+	return slices.Clone(s.names)
+}
+
+// Len returns the number of slots.
+func (s *Set) Len() int {
+	if s == nil {
+		return 0
+	}
+	return len(s.names)
+}
 
 // Slot returns a copy of the named slot as it was declared, and whether it
 // exists.
 func (s *Set) Slot(name string) (Slot, bool) {
-	sl := s.cur.Load().slots[name]
+	sl := s.slot(name)
 	if sl == nil {
 		return Slot{}, false
 	}
@@ -388,24 +277,24 @@ func (s *Set) Slot(name string) (Slot, bool) {
 	return out, true
 }
 
-// Source returns the file name given to Parse with Filename, or the file
-// the set was last reloaded from, or "".
-func (s *Set) Source() string { return s.cur.Load().source }
+func (s *Set) slot(name string) *slot {
+	if s == nil {
+		return nil
+	}
+	return s.slots[name]
+}
 
-// Pick returns the content of the named slot for the visitor: the variant
-// of highest priority that matches them, else the default, unless the
-// visitor takes part in the slot's experiment (see Experiment), which then
-// decides. A nil visitor (outside a wrapped request) gets what matches no
-// segment. An unknown slot gives a Choice with an empty Variant.
-//
-// Pick records the visitor's exposure to the experiment, if any: call it
-// when the content is rendered. A visitor already exposed to the same
-// variant records nothing (two Picks racing in goroutines of one request
-// may both record, which the results do not count twice). For a slot with
-// an experiment, or a variant with a condition, Pick reads a copy of the
-// visitor's profile: call it once per slot and page.
-func (s *Set) Pick(v *middleware.Visitor, name string) Choice {
-	sl := s.cur.Load().slots[name]
+// Source returns the file name given to Parse with Filename, or "".
+func (s *Set) Source() string {
+	if s == nil {
+		return ""
+	}
+	return s.source
+}
+
+// pick is Engine.Pick with the set's slots.
+func (s *Set) pick(v *middleware.Visitor, name string) Choice {
+	sl := s.slot(name)
 	if sl == nil {
 		return Choice{Slot: name}
 	}
@@ -416,7 +305,7 @@ func (s *Set) Pick(v *middleware.Visitor, name string) Choice {
 			return sl.choice(va)
 		}
 	}
-	doc := &document{now: s.now()}
+	doc := &document{now: time.Now()}
 	c := sl.choose(v, doc)
 	if sl.Experiment != nil {
 		c = sl.experiment(v, c)
@@ -461,21 +350,4 @@ func (e *Error) Error() string {
 
 // Errors lists the problems of slots declared in Go. errors.As finds each
 // *Error in it.
-type Errors []*Error
-
-func (l Errors) Error() string {
-	errs := make([]error, len(l))
-	for i, e := range l {
-		errs[i] = e
-	}
-	return errors.Join(errs...).Error()
-}
-
-// Unwrap returns the errors of l.
-func (l Errors) Unwrap() []error {
-	errs := make([]error, len(l))
-	for i, e := range l {
-		errs[i] = e
-	}
-	return errs
-}
+type Errors = errlist.List[*Error]

@@ -25,7 +25,7 @@ func heroSlot() slots.Slot {
 
 func TestPick(t *testing.T) {
 	t.Parallel()
-	set, err := slots.NewSet(heroSlot())
+	set, err := slots.NewEngine(heroSlot())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -63,7 +63,7 @@ func TestPick(t *testing.T) {
 
 func TestPickTiesKeepDeclarationOrder(t *testing.T) {
 	t.Parallel()
-	set, err := slots.NewSet(slots.Slot{
+	set, err := slots.NewEngine(slots.Slot{
 		Name: "promo",
 		Variants: []slots.Variant{
 			{Key: "a", Segments: []string{"vip"}},
@@ -88,7 +88,7 @@ func TestPickTiesKeepDeclarationOrder(t *testing.T) {
 
 func TestPickCondition(t *testing.T) {
 	t.Parallel()
-	set, err := slots.NewSet(slots.Slot{
+	set, err := slots.NewEngine(slots.Slot{
 		Name: "docs",
 		Variants: []slots.Variant{
 			{Key: "docs-fan", Priority: 5, Condition: mustCondition(t, `{"request.path": {"$regex": "^/docs"}}`)},

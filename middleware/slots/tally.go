@@ -9,7 +9,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/tailorhq/tailor/middleware/admin"
+	"github.com/tailorhq/tailor/rules"
 	"github.com/tailorhq/tailor/rules/experiment"
 	"github.com/tailorhq/tailor/store"
 )
@@ -32,7 +32,7 @@ type TallyConfig struct {
 	Now func() time.Time
 }
 
-// A Tally counts the results of a Set's experiments from the stored
+// A Tally counts the results of an Engine's experiments from the stored
 // profiles: per experiment, segment and variant, the visitors exposed and
 // those who converted. A visitor counts in the variant and segment of their
 // exposure trait (see the package documentation), and has converted when
@@ -48,8 +48,8 @@ type TallyConfig struct {
 // A Tally is an admin.ExperimentSource, and an admin.FileSource. It is safe
 // for concurrent use.
 type Tally struct {
-	set *Set
-	cfg TallyConfig
+	engine *Engine
+	cfg    TallyConfig
 
 	refresh sync.Mutex // one count at a time
 	mu      sync.Mutex
@@ -59,19 +59,14 @@ type Tally struct {
 	cut     bool
 }
 
-var _ admin.FileSource = (*Tally)(nil)
+// FileStatus returns the state of the engine's slots (see Engine.Status),
+// for the dashboard. It implements admin.FileSource.
+func (t *Tally) FileStatus() rules.Status { return t.engine.Status() }
 
-// FileStatus returns the state of the set's slots (see Set.Status), for the
-// dashboard. It implements admin.FileSource.
-func (t *Tally) FileStatus() admin.FileStatus {
-	st := t.set.Status()
-	return admin.FileStatus{Source: st.Source, Loaded: st.Loaded, Attempted: st.Attempted, Err: st.Err}
-}
-
-// NewTally returns a Tally of the experiments of set.
-func NewTally(set *Set, cfg TallyConfig) (*Tally, error) {
-	if set == nil {
-		return nil, errors.New("slots: NewTally needs a Set")
+// NewTally returns a Tally of the experiments of engine's current set.
+func NewTally(engine *Engine, cfg TallyConfig) (*Tally, error) {
+	if engine == nil {
+		return nil, errors.New("slots: NewTally needs an Engine")
 	}
 	if cfg.Store == nil {
 		return nil, errors.New("slots: TallyConfig.Store is required")
@@ -85,19 +80,7 @@ func NewTally(set *Set, cfg TallyConfig) (*Tally, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	return &Tally{set: set, cfg: cfg}, nil
-}
-
-// experiments returns the set's experiments with their slots' bandits.
-func (s *Set) experiments() []*slot {
-	var out []*slot
-	c := s.cur.Load()
-	for _, name := range c.names {
-		if sl := c.slots[name]; sl.Experiment != nil {
-			out = append(out, sl)
-		}
-	}
-	return out
+	return &Tally{engine: engine, cfg: cfg}, nil
 }
 
 // Refresh counts the profiles of the store again, then updates the
@@ -106,7 +89,7 @@ func (s *Set) experiments() []*slot {
 func (t *Tally) Refresh(ctx context.Context) error {
 	t.refresh.Lock()
 	defer t.refresh.Unlock()
-	exps := t.set.experiments()
+	exps := t.engine.Set().experiments()
 	counts := make(map[string]map[experiment.Cell]experiment.Counts, len(exps))
 	for _, sl := range exps {
 		counts[sl.Experiment.Key] = map[experiment.Cell]experiment.Counts{}
@@ -156,7 +139,7 @@ func (t *Tally) Refresh(ctx context.Context) error {
 		if sl.bandit != nil {
 			cells := banditCells(sl.Experiment, counts[sl.Experiment.Key])
 			sl.bandit.Update(cells)
-			t.set.learn(sl.Experiment.Key, cells)
+			t.engine.learn(sl.Experiment.Key, cells)
 		}
 	}
 	t.mu.Lock()
@@ -223,7 +206,7 @@ func (t *Tally) Counts(key string) map[experiment.Cell]experiment.Counts {
 // ExperimentResults returns the set's experiments with their counts,
 // counting again first when the counts are older than TallyConfig.MaxAge.
 // It implements admin.ExperimentSource.
-func (t *Tally) ExperimentResults(ctx context.Context) ([]admin.ExperimentResults, error) {
+func (t *Tally) ExperimentResults(ctx context.Context) ([]experiment.Report, error) {
 	t.mu.Lock()
 	stale := t.counts == nil || t.cfg.Now().Sub(t.at) > t.cfg.MaxAge
 	t.mu.Unlock()
@@ -234,8 +217,8 @@ func (t *Tally) ExperimentResults(ctx context.Context) ([]admin.ExperimentResult
 	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	var out []admin.ExperimentResults
-	for _, sl := range t.set.experiments() {
+	var out []experiment.Report
+	for _, sl := range t.engine.Set().experiments() {
 		e := sl.Experiment
 		note := fmt.Sprintf("slot %q; counted from %d stored profiles at %s", sl.Name, t.read, t.at.Format(time.RFC3339))
 		if t.cut {
@@ -244,7 +227,7 @@ func (t *Tally) ExperimentResults(ctx context.Context) ([]admin.ExperimentResult
 		if sl.bandit != nil {
 			note += "; bandit"
 		}
-		out = append(out, admin.ExperimentResults{
+		out = append(out, experiment.Report{
 			Experiment: new(e.Experiment),
 			Counts:     maps.Clone(t.counts[e.Key]),
 			Note:       note,

@@ -22,13 +22,13 @@ type funcConfig struct {
 // into, since templates are looked up when they are rendered:
 //
 //	t := template.New("site").Funcs(middleware.FuncMap())
-//	t.Funcs(set.FuncMap(slots.Templates(t)))
+//	t.Funcs(engine.FuncMap(slots.Templates(t)))
 //	template.Must(t.ParseFS(files, "templates/*.html"))
 func Templates(t *template.Template) FuncOption {
 	return func(c *funcConfig) { c.tmpl = t }
 }
 
-// FuncMap returns template functions that show the set's slots. Each takes
+// FuncMap returns template functions that show the engine's current slots. Each takes
 // as its first argument the request (*http.Request), its context or the
 // *middleware.Visitor, so one parsed template serves every request:
 //
@@ -43,29 +43,30 @@ func Templates(t *template.Template) FuncOption {
 //
 //	{{renderSlot .Request "hero"}}
 //
-// slot returns the Choice (see Set.Pick), whose Fields are escaped by
+// slot returns the Choice (see Engine.Pick), whose Fields are escaped by
 // html/template like any other value, and whose Attrs method gives the
 // data-slot and data-variant attributes. slotAttrs returns those
 // attributes alone. renderSlot executes the template that the chosen
 // variant names, with the Choice as its data, and returns its output (the
 // template set comes from the Templates option); a variant without a
 // template renders nothing. Each call picks, and records an exposure to the
-// slot's experiment, if any (once per variant: see Set.Pick): call slot
+// slot's experiment, if any (once per variant: see Engine.Pick): call slot
 // once per slot and page, and use its Attrs.
 //
 // An unknown slot name, or a template that does not exist, fails the
 // template's execution: they are mistakes of the site, found by its
 // tests.
-func (s *Set) FuncMap(opts ...FuncOption) template.FuncMap {
+func (e *Engine) FuncMap(opts ...FuncOption) template.FuncMap {
 	var cfg funcConfig
 	for _, o := range opts {
 		o(&cfg)
 	}
 	pick := func(x any, name string) (Choice, error) {
-		if s.cur.Load().slots[name] == nil {
+		s := e.Set()
+		if s.slot(name) == nil {
 			return Choice{}, fmt.Errorf("slots: no slot %q", name)
 		}
-		return s.Pick(visitorOf(x), name), nil
+		return s.pick(visitorOf(x), name), nil
 	}
 	return template.FuncMap{
 		"slot": pick,

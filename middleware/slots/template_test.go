@@ -12,9 +12,9 @@ import (
 
 const hostile = `"><script>alert(1)</script>`
 
-func hostileSet(t *testing.T) *slots.Set {
+func hostileSet(t *testing.T) *slots.Engine {
 	t.Helper()
-	set, err := slots.Parse([]byte(`{"slots": [{
+	set, err := parseEngine([]byte(`{"slots": [{
 	  "name": "hero",
 	  "variants": [
 	    {"key": "red-sox", "segment": "red-sox-fan",
@@ -31,7 +31,7 @@ func hostileSet(t *testing.T) *slots.Set {
 	return set
 }
 
-func render(t *testing.T, s *site, set *slots.Set, path, src string) string {
+func render(t *testing.T, s *site, set *slots.Engine, path, src string) string {
 	t.Helper()
 	tmpl := template.New("page").Funcs(middleware.FuncMap())
 	tmpl.Funcs(set.FuncMap(slots.Templates(tmpl)))

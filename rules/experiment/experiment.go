@@ -205,9 +205,4 @@ func (e *ValidationError) Error() string {
 
 // ValidationErrors lists the problems of an experiment, in field order.
 // errors.As finds each *ValidationError in it.
-type ValidationErrors []*ValidationError
-
-func (l ValidationErrors) Error() string { return errlist.Error(l) }
-
-// Unwrap returns the errors of l.
-func (l ValidationErrors) Unwrap() []error { return errlist.Unwrap(l) }
+type ValidationErrors = errlist.List[*ValidationError]

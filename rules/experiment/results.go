@@ -89,3 +89,17 @@ func Results(e *Experiment, counts map[Cell]Counts) []Row {
 	}
 	return rows
 }
+
+// A Report is an experiment and its counts so far, as a dashboard shows
+// them.
+type Report struct {
+	// Experiment is the experiment as it runs now. Required.
+	Experiment *Experiment
+	// Counts are the exposed visitors and conversions per segment and
+	// variant (see Results). A cell with an empty Segment stands for all
+	// visitors.
+	Counts map[Cell]Counts
+	// Note, if set, is shown under the experiment's name ("counts since
+	// 1 March, from the events table", say).
+	Note string
+}

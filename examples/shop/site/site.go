@@ -122,7 +122,7 @@ func Open(cfg Config) (*Site, error) {
 	s.model.Store(model)
 	ctx, stop := context.WithCancel(context.Background())
 	s.stop = stop
-	engine := new(rules.Engine)
+	engine := &rules.Engine{Logger: cfg.Logger}
 	opts := []rules.ParseOption{rules.Plugins(plugins(s.model.Load))}
 	if cfg.Segments == "" {
 		err = engine.Reload(segmentsJSON, append(opts, rules.Filename("segments.json"))...)
@@ -156,14 +156,14 @@ func Open(cfg Config) (*Site, error) {
 		s.metrics = prometheus.NewRegistry()
 		err = s.metrics.Register(m)
 	}
-	var set *slots.Set
+	set := &slots.Engine{Logger: cfg.Logger}
 	var tally *slots.Tally
 	if err == nil {
 		known := slots.EngineSegments(engine)
 		if cfg.Slots == "" {
-			set, err = slots.Parse(slotsJSON, slots.Filename("slots.json"), known)
-		} else if set, err = slots.ParseFile(cfg.Slots, known); err == nil {
-			go set.Watch(ctx, cfg.Slots, 2*time.Second)
+			err = set.Reload(slotsJSON, slots.Filename("slots.json"), known)
+		} else if err = set.ReloadFile(cfg.Slots, known); err == nil {
+			go set.Watch(ctx, cfg.Slots, 2*time.Second, known)
 		}
 	}
 	if err == nil {

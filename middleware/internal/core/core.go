@@ -148,13 +148,11 @@ type ownWrite struct {
 // lock (Core.lock).
 type state struct {
 	prof *store.Profile
-	// result is the last classification of prof, valid while prof is
-	// unchanged (resultOf) and the engine says so (time windows, request
-	// facts, reloads): then a request costs no classification.
-	result   rules.Result
-	resultOf resultKey
-	partial  bool        // the store could not be read: only pending events are known
-	stale    atomic.Bool // another writer changed the stored profile: reload
+	// memo is the last classification of prof, reused while it holds:
+	// then a request costs no classification.
+	memo    rules.Memo
+	partial bool        // the store could not be read: only pending events are known
+	stale   atomic.Bool // another writer changed the stored profile: reload
 }
 
 // New returns a Core for cfg and starts its flusher; call Close to stop
@@ -324,13 +322,7 @@ func (p *Core) Begin(r *http.Request, v *Visit) {
 	// already, as its events will count it.
 	prof := b.st.prof
 	newVisit := !prof.LastSeen.IsZero() && now.Sub(prof.LastSeen) > p.cfg.VisitTimeout
-	if newVisit {
-		prof.Visits++
-	}
-	v.Segments = p.classifyCached(b.st, v.Facts, now)
-	if newVisit {
-		prof.Visits--
-	}
+	v.Segments = p.classifyCached(b.st, v.Facts, now, newVisit)
 	if !v.New && !b.st.partial && p.cfg.Hooks.WantsSegments() && !store.SameSegments(v.Segments, prof.Segments) {
 		p.recordSegments(b, v.Segments, now)
 	}
@@ -504,37 +496,25 @@ func (p *Core) classify(prof *store.Profile, f rules.Facts, now time.Time) []str
 	return p.cfg.Engine.Classify(&rules.Input{Profile: prof, Request: f, Now: now})
 }
 
-// resultKey identifies the profile a cached classification was made for.
-type resultKey struct {
-	prof    *store.Profile
-	changes uint64
-	visits  int
-}
-
 // classifyCached classifies st's profile, reusing the last result while
-// the profile has not changed and the engine says it still holds. The
-// stripe lock of st is held.
-func (p *Core) classifyCached(st *state, f rules.Facts, now time.Time) []string {
+// it holds (see rules.Engine.ClassifyMemo). The stripe lock of st is held.
+func (p *Core) classifyCached(st *state, f rules.Facts, now time.Time, newVisit bool) []string {
 	e := p.cfg.Engine
 	if e == nil {
 		return nil
-	}
-	key := resultKey{st.prof, st.prof.Changes(), st.prof.Visits}
-	if st.resultOf == key && e.Valid(st.result, f, now) {
-		p.stats.ClassifyCached.Add(1)
-		return st.result.Segments
 	}
 	timed := p.cfg.Hooks.WantsTiming()
 	var start time.Time
 	if timed {
 		start = time.Now()
 	}
-	st.result = e.ClassifyResult(&rules.Input{Profile: st.prof, Request: f, Now: now})
-	st.resultOf = key
-	if timed {
+	segs, classified := e.ClassifyMemo(&st.memo, &rules.Input{Profile: st.prof, Request: f, Now: now, NewVisit: newVisit})
+	if !classified {
+		p.stats.ClassifyCached.Add(1)
+	} else if timed {
 		p.cfg.Hooks.Classified(time.Since(start))
 	}
-	return st.result.Segments
+	return segs
 }
 
 func (p *Core) lock(id string) *sync.Mutex {
