@@ -1,0 +1,267 @@
+package core
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync/atomic"
+	"time"
+
+	"github.com/tailorhq/tailor/rules"
+	"github.com/tailorhq/tailor/store"
+)
+
+// The profile cache: each visitor's state (the stored profile with the
+// events pending for it), loaded once however many requests miss at
+// once, kept fresh by the store's change announcements, and bounded in
+// memory by ristretto. Pending events never live only here: the queue
+// holds them until the store acknowledges them.
+
+type ownWrite struct {
+	n     int
+	until time.Time
+}
+
+// state is the cached view of one visitor: the stored profile with the
+// visitor's pending events folded in. It is guarded by the visitor's stripe
+// lock (Core.lock).
+type state struct {
+	prof *store.Profile
+	// memo is the last classification of prof, reused while it holds:
+	// then a request costs no classification.
+	memo    rules.Memo
+	partial bool        // the store could not be read: only pending events are known
+	stale   atomic.Bool // another writer changed the stored profile: reload
+}
+
+// subscribe keeps a subscription to the store's invalidations, retrying
+// while the store is unreachable: with backoff, but at least every
+// Freshness, since cached profiles may miss changes until it succeeds.
+// The failure is logged when it begins and then at most every
+// failLogEvery.
+func (p *Core) subscribe(ctx context.Context, inv store.Invalidator) {
+	const first = 100 * time.Millisecond
+	wait := min(first, p.cfg.Freshness)
+	var logged time.Time
+	for {
+		err := inv.Subscribe(ctx, p.invalidate)
+		if err == nil {
+			if !logged.IsZero() {
+				p.cfg.Logger.Info("tailor: subscribed to store invalidations")
+			}
+			// Changes are announced now: cached profiles need expire
+			// only in case one is lost.
+			p.ttl.Store(int64(60 * p.cfg.Freshness))
+			close(p.ready)
+			return
+		}
+		if ctx.Err() != nil {
+			return
+		}
+		if now := time.Now(); logged.IsZero() || now.Sub(logged) >= failLogEvery {
+			logged = now
+			p.cfg.Logger.Warn("tailor: subscribing to store invalidations failed; retrying", "err", err, "retry_in", wait)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(wait):
+		}
+		wait = min(wait*2, p.cfg.Freshness)
+	}
+}
+
+// invalidate marks a visitor's cached state stale: the stored profile
+// changed, maybe through another instance. A deleted profile was erased
+// (Forget, here or on another instance): what this instance holds of it
+// goes too.
+func (p *Core) invalidate(c store.Change) {
+	id := c.ID
+	if c.Deleted {
+		p.erased(id)
+		return
+	}
+	p.oursMu.Lock()
+	if w, ok := p.ours[id]; ok && time.Now().Before(w.until) {
+		// The announcement of our own write: the state already has it.
+		// Announcements of one profile come in write order, so a later
+		// write by another instance still gets through.
+		if w.n--; w.n == 0 {
+			delete(p.ours, id)
+		} else {
+			p.ours[id] = w
+		}
+		p.oursMu.Unlock()
+		return
+	}
+	p.oursMu.Unlock()
+	if st, ok := p.cache.Get(id); ok {
+		st.stale.Store(true)
+	}
+}
+
+// state returns the visitor's cached state, building it from the store and
+// the pending events on a miss.
+func (p *Core) state(ctx context.Context, id string) *state {
+	if st, ok := p.cache.Get(id); ok && !st.stale.Load() {
+		p.stats.CacheHits.Add(1)
+		return st
+	}
+	p.stats.CacheMisses.Add(1)
+	v, _, _ := p.loads.Do(id, func() (any, error) {
+		if st, ok := p.cache.Get(id); ok && !st.stale.Load() {
+			return st, nil
+		}
+		before := p.queue.Get(id)
+		st := &state{}
+		prof, err := p.load(ctx, id)
+		switch {
+		case err == nil:
+		case errors.Is(err, store.ErrErased):
+			// Erased through another instance, whose announcement this
+			// one missed: forget it here too.
+			p.erased(id)
+			prof = store.New(id)
+		case errors.Is(err, store.ErrNotFound):
+			prof = store.New(id)
+		default:
+			prof, st.partial = store.New(id), true
+		}
+		// Events flushed while we loaded are in the profile or in before;
+		// events recorded meanwhile are in the queue now. Apply skips
+		// what the profile already has.
+		prof.Apply(p.lim, before...)
+		prof.Apply(p.lim, p.queue.Get(id)...)
+		st.prof = prof
+		mu := p.lock(id)
+		mu.Lock()
+		cached := false
+		switch {
+		case p.forgotten.profile(id):
+			st.prof = store.New(id) // erased meanwhile (Forget)
+		case !st.partial:
+			cached = p.cache.SetWithTTL(id, st, cost(prof), time.Duration(p.ttl.Load()))
+		}
+		mu.Unlock()
+		if cached {
+			// Make the Set visible before the next request: another state
+			// built meanwhile for the same visitor would miss the events
+			// recorded on this one.
+			p.cache.Wait()
+		}
+		return st, nil
+	})
+	return v.(*state)
+}
+
+// load reads a profile, unless the store failed recently. It returns
+// within Config.LoadTimeout even if the store ignores the context's
+// deadline (go-redis does, unless its ContextTimeoutEnabled is set): the
+// store call then ends in the background and its result is dropped.
+func (p *Core) load(ctx context.Context, id string) (*store.Profile, error) {
+	if until := p.storeDownUntil.Load(); until != 0 && time.Now().UnixNano() < until {
+		return nil, errStoreDown
+	}
+	type result struct {
+		prof *store.Profile
+		err  error
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), p.cfg.LoadTimeout)
+	done := make(chan result, 1)
+	go func() {
+		defer cancel()
+		prof, err := p.store.Load(ctx, id)
+		done <- result{prof, err}
+	}()
+	var r result
+	select {
+	case r = <-done:
+	case <-ctx.Done():
+		select {
+		case r = <-done: // the store answered as the deadline passed
+		default:
+			r.err = fmt.Errorf("tailor: load: no answer from the store within Config.LoadTimeout (%v): %w", p.cfg.LoadTimeout, ctx.Err())
+		}
+	}
+	prof, err := r.prof, r.err
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		p.stats.LoadErrors.Add(1)
+		p.storeDownUntil.Store(time.Now().Add(p.cfg.FlushInterval).UnixNano())
+		p.cfg.Logger.Warn("tailor: loading a profile failed; serving from pending events", "err", err)
+		p.cfg.Logger.Debug("tailor: load failed", "visitor", id)
+	}
+	return prof, err
+}
+
+var errStoreDown = errors.New("tailor: store unavailable, retrying later")
+
+// cost estimates the memory a cached state takes, in bytes: the profile's,
+// strings included (store.Profile.Size, within a factor of 2), and a
+// constant for the rest of the state.
+func cost(p *store.Profile) int64 {
+	return int64(512 + p.Size())
+}
+
+// unexpectOwn takes back expectOwn for writes that failed: their
+// announcements may never come, and must not hide another instance's.
+func (p *Core) unexpectOwn(chunk []store.Batch) {
+	if !p.subbed {
+		return
+	}
+	p.oursMu.Lock()
+	defer p.oursMu.Unlock()
+	for _, b := range chunk {
+		if w, ok := p.ours[b.ID]; ok {
+			if w.n--; w.n <= 0 {
+				delete(p.ours, b.ID)
+			} else {
+				p.ours[b.ID] = w
+			}
+		}
+	}
+}
+
+// expectOwn notes the writes of chunk, whose announcements are ours.
+// Entries not matched within a few Freshness periods (a lost announcement,
+// a failed write) expire, so they never hide another instance's write for
+// long.
+func (p *Core) expectOwn(chunk []store.Batch) {
+	if !p.subbed {
+		return
+	}
+	now := time.Now()
+	until := now.Add(2 * p.cfg.Freshness)
+	p.oursMu.Lock()
+	defer p.oursMu.Unlock()
+	if len(p.ours) > 4*p.cfg.FlushBatch {
+		for id, w := range p.ours {
+			if now.After(w.until) {
+				delete(p.ours, id)
+			}
+		}
+	}
+	for _, b := range chunk {
+		w := p.ours[b.ID]
+		w.n++
+		w.until = until
+		p.ours[b.ID] = w
+	}
+}
+
+// refresh replaces the cached state of a profile the store has just written
+// with the stored profile plus what is pending since.
+func (p *Core) refresh(prof *store.Profile) {
+	if prof == nil {
+		return
+	}
+	mu := p.lock(prof.ID)
+	mu.Lock()
+	defer mu.Unlock()
+	st, ok := p.cache.Get(prof.ID)
+	if !ok {
+		return
+	}
+	prof.Apply(p.lim, p.queue.Get(prof.ID)...)
+	st.prof, st.partial = prof, false
+	p.cache.SetWithTTL(prof.ID, st, cost(prof), time.Duration(p.ttl.Load()))
+}
