@@ -61,12 +61,7 @@ func startAdminSite(t *testing.T) *adminSite {
 	}
 	receiver := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
 	t.Cleanup(receiver.Close)
-	hooks, err := webhook.New(webhook.Config{URL: receiver.URL + "/hooks", Secret: "webhook secret", Logger: quietLogger()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { hooks.Close(context.Background()) })
-	s := &adminSite{hooks: hooks}
+	s := &adminSite{}
 	s.p, err = middleware.New(middleware.Config{
 		Keys: []middleware.KeyPair{middleware.GenerateKeyPair()}, Store: memory.New(store.Limits{}), Engine: engine,
 		Logger: quietLogger(), WriteBehind: middleware.WriteBehindConfig{FlushInterval: 50 * time.Millisecond},
@@ -75,8 +70,16 @@ func startAdminSite(t *testing.T) *adminSite {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s.p.Observe(middleware.Observer{SegmentChange: hooks.OnSegmentChange})
-	t.Cleanup(func() { s.p.Close(context.Background()) })
+	hooks, err := webhook.New(webhook.Config{Personalizer: s.p, URL: receiver.URL + "/hooks", Secret: "webhook secret", Logger: quietLogger()})
+	if err != nil {
+		s.p.Close(context.Background())
+		t.Fatal(err)
+	}
+	s.hooks = hooks
+	t.Cleanup(func() { // the Personalizer first: its last changes are delivered
+		s.p.Close(context.Background())
+		hooks.Close(context.Background())
+	})
 	hero := &experiment.Experiment{Key: "hero", Variants: []experiment.Variant{{Key: "welcome", Weight: 1}, {Key: "red-sox", Weight: 1}}, Goals: []string{"purchase"}}
 	s.dash, err = admin.New(admin.Config{
 		Personalizer: s.p, Username: adminUser, Password: adminPassword, Webhooks: hooks,

@@ -16,6 +16,8 @@ import (
 
 	"github.com/tailorhq/tailor/middleware"
 	"github.com/tailorhq/tailor/middleware/webhook"
+	"github.com/tailorhq/tailor/rules"
+	"github.com/tailorhq/tailor/store"
 )
 
 // DefaultPrefix is where the dashboard is mounted when Config.Prefix is
@@ -28,13 +30,30 @@ const DefaultPrefix = "/_tailor/admin/"
 const ContentSecurityPolicy = "default-src 'none'; style-src 'self'; img-src 'self'; connect-src 'self'; " +
 	"form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
 
+// A Source is what the dashboard shows: a *middleware.Personalizer.
+type Source interface {
+	// Store returns the store that profiles are read from; segment sizes,
+	// member lists, searches and exports need a store.Ranger.
+	Store() store.Store
+	// Engine returns the engine whose segments are shown; nil for none.
+	Engine() *rules.Engine
+	// Stats returns the counters of the overview.
+	Stats() middleware.Stats
+	// Profile returns a visitor's profile with the events still pending,
+	// for the inspector, or store.ErrNotFound.
+	Profile(ctx context.Context, visitorID string) (*store.Profile, error)
+	// PreviewLink returns a link that shows the site as some segments'
+	// visitors see it.
+	PreviewLink(target string, segments []string, variants map[string]string, ttl time.Duration) (string, error)
+}
+
 // Config configures the dashboard. Personalizer is required, and so is an
 // authorizer (Authorize, Username and Password, or BearerToken) unless
 // Insecure; every other field documents its zero value.
 type Config struct {
 	// Personalizer is the one whose visitors, store and engine the
 	// dashboard shows. Required.
-	Personalizer *middleware.Personalizer
+	Personalizer Source
 
 	// Authorize, if set, lets a request in when it returns true; a
 	// request it refuses gets 403. Use it to plug in the site's own
@@ -149,7 +168,7 @@ func (c *Config) setDefaults() error {
 // Config.Prefix, and Close it on shutdown.
 type Handler struct {
 	cfg    Config
-	p      *middleware.Personalizer
+	p      Source
 	mux    *http.ServeMux
 	pages  map[string]*template.Template
 	hist   *history

@@ -85,14 +85,13 @@ type dash struct {
 	st  store.Store
 }
 
-func newPersonalizer(t testing.TB, st store.Store, hook func(middleware.SegmentChange)) *middleware.Personalizer {
+var _ admin.Source = (*middleware.Personalizer)(nil)
+
+func newPersonalizer(t testing.TB, st store.Store) *middleware.Personalizer {
 	t.Helper()
 	p, err := middleware.New(middleware.Config{Keys: []middleware.KeyPair{keys}, Store: st, Engine: engine(t), Logger: quiet})
 	if err != nil {
 		t.Fatal(err)
-	}
-	if hook != nil {
-		p.Observe(middleware.Observer{SegmentChange: hook})
 	}
 	t.Cleanup(func() { p.Close(context.Background()) })
 	return p
@@ -103,7 +102,7 @@ func newDash(t testing.TB, st store.Store, mod func(*admin.Config)) *dash {
 	if st == nil {
 		st = memory.New(store.Limits{})
 	}
-	d := &dash{st: st, p: newPersonalizer(t, st, nil)}
+	d := &dash{st: st, p: newPersonalizer(t, st)}
 	cfg := admin.Config{Personalizer: d.p, Username: "admin", Password: "hunter2", Logger: quiet, SampleInterval: 20 * time.Millisecond}
 	if mod != nil {
 		mod(&cfg)
@@ -159,7 +158,7 @@ func (d *dash) waitMeasured(t testing.TB, want string) string {
 
 func TestNewValidates(t *testing.T) {
 	t.Parallel()
-	p := newPersonalizer(t, memory.New(store.Limits{}), nil)
+	p := newPersonalizer(t, memory.New(store.Limits{}))
 	for _, tc := range []struct {
 		cfg  admin.Config
 		want []string
@@ -200,7 +199,7 @@ func TestNewValidates(t *testing.T) {
 
 func TestAuthorization(t *testing.T) {
 	t.Parallel()
-	p := newPersonalizer(t, memory.New(store.Limits{}), nil)
+	p := newPersonalizer(t, memory.New(store.Limits{}))
 	staff := func(r *http.Request) bool { return r.Header.Get("X-Staff") == "yes" }
 	for _, tc := range []struct {
 		name      string
@@ -785,15 +784,22 @@ func TestRulesFile(t *testing.T) {
 	}
 }
 
+// observed stands for a Personalizer that reports changes to the one
+// Observer registered with it.
+type observed struct{ middleware.Observer }
+
+func (o *observed) Observe(x middleware.Observer) { o.Observer = x }
+
 func TestWebhooksPage(t *testing.T) {
 	t.Parallel()
 	rc := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusGone) }))
 	defer rc.Close()
-	wh, err := webhook.New(webhook.Config{URL: rc.URL + "/hook?token=sekrit", Secret: "k", Logger: quiet})
+	src := new(observed)
+	wh, err := webhook.New(webhook.Config{Personalizer: src, URL: rc.URL + "/hook?token=sekrit", Secret: "k", Logger: quiet})
 	if err != nil {
 		t.Fatal(err)
 	}
-	wh.OnSegmentChange(middleware.SegmentChange{VisitorID: fmt.Sprintf("%032x", 7), Entered: []string{"customer"}, Time: time.Now()})
+	src.SegmentChange(middleware.SegmentChange{VisitorID: fmt.Sprintf("%032x", 7), Entered: []string{"customer"}, Time: time.Now()})
 	if err := wh.Close(context.Background()); err != nil {
 		t.Fatal(err)
 	}

@@ -5,10 +5,10 @@
 // # Use
 //
 //	dash, err := admin.New(admin.Config{
-//		Personalizer: p,
+//		Personalizer: p, // a *middleware.Personalizer
 //		Username:     "admin",
 //		Password:     password,
-//		Webhooks:     hooks, // optional
+//		Webhooks:     hooks, // optional: a *webhook.Dispatcher
 //	})
 //	...
 //	root := http.NewServeMux()
@@ -68,11 +68,11 @@
 // time, keeping the sizes in memory for the chart (Config.History
 // measurements). A measurement reads at most Config.SampleLimit profiles;
 // past that, sizes are those of the first profiles the store yields, and the
-// pages say so. Counting entries and exits
-// (middleware.Config.OnSegmentChange, reported once across instances) would
-// cost nothing per measurement but misses passive changes: visitors who
-// never come back never leave a segment of the recent past. Measuring is
-// exact up to the limit and the same on every instance.
+// pages say so. Counting entries and exits (middleware.Observer's
+// SegmentChange, reported once across instances) would cost nothing per
+// measurement but misses passive changes: visitors who never come back
+// never leave a segment of the recent past. Measuring is exact up to the
+// limit and the same on every instance.
 //
 // A visitor's profile merged into a user's profile (store.Profile.MergedInto)
 // is skipped by measurements, member lists and exports: the user's profile

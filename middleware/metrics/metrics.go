@@ -3,23 +3,21 @@
 // # Use
 //
 // Metrics is a prometheus.Collector: register it, and serve the registry.
-// Its segment counters are fed by OnSegmentChange, which composes with
-// other hooks such as webhooks:
+// New registers it as an Observer of the Personalizer (see
+// middleware.Observer), which feeds its segment counters and its
+// classification histogram; other observers, such as webhooks, listen
+// beside it:
 //
-//	var m *metrics.Metrics
-//	p, err := middleware.New(middleware.Config{...,
-//		OnSegmentChange: func(c middleware.SegmentChange) {
-//			m.OnSegmentChange(c)
-//			hooks.OnSegmentChange(c) // a *webhook.Dispatcher
-//		},
-//	})
+//	hooks, err := webhook.New(webhook.Config{Personalizer: p, ...}) // optional
 //	...
-//	m, err = metrics.New(metrics.Config{Personalizer: p, Webhooks: hooks})
+//	m, err := metrics.New(metrics.Config{Personalizer: p, Webhooks: hooks})
+//	...
 //	reg := prometheus.NewRegistry()
 //	reg.MustRegister(m)
 //	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 //
-// (Set m before serving: the hook runs only for requests.)
+// Make the metrics before serving: changes and classifications that happen
+// before New are not counted.
 //
 // # Metrics
 //
@@ -51,9 +49,9 @@
 //
 // Fed as things happen:
 //
-//	tailor_segment_entries_total{segment}  visitors entering a segment (OnSegmentChange)
-//	tailor_segment_exits_total{segment}    visitors leaving a segment (OnSegmentChange)
-//	tailor_classification_seconds          time to classify a visitor (ObserveClassification)
+//	tailor_segment_entries_total{segment}  visitors entering a segment (Observer.SegmentChange)
+//	tailor_segment_exits_total{segment}    visitors leaving a segment (Observer.SegmentChange)
+//	tailor_classification_seconds          time to classify a visitor (Observer.Classified)
 //
 // The segment label takes the names of the engine's segments, which the
 // site defines, so its cardinality is bounded; every segment starts at 0.
@@ -73,6 +71,7 @@ import (
 
 	"github.com/tailorhq/tailor/middleware"
 	"github.com/tailorhq/tailor/middleware/webhook"
+	"github.com/tailorhq/tailor/rules"
 )
 
 // DefaultBuckets are the buckets of tailor_classification_seconds: from 1
@@ -80,10 +79,23 @@ import (
 // far below Prometheus's default buckets.
 var DefaultBuckets = prometheus.ExponentialBuckets(1e-6, 2, 15)
 
+// A Source is what Metrics reads and hears: a *middleware.Personalizer.
+type Source interface {
+	// Stats returns the counters read on each scrape.
+	Stats() middleware.Stats
+	// Engine returns the engine whose segments label the segment
+	// counters; nil for none.
+	Engine() *rules.Engine
+	// Observe registers the Observer that feeds the segment counters and
+	// the classification histogram.
+	Observe(middleware.Observer)
+}
+
 // Config configures Metrics.
 type Config struct {
-	// Personalizer is the one whose Stats are exported. Required.
-	Personalizer *middleware.Personalizer
+	// Personalizer is the one whose Stats are exported and whose segment
+	// changes and classifications are counted. Required.
+	Personalizer Source
 	// Webhooks, if set, adds the dispatcher's counters.
 	Webhooks *webhook.Dispatcher
 	// Buckets are the upper bounds of tailor_classification_seconds, in
@@ -97,7 +109,7 @@ type Config struct {
 // Metrics is a prometheus.Collector of a Personalizer's metrics. Its
 // methods are safe for concurrent use.
 type Metrics struct {
-	p  *middleware.Personalizer
+	p  Source
 	wh *webhook.Dispatcher
 
 	stats    []statMetric
@@ -170,7 +182,7 @@ func New(cfg Config) (*Metrics, error) {
 		m.entries.WithLabelValues(s.Name)
 		m.exits.WithLabelValues(s.Name)
 	}
-	cfg.Personalizer.Observe(middleware.Observer{SegmentChange: m.OnSegmentChange, Classified: m.ObserveClassification})
+	cfg.Personalizer.Observe(middleware.Observer{SegmentChange: m.segmentChange, Classified: m.classified})
 	return m, nil
 }
 
@@ -212,9 +224,9 @@ func (m *Metrics) Collect(ch chan<- prometheus.Metric) {
 	m.exits.Collect(ch)
 }
 
-// OnSegmentChange counts the segments the visitor entered and exited. It is
-// cheap and never blocks: call it from middleware.Config.OnSegmentChange.
-func (m *Metrics) OnSegmentChange(c middleware.SegmentChange) {
+// segmentChange counts the segments the visitor entered and exited. It is
+// cheap and never blocks, as an Observer must.
+func (m *Metrics) segmentChange(c middleware.SegmentChange) {
 	for _, s := range c.Entered {
 		m.entries.WithLabelValues(s).Inc()
 	}
@@ -223,10 +235,9 @@ func (m *Metrics) OnSegmentChange(c middleware.SegmentChange) {
 	}
 }
 
-// ObserveClassification records the time one classification of a visitor
-// took, in tailor_classification_seconds. The middleware calls it around
-// rules.Engine.Classify when given it as a hook; it is safe for concurrent
-// use and does not allocate.
-func (m *Metrics) ObserveClassification(d time.Duration) {
+// classified records the time one classification of a visitor took, in
+// tailor_classification_seconds. It runs on every classification, so it is
+// safe for concurrent use and does not allocate.
+func (m *Metrics) classified(d time.Duration) {
 	m.classify.Observe(d.Seconds())
 }

@@ -29,15 +29,32 @@ var keys = middleware.KeyPair{
 	Block: []byte("fedcba9876543210fedcba9876543210"),
 }
 
+var _ metrics.Source = (*middleware.Personalizer)(nil)
+
+// tap is a Personalizer that also keeps the Observers registered with it,
+// so that tests can report to them directly.
+type tap struct {
+	*middleware.Personalizer
+	observers []middleware.Observer
+}
+
+func (t *tap) Observe(o middleware.Observer) {
+	t.observers = append(t.observers, o)
+	t.Personalizer.Observe(o)
+}
+
 // site is a Personalizer with its metrics behind a test server: GET /buy
 // records a purchase.
 type site struct {
 	p   *middleware.Personalizer
 	m   *metrics.Metrics
+	obs middleware.Observer // the one metrics.New registered
+	wh  *webhook.Dispatcher
 	srv *httptest.Server
 }
 
-func newSite(t testing.TB, wh *webhook.Dispatcher) *site {
+// newSite makes a site; with a hookURL, it also sends webhooks there.
+func newSite(t testing.TB, hookURL string) *site {
 	t.Helper()
 	engine, err := rules.NewEngine(
 		rules.Segment{Name: "customer", Priority: 20, Rule: rules.Purchased(1)},
@@ -50,17 +67,25 @@ func newSite(t testing.TB, wh *webhook.Dispatcher) *site {
 	s.p, err = middleware.New(middleware.Config{
 		Keys: []middleware.KeyPair{keys}, Store: memory.New(store.Limits{}), Engine: engine,
 	})
-	if wh != nil {
-		s.p.Observe(middleware.Observer{SegmentChange: wh.OnSegmentChange})
-	}
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { s.p.Close(context.Background()) })
-	s.m, err = metrics.New(metrics.Config{Personalizer: s.p, Webhooks: wh, ConstLabels: prometheus.Labels{"site": "test"}})
+	if hookURL != "" {
+		s.wh, err = webhook.New(webhook.Config{Personalizer: s.p, URL: hookURL, Secret: "k"})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	tp := &tap{Personalizer: s.p}
+	s.m, err = metrics.New(metrics.Config{Personalizer: tp, Webhooks: s.wh, ConstLabels: prometheus.Labels{"site": "test"}})
 	if err != nil {
 		t.Fatal(err)
 	}
+	if len(tp.observers) != 1 {
+		t.Fatalf("metrics.New registered %d observers, want 1", len(tp.observers))
+	}
+	s.obs = tp.observers[0]
 	mux := http.NewServeMux()
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {})
 	mux.HandleFunc("/buy", func(w http.ResponseWriter, r *http.Request) {
@@ -99,11 +124,7 @@ func TestCollect(t *testing.T) {
 	t.Parallel()
 	rc := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
 	defer rc.Close()
-	wh, err := webhook.New(webhook.Config{URL: rc.URL, Secret: "k"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := newSite(t, wh)
+	s := newSite(t, rc.URL)
 	c := newClient()
 	s.get(t, c, "/")    // new visitor: cookie
 	s.get(t, c, "/")    // back with the cookie, and kept: "browser" entered
@@ -118,9 +139,9 @@ func TestCollect(t *testing.T) {
 	if err := s.p.Flush(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	s.m.ObserveClassification(3 * time.Microsecond)
-	s.m.ObserveClassification(30 * time.Millisecond)
-	if err := wh.Close(context.Background()); err != nil {
+	s.obs.Classified(3 * time.Microsecond)
+	s.obs.Classified(30 * time.Millisecond)
+	if err := s.wh.Close(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 
@@ -233,7 +254,7 @@ func gather(t *testing.T, g prometheus.Gatherer, name string) float64 {
 // TestWithoutWebhooks: the webhook metrics are absent without a dispatcher.
 func TestWithoutWebhooks(t *testing.T) {
 	t.Parallel()
-	s := newSite(t, nil)
+	s := newSite(t, "")
 	reg := prometheus.NewPedanticRegistry()
 	reg.MustRegister(s.m)
 	mfs, err := reg.Gather()
@@ -251,9 +272,9 @@ func TestWithoutWebhooks(t *testing.T) {
 }
 
 func BenchmarkObserveClassification(b *testing.B) {
-	s := newSite(b, nil)
+	s := newSite(b, "")
 	b.ReportAllocs()
 	for b.Loop() {
-		s.m.ObserveClassification(5 * time.Microsecond)
+		s.obs.Classified(5 * time.Microsecond)
 	}
 }

@@ -6,14 +6,19 @@
 // # Use
 //
 // A Dispatcher queues the changes that a Personalizer reports and posts
-// them in the background:
+// them in the background. New registers it as an Observer of the
+// Personalizer (see middleware.Observer), beside any others, such as
+// metrics:
 //
-//	d, err := webhook.New(webhook.Config{URL: "https://crm.example.com/hooks/tailor", Secret: secret})
+//	p, err := middleware.New(middleware.Config{...})
 //	...
-//	p, err := middleware.New(middleware.Config{..., OnSegmentChange: d.OnSegmentChange})
+//	d, err := webhook.New(webhook.Config{Personalizer: p, URL: "https://crm.example.com/hooks/tailor", Secret: secret})
 //	...
 //	p.Close(ctx) // then
 //	d.Close(ctx) // deliver what is queued
+//
+// Make the Dispatcher before serving: changes reported before New are not
+// delivered.
 //
 // # Deliveries
 //
@@ -60,7 +65,8 @@
 // The queue holds at most Config.QueueSize deliveries, waiting to be sent or
 // retried; the attempts in flight (at most Workers) are not counted. When a
 // change arrives at a full queue, the oldest queued delivery is dropped,
-// counted in Stats.Dropped and logged. OnSegmentChange never blocks.
+// counted in Stats.Dropped and logged. Queueing never blocks the
+// Personalizer.
 //
 // The delivery log (Log) keeps the last Config.LogSize deliveries with their
 // outcome, for the admin dashboard.

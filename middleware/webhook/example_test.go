@@ -10,7 +10,10 @@ import (
 	"strings"
 	"time"
 
+	"github.com/tailorhq/tailor/middleware"
 	"github.com/tailorhq/tailor/middleware/webhook"
+	"github.com/tailorhq/tailor/store"
+	"github.com/tailorhq/tailor/store/memory"
 )
 
 // A receiver verifies the signature on the raw body before decoding it.
@@ -52,22 +55,28 @@ func ExampleVerify() {
 	// 401 tailor/webhook: signature does not match
 }
 
-// The application sends every segment change of its Personalizer to the
-// dispatcher:
-//
-//	p, err := middleware.New(middleware.Config{..., OnSegmentChange: d.OnSegmentChange})
-//
-// and closes the dispatcher after the Personalizer on shutdown.
+// The dispatcher hears every segment change of the Personalizer it is
+// given; the application closes it after the Personalizer on shutdown.
 func ExampleNew() {
+	p, err := middleware.New(middleware.Config{
+		Keys:  []middleware.KeyPair{middleware.GenerateKeyPair()},
+		Store: memory.New(store.Limits{}),
+	})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
 	d, err := webhook.New(webhook.Config{
-		URL:    "https://crm.example.com/hooks/tailor",
-		Secret: "the secret shared with the CRM",
+		Personalizer: p,
+		URL:          "https://crm.example.com/hooks/tailor",
+		Secret:       "the secret shared with the CRM",
 	})
 	if err != nil {
 		fmt.Println(err)
 		return
 	}
 	defer d.Close(context.Background())
+	defer p.Close(context.Background()) // first
 	fmt.Println(d.Target())
 	// Output: https://crm.example.com
 }

@@ -44,6 +44,9 @@ type Event struct {
 // Config configures a Dispatcher. URL and Secret are required; every other
 // field documents its zero value.
 type Config struct {
+	// Personalizer is the one whose segment changes are delivered: New
+	// registers the Dispatcher as its Observer. Required.
+	Personalizer Source
 	// URL receives the POSTs: an absolute http or https URL. Required.
 	URL string
 	// Secret keys the HMAC-SHA256 signature of every delivery (see the
@@ -83,6 +86,9 @@ type Config struct {
 
 func (c *Config) setDefaults() error {
 	var errs []error
+	if c.Personalizer == nil {
+		errs = append(errs, errors.New("Config.Personalizer: required (its segment changes are what is delivered)"))
+	}
 	if c.URL == "" {
 		errs = append(errs, errors.New("Config.URL: required"))
 	} else if u, err := url.Parse(c.URL); err != nil {
@@ -210,8 +216,16 @@ type job struct {
 	flying  bool          // an attempt is under way
 }
 
+// A Source reports segment changes: a *middleware.Personalizer.
+type Source interface {
+	// Observe registers the Observer that queues the deliveries.
+	Observe(middleware.Observer)
+}
+
 // New returns a Dispatcher for cfg, or an error naming each invalid field.
-// It starts the workers; call Close to stop them.
+// It starts the workers and registers the Dispatcher as an Observer of
+// cfg.Personalizer, so that every segment change reported from then on is
+// queued; call Close to stop them.
 func New(cfg Config) (*Dispatcher, error) {
 	if err := cfg.setDefaults(); err != nil {
 		return nil, err
@@ -230,6 +244,7 @@ func New(cfg Config) (*Dispatcher, error) {
 	for range cfg.Workers {
 		go d.work()
 	}
+	cfg.Personalizer.Observe(middleware.Observer{SegmentChange: d.segmentChange})
 	return d, nil
 }
 
@@ -237,9 +252,9 @@ func New(cfg Config) (*Dispatcher, error) {
 // path and query of Config.URL, which may hold a token, are left out.
 func (d *Dispatcher) Target() string { return d.target }
 
-// OnSegmentChange queues a delivery for every segment the visitor entered
-// or exited. It never blocks: set it as middleware.Config.OnSegmentChange.
-func (d *Dispatcher) OnSegmentChange(c middleware.SegmentChange) {
+// segmentChange queues a delivery for every segment the visitor entered or
+// exited. It never blocks, as an Observer must.
+func (d *Dispatcher) segmentChange(c middleware.SegmentChange) {
 	now := d.cfg.Now()
 	d.mu.Lock()
 	defer d.mu.Unlock()

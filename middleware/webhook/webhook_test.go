@@ -84,9 +84,42 @@ func (rc *receiver) events() []webhook.Event {
 	return append([]webhook.Event(nil), rc.got...)
 }
 
-func newDispatcher(t *testing.T, url string, mod func(*webhook.Config)) *webhook.Dispatcher {
+var _ webhook.Source = (*middleware.Personalizer)(nil)
+
+// source stands for a Personalizer: it keeps the Observers registered with
+// it, and report sends them a change as a Personalizer would.
+type source struct {
+	mu        sync.Mutex
+	observers []middleware.Observer
+}
+
+func (s *source) Observe(o middleware.Observer) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.observers = append(s.observers, o)
+}
+
+func (s *source) report(c middleware.SegmentChange) {
+	s.mu.Lock()
+	obs := s.observers
+	s.mu.Unlock()
+	for _, o := range obs {
+		if o.SegmentChange != nil {
+			o.SegmentChange(c)
+		}
+	}
+}
+
+// dispatcher is a Dispatcher with the source it observes.
+type dispatcher struct {
+	*webhook.Dispatcher
+	*source
+}
+
+func newDispatcher(t *testing.T, url string, mod func(*webhook.Config)) dispatcher {
 	t.Helper()
-	cfg := webhook.Config{URL: url, Secret: secret, BackoffBase: time.Millisecond, BackoffMax: 20 * time.Millisecond, Logger: quiet}
+	src := new(source)
+	cfg := webhook.Config{Personalizer: src, URL: url, Secret: secret, BackoffBase: time.Millisecond, BackoffMax: 20 * time.Millisecond, Logger: quiet}
 	if mod != nil {
 		mod(&cfg)
 	}
@@ -94,8 +127,11 @@ func newDispatcher(t *testing.T, url string, mod func(*webhook.Config)) *webhook
 	if err != nil {
 		t.Fatal(err)
 	}
+	if len(src.observers) != 1 {
+		t.Fatalf("New registered %d observers, want 1", len(src.observers))
+	}
 	t.Cleanup(func() { d.Close(context.Background()) })
-	return d
+	return dispatcher{d, src}
 }
 
 func change(visitor string, entered, exited []string) middleware.SegmentChange {
@@ -103,7 +139,7 @@ func change(visitor string, entered, exited []string) middleware.SegmentChange {
 		Time: time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC)}
 }
 
-func closeNow(t *testing.T, d *webhook.Dispatcher) {
+func closeNow(t *testing.T, d dispatcher) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -114,14 +150,15 @@ func closeNow(t *testing.T, d *webhook.Dispatcher) {
 
 func TestNewValidates(t *testing.T) {
 	t.Parallel()
+	src := new(source)
 	for _, tc := range []struct {
 		cfg  webhook.Config
 		want []string
 	}{
-		{webhook.Config{}, []string{"Config.URL: required", "Config.Secret: required"}},
-		{webhook.Config{URL: "ftp://x", Secret: "k"}, []string{"Config.URL", "not an absolute http"}},
-		{webhook.Config{URL: "/hooks", Secret: "k"}, []string{"Config.URL"}},
-		{webhook.Config{URL: "http://x", Secret: "k", QueueSize: -1, BackoffMax: -1}, []string{"Config.QueueSize", "Config.BackoffMax"}},
+		{webhook.Config{}, []string{"Config.Personalizer: required", "Config.URL: required", "Config.Secret: required"}},
+		{webhook.Config{Personalizer: src, URL: "ftp://x", Secret: "k"}, []string{"Config.URL", "not an absolute http"}},
+		{webhook.Config{Personalizer: src, URL: "/hooks", Secret: "k"}, []string{"Config.URL"}},
+		{webhook.Config{Personalizer: src, URL: "http://x", Secret: "k", QueueSize: -1, BackoffMax: -1}, []string{"Config.QueueSize", "Config.BackoffMax"}},
 	} {
 		_, err := webhook.New(tc.cfg)
 		if err == nil {
@@ -134,6 +171,9 @@ func TestNewValidates(t *testing.T) {
 			}
 		}
 	}
+	if len(src.observers) != 0 {
+		t.Errorf("invalid configs registered %d observers", len(src.observers))
+	}
 }
 
 // TestDeliver: every entry and exit is one signed delivery with the
@@ -142,7 +182,7 @@ func TestDeliver(t *testing.T) {
 	t.Parallel()
 	rc := newReceiver(t)
 	d := newDispatcher(t, rc.srv.URL, nil)
-	d.OnSegmentChange(change("v1", []string{"customer", "returning"}, []string{"new"}))
+	d.report(change("v1", []string{"customer", "returning"}, []string{"new"}))
 	closeNow(t, d)
 
 	got := rc.events()
@@ -196,7 +236,7 @@ func TestRetries(t *testing.T) {
 		c.BackoffMax = 2 * time.Second
 		c.BackoffBase = 5 * time.Millisecond
 	})
-	d.OnSegmentChange(change("v1", []string{"customer"}, nil))
+	d.report(change("v1", []string{"customer"}, nil))
 	closeNow(t, d)
 
 	got := rc.events()
@@ -232,7 +272,7 @@ func TestNoRetryOn4xx(t *testing.T) {
 	for _, code := range []int{400, 404, 410, 302} {
 		rc := newReceiver(t, status(code))
 		d := newDispatcher(t, rc.srv.URL, nil)
-		d.OnSegmentChange(change("v1", []string{"customer"}, nil))
+		d.report(change("v1", []string{"customer"}, nil))
 		closeNow(t, d)
 		log := d.Log()
 		if len(log) != 1 || log[0].Status != webhook.StatusFailed || log[0].Attempts != 1 || log[0].Code != code ||
@@ -255,7 +295,7 @@ func TestGiveUp(t *testing.T) {
 	}))
 	defer srv.Close()
 	d := newDispatcher(t, srv.URL, func(c *webhook.Config) { c.MaxAttempts = 3 })
-	d.OnSegmentChange(change("v1", nil, []string{"customer"}))
+	d.report(change("v1", nil, []string{"customer"}))
 	closeNow(t, d)
 	if n.Load() != 3 {
 		t.Errorf("%d attempts, want 3", n.Load())
@@ -278,7 +318,7 @@ func TestNetworkErrorsRetried(t *testing.T) {
 	url := "http://" + ln.Addr().String() + "/hook?token=sekrit"
 	ln.Close()
 	d := newDispatcher(t, url, func(c *webhook.Config) { c.MaxAttempts = 2 })
-	d.OnSegmentChange(change("v1", []string{"customer"}, nil))
+	d.report(change("v1", []string{"customer"}, nil))
 	closeNow(t, d)
 	log := d.Log()
 	if len(log) != 1 || log[0].Status != webhook.StatusFailed || log[0].Attempts != 2 || log[0].Code != 0 {
@@ -307,7 +347,7 @@ func TestTimeout(t *testing.T) {
 	}))
 	defer srv.Close()
 	d := newDispatcher(t, srv.URL, func(c *webhook.Config) { c.Timeout = 50 * time.Millisecond })
-	d.OnSegmentChange(change("v1", []string{"customer"}, nil))
+	d.report(change("v1", []string{"customer"}, nil))
 	closeNow(t, d)
 	if log := d.Log(); len(log) != 1 || log[0].Status != webhook.StatusDelivered || log[0].Attempts != 2 {
 		t.Errorf("log %+v", log)
@@ -336,13 +376,13 @@ func TestQueueBound(t *testing.T) {
 	}))
 	defer srv.Close()
 	d := newDispatcher(t, srv.URL, func(c *webhook.Config) { c.Workers = 1; c.QueueSize = 3 })
-	d.OnSegmentChange(change("v", []string{"s0"}, nil))
+	d.report(change("v", []string{"s0"}, nil))
 	if s := <-started; s != "s0" {
 		t.Fatalf("first delivery %q", s)
 	}
 	// s0 is in flight and not counted; s1..s5 arrive at a queue of 3.
 	for _, s := range []string{"s1", "s2", "s3", "s4", "s5"} {
-		d.OnSegmentChange(change("v", []string{s}, nil))
+		d.report(change("v", []string{s}, nil))
 	}
 	st := d.Stats()
 	if st.Queued != 3 || st.Dropped != 2 || st.InFlight != 1 || st.Enqueued != 6 {
@@ -402,14 +442,14 @@ func TestQueueBoundRetries(t *testing.T) {
 			}
 		}
 	}
-	d.OnSegmentChange(change("v", []string{"old"}, nil))
+	d.report(change("v", []string{"old"}, nil))
 	waitFor("old attempted", func(s webhook.Stats) bool { return s.Attempts == 1 && s.InFlight == 0 })
 	// "old" waits an hour for its retry; "a" is in flight; "b" fills the
 	// queue; "c" drops "old".
-	d.OnSegmentChange(change("v", []string{"a"}, nil))
+	d.report(change("v", []string{"a"}, nil))
 	waitFor("a in flight", func(s webhook.Stats) bool { return s.InFlight == 1 })
-	d.OnSegmentChange(change("v", []string{"b"}, nil))
-	d.OnSegmentChange(change("v", []string{"c"}, nil))
+	d.report(change("v", []string{"b"}, nil))
+	d.report(change("v", []string{"c"}, nil))
 	if st := d.Stats(); st.Dropped != 1 || st.Queued != 2 {
 		t.Errorf("stats %+v", st)
 	}
@@ -427,9 +467,9 @@ func TestQueueBoundRetries(t *testing.T) {
 	}
 }
 
-// TestOnSegmentChangeNeverBlocks: a stuck receiver does not slow down the
-// hook.
-func TestOnSegmentChangeNeverBlocks(t *testing.T) {
+// TestReportNeverBlocks: a stuck receiver does not slow down the
+// Personalizer that reports changes.
+func TestReportNeverBlocks(t *testing.T) {
 	t.Parallel()
 	block := make(chan struct{})
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { <-block }))
@@ -438,7 +478,7 @@ func TestOnSegmentChangeNeverBlocks(t *testing.T) {
 	d := newDispatcher(t, srv.URL, func(c *webhook.Config) { c.QueueSize = 100 })
 	start := time.Now()
 	for range 10_000 {
-		d.OnSegmentChange(change("v", []string{"a"}, []string{"b"}))
+		d.report(change("v", []string{"a"}, []string{"b"}))
 	}
 	if el := time.Since(start); el > 2*time.Second {
 		t.Errorf("10,000 changes took %v", el)
@@ -459,7 +499,7 @@ func TestCloseAbandons(t *testing.T) {
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(503) }))
 	defer srv.Close()
 	d := newDispatcher(t, srv.URL, func(c *webhook.Config) { c.BackoffBase = time.Hour; c.BackoffMax = time.Hour })
-	d.OnSegmentChange(change("v", []string{"a", "b"}, nil))
+	d.report(change("v", []string{"a", "b"}, nil))
 	for d.Stats().Attempts < 2 {
 		time.Sleep(time.Millisecond)
 	}
@@ -478,7 +518,7 @@ func TestCloseAbandons(t *testing.T) {
 		t.Errorf("stats %+v", st)
 	}
 	// Changes after Close are dropped.
-	d.OnSegmentChange(change("v", []string{"c"}, nil))
+	d.report(change("v", []string{"c"}, nil))
 	if st := d.Stats(); st.Dropped != 1 {
 		t.Errorf("after Close: stats %+v", st)
 	}
@@ -490,7 +530,7 @@ func TestLogBound(t *testing.T) {
 	rc := newReceiver(t)
 	d := newDispatcher(t, rc.srv.URL, func(c *webhook.Config) { c.LogSize = 3; c.Workers = 1 })
 	for i := range 5 {
-		d.OnSegmentChange(change("v", []string{string(rune('a' + i))}, nil))
+		d.report(change("v", []string{string(rune('a' + i))}, nil))
 		for d.Stats().Delivered < uint64(i+1) {
 			time.Sleep(time.Millisecond)
 		}
