@@ -38,7 +38,7 @@
 //
 // Events are folded into the visitor's cached profile at once (so the next
 // request sees them) and queued; a background flusher writes the queue to
-// the store every Config.FlushInterval, in batches. The cache is never the
+// the store every Config.WriteBehind.FlushInterval, in batches. The cache is never the
 // only copy of an event: events stay in the queue until the store
 // acknowledges them, and Close writes what is left.
 //

@@ -101,7 +101,7 @@ func (p *Personalizer) Alias(ctx context.Context, previousID, userID string) err
 // IdentifyUser records traits about the user userID from a server (a CRM
 // stage, a plan): they reach the segments of every browser the user
 // identified with, on its next request (on other instances, within
-// Config.Freshness of the next flush).
+// Config.Cache.Freshness of the next flush).
 func (p *Personalizer) IdentifyUser(ctx context.Context, userID string, traits map[string]any) error {
 	to, err := store.UserProfileID(userID)
 	if err != nil {

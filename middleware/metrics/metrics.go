@@ -32,7 +32,7 @@
 //	tailor_renewed_cookies_total          cookies re-issued
 //	tailor_events_total                   events recorded
 //	tailor_events_flushed_total           events the store acknowledged
-//	tailor_events_dropped_total           pending events dropped at Config.MaxPending
+//	tailor_events_dropped_total           pending events dropped at Config.WriteBehind.MaxPending
 //	tailor_pending_events                 events waiting for the store (gauge)
 //	tailor_flushes_total                  flushes that wrote something
 //	tailor_flush_errors_total             failed store writes (retried)
@@ -151,7 +151,7 @@ func New(cfg Config) (*Metrics, error) {
 	counter("tailor_renewed_cookies_total", "Visitor cookies re-issued (older key, or over a day old).", u(func(s *middleware.Stats) uint64 { return s.RenewedCookies }))
 	counter("tailor_events_total", "Events recorded.", u(func(s *middleware.Stats) uint64 { return s.Events }))
 	counter("tailor_events_flushed_total", "Events the store acknowledged.", u(func(s *middleware.Stats) uint64 { return s.Flushed }))
-	counter("tailor_events_dropped_total", "Pending events dropped at Config.MaxPending.", u(func(s *middleware.Stats) uint64 { return s.Dropped }))
+	counter("tailor_events_dropped_total", "Pending events dropped at Config.WriteBehind.MaxPending.", u(func(s *middleware.Stats) uint64 { return s.Dropped }))
 	m.stats = append(m.stats, statMetric{prometheus.NewDesc("tailor_pending_events", "Events waiting to be written to the store.", nil, cl),
 		prometheus.GaugeValue, func(s *middleware.Stats) float64 { return float64(s.Pending) }})
 	counter("tailor_flushes_total", "Flushes of pending events that wrote something.", u(func(s *middleware.Stats) uint64 { return s.Flushes }))

@@ -43,7 +43,7 @@ type TallyConfig struct {
 //
 // Counts are exact, the same on every instance, and survive restarts,
 // up to TallyConfig.Limit profiles; they miss the events not yet written
-// to the store (see middleware.Config.FlushInterval).
+// to the store (see middleware.WriteBehindConfig.FlushInterval).
 //
 // A Tally is an admin.ExperimentSource, and an admin.FileSource. It is safe
 // for concurrent use.

@@ -119,7 +119,7 @@ func (p *Core) loop() {
 			next = max(0, interval-time.Since(start))
 		}
 		if d := p.queue.TakeDropped(); d > 0 {
-			p.cfg.Logger.Error("tailor: pending events dropped at Config.MaxPending", "dropped", d, "max_pending", p.cfg.MaxPending)
+			p.cfg.Logger.Error("tailor: pending events dropped at Config.WriteBehind.MaxPending", "dropped", d, "max_pending", p.cfg.MaxPending)
 		}
 		t.Reset(next)
 	}
