@@ -227,7 +227,7 @@ func TestEventsRacingASignIn(t *testing.T) {
 					for _, c := range ck {
 						r.AddCookie(c)
 					}
-					if err := p.Track(r, "click", nil); err != nil {
+					if err := p.VisitorOf(r).Track("click", nil); err != nil {
 						t.Error(err)
 					}
 					sent.Add(1)
@@ -334,7 +334,7 @@ func TestFailedWriteHidesNoAnnouncement(t *testing.T) {
 	for _, c := range ck {
 		r.AddCookie(c)
 	}
-	if err := a.Track(r, "signed_up", nil); err != nil {
+	if err := a.VisitorOf(r).Track("signed_up", nil); err != nil {
 		t.Fatal(err)
 	}
 	if err := a.Flush(context.Background()); err != nil {

@@ -54,10 +54,11 @@
 // Package [github.com/tailorhq/tailor/middleware/collect] serves Segment's
 // HTTP tracking API and the browser snippet t.js, mounted beside Handler.
 //
-// From Go, [Personalizer.Track] and [Personalizer.Page] record for the
-// visitor of a request, [Personalizer.TrackUser] and
-// [Personalizer.IdentifyUser] for a user known by id alone (a CRM, an email
-// tool).
+// From Go, [Visitor.Track], [Visitor.Page] and [Visitor.Purchase] record
+// for the visitor of a request (found by [FromContext] in a handler wrapped
+// by Handler, by [Personalizer.VisitorOf] in any other);
+// [Personalizer.TrackUser] and [Personalizer.IdentifyUser] for a user known
+// by id alone (a CRM, an email tool).
 //
 // # Users
 //

@@ -139,45 +139,24 @@ func (p *Personalizer) TrackUser(ctx context.Context, userID, event string, prop
 	return nil
 }
 
-// Track records an action of the visitor of r, as Visitor.Track does, from
-// any handler: r need not go through Handler, its cookie is enough. It has
-// no effect for visitors who are not tracked or have no cookie yet.
-func (p *Personalizer) Track(r *http.Request, event string, props any) error {
-	return p.visitor(r).Track(event, props)
-}
-
-// Page records a page view of the visitor of r, for pages that are not
-// requests of their own (a single-page app's route change): name is the
-// page's name, props its Segment page properties (path or url, category,
-// referrer). The path defaults to r's. Like Track, it needs only r's
-// cookie.
-func (p *Personalizer) Page(r *http.Request, name string, props any) error {
-	raw, err := propsJSON(props)
-	if err != nil {
-		return fmt.Errorf("tailor: Page: %w", err)
-	}
-	ev := tracking.PageEvent(name, "", raw)
-	if ev.Path == "" {
-		ev.Path = tracking.CutPath(r.URL.Path)
-	}
-	if v := p.visitor(r); v.Tracked() {
-		return v.Record(ev)
-	}
-	return nil
-}
-
 // lookup identifies the visitor of r outside Handler: no classification,
 // no page view. Without create, a request without a valid cookie gives a
 // visitor that is not tracked.
 func (p *Personalizer) lookup(r *http.Request, create bool) *Visitor {
 	v := &Visitor{p: p}
 	p.core.Lookup(r, &v.v, create)
+	v.v.Facts.Path = tracking.CutPath(r.URL.Path)
 	return v
 }
 
-// visitor returns the visitor of r: the one of Handler, or one read from
-// r's cookie alone.
-func (p *Personalizer) visitor(r *http.Request) *Visitor {
+// VisitorOf returns the visitor of r: the one Handler put in r's context,
+// or else the one r's cookie names, for handlers that are not wrapped by
+// Handler (an API, a webhook receiver). Such a visitor is not classified
+// (no segments) and r is not recorded as a page view; a request without a
+// valid cookie gives a visitor that is not tracked, whose Track and Page
+// do nothing. Record what visitors do through the Visitor, whichever way
+// it was found.
+func (p *Personalizer) VisitorOf(r *http.Request) *Visitor {
 	if v := FromContext(r.Context()); v != nil {
 		return v
 	}

@@ -891,7 +891,7 @@ func (m *model) opTrack(b *mbrowser, in *instance) *op {
 	}
 	return &op{desc: fmt.Sprintf("%s: Track %s %d on %s", b, kind, price, in.name), b: b, families: []string{m.family(b)},
 		run: func() (func(), error) {
-			if err := in.p.Track(b.request("POST", "/api"), kind, props); err != nil {
+			if err := in.p.VisitorOf(b.request("POST", "/api")).Track(kind, props); err != nil {
 				return nil, err
 			}
 			return func() {

@@ -441,10 +441,10 @@ func TestTrackAndPageFromGo(t *testing.T) {
 	for _, c := range jar {
 		r.AddCookie(c)
 	}
-	if err := s.p.Track(r, "Order Completed", map[string]any{"products": []any{map[string]any{"product_id": "cap", "price": 5, "quantity": 2}}}); err != nil {
+	if err := s.p.VisitorOf(r).Track("Order Completed", map[string]any{"products": []any{map[string]any{"product_id": "cap", "price": 5, "quantity": 2}}}); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.p.Page(r, "Pricing", map[string]any{"path": "/pricing", "category": "plans"}); err != nil {
+	if err := s.p.VisitorOf(r).Page("Pricing", map[string]any{"path": "/pricing", "category": "plans"}); err != nil {
 		t.Fatal(err)
 	}
 	prof, _ := s.p.Profile(context.Background(), id)
@@ -454,14 +454,14 @@ func TestTrackAndPageFromGo(t *testing.T) {
 	if segs := a.segments(); !has(segs, "customer") {
 		t.Errorf("segments %v", segs)
 	}
-	if err := s.p.Track(r, "", nil); err == nil {
+	if err := s.p.VisitorOf(r).Track("", nil); err == nil {
 		t.Error("Track without a name")
 	}
-	if err := s.p.Track(r, "x", map[string]any{"f": func() {}}); err == nil {
+	if err := s.p.VisitorOf(r).Track("x", map[string]any{"f": func() {}}); err == nil {
 		t.Error("Track with properties that do not encode")
 	}
 	// A request without cookie records nothing.
-	if err := s.p.Track(httptest.NewRequest("GET", "/", nil), "x", nil); err != nil {
+	if err := s.p.VisitorOf(httptest.NewRequest("GET", "/", nil)).Track("x", nil); err != nil {
 		t.Error(err)
 	}
 }

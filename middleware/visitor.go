@@ -7,6 +7,7 @@ import (
 	"slices"
 
 	"github.com/tailorhq/tailor/middleware/internal/core"
+	"github.com/tailorhq/tailor/middleware/internal/tracking"
 	"github.com/tailorhq/tailor/rules"
 	"github.com/tailorhq/tailor/store"
 )
@@ -135,6 +136,26 @@ func (v *Visitor) Track(name string, props any) error {
 	ev, err := trackEvent(name, props)
 	if err != nil {
 		return fmt.Errorf("tailor: Track: %w", err)
+	}
+	return v.Record(ev)
+}
+
+// Page records a page view of the visitor for a page that is not a
+// request of its own (a single-page app's route change): name is the
+// page's name, props its Segment page properties (path or url, category,
+// referrer), any value that encodes as a JSON object. The path defaults to
+// the request's. It has no effect for visitors who are not tracked.
+func (v *Visitor) Page(name string, props any) error {
+	if v == nil || !v.v.Tracked {
+		return nil
+	}
+	raw, err := propsJSON(props)
+	if err != nil {
+		return fmt.Errorf("tailor: Page: %w", err)
+	}
+	ev := tracking.PageEvent(name, "", raw)
+	if ev.Path == "" {
+		ev.Path = v.v.Facts.Path
 	}
 	return v.Record(ev)
 }
