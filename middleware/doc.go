@@ -6,10 +6,12 @@
 //
 // # Use
 //
+//	keys, err := middleware.LoadOrCreateKeys("tailor.keys")
+//	...
 //	p, err := middleware.New(middleware.Config{
-//		Keys:   []middleware.KeyPair{keys}, // see GenerateKeyPair
-//		Store:  st,                         // store/bolt, store/redis, ...
-//		Engine: engine,                     // rules.NewEngine(segments...)
+//		Keys:   keys,
+//		Store:  st,     // store/bolt, store/redis, ...
+//		Engine: engine, // rules.NewEngine(segments...)
 //	})
 //	...
 //	srv := &http.Server{Handler: p.Handler(mux)}
@@ -38,8 +40,8 @@
 //
 // Events are folded into the visitor's cached profile at once (so the next
 // request sees them) and queued; a background flusher writes the queue to
-// the store every Config.WriteBehind.FlushInterval, in batches. The cache is never the
-// only copy of an event: events stay in the queue until the store
+// the store every Config.WriteBehind.FlushInterval, in batches. The cache is
+// never the only copy of an event: events stay in the queue until the store
 // acknowledges them, and Close writes what is left.
 //
 // A visitor is kept only once they come back with the cookie they were
@@ -67,15 +69,8 @@
 // of the user and every server-side event about the user shares, and the
 // cookie names the user from then on.
 //
-// The merge is exactly-once and safe with several instances. Identify
-// writes an alias event to the visitor's profile at once, which freezes it;
-// a merge event carrying the frozen profile is queued for the user's
-// profile; events that still reach the frozen profile (from an instance
-// that had not heard of the merge, or a client still naming the visitor)
-// are forwarded to the user's profile under ids derived from theirs. What
-// remains: events pending on an instance that dies before writing them are
-// lost, as any pending event is; a forward delivered again after the user's
-// profile took store.Limits.RememberedIDs other opaque ids counts twice.
+// The merge is exactly-once and safe with several instances (see the
+// README's "Identity stitching" and package internal/core's stitch.go).
 //
 // # Privacy
 //
