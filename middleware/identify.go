@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"net/http"
 
-	"github.com/tailorhq/tailor/middleware/internal/cookie"
 	"github.com/tailorhq/tailor/middleware/internal/core"
 	"github.com/tailorhq/tailor/middleware/internal/tracking"
 	"github.com/tailorhq/tailor/store"
@@ -67,7 +66,7 @@ func (p *Personalizer) Identify(w http.ResponseWriter, r *http.Request, userID s
 	if standalone {
 		// The cookie is re-issued: a first page view that it carries goes
 		// on in it, to be recorded when the visitor comes back.
-		if c, err := p.cookies.Cookie(cookie.ID{Visitor: v.v.ID(), User: v.v.UserID()}, v.v.First, r, now); err == nil {
+		if c, err := p.cookies.Cookie(v.v.CookieID(), v.v.First, r, now); err == nil {
 			http.SetCookie(w, c)
 		}
 	}

@@ -4,7 +4,6 @@ import (
 	"net/http"
 	"strings"
 
-	"github.com/tailorhq/tailor/middleware/internal/cookie"
 	"github.com/tailorhq/tailor/store"
 )
 
@@ -35,7 +34,7 @@ func (w *responseWriter) writeHeaders(status int) {
 			pv.Time = v.v.Now
 			first = &pv
 		}
-		if c, err := v.p.cookies.Cookie(cookie.ID{Visitor: v.v.ID(), User: v.v.UserID()}, first, w.r, v.v.Now); err == nil {
+		if c, err := v.p.cookies.Cookie(v.v.CookieID(), first, w.r, v.v.Now); err == nil {
 			h.Add("Set-Cookie", c.String())
 		} else {
 			v.p.cfg.Logger.Error("tailor: encoding the visitor cookie failed", "err", err)

@@ -5,6 +5,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/tailorhq/tailor/middleware/internal/cookie"
 	"github.com/tailorhq/tailor/rules"
 	"github.com/tailorhq/tailor/store"
 )
@@ -53,6 +54,12 @@ func (v *Visit) ID() string { return v.bind().id }
 
 // UserID returns the user the visitor identified as, or "".
 func (v *Visit) UserID() string { return v.bind().user }
+
+// CookieID returns what the visitor's cookie says, from one binding.
+func (v *Visit) CookieID() cookie.ID {
+	b := v.bind()
+	return cookie.ID{Visitor: b.id, User: b.user}
+}
 
 // Profile returns a copy of the visitor's profile, nil for visitors not
 // tracked.
