@@ -188,7 +188,7 @@ func New(cfg Config) (*Core, error) {
 	return p, nil
 }
 
-// Ready returns a channel that is closed once the Personalizer hears the
+// Ready returns a channel that is closed once the Core hears the
 // store's change announcements (store.Invalidator), at once for a store
 // that makes none. New waits for it up to Config.StoreTimeout. Until then,
 // another instance's changes reach this one only when its cached copies
