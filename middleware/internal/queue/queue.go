@@ -34,6 +34,9 @@ func New(max int) *Queue {
 // Add appends events for id, dropping the oldest pending events past the
 // bound. It returns how many were dropped.
 func (q *Queue) Add(id string, evs ...store.Event) int {
+	if len(evs) == 0 {
+		return 0 // an empty entry would hide id from trim
+	}
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	l, ok := q.pending[id]
@@ -140,6 +143,9 @@ func (q *Queue) PutBack(bs []store.Batch) int {
 	ids := make([]string, 0, len(bs))
 	for _, b := range bs {
 		q.unflight(b)
+		if len(b.Events) == 0 {
+			continue // an empty entry would hide b.ID from trim
+		}
 		l, ok := q.pending[b.ID]
 		if !ok {
 			ids = append(ids, b.ID)

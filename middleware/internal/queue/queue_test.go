@@ -491,3 +491,22 @@ func TestConcurrent(t *testing.T) {
 		t.Errorf("TakeDropped = %d, want 0", d)
 	}
 }
+
+// TestEmptyAddKeepsTheBound: adding no events, or putting back a batch of
+// none, leaves no empty entry that would hide the id from the bound.
+func TestEmptyAddKeepsTheBound(t *testing.T) {
+	t.Parallel()
+	for name, empty := range map[string]func(q *Queue){
+		"Add":     func(q *Queue) { q.Add("a") },
+		"PutBack": func(q *Queue) { q.PutBack([]store.Batch{{ID: "a"}}) },
+	} {
+		q := New(2)
+		empty(q)
+		q.Add("b", evs("b1", "b2")...)
+		q.Add("b", evs("b3")...)
+		q.Add("a", evs("a1", "a2", "a3")...)
+		if n := q.Len(); n > 2 {
+			t.Errorf("%s of nothing, then 6 events: Len %d, past the bound of 2", name, n)
+		}
+	}
+}
