@@ -100,10 +100,7 @@ func Of(r *http.Request, bot bool, pathBytes int, countryHeader string) rules.Fa
 		f.Medium, f.Campaign = strings.Clone(f.Medium), strings.Clone(f.Campaign)
 	}
 	if countryHeader != "" {
-		f.Country = strings.ToUpper(strings.TrimSpace(r.Header.Get(countryHeader)))
-		if len(f.Country) > 8 {
-			f.Country = f.Country[:8]
-		}
+		f.Country = store.Truncate(strings.ToUpper(strings.TrimSpace(r.Header.Get(countryHeader))), 8)
 	}
 	return f
 }

@@ -148,6 +148,8 @@ func TestOf(t *testing.T) {
 			want: rules.Facts{Path: "/", Device: "desktop", Country: "DE"}},
 		{name: "country cut at 8", target: "/", header: map[string]string{"CF-IPCountry": "abcdefghijkl"}, country: "CF-IPCountry",
 			want: rules.Facts{Path: "/", Device: "desktop", Country: "ABCDEFGH"}},
+		{name: "country cut at a character boundary", target: "/", header: map[string]string{"CF-IPCountry": "abcdefgé"}, country: "CF-IPCountry",
+			want: rules.Facts{Path: "/", Device: "desktop", Country: "ABCDEFG"}},
 		{name: "country header not configured", target: "/", header: map[string]string{"CF-IPCountry": "DE"},
 			want: rules.Facts{Path: "/", Device: "desktop"}},
 	}
