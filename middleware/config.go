@@ -48,7 +48,7 @@ type Config struct {
 	// profile to load from the Store (on a cache miss), even with a store
 	// or client that ignores the context's deadline. Past it the request
 	// is served from the events pending here, and loads are skipped for a
-	// FlushInterval. Default 250 ms.
+	// WriteBehind.FlushInterval. Default 250 ms.
 	LoadTimeout time.Duration
 
 	// IsBot tells crawlers, which are served but not tracked: no cookie,

@@ -32,9 +32,10 @@ import (
 // (a profile is merged into a user's once, however often it is sent), and
 // the visitor's next request after that is bound to the user. While the
 // store is known to be failing (a read or write failed within the last
-// FlushInterval), Identify waits for it no longer than Config.LoadTimeout:
-// past that it queues the merge and returns ErrMergeQueued. The identify
-// event (the traits) is recorded for the user in every case. It has no effect on visitors who are not
+// WriteBehind.FlushInterval), Identify waits for it no longer than
+// Config.LoadTimeout: past that it queues the merge and returns
+// ErrMergeQueued. The identify event (the traits) is recorded for the user
+// in every case. It has no effect on visitors who are not
 // tracked (crawlers, no consent).
 func (p *Personalizer) Identify(w http.ResponseWriter, r *http.Request, userID string, traits map[string]any) error {
 	to, err := store.UserProfileID(userID)

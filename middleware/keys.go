@@ -44,6 +44,11 @@ func LoadOrCreateKeys(path string) ([]KeyPair, error) {
 	if err != nil {
 		return nil, fmt.Errorf("tailor: read cookie keys: %w", err)
 	}
+	return parseKeys(path, b)
+}
+
+// parseKeys reads the key file b, read from path.
+func parseKeys(path string, b []byte) ([]KeyPair, error) {
 	var kf keyFile
 	if err := json.Unmarshal(b, &kf); err != nil {
 		return nil, fmt.Errorf("tailor: cookie keys %s: %w", path, err)
@@ -64,27 +69,58 @@ func LoadOrCreateKeys(path string) ([]KeyPair, error) {
 
 // createKeys writes a new key file at path, whole or not at all: the file
 // is written aside and linked into place, which fails if another process
-// did so first (then its keys are read).
+// did so first (then its keys are read). On a file system without hard
+// links it is created in place, exclusively.
 func createKeys(path string) ([]KeyPair, error) {
 	k := GenerateKeyPair()
 	out, _ := json.MarshalIndent(keyFile{Keys: []KeyPair{k}}, "", "  ")
+	out = append(out, '\n')
 	f, err := os.CreateTemp(filepath.Dir(path), ".tailor-keys-*")
 	if err != nil {
 		return nil, fmt.Errorf("tailor: create cookie keys: %w", err)
 	}
 	defer os.Remove(f.Name())
-	_, err = f.Write(append(out, '\n'))
+	_, err = f.Write(out)
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
-	if err == nil {
-		err = os.Link(f.Name(), path)
+	if err != nil {
+		return nil, fmt.Errorf("tailor: write cookie keys %s: %w", path, err)
+	}
+	err = os.Link(f.Name(), path)
+	if err != nil && !errors.Is(err, fs.ErrExist) {
+		err = writeExclusive(path, out)
 	}
 	switch {
 	case errors.Is(err, fs.ErrExist):
-		return LoadOrCreateKeys(path)
+		// Another process made it first; or path is a link to nothing,
+		// which is not ours to replace.
+		b, rerr := os.ReadFile(path)
+		if rerr != nil {
+			return nil, fmt.Errorf("tailor: cookie keys %s exists but cannot be read (a link to a missing file?): %w", path, rerr)
+		}
+		return parseKeys(path, b)
 	case err != nil:
 		return nil, fmt.Errorf("tailor: create cookie keys %s: %w", path, err)
 	}
 	return []KeyPair{k}, nil
+}
+
+// writeExclusive creates path with b, failing if it exists.
+func writeExclusive(path string, b []byte) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return err
+	}
+	_, err = f.Write(b)
+	if serr := f.Sync(); err == nil {
+		err = serr
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		os.Remove(path)
+	}
+	return err
 }

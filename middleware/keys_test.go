@@ -63,6 +63,21 @@ func TestLoadOrCreateKeysRefusesBadFiles(t *testing.T) {
 	if _, err := middleware.LoadOrCreateKeys(filepath.Join(dir, "no-such-dir", "k")); err == nil {
 		t.Error("a key file in a missing directory was accepted")
 	}
+	// A link to a missing file (a secret mount between two versions) is
+	// not replaced: an error names it, at once.
+	link := filepath.Join(dir, "dangling")
+	if err := os.Symlink(filepath.Join(dir, "missing"), link); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := middleware.LoadOrCreateKeys(link); err == nil || !strings.Contains(err.Error(), link) {
+		t.Errorf("a dangling link: %v", err)
+	}
+	if _, err := os.Lstat(filepath.Join(dir, "missing")); err == nil {
+		t.Error("the link's target was created")
+	}
+	if m, _ := filepath.Glob(filepath.Join(dir, ".tailor-keys-*")); len(m) > 0 {
+		t.Errorf("temporary files left: %v", m)
+	}
 }
 
 // Processes that start at once on a fresh machine agree on one key file.

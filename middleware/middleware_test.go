@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -309,5 +310,46 @@ func TestOnSegmentChange(t *testing.T) {
 	}
 	if _, err := p.Profile(context.Background(), "0123456789abcdef0123456789abcdef"); err != store.ErrNotFound {
 		t.Fatalf("Profile of a stranger: %v", err)
+	}
+}
+
+// TestObserversMayCallThePersonalizer: observers are called with no lock
+// held, so one may read the visitor it hears of.
+func TestObserversMayCallThePersonalizer(t *testing.T) {
+	t.Parallel()
+	// Not newP: after a deadlock, closing would wait for ever.
+	p, err := middleware.New(middleware.Config{Keys: []middleware.KeyPair{testKeys}, Store: memory.New(storeLimits), Engine: heroEngine(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var id atomic.Pointer[string]
+	var read atomic.Int32
+	p.Observe(middleware.Observer{Classified: func(time.Duration) {
+		if s := id.Load(); s != nil {
+			p.Profile(context.Background(), *s)
+			read.Add(1)
+		}
+	}})
+	srv := httptest.NewServer(p.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s := middleware.FromContext(r.Context()).ID()
+		id.Store(&s)
+	})))
+	c := newClient(t, srv)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for range 3 {
+			c.get("/")
+		}
+	}()
+	select {
+	case <-done:
+	case <-time.After(20 * time.Second):
+		t.Fatal("requests did not finish: an observer waited for a lock its caller held")
+	}
+	srv.Close()
+	p.Close(context.Background())
+	if read.Load() == 0 {
+		t.Fatal("the observer never heard a classification of a known visitor")
 	}
 }

@@ -880,7 +880,7 @@ func (m *model) opAct(b *mbrowser, in *instance) *op {
 		}}
 }
 
-// opTrack: an action recorded outside Handler (Personalizer.Track), with
+// opTrack: an action recorded outside Handler (Personalizer.VisitorOf), with
 // the browser's cookie alone.
 func (m *model) opTrack(b *mbrowser, in *instance) *op {
 	pre := b.st

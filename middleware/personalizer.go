@@ -3,6 +3,7 @@ package middleware
 import (
 	"context"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/tailorhq/tailor/middleware/internal/cookie"
@@ -16,10 +17,11 @@ import (
 // into segments and puts a Visitor into each request's context. Make one
 // with New, wrap handlers with Handler, and Close it on shutdown.
 type Personalizer struct {
-	cfg     Config
-	cookies *cookie.Codec
-	core    *core.Core
-	obs     observers
+	cfg       Config
+	cookies   *cookie.Codec
+	core      *core.Core
+	obs       observers
+	closeOnce sync.Once // closes cookies
 }
 
 // New returns a Personalizer for cfg, or an error naming each invalid field.
@@ -136,7 +138,7 @@ func (p *Personalizer) Flush(ctx context.Context) error { return p.core.Flush(ct
 // until they come back.
 func (p *Personalizer) Close(ctx context.Context) error {
 	err := p.core.Close(ctx)
-	p.cookies.Close()
+	p.closeOnce.Do(p.cookies.Close)
 	return err
 }
 
@@ -164,5 +166,12 @@ func init() {
 			return &v.v, true
 		}
 		return nil, false
+	}
+	core.Unwrap.ReadProfile = func(x any, fn func(*store.Profile)) {
+		if v := x.(*Visitor); v != nil {
+			v.p.core.ReadProfile(&v.v, fn)
+			return
+		}
+		fn(nil)
 	}
 }

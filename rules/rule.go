@@ -99,6 +99,8 @@ var factNames = [...]string{"path", "referrer", "utmSource", "utmMedium", "utmCa
 type Input struct {
 	// Profile is the visitor's profile, or nil when the visitor is not
 	// tracked (a crawler, or no consent): only Request facts are known.
+	// Its Visits does not count a visit this request begins: rules read
+	// the count of visits with Input.Visits.
 	Profile *store.Profile
 	// Request holds facts taken from the current request alone.
 	Request Facts

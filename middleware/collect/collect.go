@@ -19,6 +19,7 @@ import (
 	"github.com/tidwall/gjson"
 
 	"github.com/tailorhq/tailor/middleware"
+	"github.com/tailorhq/tailor/middleware/internal/cookie"
 	"github.com/tailorhq/tailor/middleware/internal/core"
 	"github.com/tailorhq/tailor/middleware/internal/tracking"
 	"github.com/tailorhq/tailor/store"
@@ -68,6 +69,7 @@ type Collector struct {
 	keys    writeKeys
 	keyRate *limiter // per write key
 	ipRate  *limiter // per client address, for calls without a key
+	inside  sync.Once
 }
 
 // New returns the collection endpoint of p, or an error naming each
@@ -132,7 +134,15 @@ var callKinds = map[string]string{
 
 // ServeHTTP answers a call of the tracking API, or the snippet.
 func (p *Collector) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	middleware.FromContext(r.Context()).SkipPageView()
+	if v := middleware.FromContext(r.Context()); v != nil {
+		// Mounted inside Handler: it works, but each server call was
+		// taken for a new visitor, and t.js cannot be cached publicly.
+		v.SkipPageView()
+		p.inside.Do(func() {
+			p.core.Logger().Warn("tailor/collect: the Collector is mounted inside Personalizer.Handler; mount it beside it " +
+				"(a mux with the Collector at its Path and Handler(site) at \"/\"), or every server call counts as a new visitor")
+		})
+	}
 	route := strings.TrimPrefix(r.URL.Path, p.cfg.Path)
 	if route == r.URL.Path {
 		route = strings.TrimPrefix(route, "/") // mounted under http.StripPrefix
@@ -286,11 +296,11 @@ func (p *Collector) collectBrowser(r *http.Request, calls []tracking.Call, errs 
 	}
 	// Calls of visitors who are not kept are refused by what they record
 	// as any other; what may be recorded is dropped.
-	kept := v.Tracked && !v.New
+	kept, who := v.Tracked && !v.New, v.CookieID() // one binding for the whole batch
 	evs := make([]store.Event, 0, len(calls))
 	for i := range calls {
 		c := &calls[i]
-		switch field, why := p.browserRefusal(c, v, kept); {
+		switch field, why := p.browserRefusal(c, who, kept); {
 		case field != "":
 			errs = append(errs, tracking.FieldError{Status: http.StatusForbidden, Index: c.Index, Code: "forbidden", Field: tracking.FieldPrefix(c.Index) + field, Message: why})
 		case !kept:
@@ -313,7 +323,7 @@ var orderEvents = []string{"Order Updated", "Order Refunded", "Order Cancelled"}
 // browserRefusal is the whole policy for calls without a write key (the
 // browser snippet, or anyone holding a visitor's cookie): it returns the
 // field at fault in c and why c may not be recorded for the visitor of
-// the cookie v, or "" when it may. For a visitor who is not kept (whose
+// the cookie (who), or "" when it may. For a visitor who is not kept (whose
 // calls are dropped) only what the call records is checked.
 //
 // Such calls may record page and screen views and track events, for the
@@ -323,13 +333,13 @@ var orderEvents = []string{"Order Updated", "Order Refunded", "Order Cancelled"}
 // counts in Purchases, with their revenue), the other order events, and
 // the events named in Config.ServerEvents. Browser track events carry no
 // traits and no revenue (see trackFrom).
-func (p *Collector) browserRefusal(c *tracking.Call, v *core.Visit, kept bool) (field, why string) {
+func (p *Collector) browserRefusal(c *tracking.Call, who cookie.ID, kept bool) (field, why string) {
 	switch {
 	case c.Kind == tracking.KindIdentify || c.Kind == tracking.KindGroup || c.Kind == tracking.KindAlias:
 		return "type", c.Kind + " calls need a write key: traits and merges come from servers (see Personalizer.Identify)"
-	case kept && c.AnonymousID != "" && c.AnonymousID != v.ID():
+	case kept && c.AnonymousID != "" && c.AnonymousID != who.Visitor:
 		return "anonymousId", "names another visitor than the one of the cookie"
-	case kept && c.UserID != "" && c.UserID != v.UserID():
+	case kept && c.UserID != "" && c.UserID != who.User:
 		return "userId", "names another user than the one of the cookie"
 	case c.Kind != tracking.KindTrack:
 		return "", ""

@@ -4,9 +4,11 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -688,3 +690,39 @@ func TestRepeatedIdentifyMergesOnce(t *testing.T) {
 		t.Fatalf("after three merges of one visitor: %d orders, revenue %v", u.Purchases.Count, u.Purchases.Revenue)
 	}
 }
+
+// TestCollectorInsideHandlerWarns: mounted inside Handler, the endpoint
+// still answers, and says once, in the log, to mount it beside.
+func TestCollectorInsideHandlerWarns(t *testing.T) {
+	t.Parallel()
+	var mu sync.Mutex
+	var logged strings.Builder
+	logger := slog.New(slog.NewTextHandler(writerFunc(func(b []byte) (int, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		return logged.Write(b)
+	}), nil))
+	p := newP(t, memory.New(store.Limits{}), func(c *middleware.Config) { c.Logger = logger })
+	c := newCollector(t, p, collect.Config{WriteKeys: []string{writeKey}})
+	mux := http.NewServeMux()
+	mux.Handle("/_tailor/", c)
+	h := p.Handler(mux)
+	for range 2 {
+		r := httptest.NewRequest("POST", "/_tailor/v1/track", strings.NewReader(`{"userId":"u","event":"e"}`))
+		r.Header.Set("Authorization", basic(writeKey))
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, r)
+		if rec.Code != 200 {
+			t.Fatalf("inside Handler: %d %s", rec.Code, rec.Body)
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if n := strings.Count(logged.String(), "mounted inside Personalizer.Handler"); n != 1 {
+		t.Errorf("warned %d times, want once:\n%s", n, logged.String())
+	}
+}
+
+type writerFunc func([]byte) (int, error)
+
+func (f writerFunc) Write(b []byte) (int, error) { return f(b) }

@@ -123,7 +123,7 @@ func (sl *slot) experiment(v *middleware.Visitor, c Choice) Choice {
 		return c
 	}
 	var prev string
-	prev, _ = previous(v.Profile(), e.Key)
+	readProfile(v, func(p *store.Profile) { prev, _ = previous(p, e.Key) })
 	seg := e.breakdown(v)
 	var arm string
 	var in bool
@@ -155,15 +155,16 @@ func (sl *slot) experiment(v *middleware.Visitor, c Choice) Choice {
 // trait TraitPrefix+key.
 func record(v *middleware.Visitor, e *Experiment, arm, seg string) {
 	x := exposure{Variant: arm, Segment: seg}
-	p := v.Profile()
-	for _, g := range e.Goals {
-		if x.Goals == nil {
-			x.Goals = make(map[string]int, len(e.Goals))
+	readProfile(v, func(p *store.Profile) {
+		for _, g := range e.Goals {
+			if x.Goals == nil {
+				x.Goals = make(map[string]int, len(e.Goals))
+			}
+			if p != nil {
+				x.Goals[g] = p.Counts[g]
+			}
 		}
-		if p != nil {
-			x.Goals[g] = p.Counts[g]
-		}
-	}
+	})
 	props, err := json.Marshal(map[string]string{"experiment": e.Key, "variant": arm, "segment": seg})
 	if err != nil {
 		return

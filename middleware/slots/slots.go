@@ -10,8 +10,10 @@ import (
 
 	"github.com/tailorhq/tailor/internal/errlist"
 	"github.com/tailorhq/tailor/middleware"
+	"github.com/tailorhq/tailor/middleware/internal/core"
 	"github.com/tailorhq/tailor/rules"
 	"github.com/tailorhq/tailor/rules/experiment"
+	"github.com/tailorhq/tailor/store"
 )
 
 // DefaultKey is the key of a slot's default variant when it has none.
@@ -97,8 +99,10 @@ type document struct {
 func (d *document) get(v *middleware.Visitor) []byte {
 	if !d.done {
 		d.done = true
-		in := &rules.Input{Profile: v.Profile(), Request: v.Facts(), Now: d.now}
-		d.doc = in.Document()
+		readProfile(v, func(p *store.Profile) {
+			in := &rules.Input{Profile: p, Request: v.Facts(), Now: d.now}
+			d.doc = in.Document()
+		})
 	}
 	return d.doc
 }
@@ -351,3 +355,10 @@ func (e *Error) Error() string {
 // Errors lists the problems of slots declared in Go. errors.As finds each
 // *Error in it.
 type Errors = errlist.List[*Error]
+
+// readProfile calls fn with v's profile without copying it, under the
+// visitor's lock (fn must not keep it, nor call v's methods that read the
+// profile or record). A render reads the profile once per slot.
+func readProfile(v *middleware.Visitor, fn func(*store.Profile)) {
+	core.Unwrap.ReadProfile(v, fn)
+}

@@ -1,9 +1,8 @@
 // Package core is the runtime behind package middleware: it keeps each
 // visitor's state (the stored profile with the events pending for it) in a
 // cost-bounded cache, records events into it, writes them behind to the
-// store, classifies, stitches visitors to users, and erases. See
-// middleware's package documentation ("A map of the packages") for how a
-// request goes through it.
+// store, classifies, stitches visitors to users, and erases. The README's
+// "A map of the code" follows a request through it.
 //
 // # Locks
 //
@@ -238,12 +237,15 @@ func (p *Core) Begin(r *http.Request, v *Visit) {
 	// already, as its events will count it.
 	prof := b.st.prof
 	newVisit := !prof.LastSeen.IsZero() && now.Sub(prof.LastSeen) > p.cfg.VisitTimeout
-	v.Segments = p.classifyCached(b.st, v.Facts, now, newVisit)
+	var took time.Duration
+	v.Segments, took = p.classifyCached(b.st, v.Facts, now, newVisit)
 	if !v.New && !b.st.partial && p.cfg.Hooks.WantsSegments() && !store.SameSegments(v.Segments, prof.Segments) {
 		p.recordSegments(b, v.Segments, now)
 	}
 	mu.Unlock()
-	return
+	if took > 0 {
+		p.cfg.Hooks.Classified(took) // with no lock held, as observers are promised
+	}
 }
 
 // recordSegments records that the visitor of b was classified into segs,
@@ -378,11 +380,13 @@ func (p *Core) classify(prof *store.Profile, f rules.Facts, now time.Time) []str
 }
 
 // classifyCached classifies st's profile, reusing the last result while
-// it holds (see rules.Engine.ClassifyMemo). The stripe lock of st is held.
-func (p *Core) classifyCached(st *state, f rules.Facts, now time.Time, newVisit bool) []string {
+// it holds (see rules.Engine.ClassifyMemo). It returns how long a
+// classification took when someone listens (Hooks.WantsTiming), else 0,
+// and 0 when the last result was reused. The stripe lock of st is held.
+func (p *Core) classifyCached(st *state, f rules.Facts, now time.Time, newVisit bool) ([]string, time.Duration) {
 	e := p.cfg.Engine
 	if e == nil {
-		return nil
+		return nil, 0
 	}
 	timed := p.cfg.Hooks.WantsTiming()
 	var start time.Time
@@ -392,10 +396,12 @@ func (p *Core) classifyCached(st *state, f rules.Facts, now time.Time, newVisit 
 	segs, classified := e.ClassifyMemo(&st.memo, &rules.Input{Profile: st.prof, Request: f, Now: now, NewVisit: newVisit})
 	if !classified {
 		p.stats.ClassifyCached.Add(1)
-	} else if timed {
-		p.cfg.Hooks.Classified(time.Since(start))
+		return segs, 0
 	}
-	return segs
+	if timed {
+		return segs, max(time.Since(start), 1)
+	}
+	return segs, 0
 }
 
 func (p *Core) lock(id string) *sync.Mutex {

@@ -74,6 +74,23 @@ func (p *Core) Profile(v *Visit) *store.Profile {
 	return b.st.prof.Clone()
 }
 
+// ReadProfile calls fn with the visitor's profile as this instance has it,
+// holding the visitor's stripe lock: it costs no copy, unlike Profile. fn
+// gets nil for visitors not tracked; it must neither keep nor change the
+// profile, and must not call into the Core. This is for tailor's own
+// packages: the public API has no callback run under a lock.
+func (p *Core) ReadProfile(v *Visit, fn func(*store.Profile)) {
+	if !v.Tracked {
+		fn(nil)
+		return
+	}
+	b := v.bind()
+	mu := p.lock(b.pid)
+	mu.Lock()
+	defer mu.Unlock()
+	fn(b.st.prof)
+}
+
 // RecordVisit records events of the visitor v, as Record does, keeping
 // the events' ids (messageIds) when they have one.
 func (p *Core) RecordVisit(v *Visit, evs []store.Event) {
@@ -120,4 +137,8 @@ func (p *Core) Logger() *slog.Logger { return p.cfg.Logger }
 var Unwrap struct {
 	Personalizer func(p any) *Core
 	Visitor      func(v any) (*Visit, bool)
+	// ReadProfile calls Core.ReadProfile for a *middleware.Visitor (fn
+	// gets nil for a nil one), for middleware/slots, which reads the
+	// profile on every render.
+	ReadProfile func(v any, fn func(*store.Profile))
 }
