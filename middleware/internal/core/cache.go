@@ -137,7 +137,7 @@ func (p *Core) state(ctx context.Context, id string) *state {
 		mu.Lock()
 		cached := false
 		switch {
-		case p.forgotten.profile(id):
+		case p.forgotten.Profile(id):
 			st.prof = store.New(id) // erased meanwhile (Forget)
 		case !st.partial:
 			cached = p.cache.SetWithTTL(id, st, cost(prof), time.Duration(p.ttl.Load()))

@@ -35,6 +35,7 @@ import (
 	"golang.org/x/sync/singleflight"
 
 	"github.com/tailorhq/tailor/middleware/internal/cookie"
+	"github.com/tailorhq/tailor/middleware/internal/erasure"
 	"github.com/tailorhq/tailor/middleware/internal/queue"
 	"github.com/tailorhq/tailor/middleware/internal/reqfacts"
 	"github.com/tailorhq/tailor/rules"
@@ -130,9 +131,9 @@ type Core struct {
 	subbed bool
 	ready  chan struct{} // closed once the store's announcements are heard
 
-	forgotten forgottenSet   // erased profiles and visitors
-	merges    mergeLog       // merges written lately, for erasures elsewhere
-	bg        sync.WaitGroup // background erasures and expiries
+	forgotten *erasure.Set     // erased profiles and visitors
+	merges    erasure.MergeLog // merges written lately, for erasures elsewhere
+	bg        sync.WaitGroup   // background erasures and expiries
 	expiring  atomic.Bool
 }
 
@@ -164,8 +165,8 @@ func New(cfg Config) (*Core, error) {
 		done:     make(chan struct{}),
 	}
 	p.ttl.Store(int64(cfg.Freshness))
-	p.forgotten.init(cfg.CookieMaxAge)
-	p.merges.ttl = p.tombstoneTTL()
+	p.forgotten = erasure.NewSet(cfg.CookieMaxAge)
+	p.merges.TTL = p.tombstoneTTL()
 	ctx, cancel := context.WithCancel(context.Background())
 	p.cancel = cancel
 	if inv, ok := cfg.Store.(store.Invalidator); ok {
@@ -283,7 +284,7 @@ func (p *Core) identify(r *http.Request, v *Visit) {
 		}
 		return
 	}
-	if had && p.forgotten.visitor(ci) {
+	if had && p.forgotten.Visitor(ci) {
 		// Erased (Forget): the cookie goes, and this response is made from
 		// the request alone.
 		v.ExpireCookie, v.Consent = true, ConsentContextual
@@ -313,7 +314,7 @@ func (p *Core) identify(r *http.Request, v *Visit) {
 		return
 	}
 	b.st = p.state(r.Context(), b.pid)
-	if p.forgotten.visitor(ci) {
+	if p.forgotten.Visitor(ci) {
 		// Loading found the profile erased (a tombstone): as above.
 		v.Tracked, v.First, v.SetCookie = false, nil, false
 		v.ExpireCookie, v.Consent = true, ConsentContextual
@@ -331,7 +332,7 @@ func (p *Core) identify(r *http.Request, v *Visit) {
 		b.st = p.state(r.Context(), into)
 		v.SetCookie = true
 	}
-	if p.forgotten.profile(b.pid) {
+	if p.forgotten.Profile(b.pid) {
 		// The profile it leads to was erased (found by its tombstone).
 		v.Tracked, v.First, v.SetCookie = false, nil, false
 		v.ExpireCookie, v.Consent = true, ConsentContextual
@@ -464,7 +465,7 @@ func (p *Core) flushSoon() {
 // the profiles its merge events would merge are erased too. The caller
 // holds id's stripe lock.
 func (p *Core) enqueue(id string, evs []store.Event) {
-	if p.forgotten.profile(id) {
+	if p.forgotten.Profile(id) {
 		p.eraseMerged(evs, false)
 		return
 	}

@@ -221,7 +221,7 @@ func (p *Core) unlockFlush() {
 func (p *Core) putBack(bs []store.Batch) {
 	keep := bs[:0:0]
 	for _, b := range bs {
-		if p.forgotten.profile(b.ID) {
+		if p.forgotten.Profile(b.ID) {
 			p.queue.Settle([]store.Batch{b})
 			continue
 		}
@@ -243,12 +243,12 @@ func (p *Core) written(ctx context.Context, batches []store.Batch, profs []*stor
 			p.erased(batches[i].ID)
 			p.eraseMerged(batches[i].Events, true) // the refused merges
 		} else {
-			p.merges.add(batches[i])
+			p.merges.Add(batches[i])
 		}
 	}
 	p.eraseAgain(ctx, batches, profs)
 	for i, prof := range profs {
-		if prof != nil && prof.MergedInto != "" && !p.forgotten.profile(prof.ID) {
+		if prof != nil && prof.MergedInto != "" && !p.forgotten.Profile(prof.ID) {
 			p.merged(batches[i], prof)
 		}
 	}

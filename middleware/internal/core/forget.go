@@ -4,10 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"hash/maphash"
 	"slices"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/tailorhq/tailor/middleware/internal/cookie"
@@ -44,7 +41,7 @@ func (p *Core) Forget(ctx context.Context, id string) error {
 	// A profile that cannot be read may hold aliases that are not found:
 	// what was found is erased all the same, and the error returned.
 	ids, visitors, errs := p.erasable(ctx, id)
-	p.forgotten.add(ids, visitors, p.tombstoneTTL())
+	p.forgotten.Add(ids, visitors, p.tombstoneTTL())
 	p.lockFlush() // no flush in flight: nothing written after the delete
 	defer p.unlockFlush()
 	for _, pid := range ids {
@@ -144,8 +141,8 @@ func (p *Core) erased(pid string) {
 	if cookie.IsVisitorID(pid) {
 		visitors = []string{pid}
 	}
-	p.forgotten.add([]string{pid}, visitors, p.tombstoneTTL())
-	merges := append(p.queue.Get(pid), p.merges.take(pid)...)
+	p.forgotten.Add([]string{pid}, visitors, p.tombstoneTTL())
+	merges := append(p.queue.Get(pid), p.merges.Take(pid)...)
 	p.queue.Remove(pid)
 	p.wipe(pid)
 	p.eraseMerged(merges, true)
@@ -177,7 +174,7 @@ func (p *Core) eraseMerged(evs []store.Event, now bool) {
 	if len(ids) == 0 {
 		return
 	}
-	p.forgotten.add(ids, visitors, p.tombstoneTTL())
+	p.forgotten.Add(ids, visitors, p.tombstoneTTL())
 	del := func(wipe bool) {
 		for _, id := range ids {
 			p.queue.Remove(id)
@@ -211,7 +208,7 @@ func (p *Core) eraseMerged(evs []store.Event, now bool) {
 // caller does not merge them into a user's profile either.
 func (p *Core) eraseAgain(ctx context.Context, written []store.Batch, profs []*store.Profile) {
 	for i, b := range written {
-		if !p.forgotten.profile(b.ID) || profs[i] == nil {
+		if !p.forgotten.Profile(b.ID) || profs[i] == nil {
 			continue // not erased, or refused by the store's tombstone
 		}
 		p.eraseMerged(b.Events, true)
@@ -244,10 +241,10 @@ func (p *Core) tombstoneTTL() time.Duration {
 // withdraw erases the visitor of a cookie whose request came without
 // consent, in the background.
 func (p *Core) withdraw(ci cookie.ID) {
-	if p.forgotten.visitor(ci) || p.closed.Load() {
+	if p.forgotten.Visitor(ci) || p.closed.Load() {
 		return // being erased already
 	}
-	p.forgotten.add(nil, []string{ci.Visitor}, p.tombstoneTTL())
+	p.forgotten.Add(nil, []string{ci.Visitor}, p.tombstoneTTL())
 	p.bg.Add(1)
 	go func() {
 		defer p.bg.Done()
@@ -261,83 +258,6 @@ func (p *Core) withdraw(ci cookie.ID) {
 			p.cfg.Logger.Warn("tailor: erasing a visitor who withdrew consent failed", "err", err)
 		}
 	}()
-}
-
-// forgottenSet remembers what was erased, as hashes: profile ids for a
-// short while (nothing is recorded for them), visitor ids for as long as a
-// cookie lives (their cookies are deleted), at most maxForgotten.
-type forgottenSet struct {
-	seed     maphash.Seed
-	n        atomic.Int64 // entries; none is the fast path
-	mu       sync.Mutex
-	profiles map[uint64]time.Time // until
-	visitors map[uint64]time.Time
-	order    []uint64 // visitors, oldest first
-	long     time.Duration
-}
-
-const maxForgotten = 100_000
-
-func (f *forgottenSet) init(cookieMaxAge time.Duration) {
-	f.seed = maphash.MakeSeed()
-	f.profiles = make(map[uint64]time.Time)
-	f.visitors = make(map[uint64]time.Time)
-	f.long = cookieMaxAge
-}
-
-func (f *forgottenSet) hash(s string) uint64 { return maphash.String(f.seed, s) }
-
-// add remembers profile ids for ttl and visitor ids for a cookie's life.
-func (f *forgottenSet) add(profiles, visitors []string, ttl time.Duration) {
-	now := time.Now()
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	for _, id := range profiles {
-		f.profiles[f.hash(id)] = now.Add(ttl)
-	}
-	for _, id := range visitors {
-		h := f.hash(id)
-		if _, ok := f.visitors[h]; !ok {
-			f.order = append(f.order, h)
-		}
-		f.visitors[h] = now.Add(f.long)
-	}
-	for len(f.order) > maxForgotten {
-		delete(f.visitors, f.order[0])
-		f.order = f.order[1:]
-	}
-	for h, until := range f.profiles {
-		if now.After(until) {
-			delete(f.profiles, h)
-		}
-	}
-	f.n.Store(int64(len(f.profiles) + len(f.visitors)))
-}
-
-func (f *forgottenSet) has(m map[uint64]time.Time, id string) bool {
-	until, ok := m[f.hash(id)]
-	return ok && time.Now().Before(until)
-}
-
-// profile reports whether nothing may be recorded for the profile id.
-func (f *forgottenSet) profile(id string) bool {
-	if f.n.Load() == 0 {
-		return false
-	}
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.has(f.profiles, id)
-}
-
-// visitor reports whether the cookie ci names an erased visitor or user.
-func (f *forgottenSet) visitor(ci cookie.ID) bool {
-	if f.n.Load() == 0 {
-		return false
-	}
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.has(f.visitors, ci.Visitor) || f.has(f.profiles, ci.Visitor) ||
-		(ci.User != "" && f.has(f.profiles, store.UserPrefix+ci.User))
 }
 
 // expireInBackground deletes the profiles unseen for Config.Retention, if
@@ -376,67 +296,4 @@ func (p *Core) expire(ctx context.Context) (int, error) {
 	n, err := ex.Expire(ctx, p.cfg.Now().Add(-p.cfg.Retention))
 	p.stats.Expired.Add(uint64(max(n, 0)))
 	return n, err
-}
-
-// mergeLog remembers, for a while, the merge events this instance wrote
-// into each profile: an erasure of that profile elsewhere may have read
-// its aliases before such a merge landed and deleted it after, so the
-// instance that wrote the merge, hearing of the deletion, erases the
-// merged profiles too. Entries live as long as a local tombstone.
-type mergeLog struct {
-	mu   sync.Mutex
-	by   map[string][]loggedMerge
-	ttl  time.Duration
-	size int
-}
-
-type loggedMerge struct {
-	ev    store.Event
-	until time.Time
-}
-
-// add logs the merge events of b, written into the profile b.ID.
-func (l *mergeLog) add(b store.Batch) {
-	now := time.Now()
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	for _, e := range b.Events {
-		if e.Type != store.TypeMerge || e.Merge == nil {
-			continue
-		}
-		if l.by == nil {
-			l.by = make(map[string][]loggedMerge)
-		}
-		l.by[b.ID] = append(l.by[b.ID], loggedMerge{e, now.Add(l.ttl)})
-		l.size++
-	}
-	if l.size > 1024 {
-		l.size = 0
-		for id, ms := range l.by {
-			ms = slices.DeleteFunc(ms, func(m loggedMerge) bool { return now.After(m.until) })
-			if len(ms) == 0 {
-				delete(l.by, id)
-				continue
-			}
-			l.by[id] = ms
-			l.size += len(ms)
-		}
-	}
-}
-
-// take returns and forgets the merge events logged for id.
-func (l *mergeLog) take(id string) []store.Event {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	ms := l.by[id]
-	delete(l.by, id)
-	l.size -= len(ms)
-	out := make([]store.Event, 0, len(ms))
-	now := time.Now()
-	for _, m := range ms {
-		if now.Before(m.until) {
-			out = append(out, m.ev)
-		}
-	}
-	return out
 }

@@ -151,7 +151,7 @@ func (p *Core) Link(ctx context.Context, reqs []LinkReq) error {
 	seen := make(map[string]bool, len(reqs))
 	for _, rq := range reqs {
 		to := store.UserPrefix + rq.UserID
-		if seen[rq.From] || rq.From == to || p.forgotten.profile(rq.From) {
+		if seen[rq.From] || rq.From == to || p.forgotten.Profile(rq.From) {
 			continue
 		}
 		seen[rq.From] = true
@@ -193,7 +193,7 @@ func (p *Core) Link(ctx context.Context, reqs []LinkReq) error {
 // pending events, for the flusher to write.
 func (p *Core) queueAliases(reqs []LinkReq) {
 	for _, rq := range reqs {
-		if rq.From == store.UserPrefix+rq.UserID || p.forgotten.profile(rq.From) {
+		if rq.From == store.UserPrefix+rq.UserID || p.forgotten.Profile(rq.From) {
 			continue
 		}
 		mu := p.lock(rq.From)
