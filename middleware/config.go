@@ -69,8 +69,11 @@ type Config struct {
 	Consent func(r *http.Request) Consent
 	// Retention is how long a profile is kept after its last event: every
 	// hour (and a minute after New) profiles unseen for longer are deleted
-	// from the store, if it implements store.Expirer. Default 13 months
-	// (395 days); negative keeps profiles forever.
+	// from the store, if it implements store.Expirer. Of the instances that
+	// share a store with leases (store.Leaser: every tailor store), one
+	// does it: the holder of the retention lease, which passes to another
+	// when it stops (Close), or within three hours when it dies. Default
+	// 13 months (395 days); negative keeps profiles forever.
 	Retention time.Duration
 
 	// Logger receives operational logs. Visitor ids and cookie values are

@@ -18,6 +18,10 @@ func PendingFor(p *Personalizer, id string) int { return p.core.PendingFor(id) }
 // Expire runs retention now.
 func Expire(p *Personalizer, ctx context.Context) (int, error) { return p.core.Expire(ctx) }
 
+// Retain runs retention as the hourly job does: on the holder of the
+// retention lease only. It reports whether it ran.
+func Retain(p *Personalizer, ctx context.Context) (bool, int, error) { return p.core.Retain(ctx) }
+
 // WaitBackground waits for the erasures running in the background.
 func WaitBackground(p *Personalizer) { p.core.WaitBackground() }
 

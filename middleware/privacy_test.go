@@ -504,3 +504,36 @@ func TestForgetUserWithAStaleCopy(t *testing.T) {
 		}
 	}
 }
+
+// TestRetentionRunsOnOneInstance: of the instances that share a store,
+// only the holder of the retention lease expires profiles; when it stops,
+// another takes over.
+func TestRetentionRunsOnOneInstance(t *testing.T) {
+	t.Parallel()
+	st := memory.New(store.Limits{})
+	c := &clock{now: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+	p, err := middleware.New(middleware.Config{Keys: []middleware.KeyPair{testKeys}, Store: st, Now: c.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := newP(t, st, func(cfg *middleware.Config) { cfg.Now = c.Now })
+	ctx := context.Background()
+	p.TrackUser(ctx, "old", "x", nil)
+	p.Flush(ctx)
+	c.now = c.now.AddDate(2, 0, 0)
+	if ran, n, err := middleware.Retain(p, ctx); !ran || n != 1 || err != nil {
+		t.Fatalf("first instance: ran %v, expired %d, %v; want it to take the lease and expire 1", ran, n, err)
+	}
+	if ran, _, err := middleware.Retain(q, ctx); ran || err != nil {
+		t.Fatalf("second instance: ran %v, %v; want it to leave retention to the lease holder", ran, err)
+	}
+	if ran, _, _ := middleware.Retain(p, ctx); !ran {
+		t.Fatal("the holder could not renew its lease")
+	}
+	if err := p.Close(ctx); err != nil { // releases the lease
+		t.Fatal(err)
+	}
+	if ran, _, err := middleware.Retain(q, ctx); !ran || err != nil {
+		t.Fatalf("after the holder stopped: ran %v, %v; want the second instance to take over", ran, err)
+	}
+}

@@ -159,6 +159,51 @@ type Invalidator interface {
 	Subscribe(ctx context.Context, fn func(Change)) error
 }
 
+// Leaser is the optional ability to hold a lease: a named lock kept in the
+// store, held by one holder at a time until it expires or is released, so
+// that a job that must run once for the whole site (retention, snapshots)
+// runs on one instance of many, and moves to another when that instance
+// stops or dies. Expiry is measured by the store's clock.
+//
+//   - Lease takes the lease name for holder, or renews it when holder holds
+//     it already, until ttl from now. It reports whether holder holds it
+//     now: false, and no error, while another holder's lease lives.
+//   - Release gives the lease up if holder holds it; then another holder
+//     may take it at once. Releasing a lease one does not hold is not an
+//     error.
+//   - name and holder are not empty and at most MaxLeaseName bytes; ttl is
+//     at least a millisecond. Otherwise they return ErrInvalidLease.
+type Leaser interface {
+	Lease(ctx context.Context, name, holder string, ttl time.Duration) (bool, error)
+	Release(ctx context.Context, name, holder string) error
+}
+
+// MaxLeaseName bounds the names and holders of leases, in bytes.
+const MaxLeaseName = 200
+
+// ErrInvalidLease is returned for a lease's empty or too long name or
+// holder, or a ttl under a millisecond.
+var ErrInvalidLease = errors.New("tailor/store: invalid lease")
+
+// CheckLease checks a lease's name and holder, as Leaser's methods must.
+func CheckLease(name, holder string) error {
+	switch {
+	case name == "" || len(name) > MaxLeaseName:
+		return fmt.Errorf("lease name of %d bytes: %w", len(name), ErrInvalidLease)
+	case holder == "" || len(holder) > MaxLeaseName:
+		return fmt.Errorf("lease holder of %d bytes: %w", len(holder), ErrInvalidLease)
+	}
+	return nil
+}
+
+// CheckLeaseTTL checks the ttl of Leaser.Lease.
+func CheckLeaseTTL(ttl time.Duration) error {
+	if ttl < time.Millisecond {
+		return fmt.Errorf("lease ttl %v, under a millisecond: %w", ttl, ErrInvalidLease)
+	}
+	return nil
+}
+
 // A Change is the announcement of a changed profile.
 type Change struct {
 	ID string

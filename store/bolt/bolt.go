@@ -68,6 +68,7 @@ import (
 
 	"github.com/tailorhq/tailor/internal/bufpool"
 	"github.com/tailorhq/tailor/internal/fold"
+	"github.com/tailorhq/tailor/internal/lease"
 	"github.com/tailorhq/tailor/internal/parallel"
 	"github.com/tailorhq/tailor/store"
 )
@@ -128,6 +129,8 @@ type Store struct {
 	mu      sync.Mutex
 	subs    map[int]subscriber
 	nextSub int
+
+	leases lease.Table // only one process opens the file: leases live in it
 }
 
 type subscriber struct {
@@ -668,4 +671,21 @@ func seenKey(t time.Time, id string) []byte {
 	binary.BigEndian.PutUint32(k[8:], uint32(t.Nanosecond()))
 	copy(k[seenLen:], id)
 	return k
+}
+
+// Lease implements store.Leaser. Only one process can open the file, so
+// the leases live in this Store, not in the file: every job runs here.
+func (s *Store) Lease(ctx context.Context, name, holder string, ttl time.Duration) (bool, error) {
+	if s.closed.Load() {
+		return false, store.ErrClosed
+	}
+	return s.leases.Lease(ctx, name, holder, ttl)
+}
+
+// Release implements store.Leaser.
+func (s *Store) Release(ctx context.Context, name, holder string) error {
+	if s.closed.Load() {
+		return store.ErrClosed
+	}
+	return s.leases.Release(ctx, name, holder)
 }

@@ -17,6 +17,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/tailorhq/tailor/internal/lease"
 	"github.com/tailorhq/tailor/store"
 )
 
@@ -32,6 +33,8 @@ type Store struct {
 	tombs    map[string]time.Time // id → when its tombstone expires
 	subs     map[int]sub
 	nextSub  int
+
+	leases lease.Table // locks itself
 }
 
 // An Option configures a Store.
@@ -275,4 +278,26 @@ func (s *Store) Close() error {
 	s.tombs = nil
 	clear(s.subs)
 	return nil
+}
+
+// Lease implements store.Leaser, for the Personalizers of one process.
+func (s *Store) Lease(ctx context.Context, name, holder string, ttl time.Duration) (bool, error) {
+	s.mu.RLock()
+	closed := s.closed
+	s.mu.RUnlock()
+	if closed {
+		return false, store.ErrClosed
+	}
+	return s.leases.Lease(ctx, name, holder, ttl)
+}
+
+// Release implements store.Leaser.
+func (s *Store) Release(ctx context.Context, name, holder string) error {
+	s.mu.RLock()
+	closed := s.closed
+	s.mu.RUnlock()
+	if closed {
+		return store.ErrClosed
+	}
+	return s.leases.Release(ctx, name, holder)
 }

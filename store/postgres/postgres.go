@@ -103,6 +103,8 @@ type statements struct {
 	delete, expire, page     string
 	sweep                    string
 	listen                   string
+	createLeases             string
+	lease, release           string
 }
 
 var (
@@ -196,6 +198,7 @@ func newStatements(table, channel string) statements {
 	t := pgx.Identifier{table}.Sanitize()
 	idx := pgx.Identifier{table + "_last_seen_idx"}.Sanitize()
 	erasedIdx := pgx.Identifier{table + "_erased_idx"}.Sanitize()
+	leases := pgx.Identifier{table + "_leases"}.Sanitize()
 	return statements{
 		createTable: `CREATE TABLE IF NOT EXISTS ` + t + ` (
 	id           text COLLATE "C" PRIMARY KEY,
@@ -243,6 +246,18 @@ SELECT pg_notify($2, id) FROM d`,
 		sweep:  `DELETE FROM ` + t + ` WHERE erased_until <= now()`,
 		page:   `SELECT id, version, data FROM ` + t + ` WHERE id > $1 AND erased_until IS NULL ORDER BY id LIMIT $2`,
 		listen: `LISTEN ` + pgx.Identifier{channel}.Sanitize(),
+		// Leases: a row per lease, taken when free, expired or the
+		// caller's own, by the server's clock.
+		createLeases: `CREATE TABLE IF NOT EXISTS ` + leases + ` (
+	name   text COLLATE "C" PRIMARY KEY,
+	holder text NOT NULL,
+	until  timestamptz NOT NULL
+)`,
+		lease: `INSERT INTO ` + leases + ` AS l (name, holder, until) VALUES ($1::text, $2::text, now() + $3::bigint * interval '1 millisecond')
+	ON CONFLICT (name) DO UPDATE SET holder = EXCLUDED.holder, until = EXCLUDED.until
+	WHERE l.holder = EXCLUDED.holder OR l.until <= now()
+	RETURNING holder`,
+		release: `DELETE FROM ` + leases + ` WHERE name = $1 AND holder = $2`,
 	}
 }
 
@@ -292,7 +307,10 @@ func (s *Store) Migrate(ctx context.Context) error {
 				return err
 			}
 		}
-		_, err = tx.Exec(ctx, s.sql.createErasedIndex)
+		if _, err = tx.Exec(ctx, s.sql.createErasedIndex); err != nil {
+			return err
+		}
+		_, err = tx.Exec(ctx, s.sql.createLeases)
 		return err
 	})
 	if err != nil {
@@ -926,4 +944,65 @@ func (s *Store) Close() error {
 	s.cancel()
 	s.subs.Wait()
 	return nil
+}
+
+// Lease implements store.Leaser with a row of the table Table+"_leases",
+// which Migrate creates (and Lease too, the first time, for a database
+// migrated before leases).
+func (s *Store) Lease(ctx context.Context, name, holder string, ttl time.Duration) (bool, error) {
+	if err := store.CheckLease(name, holder); err != nil {
+		return false, err
+	}
+	if err := store.CheckLeaseTTL(ttl); err != nil {
+		return false, err
+	}
+	if s.closed.Load() {
+		return false, store.ErrClosed
+	}
+	var got string
+	err := s.pool.QueryRow(ctx, s.sql.lease, name, holder, ttl.Milliseconds()).Scan(&got)
+	if isUndefinedTable(err) {
+		if err = s.createLeases(ctx); err == nil {
+			err = s.pool.QueryRow(ctx, s.sql.lease, name, holder, ttl.Milliseconds()).Scan(&got)
+		}
+	}
+	switch {
+	case errors.Is(err, pgx.ErrNoRows):
+		return false, nil // another holder's lease lives
+	case err != nil:
+		return false, fmt.Errorf("tailor/store/postgres: lease %q: %w", name, err)
+	}
+	return true, nil
+}
+
+// Release implements store.Leaser.
+func (s *Store) Release(ctx context.Context, name, holder string) error {
+	if err := store.CheckLease(name, holder); err != nil {
+		return err
+	}
+	if s.closed.Load() {
+		return store.ErrClosed
+	}
+	if _, err := s.pool.Exec(ctx, s.sql.release, name, holder); err != nil && !isUndefinedTable(err) {
+		return fmt.Errorf("tailor/store/postgres: release lease %q: %w", name, err)
+	}
+	return nil
+}
+
+// createLeases creates the leases table, taking turns with Migrate and
+// other processes on the same advisory lock.
+func (s *Store) createLeases(ctx context.Context) error {
+	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtext($1))`, "tailor/store/postgres: migrate "+s.table); err != nil {
+			return err
+		}
+		_, err := tx.Exec(ctx, s.sql.createLeases)
+		return err
+	})
+}
+
+// isUndefinedTable reports whether err says a table does not exist.
+func isUndefinedTable(err error) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && pgErr.Code == "42P01"
 }

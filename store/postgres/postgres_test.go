@@ -78,8 +78,10 @@ func newStore(t testing.TB, pool *pgxpool.Pool, opts postgres.Options) *postgres
 func dropTable(t testing.TB, pool *pgxpool.Pool, table string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if _, err := pool.Exec(ctx, "DROP TABLE IF EXISTS "+pgx.Identifier{table}.Sanitize()); err != nil {
-		t.Errorf("drop table %s: %v", table, err)
+	for _, name := range []string{table, table + "_leases"} {
+		if _, err := pool.Exec(ctx, "DROP TABLE IF EXISTS "+pgx.Identifier{name}.Sanitize()); err != nil {
+			t.Errorf("drop table %s: %v", name, err)
+		}
 	}
 }
 
@@ -868,5 +870,42 @@ func TestTombstones(t *testing.T) {
 	}
 	if n := rows(); n != 0 {
 		t.Fatalf("%d rows after Expire, want none: the expired tombstone stayed", n)
+	}
+}
+
+// TestLeaseWithoutLeasesTable: a database migrated before leases (no
+// leases table) gets one on the first Lease; Release before it exists is
+// not an error.
+func TestLeaseWithoutLeasesTable(t *testing.T) {
+	t.Parallel()
+	pool := newPool(t, 8, "")
+	s := newStore(t, pool, postgres.Options{})
+	if _, err := pool.Exec(t.Context(), "DROP TABLE "+pgx.Identifier{s.Table() + "_leases"}.Sanitize()); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Release(t.Context(), "jobs", "a"); err != nil {
+		t.Fatalf("Release without a leases table: %v", err)
+	}
+	var wg sync.WaitGroup
+	won := make(chan bool, 4)
+	for h := range 4 {
+		wg.Go(func() {
+			ok, err := s.Lease(t.Context(), "jobs", fmt.Sprint("h", h), time.Minute)
+			if err != nil {
+				t.Errorf("Lease without a leases table: %v", err)
+			}
+			won <- ok
+		})
+	}
+	wg.Wait()
+	close(won)
+	n := 0
+	for ok := range won {
+		if ok {
+			n++
+		}
+	}
+	if n != 1 {
+		t.Errorf("%d holders got the lease, want 1", n)
 	}
 }

@@ -919,3 +919,56 @@ func (s *Store) wrap(err error, op string, args ...any) error {
 	}
 	return fmt.Errorf("tailor/store/redis: %s: %w", fmt.Sprintf(op, args...), err)
 }
+
+// leaseScript takes or renews the lease KEYS[1] for the holder ARGV[1]
+// for ARGV[2] milliseconds, unless another holder has it. Returns 1 if
+// the holder has it now.
+var leaseScript = goredis.NewScript(`
+local h = redis.call('GET', KEYS[1])
+if h and h ~= ARGV[1] then return 0 end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+return 1
+`)
+
+// releaseScript deletes the lease KEYS[1] if the holder ARGV[1] has it.
+var releaseScript = goredis.NewScript(`
+if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
+return 0
+`)
+
+// leaseKey returns the key of the lease name: one key, so a script on it
+// works in a Cluster too.
+func (s *Store) leaseKey(name string) string { return s.prefix + "lease:" + name }
+
+// Lease implements store.Leaser: the lease is a key with the holder as its
+// value and the ttl as its expiry, by the server's clock.
+func (s *Store) Lease(ctx context.Context, name, holder string, ttl time.Duration) (bool, error) {
+	if err := store.CheckLease(name, holder); err != nil {
+		return false, err
+	}
+	if err := store.CheckLeaseTTL(ttl); err != nil {
+		return false, err
+	}
+	if s.closed.Load() {
+		return false, store.ErrClosed
+	}
+	n, err := leaseScript.Run(ctx, s.client, []string{s.leaseKey(name)}, holder, ttl.Milliseconds()).Int()
+	if err != nil {
+		return false, s.wrap(err, "lease %q", name)
+	}
+	return n == 1, nil
+}
+
+// Release implements store.Leaser.
+func (s *Store) Release(ctx context.Context, name, holder string) error {
+	if err := store.CheckLease(name, holder); err != nil {
+		return err
+	}
+	if s.closed.Load() {
+		return store.ErrClosed
+	}
+	if err := releaseScript.Run(ctx, s.client, []string{s.leaseKey(name)}, holder).Err(); err != nil && !errors.Is(err, goredis.Nil) {
+		return s.wrap(err, "release lease %q", name)
+	}
+	return nil
+}

@@ -85,6 +85,9 @@ func RunWith(t *testing.T, newStore func(t *testing.T, o Options) store.Store) {
 		{"ErasedBatch", testErasedBatch},
 		{"ErasedRace", testErasedRace},
 		{"ErasedNotProfiles", testErasedNotProfiles},
+		{"Lease", testLease},
+		{"LeaseExpiry", testLeaseExpiry},
+		{"LeaseContended", testLeaseContended},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -506,6 +509,14 @@ func testClosed(t *testing.T, s store.Store) {
 			t.Errorf("Expire after Close: %v, want ErrClosed", err)
 		}
 	}
+	if l, ok := s.(store.Leaser); ok {
+		if _, err := l.Lease(ctx(t), "jobs", "a", time.Minute); !errors.Is(err, store.ErrClosed) {
+			t.Errorf("Lease after Close: %v, want ErrClosed", err)
+		}
+		if err := l.Release(ctx(t), "jobs", "a"); !errors.Is(err, store.ErrClosed) {
+			t.Errorf("Release after Close: %v, want ErrClosed", err)
+		}
+	}
 	if err := s.Close(); err != nil {
 		t.Errorf("a second Close: %v, want nil", err)
 	}
@@ -784,6 +795,137 @@ func waitUntil(t *testing.T, at time.Time) {
 		case <-time.After(d):
 		case <-t.Context().Done():
 			t.Fatal(t.Context().Err())
+		}
+	}
+}
+
+// leaser returns s as a store.Leaser, skipping the test if it is none.
+func leaser(t *testing.T, s store.Store) store.Leaser {
+	t.Helper()
+	l, ok := s.(store.Leaser)
+	if !ok {
+		t.Skip("store does not implement store.Leaser")
+	}
+	return l
+}
+
+// testLease: one holder at a time; the holder renews; Release hands over.
+func testLease(t *testing.T, s store.Store) {
+	l := leaser(t, s)
+	lease := func(name, holder string) bool {
+		t.Helper()
+		ok, err := l.Lease(ctx(t), name, holder, time.Minute)
+		if err != nil {
+			t.Fatalf("Lease(%s, %s): %v", name, holder, err)
+		}
+		return ok
+	}
+	if !lease("jobs", "a") {
+		t.Fatal("a free lease was refused")
+	}
+	if lease("jobs", "b") {
+		t.Fatal("a lease held by a was given to b")
+	}
+	if !lease("jobs", "a") {
+		t.Fatal("the holder could not renew its lease")
+	}
+	if !lease("other", "b") {
+		t.Fatal("a lease of another name was refused")
+	}
+	// Releasing a lease one does not hold changes nothing.
+	if err := l.Release(ctx(t), "jobs", "b"); err != nil {
+		t.Fatal(err)
+	}
+	if lease("jobs", "b") {
+		t.Fatal("b released a's lease")
+	}
+	if err := l.Release(ctx(t), "jobs", "a"); err != nil {
+		t.Fatal(err)
+	}
+	if !lease("jobs", "b") {
+		t.Fatal("a released lease was not free")
+	}
+	if err := l.Release(ctx(t), "never-held", "a"); err != nil {
+		t.Fatalf("Release of a lease never held: %v", err)
+	}
+	for _, tc := range []struct {
+		name, holder string
+		ttl          time.Duration
+	}{
+		{"", "a", time.Minute},
+		{"jobs", "", time.Minute},
+		{strings.Repeat("n", store.MaxLeaseName+1), "a", time.Minute},
+		{"jobs", "a", time.Microsecond},
+	} {
+		if _, err := l.Lease(ctx(t), tc.name, tc.holder, tc.ttl); !errors.Is(err, store.ErrInvalidLease) {
+			t.Errorf("Lease(%q, %q, %v): %v, want ErrInvalidLease", tc.name, tc.holder, tc.ttl, err)
+		}
+	}
+	if err := l.Release(ctx(t), "", "a"); !errors.Is(err, store.ErrInvalidLease) {
+		t.Errorf("Release of an empty name: %v, want ErrInvalidLease", err)
+	}
+}
+
+// testLeaseExpiry: a lease that is not renewed passes to another holder
+// once its ttl has passed, and not before.
+func testLeaseExpiry(t *testing.T, s store.Store) {
+	l := leaser(t, s)
+	const ttl = 300 * time.Millisecond
+	start := time.Now()
+	if ok, err := l.Lease(ctx(t), "jobs", "a", ttl); err != nil || !ok {
+		t.Fatalf("Lease: %v, %v", ok, err)
+	}
+	ok, err := l.Lease(ctx(t), "jobs", "b", time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ok && time.Since(start) < ttl {
+		t.Fatal("b took a's lease before it expired")
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for !ok {
+		if time.Now().After(deadline) {
+			t.Fatalf("a's lease of %v still held %v later", ttl, time.Since(start))
+		}
+		time.Sleep(20 * time.Millisecond)
+		if ok, err = l.Lease(ctx(t), "jobs", "b", time.Minute); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if ok, err := l.Lease(ctx(t), "jobs", "a", ttl); err != nil || ok {
+		t.Fatalf("a took back b's lease: %v, %v", ok, err)
+	}
+}
+
+// testLeaseContended: holders that try at once get the lease one at a
+// time, never two.
+func testLeaseContended(t *testing.T, s store.Store) {
+	l := leaser(t, s)
+	const holders, rounds = 8, 20
+	var mu sync.Mutex
+	for round := range rounds {
+		name := fmt.Sprintf("round-%d", round)
+		won := 0
+		var wg sync.WaitGroup
+		for h := range holders {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				ok, err := l.Lease(ctx(t), name, fmt.Sprint("h", h), time.Minute)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				if ok {
+					mu.Lock()
+					won++
+					mu.Unlock()
+				}
+			}()
+		}
+		wg.Wait()
+		if won != 1 {
+			t.Fatalf("round %d: %d holders got the lease, want 1", round, won)
 		}
 	}
 }

@@ -135,6 +135,7 @@ type Core struct {
 	merges    erasure.MergeLog // merges written lately, for erasures elsewhere
 	bg        sync.WaitGroup   // background erasures and expiries
 	expiring  atomic.Bool
+	leased    atomic.Bool // this instance took a lease (store.Leaser)
 }
 
 // New returns a Core for cfg and starts its flusher; call Close to stop

@@ -272,6 +272,7 @@ func (p *Core) Close(ctx context.Context) error {
 	p.bg.Wait()
 	defer p.cancel()
 	defer p.cache.Close()
+	defer p.releaseLeases(ctx)
 	wait := 10 * time.Millisecond
 	for {
 		err := p.flush(ctx)

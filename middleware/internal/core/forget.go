@@ -279,12 +279,55 @@ func (p *Core) expireInBackground() {
 			case <-ctx.Done():
 			}
 		}()
-		if n, err := p.expire(ctx); err != nil {
+		ran, n, err := p.retain(ctx)
+		switch {
+		case err != nil:
 			p.cfg.Logger.Warn("tailor: retention: expiring old profiles failed", "err", err, "expired", n)
-		} else if n > 0 {
+		case ran && n > 0:
 			p.cfg.Logger.Info("tailor: retention: expired old profiles", "expired", n, "retention", p.cfg.Retention)
 		}
 	}()
+}
+
+// The lease of site-wide jobs (store.Leaser): retention runs on one
+// instance of those that share the store. The lease outlives two hourly
+// runs, so that it moves to another instance when its holder dies (within
+// three hours) or stops (Close releases it: within the hour).
+const (
+	retentionLease = "tailor/retention"
+	retentionTTL   = 2*time.Hour + 30*time.Minute
+)
+
+// retain runs retention if this instance holds the retention lease (or
+// the store has no leases: then every instance runs it, as expiring twice
+// is harmless). It reports whether it ran.
+func (p *Core) retain(ctx context.Context) (ran bool, n int, err error) {
+	if l, ok := p.store.(store.Leaser); ok {
+		held, err := l.Lease(ctx, retentionLease, p.producer, retentionTTL)
+		if err != nil {
+			return false, 0, fmt.Errorf("lease %s: %w", retentionLease, err)
+		}
+		if !held {
+			return false, 0, nil // another instance runs it
+		}
+		p.leased.Store(true)
+	}
+	n, err = p.expire(ctx)
+	return true, n, err
+}
+
+// releaseLeases gives up the leases this instance holds, so that another
+// takes its jobs at once.
+func (p *Core) releaseLeases(ctx context.Context) {
+	l, ok := p.store.(store.Leaser)
+	if !ok || !p.leased.Load() || ctx.Err() != nil {
+		return // none held; or Close gave up: the lease expires
+	}
+	ctx, cancel := context.WithTimeout(ctx, p.cfg.StoreTimeout)
+	defer cancel()
+	if err := l.Release(ctx, retentionLease, p.producer); err != nil {
+		p.cfg.Logger.Warn("tailor: releasing the retention lease failed; another instance takes it when it expires", "err", err, "expires_in", retentionTTL)
+	}
 }
 
 // expire deletes the profiles unseen for Config.Retention.

@@ -24,6 +24,10 @@ func (p *Core) PendingFor(id string) int { return len(p.queue.Get(id)) }
 // Expire runs retention now.
 func (p *Core) Expire(ctx context.Context) (int, error) { return p.expire(ctx) }
 
+// Retain runs retention as the hourly job does: on the lease holder only.
+// It reports whether it ran.
+func (p *Core) Retain(ctx context.Context) (bool, int, error) { return p.retain(ctx) }
+
 // WaitBackground waits for the erasures running in the background.
 func (p *Core) WaitBackground() { p.bg.Wait() }
 
