@@ -185,15 +185,19 @@ const MaxLeaseName = 200
 // holder, or a ttl under a millisecond.
 var ErrInvalidLease = errors.New("tailor/store: invalid lease")
 
-// CheckLease checks a lease's name and holder, as Leaser's methods must.
-func CheckLease(name, holder string) error {
+// CheckLease is Check for Leaser's methods: ErrClosed if closed, an
+// invalid name or holder (ErrInvalidLease), or ctx's error. Lease checks
+// its ttl with CheckLeaseTTL too.
+func CheckLease(ctx context.Context, closed bool, name, holder string) error {
 	switch {
+	case closed:
+		return ErrClosed
 	case name == "" || len(name) > MaxLeaseName:
 		return fmt.Errorf("lease name of %d bytes: %w", len(name), ErrInvalidLease)
 	case holder == "" || len(holder) > MaxLeaseName:
 		return fmt.Errorf("lease holder of %d bytes: %w", len(holder), ErrInvalidLease)
 	}
-	return nil
+	return ctx.Err()
 }
 
 // CheckLeaseTTL checks the ttl of Leaser.Lease.

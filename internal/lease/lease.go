@@ -31,15 +31,12 @@ func (t *Table) clock() time.Time {
 	return time.Now()
 }
 
-// Lease is store.Leaser.Lease.
-func (t *Table) Lease(ctx context.Context, name, holder string, ttl time.Duration) (bool, error) {
-	if err := store.CheckLease(name, holder); err != nil {
+// Lease is store.Leaser.Lease of a store that is closed or not.
+func (t *Table) Lease(ctx context.Context, closed bool, name, holder string, ttl time.Duration) (bool, error) {
+	if err := store.CheckLease(ctx, closed, name, holder); err != nil {
 		return false, err
 	}
 	if err := store.CheckLeaseTTL(ttl); err != nil {
-		return false, err
-	}
-	if err := ctx.Err(); err != nil {
 		return false, err
 	}
 	now := t.clock()
@@ -55,12 +52,9 @@ func (t *Table) Lease(ctx context.Context, name, holder string, ttl time.Duratio
 	return true, nil
 }
 
-// Release is store.Leaser.Release.
-func (t *Table) Release(ctx context.Context, name, holder string) error {
-	if err := store.CheckLease(name, holder); err != nil {
-		return err
-	}
-	if err := ctx.Err(); err != nil {
+// Release is store.Leaser.Release of a store that is closed or not.
+func (t *Table) Release(ctx context.Context, closed bool, name, holder string) error {
+	if err := store.CheckLease(ctx, closed, name, holder); err != nil {
 		return err
 	}
 	t.mu.Lock()

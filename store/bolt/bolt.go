@@ -676,16 +676,10 @@ func seenKey(t time.Time, id string) []byte {
 // Lease implements store.Leaser. Only one process can open the file, so
 // the leases live in this Store, not in the file: every job runs here.
 func (s *Store) Lease(ctx context.Context, name, holder string, ttl time.Duration) (bool, error) {
-	if s.closed.Load() {
-		return false, store.ErrClosed
-	}
-	return s.leases.Lease(ctx, name, holder, ttl)
+	return s.leases.Lease(ctx, s.closed.Load(), name, holder, ttl)
 }
 
 // Release implements store.Leaser.
 func (s *Store) Release(ctx context.Context, name, holder string) error {
-	if s.closed.Load() {
-		return store.ErrClosed
-	}
-	return s.leases.Release(ctx, name, holder)
+	return s.leases.Release(ctx, s.closed.Load(), name, holder)
 }

@@ -282,22 +282,17 @@ func (s *Store) Close() error {
 
 // Lease implements store.Leaser, for the Personalizers of one process.
 func (s *Store) Lease(ctx context.Context, name, holder string, ttl time.Duration) (bool, error) {
-	s.mu.RLock()
-	closed := s.closed
-	s.mu.RUnlock()
-	if closed {
-		return false, store.ErrClosed
-	}
-	return s.leases.Lease(ctx, name, holder, ttl)
+	return s.leases.Lease(ctx, s.isClosed(), name, holder, ttl)
 }
 
 // Release implements store.Leaser.
 func (s *Store) Release(ctx context.Context, name, holder string) error {
+	return s.leases.Release(ctx, s.isClosed(), name, holder)
+}
+
+// isClosed reports whether Close was called.
+func (s *Store) isClosed() bool {
 	s.mu.RLock()
-	closed := s.closed
-	s.mu.RUnlock()
-	if closed {
-		return store.ErrClosed
-	}
-	return s.leases.Release(ctx, name, holder)
+	defer s.mu.RUnlock()
+	return s.closed
 }

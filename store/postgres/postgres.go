@@ -950,14 +950,11 @@ func (s *Store) Close() error {
 // which Migrate creates (and Lease too, the first time, for a database
 // migrated before leases).
 func (s *Store) Lease(ctx context.Context, name, holder string, ttl time.Duration) (bool, error) {
-	if err := store.CheckLease(name, holder); err != nil {
+	if err := store.CheckLease(ctx, s.closed.Load(), name, holder); err != nil {
 		return false, err
 	}
 	if err := store.CheckLeaseTTL(ttl); err != nil {
 		return false, err
-	}
-	if s.closed.Load() {
-		return false, store.ErrClosed
 	}
 	var got string
 	err := s.pool.QueryRow(ctx, s.sql.lease, name, holder, ttl.Milliseconds()).Scan(&got)
@@ -977,11 +974,8 @@ func (s *Store) Lease(ctx context.Context, name, holder string, ttl time.Duratio
 
 // Release implements store.Leaser.
 func (s *Store) Release(ctx context.Context, name, holder string) error {
-	if err := store.CheckLease(name, holder); err != nil {
+	if err := store.CheckLease(ctx, s.closed.Load(), name, holder); err != nil {
 		return err
-	}
-	if s.closed.Load() {
-		return store.ErrClosed
 	}
 	if _, err := s.pool.Exec(ctx, s.sql.release, name, holder); err != nil && !isUndefinedTable(err) {
 		return fmt.Errorf("tailor/store/postgres: release lease %q: %w", name, err)

@@ -943,14 +943,11 @@ func (s *Store) leaseKey(name string) string { return s.prefix + "lease:" + name
 // Lease implements store.Leaser: the lease is a key with the holder as its
 // value and the ttl as its expiry, by the server's clock.
 func (s *Store) Lease(ctx context.Context, name, holder string, ttl time.Duration) (bool, error) {
-	if err := store.CheckLease(name, holder); err != nil {
+	if err := store.CheckLease(ctx, s.closed.Load(), name, holder); err != nil {
 		return false, err
 	}
 	if err := store.CheckLeaseTTL(ttl); err != nil {
 		return false, err
-	}
-	if s.closed.Load() {
-		return false, store.ErrClosed
 	}
 	n, err := leaseScript.Run(ctx, s.client, []string{s.leaseKey(name)}, holder, ttl.Milliseconds()).Int()
 	if err != nil {
@@ -961,11 +958,8 @@ func (s *Store) Lease(ctx context.Context, name, holder string, ttl time.Duratio
 
 // Release implements store.Leaser.
 func (s *Store) Release(ctx context.Context, name, holder string) error {
-	if err := store.CheckLease(name, holder); err != nil {
+	if err := store.CheckLease(ctx, s.closed.Load(), name, holder); err != nil {
 		return err
-	}
-	if s.closed.Load() {
-		return store.ErrClosed
 	}
 	if err := releaseScript.Run(ctx, s.client, []string{s.leaseKey(name)}, holder).Err(); err != nil && !errors.Is(err, goredis.Nil) {
 		return s.wrap(err, "release lease %q", name)
