@@ -89,17 +89,6 @@ func TestConsent(t *testing.T) {
 	}
 }
 
-// eventually polls cond for up to 5 seconds.
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	for deadline := time.Now().Add(30 * time.Second); !cond(); {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not after 30s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
 // noTrace checks that nothing is left of the profile id.
 func noTrace(t *testing.T, p *middleware.Personalizer, st store.Store, id string) {
 	t.Helper()

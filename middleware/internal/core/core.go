@@ -351,12 +351,6 @@ func (p *Core) mergedInto(pid string, st *state) string {
 	return st.prof.MergedInto
 }
 
-// Store returns the store profiles are kept in.
-func (p *Core) Store() store.Store { return p.store }
-
-// Engine returns the segment engine, or nil.
-func (p *Core) Engine() *rules.Engine { return p.cfg.Engine }
-
 // ProfileOf returns a copy of the profile visitorID as this instance sees it:
 // the stored profile with the events still pending. It returns
 // store.ErrNotFound for a visitor without profile.

@@ -49,10 +49,9 @@ func batches(bs []store.Batch) string {
 func TestQueue(t *testing.T) {
 	t.Parallel()
 	type check struct {
-		get              map[string][]string // Get per id
-		len, unacked     int
-		dropped          uint64 // TakeDropped
-		wantTake, wantT1 string
+		get          map[string][]string // Get per id
+		len, unacked int
+		dropped      uint64 // TakeDropped
 	}
 	tests := []struct {
 		name string
