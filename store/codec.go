@@ -35,10 +35,11 @@ import (
 //	Truncated
 //	MergedInto
 //	Aliases: count, then ids
-//	then, only when the profile has Segments or SegmentChanges:
+//	then, only when the profile has Segments, SegmentChanges or Recheck:
 //	Segments: count, then strings
 //	SegmentChanges: count, then per change EventID Visitor Time,
 //	      Entered (count, then strings), Exited (count, then strings)
+//	then, only when the profile has a Recheck: Recheck
 //
 // A profile's map keys and its events' paths, items, categories and other
 // repeated strings are stored once, in the table; an event's sequenced ID
@@ -243,7 +244,7 @@ func (p *Profile) AppendBinary(b []byte) ([]byte, error) {
 	for _, id := range p.Aliases {
 		body = appendString(body, id)
 	}
-	if len(p.Segments) > 0 || len(p.SegmentChanges) > 0 {
+	if len(p.Segments) > 0 || len(p.SegmentChanges) > 0 || !p.Recheck.IsZero() {
 		body = appendStrings(body, p.Segments)
 		body = binary.AppendUvarint(body, uint64(len(p.SegmentChanges)))
 		for _, c := range p.SegmentChanges {
@@ -252,6 +253,9 @@ func (p *Profile) AppendBinary(b []byte) ([]byte, error) {
 			body = appendTime(body, c.Time)
 			body = appendStrings(body, c.Entered)
 			body = appendStrings(body, c.Exited)
+		}
+		if !p.Recheck.IsZero() {
+			body = appendTime(body, p.Recheck)
 		}
 	}
 	w.body = body
@@ -474,6 +478,9 @@ func UnmarshalString(s string) (*Profile, error) {
 				c.EventID, c.Visitor, c.Time = d.str(), d.str(), d.time()
 				c.Entered, c.Exited = d.strs(), d.strs()
 			}
+		}
+		if d.err == nil && len(d.s) != 0 {
+			p.Recheck = d.time()
 		}
 	}
 	if d.err == nil && len(d.s) != 0 {

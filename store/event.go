@@ -119,6 +119,9 @@ type Classification struct {
 	Visitor  string
 	Was      []string
 	Segments []string
+	// Until is when the classification may next change without a new
+	// event (see Profile.Recheck); zero if it cannot.
+	Until time.Time
 }
 
 // An Item is one line of a purchase or cart.

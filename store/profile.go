@@ -176,6 +176,11 @@ type Profile struct {
 	// it, so that the producer of that event reports it, exactly once,
 	// even when its write is retried.
 	SegmentChanges []SegmentChange `json:"-"`
+	// Recheck is when the segments may next change without the visitor
+	// doing anything (a window of "the last 7 days" moving past an event),
+	// as recorded by the latest segments event (Classification.Until);
+	// zero if they cannot. Stores that implement Rechecker index it.
+	Recheck time.Time `json:"-"`
 
 	changes uint64 // changes made to this value in memory (not stored)
 	// mem is the encoding the profile was decoded from (UnmarshalString),
@@ -335,6 +340,7 @@ func (p *Profile) classified(e *Event) {
 		}
 	}
 	p.Segments = slices.Clone(c.Segments)
+	p.Recheck = c.Until
 	if p.Segments == nil {
 		p.Segments = []string{}
 	}

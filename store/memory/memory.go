@@ -12,8 +12,12 @@
 package memory
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"maps"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -31,6 +35,9 @@ type Store struct {
 	closed   bool
 	profiles map[string]*store.Profile
 	tombs    map[string]time.Time // id → when its tombstone expires
+	counts   map[string]int64     // the aggregates (store.Counter)
+	recheck  map[string]time.Time // id → its profile's Recheck, if set
+	docs     map[string][]byte
 	subs     map[int]sub
 	nextSub  int
 
@@ -55,6 +62,11 @@ var (
 	_ store.Ranger      = (*Store)(nil)
 	_ store.Expirer     = (*Store)(nil)
 	_ store.Invalidator = (*Store)(nil)
+	_ store.Counter     = (*Store)(nil)
+	_ store.Rechecker   = (*Store)(nil)
+	_ store.Scanner     = (*Store)(nil)
+	_ store.Documents   = (*Store)(nil)
+	_ store.Leaser      = (*Store)(nil)
 )
 
 // New returns an empty store folding profiles with lim (zero fields mean
@@ -65,6 +77,9 @@ func New(lim store.Limits, opts ...Option) *Store {
 		tombstoned: store.DefaultTombstoneTTL,
 		profiles:   make(map[string]*store.Profile),
 		tombs:      make(map[string]time.Time),
+		counts:     make(map[string]int64),
+		recheck:    make(map[string]time.Time),
+		docs:       make(map[string][]byte),
 		subs:       make(map[int]sub),
 	}
 	for _, o := range opts {
@@ -119,13 +134,39 @@ func (s *Store) apply(ctx context.Context, id string, events []store.Event) (*st
 	// The stored profile is never handed out (callers get copies), so it
 	// is folded in place.
 	p, ok := s.profiles[id]
+	var was []string
 	if !ok {
 		p = store.New(id)
 		s.profiles[id] = p
+	} else {
+		was = store.CountKeys(nil, p)
 	}
 	p.Apply(s.lim, events...)
 	p.Version++
+	store.AddDeltas(s.counts, store.KeyDelta(was, store.CountKeys(nil, p)))
+	s.index(p)
 	return p.Clone(), nil
+}
+
+// index sets the recheck index entry of p; s.mu must be held for writing.
+func (s *Store) index(p *store.Profile) {
+	if p.Recheck.IsZero() {
+		delete(s.recheck, p.ID)
+	} else {
+		s.recheck[p.ID] = p.Recheck
+	}
+}
+
+// remove removes the profile of id and what it counts for; s.mu must be
+// held for writing.
+func (s *Store) remove(id string) {
+	p, ok := s.profiles[id]
+	if !ok {
+		return
+	}
+	store.AddDeltas(s.counts, store.CountDelta(p, nil))
+	delete(s.profiles, id)
+	delete(s.recheck, id)
 }
 
 // ApplyBatch applies every batch under one lock. The profile of a batch
@@ -161,7 +202,7 @@ func (s *Store) Delete(ctx context.Context, id string) error {
 		s.mu.Unlock()
 		return err
 	}
-	delete(s.profiles, id)
+	s.remove(id)
 	s.tombs[id] = time.Now().Add(s.tombstoned)
 	subs := s.subscribers()
 	s.mu.Unlock()
@@ -213,7 +254,7 @@ func (s *Store) Expire(ctx context.Context, before time.Time) (int, error) {
 	var gone []string
 	for id, p := range s.profiles {
 		if p.LastSeen.Before(before) {
-			delete(s.profiles, id)
+			s.remove(id)
 			gone = append(gone, id)
 		}
 	}
@@ -276,6 +317,7 @@ func (s *Store) Close() error {
 	s.closed = true
 	s.profiles = nil
 	s.tombs = nil
+	s.counts, s.recheck, s.docs = nil, nil, nil
 	clear(s.subs)
 	return nil
 }
@@ -295,4 +337,97 @@ func (s *Store) isClosed() bool {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	return s.closed
+}
+
+// Counts implements store.Counter.
+func (s *Store) Counts(ctx context.Context) (map[string]int64, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.closed {
+		return nil, store.ErrClosed
+	}
+	return maps.Clone(s.counts), ctx.Err()
+}
+
+// Due implements store.Rechecker. It visits every indexed profile: this
+// store is for tests and demos.
+func (s *Store) Due(ctx context.Context, t time.Time, max int) ([]string, error) {
+	s.mu.RLock()
+	if err := store.CheckScan(ctx, s.closed, max); err != nil {
+		s.mu.RUnlock()
+		return nil, err
+	}
+	type due struct {
+		id string
+		at time.Time
+	}
+	var ds []due
+	for id, at := range s.recheck {
+		if !at.After(t) {
+			ds = append(ds, due{id, at})
+		}
+	}
+	s.mu.RUnlock()
+	slices.SortFunc(ds, func(a, b due) int {
+		if c := a.at.Compare(b.at); c != 0 {
+			return c
+		}
+		return strings.Compare(a.id, b.id)
+	})
+	ids := make([]string, 0, min(max, len(ds)))
+	for _, d := range ds[:min(max, len(ds))] {
+		ids = append(ids, d.id)
+	}
+	return ids, nil
+}
+
+// Scan implements store.Scanner: pages in order of id, the cursor being
+// the last id of the page.
+func (s *Store) Scan(ctx context.Context, cursor string, max int) ([]*store.Profile, string, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if err := store.CheckScan(ctx, s.closed, max); err != nil {
+		return nil, "", err
+	}
+	var ids []string
+	for id := range s.profiles {
+		if id > cursor {
+			ids = append(ids, id)
+		}
+	}
+	slices.Sort(ids)
+	next := ""
+	if len(ids) > max {
+		ids, next = ids[:max], ids[max-1]
+	}
+	out := make([]*store.Profile, len(ids))
+	for i, id := range ids {
+		out[i] = s.profiles[id].Clone()
+	}
+	return out, next, nil
+}
+
+// Document implements store.Documents.
+func (s *Store) Document(ctx context.Context, name string) ([]byte, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if err := store.CheckDocument(ctx, s.closed, name, 0); err != nil {
+		return nil, err
+	}
+	d, ok := s.docs[name]
+	if !ok {
+		return nil, store.ErrNotFound
+	}
+	return bytes.Clone(d), nil
+}
+
+// PutDocument implements store.Documents.
+func (s *Store) PutDocument(ctx context.Context, name string, data []byte) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := store.CheckDocument(ctx, s.closed, name, len(data)); err != nil {
+		return err
+	}
+	s.docs[name] = bytes.Clone(data)
+	return nil
 }

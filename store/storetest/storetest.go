@@ -88,6 +88,12 @@ func RunWith(t *testing.T, newStore func(t *testing.T, o Options) store.Store) {
 		{"Lease", testLease},
 		{"LeaseExpiry", testLeaseExpiry},
 		{"LeaseContended", testLeaseContended},
+		{"Counts", testCounts},
+		{"CountsConcurrent", testCountsConcurrent},
+		{"BatchCounts", testBatchCounts},
+		{"Due", testDue},
+		{"Scan", testScan},
+		{"Documents", testDocuments},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -515,6 +521,29 @@ func testClosed(t *testing.T, s store.Store) {
 		}
 		if err := l.Release(ctx(t), "jobs", "a"); !errors.Is(err, store.ErrClosed) {
 			t.Errorf("Release after Close: %v, want ErrClosed", err)
+		}
+	}
+	if c, ok := s.(store.Counter); ok {
+		if _, err := c.Counts(ctx(t)); !errors.Is(err, store.ErrClosed) {
+			t.Errorf("Counts after Close: %v, want ErrClosed", err)
+		}
+	}
+	if rc, ok := s.(store.Rechecker); ok {
+		if _, err := rc.Due(ctx(t), time.Now(), 10); !errors.Is(err, store.ErrClosed) {
+			t.Errorf("Due after Close: %v, want ErrClosed", err)
+		}
+	}
+	if sc, ok := s.(store.Scanner); ok {
+		if _, _, err := sc.Scan(ctx(t), "", 10); !errors.Is(err, store.ErrClosed) {
+			t.Errorf("Scan after Close: %v, want ErrClosed", err)
+		}
+	}
+	if d, ok := s.(store.Documents); ok {
+		if _, err := d.Document(ctx(t), "x"); !errors.Is(err, store.ErrClosed) {
+			t.Errorf("Document after Close: %v, want ErrClosed", err)
+		}
+		if err := d.PutDocument(ctx(t), "x", nil); !errors.Is(err, store.ErrClosed) {
+			t.Errorf("PutDocument after Close: %v, want ErrClosed", err)
 		}
 	}
 	if err := s.Close(); err != nil {
