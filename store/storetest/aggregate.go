@@ -97,9 +97,9 @@ func testCounts(t *testing.T, s store.Store) {
 	apply("b", Page("c", 3, "/"), exposed("c", 4, "hero", "B", "fans", map[string]int{"signup": 0}))
 	apply("b", classify(t, s, "b", "c", 5, []string{"fans"}, time.Time{}))
 	want := map[string]int64{
-		store.CountProfiles:                            2,
-		store.SegmentKey("fans"):                       2,
-		store.SegmentKey("buyers"):                     1,
+		store.CountProfiles:                           2,
+		store.SegmentKey("fans"):                      2,
+		store.SegmentKey("buyers"):                    1,
 		store.ExposureKey("hero", "B", "fans", false): 1,
 	}
 	if got := counts(t, s); !maps.Equal(got, want) {
