@@ -132,9 +132,15 @@ type Delta struct {
 
 // CountDelta returns the changes of the counts when the stored profile old
 // becomes new (nil old: there was none; nil new: it is deleted), sorted by
-// key, so that stores that lock a row per key lock them in one order.
+// key, so that stores that lock a row per key lock them in one order. An
+// old profile that is not Counted counts for nothing: it was written
+// before its store kept aggregates. A store sets new.Counted before it
+// writes new.
 func CountDelta(old, new *Profile) []Delta {
 	var a, b [16]string
+	if old != nil && !old.Counted {
+		old = nil
+	}
 	return KeyDelta(CountKeys(a[:0], old), CountKeys(b[:0], new))
 }
 

@@ -47,6 +47,7 @@ func TestCountKeys(t *testing.T) {
 	p.Traits = []byte(`{"plan":"pro","experiment:hero":{"variant":"B","segment":"a","goals":{"signup":1,"buy":0}},` +
 		`"experiment:cta":{"variant":"A","goals":{"signup":2}},"experiment:bad":{"segment":"a"},"experiment:":{"variant":"X"}}`)
 	p.Counts = map[string]int{"signup": 2}
+	p.Counted = true
 	want := []string{store.CountProfiles, store.ExposureKey("cta", "A", "", false),
 		store.ExposureKey("hero", "B", "a", true), store.ExposureKey("hero", "B", "a", false),
 		store.SegmentKey("a"), store.SegmentKey("b")}
@@ -83,5 +84,26 @@ func BenchmarkCountKeys(b *testing.B) {
 	var buf [16]string
 	for b.Loop() {
 		store.CountKeys(buf[:0], p)
+	}
+}
+
+func TestCountDeltaUncounted(t *testing.T) {
+	old := store.New("v")
+	old.Segments = []string{"a"}
+	now := old.Clone()
+	now.Segments = []string{"b"}
+	// old was written before its store kept aggregates: it counted for
+	// nothing, so all of now's keys are added.
+	want := []store.Delta{{store.CountProfiles, 1}, {store.SegmentKey("b"), 1}}
+	if d := store.CountDelta(old, now); !slices.Equal(d, want) {
+		t.Fatalf("CountDelta from an uncounted profile = %v, want %v", d, want)
+	}
+	old.Counted = true
+	b, _ := store.Marshal(old)
+	if q, _ := store.Unmarshal(b); !q.Counted || len(q.Segments) != 1 {
+		t.Fatalf("Counted not kept by the encoding: %+v", q)
+	}
+	if d := store.CountDelta(old, nil); len(d) != 2 || d[0].N != -1 {
+		t.Fatalf("CountDelta of a deletion = %v", d)
 	}
 }

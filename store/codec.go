@@ -35,11 +35,13 @@ import (
 //	Truncated
 //	MergedInto
 //	Aliases: count, then ids
-//	then, only when the profile has Segments, SegmentChanges or Recheck:
+//	then, only when the profile has Segments, SegmentChanges, Recheck or
+//	Counted:
 //	Segments: count, then strings
 //	SegmentChanges: count, then per change EventID Visitor Time,
 //	      Entered (count, then strings), Exited (count, then strings)
-//	then, only when the profile has a Recheck: Recheck
+//	then, only when the profile has Recheck or Counted: flags (bit 0
+//	      Counted, bit 1 a Recheck follows), then Recheck
 //
 // A profile's map keys and its events' paths, items, categories and other
 // repeated strings are stored once, in the table; an event's sequenced ID
@@ -244,7 +246,7 @@ func (p *Profile) AppendBinary(b []byte) ([]byte, error) {
 	for _, id := range p.Aliases {
 		body = appendString(body, id)
 	}
-	if len(p.Segments) > 0 || len(p.SegmentChanges) > 0 || !p.Recheck.IsZero() {
+	if len(p.Segments) > 0 || len(p.SegmentChanges) > 0 || !p.Recheck.IsZero() || p.Counted {
 		body = appendStrings(body, p.Segments)
 		body = binary.AppendUvarint(body, uint64(len(p.SegmentChanges)))
 		for _, c := range p.SegmentChanges {
@@ -254,8 +256,11 @@ func (p *Profile) AppendBinary(b []byte) ([]byte, error) {
 			body = appendStrings(body, c.Entered)
 			body = appendStrings(body, c.Exited)
 		}
-		if !p.Recheck.IsZero() {
-			body = appendTime(body, p.Recheck)
+		if flags := codecFlags(p); flags != 0 {
+			body = binary.AppendUvarint(body, flags)
+			if !p.Recheck.IsZero() {
+				body = appendTime(body, p.Recheck)
+			}
 		}
 	}
 	w.body = body
@@ -480,7 +485,11 @@ func UnmarshalString(s string) (*Profile, error) {
 			}
 		}
 		if d.err == nil && len(d.s) != 0 {
-			p.Recheck = d.time()
+			flags := d.uvarint()
+			p.Counted = flags&flagCounted != 0
+			if flags&flagRecheck != 0 {
+				p.Recheck = d.time()
+			}
 		}
 	}
 	if d.err == nil && len(d.s) != 0 {
@@ -490,6 +499,23 @@ func UnmarshalString(s string) (*Profile, error) {
 		return nil, fmt.Errorf("tailor/store: decode profile: %w", d.err)
 	}
 	return p, nil
+}
+
+// Flags of a profile of version 4.
+const (
+	flagCounted = 1 << iota
+	flagRecheck
+)
+
+func codecFlags(p *Profile) uint64 {
+	var f uint64
+	if p.Counted {
+		f |= flagCounted
+	}
+	if !p.Recheck.IsZero() {
+		f |= flagRecheck
+	}
+	return f
 }
 
 // Event field flags of version 3.

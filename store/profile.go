@@ -181,6 +181,11 @@ type Profile struct {
 	// as recorded by the latest segments event (Classification.Until);
 	// zero if they cannot. Stores that implement Rechecker index it.
 	Recheck time.Time `json:"-"`
+	// Counted is set on a profile that a store keeping aggregates (see
+	// Counter) has counted: stores set it on every profile they write. A
+	// profile written before the store kept aggregates is counted when it
+	// is next written, and not before (see CountDelta).
+	Counted bool `json:"-"`
 
 	changes uint64 // changes made to this value in memory (not stored)
 	// mem is the encoding the profile was decoded from (UnmarshalString),

@@ -143,6 +143,7 @@ func (s *Store) apply(ctx context.Context, id string, events []store.Event) (*st
 	}
 	p.Apply(s.lim, events...)
 	p.Version++
+	p.Counted = true
 	store.AddDeltas(s.counts, store.KeyDelta(was, store.CountKeys(nil, p)))
 	s.index(p)
 	return p.Clone(), nil

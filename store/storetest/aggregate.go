@@ -105,6 +105,9 @@ func testCounts(t *testing.T, s store.Store) {
 	if got := counts(t, s); !maps.Equal(got, want) {
 		t.Fatalf("Counts = %v, want %v", got, want)
 	}
+	if p, err := s.Load(ctx(t), "a"); err != nil || !p.Counted {
+		t.Fatalf("Load of a written profile: %v; Counted must be set", err)
+	}
 	apply("b", track("c", 6, "signup")) // converts
 	want[store.ExposureKey("hero", "B", "fans", true)] = 1
 	if got := counts(t, s); !maps.Equal(got, want) {
