@@ -41,7 +41,11 @@ type Set struct {
 	deps      []Dependencies
 	known     []bool  // the rule says its dependencies
 	groupPrev [][]int // per segment, the segments before it in its group
-	source    string
+	// contextual: the segment's membership depends on request facts (or
+	// on what a rule that does not say its dependencies reads), itself,
+	// through InSegment or through its group
+	contextual []bool
+	source     string
 }
 
 // NewSet returns a set of segs. It reports every problem at once: empty
@@ -204,7 +208,35 @@ func buildSet(defs []segDef, report func(p srcPos, seg int, msg string)) *Set {
 	if bad {
 		return nil
 	}
+	s.contextual = contextual(s, order, refs)
 	return s
+}
+
+// contextual returns, per segment of s, whether its membership depends on
+// the request: see Set.contextual. s has no cycles.
+func contextual(s *Set, order []int, refs [][]*builtin) []bool {
+	n := len(s.segs)
+	out := make([]bool, n)
+	done := make([]bool, n)
+	var visit func(k int) bool
+	visit = func(k int) bool {
+		if done[k] {
+			return out[k]
+		}
+		c := s.deps[k].Request != 0 || !s.known[k]
+		for _, r := range refs[order[k]] {
+			c = visit(s.index[r.ref]) || c
+		}
+		for _, j := range s.groupPrev[k] {
+			c = visit(j) || c
+		}
+		out[k], done[k] = c, true
+		return c
+	}
+	for k := range n {
+		visit(k)
+	}
+	return out
 }
 
 // cycles reports every cycle of segments whose membership depends on
@@ -468,6 +500,52 @@ func (e *Engine) ClassifyMemo(m *Memo, in *Input) (segments []string, classified
 	}
 	*m = Memo{r: e.classify(in), prof: in.Profile, changes: changes, newVisit: in.NewVisit}
 	return m.r.segments, true
+}
+
+// Until returns when the classification m holds may next change with the
+// same profile and request facts (a rule's window of time moving past an
+// event); zero if no rule it evaluated depends on the time.
+func (m *Memo) Until() time.Time { return m.r.validUntil }
+
+// Reclassify classifies a stored profile without a request, as a job does
+// when the profile's time has come (store.Profile.Recheck): the segments
+// whose membership depends on the request (their rules read request facts,
+// or do not say what they read, themselves, through InSegment or through
+// their group) keep their membership in was, the segments the profile was
+// last classified into, since no request says otherwise; the others are
+// evaluated at now. It returns the segments, highest priority first, and
+// when they may next change without a new event (zero if they cannot).
+func (e *Engine) Reclassify(p *store.Profile, was []string, now time.Time) ([]string, time.Time) {
+	s := e.Set()
+	if s == nil {
+		return nil, time.Time{}
+	}
+	in := &Input{Profile: p, Now: now}
+	ev := in.begin()
+	ev.set, ev.errs = s, &e.errors
+	if cap(ev.memo) < len(s.segs) {
+		ev.memo = make([]memberState, len(s.segs))
+	}
+	ev.memo = ev.memo[:len(s.segs)]
+	for i := range s.segs {
+		switch {
+		case !s.contextual[i]:
+			ev.memo[i] = memberUnknown
+		case slices.Contains(was, s.segs[i].Name):
+			ev.memo[i] = memberIn
+		default:
+			ev.memo[i] = memberOut
+		}
+	}
+	var out []string
+	for i := range s.segs {
+		if ev.member(in, i) {
+			out = append(out, s.segs[i].Name)
+		}
+	}
+	until := ev.track.until
+	in.release()
+	return out, until
 }
 
 // A result is a classification, with how long it stays valid.
