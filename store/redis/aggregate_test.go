@@ -286,6 +286,89 @@ func (h *casResults) ProcessPipelineHook(next goredis.ProcessPipelineHook) gored
 	}
 }
 
+// TestScanDuringWrites scans in small pages while every profile is written
+// between pages (which reorders the bucket indexes by LastSeen) and the
+// scan copies go (as when they expire): each profile is still returned
+// exactly once. Profiles deleted or created during the scan may or may not
+// be.
+func TestScanDuringWrites(t *testing.T) {
+	t.Parallel()
+	c := client(t)
+	s := newStore(t, c, redis.Options{})
+	defer s.Close()
+	ctx := t.Context()
+	const n = 60
+	// Every profile in one of three buckets, so that pages stop inside
+	// buckets.
+	var ids []string
+	for i := 0; len(ids) < n; i++ {
+		if id := fmt.Sprintf("s%d", i); redis.BucketOf(id) < 3 {
+			ids = append(ids, id)
+		}
+	}
+	// Each write makes LastSeen later, in an order of ids that flips from
+	// one write to the next.
+	write := func(seq int) {
+		t.Helper()
+		for i, id := range ids {
+			if seq%2 == 0 {
+				i = n - i
+			}
+			at := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC).Add(time.Duration(seq)*time.Hour + time.Duration(i)*time.Second)
+			ev := store.Event{ID: store.EventID("scan", uint64(seq)), Type: store.TypePage, Path: "/", Time: at}
+			if _, err := s.Apply(ctx, id, []store.Event{ev}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	write(1)
+	seen := map[string]int{}
+	cursor, pages := "", 0
+	for {
+		ps, next, err := s.Scan(ctx, cursor, 4)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, p := range ps {
+			seen[p.ID]++
+		}
+		if next == "" {
+			break
+		}
+		if pages++; pages > n {
+			t.Fatal("Scan does not end")
+		}
+		write(pages + 1)
+		if pages%3 == 0 {
+			if keys := scanKeys(t, c, s.Prefix()+"*:scan"); len(keys) > 0 {
+				if err := c.Del(ctx, keys...).Err(); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		if pages == 5 {
+			if _, err := s.Apply(ctx, "new", []store.Event{storetest.Page("scan", 1, "/")}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		cursor = next
+	}
+	delete(seen, "new")
+	if len(seen) != n {
+		t.Fatalf("Scan saw %d profiles, want %d", len(seen), n)
+	}
+	for id, k := range seen {
+		if k != 1 {
+			t.Errorf("Scan returned %s %d times", id, k)
+		}
+	}
+	for _, bad := range []string{"zz:a", "400:a", "nocolon", "-1:a"} {
+		if _, _, err := s.Scan(ctx, bad, 4); err == nil {
+			t.Errorf("Scan from cursor %q: no error", bad)
+		}
+	}
+}
+
 // TestDueMicroseconds checks Due at the index's precision: a profile is
 // due at its recheck time, not a microsecond before.
 func TestDueMicroseconds(t *testing.T) {

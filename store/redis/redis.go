@@ -21,6 +21,10 @@
 //	                      bucket's profiles counted for it (see Aggregates)
 //	tailor:{2af}:due      a sorted set of the ids of the bucket's profiles
 //	                      with a Recheck, scored by it in Unix microseconds
+//	tailor:{2af}:scan     a copy of seen with every score 0, ordered by id,
+//	                      that Scan reads a bucket from; it expires ten
+//	                      minutes after its last use
+//	tailor:doc:<name>     a document (store.Documents)
 //
 // The {2af} hash tag puts a profile and its bucket's indexes and counts in
 // the same Cluster slot, so a Lua script updates them all atomically: the
@@ -80,7 +84,10 @@
 // hashes in one pipeline and adds them up.
 //
 // The same scripts keep the due index (store.Rechecker) of each bucket:
-// Due reads the earliest entries of every bucket in one pipeline.
+// Due reads the earliest entries of every bucket in one pipeline. Scan
+// (store.Scanner) reads each bucket in order of id from its scan copy,
+// made from seen when a scan enters the bucket. Documents are plain keys
+// outside the buckets.
 //
 // Writes are as durable as the server's persistence settings make them
 // (RDB snapshots or the append-only file): Redis acknowledges a write once
@@ -298,6 +305,24 @@ redis.call('PUBLISH', ARGV[3], ARGV[1])
 return 1
 `)
 
+// scanScript returns the ids of up to ARGV[2] profiles of a bucket after
+// the id ARGV[1], in byte order. It reads them from a copy of the bucket's
+// index with every score 0 (KEYS[2], made from KEYS[1]), in which Redis
+// orders members by their bytes: the index itself is ordered by LastSeen,
+// which changes as profiles are written. The copy is made anew when a
+// scan enters the bucket (ARGV[1] is "") or when it is gone, so it holds
+// every profile stored since the scan entered the bucket; it expires
+// ARGV[3] milliseconds after its last use.
+var scanScript = goredis.NewScript(`
+if ARGV[1] == '' or redis.call('EXISTS', KEYS[2]) == 0 then
+	if redis.call('ZUNIONSTORE', KEYS[2], 1, KEYS[1], 'WEIGHTS', 0) == 0 then return {} end
+end
+redis.call('PEXPIRE', KEYS[2], ARGV[3])
+local from = '-'
+if ARGV[1] ~= '' then from = '(' .. ARGV[1] end
+return redis.call('ZRANGEBYLEX', KEYS[2], from, '+', 'LIMIT', 0, ARGV[2])
+`)
+
 // stagingTTL bounds how long a staged encoding outlives a writer that died
 // between staging it and running casScript.
 const stagingTTL = time.Minute
@@ -330,6 +355,8 @@ var (
 	_ store.Leaser       = (*Store)(nil)
 	_ store.Counter      = (*Store)(nil)
 	_ store.Rechecker    = (*Store)(nil)
+	_ store.Scanner      = (*Store)(nil)
+	_ store.Documents    = (*Store)(nil)
 )
 
 // New returns a store that keeps profiles through client, which the caller
@@ -426,6 +453,7 @@ func (s *Store) bucketTag(b uint32) string {
 func (s *Store) indexKey(b uint32) string  { return s.bucketTag(b) + "seen" }
 func (s *Store) countsKey(b uint32) string { return s.bucketTag(b) + "counts" }
 func (s *Store) dueKey(b uint32) string    { return s.bucketTag(b) + "due" }
+func (s *Store) scanKey(b uint32) string   { return s.bucketTag(b) + "scan" }
 
 // keySuffixes follow the bucket tag in the keys that Store.keys returns,
 // in the order of the k* constants; those ending in ':' are followed by
@@ -1084,6 +1112,124 @@ func (s *Store) Due(ctx context.Context, t time.Time, max int) ([]string, error)
 		ids = append(ids, z.Member.(string))
 	}
 	return ids, nil
+}
+
+// scanTTL is how long a bucket's scan copy (see scanScript) outlives the
+// last page read from it.
+const scanTTL = 10 * time.Minute
+
+// maxScanWindow bounds how many buckets Scan reads in one round trip.
+const maxScanWindow = 128
+
+// Scan implements store.Scanner: bucket by bucket, and within a bucket in
+// byte order of id (see scanScript), loading each page's profiles in one
+// pipeline. The cursor is the bucket in hex, ':', and the last id read
+// from it. A page that ends a bucket goes on with the next ones,
+// reading 1, 2, 4... up to maxScanWindow buckets per round trip, so that
+// a scan of few profiles takes few pages; a profile deleted since its id
+// was read is left out, so a page may be short.
+func (s *Store) Scan(ctx context.Context, cursor string, max int) ([]*store.Profile, string, error) {
+	if err := store.CheckScan(ctx, s.closed.Load(), max); err != nil {
+		return nil, "", err
+	}
+	b, after, err := parseCursor(cursor)
+	if err != nil {
+		return nil, "", err
+	}
+	var us []*update
+	next := ""
+	for window := 1; b < buckets && next == ""; window = min(2*window, maxScanWindow) {
+		if s.closed.Load() {
+			return nil, "", store.ErrClosed
+		}
+		n, want := min(window, buckets-b), max-len(us)
+		cmds, err := s.runPipelined(ctx, scanScript, n, nil, func(i int) ([]string, []any) {
+			from := ""
+			if i == 0 {
+				from = after
+			}
+			bi := uint32(b + i)
+			return []string{s.indexKey(bi), s.scanKey(bi)}, []any{from, want, scanTTL.Milliseconds()}
+		})
+		if err != nil {
+			return nil, "", s.wrap(err, "scan profiles from bucket %x", b)
+		}
+		for i, c := range cmds {
+			ids, err := c.StringSlice()
+			if err != nil {
+				return nil, "", s.wrap(err, "scan profiles of bucket %x", b+i)
+			}
+			ids = ids[:min(len(ids), max-len(us))]
+			for _, id := range ids {
+				us = append(us, &update{id: id, keys: s.keys(id)})
+			}
+			if len(us) == max {
+				next = strconv.FormatInt(int64(b+i), 16) + ":" + ids[len(ids)-1]
+				break
+			}
+		}
+		b, after = b+n, ""
+	}
+	if len(us) > 0 {
+		if err := s.load(ctx, us); err != nil {
+			return nil, "", s.wrap(err, "scan profiles")
+		}
+	}
+	out := make([]*store.Profile, 0, len(us))
+	for _, u := range us {
+		if !u.found { // deleted since its id was read
+			continue
+		}
+		p, err := store.UnmarshalString(u.data)
+		if err != nil {
+			return nil, "", s.wrap(err, "scan profile %q", u.id)
+		}
+		out = append(out, p)
+	}
+	return out, next, nil
+}
+
+// parseCursor reads a cursor made by Scan: the bucket to go on with and
+// the id after which to go on ("" for the start).
+func parseCursor(cursor string) (bucket int, after string, err error) {
+	if cursor == "" {
+		return 0, "", nil
+	}
+	hex, after, ok := strings.Cut(cursor, ":")
+	b, perr := strconv.ParseUint(hex, 16, 32)
+	if !ok || perr != nil || b >= buckets {
+		return 0, "", fmt.Errorf("tailor/store/redis: scan cursor %q: not a cursor this store made (<bucket in hex>:<id>)", cursor)
+	}
+	return int(b), after, nil
+}
+
+// docKey returns the key of the document name: one key, like a lease's.
+func (s *Store) docKey(name string) string { return s.prefix + "doc:" + name }
+
+// Document implements store.Documents.
+func (s *Store) Document(ctx context.Context, name string) ([]byte, error) {
+	if err := store.CheckDocument(ctx, s.closed.Load(), name, 0); err != nil {
+		return nil, err
+	}
+	data, err := s.client.Get(ctx, s.docKey(name)).Bytes()
+	if errors.Is(err, goredis.Nil) {
+		return nil, fmt.Errorf("tailor/store/redis: document %q: %w", name, store.ErrNotFound)
+	}
+	if err != nil {
+		return nil, s.wrap(err, "read document %q", name)
+	}
+	return data, nil
+}
+
+// PutDocument implements store.Documents: a SET without expiry.
+func (s *Store) PutDocument(ctx context.Context, name string, data []byte) error {
+	if err := store.CheckDocument(ctx, s.closed.Load(), name, len(data)); err != nil {
+		return err
+	}
+	if err := s.client.Set(ctx, s.docKey(name), data, 0).Err(); err != nil {
+		return s.wrap(err, "write document %q", name)
+	}
+	return nil
 }
 
 // Subscribe calls fn with every profile written or deleted through any
