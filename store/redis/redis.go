@@ -15,13 +15,24 @@
 //	                      at most a minute
 //	tailor:{2af}:t:<id>   the tombstone of an erased profile (see
 //	                      Tombstones), for Options.TombstoneTTL
+//	tailor:{2af}:k:<id>   a set of the count keys (store.CountKeys) the
+//	                      stored profile counts for, if it is Counted
+//	tailor:{2af}:counts   a hash of count key to the number of the
+//	                      bucket's profiles counted for it (see Aggregates)
+//	tailor:{2af}:due      a sorted set of the ids of the bucket's profiles
+//	                      with a Recheck, scored by it in Unix microseconds
+//	tailor:{2af}:scan     a copy of seen with every score 0, ordered by id,
+//	                      that Scan reads a bucket from; it expires ten
+//	                      minutes after its last use
+//	tailor:doc:<name>     a document (store.Documents)
 //
-// The {2af} hash tag puts a profile and its bucket's index in the same
-// Cluster slot, so a Lua script updates both atomically: the index never
-// disagrees with the profiles, which is what lets Expire and Range walk the
-// indexes instead of scanning the keyspace. With 1024 buckets the profiles
-// spread over up to 1024 slots. The bucket count is part of the layout and
-// never changes.
+// The {2af} hash tag puts a profile and its bucket's indexes and counts in
+// the same Cluster slot, so a Lua script updates them all atomically: the
+// indexes never disagree with the profiles, which is what lets Expire and
+// Range walk the indexes instead of scanning the keyspace, and the counts
+// never disagree with them either. With 1024 buckets the profiles spread
+// over up to 1024 slots. The bucket count is part of the layout and never
+// changes.
 //
 // The store sets no expiry on profiles. Run the server with a
 // maxmemory-policy that does not evict them (noeviction, or a volatile-*
@@ -52,6 +63,31 @@
 //
 // Decoding, folding and encoding are done in Go on the client's CPUs, so
 // the server only compares versions and stores bytes.
+//
+// # Aggregates
+//
+// The store implements store.Counter. Each bucket keeps the counts of its
+// profiles in its counts hash, and each Counted profile the count keys it
+// counts for in its k set. Apply computes in Go the difference
+// (store.CountDelta) between the count keys of the profile it loaded and
+// of the one it writes, and the compare-and-swap script applies it to the
+// k set and the counts in the same step that renames the new encoding
+// over the data: the script writes only if the stored version is still
+// the one loaded, so the difference is taken from exactly the profile it
+// replaces; on a conflict Apply reloads, folds again and computes the
+// difference anew. A delta changes a count only if it changes the k set,
+// so each bucket's counts are always the sums of its k sets, whoever
+// wrote them. Delete and Expire subtract the k set, without decoding the
+// profile, in their scripts. A profile written before the store kept
+// counts (not Counted) has no k set and counts for nothing until it is
+// next written; then the script counts it afresh. Counts reads the 1024
+// hashes in one pipeline and adds them up.
+//
+// The same scripts keep the due index (store.Rechecker) of each bucket:
+// Due reads the earliest entries of every bucket in one pipeline. Scan
+// (store.Scanner) reads each bucket in order of id from its scan copy,
+// made from seen when a scan enters the bucket. Documents are plain keys
+// outside the buckets.
 //
 // Writes are as durable as the server's persistence settings make them
 // (RDB snapshots or the append-only file): Redis acknowledges a write once
@@ -99,16 +135,18 @@
 package redis
 
 import (
+	"cmp"
 	"context"
 	crand "crypto/rand"
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"hash/fnv"
 	"log/slog"
+	"maps"
 	"math/rand/v2"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -161,58 +199,128 @@ const buckets = 1024
 // round trip.
 const defaultChunk = 512
 
-// Scripts. KEYS are a profile's data, version and bucket index keys, in
-// that order, then for casScript the staging key and the tombstone key,
-// for deleteScript the tombstone key.
+// Scripts. The KEYS of casScript, deleteScript and expireScript are the
+// keys of one profile that Store.keys returns, in the order of the k*
+// constants (data, version, bucket index, tombstone, bucket counts,
+// counted set, bucket recheck index), then for casScript the staging key.
+// They all hold the same hash tag, so each script touches one Cluster
+// slot.
+
+// Indices of the keys that Store.keys returns.
+const (
+	kData    = iota // the profile's encoding
+	kVersion        // its version
+	kSeen           // the bucket's index by LastSeen
+	kTomb           // the profile's tombstone
+	kCounts         // the bucket's counts
+	kCounted        // the count keys the stored profile counts for
+	kDue            // the bucket's index by Recheck
+	nKeys
+)
+
+// uncountLua defines uncount(counts, counted), which takes a profile out
+// of its bucket's counts: it decrements the count of every key of its
+// counted set, deleting the counts that reach zero, and deletes the set.
+const uncountLua = `
+local function uncount(counts, counted)
+	for _, k in ipairs(redis.call('SMEMBERS', counted)) do
+		if redis.call('HINCRBY', counts, k, -1) == 0 then redis.call('HDEL', counts, k) end
+	end
+	redis.call('DEL', counted)
+end
+`
 
 // casScript writes the profile if its version is still ARGV[1] and it has
-// no tombstone, by renaming the staging key over the data. ARGV: expected
-// version, new version, LastSeen score, id, channel. Returns 1 when
-// written, 0 on a version conflict, -1 if the staging key is gone
-// (expired, or lost in a resharding), -2 if the profile was erased. A
-// version without data (its profile deleted by hand) counts as no profile.
-var casScript = goredis.NewScript(`
-if redis.call('EXISTS', KEYS[5]) == 1 then
-	redis.call('DEL', KEYS[4])
+// no tombstone, by renaming the staging key over the data, and updates
+// the bucket's indexes and counts with it. ARGV: expected version, new
+// version, LastSeen score, id, channel, recheck ("" leaves the recheck
+// index as it is, "-" takes the id out, a score puts it in), uncount ("1"
+// to take the profile out of the counts before adding, for a stored
+// profile that is not Counted), then the count deltas (store.CountDelta)
+// as pairs of a key and "1" or "-1". A delta changes a count only if it
+// changes the counted set, so that the counts are always the sums of the
+// bucket's counted sets. Returns 1 when written, 0 on a version conflict,
+// -1 if the staging key is gone (expired, or lost in a resharding), -2 if
+// the profile was erased. A version without data (its profile deleted by
+// hand) counts as no profile.
+var casScript = goredis.NewScript(uncountLua + `
+if redis.call('EXISTS', KEYS[4]) == 1 then
+	redis.call('DEL', KEYS[8])
 	return -2
 end
 local v = redis.call('GET', KEYS[2])
 if not v or redis.call('EXISTS', KEYS[1]) == 0 then v = '0' end
 if v ~= ARGV[1] then
-	redis.call('DEL', KEYS[4])
+	redis.call('DEL', KEYS[8])
 	return 0
 end
-if redis.call('EXISTS', KEYS[4]) == 0 then return -1 end
-redis.call('RENAME', KEYS[4], KEYS[1])
+if redis.call('EXISTS', KEYS[8]) == 0 then return -1 end
+redis.call('RENAME', KEYS[8], KEYS[1])
 redis.call('PERSIST', KEYS[1])
 redis.call('SET', KEYS[2], ARGV[2])
 redis.call('ZADD', KEYS[3], ARGV[3], ARGV[4])
+if ARGV[7] == '1' then uncount(KEYS[5], KEYS[6]) end
+for i = 8, #ARGV, 2 do
+	local k, n = ARGV[i], tonumber(ARGV[i + 1])
+	local changed
+	if n > 0 then changed = redis.call('SADD', KEYS[6], k) else changed = redis.call('SREM', KEYS[6], k) end
+	if changed == 1 and redis.call('HINCRBY', KEYS[5], k, n) == 0 then redis.call('HDEL', KEYS[5], k) end
+end
+if ARGV[6] == '-' then
+	redis.call('ZREM', KEYS[7], ARGV[4])
+elseif ARGV[6] ~= '' then
+	redis.call('ZADD', KEYS[7], ARGV[6], ARGV[4])
+end
 redis.call('PUBLISH', ARGV[5], ARGV[4])
 return 1
 `)
 
-// deleteScript deletes a profile and sets its tombstone. ARGV: id,
-// channel, message, tombstone TTL in milliseconds. Returns 1 if the
-// profile existed. The deletion is announced even if it did not: other
-// processes may hold events for it not yet written (erasure).
-var deleteScript = goredis.NewScript(`
+// deleteScript deletes a profile, takes it out of the counts and indexes,
+// and sets its tombstone. ARGV: id, channel, message, tombstone TTL in
+// milliseconds. Returns 1 if the profile existed. The deletion is
+// announced even if it did not: other processes may hold events for it
+// not yet written (erasure).
+var deleteScript = goredis.NewScript(uncountLua + `
 local n = redis.call('DEL', KEYS[1], KEYS[2])
 redis.call('ZREM', KEYS[3], ARGV[1])
+uncount(KEYS[5], KEYS[6])
+redis.call('ZREM', KEYS[7], ARGV[1])
 redis.call('SET', KEYS[4], '1', 'PX', ARGV[4])
 redis.call('PUBLISH', ARGV[2], ARGV[3])
 return math.min(n, 1)
 `)
 
-// expireScript deletes a profile if its LastSeen score is still below
-// ARGV[2]: it may have been seen again since Expire listed it.
-// ARGV: id, before score, channel. Returns 1 if deleted.
-var expireScript = goredis.NewScript(`
+// expireScript deletes a profile, as deleteScript does but without a
+// tombstone, if its LastSeen score is still below ARGV[2]: it may have
+// been seen again since Expire listed it. ARGV: id, before score,
+// channel. Returns 1 if deleted.
+var expireScript = goredis.NewScript(uncountLua + `
 local s = redis.call('ZSCORE', KEYS[3], ARGV[1])
 if not s or tonumber(s) >= tonumber(ARGV[2]) then return 0 end
 redis.call('ZREM', KEYS[3], ARGV[1])
+uncount(KEYS[5], KEYS[6])
+redis.call('ZREM', KEYS[7], ARGV[1])
 if redis.call('DEL', KEYS[1], KEYS[2]) == 0 then return 0 end
 redis.call('PUBLISH', ARGV[3], ARGV[1])
 return 1
+`)
+
+// scanScript returns the ids of up to ARGV[2] profiles of a bucket after
+// the id ARGV[1], in byte order. It reads them from a copy of the bucket's
+// index with every score 0 (KEYS[2], made from KEYS[1]), in which Redis
+// orders members by their bytes: the index itself is ordered by LastSeen,
+// which changes as profiles are written. The copy is made anew when a
+// scan enters the bucket (ARGV[1] is "") or when it is gone, so it holds
+// every profile stored since the scan entered the bucket; it expires
+// ARGV[3] milliseconds after its last use.
+var scanScript = goredis.NewScript(`
+if ARGV[1] == '' or redis.call('EXISTS', KEYS[2]) == 0 then
+	if redis.call('ZUNIONSTORE', KEYS[2], 1, KEYS[1], 'WEIGHTS', 0) == 0 then return {} end
+end
+redis.call('PEXPIRE', KEYS[2], ARGV[3])
+local from = '-'
+if ARGV[1] ~= '' then from = '(' .. ARGV[1] end
+return redis.call('ZRANGEBYLEX', KEYS[2], from, '+', 'LIMIT', 0, ARGV[2])
 `)
 
 // stagingTTL bounds how long a staged encoding outlives a writer that died
@@ -244,6 +352,11 @@ var (
 	_ store.Ranger       = (*Store)(nil)
 	_ store.Expirer      = (*Store)(nil)
 	_ store.Invalidator  = (*Store)(nil)
+	_ store.Leaser       = (*Store)(nil)
+	_ store.Counter      = (*Store)(nil)
+	_ store.Rechecker    = (*Store)(nil)
+	_ store.Scanner      = (*Store)(nil)
+	_ store.Documents    = (*Store)(nil)
 )
 
 // New returns a store that keeps profiles through client, which the caller
@@ -321,34 +434,75 @@ func (s *Store) Prefix() string { return s.prefix }
 // Channel returns the pub/sub channel of invalidations.
 func (s *Store) Channel() string { return s.channel }
 
+// bucketOf returns the bucket of id: its 32-bit FNV-1a hash modulo
+// buckets (part of the layout), computed inline to spare the hash.Hash32
+// allocations on every write.
 func bucketOf(id string) uint32 {
-	h := fnv.New32a()
-	h.Write([]byte(id))
-	return h.Sum32() % buckets
+	h := uint32(2166136261)
+	for i := 0; i < len(id); i++ {
+		h ^= uint32(id[i])
+		h *= 16777619
+	}
+	return h % buckets
 }
 
 func (s *Store) bucketTag(b uint32) string {
 	return s.prefix + "{" + strconv.FormatUint(uint64(b), 16) + "}:"
 }
 
-func (s *Store) indexKey(b uint32) string { return s.bucketTag(b) + "seen" }
+func (s *Store) indexKey(b uint32) string  { return s.bucketTag(b) + "seen" }
+func (s *Store) countsKey(b uint32) string { return s.bucketTag(b) + "counts" }
+func (s *Store) dueKey(b uint32) string    { return s.bucketTag(b) + "due" }
+func (s *Store) scanKey(b uint32) string   { return s.bucketTag(b) + "scan" }
 
-// keys returns the data, version and index keys of id, the KEYS of the
-// scripts.
+// keySuffixes follow the bucket tag in the keys that Store.keys returns,
+// in the order of the k* constants; those ending in ':' are followed by
+// the id.
+var keySuffixes = [nKeys]string{kData: "p:", kVersion: "v:", kSeen: "seen", kTomb: "t:",
+	kCounts: "counts", kCounted: "k:", kDue: "due"}
+
+// keys returns the keys of id in the order of the k* constants, the KEYS
+// of the scripts, with room for one more (the staging key). They are
+// parts of one string, built with one allocation: the write path makes
+// them for every profile it writes.
 func (s *Store) keys(id string) []string {
-	b := bucketOf(id)
-	tag := s.bucketTag(b)
-	return []string{tag + "p:" + id, tag + "v:" + id, tag + "seen"}
+	var buf [64]byte
+	tag := append(buf[:0], s.prefix...)
+	tag = append(tag, '{')
+	tag = strconv.AppendUint(tag, uint64(bucketOf(id)), 16)
+	tag = append(tag, "}:"...)
+	size := 0
+	for _, suf := range keySuffixes {
+		size += len(tag) + len(suf)
+		if strings.HasSuffix(suf, ":") {
+			size += len(id)
+		}
+	}
+	var sb strings.Builder
+	sb.Grow(size)
+	var ends [nKeys]int
+	for i, suf := range keySuffixes {
+		sb.Write(tag)
+		sb.WriteString(suf)
+		if strings.HasSuffix(suf, ":") {
+			sb.WriteString(id)
+		}
+		ends[i] = sb.Len()
+	}
+	all := sb.String()
+	out := make([]string, nKeys, nKeys+1)
+	start := 0
+	for i, end := range ends {
+		out[i], start = all[start:end], end
+	}
+	return out
 }
 
-// tombKey returns the key of id's tombstone.
-func (s *Store) tombKey(id string) string {
-	return s.bucketTag(bucketOf(id)) + "t:" + id
-}
-
-// stagingKey returns a new staging key in the slot of id's keys.
-func (s *Store) stagingKey(id string) string {
-	return s.bucketTag(bucketOf(id)) + "w:" + s.token + ":" + strconv.FormatUint(s.staged.Add(1), 36)
+// stagingKey returns a new staging key in the slot of keys, the keys of a
+// profile.
+func (s *Store) stagingKey(keys []string) string {
+	seen := keys[kSeen]
+	return seen[:len(seen)-len("seen")] + "w:" + s.token + ":" + strconv.FormatUint(s.staged.Add(1), 36)
 }
 
 func newToken() string {
@@ -368,9 +522,10 @@ func (s *Store) Load(ctx context.Context, id string) (*store.Profile, error) {
 	if err := store.Check(ctx, s.closed.Load(), id); err != nil {
 		return nil, err
 	}
+	keys := s.keys(id)
 	pipe := s.client.Pipeline()
-	get := pipe.Get(ctx, s.keys(id)[0])
-	tomb := pipe.Exists(ctx, s.tombKey(id))
+	get := pipe.Get(ctx, keys[kData])
+	tomb := pipe.Exists(ctx, keys[kTomb])
 	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, goredis.Nil) {
 		return nil, s.wrap(err, "load profile %q", id)
 	}
@@ -434,17 +589,20 @@ func (s *Store) ApplyBatch(ctx context.Context, batches []store.Batch) ([]*store
 // update is one profile's share of a batch apply.
 type update struct {
 	id     string
-	keys   []string // data, version, index
+	keys   []string // see Store.keys
 	idx    []int    // indices of its batches, in order
 	data   string   // the stored encoding, if found
 	found  bool
 	erased bool // refused by the id's tombstone
 	// filled by fold:
-	expect uint64
-	final  *store.Profile
-	buf    *[]byte // holds enc; back to the pool once written
-	enc    []byte
-	err    error
+	expect  uint64
+	final   *store.Profile
+	buf     *[]byte // holds enc; back to the pool once written
+	enc     []byte
+	deltas  []store.Delta // the count changes from the loaded profile to final
+	uncount bool          // the loaded profile is not Counted: count final afresh
+	recheck string        // casScript's recheck argument
+	err     error
 }
 
 // apply applies batches (ids already valid) and fills out, leaving nil
@@ -544,7 +702,29 @@ func (s *Store) fold(u *update, batches []store.Batch, out []*store.Profile) {
 	}
 	u.data = ""
 	u.expect = p.Version
+	// What the loaded profile counts for, and whether it is in the recheck
+	// index, before the fold changes it. One that is not Counted was
+	// written before the store kept counts and indexes: the script takes
+	// whatever the counted set holds out of the counts and counts final
+	// afresh, and sets the recheck index whatever it was.
+	var wasBuf, nowBuf [16]string
+	var was []string
+	counted, recheck := u.found && p.Counted, p.Recheck
+	if counted {
+		was = store.CountKeys(wasBuf[:0], p)
+	}
+	p.Counted = true // before the fold, so that the copies it makes have it too
 	u.final = fold.Batches(s.lim, p, batches, u.idx, out)
+	u.deltas = store.KeyDelta(was, store.CountKeys(nowBuf[:0], u.final))
+	u.uncount = !counted
+	switch {
+	case counted && u.final.Recheck.Equal(recheck):
+		u.recheck = ""
+	case u.final.Recheck.IsZero():
+		u.recheck = "-"
+	default:
+		u.recheck = score(u.final.Recheck)
+	}
 	if u.buf == nil {
 		u.buf = bufpool.Get()
 	}
@@ -561,13 +741,26 @@ func (s *Store) cas(ctx context.Context, us []*update) ([]*update, error) {
 	cmds, err := s.runPipelined(ctx, casScript, len(us),
 		func(pipe goredis.Pipeliner, i int) {
 			u := us[i]
-			staging[i] = s.stagingKey(u.id)
+			staging[i] = s.stagingKey(u.keys)
 			sets[i] = pipe.Set(ctx, staging[i], u.enc, stagingTTL)
 		},
 		func(i int) ([]string, []any) {
 			u := us[i]
-			keys := append(slices.Clip(u.keys), staging[i], s.tombKey(u.id))
-			return keys, []any{u.expect, u.final.Version, score(u.final.LastSeen), u.id, s.channel}
+			keys := append(u.keys[:nKeys], staging[i])
+			uncount := ""
+			if u.uncount {
+				uncount = "1"
+			}
+			args := make([]any, 7, 7+2*len(u.deltas))
+			args[0], args[1], args[2], args[3], args[4], args[5], args[6] = u.expect, u.final.Version, score(u.final.LastSeen), u.id, s.channel, u.recheck, uncount
+			for _, d := range u.deltas {
+				n := "1"
+				if d.N < 0 {
+					n = "-1"
+				}
+				args = append(args, d.Key, n)
+			}
+			return keys, args
 		})
 	if err != nil {
 		return nil, fmt.Errorf("write %d profiles: %w", len(us), err)
@@ -719,8 +912,7 @@ func (s *Store) Delete(ctx context.Context, id string) error {
 	if err := store.Check(ctx, s.closed.Load(), id); err != nil {
 		return err
 	}
-	keys := append(s.keys(id), s.tombKey(id))
-	if err := deleteScript.Run(ctx, s.client, keys, id, s.channel, store.Change{ID: id, Deleted: true}.String(), max(s.tombTTL.Milliseconds(), 1)).Err(); err != nil {
+	if err := deleteScript.Run(ctx, s.client, s.keys(id), id, s.channel, store.Change{ID: id, Deleted: true}.String(), max(s.tombTTL.Milliseconds(), 1)).Err(); err != nil {
 		return s.wrap(err, "delete profile %q", id)
 	}
 	return nil
@@ -848,6 +1040,196 @@ func (s *Store) Expire(ctx context.Context, before time.Time) (int, error) {
 			return total, nil
 		}
 	}
+}
+
+// Counts implements store.Counter: the sums of the buckets' counts, read
+// in one pipeline. Each bucket's counts change in the scripts that write,
+// delete and expire its profiles, so they are exact at the moment each is
+// read; the buckets are not read at one instant, so writes during the
+// call may be seen in some buckets and not others, as if made just before
+// or just after it.
+func (s *Store) Counts(ctx context.Context) (map[string]int64, error) {
+	if s.closed.Load() {
+		return nil, store.ErrClosed
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	pipe := s.client.Pipeline()
+	cmds := make([]*goredis.MapStringStringCmd, buckets)
+	for b := range uint32(buckets) {
+		cmds[b] = pipe.HGetAll(ctx, s.countsKey(b))
+	}
+	if _, err := pipe.Exec(ctx); err != nil {
+		return nil, s.wrap(err, "read counts")
+	}
+	out := make(map[string]int64)
+	for b, c := range cmds {
+		for k, v := range c.Val() {
+			n, err := strconv.ParseInt(v, 10, 64)
+			if err != nil {
+				return nil, fmt.Errorf("tailor/store/redis: read counts: field %q of %s holds %q, not an integer", k, s.countsKey(uint32(b)), v)
+			}
+			out[k] += n
+		}
+	}
+	maps.DeleteFunc(out, func(_ string, n int64) bool { return n == 0 })
+	return out, nil
+}
+
+// Due implements store.Rechecker: it reads up to max of the earliest ids
+// of every bucket's recheck index in one pipeline and keeps the max
+// earliest of them. Times are compared at microsecond precision (the
+// index's scores are Unix microseconds), so a profile may be due up to a
+// microsecond early, never late, and two due in the same microsecond come
+// in order of id.
+func (s *Store) Due(ctx context.Context, t time.Time, max int) ([]string, error) {
+	if err := store.CheckScan(ctx, s.closed.Load(), max); err != nil {
+		return nil, err
+	}
+	pipe := s.client.Pipeline()
+	cmds := make([]*goredis.ZSliceCmd, buckets)
+	for b := range uint32(buckets) {
+		cmds[b] = pipe.ZRangeArgsWithScores(ctx, goredis.ZRangeArgs{
+			Key: s.dueKey(b), Start: "-inf", Stop: score(t), ByScore: true, Count: int64(max),
+		})
+	}
+	if _, err := pipe.Exec(ctx); err != nil {
+		return nil, s.wrap(err, "read profiles due by %s", t.Format(time.RFC3339Nano))
+	}
+	var due []goredis.Z
+	for _, c := range cmds {
+		due = append(due, c.Val()...)
+	}
+	slices.SortFunc(due, func(a, b goredis.Z) int {
+		if a.Score != b.Score {
+			return cmp.Compare(a.Score, b.Score)
+		}
+		return strings.Compare(a.Member.(string), b.Member.(string))
+	})
+	ids := make([]string, 0, min(max, len(due)))
+	for _, z := range due[:min(max, len(due))] {
+		ids = append(ids, z.Member.(string))
+	}
+	return ids, nil
+}
+
+// scanTTL is how long a bucket's scan copy (see scanScript) outlives the
+// last page read from it.
+const scanTTL = 10 * time.Minute
+
+// maxScanWindow bounds how many buckets Scan reads in one round trip.
+const maxScanWindow = 128
+
+// Scan implements store.Scanner: bucket by bucket, and within a bucket in
+// byte order of id (see scanScript), loading each page's profiles in one
+// pipeline. The cursor is the bucket in hex, ':', and the last id read
+// from it. A page that ends a bucket goes on with the next ones,
+// reading 1, 2, 4... up to maxScanWindow buckets per round trip, so that
+// a scan of few profiles takes few pages; a profile deleted since its id
+// was read is left out, so a page may be short.
+func (s *Store) Scan(ctx context.Context, cursor string, max int) ([]*store.Profile, string, error) {
+	if err := store.CheckScan(ctx, s.closed.Load(), max); err != nil {
+		return nil, "", err
+	}
+	b, after, err := parseCursor(cursor)
+	if err != nil {
+		return nil, "", err
+	}
+	var us []*update
+	next := ""
+	for window := 1; b < buckets && next == ""; window = min(2*window, maxScanWindow) {
+		if s.closed.Load() {
+			return nil, "", store.ErrClosed
+		}
+		n, want := min(window, buckets-b), max-len(us)
+		cmds, err := s.runPipelined(ctx, scanScript, n, nil, func(i int) ([]string, []any) {
+			from := ""
+			if i == 0 {
+				from = after
+			}
+			bi := uint32(b + i)
+			return []string{s.indexKey(bi), s.scanKey(bi)}, []any{from, want, scanTTL.Milliseconds()}
+		})
+		if err != nil {
+			return nil, "", s.wrap(err, "scan profiles from bucket %x", b)
+		}
+		for i, c := range cmds {
+			ids, err := c.StringSlice()
+			if err != nil {
+				return nil, "", s.wrap(err, "scan profiles of bucket %x", b+i)
+			}
+			ids = ids[:min(len(ids), max-len(us))]
+			for _, id := range ids {
+				us = append(us, &update{id: id, keys: s.keys(id)})
+			}
+			if len(us) == max {
+				next = strconv.FormatInt(int64(b+i), 16) + ":" + ids[len(ids)-1]
+				break
+			}
+		}
+		b, after = b+n, ""
+	}
+	if len(us) > 0 {
+		if err := s.load(ctx, us); err != nil {
+			return nil, "", s.wrap(err, "scan profiles")
+		}
+	}
+	out := make([]*store.Profile, 0, len(us))
+	for _, u := range us {
+		if !u.found { // deleted since its id was read
+			continue
+		}
+		p, err := store.UnmarshalString(u.data)
+		if err != nil {
+			return nil, "", s.wrap(err, "scan profile %q", u.id)
+		}
+		out = append(out, p)
+	}
+	return out, next, nil
+}
+
+// parseCursor reads a cursor made by Scan: the bucket to go on with and
+// the id after which to go on ("" for the start).
+func parseCursor(cursor string) (bucket int, after string, err error) {
+	if cursor == "" {
+		return 0, "", nil
+	}
+	hex, after, ok := strings.Cut(cursor, ":")
+	b, perr := strconv.ParseUint(hex, 16, 32)
+	if !ok || perr != nil || b >= buckets {
+		return 0, "", fmt.Errorf("tailor/store/redis: scan cursor %q: not a cursor this store made (<bucket in hex>:<id>)", cursor)
+	}
+	return int(b), after, nil
+}
+
+// docKey returns the key of the document name: one key, like a lease's.
+func (s *Store) docKey(name string) string { return s.prefix + "doc:" + name }
+
+// Document implements store.Documents.
+func (s *Store) Document(ctx context.Context, name string) ([]byte, error) {
+	if err := store.CheckDocument(ctx, s.closed.Load(), name, 0); err != nil {
+		return nil, err
+	}
+	data, err := s.client.Get(ctx, s.docKey(name)).Bytes()
+	if errors.Is(err, goredis.Nil) {
+		return nil, fmt.Errorf("tailor/store/redis: document %q: %w", name, store.ErrNotFound)
+	}
+	if err != nil {
+		return nil, s.wrap(err, "read document %q", name)
+	}
+	return data, nil
+}
+
+// PutDocument implements store.Documents: a SET without expiry.
+func (s *Store) PutDocument(ctx context.Context, name string, data []byte) error {
+	if err := store.CheckDocument(ctx, s.closed.Load(), name, len(data)); err != nil {
+		return err
+	}
+	if err := s.client.Set(ctx, s.docKey(name), data, 0).Err(); err != nil {
+		return s.wrap(err, "write document %q", name)
+	}
+	return nil
 }
 
 // Subscribe calls fn with every profile written or deleted through any

@@ -228,8 +228,9 @@ func TestNew(t *testing.T) {
 }
 
 // TestLayout checks the documented keys: the profile's encoding and its
-// version under keys tagged with its bucket, and the bucket's index; no
-// staging key is left behind.
+// version under keys tagged with its bucket, the bucket's index, the
+// profile's counted set and the bucket's counts; no staging key is left
+// behind.
 func TestLayout(t *testing.T) {
 	t.Parallel()
 	c := client(t)
@@ -255,14 +256,33 @@ func TestLayout(t *testing.T) {
 	if ttl := c.TTL(ctx, tag+"p:visitor-1").Val(); ttl != -1 {
 		t.Fatalf("profile key has TTL %v, want none", ttl)
 	}
-	if keys := scanKeys(t, c, s.Prefix()+"*"); len(keys) != 3 {
-		t.Fatalf("keys %v, want the profile's, its version's and the index", keys)
+	if keys := scanKeys(t, c, s.Prefix()+"*"); len(keys) != 5 {
+		t.Fatalf("keys %v, want the profile's, its version's, its counted set, the index and the counts", keys)
 	}
 	sc, err := c.ZScore(ctx, tag+"seen", "visitor-1").Result()
 	if err != nil || int64(sc) != p.LastSeen.UnixMicro() {
 		t.Fatalf("index score %v, %v; want %d", sc, err, p.LastSeen.UnixMicro())
 	}
-	// Delete leaves one key: the tombstone, which expires by itself.
+	if k, err := c.SMembers(ctx, tag+"k:visitor-1").Result(); err != nil || !slices.Equal(k, []string{store.CountProfiles}) {
+		t.Fatalf("counted set %q, %v; want [%s]", k, err, store.CountProfiles)
+	}
+	if n, err := c.HGetAll(ctx, tag+"counts").Result(); err != nil || len(n) != 1 || n[store.CountProfiles] != "1" {
+		t.Fatalf("bucket counts %v, %v; want 1 profile", n, err)
+	}
+	// A recheck time puts the id in the bucket's due index.
+	until := time.Date(2027, 1, 2, 3, 4, 5, 6000, time.UTC)
+	if _, err := s.Apply(ctx, "visitor-1", []store.Event{{ID: store.EventID("l", 2), Type: store.TypeSegments, Time: until,
+		Classified: &store.Classification{Visitor: "visitor-1", Segments: []string{"fans"}, Until: until}}}); err != nil {
+		t.Fatal(err)
+	}
+	if sc, err := c.ZScore(ctx, tag+"due", "visitor-1").Result(); err != nil || int64(sc) != until.UnixMicro() {
+		t.Fatalf("due score %v, %v; want %d", sc, err, until.UnixMicro())
+	}
+	if n := c.HGetAll(ctx, tag+"counts").Val(); len(n) != 2 || n[store.SegmentKey("fans")] != "1" {
+		t.Fatalf("bucket counts %v; want 1 profile and 1 fan", n)
+	}
+	// Delete leaves one key: the tombstone, which expires by itself; the
+	// counts of the bucket fall to zero, and go.
 	if err := s.Delete(ctx, "visitor-1"); err != nil {
 		t.Fatal(err)
 	}
