@@ -4,15 +4,41 @@
 //
 // # Layout
 //
-// The file holds four buckets:
+// The file holds these buckets:
 //
 //   - "profiles": profile id → the profile encoded with store.Marshal.
 //   - "lastseen": the index that Expire walks: a key of the profile's
 //     LastSeen (12 bytes that sort in time order) followed by its id, with an
-//     empty value. It is updated in the same transaction as the profile.
+//     empty value.
+//   - "recheck": the index that Due walks: a key of the profile's
+//     Profile.Recheck (the same 12 bytes) followed by its id, with an empty
+//     value; only profiles with a Recheck have an entry.
+//   - "counts": the aggregates of store.Counter: count key → the number of
+//     profiles that count for it, 8 bytes big-endian; a count that falls to
+//     zero is deleted.
 //   - "tombstones": the id of a profile erased by Delete → when its
 //     tombstone expires, in Unix nanoseconds (8 bytes, big-endian).
-//   - "meta": the layout's version, checked by Open.
+//   - "documents": the name of a document (store.Documents) → its bytes.
+//   - "meta": the layout's version, checked by Open, and while a file of
+//     layout 1 is being upgraded, how far the upgrade has gone.
+//
+// Apply, ApplyBatch, Delete and Expire change the two indexes and the
+// counts in the same transaction as the profiles they come from, so they
+// are never out of step with the profiles, even across a crash: a count
+// is changed by store.CountDelta of the stored profile a transaction
+// replaces and the one it writes, and bbolt runs one writing transaction
+// at a time, so no two writes of a profile can both count from the same
+// old version. Counts reads the counts bucket, and Due the recheck index,
+// in one read transaction: a consistent snapshot, whatever the number of
+// profiles.
+//
+// Files of layout 1, written before the store kept aggregates, are
+// upgraded by Open: it counts every profile once, sets its
+// Profile.Counted and indexes its Recheck, in transactions of 1024
+// profiles, which takes about 2 s per 100,000 profiles; an upgrade
+// interrupted by a crash resumes at the next Open. The file is marked
+// layout 2 before the upgrade starts, so that an earlier version of
+// tailor, which would write profiles without counting them, refuses it.
 //
 // # Tombstones
 //
@@ -43,7 +69,7 @@
 // Apply, ApplyBatch, Delete or Expire has returned without error its change
 // survives a crash of the process or of the machine; a transaction that was
 // interrupted by a crash is rolled back as a whole when the file is next
-// opened, so a profile and its lastseen index entry never disagree.
+// opened, so a profile, its index entries and the counts never disagree.
 // Options.NoSync gives this up for speed.
 //
 // # Invalidation
@@ -59,6 +85,8 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -100,22 +128,37 @@ type Options struct {
 // Options.Timeout is zero.
 const DefaultTimeout = time.Second
 
-// layoutVersion is stored in the meta bucket; Open refuses other versions.
-const layoutVersion = "1"
+// layoutVersion is stored in the meta bucket. Open refuses other versions
+// but layoutV1, the layout before the counts, recheck and documents
+// buckets, which it upgrades.
+const (
+	layoutVersion = "2"
+	layoutV1      = "1"
+)
 
 var (
 	bucketProfiles = []byte("profiles")
 	bucketLastSeen = []byte("lastseen")
 	bucketTombs    = []byte("tombstones")
+	bucketRecheck  = []byte("recheck")
+	bucketCounts   = []byte("counts")
+	bucketDocs     = []byte("documents")
 	bucketMeta     = []byte("meta")
 	keyLayout      = []byte("layout")
+	// keyUpgrade, in meta while a file of layout 1 is being upgraded, is
+	// a 0 byte before the first profile is counted and then a 1 byte
+	// followed by the id of the last profile counted.
+	keyUpgrade = []byte("upgrade")
 )
 
-// rangeChunk is how many profiles Range reads per read transaction, and
-// expireChunk how many Expire deletes per write transaction.
+// rangeChunk is how many profiles Range and Scan read per read
+// transaction, expireChunk how many Expire deletes per write transaction,
+// and upgradeChunk how many profiles the upgrade of a layout 1 file counts
+// per write transaction.
 const (
-	rangeChunk  = 128
-	expireChunk = 1024
+	rangeChunk   = 128
+	expireChunk  = 1024
+	upgradeChunk = 1024
 )
 
 // Store is a store.Store in a bbolt file. Create it with Open.
@@ -144,6 +187,11 @@ var (
 	_ store.Ranger       = (*Store)(nil)
 	_ store.Expirer      = (*Store)(nil)
 	_ store.Invalidator  = (*Store)(nil)
+	_ store.Counter      = (*Store)(nil)
+	_ store.Rechecker    = (*Store)(nil)
+	_ store.Scanner      = (*Store)(nil)
+	_ store.Documents    = (*Store)(nil)
+	_ store.Leaser       = (*Store)(nil)
 )
 
 // Open opens the store in the file at path, creating the file if it does
@@ -178,6 +226,7 @@ func Open(path string, opts Options) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("tailor/store/bolt: open %s: %w", path, err)
 	}
+	upgrade := false
 	err = db.Update(func(tx *bbolt.Tx) error {
 		meta, err := tx.CreateBucketIfNotExists(bucketMeta)
 		if err != nil {
@@ -188,21 +237,109 @@ func Open(path string, opts Options) (*Store, error) {
 			if err := meta.Put(keyLayout, []byte(layoutVersion)); err != nil {
 				return err
 			}
+		case string(v) == layoutV1:
+			// Marked as the new layout first, so that an earlier version
+			// of tailor refuses the file from now on.
+			if err := meta.Put(keyLayout, []byte(layoutVersion)); err != nil {
+				return err
+			}
+			if err := meta.Put(keyUpgrade, []byte{0}); err != nil {
+				return err
+			}
 		case string(v) != layoutVersion:
 			return fmt.Errorf("layout version %q, this version of tailor reads %q", v, layoutVersion)
 		}
-		for _, b := range [][]byte{bucketProfiles, bucketLastSeen, bucketTombs} {
+		upgrade = meta.Get(keyUpgrade) != nil
+		for _, b := range [][]byte{bucketProfiles, bucketLastSeen, bucketTombs, bucketRecheck, bucketCounts, bucketDocs} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return err
 			}
 		}
 		return nil
 	})
+	if err == nil && upgrade {
+		err = upgradeV1(db)
+	}
 	if err != nil {
 		db.Close()
 		return nil, fmt.Errorf("tailor/store/bolt: open %s: %w", path, err)
 	}
 	return &Store{db: db, path: path, lim: opts.Limits.WithDefaults(), tombTTL: tombTTL, subs: make(map[int]subscriber)}, nil
+}
+
+// upgradeV1 finishes the upgrade of a file of layout 1, which kept no
+// counts and no recheck index, from where keyUpgrade says it is: it counts
+// each profile's store.CountKeys, sets its Counted, re-encodes it and
+// indexes its Recheck, upgradeChunk profiles per transaction, each of
+// which also moves keyUpgrade past its profiles, so that a crash loses no
+// work and counts no profile twice. A profile that cannot be decoded is
+// left as it is: not Counted, it counts for nothing (see
+// store.CountDelta). The last transaction removes keyUpgrade.
+func upgradeV1(db *bbolt.DB) error {
+	for done := false; !done; {
+		err := db.Update(func(tx *bbolt.Tx) error {
+			meta := tx.Bucket(bucketMeta)
+			mark := meta.Get(keyUpgrade)
+			if len(mark) == 0 {
+				return fmt.Errorf("malformed upgrade mark %q", mark)
+			}
+			type counted struct {
+				id []byte
+				p  *store.Profile
+			}
+			var ps []counted
+			var last []byte
+			c := tx.Bucket(bucketProfiles).Cursor()
+			var k, v []byte
+			if mark[0] == 0 {
+				k, v = c.First()
+			} else if k, v = c.Seek(mark[1:]); bytes.Equal(k, mark[1:]) {
+				k, v = c.Next()
+			}
+			for n := 0; k != nil && n < upgradeChunk; k, v = c.Next() {
+				n++
+				last = k
+				if p, err := store.Unmarshal(v); err == nil { // copies v
+					ps = append(ps, counted{bytes.Clone(k), p})
+				}
+			}
+			done = k == nil
+			// The cursor is done with: the bucket may change now.
+			var mark2 []byte
+			if !done {
+				mark2 = append([]byte{1}, last...)
+			}
+			profiles, recheck := tx.Bucket(bucketProfiles), tx.Bucket(bucketRecheck)
+			var ds []store.Delta
+			for _, cp := range ps {
+				for _, key := range store.CountKeys(nil, cp.p) {
+					ds = append(ds, store.Delta{Key: key, N: 1})
+				}
+				cp.p.Counted = true
+				enc, err := store.Marshal(cp.p)
+				if err != nil {
+					return fmt.Errorf("encode profile %q: %w", cp.id, err)
+				}
+				if err := profiles.Put(cp.id, enc); err != nil {
+					return fmt.Errorf("put profile %q: %w", cp.id, err)
+				}
+				if err := reindex(recheck, nil, recheckKey(cp.p, string(cp.id))); err != nil {
+					return fmt.Errorf("index the recheck of profile %q: %w", cp.id, err)
+				}
+			}
+			if err := addCounts(tx.Bucket(bucketCounts), ds); err != nil {
+				return err
+			}
+			if done {
+				return meta.Delete(keyUpgrade)
+			}
+			return meta.Put(keyUpgrade, mark2)
+		})
+		if err != nil {
+			return fmt.Errorf("upgrade from layout %s: %w", layoutV1, err)
+		}
+	}
+	return nil
 }
 
 // Limits returns the limits profiles are folded with.
@@ -287,17 +424,20 @@ type update struct {
 	erased bool   // the id has a live tombstone: nothing is written
 	old    []byte // the stored encoding, valid in the transaction; nil if new
 	// set by fold:
-	oldSeen []byte // the stored index key; nil if new
-	final   *store.Profile
-	buf     *[]byte // holds enc; back to the pool once the transaction ends
-	enc     []byte
-	err     error
+	oldSeen    []byte // the stored lastseen key; nil if new
+	oldRecheck []byte // the stored recheck key; nil if none
+	delta      []store.Delta
+	final      *store.Profile
+	buf        *[]byte // holds enc; back to the pool once the transaction ends
+	enc        []byte
+	err        error
 }
 
 // apply applies batches (ids already valid) in one write transaction and
 // fills out, leaving nil the profiles of ids with a live tombstone. Reads
 // happen first, then the folds in parallel (the transaction is not touched
-// meanwhile, so the read values stay valid), then the writes.
+// meanwhile, so the read values stay valid), then the writes: profiles,
+// their index entries and the counts.
 func (s *Store) apply(ctx context.Context, batches []store.Batch, out []*store.Profile) error {
 	byID := make(map[string]*update, len(batches))
 	var us []*update
@@ -340,42 +480,111 @@ func (s *Store) apply(ctx context.Context, batches []store.Batch, out []*store.P
 				return u.err
 			}
 		}
+		recheck := tx.Bucket(bucketRecheck)
+		var ds []store.Delta
 		for _, u := range live {
 			if err := profiles.Put([]byte(u.id), u.enc); err != nil {
 				return fmt.Errorf("put profile %q: %w", u.id, err)
 			}
-			newSeen := seenKey(u.final.LastSeen, u.id)
-			if bytes.Equal(newSeen, u.oldSeen) {
-				continue
+			if err := reindex(seen, u.oldSeen, timeKey(u.final.LastSeen, u.id)); err != nil {
+				return fmt.Errorf("index the last visit of profile %q: %w", u.id, err)
 			}
-			if u.oldSeen != nil {
-				if err := seen.Delete(u.oldSeen); err != nil {
-					return fmt.Errorf("index profile %q: %w", u.id, err)
-				}
+			if err := reindex(recheck, u.oldRecheck, recheckKey(u.final, u.id)); err != nil {
+				return fmt.Errorf("index the recheck of profile %q: %w", u.id, err)
 			}
-			if err := seen.Put(newSeen, nil); err != nil {
-				return fmt.Errorf("index profile %q: %w", u.id, err)
-			}
+			ds = append(ds, u.delta...)
 		}
-		return nil
+		return addCounts(tx.Bucket(bucketCounts), ds)
 	})
 }
 
-// fold decodes u's profile, applies its batches and encodes the result.
+// fold decodes u's profile, applies its batches, encodes the result and
+// works out the change of the counts: store.CountDelta of the stored
+// profile and the result, taken from the count keys of the stored profile
+// before it is folded in place.
 func (s *Store) fold(u *update, batches []store.Batch, out []*store.Profile) {
 	p := store.New(u.id)
+	var wasBuf, nowBuf [16]string
+	var was []string
 	if u.old != nil {
 		var err error
 		if p, err = store.Unmarshal(u.old); err != nil { // copies u.old
 			u.err = fmt.Errorf("profile %q: %w", u.id, err)
 			return
 		}
-		u.oldSeen = seenKey(p.LastSeen, u.id)
+		u.oldSeen = timeKey(p.LastSeen, u.id)
+		u.oldRecheck = recheckKey(p, u.id)
+		if p.Counted { // an uncounted profile counts for nothing, as in CountDelta
+			was = store.CountKeys(wasBuf[:0], p)
+		}
 		u.old = nil
 	}
+	p.Counted = true
 	u.final = fold.Batches(s.lim, p, batches, u.idx, out)
+	u.delta = store.KeyDelta(was, store.CountKeys(nowBuf[:0], u.final))
 	u.buf = bufpool.Get()
 	u.enc, u.err = fold.Encode(u.buf, u.final)
+}
+
+// reindex moves a profile's entry in the index b from the key was to the
+// key now, either of which may be nil for no entry.
+func reindex(b *bbolt.Bucket, was, now []byte) error {
+	if bytes.Equal(was, now) {
+		return nil
+	}
+	if was != nil {
+		if err := b.Delete(was); err != nil {
+			return err
+		}
+	}
+	if now != nil {
+		return b.Put(now, nil)
+	}
+	return nil
+}
+
+// addCounts adds ds, in any order and with repeated keys, to the counts
+// bucket, deleting the counts that fall to zero.
+func addCounts(counts *bbolt.Bucket, ds []store.Delta) error {
+	if len(ds) == 0 {
+		return nil
+	}
+	slices.SortFunc(ds, func(a, b store.Delta) int { return strings.Compare(a.Key, b.Key) })
+	for i := 0; i < len(ds); {
+		key, n := ds[i].Key, int64(0)
+		for ; i < len(ds) && ds[i].Key == key; i++ {
+			n += ds[i].N
+		}
+		if n == 0 {
+			continue
+		}
+		k := []byte(key)
+		if v := counts.Get(k); v != nil {
+			if len(v) != 8 {
+				return fmt.Errorf("malformed count %q: %d bytes, want 8", key, len(v))
+			}
+			n += int64(binary.BigEndian.Uint64(v))
+		}
+		var err error
+		if n == 0 {
+			err = counts.Delete(k)
+		} else {
+			err = counts.Put(k, binary.BigEndian.AppendUint64(nil, uint64(n)))
+		}
+		if err != nil {
+			return fmt.Errorf("count %q: %w", key, err)
+		}
+	}
+	return nil
+}
+
+// recheckKey returns the recheck index key of p, stored under id, or nil
+// if p has no Recheck.
+func recheckKey(p *store.Profile, id string) []byte {
+	if p.Recheck.IsZero() {
+		return nil
+	}
+	return timeKey(p.Recheck, id)
 }
 
 // tombstoned reports whether id has a tombstone that lives at now.
@@ -403,14 +612,26 @@ func (s *Store) Delete(ctx context.Context, id string) error {
 		if b == nil {
 			return nil
 		}
-		seen := tx.Bucket(bucketLastSeen)
-		if p, err := store.Unmarshal(b); err == nil {
-			if err := seen.Delete(seenKey(p.LastSeen, id)); err != nil {
+		seen, recheck := tx.Bucket(bucketLastSeen), tx.Bucket(bucketRecheck)
+		p, err := store.Unmarshal(b)
+		if err != nil {
+			// An undecodable profile is still erased: its index entries
+			// are found the slow way. What it counted for cannot be known.
+			if err := deleteIndexOf(seen, id); err != nil {
 				return err
 			}
-		} else if err := deleteIndexOf(seen, id); err != nil {
-			// An undecodable profile is still erased: find its index
-			// entry the slow way.
+			if err := deleteIndexOf(recheck, id); err != nil {
+				return err
+			}
+			return profiles.Delete([]byte(id))
+		}
+		if err := seen.Delete(timeKey(p.LastSeen, id)); err != nil {
+			return err
+		}
+		if err := reindex(recheck, recheckKey(p, id), nil); err != nil {
+			return err
+		}
+		if err := addCounts(tx.Bucket(bucketCounts), store.CountDelta(p, nil)); err != nil {
 			return err
 		}
 		return profiles.Delete([]byte(id))
@@ -422,17 +643,18 @@ func (s *Store) Delete(ctx context.Context, id string) error {
 	return nil
 }
 
-// deleteIndexOf deletes the index entries of id by walking the whole index.
-func deleteIndexOf(seen *bbolt.Bucket, id string) error {
+// deleteIndexOf deletes the entries of id in the index b (lastseen or
+// recheck) by walking the whole index.
+func deleteIndexOf(b *bbolt.Bucket, id string) error {
 	var keys [][]byte
-	c := seen.Cursor()
+	c := b.Cursor()
 	for k, _ := c.First(); k != nil; k, _ = c.Next() {
-		if len(k) >= seenLen && string(k[seenLen:]) == id {
+		if len(k) >= timeLen && string(k[timeLen:]) == id {
 			keys = append(keys, bytes.Clone(k))
 		}
 	}
 	for _, k := range keys {
-		if err := seen.Delete(k); err != nil {
+		if err := b.Delete(k); err != nil {
 			return err
 		}
 	}
@@ -491,8 +713,9 @@ func (s *Store) Range(ctx context.Context, fn func(*store.Profile) bool) error {
 }
 
 // Expire deletes the profiles last seen before before and returns how many
-// it deleted. It walks the lastseen index, never decoding a profile, and
-// deletes in transactions of up to 1024 profiles so that it does not hold
+// it deleted. It walks the lastseen index, decoding each profile it
+// deletes to take it out of the counts and the recheck index, and deletes
+// in transactions of up to 1024 profiles so that it does not hold
 // up writers for long; when it returns an error, the count is of the
 // profiles deleted until then. It first removes the tombstones whose TTL
 // has passed, which it does not count.
@@ -500,7 +723,7 @@ func (s *Store) Expire(ctx context.Context, before time.Time) (int, error) {
 	if err := s.sweepTombstones(ctx); err != nil {
 		return 0, err
 	}
-	limit := seenKey(before, "")
+	limit := timeKey(before, "")
 	total := 0
 	for {
 		if s.closed.Load() {
@@ -512,30 +735,55 @@ func (s *Store) Expire(ctx context.Context, before time.Time) (int, error) {
 		var ids []string
 		err := s.db.Update(func(tx *bbolt.Tx) error {
 			ids = ids[:0]
-			seen := tx.Bucket(bucketLastSeen)
-			var keys [][]byte
+			seen, profiles := tx.Bucket(bucketLastSeen), tx.Bucket(bucketProfiles)
+			type expired struct {
+				key, id []byte // the lastseen key; the id, part of it
+				old     []byte // the stored profile, valid in the transaction
+				p       *store.Profile
+				err     error
+			}
+			var es []expired
 			c := seen.Cursor()
-			for k, _ := c.First(); k != nil && len(keys) < expireChunk; k, _ = c.Next() {
-				if len(k) < seenLen {
+			for k, _ := c.First(); k != nil && len(es) < expireChunk; k, _ = c.Next() {
+				if len(k) < timeLen {
 					return fmt.Errorf("malformed index key %q", k)
 				}
-				if bytes.Compare(k[:seenLen], limit) >= 0 {
+				if bytes.Compare(k[:timeLen], limit) >= 0 {
 					break
 				}
-				keys = append(keys, bytes.Clone(k))
+				k = bytes.Clone(k)
+				es = append(es, expired{key: k, id: k[timeLen:], old: profiles.Get(k[timeLen:])})
 			}
-			profiles := tx.Bucket(bucketProfiles)
-			for _, k := range keys {
-				id := k[seenLen:]
-				if err := seen.Delete(k); err != nil {
+			// Nothing is written yet, so the stored values stay valid.
+			parallel.For(len(es), func(i int) {
+				if e := &es[i]; e.old != nil {
+					e.p, e.err = store.Unmarshal(e.old)
+					e.old = nil
+				}
+			})
+			recheck := tx.Bucket(bucketRecheck)
+			var ds []store.Delta
+			for _, e := range es {
+				if err := seen.Delete(e.key); err != nil {
 					return err
 				}
-				if err := profiles.Delete(id); err != nil {
+				switch {
+				case e.p != nil:
+					if err := reindex(recheck, recheckKey(e.p, string(e.id)), nil); err != nil {
+						return err
+					}
+					ds = append(ds, store.CountDelta(e.p, nil)...)
+				case e.err != nil: // undecodable: what it counted for cannot be known
+					if err := deleteIndexOf(recheck, string(e.id)); err != nil {
+						return err
+					}
+				}
+				if err := profiles.Delete(e.id); err != nil {
 					return err
 				}
-				ids = append(ids, string(id))
+				ids = append(ids, string(e.id))
 			}
-			return nil
+			return addCounts(tx.Bucket(bucketCounts), ds)
 		})
 		if err != nil {
 			return total, s.wrap(err, "expire profiles last seen before %s", before.Format(time.RFC3339))
@@ -659,17 +907,17 @@ func (s *Store) wrap(err error, op string, args ...any) error {
 	return fmt.Errorf("tailor/store/bolt: %s: %w", fmt.Sprintf(op, args...), err)
 }
 
-// seenLen is the length of the time prefix of a lastseen key.
-const seenLen = 12
+// timeLen is the length of the time prefix of a lastseen key.
+const timeLen = 12
 
 // seenKey returns the lastseen index key of a profile: t's seconds since
 // the Unix epoch with the sign bit flipped and its nanoseconds, both
 // big-endian so that keys sort in time order, then the id.
-func seenKey(t time.Time, id string) []byte {
-	k := make([]byte, seenLen+len(id))
+func timeKey(t time.Time, id string) []byte {
+	k := make([]byte, timeLen+len(id))
 	binary.BigEndian.PutUint64(k, uint64(t.Unix())^(1<<63))
 	binary.BigEndian.PutUint32(k[8:], uint32(t.Nanosecond()))
-	copy(k[seenLen:], id)
+	copy(k[timeLen:], id)
 	return k
 }
 
@@ -682,4 +930,143 @@ func (s *Store) Lease(ctx context.Context, name, holder string, ttl time.Duratio
 // Release implements store.Leaser.
 func (s *Store) Release(ctx context.Context, name, holder string) error {
 	return s.leases.Release(ctx, s.closed.Load(), name, holder)
+}
+
+// Counts implements store.Counter: it reads the counts bucket in one read
+// transaction, so the counts are those of one committed state.
+func (s *Store) Counts(ctx context.Context) (map[string]int64, error) {
+	if s.closed.Load() {
+		return nil, store.ErrClosed
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	m := make(map[string]int64)
+	err := s.db.View(func(tx *bbolt.Tx) error {
+		return tx.Bucket(bucketCounts).ForEach(func(k, v []byte) error {
+			if len(v) != 8 {
+				return fmt.Errorf("malformed count %q: %d bytes, want 8", k, len(v))
+			}
+			m[string(k)] = int64(binary.BigEndian.Uint64(v))
+			return nil
+		})
+	})
+	if err != nil {
+		return nil, s.wrap(err, "read counts")
+	}
+	return m, nil
+}
+
+// Due implements store.Rechecker by walking the recheck index from its
+// start, which is in order of Recheck and then of id.
+func (s *Store) Due(ctx context.Context, t time.Time, max int) ([]string, error) {
+	if err := store.CheckScan(ctx, s.closed.Load(), max); err != nil {
+		return nil, err
+	}
+	limit := timeKey(t, "")
+	var ids []string
+	err := s.db.View(func(tx *bbolt.Tx) error {
+		c := tx.Bucket(bucketRecheck).Cursor()
+		for k, _ := c.First(); k != nil && len(ids) < max; k, _ = c.Next() {
+			if len(k) < timeLen {
+				return fmt.Errorf("malformed recheck key %q", k)
+			}
+			if bytes.Compare(k[:timeLen], limit) > 0 {
+				break
+			}
+			ids = append(ids, string(k[timeLen:]))
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, s.wrap(err, "find profiles due for a recheck at %s", t.Format(time.RFC3339Nano))
+	}
+	return ids, nil
+}
+
+// Scan implements store.Scanner: pages in order of the ids' bytes, the
+// cursor being the last id of the page. Like Range, it reads at most
+// rangeChunk profiles per read transaction, so that a large page does not
+// hold up a writer that must grow the file.
+func (s *Store) Scan(ctx context.Context, cursor string, max int) ([]*store.Profile, string, error) {
+	if err := store.CheckScan(ctx, s.closed.Load(), max); err != nil {
+		return nil, "", err
+	}
+	after := []byte(cursor)
+	var out []*store.Profile
+	more := true
+	for more && len(out) < max {
+		if s.closed.Load() {
+			return nil, "", store.ErrClosed
+		}
+		if err := ctx.Err(); err != nil {
+			return nil, "", err
+		}
+		err := s.db.View(func(tx *bbolt.Tx) error {
+			c := tx.Bucket(bucketProfiles).Cursor()
+			var k, v []byte
+			if len(after) == 0 {
+				k, v = c.First()
+			} else if k, v = c.Seek(after); bytes.Equal(k, after) {
+				k, v = c.Next()
+			}
+			for n := min(max-len(out), rangeChunk); k != nil && n > 0; k, v = c.Next() {
+				p, err := store.Unmarshal(v)
+				if err != nil {
+					return fmt.Errorf("profile %q: %w", k, err)
+				}
+				out = append(out, p)
+				after = append(after[:0], k...)
+				n--
+			}
+			more = k != nil
+			return nil
+		})
+		if err != nil {
+			return nil, "", s.wrap(err, "scan profiles after %q", cursor)
+		}
+	}
+	if !more {
+		return out, "", nil
+	}
+	return out, string(after), nil
+}
+
+// Document implements store.Documents.
+func (s *Store) Document(ctx context.Context, name string) ([]byte, error) {
+	if err := store.CheckDocument(ctx, s.closed.Load(), name, 0); err != nil {
+		return nil, err
+	}
+	var data []byte
+	err := s.db.View(func(tx *bbolt.Tx) error {
+		// A cursor, not Get, tells an empty document from none.
+		k, v := tx.Bucket(bucketDocs).Cursor().Seek([]byte(name))
+		if !bytes.Equal(k, []byte(name)) {
+			return store.ErrNotFound
+		}
+		data = append([]byte{}, v...) // v is only valid in tx
+		return nil
+	})
+	if err != nil {
+		return nil, s.wrap(err, "read document %q", name)
+	}
+	return data, nil
+}
+
+// PutDocument implements store.Documents: the document is written, and
+// durable, when it returns.
+func (s *Store) PutDocument(ctx context.Context, name string, data []byte) error {
+	if err := store.CheckDocument(ctx, s.closed.Load(), name, len(data)); err != nil {
+		return err
+	}
+	err := s.db.Update(func(tx *bbolt.Tx) error {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		return tx.Bucket(bucketDocs).Put([]byte(name), data)
+	})
+	if err != nil {
+		return s.wrap(err, "put document %q of %d bytes", name, len(data))
+	}
+	return nil
 }

@@ -1,10 +1,13 @@
 package bolt_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -209,6 +212,9 @@ func TestExpireMany(t *testing.T) {
 	s.Range(ctx, func(p *store.Profile) bool { left++; return true })
 	if left != n/5 {
 		t.Fatalf("%d profiles left, want %d", left, n/5)
+	}
+	if c, err := s.Counts(ctx); err != nil || c[store.CountProfiles] != n/5 {
+		t.Fatalf("Counts after Expire = %v, %v; want %d profiles", c, err, n/5)
 	}
 }
 
@@ -469,4 +475,305 @@ func TestTombstones(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// classified is a segments event that puts id in segs, to be rechecked at
+// until (zero: never).
+func classified(id string, seq int, segs []string, until time.Time) store.Event {
+	return store.Event{ID: store.EventID("c", uint64(seq)), Type: store.TypeSegments, Time: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC),
+		Classified: &store.Classification{Visitor: id, Segments: segs, Until: until}}
+}
+
+// fill writes n profiles p00000... with ApplyBatch: every third in the
+// segment "fans", every fourth due for a recheck at base plus its index in
+// hours.
+func fill(t *testing.T, s *bolt.Store, n int, base time.Time) {
+	t.Helper()
+	var batches []store.Batch
+	for i := range n {
+		id := fmt.Sprintf("p%05d", i)
+		evs := []store.Event{storetest.Page("c", 1, "/")}
+		var segs []string
+		if i%3 == 0 {
+			segs = []string{"fans"}
+		}
+		until := time.Time{}
+		if i%4 == 0 {
+			until = base.Add(time.Duration(i) * time.Hour)
+		}
+		evs = append(evs, classified(id, 2, segs, until))
+		batches = append(batches, store.Batch{ID: id, Events: evs})
+	}
+	if _, err := s.ApplyBatch(t.Context(), batches); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// bruteCounts counts the count keys of every profile Range yields.
+func bruteCounts(t *testing.T, s *bolt.Store) map[string]int64 {
+	t.Helper()
+	want := map[string]int64{}
+	if err := s.Range(t.Context(), func(p *store.Profile) bool {
+		for _, k := range store.CountKeys(nil, p) {
+			want[k]++
+		}
+		return true
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return want
+}
+
+// TestAggregatesAcrossChunks reads pages larger than a read transaction's
+// chunk, and checks that counts, the recheck index and documents are in
+// the file: they survive reopening it.
+func TestAggregatesAcrossChunks(t *testing.T) {
+	t.Parallel()
+	path := tempPath(t)
+	ctx := t.Context()
+	base := time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
+	const n = 300
+	s, err := bolt.Open(path, bolt.Options{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fill(t, s, n, base)
+	if err := s.PutDocument(ctx, "empty", nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.PutDocument(ctx, "progress", []byte("p00150")); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	s = open(t, path, bolt.Options{NoSync: true})
+
+	for _, max := range []int{1000, 200, 7} {
+		cursor, seen, pages := "", 0, 0
+		for {
+			ps, next, err := s.Scan(ctx, cursor, max)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i, p := range ps {
+				if want := fmt.Sprintf("p%05d", seen+i); p.ID != want {
+					t.Fatalf("Scan(%q, %d)[%d] = %s, want %s", cursor, max, i, p.ID, want)
+				}
+			}
+			seen += len(ps)
+			pages++
+			if next == "" {
+				break
+			}
+			cursor = next
+		}
+		if seen != n || pages != (n+max-1)/max {
+			t.Fatalf("Scan by %d: %d profiles in %d pages, want %d in %d", max, seen, pages, n, (n+max-1)/max)
+		}
+	}
+
+	got, err := s.Counts(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := bruteCounts(t, s); !maps.Equal(got, want) || got[store.SegmentKey("fans")] != n/3 {
+		t.Fatalf("Counts after reopening = %v, brute force %v; want %d fans", got, want, n/3)
+	}
+	due, err := s.Due(ctx, base.Add(20*time.Hour), 100)
+	if want := []string{"p00000", "p00004", "p00008", "p00012", "p00016", "p00020"}; err != nil || !slices.Equal(due, want) {
+		t.Fatalf("Due after reopening = %q, %v; want %q", due, err, want)
+	}
+	if d, err := s.Document(ctx, "empty"); err != nil || len(d) != 0 {
+		t.Fatalf("Document of an empty document = %q, %v; want it, empty", d, err)
+	}
+	if d, err := s.Document(ctx, "progress"); err != nil || string(d) != "p00150" {
+		t.Fatalf("Document after reopening = %q, %v", d, err)
+	}
+	if _, err := s.Document(ctx, "progres"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("Document of a prefix of a name: %v, want ErrNotFound", err)
+	}
+}
+
+// TestDueTies checks that profiles due at the same time come in order of
+// id, and that times before 1970 sort before later ones.
+func TestDueTies(t *testing.T) {
+	t.Parallel()
+	s := open(t, tempPath(t), bolt.Options{NoSync: true})
+	ctx := t.Context()
+	at := time.Date(2026, 5, 1, 12, 0, 0, 500, time.UTC)
+	for id, until := range map[string]time.Time{"c": at, "a": at, "b": at, "z": time.Date(1960, 1, 1, 0, 0, 0, 0, time.UTC), "late": at.Add(time.Nanosecond)} {
+		if _, err := s.Apply(ctx, id, []store.Event{classified(id, 1, []string{"x"}, until)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got, err := s.Due(ctx, at, 10); err != nil || !slices.Equal(got, []string{"z", "a", "b", "c"}) {
+		t.Fatalf("Due = %q, %v; want z a b c", got, err)
+	}
+}
+
+// toV1 makes the file at path look as layout 1 wrote it: no counts,
+// recheck or documents buckets, and no profile Counted. With mark, it is
+// instead a file whose upgrade was interrupted after the profile mark,
+// with nothing counted.
+func toV1(t *testing.T, path, mark string) {
+	t.Helper()
+	db, err := bbolt.Open(path, 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	err = db.Update(func(tx *bbolt.Tx) error {
+		for _, b := range []string{"counts", "recheck", "documents"} {
+			if err := tx.DeleteBucket([]byte(b)); err != nil {
+				return fmt.Errorf("delete bucket %s: %w", b, err)
+			}
+		}
+		meta := tx.Bucket([]byte("meta"))
+		if mark == "" {
+			if err := meta.Put([]byte("layout"), []byte("1")); err != nil {
+				return err
+			}
+		} else {
+			if _, err := tx.CreateBucket([]byte("counts")); err != nil {
+				return err
+			}
+			if _, err := tx.CreateBucket([]byte("recheck")); err != nil {
+				return err
+			}
+			if err := meta.Put([]byte("upgrade"), append([]byte{1}, mark...)); err != nil {
+				return err
+			}
+		}
+		profiles := tx.Bucket([]byte("profiles"))
+		var ids [][]byte
+		var ps []*store.Profile
+		err := profiles.ForEach(func(k, v []byte) error {
+			p, err := store.Unmarshal(v)
+			if err != nil {
+				return err
+			}
+			p.Counted = false
+			ids, ps = append(ids, bytes.Clone(k)), append(ps, p)
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		for i, p := range ps {
+			enc, err := store.Marshal(p)
+			if err != nil {
+				return err
+			}
+			if err := profiles.Put(ids[i], enc); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestUpgradeV1 opens a file of layout 1, whose profiles are not counted:
+// Open counts each once, across its transaction chunks, indexes their
+// Recheck, and leaves an undecodable profile uncounted.
+func TestUpgradeV1(t *testing.T) {
+	t.Parallel()
+	path := tempPath(t)
+	ctx := t.Context()
+	base := time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
+	const n = 2500
+	s, err := bolt.Open(path, bolt.Options{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fill(t, s, n, base)
+	s.Close()
+	toV1(t, path, "")
+	db, err := bbolt.Open(path, 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = db.Update(func(tx *bbolt.Tx) error {
+		return tx.Bucket([]byte("profiles")).Put([]byte("p01500x"), []byte("garbage"))
+	})
+	db.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	s = open(t, path, bolt.Options{NoSync: true})
+	if err := s.Delete(ctx, "p01500x"); err != nil { // Range would fail on it
+		t.Fatal(err)
+	}
+	got, err := s.Counts(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := bruteCounts(t, s); !maps.Equal(got, want) || got[store.CountProfiles] != n {
+		t.Fatalf("Counts after the upgrade = %v, brute force %v; want %d profiles", got, want, n)
+	}
+	for _, id := range []string{"p00000", "p01024", "p02499"} {
+		if p, err := s.Load(ctx, id); err != nil || !p.Counted {
+			t.Fatalf("Load %s after the upgrade: %v; want it Counted", id, err)
+		}
+	}
+	if due, err := s.Due(ctx, base.Add(time.Duration(n)*time.Hour), n); err != nil || len(due) != n/4 {
+		t.Fatalf("Due after the upgrade: %d profiles, %v; want %d", len(due), err, n/4)
+	}
+	// Counted from now on, the upgraded profiles change the counts.
+	if _, err := s.Apply(ctx, "p00001", []store.Event{classified("p00001", 3, []string{"fans"}, time.Time{})}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Delete(ctx, "p00000"); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := s.Counts(ctx); err != nil || !maps.Equal(got, bruteCounts(t, s)) {
+		t.Fatalf("Counts after writes = %v, %v; want brute force %v", got, err, bruteCounts(t, s))
+	}
+	s.Close()
+
+	db, err = bbolt.Open(path, 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	db.View(func(tx *bbolt.Tx) error {
+		meta := tx.Bucket([]byte("meta"))
+		if v, mark := meta.Get([]byte("layout")), meta.Get([]byte("upgrade")); string(v) != "2" || mark != nil {
+			t.Errorf("after the upgrade: layout %q, upgrade mark %q; want 2 and none", v, mark)
+		}
+		return nil
+	})
+}
+
+// TestUpgradeResume opens a file whose upgrade stopped after a profile:
+// Open counts only the profiles after it, which an interrupted upgrade had
+// not counted yet.
+func TestUpgradeResume(t *testing.T) {
+	t.Parallel()
+	path := tempPath(t)
+	ctx := t.Context()
+	const n, mark = 1500, "p00999"
+	s, err := bolt.Open(path, bolt.Options{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fill(t, s, n, time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC))
+	s.Close()
+	toV1(t, path, mark)
+
+	s = open(t, path, bolt.Options{NoSync: true})
+	got, err := s.Counts(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got[store.CountProfiles] != n-1000 {
+		t.Fatalf("Counts after resuming = %v; want %d profiles, those after %s", got, n-1000, mark)
+	}
+	for id, want := range map[string]bool{"p00999": false, "p01000": true} {
+		if p, err := s.Load(ctx, id); err != nil || p.Counted != want {
+			t.Fatalf("Load %s after resuming: %v, Counted %v; want %v", id, err, p != nil && p.Counted, want)
+		}
+	}
 }
