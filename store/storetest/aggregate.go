@@ -87,11 +87,6 @@ func testCounts(t *testing.T, s store.Store) {
 	if _, ok := s.(store.Counter); !ok {
 		t.Skip("store does not implement store.Counter")
 	}
-	// The history's exposure is a trait, which a store keeping smaller
-	// traits (a run with small limits) drops, and then rightly counts not.
-	if n, lim := len(exposed("c", 4, "hero", "B", "fans", map[string]int{"signup": 0}).Traits), store.LimitsOf(s).TraitsBytes; n > lim {
-		t.Skipf("the store keeps traits of at most %d bytes, fewer than the %d of the history's exposure", lim, n)
-	}
 	apply := func(id string, evs ...store.Event) {
 		t.Helper()
 		if _, err := s.Apply(ctx(t), id, evs); err != nil {
