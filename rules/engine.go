@@ -1,6 +1,8 @@
 package rules
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"cmp"
 	"context"
 	"errors"
@@ -46,6 +48,7 @@ type Set struct {
 	// through InSegment or through its group
 	contextual []bool
 	source     string
+	digest     string // of the file parsed, "" for a set made in Go
 }
 
 // NewSet returns a set of segs. It reports every problem at once: empty
@@ -93,6 +96,25 @@ func (s *Set) Source() string {
 		return ""
 	}
 	return s.source
+}
+
+// Digest identifies the definitions of the set, so that a job can tell
+// that they changed since it last ran (a backfill of the stored
+// segments): for a set parsed from a file, a SHA-256 of the file's
+// bytes; for one made with NewSet, of the segments' names, priorities and
+// groups only, as rules made in Go cannot be compared.
+func (s *Set) Digest() string {
+	if s == nil {
+		return ""
+	}
+	if s.digest != "" {
+		return s.digest
+	}
+	h := sha256.New()
+	for _, seg := range s.segs {
+		fmt.Fprintf(h, "%q %d %q\n", seg.Name, seg.Priority, seg.Group)
+	}
+	return hex.EncodeToString(h.Sum(nil))
 }
 
 // srcPos is where something was defined in a segments file: an offset and

@@ -1,6 +1,8 @@
 package rules
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -135,6 +137,8 @@ func Parse(data []byte, opts ...ParseOption) (*Set, error) {
 		return nil, c.errors()
 	}
 	s.source = cfg.file
+	sum := sha256.Sum256(data)
+	s.digest = hex.EncodeToString(sum[:])
 	return s, nil
 }
 

@@ -276,7 +276,8 @@ func (p *Profile) apply(lim Limits, e *Event) bool {
 	switch e.Type {
 	case TypeAlias:
 		if into := UserPrefix + e.UserID; e.UserID != "" && into != p.ID {
-			p.MergedInto, p.UserID = into, e.UserID
+			// Frozen from now on: its segments change no more.
+			p.MergedInto, p.UserID, p.Recheck = into, e.UserID, time.Time{}
 		}
 		return true
 	}

@@ -136,6 +136,14 @@ type Core struct {
 	bg        sync.WaitGroup   // background erasures and expiries
 	expiring  atomic.Bool
 	leased    atomic.Bool // this instance took a lease (store.Leaser)
+
+	// The segment jobs (jobs.go).
+	counts      bool          // the store keeps aggregates: segments are always recorded
+	jobsWake    chan struct{} // runs the jobs now
+	testRecheck atomic.Int64  // RecheckEvery in tests, if set
+	jobLogged   atomic.Int64  // unix nanos of the last failure logged
+	jobMu       sync.Mutex    // guards jobRetry
+	jobRetry    []store.Batch // written by a job, not acknowledged: written again first
 }
 
 // New returns a Core for cfg and starts its flusher; call Close to stop
@@ -164,7 +172,9 @@ func New(cfg Config) (*Core, error) {
 		flushMu:  make(chan struct{}, 1),
 		stop:     make(chan struct{}),
 		done:     make(chan struct{}),
+		jobsWake: make(chan struct{}, 1),
 	}
+	_, p.counts = cfg.Store.(store.Counter)
 	p.ttl.Store(int64(cfg.Freshness))
 	p.forgotten = erasure.NewSet(cfg.CookieMaxAge)
 	p.merges.TTL = p.tombstoneTTL()
@@ -186,6 +196,10 @@ func New(cfg Config) (*Core, error) {
 		close(p.ready)
 	}
 	go p.loop()
+	if p.runsJobs() {
+		p.bg.Add(1)
+		go p.jobs(ctx)
+	}
 	return p, nil
 }
 
@@ -241,8 +255,11 @@ func (p *Core) Begin(r *http.Request, v *Visit) {
 	newVisit := !prof.LastSeen.IsZero() && now.Sub(prof.LastSeen) > p.cfg.VisitTimeout
 	var took time.Duration
 	v.Segments, took = p.classifyCached(b.st, v.Facts, now, newVisit)
-	if !v.New && !b.st.partial && p.cfg.Hooks.WantsSegments() && !store.SameSegments(v.Segments, prof.Segments) {
-		p.recordSegments(b, v.Segments, now)
+	if !v.New && !b.st.partial && (p.counts || p.cfg.Hooks.WantsSegments()) {
+		if until := b.st.memo.Until(); !store.SameSegments(v.Segments, prof.Segments) ||
+			!until.IsZero() && (prof.Recheck.IsZero() || until.Before(prof.Recheck)) {
+			p.recordSegments(b, v.Segments, until, now)
+		}
 	}
 	mu.Unlock()
 	if took > 0 {
@@ -251,14 +268,15 @@ func (p *Core) Begin(r *http.Request, v *Visit) {
 }
 
 // recordSegments records that the visitor of b was classified into segs,
-// which differ from the segments stored with its profile. The store's fold
+// which may change at until without a new event, when that differs from
+// what is stored with its profile. The store's fold
 // decides whether that is a change (see store.Classification); the flush
 // that writes it reports the change (report). The stripe lock of b.pid is
 // held.
-func (p *Core) recordSegments(b *binding, segs []string, now time.Time) {
+func (p *Core) recordSegments(b *binding, segs []string, until, now time.Time) {
 	prof := b.st.prof
 	ev := store.Event{ID: p.nextID(), Type: store.TypeSegments, Time: now,
-		Classified: &store.Classification{Visitor: b.id, Was: prof.Segments, Segments: segs}}
+		Classified: &store.Classification{Visitor: b.id, Was: prof.Segments, Segments: segs, Until: until}}
 	prof.Apply(p.lim, ev)
 	p.stats.Events.Add(1)
 	p.enqueue(b.pid, []store.Event{ev})

@@ -325,8 +325,10 @@ func (p *Core) releaseLeases(ctx context.Context) {
 	}
 	ctx, cancel := context.WithTimeout(ctx, p.cfg.StoreTimeout)
 	defer cancel()
-	if err := l.Release(ctx, retentionLease, p.producer); err != nil {
-		p.cfg.Logger.Warn("tailor: releasing the retention lease failed; another instance takes it when it expires", "err", err, "expires_in", retentionTTL)
+	for _, name := range []string{retentionLease, segmentsLease} {
+		if err := l.Release(ctx, name, p.producer); err != nil {
+			p.cfg.Logger.Warn("tailor: releasing a lease failed; another instance takes it when it expires", "lease", name, "err", err)
+		}
 	}
 }
 

@@ -13,6 +13,7 @@ type Counters struct {
 	ClassifyCached                                               atomic.Uint64
 	Collected, CollectRefused, RateLimited                       atomic.Uint64
 	Merges, Forwarded, Forgotten, Expired                        atomic.Uint64
+	Rechecked                                                    atomic.Uint64
 }
 
 // Counters returns the Core's counters.
