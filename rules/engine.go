@@ -1,10 +1,10 @@
 package rules
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"cmp"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
