@@ -37,12 +37,18 @@ var templateFS embed.FS
 type Config struct {
 	// DB is the path of the bbolt file that keeps visitors, unless Store
 	// names another store. The cookie keys are kept beside it, in
-	// DB+".keys", unless Keys is set. Required.
+	// DB+".keys", unless Keys is set. Required unless Opened is set.
 	DB string
 	// Store, if set, names the store instead of DB: a redis:// or
 	// postgres:// URL (several shop instances can then share it; give them
 	// the same Keys file).
 	Store string
+	// Opened, if set, is an open store to keep visitors in, used instead
+	// of the one DB or Store names: for a program that opens the store
+	// itself, to share it between sites or to watch the calls the shop
+	// makes (examples/scale does both). The site does not close it. Keys
+	// is then required unless DB is set.
+	Opened store.Store
 	// Keys is the path of the cookie keys file. Default DB+".keys".
 	Keys string
 	// VisitTimeout ends a visit after this long without a request.
@@ -91,23 +97,29 @@ type Site struct {
 
 // Open opens the database and returns the shop. Close it when done.
 func Open(cfg Config) (*Site, error) {
-	if cfg.DB == "" {
+	if cfg.DB == "" && cfg.Opened == nil {
 		return nil, errors.New("site: Config.DB is required")
 	}
 	if cfg.Keys == "" {
+		if cfg.DB == "" {
+			return nil, errors.New("site: Config.Keys is required with Config.Opened and no DB")
+		}
 		cfg.Keys = cfg.DB + ".keys"
 	}
 	keys, err := middleware.LoadOrCreateKeys(cfg.Keys)
 	if err != nil {
 		return nil, err
 	}
-	dsn := cfg.Store
-	if dsn == "" {
-		dsn = cfg.DB
-	}
-	st, closeStore, err := openStore(context.Background(), dsn)
-	if err != nil {
-		return nil, err
+	st, closeStore := cfg.Opened, func() error { return nil }
+	if st == nil {
+		dsn := cfg.Store
+		if dsn == "" {
+			dsn = cfg.DB
+		}
+		st, closeStore, err = openStore(context.Background(), dsn)
+		if err != nil {
+			return nil, err
+		}
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
@@ -231,6 +243,10 @@ func (s *Site) Handler() http.Handler {
 	root.Handle("/", s.p.Handler(s.mux))
 	return root
 }
+
+// Personalizer returns the shop's Personalizer, for programs that watch
+// it: its Aggregates, its Stats.
+func (s *Site) Personalizer() *middleware.Personalizer { return s.p }
 
 // Close writes every pending event and closes the database. Call it after
 // the server has drained.
