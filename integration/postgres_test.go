@@ -30,7 +30,9 @@ func pgStoresAt(t *testing.T, url string) func(t *testing.T) store.Store {
 			return
 		}
 		defer pool.Close()
-		pool.Exec(context.Background(), `DROP TABLE IF EXISTS "`+table+`"`)
+		for _, name := range []string{table, table + "_leases", table + "_counts", table + "_documents"} {
+			pool.Exec(context.Background(), `DROP TABLE IF EXISTS "`+name+`"`)
+		}
 	})
 	migrated := false
 	return func(t *testing.T) store.Store {

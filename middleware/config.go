@@ -75,6 +75,13 @@ type Config struct {
 	// when it stops (Close), or within three hours when it dies. Default
 	// 13 months (395 days); negative keeps profiles forever.
 	Retention time.Duration
+	// RecheckInterval is how often the instance that holds the store's
+	// lease "tailor/segments" looks for the stored profiles whose segments
+	// may have changed without a request (a window of "the last 7 days"
+	// moving past their events: see store.Rechecker) and classifies them
+	// again, so that their exits are recorded, counted and reported.
+	// Default 5 seconds.
+	RecheckInterval time.Duration
 
 	// Logger receives operational logs. Visitor ids and cookie values are
 	// logged only at debug level. Default slog.Default().
@@ -161,6 +168,7 @@ func (c *Config) setDefaults() error {
 	nonNeg("LoadTimeout", int64(c.LoadTimeout))
 	nonNeg("Cache.Freshness", int64(c.Cache.Freshness))
 	nonNeg("Cache.Bytes", c.Cache.Bytes)
+	nonNeg("RecheckInterval", int64(c.RecheckInterval))
 	if len(errs) > 0 {
 		return fmt.Errorf("tailor: invalid config: %w", errors.Join(errs...))
 	}
@@ -179,6 +187,7 @@ func (c *Config) setDefaults() error {
 	def(&c.LoadTimeout, 250*time.Millisecond)
 	def(&c.Cache.Freshness, time.Second)
 	def(&c.Retention, 395*24*time.Hour)
+	def(&c.RecheckInterval, 5*time.Second)
 	if c.WriteBehind.FlushBatch == 0 {
 		c.WriteBehind.FlushBatch = 500
 	}

@@ -131,8 +131,10 @@ func openPostgres(t *testing.T) store.Store {
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
-		if _, err := pool.Exec(ctx, "DROP TABLE IF EXISTS "+pgx.Identifier{table}.Sanitize()); err != nil {
-			t.Errorf("drop table %s: %v", table, err)
+		for _, name := range []string{table, table + "_leases", table + "_counts", table + "_documents"} {
+			if _, err := pool.Exec(ctx, "DROP TABLE IF EXISTS "+pgx.Identifier{name}.Sanitize()); err != nil {
+				t.Errorf("drop table %s: %v", name, err)
+			}
 		}
 	})
 	t.Cleanup(func() { s.Close() })

@@ -62,7 +62,11 @@ func BenchmarkStoreApply(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		defer pool.Exec(context.Background(), `DROP TABLE IF EXISTS "`+table+`"`)
+		defer func() {
+			for _, t := range []string{table, table + "_leases", table + "_counts", table + "_documents"} {
+				pool.Exec(context.Background(), `DROP TABLE IF EXISTS "`+t+`"`)
+			}
+		}()
 		defer s.Close()
 		if err := s.Migrate(context.Background()); err != nil {
 			b.Fatal(err)

@@ -188,6 +188,9 @@ type Profile struct {
 	Counted bool `json:"-"`
 
 	changes uint64 // changes made to this value in memory (not stored)
+	// journal holds the purchases applied to this value since the last
+	// TakePurchases (not stored), for stores that keep a Journal.
+	journal []Purchase
 	// mem is the encoding the profile was decoded from (UnmarshalString),
 	// which its strings are parts of: Size counts it once.
 	mem string
@@ -391,6 +394,7 @@ func SameSegments(a, b []string) bool {
 
 func (p *Profile) purchase(lim Limits, e *Event) {
 	pu := &p.Purchases
+	p.journalPurchase(e)
 	pu.Count++
 	rev := e.Revenue
 	if rev == 0 {
@@ -551,6 +555,7 @@ func (p *Profile) Clone() *Profile {
 	c.Aliases = slices.Clone(p.Aliases)
 	c.Segments = slices.Clone(p.Segments)
 	c.SegmentChanges = slices.Clone(p.SegmentChanges)
+	c.journal = nil
 	return &c
 }
 

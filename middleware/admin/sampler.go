@@ -6,6 +6,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/tailorhq/tailor/middleware"
 	"github.com/tailorhq/tailor/rules"
 	"github.com/tailorhq/tailor/store"
 )
@@ -27,6 +28,18 @@ type sample struct {
 	Sizes map[string]int
 	Err   string
 	Took  time.Duration
+	// Counted is set when the sizes are the store's aggregates (see
+	// middleware.Aggregates): exact over every profile, as classified when
+	// last written; Backfill says whether some still await the current
+	// definitions.
+	Counted  bool
+	Backfill middleware.Backfill
+}
+
+// aggregator is the optional ability of a Source to read the store's
+// aggregates (middleware.Personalizer has it).
+type aggregator interface {
+	Aggregates(ctx context.Context) (middleware.Aggregates, error)
 }
 
 // history is a ring of the last samples.
@@ -91,7 +104,8 @@ func (h *Handler) sampleLoop(ctx context.Context) {
 	}
 }
 
-// measure takes a sample: it ranges over at most SampleLimit profiles of
+// measure takes a sample: it reads the store's aggregates when it keeps
+// them (every tailor store does); otherwise it ranges over at most SampleLimit profiles of
 // the store and classifies each one with the engine, as of now and
 // without request facts. Profiles merged into a user's profile are
 // skipped: the user's profile counts for them.
@@ -100,6 +114,22 @@ func (h *Handler) measure(ctx context.Context) sample {
 	now := h.cfg.Now()
 	st := h.p.Stats()
 	s := sample{Time: now, Events: st.Events, Requests: st.Requests, Sizes: map[string]int{}}
+	if ag, ok := h.p.(aggregator); ok {
+		if _, counts := h.p.Store().(store.Counter); counts {
+			a, err := ag.Aggregates(ctx)
+			s.Ranged, s.Counted, s.Complete = true, true, err == nil
+			if err != nil {
+				s.Err = err.Error()
+				h.cfg.Logger.Warn("tailor/admin: reading the segment sizes failed", "err", err)
+			}
+			s.Profiles, s.Backfill = int(a.Profiles), a.Backfill
+			for name, n := range a.Segments {
+				s.Sizes[name] = int(n)
+			}
+			s.Took = time.Since(start)
+			return s
+		}
+	}
 	rg, ok := h.p.Store().(store.Ranger)
 	if !ok {
 		return s

@@ -12,7 +12,7 @@ import (
 
 // TraitPrefix starts the name of the trait that remembers a visitor's
 // exposure to an experiment: "experiment:" + the experiment's key.
-const TraitPrefix = "experiment:"
+const TraitPrefix = store.ExposureTraitPrefix
 
 // OtherSegment is the results segment of the visitors of an experiment
 // with a Breakdown who are in none of its segments.

@@ -41,9 +41,13 @@ type TallyConfig struct {
 // visitor's exposure do not count for that visitor. Profiles merged into a
 // user's profile are skipped: the user's profile counts for them.
 //
-// Counts are exact, the same on every instance, and survive restarts,
-// up to TallyConfig.Limit profiles; they miss the events not yet written
-// to the store (see middleware.WriteBehindConfig.FlushInterval).
+// Counts are exact, the same on every instance, and survive restarts;
+// they miss the events not yet written to the store (see
+// middleware.WriteBehindConfig.FlushInterval). When the store keeps
+// aggregates (store.Counter: every tailor store), they are read from them,
+// which the store keeps as it writes profiles (store.ExposureKey): every
+// profile counts, and a Refresh costs one small read. Otherwise the
+// profiles are read, up to TallyConfig.Limit.
 //
 // A Tally is an admin.ExperimentSource, and an admin.FileSource. It is safe
 // for concurrent use.
@@ -57,6 +61,7 @@ type Tally struct {
 	at      time.Time
 	read    int
 	cut     bool
+	counted bool // from the store's aggregates
 }
 
 // FileStatus returns the state of the engine's slots (see Engine.Status),
@@ -94,8 +99,67 @@ func (t *Tally) Refresh(ctx context.Context) error {
 	for _, sl := range exps {
 		counts[sl.Experiment.Key] = map[experiment.Cell]experiment.Counts{}
 	}
-	read, cut := 0, false
-	err := t.cfg.Store.Range(ctx, func(p *store.Profile) bool {
+	read, cut, counted := 0, false, false
+	var err error
+	if c, ok := t.cfg.Store.(store.Counter); ok {
+		read, err = fromAggregates(ctx, c, counts)
+		counted = true
+	} else {
+		read, cut, err = t.scan(ctx, exps, counts)
+	}
+	if err != nil {
+		return fmt.Errorf("slots: counting experiments: %w", err)
+	}
+	for _, sl := range exps {
+		if sl.bandit != nil {
+			cells := banditCells(sl.Experiment, counts[sl.Experiment.Key])
+			sl.bandit.Update(cells)
+			t.engine.learn(sl.Experiment.Key, cells)
+		}
+	}
+	t.mu.Lock()
+	t.counts, t.at, t.read, t.cut, t.counted = counts, t.cfg.Now(), read, cut, counted
+	t.mu.Unlock()
+	return nil
+}
+
+// fromAggregates fills counts, which has a map per experiment counted,
+// from the store's aggregates (store.ExposureKey), and returns the number
+// of profiles stored.
+func fromAggregates(ctx context.Context, c store.Counter, counts map[string]map[experiment.Cell]experiment.Counts) (int, error) {
+	all, err := c.Counts(ctx)
+	if err != nil {
+		return 0, err
+	}
+	for k, n := range all {
+		kind, parts := store.ParseCountKey(k)
+		if kind != store.KindExposed && kind != store.KindConverted || len(parts) != 3 {
+			continue
+		}
+		m := counts[parts[0]]
+		if m == nil {
+			continue // not an experiment of the set
+		}
+		cells := []experiment.Cell{{Segment: parts[2], Variant: parts[1]}}
+		if parts[2] != "" {
+			cells = append(cells, experiment.Cell{Variant: parts[1]})
+		}
+		for _, cell := range cells {
+			x := m[cell]
+			if kind == store.KindExposed {
+				x.Visitors += int(n)
+			} else {
+				x.Conversions += int(n)
+			}
+			m[cell] = x
+		}
+	}
+	return int(all[store.CountProfiles]), nil
+}
+
+// scan fills counts by reading up to Limit profiles of the store.
+func (t *Tally) scan(ctx context.Context, exps []*slot, counts map[string]map[experiment.Cell]experiment.Counts) (read int, cut bool, err error) {
+	err = t.cfg.Store.Range(ctx, func(p *store.Profile) bool {
 		if read >= t.cfg.Limit {
 			cut = true
 			return false
@@ -132,20 +196,7 @@ func (t *Tally) Refresh(ctx context.Context) error {
 		}
 		return true
 	})
-	if err != nil {
-		return fmt.Errorf("slots: counting experiments: %w", err)
-	}
-	for _, sl := range exps {
-		if sl.bandit != nil {
-			cells := banditCells(sl.Experiment, counts[sl.Experiment.Key])
-			sl.bandit.Update(cells)
-			t.engine.learn(sl.Experiment.Key, cells)
-		}
-	}
-	t.mu.Lock()
-	t.counts, t.at, t.read, t.cut = counts, t.cfg.Now(), read, cut
-	t.mu.Unlock()
-	return nil
+	return read, cut, err
 }
 
 func add(m map[experiment.Cell]experiment.Counts, c experiment.Cell, converted bool) {
@@ -221,6 +272,9 @@ func (t *Tally) ExperimentResults(ctx context.Context) ([]experiment.Report, err
 	for _, sl := range t.engine.Set().experiments() {
 		e := sl.Experiment
 		note := fmt.Sprintf("slot %q; counted from %d stored profiles at %s", sl.Name, t.read, t.at.Format(time.RFC3339))
+		if t.counted {
+			note = fmt.Sprintf("slot %q; counted by the store over all %d profiles, as written, at %s", sl.Name, t.read, t.at.Format(time.RFC3339))
+		}
 		if t.cut {
 			note += fmt.Sprintf(" (the first %d only: TallyConfig.Limit)", t.cfg.Limit)
 		}

@@ -13,10 +13,13 @@ package memory
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
+	"fmt"
 	"maps"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -38,6 +41,8 @@ type Store struct {
 	counts   map[string]int64     // the aggregates (store.Counter)
 	recheck  map[string]time.Time // id → its profile's Recheck, if set
 	docs     map[string][]byte
+	journal  []journaled // oldest first
+	jseq     uint64      // of the last purchase journaled
 	subs     map[int]sub
 	nextSub  int
 
@@ -66,6 +71,7 @@ var (
 	_ store.Rechecker   = (*Store)(nil)
 	_ store.Scanner     = (*Store)(nil)
 	_ store.Documents   = (*Store)(nil)
+	_ store.Journal     = (*Store)(nil)
 	_ store.Leaser      = (*Store)(nil)
 )
 
@@ -145,6 +151,11 @@ func (s *Store) apply(ctx context.Context, id string, events []store.Event) (*st
 	p.Version++
 	p.Counted = true
 	store.AddDeltas(s.counts, store.KeyDelta(was, store.CountKeys(nil, p)))
+	now := time.Now()
+	for _, pu := range p.TakePurchases() {
+		s.jseq++
+		s.journal = append(s.journal, journaled{s.jseq, now, pu})
+	}
 	s.index(p)
 	return p.Clone(), nil
 }
@@ -318,7 +329,7 @@ func (s *Store) Close() error {
 	s.closed = true
 	s.profiles = nil
 	s.tombs = nil
-	s.counts, s.recheck, s.docs = nil, nil, nil
+	s.counts, s.recheck, s.docs, s.journal = nil, nil, nil, nil
 	clear(s.subs)
 	return nil
 }
@@ -430,5 +441,58 @@ func (s *Store) PutDocument(ctx context.Context, name string, data []byte) error
 		return err
 	}
 	s.docs[name] = bytes.Clone(data)
+	return nil
+}
+
+// journaled is a purchase of the journal, with its sequence number and
+// when it was journaled.
+type journaled struct {
+	seq uint64
+	at  time.Time
+	p   store.Purchase
+}
+
+// Purchases implements store.Journal: the cursor is the sequence number
+// of the last purchase returned.
+func (s *Store) Purchases(ctx context.Context, cursor string, max int) ([]store.Purchase, string, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if err := store.CheckScan(ctx, s.closed, max); err != nil {
+		return nil, "", err
+	}
+	var after uint64
+	if cursor != "" {
+		n, err := strconv.ParseUint(cursor, 10, 64)
+		if err != nil {
+			return nil, "", fmt.Errorf("tailor/store/memory: journal cursor %q: %w", cursor, err)
+		}
+		after = n
+	}
+	i, _ := slices.BinarySearchFunc(s.journal, after+1, func(j journaled, seq uint64) int { return cmp.Compare(j.seq, seq) })
+	var out []store.Purchase
+	for ; i < len(s.journal) && len(out) < max; i++ {
+		out = append(out, clonePurchase(s.journal[i].p))
+		cursor = strconv.FormatUint(s.journal[i].seq, 10)
+	}
+	return out, cursor, nil
+}
+
+func clonePurchase(p store.Purchase) store.Purchase {
+	p.Items, p.Prior = slices.Clone(p.Items), slices.Clone(p.Prior)
+	return p
+}
+
+// TrimPurchases implements store.Journal.
+func (s *Store) TrimPurchases(ctx context.Context, before time.Time) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := store.CheckScan(ctx, s.closed, 1); err != nil {
+		return err
+	}
+	i := 0
+	for i < len(s.journal) && s.journal[i].at.Before(before) {
+		i++
+	}
+	s.journal = slices.Delete(s.journal, 0, i)
 	return nil
 }

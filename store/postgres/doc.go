@@ -11,24 +11,38 @@
 //
 // # Schema
 //
-// [Store.Migrate] creates the table and its index if they do not exist
-// (it is safe to call from several processes at once). With the default
-// table name, on PostgreSQL 14 or later built with lz4, it runs:
+// [Store.Migrate] creates the tables and indexes if they do not exist (it
+// is safe to call from several processes at once). With the default table
+// name, on PostgreSQL 14 or later built with lz4, it runs:
 //
 //	CREATE TABLE IF NOT EXISTS "tailor_profiles" (
 //		id           text COLLATE "C" PRIMARY KEY, -- the profile id
 //		version      bigint      NOT NULL,         -- store.Profile.Version, for compare-and-swap
 //		last_seen    timestamptz NOT NULL,         -- store.Profile.LastSeen, for retention
 //		data         bytea COMPRESSION lz4 NOT NULL, -- the profile, encoded by store.Marshal
-//		erased_until timestamptz                   -- set on a tombstone: see Tombstones
+//		erased_until timestamptz,                  -- set on a tombstone: see Tombstones
+//		recheck      timestamptz,                  -- store.Profile.Recheck: see Rechecks
+//		count_keys   bytea[]                       -- store.CountKeys of the profile: see Aggregates
 //	) WITH (toast_tuple_target = 8160);
 //	CREATE INDEX IF NOT EXISTS "tailor_profiles_last_seen_idx" ON "tailor_profiles" (last_seen);
 //	CREATE INDEX IF NOT EXISTS "tailor_profiles_erased_idx" ON "tailor_profiles" (erased_until)
 //		WHERE erased_until IS NOT NULL;
+//	CREATE INDEX IF NOT EXISTS "tailor_profiles_recheck_idx" ON "tailor_profiles" (recheck, id)
+//		WHERE recheck IS NOT NULL;
+//	CREATE TABLE IF NOT EXISTS "tailor_profiles_leases" (
+//		name text COLLATE "C" PRIMARY KEY, holder text NOT NULL, until timestamptz NOT NULL);
+//	CREATE TABLE IF NOT EXISTS "tailor_profiles_counts" (
+//		key bytea NOT NULL, shard smallint NOT NULL, n bigint NOT NULL, PRIMARY KEY (key, shard));
+//	CREATE TABLE IF NOT EXISTS "tailor_profiles_documents" (
+//		name text COLLATE "C" PRIMARY KEY, data bytea NOT NULL, updated timestamptz NOT NULL);
 //
-// On a table made by an earlier version, without erased_until, Migrate
-// adds the column (a change of the catalog only, with no rewrite of the
-// table) and its index.
+// On a table made by an earlier version, without erased_until, recheck or
+// count_keys, Migrate adds the columns (a change of the catalog only, with
+// no rewrite of the table) and their indexes. A store on such a table
+// works without Migrate too: the first write, Delete or Expire that finds
+// a column or a table missing adds them (taking turns with Migrate on its
+// lock) and tries again; it never creates the profiles table itself, which
+// is Migrate's. Lease and PutDocument likewise create their tables.
 //
 // Without lz4 the column keeps the server's default compression. lz4
 // compresses several times faster than pglz, and toast_tuple_target keeps
@@ -36,8 +50,8 @@
 // instead of moving it to the TOAST table; together they halve the
 // server's work per write. Sites that manage their schema with a migration
 // tool may run these statements themselves instead of calling Migrate; the
-// store needs only the five columns, the primary key, and (for Expire to
-// be fast) the indexes.
+// store needs the columns, the primary keys, the tables beside the
+// profiles table, and (for Expire and Due to be fast) the indexes.
 //
 // The profile is kept as the bytes of store.Marshal in a bytea column, not
 // as jsonb. They come back exactly as they were written, they cost the
@@ -77,6 +91,10 @@
 // are retried. Batches of more than 500 profiles are split into
 // transactions of 500.
 //
+// A write also sets recheck and, when the profile's count keys changed,
+// count_keys and the counts (see Aggregates), in the same statement or
+// transaction as the profile.
+//
 // A read that fails because its connection broke (a server restart, an idle
 // connection that the server or a firewall closed) wrote nothing, and is
 // retried on another connection; so are Load, Range, Delete and the LISTEN
@@ -87,7 +105,9 @@
 //
 // Delete does not delete the row: it turns it (or a new row, if there was
 // no profile) into a tombstone, with empty data, erased_until set to the
-// server's now() plus Options.TombstoneTTL, and a new version. Writers that
+// server's now() plus Options.TombstoneTTL, a new version, and no recheck
+// or count keys; it first locks the row (SELECT ... FOR UPDATE) to read
+// the keys it subtracts from the counts, in the same transaction. Writers that
 // read the profile before then lose their compare-and-swap, and an insert
 // of a new profile conflicts with the tombstone's row, so an Apply racing
 // a Delete lands before it or is refused with store.ErrErased once it
@@ -97,6 +117,53 @@
 // tombstone's, so it never goes back), and Expire deletes the tombstones
 // that remain. Times are the server's, so the clocks of the processes do
 // not matter.
+//
+// # Aggregates
+//
+// The store implements store.Counter. The count of a count key (see
+// store.CountKeys) is the sum of its rows in the table Table+"_counts", a
+// row per key and shard; Counts reads them with one small query, whatever
+// the number of profiles. A count changes in the transaction that changes
+// a profile, by the difference that change makes:
+//
+//   - A write adds store.CountDelta of the version it read and the profile
+//     it writes. The compare-and-swap on the version makes the version
+//     read the version replaced: a write whose compare-and-swap fails
+//     adds nothing, and is folded again from a fresh read.
+//   - A row keeps the keys of its profile in count_keys, changed with the
+//     counts (NULL for a tombstone, or for a profile written before
+//     aggregates, which counts for nothing). Delete subtracts the keys of
+//     the row it locks and turns into a tombstone; Expire's DELETE returns
+//     the keys of the rows it deletes and subtracts them in the same
+//     statement.
+//
+// The counts thus always equal what the rows count for, which an operator
+// can check them against:
+//
+//	SELECT k, count(*) FROM "tailor_profiles", unnest(count_keys) AS k GROUP BY k
+//
+// The transaction of an Apply (or of up to 500 profiles of an ApplyBatch)
+// writes its profiles first; if any write changes a count, it then reads
+// their results (which of them were written) before it ends, and adds the
+// sum of the deltas of the profiles written with one statement. That costs a round trip, but only to writes
+// that change a count (a new profile, a change of segments or of an
+// experiment's exposures or conversions); most writes change none. Every
+// transaction (writes, Delete, Expire) adds to one shard, chosen at
+// random, after it has written its profile rows, and locks that shard's
+// rows in the order of their keys: writers that change the same counts
+// (every new profile changes store.CountProfiles) mostly touch different
+// rows, and none deadlocks on them. Keys are bytea, as visitors may put
+// any byte in the names a key is made of.
+//
+// # Rechecks, scans and documents
+//
+// The store implements store.Rechecker with the recheck column, written
+// with the profile: Due reads the partial index on (recheck, id), earliest
+// first. recheck is kept to the microsecond, rounded up, so that a profile
+// is never due before its Recheck. It implements store.Scanner with pages
+// in the order of the ids, as Range reads them, the cursor being the last
+// id of a page; and store.Documents with a row per document in the table
+// Table+"_documents".
 //
 // # Invalidations
 //

@@ -1,6 +1,7 @@
 package postgres
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -95,16 +96,21 @@ type Store struct {
 }
 
 type statements struct {
-	createTable, createIndex string // createTable has %s for COMPRESSION and WITH
-	hasErased, addErased     string // for tables made before tombstones
-	createErasedIndex        string
-	load, loadMany, lockMany string
-	update, insert           string
-	delete, expire, page     string
-	sweep                    string
-	listen                   string
-	createLeases             string
-	lease, release           string
+	createTable, createIndex    string // createTable has %s for COMPRESSION and WITH
+	missingColumns, addColumns  string // for tables made by earlier versions
+	createErasedIndex           string
+	createRecheckIndex          string
+	load, loadMany, lockMany    string
+	update, insert              string
+	lockOne, tombstone, newTomb string // Delete
+	expire, page, sweep         string
+	listen                      string
+	createCounts, addCounts     string
+	counts, due                 string
+	createDocuments             string
+	document, putDocument       string
+	createLeases                string
+	lease, release              string
 }
 
 var (
@@ -113,6 +119,11 @@ var (
 	_ store.Ranger       = (*Store)(nil)
 	_ store.Expirer      = (*Store)(nil)
 	_ store.Invalidator  = (*Store)(nil)
+	_ store.Leaser       = (*Store)(nil)
+	_ store.Counter      = (*Store)(nil)
+	_ store.Rechecker    = (*Store)(nil)
+	_ store.Scanner      = (*Store)(nil)
+	_ store.Documents    = (*Store)(nil)
 )
 
 // New returns a store on pool. It validates opts but does not touch the
@@ -198,21 +209,35 @@ func newStatements(table, channel string) statements {
 	t := pgx.Identifier{table}.Sanitize()
 	idx := pgx.Identifier{table + "_last_seen_idx"}.Sanitize()
 	erasedIdx := pgx.Identifier{table + "_erased_idx"}.Sanitize()
+	recheckIdx := pgx.Identifier{table + "_recheck_idx"}.Sanitize()
 	leases := pgx.Identifier{table + "_leases"}.Sanitize()
+	counts := pgx.Identifier{table + "_counts"}.Sanitize()
+	docs := pgx.Identifier{table + "_documents"}.Sanitize()
+	// addCounts adds n[i] to the count of key[i] in one shard. The keys
+	// are distinct and sorted, so that every transaction locks the rows
+	// of a shard in the same order and two cannot deadlock.
+	addCounts := `INSERT INTO ` + counts + ` AS c (key, shard, n)
+	SELECT k, $3::int2, d FROM unnest($1::bytea[], $2::int8[]) AS u(k, d) ORDER BY k
+	ON CONFLICT (key, shard) DO UPDATE SET n = c.n + EXCLUDED.n`
 	return statements{
 		createTable: `CREATE TABLE IF NOT EXISTS ` + t + ` (
 	id           text COLLATE "C" PRIMARY KEY,
 	version      bigint      NOT NULL,
 	last_seen    timestamptz NOT NULL,
 	data         bytea%s NOT NULL,
-	erased_until timestamptz
+	erased_until timestamptz,
+	recheck      timestamptz,
+	count_keys   bytea[]
 )%s`,
-		createIndex:       `CREATE INDEX IF NOT EXISTS ` + idx + ` ON ` + t + ` (last_seen)`,
-		hasErased:         `SELECT EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = to_regclass($1) AND attname = 'erased_until' AND NOT attisdropped)`,
-		addErased:         `ALTER TABLE ` + t + ` ADD COLUMN IF NOT EXISTS erased_until timestamptz`,
-		createErasedIndex: `CREATE INDEX IF NOT EXISTS ` + erasedIdx + ` ON ` + t + ` (erased_until) WHERE erased_until IS NOT NULL`,
-		load:              `SELECT version, data, ` + rowState + ` FROM ` + t + ` WHERE id = $1`,
-		loadMany:          `SELECT id, version, data, ` + rowState + ` FROM ` + t + ` WHERE id = ANY($1)`,
+		createIndex: `CREATE INDEX IF NOT EXISTS ` + idx + ` ON ` + t + ` (last_seen)`,
+		missingColumns: `SELECT 3 - count(*) FROM pg_attribute WHERE attrelid = to_regclass($1)
+	AND attname IN ('erased_until', 'recheck', 'count_keys') AND NOT attisdropped`,
+		addColumns: `ALTER TABLE ` + t + ` ADD COLUMN IF NOT EXISTS erased_until timestamptz,
+	ADD COLUMN IF NOT EXISTS recheck timestamptz, ADD COLUMN IF NOT EXISTS count_keys bytea[]`,
+		createErasedIndex:  `CREATE INDEX IF NOT EXISTS ` + erasedIdx + ` ON ` + t + ` (erased_until) WHERE erased_until IS NOT NULL`,
+		createRecheckIndex: `CREATE INDEX IF NOT EXISTS ` + recheckIdx + ` ON ` + t + ` (recheck, id) WHERE recheck IS NOT NULL`,
+		load:               `SELECT version, data, ` + rowState + ` FROM ` + t + ` WHERE id = $1`,
+		loadMany:           `SELECT id, version, data, ` + rowState + ` FROM ` + t + ` WHERE id = ANY($1)`,
 		// Rows are sorted before they are locked, so lockers go in id
 		// order: byte order, as Go sorts, even if a table made without
 		// Migrate has another collation.
@@ -222,30 +247,68 @@ func newStatements(table, channel string) statements {
 		// of rows the SELECT returns is the number written. A Delete
 		// changes the version, so a profile erased since it was read is
 		// not written; one written over an expired tombstone is a profile
-		// again.
-		update: `WITH w AS (UPDATE ` + t + ` SET version = $3::bigint, last_seen = $4::timestamptz, data = $5::bytea, erased_until = NULL
+		// again. recheck and count_keys are written with the profile, so
+		// that they are always those of the profile stored; count_keys
+		// is NULL (kept) when the keys did not change.
+		update: `WITH w AS (UPDATE ` + t + ` SET version = $3::bigint, last_seen = $4::timestamptz, data = $5::bytea, erased_until = NULL,
+		recheck = $7::timestamptz, count_keys = COALESCE($8::bytea[], count_keys)
 	WHERE id = $1::text AND version = $2::bigint RETURNING id)
 SELECT pg_notify($6::text, id) FROM w`,
-		insert: `WITH w AS (INSERT INTO ` + t + ` (id, version, last_seen, data) VALUES ($1::text, $2::bigint, $3::timestamptz, $4::bytea)
+		insert: `WITH w AS (INSERT INTO ` + t + ` (id, version, last_seen, data, recheck, count_keys)
+	VALUES ($1::text, $2::bigint, $3::timestamptz, $4::bytea, $6::timestamptz, $7::bytea[])
 	ON CONFLICT (id) DO NOTHING RETURNING id)
 SELECT pg_notify($5::text, id) FROM w`,
-		// Delete turns the row into a tombstone (or makes one), with a
-		// new version so that writers that read the profile lose their
-		// compare-and-swap. A data-modifying WITH runs whether or not it
-		// is read. Delete notifies even when there was no row, so that
-		// every cache drops the id (erasure).
-		delete: `WITH d AS (INSERT INTO ` + t + ` AS t (id, version, last_seen, data, erased_until)
+		// Delete locks the row (if any) to read the count keys of the
+		// profile it replaces, then turns it into a tombstone with a new
+		// version, so that writers that read the profile lose their
+		// compare-and-swap; without a row, it inserts a tombstone, unless
+		// a profile was inserted in between (then it starts again).
+		// Delete notifies even when there was no profile, so that every
+		// cache drops the id (erasure).
+		lockOne: `SELECT count_keys FROM ` + t + ` WHERE id = $1 FOR UPDATE`,
+		tombstone: `WITH d AS (UPDATE ` + t + ` SET version = version + 1, last_seen = now(), data = '',
+		erased_until = now() + $4::bigint * interval '1 microsecond', recheck = NULL, count_keys = NULL
+	WHERE id = $1::text RETURNING id)
+SELECT pg_notify($2, $3) FROM d`,
+		newTomb: `WITH d AS (INSERT INTO ` + t + ` (id, version, last_seen, data, erased_until)
 	VALUES ($1::text, 1, now(), '', now() + $4::bigint * interval '1 microsecond')
-	ON CONFLICT (id) DO UPDATE SET version = t.version + 1, last_seen = EXCLUDED.last_seen, data = EXCLUDED.data, erased_until = EXCLUDED.erased_until)
-SELECT pg_notify($2, $3)`,
+	ON CONFLICT (id) DO NOTHING RETURNING id)
+SELECT pg_notify($2, $3) FROM d`,
 		// last_seen is checked again on the row being deleted, so that a
 		// profile updated since the inner SELECT's snapshot is kept.
-		// Tombstones are not profiles: never expired, nor counted.
-		expire: `WITH d AS (DELETE FROM ` + t + ` WHERE id IN (SELECT id FROM ` + t + ` WHERE last_seen < $1 AND erased_until IS NULL LIMIT $3) AND last_seen < $1 AND erased_until IS NULL RETURNING id)
+		// Tombstones are not profiles: never expired, nor counted. The
+		// count keys of the rows deleted are subtracted in the same
+		// statement, after every row is deleted (the aggregate reads them
+		// all), in key order.
+		expire: `WITH d AS (DELETE FROM ` + t + ` WHERE id IN (SELECT id FROM ` + t + ` WHERE last_seen < $1 AND erased_until IS NULL LIMIT $3)
+		AND last_seen < $1 AND erased_until IS NULL RETURNING id, count_keys),
+	c AS (INSERT INTO ` + counts + ` AS c (key, shard, n)
+		SELECT k, $4::int2, -count(*) FROM d, unnest(d.count_keys) AS k GROUP BY k ORDER BY k
+		ON CONFLICT (key, shard) DO UPDATE SET n = c.n + EXCLUDED.n)
 SELECT pg_notify($2, id) FROM d`,
 		sweep:  `DELETE FROM ` + t + ` WHERE erased_until <= now()`,
 		page:   `SELECT id, version, data FROM ` + t + ` WHERE id > $1 AND erased_until IS NULL ORDER BY id LIMIT $2`,
 		listen: `LISTEN ` + pgx.Identifier{channel}.Sanitize(),
+		// Aggregates: a row per count key and shard, the count being the
+		// sum over the shards. Keys are bytea: they hold whatever a
+		// visitor put in a segment or experiment name, NUL included.
+		createCounts: `CREATE TABLE IF NOT EXISTS ` + counts + ` (
+	key   bytea    NOT NULL,
+	shard smallint NOT NULL,
+	n     bigint   NOT NULL,
+	PRIMARY KEY (key, shard)
+)`,
+		addCounts: addCounts,
+		counts:    `SELECT key, sum(n)::int8 FROM ` + counts + ` GROUP BY key HAVING sum(n) <> 0`,
+		due:       `SELECT id FROM ` + t + ` WHERE recheck <= $1 ORDER BY recheck, id LIMIT $2`,
+		createDocuments: `CREATE TABLE IF NOT EXISTS ` + docs + ` (
+	name    text COLLATE "C" PRIMARY KEY,
+	data    bytea NOT NULL,
+	updated timestamptz NOT NULL
+)`,
+		document: `SELECT data FROM ` + docs + ` WHERE name = $1`,
+		putDocument: `INSERT INTO ` + docs + ` AS d (name, data, updated) VALUES ($1, $2, now())
+	ON CONFLICT (name) DO UPDATE SET data = EXCLUDED.data, updated = EXCLUDED.updated`,
 		// Leases: a row per lease, taken when free, expired or the
 		// caller's own, by the server's clock.
 		createLeases: `CREATE TABLE IF NOT EXISTS ` + leases + ` (
@@ -270,19 +333,17 @@ func (s *Store) Channel() string { return s.channel }
 // Limits returns the limits profiles are folded with.
 func (s *Store) Limits() store.Limits { return s.lim }
 
-// Migrate creates the profiles table and its index if they do not exist; see
-// the package documentation for the schema. It is idempotent and safe to
-// call from several processes at once: they take turns on an advisory lock.
+// Migrate creates the profiles table and its indexes if they do not
+// exist, adds the columns and tables that a table made by an earlier
+// version lacks, and creates the tables of leases, counts and documents;
+// see the package documentation for the schema. It is idempotent and safe
+// to call from several processes at once: they take turns on an advisory
+// lock.
 func (s *Store) Migrate(ctx context.Context) error {
 	if s.closed.Load() {
 		return store.ErrClosed
 	}
-	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		// Concurrent CREATE TABLE IF NOT EXISTS can fail with a unique
-		// violation in the catalog; the lock makes them wait instead.
-		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtext($1))`, "tailor/store/postgres: migrate "+s.table); err != nil {
-			return err
-		}
+	err := s.migrating(ctx, func(tx pgx.Tx) error {
 		var version int
 		var lz4 bool
 		err := tx.QueryRow(ctx, `SELECT current_setting('server_version_num')::int, EXISTS (
@@ -296,25 +357,68 @@ func (s *Store) Migrate(ctx context.Context) error {
 		if _, err = tx.Exec(ctx, s.sql.createIndex); err != nil {
 			return err
 		}
-		// A table made before tombstones gets their column; the check
-		// spares the ALTER's exclusive lock when it is there.
-		var has bool
-		if err := tx.QueryRow(ctx, s.sql.hasErased, pgx.Identifier{s.table}.Sanitize()).Scan(&has); err != nil {
-			return err
-		}
-		if !has {
-			if _, err := tx.Exec(ctx, s.sql.addErased); err != nil {
-				return err
-			}
-		}
-		if _, err = tx.Exec(ctx, s.sql.createErasedIndex); err != nil {
-			return err
-		}
-		_, err = tx.Exec(ctx, s.sql.createLeases)
-		return err
+		return s.upgrade(ctx, tx)
 	})
 	if err != nil {
 		return fmt.Errorf("tailor/store/postgres: migrate table %s: %w", s.table, err)
+	}
+	return nil
+}
+
+// migrating runs f in a transaction that holds the store's migration
+// lock, so that concurrent migrations take turns: concurrent CREATE TABLE
+// IF NOT EXISTS can fail with a unique violation in the catalog.
+func (s *Store) migrating(ctx context.Context, f func(pgx.Tx) error) error {
+	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtext($1))`, "tailor/store/postgres: migrate "+s.table); err != nil {
+			return err
+		}
+		return f(tx)
+	})
+}
+
+// upgrade brings an existing profiles table up to date: the columns of
+// tombstones and aggregates, their indexes, and the tables beside it.
+func (s *Store) upgrade(ctx context.Context, tx pgx.Tx) error {
+	// The check spares the ALTER's exclusive lock when nothing is missing.
+	var missing int
+	if err := tx.QueryRow(ctx, s.sql.missingColumns, pgx.Identifier{s.table}.Sanitize()).Scan(&missing); err != nil {
+		return err
+	}
+	if missing > 0 {
+		// Nullable columns without a default: a change of the catalog
+		// only, with no rewrite of the table. Their rows count for
+		// nothing and are due for nothing until they are next written.
+		if _, err := tx.Exec(ctx, s.sql.addColumns); err != nil {
+			return err
+		}
+	}
+	for _, stmt := range []string{s.sql.createErasedIndex, s.sql.createRecheckIndex, s.sql.createLeases, s.sql.createCounts, s.sql.createDocuments} {
+		if _, err := tx.Exec(ctx, stmt); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// catchUp is Migrate for a store whose table was migrated by an earlier
+// version, run when a statement finds a column or a table missing: it
+// upgrades the profiles table if there is one. It does not create it
+// (that is Migrate's), so that a store on a table that does not exist
+// fails as before and leaves nothing behind.
+func (s *Store) catchUp(ctx context.Context) error {
+	err := s.migrating(ctx, func(tx pgx.Tx) error {
+		var exists bool
+		if err := tx.QueryRow(ctx, `SELECT to_regclass($1) IS NOT NULL`, pgx.Identifier{s.table}.Sanitize()).Scan(&exists); err != nil {
+			return err
+		}
+		if !exists {
+			return nil
+		}
+		return s.upgrade(ctx, tx)
+	})
+	if err != nil {
+		return fmt.Errorf("tailor/store/postgres: bring table %s up to date: %w", s.table, err)
 	}
 	return nil
 }
@@ -482,12 +586,23 @@ func (s *Store) applyChunk(ctx context.Context, batches []store.Batch) ([]*store
 	// same order and cannot deadlock.
 	slices.SortFunc(groups, func(a, b group) int { return strings.Compare(a.id, b.id) })
 	out := make([]*store.Profile, len(batches))
+	caughtUp := false
 	for attempt := 0; ; attempt++ {
 		// The first attempt is optimistic; retries lock the rows they read,
 		// so that a profile many writers compete for cannot starve one.
 		lost, err := s.applyOnce(ctx, batches, groups, out, attempt > 0)
 		if err == nil && len(lost) == 0 {
 			return out, nil
+		}
+		if isUndefined(err) && !caughtUp {
+			// A table made by an earlier version, which nothing was
+			// written to: bring it up to date and try again, once.
+			caughtUp = true
+			if err := s.catchUp(ctx); err != nil {
+				return nil, s.applyError(groups, err)
+			}
+			attempt--
+			continue
 		}
 		if err != nil && !retryable(err) {
 			return nil, s.applyError(groups, err)
@@ -598,7 +713,11 @@ type write struct {
 	exists       bool  // update version old, else insert
 	old, version int64 // the versions before and after
 	seen         int64 // last_seen in PostgreSQL's binary form
+	recheck      int64 // the profile's Recheck in PostgreSQL's binary form, if hasRecheck
+	hasRecheck   bool
 	data         []byte
+	keys         []byte        // the profile's count keys, a bytea[] in binary form; nil if unchanged
+	delta        []store.Delta // the change of the counts, if the write succeeds
 	err          error
 }
 
@@ -678,9 +797,28 @@ func (s *Store) fold(batches []store.Batch, g *group, stored map[string]row, out
 		p = store.New(g.id)
 	}
 	w := write{exists: exists, old: int64(p.Version)}
+	// The counts change by the difference between the keys of the
+	// version read, which the compare-and-swap makes the version
+	// replaced, and those of the profile written (store.CountDelta; p is
+	// folded in place, so its keys are taken first).
+	var was, now [16]string
+	wasKeys := was[:0]
+	if p.Counted {
+		wasKeys = store.CountKeys(wasKeys, p)
+	}
+	p.Counted = true
 	p = fold.Batches(s.lim, p, batches, g.batches, out)
+	nowKeys := store.CountKeys(now[:0], p)
+	if w.delta = store.KeyDelta(wasKeys, nowKeys); len(w.delta) > 0 {
+		// Otherwise the stored keys are those of the profile already
+		// (or NULL, for none): they are kept.
+		w.keys = appendByteaArray(nil, nowKeys)
+	}
 	w.version = int64(p.Version)
 	w.seen = micros(p.LastSeen)
+	if !p.Recheck.IsZero() {
+		w.recheck, w.hasRecheck = ceilMicros(p.Recheck), true
+	}
 	w.data, w.err = store.Marshal(p)
 	return w
 }
@@ -785,21 +923,122 @@ func micros(t time.Time) int64 {
 	return t.Unix()*1_000_000 + int64(t.Nanosecond())/1000 - y2k
 }
 
+// ceilMicros is micros rounded up, for Recheck: stored no earlier than
+// it is, a profile is never due before its time.
+func ceilMicros(t time.Time) int64 {
+	m := micros(t)
+	if t.Nanosecond()%1000 != 0 && m != math.MaxInt64 && m != math.MinInt64 {
+		m++
+	}
+	return m
+}
+
 // Delete replaces the profile with a tombstone (or leaves one, or renews
-// it) and announces the id on the store's channel, whether or not it was
-// stored.
+// it), subtracts what the profile counted for, and announces the id on the
+// store's channel, whether or not it was stored.
 func (s *Store) Delete(ctx context.Context, id string) error {
 	if err := store.Check(ctx, s.closed.Load(), id); err != nil {
 		return err
 	}
-	err := s.again(ctx, func() error {
-		_, err := s.pool.Exec(ctx, s.sql.delete, id, s.channel, store.Change{ID: id, Deleted: true}.String(), s.tombTTL.Microseconds())
-		return err
-	})
-	if err != nil {
+	payload := store.Change{ID: id, Deleted: true}.String()
+	caughtUp := false
+	for attempt := 0; ; attempt++ {
+		done, err := s.deleteOnce(ctx, id, payload)
+		switch {
+		case err == nil && done:
+			return nil
+		case err == nil:
+			// A profile was inserted since the read found no row: the
+			// next attempt locks it.
+			if attempt < s.maxRetries {
+				continue
+			}
+			err = fmt.Errorf("%w (%d attempts)", store.ErrConflict, attempt+1)
+		case isUndefined(err) && !caughtUp:
+			caughtUp = true
+			if err = s.catchUp(ctx); err == nil {
+				attempt--
+				continue
+			}
+		case (retryable(err) || broken(err)) && attempt < s.maxRetries && ctx.Err() == nil:
+			// Delete is idempotent: if the first attempt committed, the
+			// next finds a tombstone, which counts for nothing.
+			if err = sleep(ctx, backoff(attempt)); err == nil {
+				continue
+			}
+		}
 		return fmt.Errorf("tailor/store/postgres: delete %q from table %s: %w", id, s.table, err)
 	}
-	return nil
+}
+
+// deleteOnce makes id's row a tombstone in one transaction: it locks the
+// row and reads its count keys (NULL for a tombstone or a profile written
+// before aggregates), then writes the tombstone and subtracts the keys.
+// Without a row, it inserts a tombstone, unless a profile was inserted
+// since the read: then it returns false, having changed nothing.
+func (s *Store) deleteOnce(ctx context.Context, id, payload string) (bool, error) {
+	conn, err := s.pool.Acquire(ctx)
+	if err != nil {
+		return false, err
+	}
+	// Release destroys a connection left in a transaction by an error, which
+	// rolls the transaction back.
+	defer conn.Release()
+
+	var b pgx.Batch
+	b.Queue("BEGIN")
+	b.Queue(s.sql.lockOne, id)
+	br := conn.SendBatch(ctx, &b)
+	var keys [][]byte
+	found := true
+	_, err = br.Exec()
+	if err == nil {
+		if err = br.QueryRow().Scan(&keys); errors.Is(err, pgx.ErrNoRows) {
+			found, err = false, nil
+		}
+	}
+	if cerr := br.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return false, err
+	}
+
+	b = pgx.Batch{}
+	ttl := s.tombTTL.Microseconds()
+	if found {
+		b.Queue(s.sql.tombstone, id, s.channel, payload, ttl)
+	} else {
+		b.Queue(s.sql.newTomb, id, s.channel, payload, ttl)
+	}
+	if len(keys) > 0 {
+		slices.SortFunc(keys, bytes.Compare) // the lock order of addCounts
+		ns := make([]int64, len(keys))
+		for i := range ns {
+			ns[i] = -1
+		}
+		b.Queue(s.sql.addCounts, keys, ns, shard())
+	}
+	b.Queue("COMMIT")
+	br = conn.SendBatch(ctx, &b)
+	defer br.Close()
+	tag, err := br.Exec()
+	if err != nil {
+		return false, err
+	}
+	if len(keys) > 0 {
+		if _, err := br.Exec(); err != nil {
+			return false, err
+		}
+	}
+	commit, err := br.Exec()
+	if err == nil && commit.String() != "COMMIT" {
+		err = fmt.Errorf("transaction ended with %s", commit)
+	}
+	if err != nil {
+		return false, err
+	}
+	return tag.RowsAffected() == 1, br.Close()
 }
 
 // again runs f, which must be safe to run twice (a read, or an idempotent
@@ -888,12 +1127,13 @@ func (s *Store) Range(ctx context.Context, fn func(*store.Profile) bool) error {
 }
 
 // Expire deletes the profiles last seen before before, 500 per statement,
-// announces their ids on the store's channel, and returns how many it
-// deleted. It never deletes a profile last seen at or after before; one
-// last seen less than a microsecond before it may be kept (last_seen is
-// stored to the microsecond). On error, the count is of the profiles
-// already deleted. It first deletes the tombstones whose TTL has passed,
-// which it does not count.
+// subtracts what they counted for in the same statement, announces their
+// ids on the store's channel, and returns how many it deleted. It never
+// deletes a profile last seen at or after before; one last seen less than
+// a microsecond before it may be kept (last_seen is stored to the
+// microsecond). On error, the count is of the profiles already deleted.
+// It first deletes the tombstones whose TTL has passed, which it does not
+// count.
 func (s *Store) Expire(ctx context.Context, before time.Time) (int, error) {
 	if s.closed.Load() {
 		return 0, store.ErrClosed
@@ -907,6 +1147,7 @@ func (s *Store) Expire(ctx context.Context, before time.Time) (int, error) {
 	}
 	total := 0
 	limit := timestamp(before)
+	caughtUp := false
 	for attempt := 0; ; {
 		if s.closed.Load() {
 			return total, store.ErrClosed
@@ -914,8 +1155,14 @@ func (s *Store) Expire(ctx context.Context, before time.Time) (int, error) {
 		if err := ctx.Err(); err != nil {
 			return total, err
 		}
-		tag, err := s.pool.Exec(ctx, s.sql.expire, limit, s.channel, chunk)
+		tag, err := s.pool.Exec(ctx, s.sql.expire, limit, s.channel, chunk, shard())
 		if err != nil {
+			if isUndefined(err) && !caughtUp {
+				caughtUp = true
+				if err = s.catchUp(ctx); err == nil {
+					continue
+				}
+			}
 			if retryable(err) && attempt < s.maxRetries {
 				if err := sleep(ctx, backoff(attempt)); err != nil {
 					return total, err
@@ -959,7 +1206,7 @@ func (s *Store) Lease(ctx context.Context, name, holder string, ttl time.Duratio
 	var got string
 	err := s.pool.QueryRow(ctx, s.sql.lease, name, holder, ttl.Milliseconds()).Scan(&got)
 	if isUndefinedTable(err) {
-		if err = s.createLeases(ctx); err == nil {
+		if err = s.create(ctx, s.sql.createLeases); err == nil {
 			err = s.pool.QueryRow(ctx, s.sql.lease, name, holder, ttl.Milliseconds()).Scan(&got)
 		}
 	}
@@ -983,14 +1230,169 @@ func (s *Store) Release(ctx context.Context, name, holder string) error {
 	return nil
 }
 
-// createLeases creates the leases table, taking turns with Migrate and
-// other processes on the same advisory lock.
-func (s *Store) createLeases(ctx context.Context) error {
-	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtext($1))`, "tailor/store/postgres: migrate "+s.table); err != nil {
+// Counts implements store.Counter: one read of the counts table (a row
+// per count key and shard), whatever the number of profiles.
+func (s *Store) Counts(ctx context.Context) (map[string]int64, error) {
+	if s.closed.Load() {
+		return nil, store.ErrClosed
+	}
+	out := make(map[string]int64)
+	err := s.again(ctx, func() error {
+		clear(out)
+		rows, err := s.pool.Query(ctx, s.sql.counts)
+		if err != nil {
 			return err
 		}
-		_, err := tx.Exec(ctx, s.sql.createLeases)
+		defer rows.Close()
+		for rows.Next() {
+			var (
+				key []byte
+				n   int64
+			)
+			if err := rows.Scan(&key, &n); err != nil {
+				return err
+			}
+			out[string(key)] = n
+		}
+		return rows.Err()
+	})
+	switch {
+	case isUndefinedTable(err):
+		// Migrated before aggregates, and never written since: nothing
+		// counts yet (see store.Profile.Counted).
+		return out, nil
+	case err != nil:
+		return nil, fmt.Errorf("tailor/store/postgres: counts of table %s: %w", s.table, err)
+	}
+	return out, nil
+}
+
+// Due implements store.Rechecker with the partial index on (recheck, id).
+// recheck is stored to the microsecond, rounded up, so a profile is never
+// due before its Recheck, and at most a microsecond after it.
+func (s *Store) Due(ctx context.Context, t time.Time, max int) ([]string, error) {
+	if err := store.CheckScan(ctx, s.closed.Load(), max); err != nil {
+		return nil, err
+	}
+	var ids []string
+	err := s.again(ctx, func() error {
+		rows, err := s.pool.Query(ctx, s.sql.due, timestamp(t), max)
+		if err != nil {
+			return err
+		}
+		ids, err = pgx.CollectRows(rows, pgx.RowTo[string])
+		return err
+	})
+	var pgErr *pgconn.PgError
+	switch {
+	case errors.As(err, &pgErr) && pgErr.Code == "42703":
+		// No recheck column: migrated before aggregates, and never
+		// written since, so nothing is indexed.
+		return nil, nil
+	case err != nil:
+		return nil, fmt.Errorf("tailor/store/postgres: profiles of table %s due at %v: %w", s.table, t, err)
+	}
+	return ids, nil
+}
+
+// Scan implements store.Scanner: pages in the order of the ids (as Range
+// reads them), the cursor being the last id of a full page. The page after
+// a last page that was full is empty.
+func (s *Store) Scan(ctx context.Context, cursor string, max int) ([]*store.Profile, string, error) {
+	if err := store.CheckScan(ctx, s.closed.Load(), max); err != nil {
+		return nil, "", err
+	}
+	var out []*store.Profile
+	err := s.again(ctx, func() error {
+		out = out[:0]
+		rows, err := s.pool.Query(ctx, s.sql.page, cursor, max)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var (
+				id      string
+				version int64
+				data    []byte
+			)
+			if err := rows.Scan(&id, &version, &data); err != nil {
+				return err
+			}
+			p, err := decode(id, version, data)
+			if err != nil {
+				return fmt.Errorf("profile %q: %w", id, err)
+			}
+			out = append(out, p)
+		}
+		return rows.Err()
+	})
+	if err != nil {
+		return nil, "", fmt.Errorf("tailor/store/postgres: scan table %s after %q: %w", s.table, cursor, err)
+	}
+	next := ""
+	if len(out) == max {
+		next = out[len(out)-1].ID
+	}
+	return out, next, nil
+}
+
+// Document implements store.Documents with a row of the table
+// Table+"_documents".
+func (s *Store) Document(ctx context.Context, name string) ([]byte, error) {
+	if err := store.CheckDocument(ctx, s.closed.Load(), name, 0); err != nil {
+		return nil, err
+	}
+	var data []byte
+	err := s.again(ctx, func() error {
+		return s.pool.QueryRow(ctx, s.sql.document, name).Scan(&data)
+	})
+	switch {
+	case errors.Is(err, pgx.ErrNoRows), isUndefinedTable(err):
+		// No documents table: none was ever put.
+		return nil, fmt.Errorf("tailor/store/postgres: document %q of table %s: %w", name, s.table, store.ErrNotFound)
+	case err != nil:
+		return nil, fmt.Errorf("tailor/store/postgres: document %q of table %s: %w", name, s.table, err)
+	}
+	if data == nil {
+		data = []byte{}
+	}
+	return data, nil
+}
+
+// PutDocument implements store.Documents. It creates the documents table
+// if it does not exist, as Lease does the leases table.
+func (s *Store) PutDocument(ctx context.Context, name string, data []byte) error {
+	if err := store.CheckDocument(ctx, s.closed.Load(), name, len(data)); err != nil {
+		return err
+	}
+	if data == nil {
+		data = []byte{} // an empty document, not NULL
+	}
+	put := func() error {
+		return s.again(ctx, func() error {
+			_, err := s.pool.Exec(ctx, s.sql.putDocument, name, data)
+			return err
+		})
+	}
+	err := put()
+	if isUndefinedTable(err) {
+		if err = s.create(ctx, s.sql.createDocuments); err == nil {
+			err = put()
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("tailor/store/postgres: put document %q of %d bytes in table %s: %w", name, len(data), s.table, err)
+	}
+	return nil
+}
+
+// create runs stmt, which creates a table beside the profiles table (of
+// leases or documents, which do not need it), taking turns with Migrate
+// and other processes on the same advisory lock.
+func (s *Store) create(ctx context.Context, stmt string) error {
+	return s.migrating(ctx, func(tx pgx.Tx) error {
+		_, err := tx.Exec(ctx, stmt)
 		return err
 	})
 }
@@ -999,4 +1401,11 @@ func (s *Store) createLeases(ctx context.Context) error {
 func isUndefinedTable(err error) bool {
 	var pgErr *pgconn.PgError
 	return errors.As(err, &pgErr) && pgErr.Code == "42P01"
+}
+
+// isUndefined reports whether err says a table or a column does not
+// exist: the table was made by an earlier version (see catchUp).
+func isUndefined(err error) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && (pgErr.Code == "42P01" || pgErr.Code == "42703")
 }

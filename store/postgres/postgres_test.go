@@ -8,6 +8,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -78,7 +80,7 @@ func newStore(t testing.TB, pool *pgxpool.Pool, opts postgres.Options) *postgres
 func dropTable(t testing.TB, pool *pgxpool.Pool, table string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	for _, name := range []string{table, table + "_leases"} {
+	for _, name := range []string{table, table + "_leases", table + "_counts", table + "_documents"} {
 		if _, err := pool.Exec(ctx, "DROP TABLE IF EXISTS "+pgx.Identifier{name}.Sanitize()); err != nil {
 			t.Errorf("drop table %s: %v", name, err)
 		}
@@ -143,7 +145,8 @@ func TestMigrate(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []string{"id text", "version bigint", "last_seen timestamp with time zone", "data bytea", "erased_until timestamp with time zone"}
+	want := []string{"id text", "version bigint", "last_seen timestamp with time zone", "data bytea", "erased_until timestamp with time zone",
+		"recheck timestamp with time zone", "count_keys ARRAY"}
 	if strings.Join(cols, ", ") != strings.Join(want, ", ") {
 		t.Errorf("columns = %q, want %q", cols, want)
 	}
@@ -907,5 +910,294 @@ func TestLeaseWithoutLeasesTable(t *testing.T) {
 	}
 	if n != 1 {
 		t.Errorf("%d holders got the lease, want 1", n)
+	}
+}
+
+// segments returns a segments event that moves a profile from was to segs,
+// to be rechecked at until (zero: never).
+func segments(seq int, id string, was, segs []string, until time.Time) store.Event {
+	return store.Event{ID: store.EventID("seg", uint64(seq)), Type: store.TypeSegments, Time: time.Now(),
+		Classified: &store.Classification{Visitor: id, Was: was, Segments: segs, Until: until}}
+}
+
+// sqlCounts counts the count_keys column of every row, as an operator
+// would audit the counts table with SQL.
+func sqlCounts(t *testing.T, pool *pgxpool.Pool, table string) map[string]int64 {
+	t.Helper()
+	rows, err := pool.Query(t.Context(), `SELECT k, count(*) FROM `+pgx.Identifier{table}.Sanitize()+`, unnest(count_keys) AS k GROUP BY k`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := map[string]int64{}
+	for rows.Next() {
+		var (
+			k []byte
+			n int64
+		)
+		if err := rows.Scan(&k, &n); err != nil {
+			t.Fatal(err)
+		}
+		m[string(k)] = n
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+func mustCounts(t *testing.T, s *postgres.Store) map[string]int64 {
+	t.Helper()
+	got, err := s.Counts(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return got
+}
+
+// TestAggregatesOverPreviousTable opens a store over a table as the
+// version before aggregates made it (no recheck or count_keys column, no
+// counts or documents table), with a profile in it, and checks that the
+// store works, whether Migrate brings the table up to date or the first
+// write that needs it does; the old profile counts from its next write.
+func TestAggregatesOverPreviousTable(t *testing.T) {
+	t.Parallel()
+	for _, migrate := range []bool{false, true} {
+		t.Run(fmt.Sprint("migrate=", migrate), func(t *testing.T) {
+			t.Parallel()
+			pool := newPool(t, 4, "")
+			table := tableName()
+			t.Cleanup(func() { dropTable(t, pool, table) })
+			ctx := t.Context()
+			tq := pgx.Identifier{table}.Sanitize()
+			_, err := pool.Exec(ctx, `CREATE TABLE `+tq+` (id text COLLATE "C" PRIMARY KEY, version bigint NOT NULL,
+				last_seen timestamptz NOT NULL, data bytea NOT NULL, erased_until timestamptz)`)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, id := range []string{"kept", "stale"} {
+				p := store.New(id)
+				p.Apply(store.DefaultLimits, storetest.Page("o", 1, "/"), segments(2, id, nil, []string{"fans"}, time.Time{}))
+				p.Version = 2
+				data, err := store.Marshal(p)
+				if err != nil {
+					t.Fatal(err)
+				}
+				seen := "now()"
+				if id == "stale" {
+					seen = "'2000-01-01Z'"
+				}
+				if _, err := pool.Exec(ctx, `INSERT INTO `+tq+` VALUES ($1, 2, `+seen+`, $2)`, id, data); err != nil {
+					t.Fatal(err)
+				}
+			}
+			s, err := postgres.New(pool, postgres.Options{Table: table})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.Close()
+			if migrate {
+				if err := s.Migrate(ctx); err != nil {
+					t.Fatalf("Migrate of a table made before aggregates: %v", err)
+				}
+			} else {
+				// Reads before anything was written: nothing counted,
+				// nothing due, no documents.
+				if got := mustCounts(t, s); len(got) != 0 {
+					t.Fatalf("Counts before any write = %v, want none", got)
+				}
+				if ids, err := s.Due(ctx, time.Now().Add(time.Hour), 10); err != nil || len(ids) != 0 {
+					t.Fatalf("Due before any write = %q, %v; want none", ids, err)
+				}
+				if _, err := s.Document(ctx, "progress"); !errors.Is(err, store.ErrNotFound) {
+					t.Fatalf("Document without a documents table: %v, want ErrNotFound", err)
+				}
+			}
+			if got := mustCounts(t, s); len(got) != 0 {
+				t.Fatalf("Counts over profiles written before aggregates = %v, want none", got)
+			}
+			// The old profile counts from its next write; a new one at once.
+			until := time.Now().Add(time.Minute)
+			if _, err := s.Apply(ctx, "kept", []store.Event{storetest.Page("o", 3, "/")}); err != nil {
+				t.Fatalf("Apply to a profile written before aggregates: %v", err)
+			}
+			if _, err := s.Apply(ctx, "new", []store.Event{storetest.Page("o", 1, "/"), segments(2, "new", nil, []string{"fans"}, until)}); err != nil {
+				t.Fatal(err)
+			}
+			want := map[string]int64{store.CountProfiles: 2, store.SegmentKey("fans"): 2}
+			if got := mustCounts(t, s); !maps.Equal(got, want) {
+				t.Fatalf("Counts after writes = %v, want %v", got, want)
+			}
+			if ids, err := s.Due(ctx, until.Add(time.Second), 10); err != nil || !slices.Equal(ids, []string{"new"}) {
+				t.Fatalf("Due = %q, %v; want [new]", ids, err)
+			}
+			// Expiring a profile that never counted subtracts nothing.
+			if n, err := s.Expire(ctx, time.Date(2001, 1, 1, 0, 0, 0, 0, time.UTC)); err != nil || n != 1 {
+				t.Fatalf("Expire = %d, %v; want 1 (stale)", n, err)
+			}
+			if err := s.Delete(ctx, "kept"); err != nil {
+				t.Fatal(err)
+			}
+			want = map[string]int64{store.CountProfiles: 1, store.SegmentKey("fans"): 1}
+			if got := mustCounts(t, s); !maps.Equal(got, want) {
+				t.Fatalf("Counts after Expire and Delete = %v, want %v", got, want)
+			}
+			if err := s.PutDocument(ctx, "progress", []byte("v9")); err != nil {
+				t.Fatalf("PutDocument without a documents table: %v", err)
+			}
+			if got, err := s.Document(ctx, "progress"); err != nil || string(got) != "v9" {
+				t.Fatalf("Document = %q, %v; want v9", got, err)
+			}
+		})
+	}
+}
+
+// TestCountsNoDeadlock has writers of disjoint profiles change the same
+// counts at once, without retries: a deadlock on the rows of the counts
+// table would fail one of them (it does within seconds if the rows are
+// locked out of key order). Then the counts must equal both Range's
+// profiles and the count_keys column, which Delete and Expire subtract.
+func TestCountsNoDeadlock(t *testing.T) {
+	t.Parallel()
+	pool := newPool(t, 8, "")
+	s := newStore(t, pool, postgres.Options{MaxRetries: -1})
+	const writers, rounds, per = 6, 30, 8
+	segs := [][]string{{"a", "b", "c", "d", "e", "f"}, {"b", "g", "h"}, {"c", "d", "i", "j"}, {}, {"k", "l", "a", "h"}}
+	var wg sync.WaitGroup
+	for w := range writers {
+		wg.Go(func() {
+			var was [per][]string
+			for r := range rounds {
+				batches := make([]store.Batch, per)
+				for i := range batches {
+					id := fmt.Sprintf("w%d-%03d", w, i)
+					to := segs[(w+r+i)%len(segs)]
+					batches[i] = store.Batch{ID: id, Events: []store.Event{storetest.Page("p", r+1, "/"), segments(r+1, id, was[i], to, time.Time{})}}
+					was[i] = to
+				}
+				if _, err := s.ApplyBatch(t.Context(), batches); err != nil {
+					t.Errorf("writer %d, round %d: %v", w, r, err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if t.Failed() {
+		return
+	}
+	want := map[string]int64{}
+	err := s.Range(t.Context(), func(p *store.Profile) bool {
+		for _, k := range store.CountKeys(nil, p) {
+			want[k]++
+		}
+		return true
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want[store.CountProfiles] != writers*per {
+		t.Fatalf("Range counted %d profiles, want %d", want[store.CountProfiles], writers*per)
+	}
+	if got := mustCounts(t, s); !maps.Equal(got, want) {
+		t.Fatalf("Counts = %v\nover Range = %v", got, want)
+	}
+	if got := sqlCounts(t, pool, s.Table()); !maps.Equal(got, want) {
+		t.Fatalf("count_keys column counts %v\nover Range = %v", got, want)
+	}
+}
+
+// TestCountKeysAnyBytes: count keys hold what visitors put in names, NUL
+// and invalid UTF-8 included; they must neither fail the write nor be
+// changed.
+func TestCountKeysAnyBytes(t *testing.T) {
+	t.Parallel()
+	pool := newPool(t, 2, "")
+	s := newStore(t, pool, postgres.Options{})
+	odd := "a\x00b\xff"
+	traits := `{"` + store.ExposureTraitPrefix + "hero\xfe" + `":{"variant":"B\u0000","segment":""}}`
+	evs := []store.Event{storetest.Page("o", 1, "/"), segments(2, "v", nil, []string{odd}, time.Time{}),
+		{ID: store.EventID("o", 3), Type: store.TypeIdentify, Time: time.Now(), Traits: []byte(traits)}}
+	p, err := s.Apply(t.Context(), "v", evs)
+	if err != nil {
+		t.Fatalf("Apply with odd bytes in segment and experiment names: %v", err)
+	}
+	want := map[string]int64{}
+	for _, k := range store.CountKeys(nil, p) {
+		want[k]++
+	}
+	if len(want) < 3 {
+		t.Fatalf("the profile counts for %q: the test does not test odd keys", store.CountKeys(nil, p))
+	}
+	if got := mustCounts(t, s); !maps.Equal(got, want) {
+		t.Fatalf("Counts = %+q, want %+q", slices.Sorted(maps.Keys(got)), slices.Sorted(maps.Keys(want)))
+	}
+	if err := s.Delete(t.Context(), "v"); err != nil {
+		t.Fatal(err)
+	}
+	if got := mustCounts(t, s); len(got) != 0 {
+		t.Fatalf("Counts after Delete = %+q, want none", slices.Sorted(maps.Keys(got)))
+	}
+}
+
+// TestDueRoundsUp: recheck is kept to the microsecond, so a Recheck between
+// two microseconds is due at the later one, never before it is.
+func TestDueRoundsUp(t *testing.T) {
+	t.Parallel()
+	pool := newPool(t, 2, "")
+	s := newStore(t, pool, postgres.Options{})
+	at := time.Date(2030, 1, 2, 3, 4, 5, 6_000, time.UTC)
+	until := at.Add(1) // a nanosecond after a microsecond
+	if _, err := s.Apply(t.Context(), "v", []store.Event{storetest.Page("o", 1, "/"), segments(2, "v", nil, []string{"fans"}, until)}); err != nil {
+		t.Fatal(err)
+	}
+	if p, err := s.Load(t.Context(), "v"); err != nil || !p.Recheck.Equal(until) {
+		t.Fatalf("Load = %v, %v; want Recheck %v exactly", p, err, until)
+	}
+	for _, tc := range []struct {
+		t    time.Time
+		want int
+	}{{at, 0}, {until, 0}, {at.Add(time.Microsecond), 1}} {
+		if ids, err := s.Due(t.Context(), tc.t, 10); err != nil || len(ids) != tc.want {
+			t.Errorf("Due(%v) = %q, %v; want %d", tc.t, ids, err, tc.want)
+		}
+	}
+}
+
+// TestScanSkipsTombstones: Scan, like Range, returns profiles only, and a
+// cursor can be resumed by another store on the table.
+func TestScanSkipsTombstones(t *testing.T) {
+	t.Parallel()
+	pool := newPool(t, 2, "")
+	s := newStore(t, pool, postgres.Options{})
+	for _, id := range []string{"a", "b", "c", "d"} {
+		if _, err := s.Apply(t.Context(), id, []store.Event{storetest.Page("o", 1, "/")}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.Delete(t.Context(), "b"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Delete(t.Context(), "never"); err != nil { // a tombstone without a profile
+		t.Fatal(err)
+	}
+	ps, next, err := s.Scan(t.Context(), "", 2)
+	if err != nil || len(ps) != 2 || ps[0].ID != "a" || ps[1].ID != "c" || next != "c" {
+		t.Fatalf("first page: %v, %q, %v; want a, c and the cursor c", ps, next, err)
+	}
+	other, err := postgres.New(pool, postgres.Options{Table: s.Table()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for next != "" {
+		if ps, next, err = other.Scan(t.Context(), next, 2); err != nil {
+			t.Fatal(err)
+		}
+		for _, p := range ps {
+			ids = append(ids, p.ID)
+		}
+	}
+	if !slices.Equal(ids, []string{"d"}) {
+		t.Fatalf("resumed scan = %q, want [d]", ids)
 	}
 }

@@ -4,11 +4,15 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
+	"maps"
+	"math/rand/v2"
 	"slices"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgtype"
+
+	"github.com/tailorhq/tailor/store"
 )
 
 // flushBytes is how much writeAll buffers before it sends: the server
@@ -18,12 +22,25 @@ import (
 // about half as much as buffering 64 kB.
 const flushBytes = 8 << 10
 
-// Parameter types of the update and insert statements.
+// Parameter types of the update, insert and addCounts statements.
 var (
-	updateOIDs = []uint32{pgtype.TextOID, pgtype.Int8OID, pgtype.Int8OID, pgtype.TimestamptzOID, pgtype.ByteaOID, pgtype.TextOID}
-	insertOIDs = []uint32{pgtype.TextOID, pgtype.Int8OID, pgtype.TimestamptzOID, pgtype.ByteaOID, pgtype.TextOID}
+	updateOIDs = []uint32{pgtype.TextOID, pgtype.Int8OID, pgtype.Int8OID, pgtype.TimestamptzOID, pgtype.ByteaOID, pgtype.TextOID,
+		pgtype.TimestamptzOID, pgtype.ByteaArrayOID}
+	insertOIDs = []uint32{pgtype.TextOID, pgtype.Int8OID, pgtype.TimestamptzOID, pgtype.ByteaOID, pgtype.TextOID,
+		pgtype.TimestamptzOID, pgtype.ByteaArrayOID}
+	countsOIDs = []uint32{pgtype.ByteaArrayOID, pgtype.Int8ArrayOID, pgtype.Int2OID}
 	binaryFmt  = []int16{1} // one format code for every parameter
 )
+
+// shards is how many rows share the count of one key, so that writers
+// that change the same count (every new profile changes CountProfiles)
+// mostly lock different rows. A transaction adds its deltas to one shard,
+// chosen at random: a count is the sum of its shards, whatever shard
+// added or subtracted what.
+const shards = 16
+
+// shard returns a shard for a transaction's deltas.
+func shard() int16 { return int16(rand.N(shards)) }
 
 // writeAll writes the folded profiles of groups, in their order, in one
 // pipeline that ends with one Sync, so in one transaction: the implicit
@@ -32,6 +49,15 @@ var (
 // before it sends writes[i]. It returns the groups whose compare-and-swap
 // failed.
 //
+// When a write changes the counts, the transaction adds to them the deltas
+// of the profiles actually written: it reads the results of the
+// compare-and-swaps (a Flush, without ending the transaction), then sends
+// one statement with the sum of their deltas, sorted by key, and only then
+// the Sync. A transaction thus locks profile rows first, in id order, and
+// count rows last, in key order, as Delete and Expire do; no two can
+// deadlock on counts. Writes that change no count (most of them: a page
+// view keeps the profile's keys) cost no extra round trip.
+//
 // writeAll speaks the extended protocol through pgconn rather than a
 // pgx.Batch, which would buffer every profile of the chunk before sending
 // the first: it encodes the parameters in binary itself and flushes every
@@ -39,7 +65,7 @@ var (
 // statements (pgx's default), and unnamed statements otherwise, as for a
 // connection pooler.
 func (s *Store) writeAll(ctx context.Context, c *pgx.Conn, groups []group, writes []write, ready []chan struct{}, lock bool) ([]group, error) {
-	var update, insert *pgconn.StatementDescription
+	var update, insert, counts *pgconn.StatementDescription
 	if c.Config().DefaultQueryExecMode == pgx.QueryExecModeCacheStatement {
 		var err error
 		if update, err = prepare(ctx, c, s.sql.update, updateOIDs); err != nil {
@@ -48,15 +74,19 @@ func (s *Store) writeAll(ctx context.Context, c *pgx.Conn, groups []group, write
 		if insert, err = prepare(ctx, c, s.sql.insert, insertOIDs); err != nil {
 			return nil, err
 		}
+		if counts, err = prepare(ctx, c, s.sql.addCounts, countsOIDs); err != nil {
+			return nil, err
+		}
 	}
 
 	pl := c.PgConn().StartPipeline(ctx)
 	defer pl.Close() // after an error, reads what is left up to the Sync
 	var (
-		ints    [3 * 8]byte // the int8 and timestamptz parameters
-		params  [6][]byte
-		channel = []byte(s.channel)
-		pending int
+		ints     [4 * 8]byte // the int8 and timestamptz parameters
+		params   [8][]byte
+		channel  = []byte(s.channel)
+		pending  int
+		counting bool
 	)
 	for i := range groups {
 		if ready != nil {
@@ -69,17 +99,23 @@ func (s *Store) writeAll(ctx context.Context, c *pgx.Conn, groups []group, write
 		if w.erased {
 			continue
 		}
+		counting = counting || len(w.delta) > 0
 		// SendQuery* encode the parameters into the send buffer at once,
 		// so ints and params are free again when they return.
 		b := binary.BigEndian.AppendUint64(ints[:0], uint64(w.old))
 		b = binary.BigEndian.AppendUint64(b, uint64(w.version))
 		b = binary.BigEndian.AppendUint64(b, uint64(w.seen))
+		b = binary.BigEndian.AppendUint64(b, uint64(w.recheck))
+		var recheck []byte // NULL
+		if w.hasRecheck {
+			recheck = b[24:32]
+		}
 		p := params[:0]
 		if w.exists {
-			p = append(p, []byte(groups[i].id), b[0:8], b[8:16], b[16:24], w.data, channel)
+			p = append(p, []byte(groups[i].id), b[0:8], b[8:16], b[16:24], w.data, channel, recheck, w.keys)
 			send(pl, update, s.sql.update, updateOIDs, p)
 		} else {
-			p = append(p, []byte(groups[i].id), b[8:16], b[16:24], w.data, channel)
+			p = append(p, []byte(groups[i].id), b[8:16], b[16:24], w.data, channel, recheck, w.keys)
 			send(pl, insert, s.sql.insert, insertOIDs, p)
 		}
 		if pending += len(w.data); pending >= flushBytes {
@@ -89,6 +125,27 @@ func (s *Store) writeAll(ctx context.Context, c *pgx.Conn, groups []group, write
 			pending = 0
 		}
 	}
+
+	var (
+		lost   []group
+		deltas map[string]int64
+	)
+	if counting {
+		pl.SendFlushRequest()
+		if err := pl.Flush(); err != nil {
+			return nil, err
+		}
+		var err error
+		if lost, deltas, err = written(pl, groups, writes, true); err != nil {
+			pl.Sync() // ends the failed transaction, so that Close reads to its end
+			return nil, err
+		}
+		if len(deltas) > 0 {
+			keys, ns := sortedDeltas(deltas)
+			p := append(params[:0], keys, ns, binary.BigEndian.AppendUint16(ints[:0], uint16(shard())))
+			send(pl, counts, s.sql.addCounts, countsOIDs, p)
+		}
+	}
 	if lock {
 		pl.SendQueryParams("COMMIT", nil, nil, nil, nil)
 	}
@@ -96,17 +153,14 @@ func (s *Store) writeAll(ctx context.Context, c *pgx.Conn, groups []group, write
 		return nil, err
 	}
 
-	var lost []group
-	for i := range groups {
-		if writes[i].erased {
-			continue
-		}
-		tag, err := result(pl)
-		if err != nil {
+	if !counting {
+		var err error
+		if lost, _, err = written(pl, groups, writes, false); err != nil {
 			return nil, err
 		}
-		if tag.RowsAffected() == 0 {
-			lost = append(lost, groups[i])
+	} else if len(deltas) > 0 {
+		if _, err := result(pl); err != nil {
+			return nil, err
 		}
 	}
 	if lock {
@@ -127,6 +181,79 @@ func (s *Store) writeAll(ctx context.Context, c *pgx.Conn, groups []group, write
 		return nil, fmt.Errorf("pipeline: got %T, want the end of the pipeline", res)
 	}
 	return lost, pl.Close()
+}
+
+// written reads the results of the writes of groups sent on pl, and
+// returns the groups whose compare-and-swap failed and, if sum, the sum of
+// the deltas of the others.
+func written(pl *pgconn.Pipeline, groups []group, writes []write, sum bool) ([]group, map[string]int64, error) {
+	var (
+		lost   []group
+		deltas map[string]int64
+	)
+	for i := range groups {
+		if writes[i].erased {
+			continue
+		}
+		tag, err := result(pl)
+		if err != nil {
+			return nil, nil, err
+		}
+		switch {
+		case tag.RowsAffected() == 0:
+			lost = append(lost, groups[i])
+		case sum && len(writes[i].delta) > 0:
+			if deltas == nil {
+				deltas = make(map[string]int64)
+			}
+			store.AddDeltas(deltas, writes[i].delta)
+		}
+	}
+	return lost, deltas, nil
+}
+
+// sortedDeltas returns the keys of deltas sorted, and their deltas, as the
+// bytea[] and int8[] parameters of addCounts in binary form.
+func sortedDeltas(deltas map[string]int64) (keys, ns []byte) {
+	ks := slices.Sorted(maps.Keys(deltas))
+	ns = appendArrayHeader(nil, pgtype.Int8OID, len(ks))
+	for _, k := range ks {
+		ns = binary.BigEndian.AppendUint32(ns, 8)
+		ns = binary.BigEndian.AppendUint64(ns, uint64(deltas[k]))
+	}
+	return appendByteaArray(nil, ks), ns
+}
+
+// appendByteaArray appends elems as a one-dimensional bytea[] in
+// PostgreSQL's binary form.
+func appendByteaArray(b []byte, elems []string) []byte {
+	n := 20 // the header
+	for _, e := range elems {
+		n += 4 + len(e)
+	}
+	b = slices.Grow(b, n)
+	b = appendArrayHeader(b, pgtype.ByteaOID, len(elems))
+	for _, e := range elems {
+		b = binary.BigEndian.AppendUint32(b, uint32(len(e)))
+		b = append(b, e...)
+	}
+	return b
+}
+
+// appendArrayHeader appends the header of a one-dimensional array of n
+// elements of type oid, none NULL, in PostgreSQL's binary form; the n
+// elements follow, each as its length (int4) and its bytes.
+func appendArrayHeader(b []byte, oid uint32, n int) []byte {
+	if n == 0 {
+		b = binary.BigEndian.AppendUint32(b, 0) // no dimensions: '{}'
+		b = binary.BigEndian.AppendUint32(b, 0) // no NULLs
+		return binary.BigEndian.AppendUint32(b, oid)
+	}
+	b = binary.BigEndian.AppendUint32(b, 1) // one dimension
+	b = binary.BigEndian.AppendUint32(b, 0)
+	b = binary.BigEndian.AppendUint32(b, oid)
+	b = binary.BigEndian.AppendUint32(b, uint32(n))
+	return binary.BigEndian.AppendUint32(b, 1) // the lower bound
 }
 
 // prepare prepares sql on c (once per connection: pgx remembers it) and

@@ -94,6 +94,8 @@ func RunWith(t *testing.T, newStore func(t *testing.T, o Options) store.Store) {
 		{"Due", testDue},
 		{"Scan", testScan},
 		{"Documents", testDocuments},
+		{"Journal", testJournal},
+		{"JournalConcurrent", testJournalConcurrent},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -544,6 +546,14 @@ func testClosed(t *testing.T, s store.Store) {
 		}
 		if err := d.PutDocument(ctx(t), "x", nil); !errors.Is(err, store.ErrClosed) {
 			t.Errorf("PutDocument after Close: %v, want ErrClosed", err)
+		}
+	}
+	if j, ok := s.(store.Journal); ok {
+		if _, _, err := j.Purchases(ctx(t), "", 10); !errors.Is(err, store.ErrClosed) {
+			t.Errorf("Purchases after Close: %v, want ErrClosed", err)
+		}
+		if err := j.TrimPurchases(ctx(t), time.Now()); !errors.Is(err, store.ErrClosed) {
+			t.Errorf("TrimPurchases after Close: %v, want ErrClosed", err)
 		}
 	}
 	if err := s.Close(); err != nil {

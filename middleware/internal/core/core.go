@@ -58,12 +58,14 @@ type Config struct {
 	Freshness     time.Duration
 	CacheBytes    int64
 	Retention     time.Duration
-	IsBot         func(*http.Request) bool
-	Consent       func(*http.Request) Consent // decided: never ConsentDefault
-	CountryHeader string
-	Logger        *slog.Logger
-	Now           func() time.Time
-	Hooks         Hooks
+	// RecheckInterval: see jobs.go. Zero means RecheckEvery.
+	RecheckInterval time.Duration
+	IsBot           func(*http.Request) bool
+	Consent         func(*http.Request) Consent // decided: never ConsentDefault
+	CountryHeader   string
+	Logger          *slog.Logger
+	Now             func() time.Time
+	Hooks           Hooks
 }
 
 // Hooks tell package middleware's observers what the Core decided. Each
@@ -138,12 +140,11 @@ type Core struct {
 	leased    atomic.Bool // this instance took a lease (store.Leaser)
 
 	// The segment jobs (jobs.go).
-	counts      bool          // the store keeps aggregates: segments are always recorded
-	jobsWake    chan struct{} // runs the jobs now
-	testRecheck atomic.Int64  // RecheckEvery in tests, if set
-	jobLogged   atomic.Int64  // unix nanos of the last failure logged
-	jobMu       sync.Mutex    // guards jobRetry
-	jobRetry    []store.Batch // written by a job, not acknowledged: written again first
+	counts    bool          // the store keeps aggregates: segments are always recorded
+	jobsWake  chan struct{} // runs the jobs now
+	jobLogged atomic.Int64  // unix nanos of the last failure logged
+	jobMu     sync.Mutex    // guards jobRetry
+	jobRetry  []store.Batch // written by a job, not acknowledged: written again first
 }
 
 // New returns a Core for cfg and starts its flusher; call Close to stop

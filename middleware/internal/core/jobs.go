@@ -38,10 +38,9 @@ const (
 	// BackfillDocument is the name of the store document that holds the
 	// backfill's progress (a Backfill in JSON).
 	BackfillDocument = "tailor/backfill"
-	// RecheckEvery is how often the holder of the lease looks for profiles
-	// whose time has come, and renews the lease.
+	// RecheckEvery is how often, by default, the holder of the lease looks
+	// for profiles whose time has come, and renews the lease.
 	RecheckEvery = 5 * time.Second
-	segmentsTTL  = 6 * RecheckEvery
 	// recheckPage bounds the profiles rechecked in one write.
 	recheckPage = 256
 	// backfillPage is the size of a backfill's page, and backfillRate
@@ -114,7 +113,7 @@ func (p *Core) jobs(ctx context.Context) {
 }
 
 func (p *Core) recheckEvery() time.Duration {
-	if d := time.Duration(p.testRecheck.Load()); d > 0 {
+	if d := p.cfg.RecheckInterval; d > 0 {
 		return d
 	}
 	return RecheckEvery
@@ -129,7 +128,8 @@ func (p *Core) holdJobs(ctx context.Context) bool {
 	}
 	ctx, cancel := context.WithTimeout(ctx, p.cfg.StoreTimeout)
 	defer cancel()
-	held, err := l.Lease(ctx, segmentsLease, p.producer, segmentsTTL)
+	// The lease outlives a few missed renewals.
+	held, err := l.Lease(ctx, segmentsLease, p.producer, max(6*p.recheckEvery(), 10*time.Second))
 	if err != nil {
 		p.jobFailed("taking the segments lease", err)
 		return false

@@ -1,0 +1,159 @@
+package assoc_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"testing"
+	"time"
+
+	"github.com/tailorhq/tailor/rules/assoc"
+	"github.com/tailorhq/tailor/store"
+	"github.com/tailorhq/tailor/store/memory"
+)
+
+func snapshotOf(t *testing.T, m *assoc.Model) []byte {
+	t.Helper()
+	var b bytes.Buffer
+	if _, err := m.WriteTo(&b); err != nil {
+		t.Fatal(err)
+	}
+	return b.Bytes()
+}
+
+// buy applies an order of items to profile id.
+func buy(t *testing.T, st store.Store, id string, seq int, items ...string) {
+	t.Helper()
+	e := store.Event{ID: store.EventID("t", uint64(seq)), Type: store.TypeTrack, Name: store.EventPurchase, Time: time.Now()}
+	for _, it := range items {
+		e.Items = append(e.Items, store.Item{ID: it, Category: "cat-" + it})
+	}
+	if _, err := st.Apply(context.Background(), id, []store.Event{e}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestFollow: models following one store learn every purchase, the same
+// counts as a model taught every basket whole; a new one starts from the
+// snapshot; the journal is trimmed of what snapshots hold.
+func TestFollow(t *testing.T) {
+	ctx := context.Background()
+	st := memory.New(store.Limits{})
+	ref := assoc.New(assoc.Config{})
+	baskets := map[string][]string{}
+	r := rand.New(rand.NewPCG(3, 4))
+	seq := 0
+	order := func(id string, items ...string) {
+		seq++
+		buy(t, st, id, seq, items...)
+		for _, it := range items {
+			ref.SetCategory(it, "cat-"+it)
+		}
+		ref.Learn(assoc.Basket{Bought: baskets[id]}, assoc.Basket{Bought: items})
+		baskets[id] = append(baskets[id], items...)
+	}
+	for i := range 200 {
+		id := fmt.Sprint("v", i)
+		if i%5 < 2 {
+			order(id, "moneyball", "red-sox-banner")
+			if r.Float64() < 0.8 {
+				order(id, "red-sox-potato-head")
+			}
+		} else {
+			order(id, fmt.Sprint("item-", r.IntN(30)), fmt.Sprint("item-", r.IntN(30)))
+		}
+	}
+	cfg := assoc.FollowConfig{Store: st, Interval: time.Hour, SnapshotEvery: time.Hour}
+	a, b := assoc.New(assoc.Config{}), assoc.New(assoc.Config{})
+	fa, err := assoc.Follow(ctx, a, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fa.Close()
+	fb, err := assoc.Follow(ctx, b, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fb.Close()
+	want := snapshotOf(t, ref)
+	if !bytes.Equal(snapshotOf(t, a), want) || !bytes.Equal(snapshotOf(t, b), want) {
+		t.Fatal("a follower's counts differ from those of the baskets learnt whole")
+	}
+	rules := a.Rules("moneyball", "red-sox-banner")
+	if len(rules) == 0 || rules[0].Then != "red-sox-potato-head" {
+		t.Fatalf("rules of the seed story: %+v", rules)
+	}
+
+	// A snapshot, then purchases: a new follower loads the snapshot and
+	// learns only what came after it.
+	if err := fa.WriteSnapshot(ctx); err != nil {
+		t.Fatal(err)
+	}
+	order("late", "moneyball", "red-sox-banner", "red-sox-potato-head")
+	seeded := false
+	c := assoc.New(assoc.Config{})
+	fc, err := assoc.Follow(ctx, c, assoc.FollowConfig{Store: st, Interval: time.Hour, Seed: func(*assoc.Model) { seeded = true }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fc.Close()
+	if s := fc.Stats(); s.Learnt != 1 || seeded {
+		t.Fatalf("a follower started from the snapshot learnt %d purchases (want 1), seeded %v", s.Learnt, seeded)
+	}
+	for _, f := range []*assoc.Follower{fa, fb} {
+		if err := f.Sync(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want = snapshotOf(t, ref)
+	for name, m := range map[string]*assoc.Model{"a": a, "b": b, "c": c} {
+		if !bytes.Equal(snapshotOf(t, m), want) {
+			t.Fatalf("model %s differs after the late purchase", name)
+		}
+	}
+
+	// A follower's second snapshot trims what was journaled before its
+	// first, less SnapshotEvery.
+	fd, err := assoc.Follow(ctx, assoc.New(assoc.Config{}), assoc.FollowConfig{Store: st, Interval: time.Hour, SnapshotEvery: time.Nanosecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fd.Close()
+	if err := fd.WriteSnapshot(ctx); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(time.Millisecond)
+	order("later", "snowshoes", "thermal-gloves")
+	if err := fd.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := fd.WriteSnapshot(ctx); err != nil {
+		t.Fatal(err)
+	}
+	ps, _, err := st.Purchases(ctx, "", 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ps) != 1 || ps[0].ID != "later" {
+		t.Fatalf("the journal after the second snapshot: %d purchases, want the one made after the first", len(ps))
+	}
+	// And a new follower starts from that snapshot, with everything.
+	e := assoc.New(assoc.Config{})
+	fe, err := assoc.Follow(ctx, e, assoc.FollowConfig{Store: st, Interval: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fe.Close()
+	if !bytes.Equal(snapshotOf(t, e), snapshotOf(t, ref)) {
+		t.Fatal("a follower started after the trim misses purchases")
+	}
+}
+
+func TestFollowNeedsAJournal(t *testing.T) {
+	type plain struct{ store.Store }
+	_, err := assoc.Follow(context.Background(), assoc.New(assoc.Config{}), assoc.FollowConfig{Store: plain{memory.New(store.Limits{})}})
+	if err == nil {
+		t.Fatal("Follow over a store without a journal: no error")
+	}
+}
