@@ -289,10 +289,10 @@ func (m *measure) run(ctx context.Context) error {
 	m.printf("4. reads of the profiles in the idle %s\n", c.idle)
 	m.line("store reads", "%s", idle.reads())
 	full := "no"
-	if idle.RangedFull > 0 {
-		full = fmt.Sprintf("yes: %d Range run to the end", idle.RangedFull)
-	} else if idle.Ranged+idle.Scanned > 0 {
-		full = fmt.Sprintf("none whole; %d profiles read in part", idle.Ranged+idle.Scanned)
+	if idle[cRangedFull] > 0 {
+		full = fmt.Sprintf("yes: %d Range run to the end", idle[cRangedFull])
+	} else if n := idle[cRanged] + idle[cScanned]; n > 0 {
+		full = fmt.Sprintf("none whole; %d profiles read in part", n)
 	}
 	m.line("full read", "%s", full)
 	m.line("other calls", "%s", idle.others())
