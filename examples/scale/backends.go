@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -57,10 +58,12 @@ func (b *backend) sizeOf(ctx context.Context) (string, error) {
 // mib writes a number of bytes in MiB.
 func mib(n int64) string { return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20)) }
 
-// tally counts things by name; it is safe for concurrent use.
+// tally counts things by name, and the round trips that carried them; it
+// is safe for concurrent use.
 type tally struct {
-	mu sync.Mutex
-	n  map[string]int64
+	mu    sync.Mutex
+	n     map[string]int64
+	trips atomic.Int64
 }
 
 func (t *tally) add(name string, n int64) {
@@ -248,6 +251,7 @@ func (h countHook) DialHook(next goredis.DialHook) goredis.DialHook { return nex
 
 func (h countHook) ProcessHook(next goredis.ProcessHook) goredis.ProcessHook {
 	return func(ctx context.Context, cmd goredis.Cmder) error {
+		h.t.trips.Add(1)
 		h.t.add(cmd.Name(), 1)
 		return next(ctx, cmd)
 	}
@@ -255,6 +259,7 @@ func (h countHook) ProcessHook(next goredis.ProcessHook) goredis.ProcessHook {
 
 func (h countHook) ProcessPipelineHook(next goredis.ProcessPipelineHook) goredis.ProcessPipelineHook {
 	return func(ctx context.Context, cmds []goredis.Cmder) error {
+		h.t.trips.Add(1)
 		for _, cmd := range cmds {
 			h.t.add(cmd.Name(), 1)
 		}
@@ -355,6 +360,7 @@ type pgTracer struct {
 }
 
 func (p pgTracer) TraceQueryStart(ctx context.Context, _ *pgx.Conn, d pgx.TraceQueryStartData) context.Context {
+	p.t.trips.Add(1)
 	p.t.add(statementName(strings.ReplaceAll(d.SQL, p.table, "T")), 1)
 	return ctx
 }
@@ -362,6 +368,7 @@ func (p pgTracer) TraceQueryStart(ctx context.Context, _ *pgx.Conn, d pgx.TraceQ
 func (p pgTracer) TraceQueryEnd(context.Context, *pgx.Conn, pgx.TraceQueryEndData) {}
 
 func (p pgTracer) TraceBatchStart(ctx context.Context, _ *pgx.Conn, _ pgx.TraceBatchStartData) context.Context {
+	p.t.trips.Add(1)
 	return ctx
 }
 

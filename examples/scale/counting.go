@@ -45,8 +45,9 @@ var methodNames = [nMethods]string{"Load", "Apply", "ApplyBatch", "Delete", "Ran
 
 // calls counts the calls made to a store, per method, and the profiles
 // that the reading methods returned, so that a phase of the run can tell
-// whether it read every profile. A Range counts as a call when it begins,
-// and its profiles as they are visited.
+// whether it read every profile. A call counts when it returns, but a
+// Range when it begins, and its profiles as they are visited, so that a
+// long Range shows while it runs.
 type calls struct{ n [nCounts]atomic.Int64 }
 
 func (c *calls) add(i int, n int64) { c.n[i].Add(n) }
@@ -191,23 +192,23 @@ func is[T any](s store.Store) bool { _, ok := s.(T); return ok }
 func (w *counting) Limits() store.Limits { return store.LimitsOf(w.basicStore) }
 
 func (w *counting) Load(ctx context.Context, id string) (*store.Profile, error) {
-	w.c.add(cLoad, 1)
+	defer w.c.add(cLoad, 1)
 	return w.basicStore.Load(ctx, id)
 }
 
 func (w *counting) Apply(ctx context.Context, id string, events []store.Event) (*store.Profile, error) {
-	w.c.add(cApply, 1)
+	defer w.c.add(cApply, 1)
 	return w.basicStore.Apply(ctx, id, events)
 }
 
 func (w *counting) ApplyBatch(ctx context.Context, batches []store.Batch) ([]*store.Profile, error) {
-	w.c.add(cApplyBatch, 1)
-	w.c.add(cBatches, int64(len(batches)))
+	defer w.c.add(cApplyBatch, 1)
+	defer w.c.add(cBatches, int64(len(batches)))
 	return w.basicStore.ApplyBatch(ctx, batches)
 }
 
 func (w *counting) Delete(ctx context.Context, id string) error {
-	w.c.add(cDelete, 1)
+	defer w.c.add(cDelete, 1)
 	return w.basicStore.Delete(ctx, id)
 }
 
@@ -229,62 +230,62 @@ func (w *counting) Range(ctx context.Context, fn func(*store.Profile) bool) erro
 }
 
 func (w *counting) Expire(ctx context.Context, before time.Time) (int, error) {
-	w.c.add(cExpire, 1)
+	defer w.c.add(cExpire, 1)
 	return w.basicStore.Expire(ctx, before)
 }
 
 func (w *counting) Subscribe(ctx context.Context, fn func(store.Change)) error {
-	w.c.add(cSubscribe, 1)
+	defer w.c.add(cSubscribe, 1)
 	return w.basicStore.Subscribe(ctx, fn)
 }
 
 func (w *countingAgg) Counts(ctx context.Context) (map[string]int64, error) {
-	w.c.add(cCounts, 1)
+	defer w.c.add(cCounts, 1)
 	return w.agg.Counts(ctx)
 }
 
 func (w *countingAgg) Due(ctx context.Context, t time.Time, max int) ([]string, error) {
-	w.c.add(cDue, 1)
+	defer w.c.add(cDue, 1)
 	ids, err := w.agg.Due(ctx, t, max)
 	w.c.add(cRechecks, int64(len(ids)))
 	return ids, err
 }
 
 func (w *countingAgg) Scan(ctx context.Context, cursor string, max int) ([]*store.Profile, string, error) {
-	w.c.add(cScan, 1)
+	defer w.c.add(cScan, 1)
 	profs, next, err := w.agg.Scan(ctx, cursor, max)
 	w.c.add(cScanned, int64(len(profs)))
 	return profs, next, err
 }
 
 func (w *countingAgg) Document(ctx context.Context, name string) ([]byte, error) {
-	w.c.add(cDocument, 1)
+	defer w.c.add(cDocument, 1)
 	return w.agg.Document(ctx, name)
 }
 
 func (w *countingAgg) PutDocument(ctx context.Context, name string, data []byte) error {
-	w.c.add(cPutDocument, 1)
+	defer w.c.add(cPutDocument, 1)
 	return w.agg.PutDocument(ctx, name, data)
 }
 
 func (w *countingLease) Lease(ctx context.Context, name, holder string, ttl time.Duration) (bool, error) {
-	w.c.add(cLease, 1)
+	defer w.c.add(cLease, 1)
 	return w.l.Lease(ctx, name, holder, ttl)
 }
 
 func (w *countingLease) Release(ctx context.Context, name, holder string) error {
-	w.c.add(cRelease, 1)
+	defer w.c.add(cRelease, 1)
 	return w.l.Release(ctx, name, holder)
 }
 
 func (w *countingJournal) Purchases(ctx context.Context, cursor string, max int) ([]store.Purchase, string, error) {
-	w.c.add(cPurchases, 1)
+	defer w.c.add(cPurchases, 1)
 	ps, next, err := w.j.Purchases(ctx, cursor, max)
 	w.c.add(cJournaled, int64(len(ps)))
 	return ps, next, err
 }
 
 func (w *countingJournal) TrimPurchases(ctx context.Context, before time.Time) error {
-	w.c.add(cTrimPurchases, 1)
+	defer w.c.add(cTrimPurchases, 1)
 	return w.j.TrimPurchases(ctx, before)
 }

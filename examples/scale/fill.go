@@ -156,9 +156,9 @@ func newVisitor(seed uint64, i int, now time.Time) visitor {
 	device := pick(r, []string{"mobile", "desktop", "tablet"}, []float64{0.55, 0.40, 0.05})
 	fav := site.Categories[pickIndex(r, categoryWeights)].ID
 	buyer := r.Float64() < buyerShare
-	v.identified = r.Float64() < identifiedOthers
+	signs := r.Float64() < identifiedOthers
 	if buyer {
-		v.identified = r.Float64() < identifiedBuyers
+		signs = r.Float64() < identifiedBuyers
 	}
 
 	// Visits: split n events at random points, each visit at least one.
@@ -193,7 +193,7 @@ func newVisitor(seed uint64, i int, now time.Time) visitor {
 		}
 	}
 	signIn := -1
-	if v.identified {
+	if signs {
 		signIn = r.IntN(visits)
 		for k := range orderIn { // before the first order: checkout asks for the email
 			signIn = min(signIn, k)
@@ -207,14 +207,15 @@ func newVisitor(seed uint64, i int, now time.Time) visitor {
 		evs       = make([]store.Event, 0, n+8)
 	)
 	// add appends an event, unless the visitor has maxEvents already.
-	add := func(e store.Event) {
+	add := func(e store.Event) bool {
 		if len(evs) >= maxEvents {
-			return
+			return false
 		}
 		seq++
 		e.ID, e.Time, e.Device = store.EventID(fillProducer, seq), t.UTC(), device
 		evs = append(evs, e)
 		t = t.Add(time.Duration(5+r.IntN(115)) * time.Second)
+		return true
 	}
 	view := func(p site.Product) {
 		add(store.Event{Type: store.TypePage, Path: "/products/" + p.ID, Category: p.Category, Item: p.ID})
@@ -226,7 +227,6 @@ func newVisitor(seed uint64, i int, now time.Time) visitor {
 		if v.exposed || len(evs) < 2 || len(evs) >= maxEvents || t.Before(now.Add(-experimentAge)) {
 			return
 		}
-		v.exposed = true
 		variant, seg := "free-shipping", "returning"
 		if r.IntN(2) == 1 {
 			variant = "ten-percent"
@@ -237,7 +237,7 @@ func newVisitor(seed uint64, i int, now time.Time) visitor {
 		props, _ := json.Marshal(map[string]string{"experiment": exposureKey, "variant": variant, "segment": seg})
 		traits, _ := json.Marshal(map[string]any{"experiment:" + exposureKey: map[string]any{
 			"variant": variant, "segment": seg, "goals": map[string]int{store.EventPurchase: purchases}}})
-		add(store.Event{Type: store.TypeTrack, Name: experiment.ExposureEvent, Props: props, Traits: traits})
+		v.exposed = add(store.Event{Type: store.TypeTrack, Name: experiment.ExposureEvent, Props: props, Traits: traits})
 	}
 	home := func(k int) {
 		add(store.Event{Type: store.TypePage, Path: "/"})
@@ -281,12 +281,12 @@ func newVisitor(seed uint64, i int, now time.Time) visitor {
 		if land.Path == "/" {
 			expose(k)
 		}
-		if k == signIn && len(evs) < end {
+		if k == signIn {
 			email := fmt.Sprintf("visitor%d@example.com", i)
 			traits, _ := json.Marshal(map[string]string{"email": email,
 				"plan":      pick(r, []string{"free", "pro"}, []float64{0.8, 0.2}),
 				"crm_stage": pick(r, []string{"lead", "opportunity", "customer"}, []float64{0.6, 0.25, 0.15})})
-			add(store.Event{Type: store.TypeIdentify, UserID: email, Traits: traits})
+			v.identified = add(store.Event{Type: store.TypeIdentify, UserID: email, Traits: traits})
 		}
 		for o := orderIn[k]; len(evs) < end || o > 0; {
 			if o > 0 && (r.Float64() < 0.3 || len(evs) >= end) {

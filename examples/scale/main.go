@@ -309,8 +309,9 @@ func (m *measure) idle(ctx context.Context, calls *calls) (callCounts, error) {
 		srv0, srvErr = be.server(ctx)
 	}
 	var sent0 map[string]int64
+	var trips0 int64
 	if be.sent != nil {
-		sent0 = be.sent.snapshot()
+		sent0, trips0 = be.sent.snapshot(), be.sent.trips.Load()
 	}
 	before := calls.snapshot()
 	cpu0, err := cpuTime()
@@ -334,7 +335,8 @@ func (m *measure) idle(ctx context.Context, calls *calls) (callCounts, error) {
 	m.line("cpu", "%s user+sys = %.2f%% of one core", round(cpu), 100*cpu.Seconds()/wall.Seconds())
 	what := map[string]string{"redis": "commands", "postgres": "statements"}[be.name]
 	if be.sent != nil {
-		m.line("sent", "%s %s (counted by this process's clients)", what, describe(diff(be.sent.snapshot(), sent0)))
+		m.line("sent", "%s %s, in %d round trips (counted by this process's clients)", what,
+			describe(diff(be.sent.snapshot(), sent0)), be.sent.trips.Load()-trips0)
 	}
 	if be.server != nil {
 		if srvErr != nil {
