@@ -107,13 +107,16 @@ func describe(m map[string]int64) string {
 		}
 		return strings.Compare(a, b)
 	})
+	if len(keys) == 1 {
+		return fmt.Sprintf("%s %d", keys[0], m[keys[0]])
+	}
 	var total int64
 	parts := make([]string, len(keys))
 	for i, k := range keys {
 		parts[i] = fmt.Sprintf("%s %d", k, m[k])
 		total += m[k]
 	}
-	return fmt.Sprintf("%d: %s", total, strings.Join(parts, ", "))
+	return fmt.Sprintf("%d: %s", total, strings.Join(parts, "; "))
 }
 
 // boltBackend keeps the store in the file db, which must not exist yet
@@ -204,7 +207,7 @@ func redisBackend(url string) (*backend, error) {
 			}
 			return "", errors.New("no used_memory in INFO memory")
 		},
-		serverNote: "INFO commandstats, every client of the server (other programs' too; the one INFO of this measure included)",
+		serverNote: "the server's INFO commandstats: every client's, other programs' too, and the one INFO of this measure",
 		cleanup: func(ctx context.Context) error {
 			defer admin.Close()
 			iter := admin.Scan(ctx, 0, prefix+"*", 1000).Iterator()
@@ -327,7 +330,7 @@ func postgresBackend(url string) (*backend, error) {
 	WHERE schemaname = current_schema() AND (tablename = $1 OR starts_with(tablename, $1 || '_'))`, table).Scan(&n)
 			return mib(n) + " (the tables, with indexes and TOAST)", err
 		},
-		serverNote: "pg_stat_database xact_commit+xact_rollback of the database, every client's (other programs' too; the one SELECT of this measure included)",
+		serverNote: "pg_stat_database xact_commit+xact_rollback of the database: every client's, other programs' too, and the one SELECT of this measure",
 		cleanup: func(ctx context.Context) error {
 			pool, err := adminPool(ctx)
 			if err != nil {
@@ -379,12 +382,12 @@ func (p pgTracer) TraceBatchQuery(_ context.Context, _ *pgx.Conn, d pgx.TraceBat
 func (p pgTracer) TraceBatchEnd(context.Context, *pgx.Conn, pgx.TraceBatchEndData) {}
 
 // statementName names a statement by its first words, enough to tell the
-// store's statements apart.
+// store's statements apart, without the quotes of identifiers.
 func statementName(sql string) string {
-	words := strings.Fields(sql)
+	words := strings.Fields(strings.ReplaceAll(sql, `"`, ""))
 	s := strings.Join(words[:min(len(words), 6)], " ")
-	if len(s) > 60 {
-		s = s[:60]
+	if len(words) > 6 {
+		s += "…"
 	}
-	return strconv.Quote(s)
+	return "[" + s + "]"
 }
