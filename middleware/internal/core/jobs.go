@@ -95,7 +95,6 @@ func (p *Core) runsJobs() bool {
 
 // jobs runs the segment jobs until Close.
 func (p *Core) jobs(ctx context.Context) {
-	defer p.bg.Done()
 	t := time.NewTicker(p.recheckEvery())
 	defer t.Stop()
 	for {
@@ -106,7 +105,6 @@ func (p *Core) jobs(ctx context.Context) {
 		select {
 		case <-p.stop:
 			return
-		case <-p.jobsWake:
 		case <-t.C:
 		}
 	}
