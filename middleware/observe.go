@@ -26,8 +26,14 @@ type Observer struct {
 	// anonymously. One write reports at most store.MaxSegmentChanges
 	// changes of one profile (after a long store outage, a visitor whose
 	// segments flipped more often than that has only the latest reported).
+	// Changes without a request (a window of time passing, new
+	// definitions) are made and reported by the instance that holds the
+	// segments lease (see Config.RecheckInterval), with the profile's id as
+	// VisitorID.
 	//
-	// Segments are written only while some Observer has SegmentChange.
+	// Segments are written whenever the store keeps aggregates
+	// (store.Counter: every tailor store), and otherwise only while some
+	// Observer has SegmentChange.
 	SegmentChange func(SegmentChange)
 	// Classified hears the time each classification of a tracked visitor
 	// took (not when a cached one was reused).

@@ -122,6 +122,13 @@ type Classification struct {
 	// Until is when the classification may next change without a new
 	// event (see Profile.Recheck); zero if it cannot.
 	Until time.Time
+	// Version, if not zero, is the Version of the stored profile the
+	// producer classified: the fold applies the classification to that
+	// version only. A job that reads a profile and classifies it without a
+	// request sets it, so that an event written meanwhile, which may
+	// change the segments without changing the stored ones, is not
+	// overruled by a classification of the profile before it.
+	Version uint64
 }
 
 // An Item is one line of a purchase or cart.

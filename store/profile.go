@@ -334,7 +334,7 @@ func (p *Profile) apply(lim Limits, e *Event) bool {
 // that are stored, its segments replace them and the difference is logged.
 func (p *Profile) classified(e *Event) {
 	c := e.Classified
-	if c == nil || !SameSegments(c.Was, p.Segments) {
+	if c == nil || c.Version != 0 && c.Version != p.Version || !SameSegments(c.Was, p.Segments) {
 		return
 	}
 	ch := SegmentChange{EventID: e.ID, Visitor: c.Visitor, Time: e.Time}

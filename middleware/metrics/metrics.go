@@ -56,6 +56,16 @@
 // The segment label takes the names of the engine's segments, which the
 // site defines, so its cardinality is bounded; every segment starts at 0.
 //
+// Read from the store's aggregates on each scrape (one small read; see
+// middleware.Aggregates), exact over every stored profile:
+//
+//	tailor_profiles                        stored profiles, not merged into another
+//	tailor_segment_size{segment}           stored profiles in the segment
+//	tailor_backfill_running                1 while the stored segments are classified again
+//	tailor_backfill_done_profiles          profiles done by the current or last backfill
+//	tailor_backfill_total_profiles         profiles to do (at least done)
+//	tailor_aggregate_read_errors_total     scrapes that could not read them
+//
 // With Config.Webhooks, the dispatcher's counters too:
 //
 //	tailor_webhook_deliveries_total{outcome}  "delivered", "failed", "dropped", "abandoned"
@@ -64,6 +74,7 @@
 package metrics
 
 import (
+	"context"
 	"errors"
 	"time"
 
@@ -119,6 +130,16 @@ type Metrics struct {
 	classify prometheus.Histogram
 	entries  *prometheus.CounterVec
 	exits    *prometheus.CounterVec
+
+	agg                                    aggregator // nil if the Source reads no aggregates
+	sizes, profiles, bfDone, bfTotal, bfOn *prometheus.Desc
+	aggErrors                              prometheus.Counter
+}
+
+// aggregator is the optional ability of a Source to read the store's
+// aggregates (middleware.Personalizer has it).
+type aggregator interface {
+	Aggregates(ctx context.Context) (middleware.Aggregates, error)
 }
 
 type statMetric struct {
@@ -178,6 +199,15 @@ func New(cfg Config) (*Metrics, error) {
 	m.exits = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "tailor_segment_exits_total", Help: "Visitors leaving a segment, each reported by the one instance whose write made the change.", ConstLabels: cl,
 	}, []string{"segment"})
+	if ag, ok := cfg.Personalizer.(aggregator); ok {
+		m.agg = ag
+		m.profiles = prometheus.NewDesc("tailor_profiles", "Stored profiles, not merged into another, as the store counts them (gauge).", nil, cl)
+		m.sizes = prometheus.NewDesc("tailor_segment_size", "Stored profiles in a segment, as the store counts them (gauge).", []string{"segment"}, cl)
+		m.bfOn = prometheus.NewDesc("tailor_backfill_running", "1 while the stored segments are being classified again after their definitions changed.", nil, cl)
+		m.bfDone = prometheus.NewDesc("tailor_backfill_done_profiles", "Profiles classified again by the current or last backfill.", nil, cl)
+		m.bfTotal = prometheus.NewDesc("tailor_backfill_total_profiles", "Profiles to classify again in the current or last backfill.", nil, cl)
+		m.aggErrors = prometheus.NewCounter(prometheus.CounterOpts{Name: "tailor_aggregate_read_errors_total", Help: "Scrapes that could not read the store's aggregates.", ConstLabels: cl})
+	}
 	for _, s := range cfg.Personalizer.Engine().Segments() {
 		m.entries.WithLabelValues(s.Name)
 		m.exits.WithLabelValues(s.Name)
@@ -199,6 +229,12 @@ func (m *Metrics) Describe(ch chan<- *prometheus.Desc) {
 	m.classify.Describe(ch)
 	m.entries.Describe(ch)
 	m.exits.Describe(ch)
+	if m.agg != nil {
+		for _, d := range []*prometheus.Desc{m.profiles, m.sizes, m.bfOn, m.bfDone, m.bfTotal} {
+			ch <- d
+		}
+		m.aggErrors.Describe(ch)
+	}
 }
 
 // Collect reads the Personalizer's (and the dispatcher's) counters and
@@ -222,6 +258,37 @@ func (m *Metrics) Collect(ch chan<- prometheus.Metric) {
 	m.classify.Collect(ch)
 	m.entries.Collect(ch)
 	m.exits.Collect(ch)
+	m.collectAggregates(ch)
+}
+
+// collectAggregates reads the store's aggregates: one small read per
+// scrape, bounded by a few seconds.
+func (m *Metrics) collectAggregates(ch chan<- prometheus.Metric) {
+	if m.agg == nil {
+		return
+	}
+	defer m.aggErrors.Collect(ch)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	a, err := m.agg.Aggregates(ctx)
+	if errors.Is(err, middleware.ErrNoAggregates) {
+		return
+	}
+	if err != nil {
+		m.aggErrors.Inc()
+		return
+	}
+	ch <- prometheus.MustNewConstMetric(m.profiles, prometheus.GaugeValue, float64(a.Profiles))
+	for _, seg := range m.p.Engine().Segments() {
+		ch <- prometheus.MustNewConstMetric(m.sizes, prometheus.GaugeValue, float64(a.Segments[seg.Name]), seg.Name)
+	}
+	on := 0.0
+	if a.Backfill.Running {
+		on = 1
+	}
+	ch <- prometheus.MustNewConstMetric(m.bfOn, prometheus.GaugeValue, on)
+	ch <- prometheus.MustNewConstMetric(m.bfDone, prometheus.GaugeValue, float64(a.Backfill.Done))
+	ch <- prometheus.MustNewConstMetric(m.bfTotal, prometheus.GaugeValue, float64(a.Backfill.Total))
 }
 
 // segmentChange counts the segments the visitor entered and exited. It is

@@ -179,11 +179,18 @@ tailor_webhook_deliveries_total{outcome="abandoned",site="test"} 0
 tailor_webhook_deliveries_total{outcome="delivered",site="test"} 3
 tailor_webhook_deliveries_total{outcome="dropped",site="test"} 0
 tailor_webhook_deliveries_total{outcome="failed",site="test"} 0
+# HELP tailor_profiles Stored profiles, not merged into another, as the store counts them (gauge).
+# TYPE tailor_profiles gauge
+tailor_profiles{site="test"} 1
+# HELP tailor_segment_size Stored profiles in a segment, as the store counts them (gauge).
+# TYPE tailor_segment_size gauge
+tailor_segment_size{segment="browser",site="test"} 0
+tailor_segment_size{segment="customer",site="test"} 1
 `
 	if err := testutil.GatherAndCompare(reg, strings.NewReader(want),
 		"tailor_requests_total", "tailor_bot_requests_total", "tailor_new_visitors_total",
 		"tailor_segment_entries_total", "tailor_segment_exits_total", "tailor_pending_events",
-		"tailor_webhook_deliveries_total"); err != nil {
+		"tailor_webhook_deliveries_total", "tailor_profiles", "tailor_segment_size"); err != nil {
 		t.Error(err)
 	}
 	// The histogram has the two observations above and those of the
@@ -225,7 +232,9 @@ tailor_webhook_deliveries_total{outcome="failed",site="test"} 0
 	if st.Events == 0 || st.Flushed != st.Events || st.Returned != 1 || st.CacheHits+st.CacheMisses == 0 {
 		t.Errorf("stats %+v", st)
 	}
-	if n := testutil.CollectAndCount(s.m); n != 17+4+1+1+1+2+2 {
+	// With the aggregates: profiles, a size per segment, three of the
+	// backfill, and the errors counter.
+	if n := testutil.CollectAndCount(s.m); n != 17+4+1+1+1+2+2+1+2+3+1 {
 		t.Errorf("%d metrics collected", n)
 	}
 }

@@ -383,3 +383,29 @@ func testDocuments(t *testing.T, s store.Store) {
 		t.Errorf("PutDocument with an empty name: %v, want ErrInvalidDocument", err)
 	}
 }
+
+// testClassifiedVersion: a classification made for a version of the
+// profile applies to that version only, whichever store folds it.
+func testClassifiedVersion(t *testing.T, s store.Store) {
+	p, err := s.Apply(ctx(t), "cv", []store.Event{Page("c", 1, "/")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	stale := store.Event{ID: store.EventID("job", 1), Type: store.TypeSegments, Time: t0,
+		Classified: &store.Classification{Visitor: "cv", Segments: []string{"fans"}, Version: p.Version}}
+	if _, err := s.Apply(ctx(t), "cv", []store.Event{Page("c", 2, "/")}); err != nil { // written meanwhile
+		t.Fatal(err)
+	}
+	q, err := s.Apply(ctx(t), "cv", []store.Event{stale})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if q.Segments != nil {
+		t.Fatalf("a classification of version %d applied to version %d: segments %v", p.Version, q.Version-1, q.Segments)
+	}
+	fresh := store.Event{ID: store.EventID("job", 2), Type: store.TypeSegments, Time: t0,
+		Classified: &store.Classification{Visitor: "cv", Segments: []string{"fans"}, Version: q.Version}}
+	if q, err = s.Apply(ctx(t), "cv", []store.Event{fresh}); err != nil || !slices.Equal(q.Segments, []string{"fans"}) {
+		t.Fatalf("a classification of the stored version: segments %v, %v", q.Segments, err)
+	}
+}

@@ -140,11 +140,11 @@ type Core struct {
 	leased    atomic.Bool // this instance took a lease (store.Leaser)
 
 	// The segment jobs (jobs.go).
-	counts    bool          // the store keeps aggregates: segments are always recorded
-	jobsWake  chan struct{} // runs the jobs now
-	jobLogged atomic.Int64  // unix nanos of the last failure logged
-	jobMu     sync.Mutex    // guards jobRetry
-	jobRetry  []store.Batch // written by a job, not acknowledged: written again first
+	counts    bool           // the store keeps aggregates: segments are always recorded
+	jobsDone  sync.WaitGroup // the jobs goroutine, until Close
+	jobLogged atomic.Int64   // unix nanos of the last failure logged
+	jobMu     sync.Mutex     // guards jobRetry
+	jobRetry  []store.Batch  // written by a job, not acknowledged: written again first
 }
 
 // New returns a Core for cfg and starts its flusher; call Close to stop
@@ -173,7 +173,6 @@ func New(cfg Config) (*Core, error) {
 		flushMu:  make(chan struct{}, 1),
 		stop:     make(chan struct{}),
 		done:     make(chan struct{}),
-		jobsWake: make(chan struct{}, 1),
 	}
 	_, p.counts = cfg.Store.(store.Counter)
 	p.ttl.Store(int64(cfg.Freshness))
@@ -198,8 +197,7 @@ func New(cfg Config) (*Core, error) {
 	}
 	go p.loop()
 	if p.runsJobs() {
-		p.bg.Add(1)
-		go p.jobs(ctx)
+		p.jobsDone.Go(func() { p.jobs(ctx) })
 	}
 	return p, nil
 }

@@ -71,9 +71,12 @@ func newCore(t *testing.T, st store.Store) *Core {
 // store's acknowledgement is lost.
 type flaky struct {
 	*memory.Store
-	fails   atomic.Int32
-	lostAck bool
-	writes  atomic.Int32 // writes tried
+	// The segment jobs' writes would take the failures meant for the
+	// flushes: no recheck index, so no jobs.
+	store.Rechecker // nil: hides memory.Store.Due (an ambiguous selector)
+	fails           atomic.Int32
+	lostAck         bool
+	writes          atomic.Int32 // writes tried
 }
 
 var errFlaky = errors.New("flaky: write failed")

@@ -269,6 +269,7 @@ func (p *Core) Close(ctx context.Context) error {
 	}
 	close(p.stop)
 	<-p.done
+	p.jobsDone.Wait()
 	p.bg.Wait()
 	defer p.cancel()
 	defer p.cache.Close()

@@ -95,7 +95,6 @@ func (p *Core) runsJobs() bool {
 
 // jobs runs the segment jobs until Close.
 func (p *Core) jobs(ctx context.Context) {
-	defer p.bg.Done()
 	t := time.NewTicker(p.recheckEvery())
 	defer t.Stop()
 	for {
@@ -106,7 +105,6 @@ func (p *Core) jobs(ctx context.Context) {
 		select {
 		case <-p.stop:
 			return
-		case <-p.jobsWake:
 		case <-t.C:
 		}
 	}
@@ -220,7 +218,8 @@ func (p *Core) reclassify(prof *store.Profile, now time.Time, force bool) (store
 		segs = []string{}
 	}
 	ev := store.Event{ID: p.nextID(), Type: store.TypeSegments, Time: now,
-		Classified: &store.Classification{Visitor: prof.ID, Was: prof.Segments, Segments: segs, Until: until}}
+		Classified: &store.Classification{Visitor: prof.ID, Was: prof.Segments, Segments: segs, Until: until,
+			Version: max(prof.Version, 1)}}
 	return store.Batch{ID: prof.ID, Events: []store.Event{ev}}, true
 }
 
