@@ -195,6 +195,11 @@ func (m *measure) run(ctx context.Context) error {
 	m.line("shape", "%d buyers (%d orders), %d signed in, %d exposed to %s", fs.Buyers, fs.Orders, fs.Identified, fs.Exposed, exposureKey)
 	m.line("took", "%s: %.0f visitors/s, %.0f events/s (%d workers, ApplyBatch of %d visitors)",
 		round(fs.Took), float64(fs.Visitors)/fs.Took.Seconds(), float64(fs.Events)/fs.Took.Seconds(), fs.Workers, fs.Batch)
+	if size, err := be.sizeOf(ctx); err == nil {
+		m.line("store size", "%s", size)
+	} else {
+		m.line("store size", "unknown: %v", err)
+	}
 
 	// 1. Start-up.
 	var calls calls
@@ -242,9 +247,6 @@ func (m *measure) run(ctx context.Context) error {
 	m.line("total", "%s", round(tTotal))
 	m.line("store reads", "%s", startCalls.reads())
 	m.line("other calls", "%s", startCalls.others())
-	if size, err := be.sizeOf(ctx); err == nil {
-		m.line("store size", "%s", size)
-	}
 
 	// 2. Idle, after the first backfill.
 	pA := siteA.Personalizer()
