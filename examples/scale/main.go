@@ -19,7 +19,11 @@
 //     stored profile, the first start's cost over an existing store) took,
 //     then, over -idle of idleness, the CPU the process used (user+sys,
 //     as a share of one core), and the commands (Redis) or statements
-//     (PostgreSQL) sent, counted by the clients and by the server;
+//     (PostgreSQL) sent, counted by this process's clients (a go-redis
+//     hook, a pgx tracer) and by the server (INFO commandstats; the
+//     database's transactions in pg_stat_database, as pg_stat_statements
+//     is not assumed): the server's counts are of all its clients, so on
+//     a shared server they include other programs' work;
 //  3. freshness: a visitor's purchase on the shop (checkout, then the page
 //     it leads to, as a browser follows it) until the size of the segment
 //     "customer" (Aggregates) counts them, polled every 10 ms on the
@@ -30,7 +34,9 @@
 //     periodic read of every profile shows.
 //
 // It removes what it created unless -keep. Every wait is bounded
-// (-backfill-timeout, 30 s per freshness poll).
+// (-backfill-timeout, 30 s per freshness poll). At the default 100,000
+// visitors a run takes two to three minutes on two cores, and the store
+// about 250 MiB.
 package main
 
 import (
