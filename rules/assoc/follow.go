@@ -72,6 +72,10 @@ type Follower struct {
 	docs   store.Documents // nil if the store keeps none
 	holder string
 
+	// noSnap: the store had no snapshot at start; one is written as soon
+	// as the journal is learnt to its end (loop's goroutine only).
+	noSnap bool
+
 	mu      sync.Mutex // one reading of the journal at a time; guards below
 	cursor  string
 	learnt  int64
@@ -144,6 +148,7 @@ func Follow(ctx context.Context, m *Model, cfg FollowConfig) (*Follower, error) 
 			f.cursor, seeded = cursor, true
 		}
 	}
+	f.noSnap = !seeded
 	if !seeded && cfg.Seed != nil {
 		cfg.Seed(m)
 	}
@@ -241,7 +246,10 @@ func (f *Follower) loop() {
 			f.failed("reading the journal of purchases", err)
 			continue
 		}
-		if f.docs != nil && time.Since(last) >= f.cfg.SnapshotEvery {
+		if f.docs != nil && (f.noSnap || time.Since(last) >= f.cfg.SnapshotEvery) {
+			// The first snapshot of a store that had none is written
+			// once the journal is learnt, so that the next start is warm.
+			f.noSnap = false
 			last = time.Now()
 			if err := f.snapshot(ctx); err != nil {
 				f.failed("writing a snapshot", err)

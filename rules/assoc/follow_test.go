@@ -157,3 +157,38 @@ func TestFollowNeedsAJournal(t *testing.T) {
 		t.Fatal("Follow over a store without a journal: no error")
 	}
 }
+
+// TestFollowWritesAFirstSnapshot: over a store with no snapshot, the
+// follower that holds the lease writes one as soon as it learnt the
+// journal, so that the next start is warm.
+func TestFollowWritesAFirstSnapshot(t *testing.T) {
+	ctx := context.Background()
+	st := memory.New(store.Limits{})
+	buy(t, st, "v", 1, "moneyball", "red-sox-banner")
+	m := assoc.New(assoc.Config{})
+	f, err := assoc.Follow(ctx, m, assoc.FollowConfig{Store: st, Interval: 10 * time.Millisecond, SnapshotEvery: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		if _, err := st.Document(ctx, assoc.DefaultFollowDocument); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no snapshot written")
+		}
+	}
+	if f.Stats().Snapshot.IsZero() {
+		t.Fatal("Stats does not say a snapshot was written")
+	}
+	// A second follower starts from it, learning nothing from the journal.
+	g, err := assoc.Follow(ctx, assoc.New(assoc.Config{}), assoc.FollowConfig{Store: st, Interval: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Close()
+	if n := g.Stats().Learnt; n != 0 {
+		t.Fatalf("the second follower learnt %d purchases from the journal, want 0", n)
+	}
+}
