@@ -2,41 +2,67 @@ package site
 
 import (
 	"context"
+	"log/slog"
 	"math/rand/v2"
 	"net/http"
 	"strings"
-	"time"
 
 	"github.com/tailorhq/tailor/middleware"
 	"github.com/tailorhq/tailor/rules/assoc"
 	"github.com/tailorhq/tailor/store"
 )
 
-// The shop learns what goes together from every visitor's basket
-// (rules/assoc). At start it rebuilds the model from the stored profiles,
-// then learns online, and rebuilds every rebuildEvery so that several
-// instances sharing a store converge on the same rules.
-const rebuildEvery = 10 * time.Minute
+// The shop learns what goes together from the orders of every instance
+// (rules/assoc): the store journals each purchase with the profile's
+// earlier ones, in the same write (store.Journal), and every instance's
+// model follows that journal, starting from the snapshot that one
+// instance keeps in the store. A new instance starts warm, without reading
+// a profile, and learns a purchase made anywhere within a second of its
+// write.
 
 // demoBaskets is how many made-up customers the demo model starts with, so
 // that a fresh shop already has something to recommend. Their baskets are
-// learnt by the model only, never stored as visitors.
+// learnt by the model only, never stored as visitors; they go into the
+// model's snapshots like the real ones.
 const demoBaskets = 500
 
-func newModel(ctx context.Context, st store.Store, demo bool) (*assoc.Model, error) {
+// newModel returns the shop's model, following the store's journal; over
+// a store that keeps none (a store of your own), it is learnt once from
+// every stored profile, and its follower is nil.
+func newModel(ctx context.Context, st store.Store, demo bool, log *slog.Logger) (*assoc.Model, *assoc.Follower, error) {
 	m := assoc.New(assoc.DefaultConfig)
+	var f *assoc.Follower
+	if _, ok := st.(store.Journal); ok {
+		cfg := assoc.FollowConfig{Store: st, Logger: log}
+		if demo {
+			cfg.Seed = learnDemo
+		}
+		var err error
+		if f, err = assoc.Follow(ctx, m, cfg); err != nil {
+			return nil, nil, err
+		}
+	} else {
+		if r, ok := st.(store.Ranger); ok {
+			if _, err := m.Rebuild(ctx, r); err != nil {
+				return nil, nil, err
+			}
+		}
+		if demo {
+			learnDemo(m)
+		}
+	}
 	for _, p := range Products {
 		m.SetCategory(p.ID, p.Category)
 	}
-	if r, ok := st.(store.Ranger); ok {
-		if _, err := m.Rebuild(ctx, r); err != nil {
-			return nil, err
-		}
+	return m, f, nil
+}
+
+// closeFollower stops f, if any.
+func closeFollower(f *assoc.Follower) error {
+	if f == nil {
+		return nil
 	}
-	if demo {
-		learnDemo(m)
-	}
-	return m, nil
+	return f.Close()
 }
 
 // learnDemo learns made-up baskets, among them the seed story: 80% of the
@@ -62,36 +88,6 @@ func learnDemo(m *assoc.Model) {
 		}
 		m.Learn(assoc.Basket{}, assoc.Basket{Bought: b})
 	}
-}
-
-// rebuild refreshes the model from the store every rebuildEvery until ctx
-// is done.
-func (s *Site) rebuild(ctx context.Context, st store.Store) {
-	t := time.NewTicker(rebuildEvery)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-		if m, err := newModel(ctx, st, s.demo); err == nil {
-			s.model.Store(m)
-		} else if ctx.Err() == nil {
-			s.log.Warn("shop: rebuilding the recommendation model failed", "err", err)
-		}
-	}
-}
-
-// learn teaches the model what a visitor adds to their basket.
-func (s *Site) learn(v *middleware.Visitor, add assoc.Basket) {
-	if !v.Tracked() {
-		return
-	}
-	m := s.model.Load()
-	var prior assoc.Basket
-	prior = m.BasketOf(v.Profile())
-	m.Learn(prior, add)
 }
 
 // alsoBought returns the items bought together with item, best first.

@@ -83,6 +83,7 @@ type Site struct {
 	p          *middleware.Personalizer
 	closeStore func() error
 	model      atomic.Pointer[assoc.Model]
+	follower   *assoc.Follower
 	engine     *rules.Engine
 	admin      *admin.Handler
 	collect    *collect.Collector
@@ -124,13 +125,13 @@ func Open(cfg Config) (*Site, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	model, err := newModel(context.Background(), st, !cfg.NoDemoHistory)
+	model, follower, err := newModel(context.Background(), st, !cfg.NoDemoHistory, cfg.Logger)
 	if err != nil {
 		closeStore()
 		return nil, err
 	}
 	s := &Site{closeStore: closeStore, mux: http.NewServeMux(), carts: carts{m: make(map[string][]string)},
-		demo: !cfg.NoDemoHistory, log: cfg.Logger}
+		demo: !cfg.NoDemoHistory, log: cfg.Logger, follower: follower}
 	s.model.Store(model)
 	ctx, stop := context.WithCancel(context.Background())
 	s.stop = stop
@@ -143,6 +144,7 @@ func Open(cfg Config) (*Site, error) {
 	}
 	if err != nil {
 		stop()
+		closeFollower(follower)
 		closeStore()
 		return nil, err
 	}
@@ -156,6 +158,7 @@ func Open(cfg Config) (*Site, error) {
 	})
 	if err != nil {
 		stop()
+		closeFollower(follower)
 		closeStore()
 		return nil, err
 	}
@@ -193,6 +196,7 @@ func Open(cfg Config) (*Site, error) {
 	if err != nil {
 		p.Close(context.Background())
 		stop()
+		closeFollower(follower)
 		closeStore()
 		return nil, err
 	}
@@ -210,11 +214,11 @@ func Open(cfg Config) (*Site, error) {
 		s.admin.Close()
 		p.Close(context.Background())
 		stop()
+		closeFollower(follower)
 		closeStore()
 		return nil, err
 	}
 	s.p, s.tmpl = p, tmpl
-	go s.rebuild(ctx, st)
 	s.routes()
 	return s, nil
 }
@@ -253,7 +257,7 @@ func (s *Site) Personalizer() *middleware.Personalizer { return s.p }
 func (s *Site) Close(ctx context.Context) error {
 	s.stop()
 	s.admin.Close()
-	return errors.Join(s.p.Close(ctx), s.closeStore())
+	return errors.Join(closeFollower(s.follower), s.p.Close(ctx), s.closeStore())
 }
 
 // page is what every template gets.
@@ -305,7 +309,6 @@ func (s *Site) product(w http.ResponseWriter, r *http.Request) {
 	}
 	v := middleware.FromContext(r.Context())
 	v.Describe(p.Category, p.ID)
-	s.learn(v, assoc.Basket{Viewed: []string{p.ID}})
 	s.render(w, r, "product.html", 200, page{Title: p.Name, Product: p, Products: InCategory(p.Category)})
 }
 
@@ -317,7 +320,6 @@ func (s *Site) addToCart(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.carts.add(cartKey(v, r), p.ID)
-	s.learn(v, assoc.Basket{Carted: []string{p.ID}})
 	v.Record(store.Event{Type: store.TypeTrack, Name: "add_to_cart", Item: p.ID, Category: p.Category})
 	http.Redirect(w, r, "/cart", http.StatusSeeOther)
 }
@@ -342,7 +344,6 @@ func (s *Site) checkout(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var items []store.Item
-	s.learn(v, assoc.Basket{Bought: ids})
 	for _, id := range ids {
 		if p := ProductByID(id); p != nil {
 			items = append(items, store.Item{ID: p.ID, Category: p.Category, Price: p.Price, Quantity: 1})
