@@ -30,7 +30,7 @@ func pgStoresAt(t *testing.T, url string) func(t *testing.T) store.Store {
 			return
 		}
 		defer pool.Close()
-		for _, name := range []string{table, table + "_leases", table + "_counts", table + "_documents"} {
+		for _, name := range []string{table, table + "_leases", table + "_counts", table + "_documents", table + "_journal", table + "_journal_head"} {
 			pool.Exec(context.Background(), `DROP TABLE IF EXISTS "`+name+`"`)
 		}
 	})

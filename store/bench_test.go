@@ -63,7 +63,7 @@ func BenchmarkStoreApply(b *testing.B) {
 			b.Fatal(err)
 		}
 		defer func() {
-			for _, t := range []string{table, table + "_leases", table + "_counts", table + "_documents"} {
+			for _, t := range []string{table, table + "_leases", table + "_counts", table + "_documents", table + "_journal", table + "_journal_head"} {
 				pool.Exec(context.Background(), `DROP TABLE IF EXISTS "`+t+`"`)
 			}
 		}()

@@ -35,6 +35,10 @@
 //		key bytea NOT NULL, shard smallint NOT NULL, n bigint NOT NULL, PRIMARY KEY (key, shard));
 //	CREATE TABLE IF NOT EXISTS "tailor_profiles_documents" (
 //		name text COLLATE "C" PRIMARY KEY, data bytea NOT NULL, updated timestamptz NOT NULL);
+//	CREATE TABLE IF NOT EXISTS "tailor_profiles_journal" (
+//		pos bigint PRIMARY KEY, at timestamptz NOT NULL, data bytea NOT NULL);
+//	CREATE TABLE IF NOT EXISTS "tailor_profiles_journal_head" (
+//		one bool PRIMARY KEY DEFAULT true CHECK (one), pos bigint NOT NULL);
 //
 // On a table made by an earlier version, without erased_until, recheck or
 // count_keys, Migrate adds the columns (a change of the catalog only, with
@@ -42,7 +46,8 @@
 // works without Migrate too: the first write, Delete or Expire that finds
 // a column or a table missing adds them (taking turns with Migrate on its
 // lock) and tries again; it never creates the profiles table itself, which
-// is Migrate's. Lease and PutDocument likewise create their tables.
+// is Migrate's. Lease and PutDocument likewise create their tables; until
+// then, Counts, Due, Document and Purchases read nothing.
 //
 // Without lz4 the column keeps the server's default compression. lz4
 // compresses several times faster than pglz, and toast_tuple_target keeps
@@ -92,8 +97,9 @@
 // transactions of 500.
 //
 // A write also sets recheck and, when the profile's count keys changed,
-// count_keys and the counts (see Aggregates), in the same statement or
-// transaction as the profile.
+// count_keys and the counts (see Aggregates), and journals the purchases
+// its fold applied (see Journal), in the same statement or transaction as
+// the profile.
 //
 // A read that fails because its connection broke (a server restart, an idle
 // connection that the server or a firewall closed) wrote nothing, and is
@@ -164,6 +170,54 @@
 // in the order of the ids, as Range reads them, the cursor being the last
 // id of a page; and store.Documents with a row per document in the table
 // Table+"_documents".
+//
+// # Journal
+//
+// The store implements store.Journal with the table Table+"_journal", a
+// row per purchase: its position, when it was journaled (at, the server's
+// clock), and the purchase in a compact binary form (the profile id, the
+// time, the ids and categories of the items and the prior ids, each id as
+// the length of the prefix it shares with the one before and the rest).
+// The transaction of a write journals the purchases that its folds applied
+// with one statement, after its profiles and counts, for the profiles
+// whose compare-and-swap succeeded only, as it adds their count deltas: a
+// fold that lost is thrown away with its purchases, and its retry journals
+// those of its own fold. A purchase is thus journaled exactly when its
+// profile is written.
+//
+// Positions are handed out by the one row of Table+"_journal_head", the
+// last position taken, which the journaling statement advances by the
+// number of its purchases (INSERT ... ON CONFLICT DO UPDATE SET pos = pos
+// + n RETURNING pos). The row stays locked until the transaction ends, so
+// the transactions that journal take their positions one after the other,
+// each once the one before has committed, or rolled back and given its
+// positions back. Committed positions are therefore gapless, and the
+// entries at a position become visible after those of every lower one: a
+// reader that sees a position sees all the positions before it. Purchases
+// reads the entries after the cursor's position in order, on the primary
+// key, and returns the last position read as the cursor. An entry
+// committed after that read has a higher position than any it returned,
+// so a later call reads it: no purchase is skipped, and none is read twice,
+// however the writers' commits interleave. A reader that polls with
+// nothing new costs one statement per poll, which finds no row in the
+// primary key.
+//
+// Ordering entries by transaction id, assigned before commit, would need
+// a reader to stop below the oldest transaction still running in the whole
+// cluster, of any database, journaling or not; one left idle in a
+// transaction would hide every later purchase. The head row costs instead
+// that the transactions that journal commit one at a time: each holds it
+// from its last statement through its commit (a WAL flush, and a
+// synchronous standby's reply if there is one), with its profiles' rows.
+// An ApplyBatch takes it once for up to 500 profiles, and a write that
+// applies no purchase (a page view) never takes it.
+//
+// TrimPurchases deletes the entries journaled before a time, 5000 per
+// statement, in the order of their positions. The head row stays, so
+// positions are never reused and a cursor from before a trim resumes at
+// the oldest entry kept; deleting the head row would start positions again
+// at 1, and cursors would skip what follows. Delete and Expire leave the
+// journal alone: a deleted profile's purchases stay in it until trimmed.
 //
 // # Invalidations
 //

@@ -108,6 +108,9 @@ type statements struct {
 	createCounts, addCounts     string
 	counts, due                 string
 	createDocuments             string
+	createJournal, journal      string
+	createJournalHead           string
+	purchases, trim             string
 	document, putDocument       string
 	createLeases                string
 	lease, release              string
@@ -124,6 +127,7 @@ var (
 	_ store.Rechecker    = (*Store)(nil)
 	_ store.Scanner      = (*Store)(nil)
 	_ store.Documents    = (*Store)(nil)
+	_ store.Journal      = (*Store)(nil)
 )
 
 // New returns a store on pool. It validates opts but does not touch the
@@ -213,6 +217,8 @@ func newStatements(table, channel string) statements {
 	leases := pgx.Identifier{table + "_leases"}.Sanitize()
 	counts := pgx.Identifier{table + "_counts"}.Sanitize()
 	docs := pgx.Identifier{table + "_documents"}.Sanitize()
+	journal := pgx.Identifier{table + "_journal"}.Sanitize()
+	head := pgx.Identifier{table + "_journal_head"}.Sanitize()
 	// addCounts adds n[i] to the count of key[i] in one shard. The keys
 	// are distinct and sorted, so that every transaction locks the rows
 	// of a shard in the same order and two cannot deadlock.
@@ -306,6 +312,34 @@ SELECT pg_notify($2, id) FROM d`,
 	data    bytea NOT NULL,
 	updated timestamptz NOT NULL
 )`,
+		// The journal: a row per purchase, at a position that the head
+		// row hands out in the writing transaction (see the package
+		// documentation). at is the server's clock when the entry was
+		// journaled, for TrimPurchases.
+		createJournal: `CREATE TABLE IF NOT EXISTS ` + journal + ` (
+	pos  bigint PRIMARY KEY,
+	at   timestamptz NOT NULL,
+	data bytea NOT NULL
+)`,
+		createJournalHead: `CREATE TABLE IF NOT EXISTS ` + head + ` (
+	one bool PRIMARY KEY DEFAULT true CHECK (one),
+	pos bigint NOT NULL
+)`,
+		// The head row is the last position handed out: locked by the
+		// upsert until the transaction ends, so that the transactions that
+		// journal commit one after the other, in the order of their
+		// positions. It is the last row a write locks.
+		journal: `WITH h AS (INSERT INTO ` + head + ` AS h (one, pos) VALUES (true, cardinality($1::bytea[]))
+	ON CONFLICT (one) DO UPDATE SET pos = h.pos + EXCLUDED.pos RETURNING pos)
+INSERT INTO ` + journal + ` (pos, at, data)
+	SELECT h.pos - cardinality($1::bytea[]) + u.o, clock_timestamp(), u.d FROM h, unnest($1::bytea[]) WITH ORDINALITY AS u(d, o)`,
+		purchases: `SELECT pos, data FROM ` + journal + ` WHERE pos > $1 ORDER BY pos LIMIT $2`,
+		// trim deletes a chunk of the entries before $1 after position
+		// $2, found on the primary key (= ANY of an array, not IN, which
+		// would scan the table to join the chunk).
+		trim: `WITH d AS (DELETE FROM ` + journal + ` WHERE pos = ANY(ARRAY(
+		SELECT pos FROM ` + journal + ` WHERE pos > $2 AND at < $1 ORDER BY pos LIMIT $3)) RETURNING pos)
+SELECT count(*), coalesce(max(pos), 0) FROM d`,
 		document: `SELECT data FROM ` + docs + ` WHERE name = $1`,
 		putDocument: `INSERT INTO ` + docs + ` AS d (name, data, updated) VALUES ($1, $2, now())
 	ON CONFLICT (name) DO UPDATE SET data = EXCLUDED.data, updated = EXCLUDED.updated`,
@@ -335,7 +369,8 @@ func (s *Store) Limits() store.Limits { return s.lim }
 
 // Migrate creates the profiles table and its indexes if they do not
 // exist, adds the columns and tables that a table made by an earlier
-// version lacks, and creates the tables of leases, counts and documents;
+// version lacks, and creates the tables of leases, counts, documents and
+// the journal;
 // see the package documentation for the schema. It is idempotent and safe
 // to call from several processes at once: they take turns on an advisory
 // lock.
@@ -378,7 +413,8 @@ func (s *Store) migrating(ctx context.Context, f func(pgx.Tx) error) error {
 }
 
 // upgrade brings an existing profiles table up to date: the columns of
-// tombstones and aggregates, their indexes, and the tables beside it.
+// tombstones and aggregates, their indexes, and the tables beside it
+// (leases, counts, documents, the journal and its head).
 func (s *Store) upgrade(ctx context.Context, tx pgx.Tx) error {
 	// The check spares the ALTER's exclusive lock when nothing is missing.
 	var missing int
@@ -393,7 +429,8 @@ func (s *Store) upgrade(ctx context.Context, tx pgx.Tx) error {
 			return err
 		}
 	}
-	for _, stmt := range []string{s.sql.createErasedIndex, s.sql.createRecheckIndex, s.sql.createLeases, s.sql.createCounts, s.sql.createDocuments} {
+	for _, stmt := range []string{s.sql.createErasedIndex, s.sql.createRecheckIndex, s.sql.createLeases, s.sql.createCounts, s.sql.createDocuments,
+		s.sql.createJournal, s.sql.createJournalHead} {
 		if _, err := tx.Exec(ctx, stmt); err != nil {
 			return err
 		}
@@ -718,7 +755,12 @@ type write struct {
 	data         []byte
 	keys         []byte        // the profile's count keys, a bytea[] in binary form; nil if unchanged
 	delta        []store.Delta // the change of the counts, if the write succeeds
-	err          error
+	// entries are the purchases the fold applied, as elements of a
+	// bytea[] (appendEntries), and purchases their number: journaled if
+	// the write succeeds.
+	entries   []byte
+	purchases int
+	err       error
 }
 
 // minFold is the fewest profiles worth a goroutine of their own.
@@ -814,6 +856,10 @@ func (s *Store) fold(batches []store.Batch, g *group, stored map[string]row, out
 		// (or NULL, for none): they are kept.
 		w.keys = appendByteaArray(nil, nowKeys)
 	}
+	// The purchases of this fold only: a fold that lost its
+	// compare-and-swap is thrown away with its purchases, and its retry
+	// folds, and journals, its own.
+	w.entries, w.purchases = appendEntries(nil, p.TakePurchases())
 	w.version = int64(p.Version)
 	w.seen = micros(p.LastSeen)
 	if !p.Recheck.IsZero() {

@@ -80,7 +80,7 @@ func newStore(t testing.TB, pool *pgxpool.Pool, opts postgres.Options) *postgres
 func dropTable(t testing.TB, pool *pgxpool.Pool, table string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	for _, name := range []string{table, table + "_leases", table + "_counts", table + "_documents"} {
+	for _, name := range []string{table, table + "_leases", table + "_counts", table + "_documents", table + "_journal", table + "_journal_head"} {
 		if _, err := pool.Exec(ctx, "DROP TABLE IF EXISTS "+pgx.Identifier{name}.Sanitize()); err != nil {
 			t.Errorf("drop table %s: %v", name, err)
 		}

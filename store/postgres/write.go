@@ -28,8 +28,9 @@ var (
 		pgtype.TimestamptzOID, pgtype.ByteaArrayOID}
 	insertOIDs = []uint32{pgtype.TextOID, pgtype.Int8OID, pgtype.TimestamptzOID, pgtype.ByteaOID, pgtype.TextOID,
 		pgtype.TimestamptzOID, pgtype.ByteaArrayOID}
-	countsOIDs = []uint32{pgtype.ByteaArrayOID, pgtype.Int8ArrayOID, pgtype.Int2OID}
-	binaryFmt  = []int16{1} // one format code for every parameter
+	countsOIDs  = []uint32{pgtype.ByteaArrayOID, pgtype.Int8ArrayOID, pgtype.Int2OID}
+	journalOIDs = []uint32{pgtype.ByteaArrayOID}
+	binaryFmt   = []int16{1} // one format code for every parameter
 )
 
 // shards is how many rows share the count of one key, so that writers
@@ -49,14 +50,16 @@ func shard() int16 { return int16(rand.N(shards)) }
 // before it sends writes[i]. It returns the groups whose compare-and-swap
 // failed.
 //
-// When a write changes the counts, the transaction adds to them the deltas
-// of the profiles actually written: it reads the results of the
-// compare-and-swaps (a Flush, without ending the transaction), then sends
-// one statement with the sum of their deltas, sorted by key, and only then
-// the Sync. A transaction thus locks profile rows first, in id order, and
-// count rows last, in key order, as Delete and Expire do; no two can
-// deadlock on counts. Writes that change no count (most of them: a page
-// view keeps the profile's keys) cost no extra round trip.
+// When a write changes the counts or applied a purchase, the transaction
+// adds to the counts the deltas of the profiles actually written, and
+// journals their purchases: it reads the results of the compare-and-swaps
+// (a Flush, without ending the transaction), then sends one statement with
+// the sum of their deltas, sorted by key, one with their purchases, and
+// only then the Sync. A transaction thus locks profile rows first, in id
+// order, then count rows, in key order, as Delete and Expire do, and the
+// journal's head row last; no two can deadlock. Writes that change no
+// count and apply no purchase (most of them: a page view keeps the
+// profile's keys) cost no extra round trip.
 //
 // writeAll speaks the extended protocol through pgconn rather than a
 // pgx.Batch, which would buffer every profile of the chunk before sending
@@ -65,7 +68,7 @@ func shard() int16 { return int16(rand.N(shards)) }
 // statements (pgx's default), and unnamed statements otherwise, as for a
 // connection pooler.
 func (s *Store) writeAll(ctx context.Context, c *pgx.Conn, groups []group, writes []write, ready []chan struct{}, lock bool) ([]group, error) {
-	var update, insert, counts *pgconn.StatementDescription
+	var update, insert, counts, journal *pgconn.StatementDescription
 	if c.Config().DefaultQueryExecMode == pgx.QueryExecModeCacheStatement {
 		var err error
 		if update, err = prepare(ctx, c, s.sql.update, updateOIDs); err != nil {
@@ -77,6 +80,9 @@ func (s *Store) writeAll(ctx context.Context, c *pgx.Conn, groups []group, write
 		if counts, err = prepare(ctx, c, s.sql.addCounts, countsOIDs); err != nil {
 			return nil, err
 		}
+		if journal, err = prepare(ctx, c, s.sql.journal, journalOIDs); err != nil {
+			return nil, err
+		}
 	}
 
 	pl := c.PgConn().StartPipeline(ctx)
@@ -86,7 +92,7 @@ func (s *Store) writeAll(ctx context.Context, c *pgx.Conn, groups []group, write
 		params   [8][]byte
 		channel  = []byte(s.channel)
 		pending  int
-		counting bool
+		tallying bool
 	)
 	for i := range groups {
 		if ready != nil {
@@ -99,7 +105,7 @@ func (s *Store) writeAll(ctx context.Context, c *pgx.Conn, groups []group, write
 		if w.erased {
 			continue
 		}
-		counting = counting || len(w.delta) > 0
+		tallying = tallying || len(w.delta) > 0 || w.purchases > 0
 		// SendQuery* encode the parameters into the send buffer at once,
 		// so ints and params are free again when they return.
 		b := binary.BigEndian.AppendUint64(ints[:0], uint64(w.old))
@@ -127,23 +133,27 @@ func (s *Store) writeAll(ctx context.Context, c *pgx.Conn, groups []group, write
 	}
 
 	var (
-		lost   []group
-		deltas map[string]int64
+		lost []group
+		done tally
 	)
-	if counting {
+	if tallying {
 		pl.SendFlushRequest()
 		if err := pl.Flush(); err != nil {
 			return nil, err
 		}
 		var err error
-		if lost, deltas, err = written(pl, groups, writes, true); err != nil {
+		if lost, done, err = written(pl, groups, writes, true); err != nil {
 			pl.Sync() // ends the failed transaction, so that Close reads to its end
 			return nil, err
 		}
-		if len(deltas) > 0 {
-			keys, ns := sortedDeltas(deltas)
+		if len(done.deltas) > 0 {
+			keys, ns := sortedDeltas(done.deltas)
 			p := append(params[:0], keys, ns, binary.BigEndian.AppendUint16(ints[:0], uint16(shard())))
 			send(pl, counts, s.sql.addCounts, countsOIDs, p)
+		}
+		if done.purchases > 0 {
+			p := append(params[:0], entriesArray(done.purchases, done.entries))
+			send(pl, journal, s.sql.journal, journalOIDs, p)
 		}
 	}
 	if lock {
@@ -153,14 +163,21 @@ func (s *Store) writeAll(ctx context.Context, c *pgx.Conn, groups []group, write
 		return nil, err
 	}
 
-	if !counting {
+	if !tallying {
 		var err error
 		if lost, _, err = written(pl, groups, writes, false); err != nil {
 			return nil, err
 		}
-	} else if len(deltas) > 0 {
-		if _, err := result(pl); err != nil {
-			return nil, err
+	} else {
+		if len(done.deltas) > 0 {
+			if _, err := result(pl); err != nil {
+				return nil, err
+			}
+		}
+		if done.purchases > 0 {
+			if _, err := result(pl); err != nil {
+				return nil, err
+			}
 		}
 	}
 	if lock {
@@ -183,33 +200,50 @@ func (s *Store) writeAll(ctx context.Context, c *pgx.Conn, groups []group, write
 	return lost, pl.Close()
 }
 
+// A tally is what the profiles written change beside themselves: the sum
+// of their count deltas, and their purchases (elements of appendEntries).
+type tally struct {
+	deltas    map[string]int64
+	entries   []byte
+	purchases int
+}
+
 // written reads the results of the writes of groups sent on pl, and
-// returns the groups whose compare-and-swap failed and, if sum, the sum of
-// the deltas of the others.
-func written(pl *pgconn.Pipeline, groups []group, writes []write, sum bool) ([]group, map[string]int64, error) {
+// returns the groups whose compare-and-swap failed and, if sum, the tally
+// of the others.
+func written(pl *pgconn.Pipeline, groups []group, writes []write, sum bool) ([]group, tally, error) {
 	var (
-		lost   []group
-		deltas map[string]int64
+		lost []group
+		t    tally
 	)
 	for i := range groups {
-		if writes[i].erased {
+		w := &writes[i]
+		if w.erased {
 			continue
 		}
 		tag, err := result(pl)
 		if err != nil {
-			return nil, nil, err
+			return nil, tally{}, err
 		}
-		switch {
-		case tag.RowsAffected() == 0:
+		if tag.RowsAffected() == 0 {
 			lost = append(lost, groups[i])
-		case sum && len(writes[i].delta) > 0:
-			if deltas == nil {
-				deltas = make(map[string]int64)
+			continue
+		}
+		if !sum {
+			continue
+		}
+		if len(w.delta) > 0 {
+			if t.deltas == nil {
+				t.deltas = make(map[string]int64)
 			}
-			store.AddDeltas(deltas, writes[i].delta)
+			store.AddDeltas(t.deltas, w.delta)
+		}
+		if w.purchases > 0 {
+			t.entries = append(t.entries, w.entries...)
+			t.purchases += w.purchases
 		}
 	}
-	return lost, deltas, nil
+	return lost, t, nil
 }
 
 // sortedDeltas returns the keys of deltas sorted, and their deltas, as the
