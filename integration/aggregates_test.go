@@ -93,6 +93,9 @@ func aggregates(t *testing.T, newStore func(t *testing.T) store.Store) {
 		in := newInstance(t, st, func(cfg *middleware.Config) {
 			cfg.Engine, cfg.Now, cfg.RecheckInterval = eng, now, 20*time.Millisecond
 			cfg.Logger = quietLogger()
+			// A busy machine must not make a load time out: a request
+			// served from a partial state records no segments.
+			cfg.LoadTimeout = 10 * time.Second
 		})
 		in.p.Observe(middleware.Observer{SegmentChange: c.add})
 		t.Cleanup(func() { in.p.Close(context.Background()) })

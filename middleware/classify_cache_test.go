@@ -17,7 +17,7 @@ import (
 // past it.
 func TestClassificationCached(t *testing.T) {
 	t.Parallel()
-	clk := &clock{now: time.Date(2026, 11, 1, 10, 0, 0, 0, time.UTC)}
+	clk := newClock(time.Date(2026, 11, 1, 10, 0, 0, 0, time.UTC))
 	e, err := rules.NewEngine(rules.Segment{Name: "recent-buyer", Rule: rules.Recency(rules.Since{Of: "purchase", Within: time.Hour})})
 	if err != nil {
 		t.Fatal(err)
@@ -58,7 +58,7 @@ func TestClassificationCached(t *testing.T) {
 	if got := p.Stats().ClassifyCached - before; got != 3 {
 		t.Errorf("%d cached classifications of an unchanged profile, want 3", got)
 	}
-	clk.now = clk.now.Add(2 * time.Hour)
+	clk.Add(2 * time.Hour)
 	do("POST", "/x")
 	if len(segs) != 0 {
 		t.Fatalf("two hours after the purchase: %v, want none", segs)

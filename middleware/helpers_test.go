@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
+	"sync"
 	"testing"
 	"time"
 
@@ -103,10 +104,34 @@ func (c *client) get(path string) (*http.Response, string) {
 	return resp, string(b)
 }
 
-// clock is a settable time source.
-type clock struct{ now time.Time }
+// clock is a settable time source, safe for concurrent use (the
+// Personalizer's background jobs read it too).
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
 
-func (c *clock) Now() time.Time { return c.now }
+func newClock(t time.Time) *clock { return &clock{t: t} }
+
+func (c *clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+// Add moves the clock by d.
+func (c *clock) Add(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+}
+
+// AddDate moves the clock by years, months and days.
+func (c *clock) AddDate(y, m, d int) {
+	c.mu.Lock()
+	c.t = c.t.AddDate(y, m, d)
+	c.mu.Unlock()
+}
 
 // withCollector returns site with p's collection endpoint mounted beside
 // it at /_tailor/.

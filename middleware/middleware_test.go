@@ -237,7 +237,7 @@ func TestBotsAndOneHitsLeaveNothing(t *testing.T) {
 
 func TestSegmentsOnNextRequest(t *testing.T) {
 	t.Parallel()
-	clk := &clock{now: time.Date(2026, 11, 1, 10, 0, 0, 0, time.UTC)}
+	clk := newClock(time.Date(2026, 11, 1, 10, 0, 0, 0, time.UTC))
 	p := newP(t, nil, func(c *middleware.Config) { c.Now = clk.Now })
 	srv := httptest.NewServer(p.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		v := middleware.FromContext(r.Context())
@@ -267,7 +267,7 @@ func TestSegmentsOnNextRequest(t *testing.T) {
 		{"/", "customer red-sox-fan returning", time.Minute},
 	}
 	for i, s := range steps {
-		clk.now = clk.now.Add(s.advance)
+		clk.Add(s.advance)
 		if got := segs(s.path); got != s.want {
 			t.Fatalf("step %d %s: segments %q, want %q", i, s.path, got, s.want)
 		}

@@ -13,7 +13,7 @@ import (
 
 func TestPreview(t *testing.T) {
 	t.Parallel()
-	clk := &clock{now: time.Date(2026, 11, 1, 10, 0, 0, 0, time.UTC)}
+	clk := newClock(time.Date(2026, 11, 1, 10, 0, 0, 0, time.UTC))
 	p := newP(t, nil, func(c *middleware.Config) { c.Now = clk.Now })
 	var got *middleware.Visitor
 	h := p.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { got = middleware.FromContext(r.Context()) }))
@@ -61,7 +61,7 @@ func TestPreview(t *testing.T) {
 		t.Fatalf("preview cookie: %v", got.Segments())
 	}
 	// Expired: ignored, and the cookie is deleted.
-	clk.now = clk.now.Add(2 * time.Hour)
+	clk.Add(2 * time.Hour)
 	rec = get("/", ck)
 	if got.Preview() != nil || got.In("customer") {
 		t.Fatalf("expired preview still applies: %v", got.Segments())

@@ -274,14 +274,14 @@ func TestForgetUser(t *testing.T) {
 func TestRetention(t *testing.T) {
 	t.Parallel()
 	st := memory.New(store.Limits{})
-	c := &clock{now: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+	c := newClock(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
 	p := newP(t, st, func(cfg *middleware.Config) { cfg.Now = c.Now })
 	ctx := context.Background()
 	p.TrackUser(ctx, "old", "x", nil)
-	c.now = c.now.AddDate(1, 0, 0)
+	c.AddDate(1, 0, 0)
 	p.TrackUser(ctx, "recent", "x", nil)
 	p.Flush(ctx)
-	c.now = c.now.AddDate(0, 2, 0) // 14 months after "old", 2 after "recent"
+	c.AddDate(0, 2, 0) // 14 months after "old", 2 after "recent"
 	n, err := middleware.Expire(p, ctx)
 	if err != nil || n != 1 {
 		t.Fatalf("expired %d, %v", n, err)
@@ -297,7 +297,7 @@ func TestRetention(t *testing.T) {
 	}
 	// Negative keeps profiles forever.
 	q := newP(t, st, func(cfg *middleware.Config) { cfg.Now, cfg.Retention = c.Now, -1 })
-	c.now = c.now.AddDate(10, 0, 0)
+	c.AddDate(10, 0, 0)
 	if n, err := middleware.Expire(q, ctx); n != 0 || err != nil {
 		t.Errorf("expired %d %v", n, err)
 	}
@@ -500,7 +500,7 @@ func TestForgetUserWithAStaleCopy(t *testing.T) {
 func TestRetentionRunsOnOneInstance(t *testing.T) {
 	t.Parallel()
 	st := memory.New(store.Limits{})
-	c := &clock{now: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+	c := newClock(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
 	p, err := middleware.New(middleware.Config{Keys: []middleware.KeyPair{testKeys}, Store: st, Now: c.Now})
 	if err != nil {
 		t.Fatal(err)
@@ -509,7 +509,7 @@ func TestRetentionRunsOnOneInstance(t *testing.T) {
 	ctx := context.Background()
 	p.TrackUser(ctx, "old", "x", nil)
 	p.Flush(ctx)
-	c.now = c.now.AddDate(2, 0, 0)
+	c.AddDate(2, 0, 0)
 	if ran, n, err := middleware.Retain(p, ctx); !ran || n != 1 || err != nil {
 		t.Fatalf("first instance: ran %v, expired %d, %v; want it to take the lease and expire 1", ran, n, err)
 	}
