@@ -10,6 +10,7 @@ import (
 
 	goredis "github.com/redis/go-redis/v9"
 
+	"github.com/tailorhq/tailor/internal/testenv"
 	"github.com/tailorhq/tailor/store"
 	"github.com/tailorhq/tailor/store/redis"
 	"github.com/tailorhq/tailor/store/storetest"
@@ -307,5 +308,51 @@ func TestJournalNoScript(t *testing.T) {
 			t.Fatalf("after SCRIPT FLUSH, read %v", ps)
 		}
 		cursor = next
+	}
+}
+
+// BenchmarkPurchasesIdle measures a poll of a journal with nothing new:
+// "tick" as a reader polls (one GET), "full" with the tick not trusted
+// (every bucket's journal read, as when the tick changed or a minute
+// after the last full read).
+func BenchmarkPurchasesIdle(b *testing.B) {
+	for _, full := range []bool{false, true} {
+		name := "tick"
+		if full {
+			name = "full"
+		}
+		b.Run(name, func(b *testing.B) {
+			c := goredis.NewClient(&goredis.Options{Addr: testenv.Redis(b)})
+			defer c.Close()
+			s, err := redis.New(c, redis.Options{Prefix: fmt.Sprintf("tailor-bench-%d:", time.Now().UnixNano())})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer func() {
+				ctx := context.Background()
+				iter := c.Scan(ctx, 0, s.Prefix()+"*", 1000).Iterator()
+				for iter.Next(ctx) {
+					c.Del(ctx, iter.Val())
+				}
+				s.Close()
+			}()
+			if full {
+				s.SetJournalRecheck(0)
+			}
+			ctx := b.Context()
+			if _, err := s.Apply(ctx, "a", []store.Event{buy("b", 1, "tea")}); err != nil {
+				b.Fatal(err)
+			}
+			_, cursor, err := s.Purchases(ctx, "", 10)
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.ReportAllocs()
+			for b.Loop() {
+				if ps, _, err := s.Purchases(ctx, cursor, 10); err != nil || len(ps) != 0 {
+					b.Fatal(ps, err)
+				}
+			}
+		})
 	}
 }
