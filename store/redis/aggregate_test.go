@@ -275,8 +275,7 @@ func (h *casResults) ProcessPipelineHook(next goredis.ProcessPipelineHook) gored
 	return func(ctx context.Context, cmds []goredis.Cmder) error {
 		err := next(ctx, cmds)
 		for _, c := range cmds {
-			// casScript is the script with 8 keys.
-			if c, ok := c.(*goredis.Cmd); ok && (c.Name() == "evalsha" || c.Name() == "eval") && fmt.Sprint(c.Args()[2]) == "8" {
+			if c, ok := c.(*goredis.Cmd); ok && isCAS(c) {
 				if n, err := c.Int(); err == nil && n == 0 {
 					h.conflicts.Add(1)
 				}
@@ -390,8 +389,18 @@ func TestDueMicroseconds(t *testing.T) {
 	}
 }
 
+// isCAS reports whether c runs casScript: the script with 8 keys, 9 if it
+// journals.
+func isCAS(c goredis.Cmder) bool {
+	if c.Name() != "evalsha" && c.Name() != "eval" {
+		return false
+	}
+	n := fmt.Sprint(c.Args()[2])
+	return n == "8" || n == "9"
+}
+
 // raceHook runs fn once, just before the first pipeline that holds a
-// compare-and-swap (the script with 8 keys) is sent, when armed.
+// compare-and-swap is sent, when armed.
 type raceHook struct {
 	armed atomic.Bool
 	fn    func()
@@ -401,9 +410,7 @@ func (h *raceHook) DialHook(next goredis.DialHook) goredis.DialHook          { r
 func (h *raceHook) ProcessHook(next goredis.ProcessHook) goredis.ProcessHook { return next }
 func (h *raceHook) ProcessPipelineHook(next goredis.ProcessPipelineHook) goredis.ProcessPipelineHook {
 	return func(ctx context.Context, cmds []goredis.Cmder) error {
-		cas := slices.ContainsFunc(cmds, func(c goredis.Cmder) bool {
-			return (c.Name() == "evalsha" || c.Name() == "eval") && fmt.Sprint(c.Args()[2]) == "8"
-		})
+		cas := slices.ContainsFunc(cmds, isCAS)
 		if cas && h.armed.CompareAndSwap(true, false) {
 			h.fn()
 		}

@@ -1,8 +1,14 @@
 package redis
 
+import "time"
+
 // SetChunk sets how many ids Range and Expire handle per bucket and round
 // trip, so that tests cross chunk boundaries with few profiles.
 func (s *Store) SetChunk(n int) { s.chunk = n }
 
 // BucketOf is bucketOf, for tests that check the layout.
 func BucketOf(id string) uint32 { return bucketOf(id) }
+
+// SetJournalRecheck sets how long Purchases trusts the journal's tick, so
+// that tests see a lost tick's purchases without waiting a minute.
+func (s *Store) SetJournalRecheck(d time.Duration) { s.jmemo.ttl = d }

@@ -24,13 +24,18 @@
 //	tailor:{2af}:scan     a copy of seen with every score 0, ordered by id,
 //	                      that Scan reads a bucket from; it expires ten
 //	                      minutes after its last use
+//	tailor:{2af}:journal  a stream of the purchases applied to the bucket's
+//	                      profiles (see Journal), an entry each
 //	tailor:doc:<name>     a document (store.Documents)
+//	tailor:journal        the journal's tick: a counter incremented after
+//	                      every write that journals a purchase
 //
-// The {2af} hash tag puts a profile and its bucket's indexes and counts in
-// the same Cluster slot, so a Lua script updates them all atomically: the
-// indexes never disagree with the profiles, which is what lets Expire and
-// Range walk the indexes instead of scanning the keyspace, and the counts
-// never disagree with them either. With 1024 buckets the profiles spread
+// The {2af} hash tag puts a profile and its bucket's indexes, counts and
+// journal in the same Cluster slot, so a Lua script updates them all
+// atomically: the indexes never disagree with the profiles, which is what
+// lets Expire and Range walk the indexes instead of scanning the keyspace,
+// the counts never disagree with them either, and the journal holds the
+// purchases of exactly the writes made. With 1024 buckets the profiles spread
 // over up to 1024 slots. The bucket count is part of the layout and never
 // changes.
 //
@@ -88,6 +93,52 @@
 // (store.Scanner) reads each bucket in order of id from its scan copy,
 // made from seen when a scan enters the bucket. Documents are plain keys
 // outside the buckets.
+//
+// # Journal
+//
+// The store implements store.Journal. The compare-and-swap script adds
+// the purchases that its write applies (Profile.TakePurchases after the
+// fold) to the bucket's journal with XADD, once its checks have passed, in
+// the step that renames the new encoding over the data: a write that
+// conflicts or is refused journals nothing, and its retry journals the
+// purchases of its own fold, from the profile it then replaces. ApplyBatch
+// journals in the same pipelined scripts. An entry is one field, p, the
+// purchase in a compact binary form of a few dozen bytes (Items and Prior
+// are sorted, and their ids stored by the prefix they share with the one
+// before).
+//
+// Redis gives an entry its id (the server's clock in milliseconds and a
+// sequence number) when the script runs, and a stream's ids only grow, so
+// the entries of a bucket are in the order their writes committed.
+// Purchases keeps in its cursor the id of the last entry it returned from
+// each bucket, and reads each bucket after that id (XRANGE with an
+// exclusive start, all buckets in one pipeline): an entry committed after
+// a read has a greater id than any read before it, so a later call returns
+// it, and no entry is returned twice. Across buckets there is no order to
+// keep. A cursor takes 2 to 5 bytes per bucket it has read from (about
+// 7 KB of text for all 1024).
+//
+// Reading 1024 streams is 1024 commands. So that a reader polling an idle
+// journal does not send them at every poll, each write that journals a
+// purchase increments the tick key after its script has run: at the end
+// of the same pipeline for a *goredis.Client, which sends a pipeline in
+// order on one connection, or with a command of its own once the scripts
+// have answered for other clients (a Cluster runs a pipeline on several
+// nodes at once). Purchases reads the tick first: if this Store found the
+// same cursor at the end of the journal while the tick had the same
+// value, less than a minute ago, nothing was journaled since, and it
+// returns without reading the streams; an idle poll is one GET. A writer
+// that fails between its script and the tick delays the purchases it
+// journaled by that minute at most.
+//
+// TrimPurchases trims each bucket's journal with XTRIM MINID, as an
+// entry's id holds the server's time when it was journaled. The journal
+// grows until it is trimmed (rules/assoc trims it after each snapshot);
+// a cursor from before a trim reads on from the oldest entry kept. Delete
+// and Expire leave the journal as it is. The exclusive XRANGE start and
+// XTRIM MINID need Redis 6.2 or later.
+//
+// # Durability
 //
 // Writes are as durable as the server's persistence settings make them
 // (RDB snapshots or the append-only file): Redis acknowledges a write once
@@ -202,9 +253,9 @@ const defaultChunk = 512
 // Scripts. The KEYS of casScript, deleteScript and expireScript are the
 // keys of one profile that Store.keys returns, in the order of the k*
 // constants (data, version, bucket index, tombstone, bucket counts,
-// counted set, bucket recheck index), then for casScript the staging key.
-// They all hold the same hash tag, so each script touches one Cluster
-// slot.
+// counted set, bucket recheck index), then for casScript the staging key
+// and, if the write journals purchases, the bucket's journal. They all
+// hold the same hash tag, so each script touches one Cluster slot.
 
 // Indices of the keys that Store.keys returns.
 const (
@@ -215,7 +266,11 @@ const (
 	kCounts         // the bucket's counts
 	kCounted        // the count keys the stored profile counts for
 	kDue            // the bucket's index by Recheck
-	nKeys
+	nKeys           // the keys of deleteScript and expireScript
+
+	kStaging = nKeys     // casScript's staging key, set for each write
+	kJournal = nKeys + 1 // the bucket's journal, for casScript if it journals
+	nAllKeys = nKeys + 2
 )
 
 // uncountLua defines uncount(counts, counted), which takes a profile out
@@ -232,17 +287,19 @@ end
 
 // casScript writes the profile if its version is still ARGV[1] and it has
 // no tombstone, by renaming the staging key over the data, and updates
-// the bucket's indexes and counts with it. ARGV: expected version, new
-// version, LastSeen score, id, channel, recheck ("" leaves the recheck
-// index as it is, "-" takes the id out, a score puts it in), uncount ("1"
-// to take the profile out of the counts before adding, for a stored
-// profile that is not Counted), then the count deltas (store.CountDelta)
-// as pairs of a key and "1" or "-1". A delta changes a count only if it
-// changes the counted set, so that the counts are always the sums of the
-// bucket's counted sets. Returns 1 when written, 0 on a version conflict,
-// -1 if the staging key is gone (expired, or lost in a resharding), -2 if
-// the profile was erased. A version without data (its profile deleted by
-// hand) counts as no profile.
+// the bucket's indexes, counts and journal with it. ARGV: expected
+// version, new version, LastSeen score, id, channel, recheck ("" leaves
+// the recheck index as it is, "-" takes the id out, a score puts it in),
+// uncount ("1" to take the profile out of the counts before adding, for a
+// stored profile that is not Counted), the number n of purchases the fold
+// applied, those n purchases encoded (appendPurchase), each added to the
+// bucket's journal with an id Redis assigns, then the count deltas
+// (store.CountDelta) as pairs of a key and "1" or "-1". A delta changes a
+// count only if it changes the counted set, so that the counts are always
+// the sums of the bucket's counted sets. Returns 1 when written, 0 on a
+// version conflict, -1 if the staging key is gone (expired, or lost in a
+// resharding), -2 if the profile was erased. A version without data (its
+// profile deleted by hand) counts as no profile.
 var casScript = goredis.NewScript(uncountLua + `
 if redis.call('EXISTS', KEYS[4]) == 1 then
 	redis.call('DEL', KEYS[8])
@@ -260,7 +317,9 @@ redis.call('PERSIST', KEYS[1])
 redis.call('SET', KEYS[2], ARGV[2])
 redis.call('ZADD', KEYS[3], ARGV[3], ARGV[4])
 if ARGV[7] == '1' then uncount(KEYS[5], KEYS[6]) end
-for i = 8, #ARGV, 2 do
+local nj = tonumber(ARGV[8])
+for i = 9, 8 + nj do redis.call('XADD', KEYS[9], '*', 'p', ARGV[i]) end
+for i = 9 + nj, #ARGV, 2 do
 	local k, n = ARGV[i], tonumber(ARGV[i + 1])
 	local changed
 	if n > 0 then changed = redis.call('SADD', KEYS[6], k) else changed = redis.call('SREM', KEYS[6], k) end
@@ -336,6 +395,11 @@ type Store struct {
 	maxRetries int
 	tombTTL    time.Duration
 	chunk      int // defaultChunk; smaller in tests
+	// ordered: the client runs a pipeline in order on one connection (a
+	// *goredis.Client), so the journal's tick can follow the writes in
+	// their own pipeline (see Store.cas).
+	ordered bool
+	jmemo   journalMemo
 
 	locks  idLocks // serialise this process's writers of one id
 	token  string  // makes staging keys unique to this Store
@@ -357,6 +421,7 @@ var (
 	_ store.Rechecker    = (*Store)(nil)
 	_ store.Scanner      = (*Store)(nil)
 	_ store.Documents    = (*Store)(nil)
+	_ store.Journal      = (*Store)(nil)
 )
 
 // New returns a store that keeps profiles through client, which the caller
@@ -379,7 +444,9 @@ func New(client goredis.UniversalClient, opts Options) (*Store, error) {
 		done:       make(chan struct{}),
 		chunk:      defaultChunk,
 		token:      newToken(),
+		jmemo:      journalMemo{ttl: journalRecheck},
 	}
+	_, s.ordered = client.(*goredis.Client)
 	if s.prefix == "" {
 		s.prefix = DefaultPrefix
 	}
@@ -454,17 +521,20 @@ func (s *Store) indexKey(b uint32) string  { return s.bucketTag(b) + "seen" }
 func (s *Store) countsKey(b uint32) string { return s.bucketTag(b) + "counts" }
 func (s *Store) dueKey(b uint32) string    { return s.bucketTag(b) + "due" }
 func (s *Store) scanKey(b uint32) string   { return s.bucketTag(b) + "scan" }
+func (s *Store) journalKey(b uint32) string {
+	return s.bucketTag(b) + keySuffixes[kJournal] // as Store.keys has it
+}
 
 // keySuffixes follow the bucket tag in the keys that Store.keys returns,
 // in the order of the k* constants; those ending in ':' are followed by
-// the id.
-var keySuffixes = [nKeys]string{kData: "p:", kVersion: "v:", kSeen: "seen", kTomb: "t:",
-	kCounts: "counts", kCounted: "k:", kDue: "due"}
+// the id. The staging key has none: it is made for each write.
+var keySuffixes = [nAllKeys]string{kData: "p:", kVersion: "v:", kSeen: "seen", kTomb: "t:",
+	kCounts: "counts", kCounted: "k:", kDue: "due", kJournal: "journal"}
 
 // keys returns the keys of id in the order of the k* constants, the KEYS
-// of the scripts, with room for one more (the staging key). They are
-// parts of one string, built with one allocation: the write path makes
-// them for every profile it writes.
+// of the scripts, with the staging key "": keys(id)[:nKeys] for
+// deleteScript and expireScript. They are parts of one string, built with
+// one allocation: the write path makes them for every profile it writes.
 func (s *Store) keys(id string) []string {
 	var buf [64]byte
 	tag := append(buf[:0], s.prefix...)
@@ -472,7 +542,10 @@ func (s *Store) keys(id string) []string {
 	tag = strconv.AppendUint(tag, uint64(bucketOf(id)), 16)
 	tag = append(tag, "}:"...)
 	size := 0
-	for _, suf := range keySuffixes {
+	for i, suf := range keySuffixes {
+		if i == kStaging {
+			continue
+		}
 		size += len(tag) + len(suf)
 		if strings.HasSuffix(suf, ":") {
 			size += len(id)
@@ -480,17 +553,19 @@ func (s *Store) keys(id string) []string {
 	}
 	var sb strings.Builder
 	sb.Grow(size)
-	var ends [nKeys]int
+	var ends [nAllKeys]int
 	for i, suf := range keySuffixes {
-		sb.Write(tag)
-		sb.WriteString(suf)
-		if strings.HasSuffix(suf, ":") {
-			sb.WriteString(id)
+		if i != kStaging {
+			sb.Write(tag)
+			sb.WriteString(suf)
+			if strings.HasSuffix(suf, ":") {
+				sb.WriteString(id)
+			}
 		}
 		ends[i] = sb.Len()
 	}
 	all := sb.String()
-	out := make([]string, nKeys, nKeys+1)
+	out := make([]string, nAllKeys)
 	start := 0
 	for i, end := range ends {
 		out[i], start = all[start:end], end
@@ -602,6 +677,8 @@ type update struct {
 	deltas  []store.Delta // the count changes from the loaded profile to final
 	uncount bool          // the loaded profile is not Counted: count final afresh
 	recheck string        // casScript's recheck argument
+	journal [][]byte      // the purchases final applied, encoded (appendPurchase)
+	jbuf    []byte        // holds journal
 	err     error
 }
 
@@ -715,6 +792,14 @@ func (s *Store) fold(u *update, batches []store.Batch, out []*store.Profile) {
 	}
 	p.Counted = true // before the fold, so that the copies it makes have it too
 	u.final = fold.Batches(s.lim, p, batches, u.idx, out)
+	// The purchases of this fold, from the profile loaded for this
+	// attempt: a retry after a conflict folds, and journals, anew.
+	u.journal, u.jbuf = u.journal[:0], u.jbuf[:0]
+	for _, pu := range u.final.TakePurchases() {
+		start := len(u.jbuf)
+		u.jbuf = appendPurchase(u.jbuf, &pu)
+		u.journal = append(u.journal, u.jbuf[start:])
+	}
 	u.deltas = store.KeyDelta(was, store.CountKeys(nowBuf[:0], u.final))
 	u.uncount = !counted
 	switch {
@@ -735,9 +820,19 @@ func (s *Store) fold(u *update, batches []store.Batch, out []*store.Profile) {
 // encoding under a staging key, then the compare-and-swap script. It
 // returns the updates that lost to a concurrent writer, and marks erased
 // those that a tombstone refused.
+//
+// If an update journals purchases, the journal's tick is incremented
+// after the scripts have run (see Journal in the package documentation):
+// at the end of the same pipeline when the client runs it in order on one
+// connection, otherwise once their results are in, if one journaled.
 func (s *Store) cas(ctx context.Context, us []*update) ([]*update, error) {
 	staging := make([]string, len(us))
 	sets := make([]*goredis.StatusCmd, len(us))
+	var tail func(goredis.Pipeliner)
+	var ticks []*goredis.IntCmd
+	if s.ordered && slices.ContainsFunc(us, func(u *update) bool { return len(u.journal) > 0 }) {
+		tail = func(pipe goredis.Pipeliner) { ticks = append(ticks, pipe.Incr(ctx, s.tickKey())) }
+	}
 	cmds, err := s.runPipelined(ctx, casScript, len(us),
 		func(pipe goredis.Pipeliner, i int) {
 			u := us[i]
@@ -746,13 +841,21 @@ func (s *Store) cas(ctx context.Context, us []*update) ([]*update, error) {
 		},
 		func(i int) ([]string, []any) {
 			u := us[i]
-			keys := append(u.keys[:nKeys], staging[i])
+			keys := u.keys
+			keys[kStaging] = staging[i]
+			if len(u.journal) == 0 {
+				keys = keys[:kStaging+1] // no key the script does not use
+			}
 			uncount := ""
 			if u.uncount {
 				uncount = "1"
 			}
-			args := make([]any, 7, 7+2*len(u.deltas))
+			args := make([]any, 8, 8+len(u.journal)+2*len(u.deltas))
 			args[0], args[1], args[2], args[3], args[4], args[5], args[6] = u.expect, u.final.Version, score(u.final.LastSeen), u.id, s.channel, u.recheck, uncount
+			args[7] = len(u.journal)
+			for _, j := range u.journal {
+				args = append(args, j)
+			}
 			for _, d := range u.deltas {
 				n := "1"
 				if d.N < 0 {
@@ -761,11 +864,12 @@ func (s *Store) cas(ctx context.Context, us []*update) ([]*update, error) {
 				args = append(args, d.Key, n)
 			}
 			return keys, args
-		})
+		}, tail)
 	if err != nil {
 		return nil, fmt.Errorf("write %d profiles: %w", len(us), err)
 	}
 	var conflicted []*update
+	journaled := false
 	for i, u := range us {
 		if err := sets[i].Err(); err != nil {
 			return nil, fmt.Errorf("stage profile %q: %w", u.id, err)
@@ -776,6 +880,7 @@ func (s *Store) cas(ctx context.Context, us []*update) ([]*update, error) {
 		}
 		switch n {
 		case 1:
+			journaled = journaled || len(u.journal) > 0
 		case -2:
 			u.erased = true
 		default: // 0: version conflict; -1: staged value gone, write again
@@ -788,15 +893,27 @@ func (s *Store) cas(ctx context.Context, us []*update) ([]*update, error) {
 		bufpool.Put(u.buf)
 		u.buf = nil
 	}
+	for _, c := range ticks {
+		if err := c.Err(); err != nil {
+			return nil, fmt.Errorf("tick the journal: %w", err)
+		}
+	}
+	if journaled && tail == nil {
+		if err := s.client.Incr(ctx, s.tickKey()).Err(); err != nil {
+			return nil, fmt.Errorf("tick the journal: %w", err)
+		}
+	}
 	return conflicted, nil
 }
 
 // runPipelined runs script n times in one pipeline with EVALSHA, each call
 // preceded by what before(pipe, i) adds to the pipeline, if before is not
-// nil. Calls that fail because the server did not have the script cached
+// nil, and the calls followed by what tail adds, if tail is not nil.
+// Calls that fail because the server did not have the script cached
 // (after a restart or SCRIPT FLUSH) are run once more with EVAL, without
-// before. The returned commands hold the results.
-func (s *Store) runPipelined(ctx context.Context, script *goredis.Script, n int, before func(pipe goredis.Pipeliner, i int), call func(i int) ([]string, []any)) ([]*goredis.Cmd, error) {
+// before, in a pipeline that tail ends too. The returned commands hold the
+// results.
+func (s *Store) runPipelined(ctx context.Context, script *goredis.Script, n int, before func(pipe goredis.Pipeliner, i int), call func(i int) ([]string, []any), tail func(pipe goredis.Pipeliner)) ([]*goredis.Cmd, error) {
 	cmds := make([]*goredis.Cmd, n)
 	pipe := s.client.Pipeline()
 	for i := range n {
@@ -805,6 +922,9 @@ func (s *Store) runPipelined(ctx context.Context, script *goredis.Script, n int,
 		}
 		keys, args := call(i)
 		cmds[i] = script.EvalSha(ctx, pipe, keys, args...)
+	}
+	if tail != nil {
+		tail(pipe)
 	}
 	if _, err := pipe.Exec(ctx); err != nil && !isNoScript(err) {
 		return nil, err
@@ -822,6 +942,9 @@ func (s *Store) runPipelined(ctx context.Context, script *goredis.Script, n int,
 	for _, i := range retry {
 		keys, args := call(i)
 		cmds[i] = script.Eval(ctx, pipe, keys, args...)
+	}
+	if tail != nil {
+		tail(pipe)
 	}
 	if _, err := pipe.Exec(ctx); err != nil {
 		return nil, err
@@ -912,7 +1035,7 @@ func (s *Store) Delete(ctx context.Context, id string) error {
 	if err := store.Check(ctx, s.closed.Load(), id); err != nil {
 		return err
 	}
-	if err := deleteScript.Run(ctx, s.client, s.keys(id), id, s.channel, store.Change{ID: id, Deleted: true}.String(), max(s.tombTTL.Milliseconds(), 1)).Err(); err != nil {
+	if err := deleteScript.Run(ctx, s.client, s.keys(id)[:nKeys], id, s.channel, store.Change{ID: id, Deleted: true}.String(), max(s.tombTTL.Milliseconds(), 1)).Err(); err != nil {
 		return s.wrap(err, "delete profile %q", id)
 	}
 	return nil
@@ -1024,8 +1147,8 @@ func (s *Store) Expire(ctx context.Context, before time.Time) (int, error) {
 			return total, nil
 		}
 		cmds, err := s.runPipelined(ctx, expireScript, len(ids), nil, func(i int) ([]string, []any) {
-			return s.keys(ids[i]), []any{ids[i], max, s.channel}
-		})
+			return s.keys(ids[i])[:nKeys], []any{ids[i], max, s.channel}
+		}, nil)
 		if err != nil {
 			return total, s.wrap(err, "expire profiles last seen before %s", before.Format(time.RFC3339Nano))
 		}
@@ -1150,7 +1273,7 @@ func (s *Store) Scan(ctx context.Context, cursor string, max int) ([]*store.Prof
 			}
 			bi := uint32(b + i)
 			return []string{s.indexKey(bi), s.scanKey(bi)}, []any{from, want, scanTTL.Milliseconds()}
-		})
+		}, nil)
 		if err != nil {
 			return nil, "", s.wrap(err, "scan profiles from bucket %x", b)
 		}
