@@ -142,6 +142,7 @@ type Core struct {
 	// The segment jobs (jobs.go).
 	counts    bool           // the store keeps aggregates: segments are always recorded
 	jobsDone  sync.WaitGroup // the jobs goroutine, until Close
+	jobSeq    atomic.Uint64  // sequence of the jobs' events (jobID)
 	jobLogged atomic.Int64   // unix nanos of the last failure logged
 	jobMu     sync.Mutex     // guards jobRetry
 	jobRetry  []store.Batch  // written by a job, not acknowledged: written again first
@@ -461,6 +462,15 @@ func (p *Core) Record(v *Visit, ev store.Event) {
 // nextID returns a new sequenced event id of this instance.
 func (p *Core) nextID() string {
 	return store.EventID(p.producer, p.seq.Add(1))
+}
+
+// jobID returns the id of the next event a segment job writes. The jobs
+// write to the store directly, not through the queue: as a producer of
+// their own, so that their writes never pass the queue's events of the
+// same profile (a store remembers a producer's events by the highest
+// sequence number it applied, and would skip the lower ones pending).
+func (p *Core) jobID() string {
+	return store.EventID(p.producer+".jobs", p.jobSeq.Add(1))
 }
 
 // flushSoon asks the flusher to write now rather than at the next

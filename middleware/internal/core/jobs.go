@@ -217,7 +217,7 @@ func (p *Core) reclassify(prof *store.Profile, now time.Time, force bool) (store
 	if segs == nil {
 		segs = []string{}
 	}
-	ev := store.Event{ID: p.nextID(), Type: store.TypeSegments, Time: now,
+	ev := store.Event{ID: p.jobID(), Type: store.TypeSegments, Time: now,
 		Classified: &store.Classification{Visitor: prof.ID, Was: prof.Segments, Segments: segs, Until: until,
 			Version: max(prof.Version, 1)}}
 	return store.Batch{ID: prof.ID, Events: []store.Event{ev}}, true

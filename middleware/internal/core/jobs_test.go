@@ -124,3 +124,29 @@ func TestRecheckLosesToANewerWrite(t *testing.T) {
 		t.Fatalf("changes reported: %+v, want one exit from recent", got)
 	}
 }
+
+// TestJobWritesDoNotPassTheQueue: a job's write to a profile whose events
+// still wait in the queue does not make the store skip them: the jobs
+// write as a producer of their own.
+func TestJobWritesDoNotPassTheQueue(t *testing.T) {
+	st := memory.New(store.Limits{})
+	c := jobCore(t, st, time.Now, func(SegmentChange) {})
+	ctx := context.Background()
+	_, ck := newVisitor(t, c)
+	v := returning(t, c, ck)
+	c.Record(v, track("visit"))
+	flushAll(t, c)
+	c.Record(v, track("buy")) // waits in the queue
+	p, err := st.Load(ctx, v.ID())
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, ok := c.reclassify(p, time.Now(), true)
+	if !ok || !c.writeJob(ctx, []store.Batch{b}) {
+		t.Fatal("the job wrote nothing")
+	}
+	flushAll(t, c)
+	if p := load(t, st, v.ID()); p.Counts["buy"] != 1 {
+		t.Fatalf("after a job's write and the flush, buy counted %d times, want 1", p.Counts["buy"])
+	}
+}
