@@ -19,18 +19,24 @@
 //   - "tombstones": the id of a profile erased by Delete → when its
 //     tombstone expires, in Unix nanoseconds (8 bytes, big-endian).
 //   - "documents": the name of a document (store.Documents) → its bytes.
+//   - "journal": the journal of store.Journal: a sequence number of the
+//     bucket, 8 bytes big-endian → a purchase: when it was journaled (Unix
+//     nanoseconds, 8 bytes big-endian), the profile's id, the time of the
+//     order, the ids and categories of its items and the ids bought
+//     before, front-coded (they are sorted), with varint lengths: some 18
+//     bytes, and 2 per item and per id bought before, besides the ids.
 //   - "meta": the layout's version, checked by Open, and while a file of
 //     layout 1 is being upgraded, how far the upgrade has gone.
 //
 // Apply, ApplyBatch, Delete and Expire change the two indexes and the
-// counts in the same transaction as the profiles they come from, so they
-// are never out of step with the profiles, even across a crash: a count
-// is changed by store.CountDelta of the stored profile a transaction
-// replaces and the one it writes, and bbolt runs one writing transaction
-// at a time, so no two writes of a profile can both count from the same
-// old version. Counts reads the counts bucket, and Due the recheck index,
-// in one read transaction: a consistent snapshot, whatever the number of
-// profiles.
+// counts in the same transaction as the profiles they come from, and Apply
+// and ApplyBatch append to the journal in it, so they are never out of
+// step with the profiles, even across a crash: a count is changed by
+// store.CountDelta of the stored profile a transaction replaces and the
+// one it writes, and bbolt runs one writing transaction at a time, so no
+// two writes of a profile can both count from the same old version.
+// Counts reads the counts bucket, and Due the recheck index, in one read
+// transaction: a consistent snapshot, whatever the number of profiles.
 //
 // Files of layout 1, written before the store kept aggregates, are
 // upgraded by Open: it counts every profile once, sets its
@@ -39,6 +45,40 @@
 // interrupted by a crash resumes at the next Open. The file is marked
 // layout 2 before the upgrade starts, so that an earlier version of
 // tailor, which would write profiles without counting them, refuses it.
+//
+// The journal came later, in layout 2 still: Open adds its bucket to a
+// file that has none, whose journal then starts empty (profiles do not
+// keep their orders, so there is nothing to fill it with). An earlier
+// version of tailor still opens such a file, and would apply purchases
+// without journaling them: a gap in what a model learns from, but nothing
+// wrong in profiles or counts, unlike a write that does not count.
+//
+// # Journal
+//
+// Apply and ApplyBatch journal each purchase that their folds applied
+// (store.Profile.TakePurchases of the profile written) in the transaction
+// that writes the profile, under the bucket's next sequence number
+// (bbolt's NextSequence, kept in the bucket and so part of the
+// transaction): the purchase is journaled if and only if the write
+// commits, once, as a transaction that fails rolls back its entries and
+// the sequence with them, and a write never conflicts, so never reruns a
+// fold. bbolt runs one writing transaction at a time and a read
+// transaction sees the commits made before it began, so the sequence
+// numbers a reader finds are every number up to the last committed (but
+// those trimmed): a commit after a reader passed a cursor has a number
+// above it. The cursor of Purchases is the last number returned, in
+// decimal; Purchases reads up to 1024 entries per read transaction, and
+// with nothing new it costs one read transaction and one seek in the
+// file's memory map, with no system call.
+//
+// TrimPurchases deletes entries from the start of the bucket, which is
+// in commit order, while they were journaled before its time; the bucket's
+// sequence stays, so numbers are never reused and a cursor from before
+// the trim resumes at the oldest entry kept. The time journaled is taken
+// in the writing transaction, so it precedes the commit, when readers
+// can see the entry, by up to the commit's duration (its fsync): trim
+// before the time a reader reached its cursor less a margin. Delete and
+// Expire leave the journal as it is.
 //
 // # Tombstones
 //
@@ -191,6 +231,7 @@ var (
 	_ store.Rechecker    = (*Store)(nil)
 	_ store.Scanner      = (*Store)(nil)
 	_ store.Documents    = (*Store)(nil)
+	_ store.Journal      = (*Store)(nil)
 	_ store.Leaser       = (*Store)(nil)
 )
 
@@ -250,7 +291,7 @@ func Open(path string, opts Options) (*Store, error) {
 			return fmt.Errorf("layout version %q, this version of tailor reads %q", v, layoutVersion)
 		}
 		upgrade = meta.Get(keyUpgrade) != nil
-		for _, b := range [][]byte{bucketProfiles, bucketLastSeen, bucketTombs, bucketRecheck, bucketCounts, bucketDocs} {
+		for _, b := range [][]byte{bucketProfiles, bucketLastSeen, bucketTombs, bucketRecheck, bucketCounts, bucketDocs, bucketJournal} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return err
 			}
@@ -428,7 +469,8 @@ type update struct {
 	oldRecheck []byte // the stored recheck key; nil if none
 	delta      []store.Delta
 	final      *store.Profile
-	buf        *[]byte // holds enc; back to the pool once the transaction ends
+	purchases  []store.Purchase // applied by the fold, to journal
+	buf        *[]byte          // holds enc; back to the pool once the transaction ends
 	enc        []byte
 	err        error
 }
@@ -437,7 +479,8 @@ type update struct {
 // fills out, leaving nil the profiles of ids with a live tombstone. Reads
 // happen first, then the folds in parallel (the transaction is not touched
 // meanwhile, so the read values stay valid), then the writes: profiles,
-// their index entries and the counts.
+// their index entries, the purchases the folds applied to the journal, and
+// the counts.
 func (s *Store) apply(ctx context.Context, batches []store.Batch, out []*store.Profile) error {
 	byID := make(map[string]*update, len(batches))
 	var us []*update
@@ -481,6 +524,7 @@ func (s *Store) apply(ctx context.Context, batches []store.Batch, out []*store.P
 			}
 		}
 		recheck := tx.Bucket(bucketRecheck)
+		var journal *journalEntries // made at the first purchase
 		var ds []store.Delta
 		for _, u := range live {
 			if err := profiles.Put([]byte(u.id), u.enc); err != nil {
@@ -492,16 +536,24 @@ func (s *Store) apply(ctx context.Context, batches []store.Batch, out []*store.P
 			if err := reindex(recheck, u.oldRecheck, recheckKey(u.final, u.id)); err != nil {
 				return fmt.Errorf("index the recheck of profile %q: %w", u.id, err)
 			}
+			if len(u.purchases) > 0 {
+				if journal == nil {
+					journal = newJournalEntries(tx, time.Now())
+				}
+				if err := journal.put(u.purchases); err != nil {
+					return err
+				}
+			}
 			ds = append(ds, u.delta...)
 		}
 		return addCounts(tx.Bucket(bucketCounts), ds)
 	})
 }
 
-// fold decodes u's profile, applies its batches, encodes the result and
-// works out the change of the counts: store.CountDelta of the stored
-// profile and the result, taken from the count keys of the stored profile
-// before it is folded in place.
+// fold decodes u's profile, applies its batches, encodes the result,
+// takes the purchases it applied and works out the change of the counts:
+// store.CountDelta of the stored profile and the result, taken from the
+// count keys of the stored profile before it is folded in place.
 func (s *Store) fold(u *update, batches []store.Batch, out []*store.Profile) {
 	p := store.New(u.id)
 	var wasBuf, nowBuf [16]string
@@ -521,6 +573,7 @@ func (s *Store) fold(u *update, batches []store.Batch, out []*store.Profile) {
 	}
 	p.Counted = true
 	u.final = fold.Batches(s.lim, p, batches, u.idx, out)
+	u.purchases = u.final.TakePurchases()
 	u.delta = store.KeyDelta(was, store.CountKeys(nowBuf[:0], u.final))
 	u.buf = bufpool.Get()
 	u.enc, u.err = fold.Encode(u.buf, u.final)

@@ -31,7 +31,7 @@ func open(t *testing.T, path string, opts bolt.Options) *bolt.Store {
 	return s
 }
 
-func tempPath(t *testing.T) string {
+func tempPath(t testing.TB) string {
 	return filepath.Join(t.TempDir(), "tailor.db")
 }
 

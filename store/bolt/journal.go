@@ -1,0 +1,348 @@
+package bolt
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	bbolt "go.etcd.io/bbolt"
+
+	"github.com/tailorhq/tailor/store"
+)
+
+// bucketJournal holds the journal of store.Journal: a sequence number of
+// the bucket (NextSequence), 8 bytes big-endian, → an entry of
+// appendEntry.
+var bucketJournal = []byte("journal")
+
+// journalChunk is how many entries Purchases reads per read transaction
+// and TrimPurchases deletes per write transaction, so that neither holds
+// up writers for long.
+const journalChunk = 1024
+
+// journalEntries appends the purchases taken from the profiles of an
+// apply to the journal, each under the bucket's next sequence number, in
+// the apply's write transaction, at being when they are journaled. The
+// entries are encoded into one buffer, which bbolt needs to stay as it is
+// until the transaction ends: appending only ever writes past what the
+// earlier entries use, so their slices stay valid when it grows.
+type journalEntries struct {
+	b   *bbolt.Bucket
+	at  int64 // Unix nanoseconds
+	buf []byte
+}
+
+func newJournalEntries(tx *bbolt.Tx, at time.Time) *journalEntries {
+	b := tx.Bucket(bucketJournal)
+	// Keys only ever go at the end: split pages are left full.
+	b.FillPercent = 1
+	return &journalEntries{b: b, at: at.UnixNano()}
+}
+
+func (j *journalEntries) put(ps []store.Purchase) error {
+	for i := range ps {
+		seq, err := j.b.NextSequence()
+		if err != nil {
+			return fmt.Errorf("journal a purchase of profile %q: %w", ps[i].ID, err)
+		}
+		start := len(j.buf)
+		j.buf = appendEntry(j.buf, j.at, &ps[i])
+		if err := j.b.Put(seqKey(seq), j.buf[start:len(j.buf):len(j.buf)]); err != nil {
+			return fmt.Errorf("journal a purchase of profile %q: %w", ps[i].ID, err)
+		}
+	}
+	return nil
+}
+
+func seqKey(seq uint64) []byte { return binary.BigEndian.AppendUint64(make([]byte, 0, 8), seq) }
+
+// Purchases implements store.Journal. The cursor is the sequence number of
+// the last purchase returned, in decimal. Sequence numbers are taken in
+// the writing transaction, and bbolt runs one at a time and shows readers
+// only what has been committed, so the numbers a reader can see are all
+// those up to the last committed one (but those trimmed): none can appear
+// later below a cursor already returned. With nothing new, Purchases is
+// one read transaction and one seek in the file's memory map: no system
+// call, no disk read once the page is cached.
+func (s *Store) Purchases(ctx context.Context, cursor string, max int) ([]store.Purchase, string, error) {
+	if s.closed.Load() {
+		return nil, "", store.ErrClosed
+	}
+	if max < 1 {
+		return nil, "", fmt.Errorf("tailor/store/bolt: read of %d purchases of the journal, fewer than 1", max)
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, "", err
+	}
+	var after uint64
+	if cursor != "" {
+		n, err := strconv.ParseUint(cursor, 10, 64)
+		if err != nil {
+			return nil, "", fmt.Errorf("tailor/store/bolt: journal cursor %q: not a cursor of this store (a decimal sequence number)", cursor)
+		}
+		after = n
+	}
+	var out []store.Purchase
+	for more := true; more && len(out) < max; {
+		if s.closed.Load() {
+			return nil, "", store.ErrClosed
+		}
+		if err := ctx.Err(); err != nil {
+			return nil, "", err
+		}
+		err := s.db.View(func(tx *bbolt.Tx) error {
+			j := tx.Bucket(bucketJournal)
+			if last := j.Sequence(); after > last {
+				return fmt.Errorf("cursor %q is past the last purchase journaled, %d: a cursor of another file?", cursor, last)
+			}
+			c := j.Cursor()
+			k, v := c.Seek(seqKey(after + 1))
+			for n := min(max-len(out), journalChunk); k != nil && n > 0; k, v = c.Next() {
+				if len(k) != 8 {
+					return fmt.Errorf("malformed journal key %q", k)
+				}
+				seq := binary.BigEndian.Uint64(k)
+				p, _, err := decodeEntry(v) // copies v
+				if err != nil {
+					return fmt.Errorf("journal entry %d: %w", seq, err)
+				}
+				out = append(out, p)
+				after = seq
+				n--
+			}
+			more = k != nil
+			return nil
+		})
+		if err != nil {
+			return nil, "", s.wrap(err, "read the journal after %q", cursor)
+		}
+	}
+	if len(out) == 0 {
+		return nil, cursor, nil
+	}
+	return out, strconv.FormatUint(after, 10), nil
+}
+
+// TrimPurchases implements store.Journal: it deletes entries from the
+// start of the journal, which is in the order they were committed, while
+// they were journaled before before, journalChunk per write transaction.
+// The bucket's sequence is kept, so later purchases are numbered after
+// every cursor handed out, and a cursor from before the trim resumes at
+// the oldest entry kept.
+func (s *Store) TrimPurchases(ctx context.Context, before time.Time) error {
+	for {
+		if s.closed.Load() {
+			return store.ErrClosed
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		full := false
+		err := s.db.Update(func(tx *bbolt.Tx) error {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			j := tx.Bucket(bucketJournal)
+			var keys [][]byte
+			c := j.Cursor()
+			for k, v := c.First(); k != nil && len(keys) < journalChunk; k, v = c.Next() {
+				if len(v) < 8 {
+					return fmt.Errorf("malformed journal entry %x: %d bytes", k, len(v))
+				}
+				if !time.Unix(0, int64(binary.BigEndian.Uint64(v))).Before(before) {
+					break
+				}
+				keys = append(keys, bytes.Clone(k))
+			}
+			full = len(keys) == journalChunk
+			for _, k := range keys {
+				if err := j.Delete(k); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return s.wrap(err, "trim the journal before %s", before.Format(time.RFC3339Nano))
+		}
+		if !full {
+			return nil
+		}
+	}
+}
+
+// appendEntry appends the journal entry of p, journaled at at (Unix
+// nanoseconds), to b:
+//
+//   - at: 8 bytes big-endian, first so that TrimPurchases reads it alone;
+//   - the profile id: its length (uvarint), its bytes;
+//   - p.Time: its seconds less at's (varint: a few bytes, the order being
+//     recent), its nanoseconds (uvarint);
+//   - the items: their number (uvarint), then per item its id and its
+//     category, as the id;
+//   - the prior ids: their number, then per id, as they are sorted, the
+//     length of the prefix it shares with the one before (uvarint) and the
+//     rest, as the id.
+//
+// A field (the time's seconds) that overflows wraps around and is read
+// back the same.
+func appendEntry(b []byte, at int64, p *store.Purchase) []byte {
+	b = binary.BigEndian.AppendUint64(b, uint64(at))
+	b = appendString(b, p.ID)
+	b = binary.AppendVarint(b, p.Time.Unix()-floorDiv(at, 1e9))
+	b = binary.AppendUvarint(b, uint64(p.Time.Nanosecond()))
+	b = binary.AppendUvarint(b, uint64(len(p.Items)))
+	for _, it := range p.Items {
+		b = appendString(b, it.ID)
+		b = appendString(b, it.Category)
+	}
+	b = binary.AppendUvarint(b, uint64(len(p.Prior)))
+	prev := ""
+	for _, id := range p.Prior {
+		n := 0
+		for n < len(prev) && n < len(id) && prev[n] == id[n] {
+			n++
+		}
+		b = binary.AppendUvarint(b, uint64(n))
+		b = appendString(b, id[n:])
+		prev = id
+	}
+	return b
+}
+
+func appendString(b []byte, s string) []byte {
+	b = binary.AppendUvarint(b, uint64(len(s)))
+	return append(b, s...)
+}
+
+// floorDiv is a/b rounded down, for the seconds of Unix nanoseconds
+// before 1970.
+func floorDiv(a, b int64) int64 {
+	q := a / b
+	if a%b < 0 {
+		q--
+	}
+	return q
+}
+
+var errEntry = errors.New("malformed entry")
+
+// zeroUnix is the Unix seconds of the zero time.Time, which a Purchase
+// of an event without a time has.
+var zeroUnix = time.Time{}.Unix()
+
+// decodeEntry decodes what appendEntry appended. The strings share one
+// copy of v, so the result stays valid after the transaction.
+func decodeEntry(v []byte) (store.Purchase, time.Time, error) {
+	if len(v) < 8 {
+		return store.Purchase{}, time.Time{}, errEntry
+	}
+	at := int64(binary.BigEndian.Uint64(v))
+	d := entryDecoder{s: string(v[8:])}
+	p := store.Purchase{ID: d.str()}
+	sec := floorDiv(at, 1e9) + d.varint()
+	nsec := d.uvarint()
+	switch {
+	case nsec >= 1e9:
+		d.fail()
+	case sec != zeroUnix || nsec != 0:
+		p.Time = time.Unix(sec, int64(nsec)).UTC()
+	}
+	if n := d.count(2); n > 0 {
+		p.Items = make([]store.Item, n)
+		for i := range p.Items {
+			p.Items[i] = store.Item{ID: d.str(), Category: d.str()}
+		}
+	}
+	if n := d.count(2); n > 0 {
+		p.Prior = make([]string, n)
+		prev := ""
+		for i := range p.Prior {
+			shared := d.uvarint()
+			rest := d.str()
+			if shared > uint64(len(prev)) {
+				d.fail()
+				break
+			}
+			if shared == 0 {
+				p.Prior[i] = rest
+			} else {
+				p.Prior[i] = prev[:shared] + rest
+			}
+			prev = p.Prior[i]
+		}
+	}
+	if d.err == nil && d.s != "" {
+		d.fail() // trailing bytes
+	}
+	if d.err != nil {
+		return store.Purchase{}, time.Time{}, d.err
+	}
+	return p, time.Unix(0, at), nil
+}
+
+// entryDecoder reads an entry; the first error sticks and every later
+// read returns zero values.
+type entryDecoder struct {
+	s   string
+	err error
+}
+
+func (d *entryDecoder) fail() {
+	d.err = errEntry
+	d.s = ""
+}
+
+func (d *entryDecoder) uvarint() uint64 {
+	var x uint64
+	var shift uint
+	for i := 0; i < len(d.s) && i < binary.MaxVarintLen64; i++ {
+		c := d.s[i]
+		if c < 0x80 {
+			if i == binary.MaxVarintLen64-1 && c > 1 {
+				break // overflows 64 bits
+			}
+			d.s = d.s[i+1:]
+			return x | uint64(c)<<shift
+		}
+		x |= uint64(c&0x7f) << shift
+		shift += 7
+	}
+	d.fail()
+	return 0
+}
+
+func (d *entryDecoder) varint() int64 {
+	ux := d.uvarint()
+	x := int64(ux >> 1)
+	if ux&1 != 0 {
+		x = ^x
+	}
+	return x
+}
+
+// count reads the length of a list whose elements take at least min bytes
+// each, refusing lengths the rest of the entry cannot hold.
+func (d *entryDecoder) count(min int) int {
+	n := d.uvarint()
+	if n > uint64(len(d.s)/min) {
+		d.fail()
+		return 0
+	}
+	return int(n)
+}
+
+func (d *entryDecoder) str() string {
+	n := d.uvarint()
+	if n > uint64(len(d.s)) {
+		d.fail()
+		return ""
+	}
+	s := d.s[:n]
+	d.s = d.s[n:]
+	return s
+}
