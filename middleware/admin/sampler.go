@@ -120,7 +120,9 @@ func (h *Handler) measure(ctx context.Context) sample {
 			s.Ranged, s.Counted, s.Complete = true, true, err == nil
 			if err != nil {
 				s.Err = err.Error()
-				h.cfg.Logger.Warn("tailor/admin: reading the segment sizes failed", "err", err)
+				if ctx.Err() == nil { // not the dashboard closing
+					h.cfg.Logger.Warn("tailor/admin: reading the segment sizes failed", "err", err)
+				}
 			}
 			s.Profiles, s.Backfill = int(a.Profiles), a.Backfill
 			for name, n := range a.Segments {
