@@ -509,21 +509,6 @@ func fill(t *testing.T, s *bolt.Store, n int, base time.Time) {
 	}
 }
 
-// bruteCounts counts the count keys of every profile Range yields.
-func bruteCounts(t *testing.T, s *bolt.Store) map[string]int64 {
-	t.Helper()
-	want := map[string]int64{}
-	if err := s.Range(t.Context(), func(p *store.Profile) bool {
-		for _, k := range store.CountKeys(nil, p) {
-			want[k]++
-		}
-		return true
-	}); err != nil {
-		t.Fatal(err)
-	}
-	return want
-}
-
 // TestAggregatesAcrossChunks reads pages larger than a read transaction's
 // chunk, and checks that counts, the recheck index and documents are in
 // the file: they survive reopening it.
@@ -575,7 +560,7 @@ func TestAggregatesAcrossChunks(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := bruteCounts(t, s); !maps.Equal(got, want) || got[store.SegmentKey("fans")] != n/3 {
+	if want := storetest.BruteCounts(t, s); !maps.Equal(got, want) || got[store.SegmentKey("fans")] != n/3 {
 		t.Fatalf("Counts after reopening = %v, brute force %v; want %d fans", got, want, n/3)
 	}
 	due, err := s.Due(ctx, base.Add(20*time.Hour), 100)
@@ -710,7 +695,7 @@ func TestUpgradeV1(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := bruteCounts(t, s); !maps.Equal(got, want) || got[store.CountProfiles] != n {
+	if want := storetest.BruteCounts(t, s); !maps.Equal(got, want) || got[store.CountProfiles] != n {
 		t.Fatalf("Counts after the upgrade = %v, brute force %v; want %d profiles", got, want, n)
 	}
 	for _, id := range []string{"p00000", "p01024", "p02499"} {
@@ -728,8 +713,8 @@ func TestUpgradeV1(t *testing.T) {
 	if err := s.Delete(ctx, "p00000"); err != nil {
 		t.Fatal(err)
 	}
-	if got, err := s.Counts(ctx); err != nil || !maps.Equal(got, bruteCounts(t, s)) {
-		t.Fatalf("Counts after writes = %v, %v; want brute force %v", got, err, bruteCounts(t, s))
+	if got, err := s.Counts(ctx); err != nil || !maps.Equal(got, storetest.BruteCounts(t, s)) {
+		t.Fatalf("Counts after writes = %v, %v; want brute force %v", got, err, storetest.BruteCounts(t, s))
 	}
 	s.Close()
 

@@ -37,21 +37,6 @@ func tagOf(s *redis.Store, id string) string {
 	return s.Prefix() + "{" + strconv.FormatUint(uint64(redis.BucketOf(id)), 16) + "}:"
 }
 
-// bruteCounts counts store.CountKeys over every profile that Range yields.
-func bruteCounts(t *testing.T, s *redis.Store) map[string]int64 {
-	t.Helper()
-	want := map[string]int64{}
-	if err := s.Range(t.Context(), func(p *store.Profile) bool {
-		for _, k := range store.CountKeys(nil, p) {
-			want[k]++
-		}
-		return true
-	}); err != nil {
-		t.Fatal(err)
-	}
-	return want
-}
-
 func mustCounts(t *testing.T, s *redis.Store) map[string]int64 {
 	t.Helper()
 	got, err := s.Counts(t.Context())
@@ -257,7 +242,7 @@ func TestCountsConcurrentStores(t *testing.T) {
 	}
 	s := newStore(t, c, redis.Options{Prefix: prefix})
 	defer s.Close()
-	if got, want := mustCounts(t, s), bruteCounts(t, s); !maps.Equal(got, want) {
+	if got, want := mustCounts(t, s), storetest.BruteCounts(t, s); !maps.Equal(got, want) {
 		t.Fatalf("Counts = %v\nbrute force over Range = %v", got, want)
 	}
 	if conflicts.Load() == 0 {
@@ -465,7 +450,7 @@ func TestCountsAfterConflict(t *testing.T) {
 			if err != nil || p.MergedInto == "" || !slices.Equal(p.Segments, []string{"buyers"}) {
 				t.Fatalf("Load(x) = %+v, %v; want merged, with the competing write's segments", p, err)
 			}
-			want := bruteCounts(t, a)
+			want := storetest.BruteCounts(t, a)
 			if got := mustCounts(t, a); !maps.Equal(got, want) {
 				t.Fatalf("Counts = %v\nbrute force over Range = %v", got, want)
 			}

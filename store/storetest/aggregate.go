@@ -14,15 +14,23 @@ import (
 	"github.com/tailorhq/tailor/store"
 )
 
-// bruteCounts counts CountKeys over every profile that Range yields.
+// bruteCounts is BruteCounts for a store that may not be a Ranger: the
+// test is skipped then.
 func bruteCounts(t *testing.T, s store.Store) map[string]int64 {
 	t.Helper()
 	r, ok := s.(store.Ranger)
 	if !ok {
 		t.Skip("store implements store.Counter but not store.Ranger: counts cannot be checked")
 	}
+	return BruteCounts(t, r)
+}
+
+// BruteCounts counts store.CountKeys over every profile that r yields:
+// what a store.Counter's Counts must equal when no write is under way.
+func BruteCounts(t testing.TB, r store.Ranger) map[string]int64 {
+	t.Helper()
 	want := map[string]int64{}
-	err := r.Range(ctx(t), func(p *store.Profile) bool {
+	err := r.Range(t.Context(), func(p *store.Profile) bool {
 		for _, k := range store.CountKeys(nil, p) {
 			want[k]++
 		}
