@@ -362,9 +362,15 @@ func TestSizesCounted(t *testing.T) {
 	if !strings.Contains(body, "Counted by the store as profiles are written: every stored profile") || strings.Contains(body, "first 5") {
 		t.Errorf("the overview does not say that the sizes count every profile:\n%s", body)
 	}
-	_, body = d.get(t, prefix+"segments/anyone")
-	if !strings.Contains(body, "12 of 12 profiles") {
-		t.Errorf("the segment page does not give the size of 12 of 12:\n%s", body)
+	// The sizes follow once the backfill classified the seeded profiles.
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		_, body = d.get(t, prefix+"segments/anyone")
+		if strings.Contains(body, "12 of 12 profiles") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the segment page does not give the size of 12 of 12:\n%s", body)
+		}
 	}
 }
 
