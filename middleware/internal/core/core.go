@@ -275,12 +275,15 @@ func (p *Core) Begin(r *http.Request, v *Visit) {
 // held.
 func (p *Core) recordSegments(b *binding, segs []string, until, now time.Time) {
 	prof := b.st.prof
+	changed := !store.SameSegments(segs, prof.Segments)
 	ev := store.Event{ID: p.nextID(), Type: store.TypeSegments, Time: now,
 		Classified: &store.Classification{Visitor: b.id, Was: prof.Segments, Segments: segs, Until: until}}
 	prof.Apply(p.lim, ev)
 	p.stats.Events.Add(1)
 	p.enqueue(b.pid, []store.Event{ev})
-	p.flushSoon()
+	if changed { // an entry or exit is reported soon; a new Recheck waits for the next flush
+		p.flushSoon()
+	}
 }
 
 // maxHops bounds the chain of merged profiles followed to a visitor's
