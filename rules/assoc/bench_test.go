@@ -147,8 +147,8 @@ func benchModel(b *testing.B) *assoc.Model {
 		benchProfiles()
 	})
 	st := bench.m.Stats()
-	b.Logf("model of %d baskets learnt in %v: %.1f MB of heap (estimated %.1f MB); %d items, %d pairs, %d consequents; pruned %d pairs, %d consequents replaced",
-		benchBaskets, bench.took.Round(time.Millisecond), float64(bench.bytes)/1e6, float64(st.Bytes)/1e6, st.Items, st.Pairs, st.Consequents, st.PrunedPairs, st.Evicted)
+	b.Logf("model of %d baskets learnt in %v: %.1f MB of heap (estimated %.1f MB); %d items, %d pairs, %d baskets sampled (rate %g) of %d items, %d pairs cached",
+		benchBaskets, bench.took.Round(time.Millisecond), float64(bench.bytes)/1e6, float64(st.Bytes)/1e6, st.Items, st.Pairs, st.Sampled, st.SampleRate, st.SampleItems, st.CachedPairs)
 	return bench.m
 }
 

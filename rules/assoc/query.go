@@ -2,6 +2,7 @@ package assoc
 
 import (
 	"fmt"
+	"math"
 	"slices"
 	"strings"
 
@@ -52,10 +53,11 @@ type Recommendation struct {
 // noItem marks a one-item antecedent in scored.b.
 const noItem = ^uint32(0)
 
-// scored is a rule in indices.
+// scored is a rule in indices: ante ⇒ then, held by n sampled baskets of
+// the ante sampled ones.
 type scored struct {
-	a, b, then              uint32
-	count, conf, lift, ante float64
+	a, b, then        uint32
+	count, conf, lift float64
 }
 
 // before reports whether x ranks before y: higher confidence, then higher
@@ -91,27 +93,24 @@ func (s *state) cmp(x, y scored) int {
 	return 0
 }
 
-// score computes the rule ante ⇒ e.item where ante is held by anteCount
-// baskets. ok is false when the count is not positive.
-func (s *state) score(e *entry, anteCount float64) (r scored, ok bool) {
-	r.count = e.lower()
-	pz := s.count[e.item]
-	if r.count <= 0 || anteCount <= 0 || pz <= 0 || s.baskets <= 0 {
+// score computes the rule {a, b} ⇒ then (b is noItem for {a} ⇒ then) from
+// n, the sampled baskets holding its items, and ante, those holding a and
+// b. While the sample holds every basket, the count is n exactly; past it,
+// counts are scaled from the sample to all baskets, and the confidence is
+// the sample's ratio. ok is false when the rule is not counted.
+func (s *state) score(a, b, then uint32, n, ante int64) (r scored, ok bool) {
+	pz := s.count[then]
+	if n <= 0 || ante <= 0 || pz <= 0 || s.baskets <= 0 || s.sTotal <= 0 {
 		return r, false
 	}
-	r.then, r.ante = e.item, anteCount
-	r.conf = min(r.count/anteCount, 1)
-	r.lift = r.conf * s.baskets / pz
+	r.a, r.b, r.then = a, b, then
+	r.count = float64(n)
+	if s.sTotal != s.baskets {
+		r.count *= float64(s.baskets) / float64(s.sTotal)
+	}
+	r.conf = min(float64(n)/float64(ante), 1)
+	r.lift = r.conf * float64(s.baskets) / float64(pz)
 	return r, true
-}
-
-// below reports whether the entry e of a list whose antecedent has count
-// ante cannot pass MinSupport or MinConfidence, and with it every entry
-// after it, as lists are sorted by count and the lower bound of a count
-// never exceeds it. It errs on the side of false, leaving the exact test to
-// passes.
-func (s *state) below(e *entry, ante float64) bool {
-	return e.count < s.c.minSupport || e.count < s.c.minConfidence*ante*(1-1e-9)
 }
 
 func (s *state) rule(r *scored) Rule {
@@ -137,24 +136,22 @@ func (s *state) ruleInto(out *Rule, r *scored, ifs []string) []string {
 		If:         ifs[n:len(ifs):len(ifs)],
 		Then:       s.ids[r.then],
 		Count:      r.count,
-		Support:    r.count / s.baskets,
+		Support:    r.count / float64(s.baskets),
 		Confidence: r.conf,
 		Lift:       r.lift,
 	}
 	return ifs
 }
 
-// consequents returns the consequent list of the antecedent {a} (b ==
-// noItem) or {a, b}, and the antecedent's count.
-func (s *state) consequents(a, b uint32) ([]entry, float64) {
+// consequents returns the consequents of the antecedent {a} (b == noItem)
+// or {a, b} with their sampled counts, and the sampled count of the
+// antecedent. The caller holds the read lock.
+func (s *state) consequents(a, b uint32) ([]cnt, int64) {
 	if b == noItem {
-		return s.adj[a], s.count[a]
+		return s.rows[a], s.sCount[a]
 	}
-	p := s.pairs.get(pkey(a, b))
-	if p == nil {
-		return nil, 0
-	}
-	return p.cons, p.count
+	e := s.pairs.get(s, a, b)
+	return e.cons, e.n
 }
 
 // Rules returns the rules whose antecedent is exactly the given one or two
@@ -181,13 +178,9 @@ func (m *Model) Rules(antecedent ...string) []Rule {
 	}
 	list, ante := s.consequents(a, b)
 	var rs []scored
-	for i := range list {
-		if s.below(&list[i], ante) {
-			break
-		}
-		r, ok := s.score(&list[i], ante)
+	for _, e := range list {
+		r, ok := s.score(a, b, e.item, int64(e.n), ante)
 		if ok && m.c.passes(r.count, r.conf, r.lift) {
-			r.a, r.b = a, b
 			rs = append(rs, r)
 		}
 	}
@@ -216,25 +209,19 @@ func (m *Model) Likelihood(bought []string, item string) (r Rule, ok bool) {
 	for _, id := range bought {
 		if idx, ok := s.index[id]; ok && idx != z && !slices.Contains(ante, idx) {
 			ante = append(ante, idx)
-			if len(ante) == m.c.maxBasket {
-				break
-			}
 		}
 	}
 	var best scored
 	found := false
 	try := func(a, b uint32) {
 		list, n := s.consequents(a, b)
-		for i := range list {
-			if list[i].item != z {
-				continue
-			}
-			r, ok := s.score(&list[i], n)
-			r.a, r.b = a, b
-			if ok && r.count >= m.c.minSupport && (!found || s.before(&r, &best)) {
-				best, found = r, true
-			}
+		i, in := find(list, z)
+		if !in {
 			return
+		}
+		r, ok := s.score(a, b, z, int64(list[i].n), n)
+		if ok && r.count >= m.c.minSupport && (!found || s.before(&r, &best)) {
+			best, found = r, true
 		}
 	}
 	for i, a := range ante {
@@ -255,15 +242,23 @@ func (m *Model) Likelihood(bought []string, item string) (r Rule, ok bool) {
 type scratch struct {
 	ante   []anteItem
 	idx    []uint32
+	w      []float64
 	bought []uint32
-	cands  []scored
-	top    []scored
+	cands  []cand
+	top    []int32
 
 	// slot[idx] is valid when stamp[idx] == gen: the position of item idx in
 	// cands, or slotBought, or slotShown.
 	stamp []uint32
 	slot  []int32
 	gen   uint32
+}
+
+// A cand is an item Recommend considers: its score, and the rule that
+// contributes most to it, which explains it.
+type cand struct {
+	score, best float64
+	rule        scored
 }
 
 const (
@@ -303,18 +298,33 @@ type anteItem struct {
 	class, rank int
 }
 
+// Weights of the visitor's items as antecedents in Recommend's scores.
+var classWeight = [4]float64{0, 0.25, 0.5, 1}
+
+// maxAnte bounds the visitor's items Recommend uses as antecedents.
+const maxAnte = 64
+
 // Recommend returns up to n items for the visitor of profile p, never one
 // the visitor bought.
 //
-// Items come first from rules whose antecedent is one of the visitor's items
-// (bought, then put in the cart, then viewed; at most MaxBasket of them) or
-// a pair of the first eight bought or put in the cart, ranked by the confidence of their best rule,
-// then its lift. When rules give fewer than n items, the list is completed
+// Every item the visitor bought, put in the cart or viewed (at most 64,
+// bought first) is an antecedent, and so is every pair of the first eight
+// bought or put in the cart. An item z scores, for each antecedent A
+// whose rule A ⇒ z has at least MinSupport visitors,
+//
+//	w · count(A ∪ {z}) / √(count(A) · count(z))
+//
+// (the cosine similarity of A and z over baskets; w is 1 for what was
+// bought or for a pair, 0.5 for the cart, 0.25 for views), and items are
+// ranked by their total score: the evidence of every item the visitor has
+// adds up, where one rule alone would let a single popular item decide.
+// Each item comes with the rule that contributes most to its score, which
+// explains it. When rules give fewer than n items, the list is completed
 // with the most popular items of the visitor's top interest category (the
 // category the model knows with the most page views plus units bought in
 // p.Categories and p.Purchases.Categories), then with the most popular
-// items overall (from the top 100 of each). A new visitor gets popular items
-// only.
+// items overall (from the top 100 of each). A new visitor gets popular
+// items only.
 func (m *Model) Recommend(p *store.Profile, n int) []Recommendation {
 	if n <= 0 {
 		return nil
@@ -326,7 +336,7 @@ func (m *Model) Recommend(p *store.Profile, n int) []Recommendation {
 	s := m.st
 
 	// The visitor's items, as antecedents.
-	sc.ante, sc.idx, sc.bought = sc.ante[:0], sc.idx[:0], sc.bought[:0]
+	sc.ante, sc.idx, sc.w, sc.bought = sc.ante[:0], sc.idx[:0], sc.w[:0], sc.bought[:0]
 	if p != nil {
 		for id, units := range p.Purchases.Items {
 			if units <= 0 {
@@ -337,19 +347,15 @@ func (m *Model) Recommend(p *store.Profile, n int) []Recommendation {
 				sc.ante = append(sc.ante, anteItem{id, 3, units})
 			}
 		}
-		if len(sc.ante) < m.c.maxBasket {
-			var carts [8]string
-			for i, id := range m.carted(carts[:0], p) {
-				if p.Purchases.Items[id] <= 0 {
-					sc.ante = append(sc.ante, anteItem{id, 2, -i})
-				}
+		var carts [8]string
+		for i, id := range m.carted(carts[:0], p) {
+			if p.Purchases.Items[id] <= 0 {
+				sc.ante = append(sc.ante, anteItem{id, 2, -i})
 			}
 		}
-		if len(sc.ante) < m.c.maxBasket {
-			for id, views := range p.Views {
-				if views > 0 && p.Purchases.Items[id] <= 0 {
-					sc.ante = append(sc.ante, anteItem{id, 1, views})
-				}
+		for id, views := range p.Views {
+			if views > 0 && p.Purchases.Items[id] <= 0 {
+				sc.ante = append(sc.ante, anteItem{id, 1, views})
 			}
 		}
 	}
@@ -364,80 +370,89 @@ func (m *Model) Recommend(p *store.Profile, n int) []Recommendation {
 	})
 	paired := 0 // the first items, bought or carted, whose pairs are antecedents
 	for _, a := range sc.ante {
-		if len(sc.idx) == m.c.maxBasket {
+		if len(sc.idx) == maxAnte {
 			break
 		}
 		if idx, ok := s.index[a.id]; ok && !slices.Contains(sc.idx, idx) {
 			sc.idx = append(sc.idx, idx)
+			sc.w = append(sc.w, classWeight[a.class])
 			if a.class >= 2 && paired < pairItems {
 				paired++
 			}
 		}
 	}
 
-	// The best rule per consequent.
+	// Scores.
 	sc.reset(len(s.ids))
 	for _, idx := range sc.bought {
 		sc.set(idx, slotBought)
 	}
 	sc.cands = sc.cands[:0]
-	consider := func(a, b uint32) {
+	consider := func(a, b uint32, w float64) {
 		list, ante := s.consequents(a, b)
-		for i := range list {
-			if s.below(&list[i], ante) {
-				break // and so are the rest of the list
-			}
-			r, ok := s.score(&list[i], ante)
-			if !ok || !m.c.passes(r.count, r.conf, r.lift) {
+		if ante <= 0 {
+			return
+		}
+		for _, e := range list {
+			j, seen := sc.get(e.item)
+			if j == slotBought && seen || s.sCount[e.item] <= 0 {
 				continue
 			}
-			j, seen := sc.get(r.then)
-			if j == slotBought && seen {
+			r, ok := s.score(a, b, e.item, int64(e.n), ante)
+			if !ok || r.count < m.c.minSupport {
 				continue
 			}
-			r.a, r.b = a, b
-			if seen {
-				if s.before(&r, &sc.cands[j]) {
-					sc.cands[j] = r
-				}
-				continue
+			contrib := w * float64(e.n) / math.Sqrt(float64(ante)*float64(s.sCount[e.item]))
+			if !seen {
+				j = int32(len(sc.cands))
+				sc.set(e.item, j)
+				sc.cands = append(sc.cands, cand{})
 			}
-			sc.set(r.then, int32(len(sc.cands)))
-			sc.cands = append(sc.cands, r)
+			c := &sc.cands[j]
+			c.score += contrib
+			if !seen || contrib > c.best || contrib == c.best && s.before(&r, &c.rule) {
+				c.best, c.rule = contrib, r
+			}
 		}
 	}
 	for i, a := range sc.idx {
-		consider(a, noItem)
+		consider(a, noItem, sc.w[i])
 		if i < paired {
 			for _, b := range sc.idx[i+1 : paired] {
-				consider(a, b)
+				consider(a, b, 1)
 			}
 		}
 	}
 	// The n best, by insertion into a sorted list.
+	better := func(x, y *cand) bool {
+		if x.score != y.score {
+			return x.score > y.score
+		}
+		return s.better(x.rule.then, y.rule.then)
+	}
 	top := sc.top[:0]
 	for i := range sc.cands {
 		c := &sc.cands[i]
 		j := len(top)
 		if j < n {
-			top = append(top, *c)
-		} else if s.before(c, &top[n-1]) {
+			top = append(top, int32(i))
+		} else if better(c, &sc.cands[top[n-1]]) {
 			j = n - 1
 		} else {
 			continue
 		}
-		for ; j > 0 && s.before(c, &top[j-1]); j-- {
+		for ; j > 0 && better(c, &sc.cands[top[j-1]]); j-- {
 			top[j] = top[j-1]
 		}
-		top[j] = *c
+		top[j] = int32(i)
 	}
 	sc.top = top
 
 	out := make([]Recommendation, 0, n)
 	rules := make([]Rule, len(top))
 	ifs := make([]string, 0, 2*len(top))
-	for i := range top {
-		c := &top[i]
+	for i, ci := range top {
+		c := &sc.cands[ci].rule
 		r := &rules[i]
 		ifs = s.ruleInto(r, c, ifs)
 		reason := "bought together with " + r.If[0]

@@ -17,7 +17,11 @@ import (
 var ErrSnapshot = errors.New("tailor/assoc: invalid snapshot")
 
 // snapMagic starts every snapshot; its last byte is the format version.
-const snapMagic = "tailor-assoc\x01"
+const snapMagic = "tailor-assoc\x02"
+
+// errOldSnapshot is wrapped by the error of ReadFrom for a snapshot of an
+// earlier format, which kept counts this version cannot take over.
+var errOldSnapshot = errors.New("a snapshot of an earlier format, which this version cannot read")
 
 // WriteTo writes a snapshot of the model's counts to w, for ReadFrom. The
 // snapshot is canonical: two models with the same counts write the same
@@ -32,9 +36,11 @@ func (m *Model) WriteTo(w io.Writer) (int64, error) {
 }
 
 // ReadFrom replaces the model's counts with the snapshot read from r, to
-// the end. The snapshot may come from a model with another Config: lists
-// longer than TopK keep their TopK largest counts, and MaxItems and MaxPairs
-// are enforced by pruning. On error the model is unchanged; errors for
+// the end. The snapshot holds the baskets the model counts from; the
+// counts are made again from them as they are read (a few seconds for a
+// million baskets of 20 items). It may come from a model with another
+// Config: MaxItems, MaxSample and MaxPairs are enforced by pruning and
+// halving the sample. On error the model is unchanged; errors for
 // malformed data wrap ErrSnapshot.
 func (m *Model) ReadFrom(r io.Reader) (int64, error) {
 	b, err := io.ReadAll(r)
@@ -54,23 +60,13 @@ func (m *Model) ReadFrom(r io.Reader) (int64, error) {
 
 type encoder struct{ b []byte }
 
-func (e *encoder) uv(x uint64)   { e.b = binary.AppendUvarint(e.b, x) }
-func (e *encoder) f64(x float64) { e.b = binary.LittleEndian.AppendUint64(e.b, math.Float64bits(x)) }
-func (e *encoder) str(s string)  { e.uv(uint64(len(s))); e.b = append(e.b, s...) }
-func (e *encoder) f32(x float32) { e.b = binary.LittleEndian.AppendUint32(e.b, math.Float32bits(x)) }
-func (e *encoder) list(l []entry, ord []uint32) {
-	l = slices.Clone(l)
-	slices.SortFunc(l, func(a, b entry) int { return cmp.Compare(ord[a.item], ord[b.item]) })
-	e.uv(uint64(len(l)))
-	for _, x := range l {
-		e.uv(uint64(ord[x.item]))
-		e.f64(x.count)
-		e.f32(x.err)
-	}
-}
+func (e *encoder) uv(x uint64)  { e.b = binary.AppendUvarint(e.b, x) }
+func (e *encoder) u64(x uint64) { e.b = binary.LittleEndian.AppendUint64(e.b, x) }
+func (e *encoder) str(s string) { e.uv(uint64(len(s))); e.b = append(e.b, s...) }
 
+// encode writes the items (in id order), the categories and the sample
+// (in hash order, items as ordinals of the item list): a canonical form.
 func (s *state) encode() []byte {
-	// Items and categories in id order.
 	var live []uint32
 	for idx, id := range s.ids {
 		if id != "" {
@@ -96,12 +92,12 @@ func (s *state) encode() []byte {
 	}
 	slices.Sort(cats)
 
-	e := &encoder{b: make([]byte, 0, 1<<16)}
+	e := &encoder{b: make([]byte, 0, 64+16*len(live)+int(s.sItems)*2+len(s.sample)*12)}
 	e.b = append(e.b, snapMagic...)
-	e.f64(s.baskets)
-	for _, x := range []uint64{s.prunedItems, s.prunedPairs, s.evicted, s.truncated} {
-		e.uv(x)
-	}
+	e.uv(uint64(s.baskets))
+	e.uv(s.prunedItems)
+	e.uv(uint64(s.halvings))
+	e.u64(s.thr)
 	e.uv(uint64(len(cats)))
 	for _, c := range cats {
 		e.str(c)
@@ -109,7 +105,7 @@ func (s *state) encode() []byte {
 	e.uv(uint64(len(live)))
 	for _, idx := range live {
 		e.str(s.ids[idx])
-		e.f64(s.count[idx])
+		e.uv(uint64(s.count[idx]))
 		c := 0
 		if s.cat[idx] >= 0 {
 			c, _ = slices.BinarySearch(cats, s.cats[s.cat[idx]])
@@ -117,38 +113,34 @@ func (s *state) encode() []byte {
 		}
 		e.uv(uint64(c))
 	}
-	for _, idx := range live {
-		e.list(s.adj[idx], ord)
-	}
-	type pr struct {
-		a, b uint32
-		p    *pairSlot
-	}
-	ps := make([]pr, 0, s.pairs.n)
-	for i := range s.pairs.slots {
-		p := &s.pairs.slots[i]
-		if p.key == 0 {
-			continue
+	var bs []int32
+	for i := range s.sample {
+		if s.sample[i].n > 0 {
+			bs = append(bs, int32(i))
 		}
-		a, b := unkey(p.key)
-		a, b = ord[a], ord[b]
-		if a > b {
-			a, b = b, a
-		}
-		ps = append(ps, pr{a, b, p})
 	}
-	slices.SortFunc(ps, func(x, y pr) int {
-		if c := cmp.Compare(x.a, y.a); c != 0 {
-			return c
+	slices.SortFunc(bs, func(a, b int32) int { return cmp.Compare(s.sample[a].hash, s.sample[b].hash) })
+	e.uv(uint64(len(bs)))
+	var os []uint32
+	for _, bi := range bs {
+		b := &s.sample[bi]
+		e.u64(b.hash)
+		e.uv(uint64(b.n))
+		os = os[:0]
+		for _, idx := range b.items {
+			os = append(os, ord[idx])
 		}
-		return cmp.Compare(x.b, y.b)
-	})
-	e.uv(uint64(len(ps)))
-	for _, p := range ps {
-		e.uv(uint64(p.a))
-		e.uv(uint64(p.b - p.a))
-		e.f64(p.p.count)
-		e.list(p.p.cons, ord)
+		slices.Sort(os)
+		e.uv(uint64(len(os)))
+		prev := uint32(0)
+		for i, o := range os {
+			if i == 0 {
+				e.uv(uint64(o))
+			} else {
+				e.uv(uint64(o - prev - 1))
+			}
+			prev = o
+		}
 	}
 	return binary.LittleEndian.AppendUint32(e.b, crc32.ChecksumIEEE(e.b))
 }
@@ -177,6 +169,16 @@ func (d *decoder) uv() uint64 {
 	return x
 }
 
+func (d *decoder) u64() uint64 {
+	if d.err != nil || len(d.b) < 8 {
+		d.fail("truncated")
+		return 0
+	}
+	x := binary.LittleEndian.Uint64(d.b)
+	d.b = d.b[8:]
+	return x
+}
+
 // size reads a length of elements taking at least minBytes each.
 func (d *decoder) size(minBytes int) int {
 	x := d.uv()
@@ -185,32 +187,6 @@ func (d *decoder) size(minBytes int) int {
 		return 0
 	}
 	return int(x)
-}
-
-func (d *decoder) f64() float64 {
-	if d.err != nil || len(d.b) < 8 {
-		d.fail("truncated")
-		return 0
-	}
-	f := math.Float64frombits(binary.LittleEndian.Uint64(d.b))
-	d.b = d.b[8:]
-	if math.IsNaN(f) || math.IsInf(f, 0) || f < 0 {
-		d.fail("bad count %v", f)
-	}
-	return f
-}
-
-func (d *decoder) f32() float32 {
-	if d.err != nil || len(d.b) < 4 {
-		d.fail("truncated")
-		return 0
-	}
-	f := math.Float32frombits(binary.LittleEndian.Uint32(d.b))
-	d.b = d.b[4:]
-	if math.IsNaN(float64(f)) || math.IsInf(float64(f), 0) || f < 0 {
-		d.fail("bad count %v", f)
-	}
-	return f
 }
 
 func (d *decoder) str() string {
@@ -223,36 +199,6 @@ func (d *decoder) str() string {
 	return s
 }
 
-// list reads a consequent list; items are ordinals, which are the indices
-// of the decoded state. not are items the list may not hold.
-func (d *decoder) list(nItems int, topK int, not ...uint32) []entry {
-	n := d.size(13)
-	if n == 0 {
-		return nil
-	}
-	l := make([]entry, n)
-	for i := range l {
-		o := d.uv()
-		l[i] = entry{item: uint32(o), count: d.f64(), err: d.f32()}
-		switch {
-		case d.err != nil:
-			return nil
-		case o >= uint64(nItems) || slices.Contains(not, uint32(o)):
-			d.fail("bad consequent %d", o)
-		case i > 0 && l[i].item <= l[i-1].item:
-			d.fail("consequents out of order")
-		case float64(l[i].err) > l[i].count+1e-6*l[i].count:
-			d.fail("error bound above count")
-		}
-	}
-	// Lists are kept sorted by count, largest first.
-	slices.SortStableFunc(l, func(a, b entry) int { return -cmp.Compare(a.count, b.count) })
-	if len(l) > topK {
-		l = slices.Clip(l[:topK])
-	}
-	return l
-}
-
 func decode(b []byte, c *config) (*state, error) {
 	name := snapMagic[:len(snapMagic)-1]
 	switch {
@@ -260,6 +206,8 @@ func decode(b []byte, c *config) (*state, error) {
 		return nil, fmt.Errorf("%w: not a snapshot", ErrSnapshot)
 	case len(b) < len(snapMagic)+4:
 		return nil, fmt.Errorf("%w: truncated", ErrSnapshot)
+	case b[len(name)] < snapMagic[len(name)]:
+		return nil, fmt.Errorf("%w: version %d: %w", ErrSnapshot, b[len(name)], errOldSnapshot)
 	case b[len(name)] != snapMagic[len(name)]:
 		return nil, fmt.Errorf("%w: unknown version %d", ErrSnapshot, b[len(name)])
 	}
@@ -269,8 +217,13 @@ func decode(b []byte, c *config) (*state, error) {
 	}
 	d := &decoder{b: body[len(snapMagic):]}
 	s := newState(c)
-	s.baskets = d.f64()
-	s.prunedItems, s.prunedPairs, s.evicted, s.truncated = d.uv(), d.uv(), d.uv(), d.uv()
+	s.baskets = int64(d.uv())
+	s.prunedItems = d.uv()
+	s.halvings = uint32(d.uv())
+	s.thr = d.u64()
+	if d.err == nil && s.baskets < 0 {
+		d.fail("%d baskets", s.baskets)
+	}
 	nc := d.size(1)
 	for i := range nc {
 		name := d.str()
@@ -282,13 +235,10 @@ func decode(b []byte, c *config) (*state, error) {
 	}
 	s.catItems = make([]int, nc)
 	s.popCat = make([][]uint32, nc)
-	ni := d.size(10)
-	s.ids = make([]string, 0, ni)
-	s.count = make([]float64, 0, ni)
-	s.cat = make([]int32, 0, ni)
+	ni := d.size(3)
 	for i := range ni {
 		id := d.str()
-		cnt := d.f64()
+		count := d.uv()
 		cat := d.uv()
 		if d.err != nil {
 			break
@@ -296,63 +246,70 @@ func decode(b []byte, c *config) (*state, error) {
 		switch {
 		case id == "" || i > 0 && id <= s.ids[i-1]:
 			d.fail("items out of order")
-		case cnt > s.baskets*(1+1e-9):
+		case count > uint64(s.baskets):
 			d.fail("item %q counted in more baskets than there are", id)
 		case cat > uint64(nc):
 			d.fail("bad category of item %q", id)
 		}
-		s.ids = append(s.ids, id)
-		s.index[id] = uint32(i)
-		s.count = append(s.count, cnt)
-		s.cat = append(s.cat, int32(cat)-1)
+		idx := s.intern(id)
+		s.count[idx] = int64(count)
 		if cat > 0 && d.err == nil {
+			s.cat[idx] = int32(cat) - 1
 			s.catItems[cat-1]++
 		}
 	}
-	s.adj = make([][]entry, ni)
-	for i := range ni {
-		if d.err != nil {
-			break
-		}
-		s.adj[i] = d.list(ni, c.topK, uint32(i))
-	}
-	np := d.size(11)
-	s.pairs.reserve(np)
+	nb := d.size(11)
 	var prev uint64
-	for i := range np {
-		a := d.uv()
-		b := a + d.uv()
-		cnt := d.f64()
+	var total uint64
+	for i := range nb {
+		h := d.u64()
+		n := d.uv()
+		k := d.size(1)
 		if d.err != nil {
 			break
 		}
-		k := a<<32 | b
 		switch {
-		case b >= uint64(ni) || a == b:
-			d.fail("bad pair %d, %d", a, b)
-		case i > 0 && k <= prev:
-			d.fail("pairs out of order")
+		case i > 0 && h <= prev:
+			d.fail("baskets out of order")
+		case h > s.thr:
+			d.fail("a basket above the sampling threshold")
+		case n == 0 || n > uint64(s.baskets) || total+n > uint64(s.baskets):
+			d.fail("%d visitors of a basket", n)
+		case k > ni:
+			d.fail("a basket of %d items, of %d", k, ni)
 		}
-		prev = k
-		cons := d.list(ni, c.topK, uint32(a), uint32(b))
-		if d.err == nil {
-			s.pairs.reserve(1)
-			p := &s.pairs.slots[s.pairs.add(k)]
-			p.count, p.cons = cnt, cons
+		prev, total = h, total+n
+		items := make([]uint32, k)
+		for j := range items {
+			o := d.uv()
+			if j > 0 {
+				o += uint64(items[j-1]) + 1
+			}
+			if d.err == nil && o >= uint64(ni) {
+				d.fail("bad item %d in a basket", o)
+			}
+			items[j] = uint32(o)
 		}
+		if d.err != nil {
+			break
+		}
+		s.byHash[h] = int32(len(s.sample))
+		s.sample = append(s.sample, basket{hash: h, items: items, n: uint32(n)})
 	}
 	if d.err == nil && len(d.b) != 0 {
 		d.fail("%d bytes after the end", len(d.b))
 	}
+	if d.err == nil && s.thr == math.MaxUint64 && total != uint64(s.baskets) {
+		d.fail("%d baskets sampled of %d, with all sampled", total, s.baskets)
+	}
 	if d.err != nil {
 		return nil, d.err
 	}
+	s.derive()
 	s.rebuildPopular()
 	for len(s.index) > c.maxItems {
 		s.pruneItems()
 	}
-	for s.pairs.n > c.maxPairs {
-		s.prunePairs()
-	}
+	s.bound()
 	return s, nil
 }

@@ -64,17 +64,13 @@ func sameRules(t *testing.T, got, want []assoc.Rule) {
 func TestSnapshotRoundTrip(t *testing.T) {
 	t.Parallel()
 	r := rand.New(rand.NewPCG(5, 5))
-	// Small lists, so that the error bounds of replaced consequents are in
-	// the snapshot too.
-	cfg := assoc.Config{TopK: 4, MinSupport: -1, MinConfidence: -1, MinLift: -1}
+	cfg := assoc.Config{MinSupport: -1, MinConfidence: -1, MinLift: -1}
 	m := assoc.New(cfg)
-	learnSteps(r, m, visitorSteps(r, 300, 30), assoc.DefaultConfig)
+	learnSteps(r, m, visitorSteps(r, 300, 30))
 	for i, id := range itemIDs(30) {
 		m.SetCategory(id, []string{"books", "toys", "music"}[i%3])
 	}
-	if m.Stats().Evicted == 0 {
-		t.Fatal("no consequent was replaced; the test needs some")
-	}
+	m.Rules("i01", "i02") // a cached pair is not part of the snapshot
 	snap := snapshot(t, m)
 
 	m2 := assoc.New(cfg)
@@ -89,8 +85,8 @@ func TestSnapshotRoundTrip(t *testing.T) {
 		t.Error("the snapshot of the restored model differs")
 	}
 	sameRules(t, allRules(m2, itemIDs(30)), allRules(m, itemIDs(30)))
-	if got, want := m2.Stats(), m.Stats(); got.Items != want.Items || got.Pairs != want.Pairs || got.Consequents != want.Consequents ||
-		got.Evicted != want.Evicted || got.Baskets != want.Baskets {
+	if got, want := m2.Stats(), m.Stats(); got.Items != want.Items || got.Pairs != want.Pairs || got.Sampled != want.Sampled ||
+		got.SampleItems != want.SampleItems || got.Baskets != want.Baskets || got.SampleRate != 1 {
 		t.Errorf("stats %+v, want %+v", got, want)
 	}
 	p := profileOf(purchase(items("i01", "i03")...), view("i00", ""))
@@ -103,27 +99,28 @@ func TestSnapshotRoundTrip(t *testing.T) {
 		t.Errorf("popular items after restore: %+v", pop)
 	}
 
-	// A model with smaller bounds keeps the largest counts.
-	small := assoc.New(assoc.Config{TopK: 2, MaxPairs: 50, MinSupport: -1, MinConfidence: -1, MinLift: -1})
+	// A model with a smaller bound samples what it reads.
+	small := assoc.New(assoc.Config{MaxSample: 200, MinSupport: -1, MinConfidence: -1, MinLift: -1})
 	if _, err := small.ReadFrom(bytes.NewReader(snap)); err != nil {
 		t.Fatal(err)
-	}
-	for _, id := range itemIDs(30) {
-		got, all := small.Rules(id), m.Rules(id)
-		if len(got) > 2 {
-			t.Errorf("Rules(%s) after reading with TopK 2: %d rules", id, len(got))
-		}
-		for _, ru := range got {
-			if !slices.ContainsFunc(all, func(a assoc.Rule) bool { return a.Then == ru.Then && a.Count == ru.Count }) {
-				t.Errorf("rule %v not in the original", ru)
-			}
-		}
 	}
 	if err := assoc.CheckInvariants(small); err != nil {
 		t.Fatal(err)
 	}
-	if st := small.Stats(); st.Pairs > 50 || st.PrunedPairs == 0 {
-		t.Errorf("after reading with MaxPairs 50: %+v", st)
+	if st := small.Stats(); st.SampleItems > 200 || st.SampleRate >= 1 || st.Baskets != m.Stats().Baskets {
+		t.Errorf("after reading with MaxSample 200: %+v", st)
+	}
+	if len(small.Rules("i01")) == 0 {
+		t.Error("no rules of i01 from the sample")
+	}
+	// It writes its sample, which reads back the same.
+	snap2 := snapshot(t, small)
+	small2 := assoc.New(assoc.Config{MaxSample: 200, MinSupport: -1, MinConfidence: -1, MinLift: -1})
+	if _, err := small2.ReadFrom(bytes.NewReader(snap2)); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(snapshot(t, small2), snap2) {
+		t.Error("the snapshot of a sampled model does not read back the same")
 	}
 }
 
@@ -131,13 +128,14 @@ func TestSnapshotErrors(t *testing.T) {
 	t.Parallel()
 	r := rand.New(rand.NewPCG(6, 6))
 	m := assoc.New(assoc.Config{})
-	learnSteps(r, m, visitorSteps(r, 100, 10), assoc.DefaultConfig)
+	learnSteps(r, m, visitorSteps(r, 100, 10))
 	snap := snapshot(t, m)
 	before := snapshot(t, m)
 	for name, data := range map[string][]byte{
 		"empty":     nil,
 		"magic":     []byte("not a snapshot at all"),
-		"version":   append([]byte("tailor-assoc\x02"), snap[13:]...),
+		"version":   append([]byte("tailor-assoc\x03"), snap[13:]...),
+		"older":     append([]byte("tailor-assoc\x01"), snap[13:]...),
 		"truncated": snap[:len(snap)-5],
 		"flipped":   func() []byte { b := slices.Clone(snap); b[len(b)/2] ^= 1; return b }(),
 		"trailing":  append(slices.Clone(snap), 0),
@@ -154,13 +152,13 @@ func TestSnapshotErrors(t *testing.T) {
 
 func FuzzReadFrom(f *testing.F) {
 	r := rand.New(rand.NewPCG(7, 7))
-	m := assoc.New(assoc.Config{TopK: 3})
-	learnSteps(r, m, visitorSteps(r, 30, 6), assoc.DefaultConfig)
+	m := assoc.New(assoc.Config{})
+	learnSteps(r, m, visitorSteps(r, 30, 6))
 	m.SetCategory("i01", "books")
 	f.Add(snapshot(f, m))
 	f.Add(snapshot(f, assoc.New(assoc.Config{})))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		m := assoc.New(assoc.Config{TopK: 2, MaxItems: 4, MaxPairs: 4})
+		m := assoc.New(assoc.Config{MaxItems: 4, MaxPairs: 4, MaxSample: 16})
 		_, err := m.ReadFrom(bytes.NewReader(data))
 		if err != nil && len(data) > 4 {
 			// Fix the checksum, so that the fuzzer explores the body.
@@ -180,12 +178,12 @@ func FuzzReadFrom(f *testing.F) {
 			t.Fatal(err)
 		}
 		st := m.Stats()
-		if st.Items > 4 || st.Pairs > 4 {
+		if st.Items > 4 || st.Pairs > 4 || st.SampleItems > 16 {
 			t.Fatalf("bounds exceeded: %+v", st)
 		}
 		m.Recommend(profileOf(purchase(items("i01", "i02")...)), 5)
 		snap := snapshot(t, m)
-		m2 := assoc.New(assoc.Config{TopK: 2, MaxItems: 4, MaxPairs: 4})
+		m2 := assoc.New(assoc.Config{MaxItems: 4, MaxPairs: 4, MaxSample: 16})
 		if _, err := m2.ReadFrom(bytes.NewReader(snap)); err != nil {
 			t.Fatalf("reading back: %v", err)
 		}
@@ -306,12 +304,13 @@ func TestRebuildCancelled(t *testing.T) {
 	}
 }
 
-// Memory stays bounded under a stream of ever new items, the bounds are
-// counted, and a strong association survives the pruning.
+// Memory stays bounded under a stream of ever new items and baskets, the
+// bounds are counted, and a strong association survives the pruning and
+// the sampling.
 //
 // Not parallel: it measures the heap.
 func TestBounds(t *testing.T) {
-	cfg := assoc.Config{TopK: 8, MaxItems: 4000, MaxPairs: 3000, MaxBasket: 6}
+	cfg := assoc.Config{MaxItems: 4000, MaxSample: 20_000, MaxPairs: 30_000}
 	m := assoc.New(cfg)
 	r := rand.New(rand.NewPCG(10, 10))
 	next := 0
@@ -326,7 +325,7 @@ func TestBounds(t *testing.T) {
 					b.Bought = append(b.Bought, fmt.Sprint("new-", next)) // never seen again
 					next++
 				} else {
-					b.Viewed = append(b.Viewed, fmt.Sprint("old-", r.IntN(5000)))
+					b.Bought = append(b.Bought, fmt.Sprint("old-", r.IntN(5000)))
 				}
 			}
 			m.Learn(assoc.Basket{}, b)
@@ -350,19 +349,12 @@ func TestBounds(t *testing.T) {
 	}
 	t.Logf("after 10k baskets: %+v, heap %d; after 50k: %+v, heap %d", s1, h1, s2, h2)
 	for _, st := range []assoc.Stats{s1, s2} {
-		if st.Items > cfg.MaxItems || st.Pairs > cfg.MaxPairs || st.Consequents > (st.Items+st.Pairs)*cfg.TopK {
+		if st.Items > cfg.MaxItems || st.Pairs > int64(cfg.MaxPairs) || st.SampleItems > int64(cfg.MaxSample) {
 			t.Errorf("bounds exceeded: %+v", st)
 		}
 	}
-	if s2.PrunedItems <= s1.PrunedItems || s2.PrunedPairs <= s1.PrunedPairs || s2.Evicted <= s1.Evicted || s2.Truncated == 0 {
-		t.Errorf("pruning not counted: %+v then %+v", s1, s2)
-	}
-	// The bound of the package documentation: per item about 100 bytes,
-	// per pair about 60 (here up to 107, as the pair table is half empty
-	// just after it grew), and 16 bytes per consequent.
-	bound := int64(cfg.MaxItems)*(100+int64(cfg.TopK)*16) + int64(cfg.MaxPairs)*(107+int64(cfg.TopK)*16)
-	if s1.Bytes > bound || s2.Bytes > bound {
-		t.Errorf("estimated sizes %d and %d bytes, more than the bound %d", s1.Bytes, s2.Bytes, bound)
+	if s2.PrunedItems <= s1.PrunedItems || s2.SampleRate >= s1.SampleRate || s2.Baskets != 50_000 {
+		t.Errorf("pruning and sampling not counted: %+v then %+v", s1, s2)
 	}
 	// The heap holds the test's own garbage too; allow for it.
 	if h2 > h1*3/2+1<<20 {
@@ -392,14 +384,14 @@ func TestBounds(t *testing.T) {
 // -race).
 func TestConcurrentUse(t *testing.T) {
 	t.Parallel()
-	m := assoc.New(assoc.Config{MaxPairs: 500, MaxItems: 200, TopK: 5})
+	m := assoc.New(assoc.Config{MaxPairs: 500, MaxItems: 200, MaxSample: 800, MaxCache: 100})
 	h := webHistory(rand.New(rand.NewPCG(11, 11)), nil, 100, 40, false)
 	p := profileOf(purchase(items("i01", "i02")...), view("i03", "toys"))
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
 		r := rand.New(rand.NewPCG(12, 12))
-		learnSteps(r, m, visitorSteps(r, 300, 300), assoc.DefaultConfig)
+		learnSteps(r, m, visitorSteps(r, 300, 300))
 	}()
 	for i := 0; ; i++ {
 		select {
@@ -413,6 +405,7 @@ func TestConcurrentUse(t *testing.T) {
 		m.Recommend(p, 5)
 		m.Rules("i01")
 		m.Likelihood([]string{"i01", "i02"}, "i03")
+		m.Rules("i01", "i02")
 		m.Stats()
 		switch i % 50 {
 		case 10:

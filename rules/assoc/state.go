@@ -3,6 +3,7 @@ package assoc
 import (
 	"math"
 	"slices"
+	"strings"
 )
 
 // popLen is the length of the popularity lists kept overall and per
@@ -13,39 +14,53 @@ const popLen = 100
 // combine into two-item antecedents (8 items make 28 pairs).
 const pairItems = 8
 
-// An entry counts one consequent of an antecedent. The list it is in is a
-// Space-Saving summary: when the list is full, a new consequent replaces the
-// one with the smallest count and inherits that count as err, so that
-// count-err is a lower bound of the true count and count an upper bound.
-type entry struct {
-	item  uint32
-	err   float32 // rounded up, so that count-err stays a lower bound
-	count float64
+// A cnt is an item with a number of sampled baskets: an entry of a row of
+// the co-occurrence matrix, or a consequent of a two-item antecedent.
+// Lists of cnt are sorted by item.
+type cnt struct {
+	item uint32
+	n    uint32
 }
 
-// lower returns the guaranteed part of the count.
-func (e *entry) lower() float64 { return e.count - float64(e.err) }
-
-// A member is an item of the visitor basket being learnt, with its weight.
-type member struct {
-	idx uint32
-	w   float64
+// find returns the position of item in l, sorted by item, and whether it
+// is there.
+func find(l []cnt, item uint32) (int, bool) {
+	lo, hi := 0, len(l)
+	for lo < hi {
+		h := int(uint(lo+hi) >> 1)
+		if l[h].item < item {
+			lo = h + 1
+		} else {
+			hi = h
+		}
+	}
+	return lo, lo < len(l) && l[lo].item == item
 }
 
-// A wid is an item id with a weight; in input.add, prior is its weight in
-// the visitor's basket before.
-type wid struct {
-	id    string
-	w     float64
-	prior float64
+// add adds d (±1) to the count of item in l, inserting or removing its
+// entry: l holds exactly the items with a count above 0.
+func add(l []cnt, item uint32, d int32) []cnt {
+	i, ok := find(l, item)
+	switch {
+	case ok && int64(l[i].n)+int64(d) <= 0:
+		return slices.Delete(l, i, i+1)
+	case ok:
+		l[i].n = uint32(int64(l[i].n) + int64(d))
+		return l
+	case d > 0:
+		return slices.Insert(l, i, cnt{item, uint32(d)})
+	}
+	return l
 }
 
-// An input is one learning step of one visitor.
-type input struct {
-	prior    []wid   // the basket before: deduplicated, by weight desc then id
-	maxPrior float64 // the largest weight in prior (including unknown items)
-	add      []wid   // items joining or gaining weight: deduplicated, by weight desc then id
-	cats     [][2]string
+// A basket is one or more visitors' baskets with the same items: an entry
+// of the sample, a multiset of baskets. Baskets are told apart by the hash
+// of their item ids (see hashIDs), which stays the same when items are
+// pruned from the model.
+type basket struct {
+	hash  uint64
+	items []uint32 // the items the model knows, sorted
+	n     uint32   // visitors with this basket; 0 when it is dead
 }
 
 // state holds every count. It is not safe for concurrent use; Model guards
@@ -53,14 +68,13 @@ type input struct {
 type state struct {
 	c *config
 
-	baskets float64 // weighted number of visitor baskets
+	baskets int64 // visitors with a non-empty basket
 
 	// Items, indexed by a dense uint32; a free slot has id "".
 	ids   []string
 	index map[string]uint32
-	count []float64 // weighted number of baskets holding the item
-	cat   []int32   // category, -1 when unknown
-	adj   [][]entry // consequents of the one-item antecedent
+	count []int64 // baskets holding the item, of all visitors
+	cat   []int32 // category, -1 when unknown
 	free  []uint32
 
 	cats     []string
@@ -70,39 +84,28 @@ type state struct {
 	popAll []uint32   // most popular items, by count desc then id
 	popCat [][]uint32 // the same per category
 
-	pairs pairTable
+	// The sample: the baskets whose hash is at most thr, which is all of
+	// them (thr = MaxUint64) until the bounds are reached, then a half, a
+	// quarter...
+	thr     uint64
+	sample  []basket
+	byHash  map[uint64]int32 // the live basket of a hash
+	dead    int              // dead baskets in sample
+	post    [][]int32        // item → the sample baskets holding it, in order (dead ones included)
+	sCount  []int64          // sampled baskets holding the item
+	sTotal  int64            // sampled baskets
+	sItems  int64            // items of the live baskets of sample
+	rows    [][]cnt          // item → items it shares sampled baskets with
+	rowsLen int64            // entries of rows (each pair twice)
 
-	prunedItems, prunedPairs, evicted, truncated uint64
+	pairs pairCache // consequents of two-item antecedents, computed from sample
+
+	prunedItems uint64
+	halvings    uint32
 
 	// learning scratch
-	bas []member
-	fs  []float64
-	// rc caches the records of the pairs of the basket being learnt:
-	// rc[j*rcN+k] for basket positions j < k is the slot in pairs, or
-	// rcAbsent, or rcUnknown before the first lookup.
-	rc  []int32
-	rcN int
-}
-
-const (
-	rcUnknown = -2
-	rcAbsent  = -1
-)
-
-// rec returns the cached record of the pair at basket positions j, k, or
-// looks it up.
-func (s *state) rec(bas []member, j, k int) int32 {
-	if j > k {
-		j, k = k, j
-	}
-	c := &s.rc[j*s.rcN+k]
-	if *c == rcUnknown {
-		*c = rcAbsent
-		if r, ok := s.pairs.find(pkey(bas[j].idx, bas[k].idx)); ok {
-			*c = r
-		}
-	}
-	return *c
+	mark []uint32 // mark[idx] == gen: idx is in the basket being learnt
+	gen  uint32
 }
 
 func newState(c *config) *state {
@@ -110,6 +113,9 @@ func newState(c *config) *state {
 		c:        c,
 		index:    make(map[string]uint32),
 		catIndex: make(map[string]int32),
+		thr:      math.MaxUint64,
+		byHash:   make(map[uint64]int32),
+		pairs:    pairCache{m: make(map[uint64]*pairEntry)},
 	}
 }
 
@@ -120,27 +126,51 @@ func pkey(a, b uint32) uint64 {
 	return uint64(a)<<32 | uint64(b)
 }
 
-func unkey(k uint64) (uint32, uint32) { return uint32(k >> 32), uint32(k) }
+// hashIDs hashes a sorted set of item ids (FNV-1a, then a finaliser that
+// spreads the bits, as sampling compares hashes with a threshold). It is
+// part of the snapshot format: it must never change.
+func hashIDs(ids []string) uint64 {
+	h := uint64(14695981039346656037)
+	for _, id := range ids {
+		for i := 0; i < len(id); i++ {
+			h ^= uint64(id[i])
+			h *= 1099511628211
+		}
+		h ^= 0xff // a byte no UTF-8 string holds ends each id
+		h *= 1099511628211
+	}
+	// splitmix64's finaliser.
+	h ^= h >> 30
+	h *= 0xbf58476d1ce4e5b9
+	h ^= h >> 27
+	h *= 0x94d049bb133111eb
+	h ^= h >> 31
+	return h
+}
 
 // intern returns the index of id, adding the item if it is new.
-func (s *state) intern(id string) (idx uint32, isNew bool) {
+func (s *state) intern(id string) uint32 {
 	if i, ok := s.index[id]; ok {
-		return i, false
+		return i
 	}
+	var idx uint32
 	if n := len(s.free); n > 0 {
 		idx = s.free[n-1]
 		s.free = s.free[:n-1]
-		s.ids[idx], s.count[idx], s.cat[idx] = id, 0, -1
-		s.adj[idx] = s.adj[idx][:0]
+		s.ids[idx], s.count[idx], s.cat[idx], s.sCount[idx] = id, 0, -1, 0
+		s.rows[idx], s.post[idx] = nil, nil
 	} else {
 		idx = uint32(len(s.ids))
 		s.ids = append(s.ids, id)
 		s.count = append(s.count, 0)
 		s.cat = append(s.cat, -1)
-		s.adj = append(s.adj, nil)
+		s.sCount = append(s.sCount, 0)
+		s.rows = append(s.rows, nil)
+		s.post = append(s.post, nil)
+		s.mark = append(s.mark, 0)
 	}
 	s.index[id] = idx
-	return idx, true
+	return idx
 }
 
 // better reports whether item a ranks before item b in popularity.
@@ -174,14 +204,6 @@ func (s *state) popBump(list []uint32, idx uint32) []uint32 {
 	return list
 }
 
-func (s *state) addSingle(idx uint32, d float64) {
-	s.count[idx] += d
-	s.popAll = s.popBump(s.popAll, idx)
-	if c := s.cat[idx]; c >= 0 {
-		s.popCat[c] = s.popBump(s.popCat[c], idx)
-	}
-}
-
 // setCategory gives idx its category unless it has one: the first category
 // seen for an item stays.
 func (s *state) setCategory(idx uint32, name string) {
@@ -203,187 +225,307 @@ func (s *state) setCategory(idx uint32, name string) {
 	}
 }
 
-// bump adds w to the count of item in list, a Space-Saving summary of at
-// most TopK entries kept sorted by count, largest first: frequent
-// consequents are found after a short scan, the entry to replace is the
-// last, and queries can stop at the first entry below their thresholds.
-func (s *state) bump(list []entry, item uint32, w float64) []entry {
-	i := 0
-	for i < len(list) && list[i].item != item {
-		i++
-	}
-	switch {
-	case i < len(list):
-		list[i].count += w
-	case len(list) < s.c.topK:
-		if len(list) == cap(list) {
-			nl := make([]entry, len(list), min(max(2*cap(list), 2), s.c.topK))
-			copy(nl, list)
-			list = nl
+// idsSet returns the distinct non-empty ids of ids, sorted.
+func idsSet(ids []string) []string {
+	out := make([]string, 0, len(ids))
+	for _, id := range ids {
+		if id != "" {
+			out = append(out, id)
 		}
-		list = append(list, entry{item: item, count: w})
-	default:
-		s.evicted++
-		m := list[i-1].count
-		i--
-		list[i] = entry{item: item, err: up32(m), count: m + w}
 	}
-	e := list[i]
-	for ; i > 0 && list[i-1].count < e.count; i-- {
-		list[i] = list[i-1]
-	}
-	list[i] = e
-	return list
+	slices.Sort(out)
+	return slices.Compact(out)
 }
 
-// up32 converts f to float32 rounding up.
-func up32(f float64) float32 {
-	r := float32(f)
-	if float64(r) < f {
-		r = math.Nextafter32(r, float32(math.Inf(1)))
+// learn applies one step of one visitor, whose basket was prior (sorted
+// distinct ids, empty for a new visitor) and becomes prior ∪ add. It
+// reports whether anything was learnt.
+func (s *state) learn(prior, add []string) bool {
+	var grown []string
+	for _, id := range add {
+		if _, in := slices.BinarySearch(prior, id); !in {
+			grown = append(grown, id)
+		}
 	}
-	return r
+	if len(grown) == 0 {
+		return false
+	}
+	next := make([]string, 0, len(prior)+len(grown))
+	next = append(append(next, prior...), grown...)
+	slices.Sort(next)
+
+	hp, hn := uint64(0), hashIDs(next)
+	from := int32(-1) // the sample's basket of prior
+	if len(prior) > 0 {
+		hp = hashIDs(prior)
+		if hp <= s.thr {
+			var ok bool
+			if from, ok = s.byHash[hp]; !ok {
+				// A basket that would be sampled and is not was never
+				// taught (a snapshot older than the visitor, a basket
+				// of merged profiles): learn the visitor as a new one,
+				// so that every count stays a count of baskets.
+				from, prior, grown, hp = -1, nil, next, 0
+			}
+		}
+	}
+
+	// Counts over all visitors.
+	if len(prior) == 0 {
+		s.baskets++
+	}
+	for _, id := range grown {
+		idx := s.intern(id)
+		s.count[idx]++
+		s.popAll = s.popBump(s.popAll, idx)
+		if c := s.cat[idx]; c >= 0 {
+			s.popCat[c] = s.popBump(s.popCat[c], idx)
+		}
+	}
+
+	// The sample.
+	switch items := s.known(next); {
+	case from >= 0 && hn <= s.thr:
+		s.move(from, hn, items)
+	case from >= 0:
+		s.unsample(from)
+	case hn <= s.thr:
+		s.addSample(hn, items)
+	}
+	s.bound()
+	return true
 }
 
-// learn applies one step of one visitor: the items of in.add join the
-// visitor's basket in.prior, or gain weight in it. Every count moves by the
-// difference its basket makes, so counts depend only on each visitor's final
-// basket, not on how it was split into steps (up to the bounds).
-func (s *state) learn(in *input) {
-	mb := s.c.maxBasket
-	bas := s.bas[:0]
-	for _, x := range in.prior {
-		if len(bas) == mb {
-			break
-		}
-		if idx, ok := s.index[x.id]; ok {
-			bas = append(bas, member{idx, x.w})
+// move moves one visitor from the sample's basket from to the basket of
+// items (of hash h), a superset: the counts change by the items and pairs
+// that the new items make, which is cheaper than removing the basket and
+// adding the other.
+func (s *state) move(from int32, h uint64, items []uint32) {
+	if b, ok := s.byHash[h]; ok {
+		items = s.sample[b].items
+	}
+	old := s.sample[from].items
+	s.gen++
+	for _, idx := range old {
+		s.mark[idx] = s.gen
+	}
+	kept := 0
+	for _, idx := range items {
+		if s.mark[idx] == s.gen {
+			kept++
 		}
 	}
-	s.rcN = min(mb, len(bas)+len(in.add))
-	s.rc = slices.Grow(s.rc[:0], s.rcN*s.rcN)[:s.rcN*s.rcN]
-	for i := range s.rc {
-		s.rc[i] = rcUnknown
+	if kept != len(old) {
+		// Not a superset: an item was pruned and learnt again since one
+		// of the two baskets was made.
+		s.unsample(from)
+		s.addSample(h, items)
+		return
 	}
-	// Slots must not move while this step holds their indices.
-	s.pairs.reserve(s.rcN * (s.rcN - 1) / 2)
-	maxAll := in.maxPrior
-	for _, x := range in.add {
-		if x.w <= x.prior {
+	for _, g := range items {
+		if s.mark[g] == s.gen {
 			continue
 		}
-		maxAll = max(maxAll, x.w)
-		idx, isNew := s.intern(x.id)
-		pos := -1
-		for i := range bas {
-			if bas[i].idx == idx {
-				pos = i
-				break
+		s.sCount[g]++
+		for _, q := range items {
+			// Pairs of two new items are counted once, from the greater.
+			if q == g || s.mark[q] != s.gen && q > g {
+				continue
 			}
-		}
-		switch {
-		case pos >= 0:
-			s.addSingle(idx, x.w-bas[pos].w)
-			s.join(bas, pos, bas[pos].w, x.w)
-			bas[pos].w = x.w
-		case len(bas) < mb:
-			// Not in the basket although the basket has room: the item is
-			// new to the model (or was pruned), so it starts from nothing.
-			s.addSingle(idx, x.w)
-			bas = append(bas, member{idx, x.w})
-			s.join(bas, len(bas)-1, 0, x.w)
-		default:
-			s.truncated++
-			if isNew {
-				s.addSingle(idx, x.w)
-			} else {
-				s.addSingle(idx, x.w-x.prior)
-			}
+			before := len(s.rows[g])
+			s.rows[g] = add(s.rows[g], q, 1)
+			s.rows[q] = add(s.rows[q], g, 1)
+			s.rowsLen += 2 * int64(len(s.rows[g])-before)
 		}
 	}
-	s.bas = bas
-	s.baskets += maxAll - in.maxPrior
-	for _, ic := range in.cats {
-		if ic[0] != "" && ic[1] != "" {
-			// An item seen only with its category (a view, when views are
-			// not learnt) is kept with a count of 0, which the pruning of
-			// items drops first.
-			idx, _ := s.intern(ic[0])
-			s.setCategory(idx, ic[1])
+	s.pairs.learn(s, old, -1)
+	s.pairs.learn(s, items, 1)
+
+	bk := &s.sample[from]
+	bk.n--
+	if bk.n == 0 {
+		delete(s.byHash, bk.hash)
+		s.sItems -= int64(len(bk.items))
+		s.dead++
+	}
+	s.place(h, items)
+}
+
+// place adds one visitor to the sample's basket of hash h, making it with
+// items if it is new, without counting.
+func (s *state) place(h uint64, items []uint32) int32 {
+	b, ok := s.byHash[h]
+	if ok {
+		s.sample[b].n++
+		return b
+	}
+	b = int32(len(s.sample))
+	s.sample = append(s.sample, basket{hash: h, items: items, n: 1})
+	s.byHash[h] = b
+	s.sItems += int64(len(items))
+	for _, idx := range items {
+		s.post[idx] = append(s.post[idx], b)
+	}
+	return b
+}
+
+// known returns the indices of the ids the model knows, sorted.
+func (s *state) known(ids []string) []uint32 {
+	out := make([]uint32, 0, len(ids))
+	for _, id := range ids {
+		if idx, ok := s.index[id]; ok {
+			out = append(out, idx)
 		}
 	}
+	slices.Sort(out)
+	return out
+}
+
+// unsample removes one visitor from the sample's basket b.
+func (s *state) unsample(b int32) {
+	bk := &s.sample[b]
+	s.count2(bk.items, -1)
+	bk.n--
+	if bk.n == 0 {
+		delete(s.byHash, bk.hash)
+		s.sItems -= int64(len(bk.items))
+		s.dead++
+	}
+}
+
+// addSample adds one visitor with basket items (of hash h) to the sample.
+func (s *state) addSample(h uint64, items []uint32) {
+	s.count2(s.sample[s.place(h, items)].items, 1)
+}
+
+// count2 adds d (±1) to the counts of the sample for one basket of items:
+// its items, its pairs, and the consequents of the cached pairs it holds.
+func (s *state) count2(items []uint32, d int32) {
+	s.sTotal += int64(d)
+	for i, a := range items {
+		s.sCount[a] += int64(d)
+		for _, b := range items[i+1:] {
+			before := len(s.rows[a])
+			s.rows[a] = add(s.rows[a], b, d)
+			s.rows[b] = add(s.rows[b], a, d)
+			s.rowsLen += 2 * int64(len(s.rows[a])-before)
+		}
+	}
+	s.pairs.learn(s, items, d)
+}
+
+// bound enforces MaxItems, and MaxSample and MaxPairs by halving the share
+// of baskets sampled until the sample is within them; it compacts the
+// sample when most of its baskets are dead.
+func (s *state) bound() {
 	if len(s.index) > s.c.maxItems {
 		s.pruneItems()
 	}
-	if s.pairs.n > s.c.maxPairs {
-		s.prunePairs()
+	if s.sItems > int64(s.c.maxSample) || s.rowsLen/2 > int64(s.c.maxPairs) {
+		for s.thr > 0 && (s.sItems > int64(s.c.maxSample) || s.rowsLen/2 > int64(s.c.maxPairs)) {
+			s.thr >>= 1
+			s.halvings++
+			for i := range s.sample {
+				if b := &s.sample[i]; b.n > 0 && b.hash > s.thr {
+					delete(s.byHash, b.hash)
+					b.n = 0
+					s.dead++
+				}
+			}
+			s.derive()
+		}
+		return
+	}
+	if s.dead > 1024 && s.dead > len(s.sample)/2 {
+		s.compact()
 	}
 }
 
-// join updates the counts for bas[pos] moving from weight a to b in the
-// basket bas (whose other members keep their weights). A pair counts with
-// the smaller weight of its two items, a triple with the smallest of three.
-func (s *state) join(bas []member, pos int, a, b float64) {
-	i := bas[pos].idx
-	for j := range bas {
-		if j == pos {
-			continue
-		}
-		mj, jx := bas[j].w, bas[j].idx
-		d := min(b, mj) - min(a, mj)
-		if d <= 0 {
-			continue
-		}
-		s.adj[i] = s.bump(s.adj[i], jx, d)
-		s.adj[jx] = s.bump(s.adj[jx], i, d)
-		r := s.pairs.add(pkey(i, jx))
-		s.rc[min(j, pos)*s.rcN+max(j, pos)] = r
-		rec := &s.pairs.slots[r]
-		rec.count += d
-		for k := range bas {
-			if k == pos || k == j {
-				continue
-			}
-			mk := bas[k].w
-			if d3 := min(b, mj, mk) - min(a, mj, mk); d3 > 0 {
-				rec.cons = s.bump(rec.cons, bas[k].idx, d3)
-			}
+// compact drops the dead baskets of the sample and renumbers the others,
+// with their postings.
+func (s *state) compact() {
+	live := s.sample[:0]
+	for _, b := range s.sample {
+		if b.n > 0 {
+			live = append(live, b)
 		}
 	}
-	// {j, k} => i for the pairs already in the basket.
-	for j := range bas {
-		if j == pos {
+	clear(s.sample[len(live):])
+	s.sample = live
+	s.dead = 0
+	clear(s.byHash)
+	for i := range s.post {
+		s.post[i] = s.post[i][:0]
+	}
+	for i := range s.sample {
+		b := &s.sample[i]
+		s.byHash[b.hash] = int32(i)
+		for _, idx := range b.items {
+			s.post[idx] = append(s.post[idx], int32(i))
+		}
+	}
+}
+
+// derive recomputes from the live baskets of the sample everything that
+// is derived from it: postings, counts, rows; it empties the cache of
+// pairs. It compacts the sample first.
+func (s *state) derive() {
+	s.compact()
+	clear(s.sCount)
+	for i := range s.rows {
+		s.rows[i] = nil
+	}
+	s.sTotal, s.sItems, s.rowsLen = 0, 0, 0
+	s.pairs.clear()
+	// Count each row's length first, so that rows are built in place.
+	lens := make([]int, len(s.ids))
+	for i := range s.sample {
+		b := &s.sample[i]
+		s.sTotal += int64(b.n)
+		s.sItems += int64(len(b.items))
+		for _, a := range b.items {
+			s.sCount[a] += int64(b.n)
+			lens[a] += len(b.items) - 1
+		}
+	}
+	acc := make([]int64, len(s.ids))
+	var touched []uint32
+	for a := range s.ids {
+		if lens[a] == 0 {
 			continue
 		}
-		mj := bas[j].w
-		if min(b, mj)-min(a, mj) <= 0 {
-			continue
-		}
-		for k := j + 1; k < len(bas); k++ {
-			if k == pos {
-				continue
-			}
-			mk := bas[k].w
-			d3 := min(b, mj, mk) - min(a, mj, mk)
-			if d3 <= 0 {
-				continue
-			}
-			if r := s.rec(bas, j, k); r >= 0 {
-				s.pairs.slots[r].cons = s.bump(s.pairs.slots[r].cons, i, d3)
+		touched = touched[:0]
+		for _, bi := range s.post[a] {
+			b := &s.sample[bi]
+			for _, z := range b.items {
+				if z != uint32(a) {
+					if acc[z] == 0 {
+						touched = append(touched, z)
+					}
+					acc[z] += int64(b.n)
+				}
 			}
 		}
+		slices.Sort(touched)
+		row := make([]cnt, len(touched))
+		for i, z := range touched {
+			row[i] = cnt{z, uint32(acc[z])}
+			acc[z] = 0
+		}
+		s.rows[a] = row
+		s.rowsLen += int64(len(row))
 	}
 }
 
 // quarter returns the count at or below which a quarter of counts lie:
 // the element of rank len/4, found in linear time (counts is reordered).
-func (s *state) quarter(counts []float64) float64 {
+func quarter(counts []int64) int64 {
 	return selectRank(counts, len(counts)/4)
 }
 
 // selectRank returns the element that would be at index k if fs were
 // sorted, reordering fs (Hoare's selection with a median-of-three pivot).
-func selectRank(fs []float64, k int) float64 {
+func selectRank[T int64 | float64](fs []T, k int) T {
 	lo, hi := 0, len(fs)-1
 	for lo < hi {
 		mid := lo + (hi-lo)/2
@@ -424,17 +566,17 @@ func selectRank(fs []float64, k int) float64 {
 }
 
 // pruneItems drops every item whose count is at most the first quartile,
-// with everything that refers to it: at least a quarter of the items, and
-// all the items seen once when they are the majority.
+// from the counts and from the sample's baskets (which keep their hash):
+// at least a quarter of the items, and all the items seen once when they
+// are the majority.
 func (s *state) pruneItems() {
-	fs := s.fs[:0]
+	var fs []int64
 	for idx, id := range s.ids {
 		if id != "" {
 			fs = append(fs, s.count[idx])
 		}
 	}
-	q := s.quarter(fs)
-	s.fs = fs[:0]
+	q := quarter(fs)
 	gone := make([]bool, len(s.ids))
 	for idx, id := range s.ids {
 		if id == "" || s.count[idx] > q {
@@ -446,38 +588,18 @@ func (s *state) pruneItems() {
 			s.catItems[c]--
 		}
 		s.ids[idx], s.count[idx], s.cat[idx] = "", 0, -1
-		s.adj[idx] = nil
+		s.post[idx] = nil
 		s.free = append(s.free, uint32(idx))
 		s.prunedItems++
 	}
-	keep := func(l []entry) []entry {
-		return slices.DeleteFunc(l, func(e entry) bool { return gone[e.item] })
-	}
-	for idx := range s.adj {
-		s.adj[idx] = keep(s.adj[idx])
-	}
-	s.pairs.filter(func(p *pairSlot) bool {
-		if a, b := unkey(p.key); gone[a] || gone[b] {
-			return false
+	for i := range s.sample {
+		b := &s.sample[i]
+		if slices.ContainsFunc(b.items, func(x uint32) bool { return gone[x] }) {
+			b.items = slices.DeleteFunc(slices.Clone(b.items), func(x uint32) bool { return gone[x] })
 		}
-		p.cons = keep(p.cons)
-		return true
-	})
+	}
+	s.derive()
 	s.rebuildPopular()
-}
-
-// prunePairs drops every two-item antecedent whose count is at most the
-// first quartile.
-func (s *state) prunePairs() {
-	fs := s.fs[:0]
-	for i := range s.pairs.slots {
-		if p := &s.pairs.slots[i]; p.key != 0 {
-			fs = append(fs, p.count)
-		}
-	}
-	q := s.quarter(fs)
-	s.fs = fs[:0]
-	s.prunedPairs += uint64(s.pairs.filter(func(p *pairSlot) bool { return p.count > q }))
 }
 
 // rebuildPopular recomputes the popularity lists from the counts, and drops
@@ -519,7 +641,7 @@ func (s *state) rebuildPopular() {
 		case s.better(b, a):
 			return 1
 		}
-		return 0
+		return strings.Compare(s.ids[a], s.ids[b])
 	})
 	for _, idx := range live {
 		if len(s.popAll) < popLen {
@@ -529,4 +651,13 @@ func (s *state) rebuildPopular() {
 			s.popCat[c] = append(s.popCat[c], idx)
 		}
 	}
+}
+
+// rate is the share of baskets the sample holds: 1 while it holds them
+// all.
+func (s *state) rate() float64 {
+	if s.thr == math.MaxUint64 {
+		return 1
+	}
+	return (float64(s.thr) + 1) / (1 << 64)
 }

@@ -1,0 +1,167 @@
+package assoc
+
+import (
+	"slices"
+	"sync"
+)
+
+// A pairEntry holds the consequents of the two-item antecedent {a, b}: n
+// sampled baskets hold both, and cons counts, for every other item, the
+// sampled baskets that hold it too.
+type pairEntry struct {
+	a, b uint32
+	n    int64
+	cons []cnt
+	used uint64 // the cache's clock when last read
+}
+
+// pairCache keeps the consequents of the two-item antecedents that queries
+// asked for, computed from the sample on the first query and then kept up
+// to date by learning, so that they stay exact: a pair is computed again
+// only after it was evicted. Its size is bounded by Config.MaxCache
+// consequents; past it, the least recently read half is dropped.
+//
+// Queries hold the Model's read lock and mu: several may compute and
+// insert at once. Learning holds the Model's write lock, so no query runs
+// then; it takes mu too, which costs nothing uncontended.
+type pairCache struct {
+	mu       sync.Mutex
+	m        map[uint64]*pairEntry
+	partners [][]uint32 // item → the items it has a cached pair with
+	clock    uint64
+	size     int // consequents held
+	computed uint64
+
+	// scratch of learn, under the write lock
+	mark []uint32
+	gen  uint32
+}
+
+func (c *pairCache) clear() {
+	c.mu.Lock()
+	clear(c.m)
+	c.partners = nil
+	c.size = 0
+	c.mu.Unlock()
+}
+
+// get returns the entry of {a, b}, computing it from s's sample if it is
+// not cached. The caller holds the Model's read lock.
+func (c *pairCache) get(s *state, a, b uint32) *pairEntry {
+	k := pkey(a, b)
+	c.mu.Lock()
+	e := c.m[k]
+	if e != nil {
+		c.clock++
+		e.used = c.clock
+		c.mu.Unlock()
+		return e
+	}
+	c.mu.Unlock()
+	e = s.computePair(a, b)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if old := c.m[k]; old != nil { // computed by another query meanwhile
+		return old
+	}
+	c.clock++
+	e.used = c.clock
+	c.m[k] = e
+	for len(c.partners) <= int(max(a, b)) {
+		c.partners = append(c.partners, nil)
+	}
+	c.partners[a] = append(c.partners[a], b)
+	c.partners[b] = append(c.partners[b], a)
+	c.size += len(e.cons) + 1
+	c.computed++
+	if c.size > s.c.maxCache {
+		c.evict()
+	}
+	return e
+}
+
+// evict drops the least recently read half of the entries. The caller
+// holds mu.
+func (c *pairCache) evict() {
+	used := make([]int64, 0, len(c.m))
+	for _, e := range c.m {
+		used = append(used, int64(e.used))
+	}
+	median := selectRank(used, len(used)/2)
+	for k, e := range c.m {
+		if int64(e.used) <= median {
+			delete(c.m, k)
+			c.size -= len(e.cons) + 1
+			c.partners[e.a] = slices.DeleteFunc(c.partners[e.a], func(x uint32) bool { return x == e.b })
+			c.partners[e.b] = slices.DeleteFunc(c.partners[e.b], func(x uint32) bool { return x == e.a })
+		}
+	}
+}
+
+// learn adds d (±1) to the entries of the pairs of items, one sampled
+// basket. The caller holds the Model's write lock.
+func (c *pairCache) learn(s *state, items []uint32, d int32) {
+	if len(c.m) == 0 {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.gen++
+	for len(c.mark) < len(s.ids) {
+		c.mark = append(c.mark, 0)
+	}
+	for _, x := range items {
+		c.mark[x] = c.gen
+	}
+	for _, a := range items {
+		if int(a) >= len(c.partners) {
+			continue
+		}
+		for _, b := range c.partners[a] {
+			if b < a || c.mark[b] != c.gen {
+				continue
+			}
+			e := c.m[pkey(a, b)]
+			e.n += int64(d)
+			before := len(e.cons)
+			for _, z := range items {
+				if z != a && z != b {
+					e.cons = add(e.cons, z, d)
+				}
+			}
+			c.size += len(e.cons) - before
+		}
+	}
+}
+
+// computePair counts the consequents of {a, b} over the sample, walking
+// the postings of the rarer item. The caller holds the Model's read lock.
+func (s *state) computePair(a, b uint32) *pairEntry {
+	e := &pairEntry{a: min(a, b), b: max(a, b)}
+	from, other := a, b
+	if len(s.post[b]) < len(s.post[a]) {
+		from, other = b, a
+	}
+	acc := make(map[uint32]uint32)
+	for _, bi := range s.post[from] {
+		bk := &s.sample[bi]
+		if bk.n == 0 {
+			continue
+		}
+		if _, ok := slices.BinarySearch(bk.items, other); !ok {
+			continue
+		}
+		e.n += int64(bk.n)
+		for _, z := range bk.items {
+			if z != a && z != b {
+				acc[z] += bk.n
+			}
+		}
+	}
+	e.cons = make([]cnt, 0, len(acc))
+	for z, n := range acc {
+		e.cons = append(e.cons, cnt{z, n})
+	}
+	slices.SortFunc(e.cons, func(x, y cnt) int { return int(int64(x.item) - int64(y.item)) })
+	return e
+}
