@@ -60,9 +60,9 @@ var DefaultConfig = Config{
 
 // config is a Config with its defaults applied.
 type config struct {
-	minSupport, minConfidence, minLift          float64
+	minSupport, minConfidence, minLift      float64
 	maxItems, maxSample, maxPairs, maxCache int
-	cartEvents                                  []string
+	cartEvents                              []string
 }
 
 func (c Config) normalize() config {
