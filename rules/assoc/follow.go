@@ -142,10 +142,17 @@ func Follow(ctx context.Context, m *Model, cfg FollowConfig) (*Follower, error) 
 			if err == nil {
 				_, err = m.ReadFrom(bytes.NewReader(snap))
 			}
-			if err != nil {
+			switch {
+			case errors.Is(err, errOldSnapshot):
+				// Written by an earlier version: learn again from the
+				// oldest purchase the journal keeps, and replace it.
+				cfg.Logger.Warn("tailor: assoc: the model's snapshot has an earlier format; learning again from the journal",
+					"document", cfg.Document, "err", err)
+			case err != nil:
 				return nil, fmt.Errorf("assoc: snapshot %q: %w", cfg.Document, err)
+			default:
+				f.cursor, seeded = cursor, true
 			}
-			f.cursor, seeded = cursor, true
 		}
 	}
 	f.noSnap = !seeded

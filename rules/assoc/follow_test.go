@@ -192,3 +192,40 @@ func TestFollowWritesAFirstSnapshot(t *testing.T) {
 		t.Fatalf("the second follower learnt %d purchases from the journal, want 0", n)
 	}
 }
+
+// TestFollowOldSnapshot: a snapshot of an earlier format is not an error:
+// the follower learns the journal again, seeds the model, and replaces the
+// snapshot with one of its own.
+func TestFollowOldSnapshot(t *testing.T) {
+	ctx := context.Background()
+	st := memory.New(store.Limits{})
+	buy(t, st, "v1", 1, "a", "b")
+	// A follower's document holding a format 1 model snapshot.
+	old := append([]byte("tailor-assoc-follow\x01\x00"), "tailor-assoc\x01 and the rest of an old snapshot"...)
+	if err := st.PutDocument(ctx, "tailor/assoc", old); err != nil {
+		t.Fatal(err)
+	}
+	seeded := false
+	m := assoc.New(assoc.Config{MinSupport: 1, MinLift: -1})
+	f, err := assoc.Follow(ctx, m, assoc.FollowConfig{Store: st, Interval: 10 * time.Millisecond, SnapshotEvery: time.Hour,
+		Seed: func(*assoc.Model) { seeded = true }})
+	if err != nil {
+		t.Fatalf("Follow over an old snapshot: %v", err)
+	}
+	defer f.Close()
+	if !seeded {
+		t.Error("the model was not seeded")
+	}
+	if rs := m.Rules("a"); len(rs) != 1 || rs[0].Then != "b" {
+		t.Errorf("Rules(a) = %v, want a => b from the journal", rs)
+	}
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		doc, err := st.Document(ctx, "tailor/assoc")
+		if err == nil && !bytes.Equal(doc, old) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the old snapshot was not replaced")
+		}
+	}
+}
