@@ -1,6 +1,8 @@
 package assoc
 
 import (
+	"cmp"
+	"math"
 	"slices"
 	"sync"
 )
@@ -12,7 +14,8 @@ type pairEntry struct {
 	a, b uint32
 	n    int64
 	cons []cnt
-	used uint64 // the cache's clock when last read
+	used uint64  // the cache's clock when last read
+	nbrs nbrList // for Recommend, under the cache's mu
 }
 
 // pairCache keeps the consequents of the two-item antecedents that queries
@@ -164,4 +167,88 @@ func (s *state) computePair(a, b uint32) *pairEntry {
 	}
 	slices.SortFunc(e.cons, func(x, y cnt) int { return int(int64(x.item) - int64(y.item)) })
 	return e
+}
+
+// nbrLen is how many of an antecedent's consequents Recommend scores: the
+// most similar ones.
+const nbrLen = 64
+
+// A nbr is a consequent of an antecedent, with the cosine similarity of
+// the two over the sampled baskets.
+type nbr struct {
+	item uint32
+	cos  float32
+}
+
+// nbrList holds the nbrLen most similar consequents of an antecedent, made
+// when its count of sampled baskets was at.
+type nbrList struct {
+	items []nbr
+	at    int64
+}
+
+// stale reports whether the list made at count at should be made again
+// now that the antecedent's count is now: it moved by a tenth.
+func (l *nbrList) stale(now int64) bool {
+	return l.items == nil && l.at == 0 || now > l.at+l.at/10+4 || now < l.at-l.at/10-4
+}
+
+// nbrCache keeps the lists of one-item antecedents. Queries hold the
+// Model's read lock and mu; derive, under the write lock, empties it.
+type nbrCache struct {
+	mu sync.Mutex
+	m  map[uint32]*nbrList
+}
+
+// top returns the nbrLen consequents of list (whose antecedent is in ante
+// sampled baskets) most similar to it, among those in at least minSupport
+// baskets (scaled to the sample).
+func (s *state) top(list []cnt, ante int64) []nbr {
+	minN := uint32(1)
+	if ms := s.c.minSupport * float64(s.sTotal) / float64(max(s.baskets, 1)); ms > 1 {
+		minN = uint32(math.Ceil(ms - 1e-9))
+	}
+	out := make([]nbr, 0, min(len(list), 2*nbrLen))
+	for _, e := range list {
+		if e.n < minN || s.sCount[e.item] <= 0 {
+			continue
+		}
+		out = append(out, nbr{e.item, float32(float64(e.n) / math.Sqrt(float64(ante)*float64(s.sCount[e.item])))})
+	}
+	if len(out) > nbrLen {
+		slices.SortFunc(out, func(x, y nbr) int {
+			if x.cos != y.cos {
+				return cmp.Compare(y.cos, x.cos)
+			}
+			return cmp.Compare(x.item, y.item)
+		})
+		out = slices.Clip(out[:nbrLen])
+	}
+	return out
+}
+
+// neighbours returns the list of the antecedent {a} (b == noItem) or
+// {a, b}, making it if it is stale. The caller holds the read lock.
+func (s *state) neighbours(a, b uint32) []nbr {
+	if b != noItem {
+		e := s.pairs.get(s, a, b)
+		s.pairs.mu.Lock()
+		defer s.pairs.mu.Unlock()
+		if e.nbrs.stale(e.n) {
+			e.nbrs = nbrList{items: s.top(e.cons, e.n), at: e.n}
+		}
+		return e.nbrs.items
+	}
+	c := &s.nbrs
+	c.mu.Lock()
+	l := c.m[a]
+	c.mu.Unlock()
+	if l != nil && !l.stale(s.sCount[a]) {
+		return l.items
+	}
+	l = &nbrList{items: s.top(s.rows[a], s.sCount[a]), at: s.sCount[a]}
+	c.mu.Lock()
+	c.m[a] = l
+	c.mu.Unlock()
+	return l.items
 }

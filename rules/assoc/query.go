@@ -2,7 +2,6 @@ package assoc
 
 import (
 	"fmt"
-	"math"
 	"slices"
 	"strings"
 
@@ -254,11 +253,11 @@ type scratch struct {
 	gen   uint32
 }
 
-// A cand is an item Recommend considers: its score, and the rule that
-// contributes most to it, which explains it.
+// A cand is an item Recommend considers: its score, and the antecedent
+// that contributes most to it, whose rule explains it.
 type cand struct {
 	score, best float64
-	rule        scored
+	then, a, b  uint32
 }
 
 const (
@@ -389,29 +388,21 @@ func (m *Model) Recommend(p *store.Profile, n int) []Recommendation {
 	}
 	sc.cands = sc.cands[:0]
 	consider := func(a, b uint32, w float64) {
-		list, ante := s.consequents(a, b)
-		if ante <= 0 {
-			return
-		}
-		for _, e := range list {
+		for _, e := range s.neighbours(a, b) {
 			j, seen := sc.get(e.item)
-			if j == slotBought && seen || s.sCount[e.item] <= 0 {
+			if j == slotBought && seen {
 				continue
 			}
-			r, ok := s.score(a, b, e.item, int64(e.n), ante)
-			if !ok || r.count < m.c.minSupport {
-				continue
-			}
-			contrib := w * float64(e.n) / math.Sqrt(float64(ante)*float64(s.sCount[e.item]))
+			contrib := w * float64(e.cos)
 			if !seen {
 				j = int32(len(sc.cands))
 				sc.set(e.item, j)
-				sc.cands = append(sc.cands, cand{})
+				sc.cands = append(sc.cands, cand{then: e.item})
 			}
 			c := &sc.cands[j]
 			c.score += contrib
-			if !seen || contrib > c.best || contrib == c.best && s.before(&r, &c.rule) {
-				c.best, c.rule = contrib, r
+			if !seen || contrib > c.best || contrib == c.best && b != noItem && c.b == noItem {
+				c.best, c.a, c.b = contrib, a, b
 			}
 		}
 	}
@@ -428,7 +419,7 @@ func (m *Model) Recommend(p *store.Profile, n int) []Recommendation {
 		if x.score != y.score {
 			return x.score > y.score
 		}
-		return s.better(x.rule.then, y.rule.then)
+		return s.better(x.then, y.then)
 	}
 	top := sc.top[:0]
 	for i := range sc.cands {
@@ -449,17 +440,27 @@ func (m *Model) Recommend(p *store.Profile, n int) []Recommendation {
 	sc.top = top
 
 	out := make([]Recommendation, 0, n)
-	rules := make([]Rule, len(top))
+	rules := make([]Rule, 0, len(top))
 	ifs := make([]string, 0, 2*len(top))
-	for i, ci := range top {
-		c := &sc.cands[ci].rule
-		r := &rules[i]
-		ifs = s.ruleInto(r, c, ifs)
-		reason := "bought together with " + r.If[0]
-		if len(r.If) == 2 {
-			reason += " and " + r.If[1]
+	for _, ci := range top {
+		c := &sc.cands[ci]
+		list, ante := s.consequents(c.a, c.b)
+		i, ok := find(list, c.then)
+		if !ok {
+			continue // cannot happen: the lists are of the same counts
 		}
-		out = append(out, Recommendation{Item: r.Then, Category: s.category(c.then), Rule: r, Reason: reason})
+		r, ok := s.score(c.a, c.b, c.then, int64(list[i].n), ante)
+		if !ok {
+			continue
+		}
+		rules = append(rules, Rule{})
+		ru := &rules[len(rules)-1]
+		ifs = s.ruleInto(ru, &r, ifs)
+		reason := "bought together with " + ru.If[0]
+		if len(ru.If) == 2 {
+			reason += " and " + ru.If[1]
+		}
+		out = append(out, Recommendation{Item: ru.Then, Category: s.category(c.then), Rule: ru, Reason: reason})
 	}
 	if len(out) == n {
 		return out

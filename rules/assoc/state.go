@@ -99,6 +99,7 @@ type state struct {
 	rowsLen int64            // entries of rows (each pair twice)
 
 	pairs pairCache // consequents of two-item antecedents, computed from sample
+	nbrs  nbrCache  // the most similar consequents of items, for Recommend
 
 	prunedItems uint64
 	halvings    uint32
@@ -116,6 +117,7 @@ func newState(c *config) *state {
 		thr:      math.MaxUint64,
 		byHash:   make(map[uint64]int32),
 		pairs:    pairCache{m: make(map[uint64]*pairEntry)},
+		nbrs:     nbrCache{m: make(map[uint32]*nbrList)},
 	}
 }
 
@@ -477,6 +479,9 @@ func (s *state) derive() {
 	}
 	s.sTotal, s.sItems, s.rowsLen = 0, 0, 0
 	s.pairs.clear()
+	s.nbrs.mu.Lock()
+	clear(s.nbrs.m)
+	s.nbrs.mu.Unlock()
 	// Count each row's length first, so that rows are built in place.
 	lens := make([]int, len(s.ids))
 	for i := range s.sample {
