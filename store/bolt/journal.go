@@ -11,6 +11,7 @@ import (
 
 	bbolt "go.etcd.io/bbolt"
 
+	"github.com/tailorhq/tailor/internal/wire"
 	"github.com/tailorhq/tailor/store"
 )
 
@@ -179,44 +180,23 @@ func (s *Store) TrimPurchases(ctx context.Context, before time.Time) error {
 // nanoseconds), to b:
 //
 //   - at: 8 bytes big-endian, first so that TrimPurchases reads it alone;
-//   - the profile id: its length (uvarint), its bytes;
-//   - p.Time: its seconds less at's (varint: a few bytes, the order being
-//     recent), its nanoseconds (uvarint);
+//   - the profile id (wire.AppendString);
+//   - p.Time, as seconds after at's (wire.AppendTime: a few bytes, the
+//     order being recent);
 //   - the items: their number (uvarint), then per item its id and its
-//     category, as the id;
-//   - the prior ids: their number, then per id, as they are sorted, the
-//     length of the prefix it shares with the one before (uvarint) and the
-//     rest, as the id.
-//
-// A field (the time's seconds) that overflows wraps around and is read
-// back the same.
+//     category (wire.AppendString);
+//   - the prior ids, as they are sorted, front-coded
+//     (wire.AppendFrontCodedList).
 func appendEntry(b []byte, at int64, p *store.Purchase) []byte {
 	b = binary.BigEndian.AppendUint64(b, uint64(at))
-	b = appendString(b, p.ID)
-	b = binary.AppendVarint(b, p.Time.Unix()-floorDiv(at, 1e9))
-	b = binary.AppendUvarint(b, uint64(p.Time.Nanosecond()))
+	b = wire.AppendString(b, p.ID)
+	b = wire.AppendTime(b, p.Time, floorDiv(at, 1e9))
 	b = binary.AppendUvarint(b, uint64(len(p.Items)))
 	for _, it := range p.Items {
-		b = appendString(b, it.ID)
-		b = appendString(b, it.Category)
+		b = wire.AppendString(b, it.ID)
+		b = wire.AppendString(b, it.Category)
 	}
-	b = binary.AppendUvarint(b, uint64(len(p.Prior)))
-	prev := ""
-	for _, id := range p.Prior {
-		n := 0
-		for n < len(prev) && n < len(id) && prev[n] == id[n] {
-			n++
-		}
-		b = binary.AppendUvarint(b, uint64(n))
-		b = appendString(b, id[n:])
-		prev = id
-	}
-	return b
-}
-
-func appendString(b []byte, s string) []byte {
-	b = binary.AppendUvarint(b, uint64(len(s)))
-	return append(b, s...)
+	return wire.AppendFrontCodedList(b, p.Prior)
 }
 
 // floorDiv is a/b rounded down, for the seconds of Unix nanoseconds
@@ -231,118 +211,25 @@ func floorDiv(a, b int64) int64 {
 
 var errEntry = errors.New("malformed entry")
 
-// zeroUnix is the Unix seconds of the zero time.Time, which a Purchase
-// of an event without a time has.
-var zeroUnix = time.Time{}.Unix()
-
 // decodeEntry decodes what appendEntry appended. The strings share one
 // copy of v, so the result stays valid after the transaction.
 func decodeEntry(v []byte) (store.Purchase, time.Time, error) {
 	if len(v) < 8 {
-		return store.Purchase{}, time.Time{}, errEntry
+		return store.Purchase{}, time.Time{}, fmt.Errorf("%w: %d bytes, fewer than the 8 of when it was journaled", errEntry, len(v))
 	}
 	at := int64(binary.BigEndian.Uint64(v))
-	d := entryDecoder{s: string(v[8:])}
-	p := store.Purchase{ID: d.str()}
-	sec := floorDiv(at, 1e9) + d.varint()
-	nsec := d.uvarint()
-	switch {
-	case nsec >= 1e9:
-		d.fail()
-	case sec != zeroUnix || nsec != 0:
-		p.Time = time.Unix(sec, int64(nsec)).UTC()
-	}
-	if n := d.count(2); n > 0 {
+	d := wire.NewDecoder(string(v))
+	d.Next(8) // at
+	p := store.Purchase{ID: d.Str(), Time: d.Time(floorDiv(at, 1e9))}
+	if n := d.Count(2); n > 0 {
 		p.Items = make([]store.Item, n)
 		for i := range p.Items {
-			p.Items[i] = store.Item{ID: d.str(), Category: d.str()}
+			p.Items[i] = store.Item{ID: d.Str(), Category: d.Str()}
 		}
 	}
-	if n := d.count(2); n > 0 {
-		p.Prior = make([]string, n)
-		prev := ""
-		for i := range p.Prior {
-			shared := d.uvarint()
-			rest := d.str()
-			if shared > uint64(len(prev)) {
-				d.fail()
-				break
-			}
-			if shared == 0 {
-				p.Prior[i] = rest
-			} else {
-				p.Prior[i] = prev[:shared] + rest
-			}
-			prev = p.Prior[i]
-		}
-	}
-	if d.err == nil && d.s != "" {
-		d.fail() // trailing bytes
-	}
-	if d.err != nil {
-		return store.Purchase{}, time.Time{}, d.err
+	p.Prior = d.FrontCodedList()
+	if err := d.End(); err != nil {
+		return store.Purchase{}, time.Time{}, fmt.Errorf("%w: %w", errEntry, err)
 	}
 	return p, time.Unix(0, at), nil
-}
-
-// entryDecoder reads an entry; the first error sticks and every later
-// read returns zero values.
-type entryDecoder struct {
-	s   string
-	err error
-}
-
-func (d *entryDecoder) fail() {
-	d.err = errEntry
-	d.s = ""
-}
-
-func (d *entryDecoder) uvarint() uint64 {
-	var x uint64
-	var shift uint
-	for i := 0; i < len(d.s) && i < binary.MaxVarintLen64; i++ {
-		c := d.s[i]
-		if c < 0x80 {
-			if i == binary.MaxVarintLen64-1 && c > 1 {
-				break // overflows 64 bits
-			}
-			d.s = d.s[i+1:]
-			return x | uint64(c)<<shift
-		}
-		x |= uint64(c&0x7f) << shift
-		shift += 7
-	}
-	d.fail()
-	return 0
-}
-
-func (d *entryDecoder) varint() int64 {
-	ux := d.uvarint()
-	x := int64(ux >> 1)
-	if ux&1 != 0 {
-		x = ^x
-	}
-	return x
-}
-
-// count reads the length of a list whose elements take at least min bytes
-// each, refusing lengths the rest of the entry cannot hold.
-func (d *entryDecoder) count(min int) int {
-	n := d.uvarint()
-	if n > uint64(len(d.s)/min) {
-		d.fail()
-		return 0
-	}
-	return int(n)
-}
-
-func (d *entryDecoder) str() string {
-	n := d.uvarint()
-	if n > uint64(len(d.s)) {
-		d.fail()
-		return ""
-	}
-	s := d.s[:n]
-	d.s = d.s[n:]
-	return s
 }

@@ -78,3 +78,34 @@ func TestEntryMalformed(t *testing.T) {
 		t.Error("an entry with 1e9 nanoseconds decoded")
 	}
 }
+
+// TestEntryGolden: entries as this store has written them to files decode
+// to the same purchases, and are written the same way: a change of the
+// encoding breaks the journals of existing files, and fails here.
+func TestEntryGolden(t *testing.T) {
+	at := time.Date(2026, 12, 7, 10, 0, 0, 123456789, time.UTC)
+	old := time.Date(1960, 1, 1, 0, 0, 0, 5, time.UTC)
+	for _, c := range []struct {
+		entry string
+		at    time.Time
+		p     store.Purchase
+	}{
+		{"\x18\xee\xf0`\xd9x\x0d\x15\x09visitor-1\x05\x95\x9a\xef:\x02\x09moneyball\x05books\x0bpotato-head\x00\x05\x00\x06banner\x00\x03cap\x03\x04sule\x00\x06\xe6\x97\xa5\xe6\x9c\xac\x06\x03\xe8\xaa\x9e",
+			at, store.Purchase{ID: "visitor-1", Time: at.Add(-3 * time.Second),
+				Items: []store.Item{{ID: "moneyball", Category: "books"}, {ID: "potato-head"}},
+				Prior: []string{"banner", "cap", "capsule", "日本", "日本語"}}},
+		{"\x18\xee\xf0`\xd9x\x0d\x15\x01v\xbf\xea\xc3\xaa\xdc\x03\x00\x01\x01x\x01c\x00",
+			at, store.Purchase{ID: "v", Items: []store.Item{{ID: "x", Category: "c"}}}},
+		{"\xfb\x9e\xb2\x02\x83\xb5\x00\x05\x01v\x01\xff\x93\xeb\xdc\x03\x01\x01x\x00\x01\x00\x01a",
+			old, store.Purchase{ID: "v", Time: time.Date(1959, 12, 31, 23, 59, 59, 999999999, time.UTC),
+				Items: []store.Item{{ID: "x"}}, Prior: []string{"a"}}},
+	} {
+		p, gotAt, err := decodeEntry([]byte(c.entry))
+		if err != nil || !reflect.DeepEqual(p, c.p) || !gotAt.Equal(c.at) {
+			t.Errorf("decode %q = %+v at %v, %v\nwant %+v at %v", c.entry, p, gotAt, err, c.p, c.at)
+		}
+		if b := appendEntry(nil, c.at.UnixNano(), &c.p); string(b) != c.entry {
+			t.Errorf("encode %+v at %v = %q\nwant %q", c.p, c.at, b, c.entry)
+		}
+	}
+}

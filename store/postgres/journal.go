@@ -10,6 +10,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgtype"
 
+	"github.com/tailorhq/tailor/internal/wire"
 	"github.com/tailorhq/tailor/store"
 )
 
@@ -106,20 +107,20 @@ const journalFormat = 1
 
 // appendPurchase appends the compact encoding of p to b: a format byte,
 // the profile id, the time (Unix seconds as a varint, then nanoseconds),
-// the items and the prior ids. Items and prior ids are sorted by id, so
-// each id is kept as the length of the prefix it shares with the one
-// before and the rest ("sku-1041", "sku-1042" cost 5 and 6 bytes); an
-// item's category is 0 when it is the previous item's (or empty for the
-// first), else its length plus one and its bytes.
+// the items and the prior ids, with the pieces of package wire. Items and
+// prior ids are sorted by id, so each id is front-coded: kept as the
+// length of the prefix it shares with the one before and the rest
+// ("sku-1041", "sku-1042" cost 10 and 3 bytes); an item's category is 0
+// when it is the previous item's (or empty for the first), else its
+// length plus one and its bytes.
 func appendPurchase(b []byte, p *store.Purchase) []byte {
 	b = append(b, journalFormat)
-	b = appendBytes(b, p.ID)
-	b = binary.AppendVarint(b, p.Time.Unix())
-	b = binary.AppendUvarint(b, uint64(p.Time.Nanosecond()))
+	b = wire.AppendString(b, p.ID)
+	b = wire.AppendTime(b, p.Time, 0)
 	b = binary.AppendUvarint(b, uint64(len(p.Items)))
 	prev, cat := "", ""
 	for _, it := range p.Items {
-		b = appendFront(b, prev, it.ID)
+		b = wire.AppendFrontCoded(b, prev, it.ID)
 		if it.Category == cat {
 			b = append(b, 0)
 		} else {
@@ -128,136 +129,35 @@ func appendPurchase(b []byte, p *store.Purchase) []byte {
 		}
 		prev, cat = it.ID, it.Category
 	}
-	b = binary.AppendUvarint(b, uint64(len(p.Prior)))
-	prev = ""
-	for _, id := range p.Prior {
-		b = appendFront(b, prev, id)
-		prev = id
-	}
-	return b
-}
-
-func appendBytes(b []byte, s string) []byte {
-	b = binary.AppendUvarint(b, uint64(len(s)))
-	return append(b, s...)
-}
-
-// appendFront appends s as the length of the prefix it shares with prev
-// and the rest of it.
-func appendFront(b []byte, prev, s string) []byte {
-	n := 0
-	for n < len(prev) && n < len(s) && prev[n] == s[n] {
-		n++
-	}
-	b = binary.AppendUvarint(b, uint64(n))
-	return appendBytes(b, s[n:])
+	return wire.AppendFrontCodedList(b, p.Prior)
 }
 
 // errEntry is the error of an entry that appendPurchase did not make.
 var errEntry = errors.New("malformed journal entry")
 
-// entryDecoder reads an encoded entry, remembering the first error.
-type entryDecoder struct {
-	b   []byte
-	err error
-}
-
-func (d *entryDecoder) uvarint() uint64 {
-	if d.err != nil {
-		return 0
-	}
-	v, n := binary.Uvarint(d.b)
-	if n <= 0 {
-		d.err = errEntry
-		return 0
-	}
-	d.b = d.b[n:]
-	return v
-}
-
-func (d *entryDecoder) varint() int64 {
-	if d.err != nil {
-		return 0
-	}
-	v, n := binary.Varint(d.b)
-	if n <= 0 {
-		d.err = errEntry
-		return 0
-	}
-	d.b = d.b[n:]
-	return v
-}
-
-func (d *entryDecoder) bytes(n uint64) []byte {
-	if d.err != nil {
-		return nil
-	}
-	if n > uint64(len(d.b)) {
-		d.err = errEntry
-		return nil
-	}
-	s := d.b[:n]
-	d.b = d.b[n:]
-	return s
-}
-
-// count reads a number of elements, each at least one byte long.
-func (d *entryDecoder) count() int {
-	n := d.uvarint()
-	if n > uint64(len(d.b)) {
-		d.err = errEntry
-		return 0
-	}
-	return int(n)
-}
-
-// front reads an id of appendFront.
-func (d *entryDecoder) front(prev string) string {
-	n := d.uvarint()
-	if n > uint64(len(prev)) {
-		d.err = errEntry
-		return ""
-	}
-	return prev[:n] + string(d.bytes(d.uvarint()))
-}
-
-// decodePurchase decodes an entry of appendPurchase.
+// decodePurchase decodes an entry of appendPurchase. The strings share
+// one copy of b.
 func decodePurchase(b []byte) (store.Purchase, error) {
 	if len(b) == 0 || b[0] != journalFormat {
 		return store.Purchase{}, fmt.Errorf("%w: want format %d", errEntry, journalFormat)
 	}
-	d := entryDecoder{b: b[1:]}
-	var p store.Purchase
-	p.ID = string(d.bytes(d.uvarint()))
-	sec, nsec := d.varint(), d.uvarint()
-	if nsec >= 1e9 {
-		d.err = errEntry
-	}
-	p.Time = time.Unix(sec, int64(nsec)).UTC()
-	if n := d.count(); n > 0 {
+	d := wire.NewDecoder(string(b))
+	d.Next(1) // the format
+	p := store.Purchase{ID: d.Str(), Time: d.Time(0)}
+	if n := d.Count(1); n > 0 {
 		p.Items = make([]store.Item, n)
 		prev, cat := "", ""
 		for i := range p.Items {
-			prev = d.front(prev)
-			if c := d.uvarint(); c > 0 {
-				cat = string(d.bytes(c - 1))
+			prev = d.FrontCoded(prev)
+			if c := d.Uvarint(); c > 0 {
+				cat = d.Next(c - 1)
 			}
 			p.Items[i] = store.Item{ID: prev, Category: cat}
 		}
 	}
-	if n := d.count(); n > 0 {
-		p.Prior = make([]string, n)
-		prev := ""
-		for i := range p.Prior {
-			prev = d.front(prev)
-			p.Prior[i] = prev
-		}
-	}
-	if d.err == nil && len(d.b) > 0 {
-		d.err = fmt.Errorf("%w: %d bytes after its end", errEntry, len(d.b))
-	}
-	if d.err != nil {
-		return store.Purchase{}, d.err
+	p.Prior = d.FrontCodedList()
+	if err := d.End(); err != nil {
+		return store.Purchase{}, fmt.Errorf("%w: %w", errEntry, err)
 	}
 	return p, nil
 }

@@ -79,3 +79,31 @@ func TestDecodePurchaseRejectsOtherFormats(t *testing.T) {
 		t.Errorf("a huge item count: %v, want errEntry", err)
 	}
 }
+
+// TestPurchaseGolden: entries as this store has written them to journal
+// tables decode to the same purchases, and are written the same way: a
+// change of the encoding breaks the journals already kept, and fails
+// here.
+func TestPurchaseGolden(t *testing.T) {
+	for _, c := range []struct {
+		entry string
+		p     store.Purchase
+	}{
+		{"\x01\x01v\xff\xdb\x8f\xf9\xce\x03\x00\x01\x00\x01a\x00\x00", store.Purchase{ID: "v", Items: []store.Item{{ID: "a"}}}},
+		{"\x01\x09visitor-1\xd6\xa6\xb8\xb1\x0d\x95\x9a\xef:\x05\x00\x08sku-1041\x06books\x07\x012\x00\x04\x012\x01\x05\x010\x05toys\x00\x02\xc3\xbc\x00\x05\x00\x06banner\x00\x09moneyball\x09\x01s\x00\x06\xe6\x97\xa5\xe6\x9c\xac\x06\x03\xe8\xaa\x9e",
+			store.Purchase{ID: "visitor-1", Time: time.Date(2026, 12, 7, 19, 31, 55, 123456789, time.UTC),
+				Items: []store.Item{{ID: "sku-1041", Category: "books"}, {ID: "sku-1042", Category: "books"}, {ID: "sku-2"},
+					{ID: "sku-20", Category: "toys"}, {ID: "ü", Category: "toys"}},
+				Prior: []string{"banner", "moneyball", "moneyballs", "日本", "日本語"}}},
+		{"\x01\x03old\xff\xab\xca\x9c\x10\x01\x01\x00\x01x\x02c\x01\x00\x01a",
+			store.Purchase{ID: "old", Time: time.Date(1901, 1, 1, 0, 0, 0, 1, time.UTC),
+				Items: []store.Item{{ID: "x", Category: "c"}}, Prior: []string{"a"}}},
+	} {
+		if p, err := decodePurchase([]byte(c.entry)); err != nil || fmt.Sprintf("%#v", p) != fmt.Sprintf("%#v", c.p) {
+			t.Errorf("decode %q = %#v, %v\nwant %#v", c.entry, p, err, c.p)
+		}
+		if b := appendPurchase(nil, &c.p); string(b) != c.entry {
+			t.Errorf("encode %+v = %q\nwant %q", c.p, b, c.entry)
+		}
+	}
+}

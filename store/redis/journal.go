@@ -15,6 +15,7 @@ import (
 
 	goredis "github.com/redis/go-redis/v9"
 
+	"github.com/tailorhq/tailor/internal/wire"
 	"github.com/tailorhq/tailor/store"
 )
 
@@ -363,164 +364,61 @@ func parseJournalCursor(s string) (*journalCursor, error) {
 const purchaseVersion = 1
 
 // appendPurchase appends the encoding of p that the journal keeps: the
-// version, the profile id, the time (Unix seconds and nanoseconds), the
-// items (id and category) and the Prior ids. Items and Prior are sorted
-// by id, so each id is kept as the length of the prefix it shares with
-// the one before it and the rest ("sku-1041", "sku-1077" take 8 and 4
-// bytes). Strings and counts are uvarints and bytes.
+// version, the profile id, the time (a byte 0 for the zero time, else 1
+// and the time), the items (id and category) and the Prior ids. Items and
+// Prior are sorted by id, so each id is front-coded: kept as the length
+// of the prefix it shares with the one before it and the rest
+// ("sku-1041", "sku-1077" take 10 and 4 bytes). The pieces are those of
+// package wire.
 func appendPurchase(b []byte, p *store.Purchase) []byte {
 	b = append(b, purchaseVersion)
-	b = appendStr(b, p.ID)
+	b = wire.AppendString(b, p.ID)
 	if p.Time.IsZero() {
 		b = append(b, 0)
 	} else {
 		b = append(b, 1)
-		b = binary.AppendVarint(b, p.Time.Unix())
-		b = binary.AppendUvarint(b, uint64(p.Time.Nanosecond()))
+		b = wire.AppendTime(b, p.Time, 0)
 	}
 	b = binary.AppendUvarint(b, uint64(len(p.Items)))
 	prev := ""
 	for _, it := range p.Items {
-		b = appendFrontCoded(b, prev, it.ID)
-		b = appendStr(b, it.Category)
+		b = wire.AppendFrontCoded(b, prev, it.ID)
+		b = wire.AppendString(b, it.Category)
 		prev = it.ID
 	}
-	b = binary.AppendUvarint(b, uint64(len(p.Prior)))
-	prev = ""
-	for _, id := range p.Prior {
-		b = appendFrontCoded(b, prev, id)
-		prev = id
-	}
-	return b
-}
-
-func appendStr(b []byte, s string) []byte {
-	b = binary.AppendUvarint(b, uint64(len(s)))
-	return append(b, s...)
-}
-
-// appendFrontCoded appends s as the length of its common prefix with prev
-// and the rest of s.
-func appendFrontCoded(b []byte, prev, s string) []byte {
-	n := 0
-	for n < len(prev) && n < len(s) && prev[n] == s[n] {
-		n++
-	}
-	b = binary.AppendUvarint(b, uint64(n))
-	return appendStr(b, s[n:])
+	return wire.AppendFrontCodedList(b, p.Prior)
 }
 
 // errPurchase is the error of an entry that appendPurchase did not make.
 var errPurchase = errors.New("not a purchase this store encoded")
 
-// purchaseDecoder reads what appendPurchase appended; the first error
-// sticks and every later read returns zero values.
-type purchaseDecoder struct {
-	s   string
-	bad bool
-}
-
-func (d *purchaseDecoder) uvarint() uint64 {
-	var x uint64
-	for i, shift := 0, uint(0); i < len(d.s) && i < binary.MaxVarintLen64; i, shift = i+1, shift+7 {
-		c := d.s[i]
-		if c < 0x80 {
-			if i == binary.MaxVarintLen64-1 && c > 1 {
-				break
-			}
-			d.s = d.s[i+1:]
-			return x | uint64(c)<<shift
-		}
-		x |= uint64(c&0x7f) << shift
-	}
-	d.bad, d.s = true, ""
-	return 0
-}
-
-func (d *purchaseDecoder) byte() byte {
-	if len(d.s) == 0 {
-		d.bad = true
-		return 0
-	}
-	c := d.s[0]
-	d.s = d.s[1:]
-	return c
-}
-
-func (d *purchaseDecoder) str() string {
-	n := d.uvarint()
-	if n > uint64(len(d.s)) {
-		d.bad, d.s = true, ""
-		return ""
-	}
-	s := d.s[:n]
-	d.s = d.s[n:]
-	return s
-}
-
-// count reads a length of a list whose elements take at least two bytes.
-func (d *purchaseDecoder) count() int {
-	n := d.uvarint()
-	if n > uint64(len(d.s)/2) {
-		d.bad, d.s = true, ""
-		return 0
-	}
-	return int(n)
-}
-
-// frontCoded reads what appendFrontCoded appended after prev.
-func (d *purchaseDecoder) frontCoded(prev string) string {
-	n := d.uvarint()
-	if n > uint64(len(prev)) {
-		d.bad, d.s = true, ""
-		return ""
-	}
-	return prev[:n] + d.str()
-}
-
 // decodePurchase decodes what appendPurchase encoded.
 func decodePurchase(s string) (store.Purchase, error) {
-	d := purchaseDecoder{s: s}
+	d := wire.NewDecoder(s)
 	var p store.Purchase
-	if d.byte() != purchaseVersion {
-		return p, errPurchase
+	if v := d.Byte(); v != purchaseVersion && d.Err() == nil {
+		return p, fmt.Errorf("%w: version %d, want %d", errPurchase, v, purchaseVersion)
 	}
-	p.ID = d.str()
-	switch d.byte() {
+	p.ID = d.Str()
+	switch f := d.Byte(); f {
 	case 0:
 	case 1:
-		ux := d.uvarint() // zigzag, as binary.AppendVarint wrote it
-		sec := int64(ux >> 1)
-		if ux&1 != 0 {
-			sec = ^sec
-		}
-		nsec := d.uvarint()
-		if nsec >= 1e9 {
-			return p, errPurchase
-		}
-		p.Time = time.Unix(sec, int64(nsec)).UTC()
+		p.Time = d.Time(0)
 	default:
-		return p, errPurchase
+		d.Failf("a time flag of %d, want 0 or 1", f)
 	}
-	if n := d.count(); n > 0 {
+	if n := d.Count(2); n > 0 {
 		p.Items = make([]store.Item, n)
 		prev := ""
 		for i := range p.Items {
-			p.Items[i].ID = d.frontCoded(prev)
-			p.Items[i].Category = d.str()
+			p.Items[i].ID = d.FrontCoded(prev)
+			p.Items[i].Category = d.Str()
 			prev = p.Items[i].ID
 		}
 	}
-	if n := d.count(); n > 0 {
-		p.Prior = make([]string, n)
-		prev := ""
-		for i := range p.Prior {
-			p.Prior[i] = d.frontCoded(prev)
-			prev = p.Prior[i]
-		}
-	}
-	if d.bad || len(d.s) > 0 {
-		return store.Purchase{}, errPurchase
+	p.Prior = d.FrontCodedList()
+	if err := d.End(); err != nil {
+		return store.Purchase{}, fmt.Errorf("%w: %w", errPurchase, err)
 	}
 	return p, nil
 }

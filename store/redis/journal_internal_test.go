@@ -85,3 +85,29 @@ func TestJournalCursorEncoding(t *testing.T) {
 		}
 	}
 }
+
+// TestPurchaseGolden: entries as this store has written them to journals
+// decode to the same purchases, and are written the same way: a change of
+// the encoding breaks the journals already kept, and fails here.
+func TestPurchaseGolden(t *testing.T) {
+	for _, c := range []struct {
+		entry string
+		p     store.Purchase
+	}{
+		{"\x01\x01v\x00\x01\x00\x01a\x00\x00", store.Purchase{ID: "v", Items: []store.Item{{ID: "a"}}}},
+		{"\x01\x09visitor-1\x01\xd6\xa6\xb8\xb1\x0d\x95\x9a\xef:\x03\x00\x08sku-1041\x05books\x06\x0277\x05books\x00\x03tea\x00\x05\x00\x06banner\x00\x09moneyball\x09\x01s\x00\x06\xe6\x97\xa5\xe6\x9c\xac\x06\x03\xe8\xaa\x9e",
+			store.Purchase{ID: "visitor-1", Time: time.Date(2026, 12, 7, 19, 31, 55, 123456789, time.UTC),
+				Items: []store.Item{{ID: "sku-1041", Category: "books"}, {ID: "sku-1077", Category: "books"}, {ID: "tea"}},
+				Prior: []string{"banner", "moneyball", "moneyballs", "日本", "日本語"}}},
+		{"\x01\x03old\x01\xff\xab\xca\x9c\x10\x01\x01\x00\x01x\x01c\x01\x00\x01a",
+			store.Purchase{ID: "old", Time: time.Date(1901, 1, 1, 0, 0, 0, 1, time.UTC),
+				Items: []store.Item{{ID: "x", Category: "c"}}, Prior: []string{"a"}}},
+	} {
+		if p, err := decodePurchase(c.entry); err != nil || !reflect.DeepEqual(p, c.p) {
+			t.Errorf("decode %q = %+v, %v\nwant %+v", c.entry, p, err, c.p)
+		}
+		if b := appendPurchase(nil, &c.p); string(b) != c.entry {
+			t.Errorf("encode %+v = %q\nwant %q", c.p, b, c.entry)
+		}
+	}
+}
