@@ -2,6 +2,7 @@ package assoc_test
 
 import (
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"runtime"
 	"sync"
@@ -212,4 +213,37 @@ func BenchmarkLearnPurchase(b *testing.B) {
 		i++
 	}
 	reportCPU(b, cpu, i)
+}
+
+// BenchmarkLearnDense learns a million dense baskets (a supermarket's: 8 to
+// 40 items of 10,000, 24 on average, with a mild skew) into one model and
+// reports the heap it takes and the CPU per basket. It measures the model's
+// memory per million baskets where baskets are large; run it alone
+// (-bench LearnDense -benchtime 1x): it takes about a minute.
+func BenchmarkLearnDense(b *testing.B) {
+	const n, nItems = 1_000_000, 10_000
+	r := rand.New(rand.NewPCG(3, 99))
+	ids := make([]string, nItems)
+	for i := range ids {
+		ids[i] = fmt.Sprintf("sku-%05d", i)
+	}
+	basket := make([]string, 0, 40)
+	for b.Loop() {
+		before := heapAlloc()
+		cpu := cpuTime()
+		m := assoc.New(assoc.Config{})
+		for range n {
+			basket = basket[:0]
+			for range 8 + r.IntN(33) {
+				basket = append(basket, ids[int(nItems*math.Pow(r.Float64(), 2))])
+			}
+			m.Learn(assoc.Basket{}, assoc.Basket{Bought: basket})
+		}
+		d := cpuTime() - cpu
+		bytes := heapAlloc() - before
+		st := m.Stats()
+		b.ReportMetric(float64(bytes), "model-bytes")
+		b.ReportMetric(float64(d.Nanoseconds())/n, "cpu-ns/basket")
+		b.Logf("%d dense baskets: %.0f MB of heap (estimated %.0f MB); %+v", n, float64(bytes)/1e6, float64(st.Bytes)/1e6, st)
+	}
 }

@@ -7,120 +7,128 @@
 //
 // # Baskets are visitors, not orders
 //
-// A basket is the set of items of one visitor, accumulated over all the
-// visitor's orders: when a visitor who bought P buys N, the basket becomes
-// P ∪ N. So {moneyball, red-sox-banner} ⇒ red-sox-potato-head reads "of the
-// visitors who bought Moneyball and a Red Sox banner, 80% also bought the
-// Potato Head", whether they bought them in one order or three, which is
-// what a marketer asks. Every count is a number of visitors: an item bought
-// twice by one visitor counts once.
+// A basket is the set of items one visitor bought, over all the visitor's
+// orders: when a visitor who bought P buys N, the basket becomes P ∪ N. So
+// {moneyball, red-sox-banner} ⇒ red-sox-potato-head reads "of the visitors
+// who bought Moneyball and a Red Sox banner, 80% also bought the Potato
+// Head", whether they bought them in one order or three, which is what a
+// marketer asks. Every count is a number of visitors: an item bought twice
+// by one visitor counts once.
 //
-// Views and cart adds join the basket with a lower weight (Config.ViewWeight,
-// Config.CartWeight; a purchase weighs 1), and an item keeps the strongest
-// signal it got: viewed then bought counts as bought. Counts are weighted
-// the way fuzzy association rules are: an item counts its weight, a pair of
-// items the smaller of their two weights, a triple the smallest of three,
-// and a basket its largest weight. With purchases only, every weight is 1
-// and the counts are plain numbers of visitors.
+// Only purchases are learnt. Views and cart adds once joined the basket
+// with lower weights; a visitor who browses thirty products then made
+// hundreds of pairs, most of them noise for "people who bought X and Y
+// also bought Z", and cost most of the learning. They still serve as
+// antecedents: Recommend offers what was bought with what a visitor viewed.
 //
-// Each learning step moves the counts by exactly the difference it makes to
-// the visitor's basket, so the counts depend only on each visitor's final
-// basket, not on how it was split into steps: learning a visitor's orders
-// one by one with LearnEvent, and learning the visitor's whole profile once
-// with LearnProfile, give the same counts (up to the bounds below); weights
-// are multiples of 1/1024, so that the sums are exact in any order. For
-// that, each step must be given the visitor's basket before it: LearnEvent
-// takes it from the profile before the event, Learn from the caller.
-// Learning is idempotent: an event whose items the basket already holds
-// (a retried event, a second view) changes nothing.
-//
-// The alternative, one basket per order (a purchase event's Items), would
-// answer another question ("in the same cart"), and a rebuild could only
-// find the orders still in a profile's Recent ring, whereas Purchases.Items
-// keeps every item a visitor bought (up to store.Limits.Items).
-//
-// A profile's basket ([Model.BasketOf]) is its Purchases.Items (bought),
-// the items of the cart events still in its Recent ring (carted), and its
-// Views (viewed). Cart adds that left the ring are forgotten.
+// Learning is idempotent: an order whose items the basket holds already (a
+// retried event) changes nothing. Each step must be given the visitor's
+// basket before it: LearnEvent takes it from the profile before the event,
+// Learn from the caller. The counts depend only on each visitor's final
+// basket, not on how it was split into orders: learning a visitor's orders
+// one by one, and learning the visitor's whole profile once with
+// LearnProfile, give the same counts and the same snapshot.
 //
 // # Rules
 //
 // For a rule If ⇒ Then over all baskets:
 //
-//   - Count is the weighted number of baskets holding If and Then;
-//   - Support is Count divided by the weighted number of baskets;
-//   - Confidence is Count divided by the weighted number of baskets holding
-//     If;
+//   - Count is the number of baskets holding If and Then;
+//   - Support is Count divided by the number of baskets;
+//   - Confidence is Count divided by the number of baskets holding If;
 //   - Lift is Confidence divided by the share of baskets holding Then.
 //
 // [Model.Rules] lists the rules of an antecedent that pass MinSupport,
 // MinConfidence and MinLift. [Model.Likelihood] gives the best rule that
 // predicts an item from a visitor's items, for segments such as "likely to
-// buy Z" (best confidence at least c). [Model.Recommend] ranks items by the
-// confidence of their best rule, then its lift, never offers an item the
-// visitor bought, and completes the list with the items most popular in the
-// visitor's top interest category, then overall. The model learns item
-// categories from the Category of purchase, cart and page events.
+// buy Z" (best confidence at least c). [Model.Recommend] adds up, for each
+// item, its cosine similarity with every item and pair of items of the
+// visitor (item-to-item evidence, as in item-based collaborative
+// filtering, with pairs for "X and Y"), explains each item by the rule
+// that contributes most, never offers an item the visitor bought, and
+// completes the list with the items most popular in the visitor's top
+// interest category, then overall. The model learns item categories from
+// the Category of purchase, cart and page events.
 //
-// # Bounds
+// # Exact counts
 //
-// Memory is bounded by the Config, whatever the traffic:
+// The model keeps the baskets it learnt: the distinct baskets, each with
+// the number of visitors who have it, told apart by a 64-bit hash of their
+// item ids. From them it keeps, learning step by learning step, the count
+// of every item, and of every pair of items that share a basket (the
+// co-occurrence matrix, a row per item). The consequents of a pair {X, Y}
+// are counted when a query first asks for them, by walking the baskets of
+// the rarer of X and Y, then kept up to date by learning while they stay
+// in a cache of MaxCache consequents (the least recently used half is
+// dropped when it is full; a dropped pair is counted again when asked).
+// So every Count, Support, Confidence and Lift equals a direct count over
+// the same baskets, whatever their sizes.
 //
-//   - at most MaxItems items are counted. Past it, every item whose count is
-//     at most the first quartile of item counts is dropped, with every count
-//     that refers to it (so at least a quarter of the items, and all the
-//     items seen once when they are most of them);
-//   - each item, and each pair of items, keeps the counts of at most TopK
-//     consequents, in a Space-Saving summary: a consequent new to a full
-//     list replaces the one with the smallest count and inherits that count
-//     as an error bound. Rules use count minus error, a lower bound of the
-//     true count; the consequents that matter (those with the largest counts)
-//     stay. Without replacements the counts are exact;
-//   - at most MaxPairs pairs of items are counted as antecedents. Past it,
-//     every pair whose count is at most the first quartile is dropped: rare
-//     pairs go first. A pair seen again later starts from zero;
-//   - only the first MaxBasket items of a visitor's basket (by weight, then
-//     by id) are combined into pairs and triples, which bounds the work per
-//     step; further items count for popularity only;
-//   - the popularity lists hold the top 100 items overall and per category.
+// That holds while the baskets kept hold at most MaxSample items in all
+// and share at most MaxPairs distinct pairs of items: with the defaults,
+// 32 million items of baskets and 20 million pairs. Measured with 10,000
+// items and a million baskets:
 //
-// A model therefore takes about 16 bytes per consequent (at most
-// (MaxItems + MaxPairs) × TopK of them), plus about 100 bytes per item and
-// 55 to 110 bytes per pair: a hash table slot of 40 bytes, in a table that
-// doubles whenever it is 3/4 full, up to the size MaxPairs needs, and never
-// shrinks. [Model.Stats] reports sizes, an estimate of the bytes, and how
-// many items, pairs and consequents the bounds dropped. With 10,000 items
-// and a million baskets, the default bounds keep the model near 72 MB of
-// heap (see BenchmarkRecommend). Pruning a full table of pairs takes a few
-// milliseconds under the write lock for the default MaxPairs: a linear
-// selection of the quartile, and one pass over the table.
+//   - a shop's baskets, 1 to 8 items (2.6 on average), as in
+//     BenchmarkLearnPurchase: 1.2 million pairs, every count exact, 97 MB
+//     of heap, 8 µs of CPU per basket learnt;
+//   - a supermarket's, 8 to 40 items (24 on average) over all 10,000
+//     items, as in BenchmarkLearnDense: they would share about 50 million
+//     pairs, past MaxPairs, so the model samples 1/16 of the baskets
+//     (13.4 million pairs): 307 MB, 65 µs per basket.
 //
-// Counts learnt after a drop are estimates: a count never exceeds the true
-// one, but a pair's consequents may then exceed the pair's own count, and
-// confidences are capped at 1.
+// The memory is about 8 bytes per item of a distinct basket kept, 16 per
+// distinct pair, 64 per distinct basket, 8 per consequent in the cache of
+// pairs, and a few hundred bytes per item; [Model.Stats] reports the sizes
+// and an estimate of the bytes. Raise MaxPairs for exact counts over dense
+// baskets of many items: at 16 bytes a pair, 50 million pairs take 800 MB.
+//
+// # Past the bounds: a sample
+//
+// When a bound would be passed, the model keeps only the baskets whose
+// hash is below a threshold, which it halves (and again, until the bounds
+// hold): a sample of the distinct baskets, of a rate of 1/2, 1/4...
+// ([Stats].SampleRate). As the hash is of the basket's items, the sample is
+// the same however the baskets were learnt, and a growing basket leaves or
+// joins it as its new hash says, so counts over the sample stay exact
+// counts of the sampled baskets. The counts of items and of baskets stay
+// exact; a rule's Count is its count in the sample scaled by the number of
+// baskets over the number sampled, its Confidence the sample's ratio, its
+// Lift that confidence over the exact share of the consequent.
+//
+// With a sample of rate r, and baskets that rarely repeat exactly, a Count
+// c is off by more than 3·√(c·(1−r)/r) for about 0.3% of rules, and a
+// Confidence p of an antecedent of n baskets by more than
+// 3·√(p·(1−p)·(1−r)/(r·n)) as rarely: binomial errors, as each distinct
+// basket is in the sample or not like a coin toss (TestSampledWithinBound
+// checks it against direct counts). Baskets that many visitors share
+// exactly are in or out together, which widens the error by the square
+// root of their mean multiplicity. Frequent items and pairs keep their
+// rules, rare ones may lose them; rules never fall to nothing as counts
+// of a summary's evictions did.
+//
+// Past MaxItems distinct items, every item whose count is at most the
+// first quartile of item counts is dropped from the counts and the
+// baskets, which keep their hash.
 //
 // # Restarts and several instances
 //
-// A model lives in memory. At start-up, rebuild it from the profiles of
-// the store with [Model.Rebuild] (it needs a store that implements
-// store.Ranger), or load a snapshot written by [Model.WriteTo] with
-// [Model.ReadFrom], which is faster for large sites. Snapshots are
-// canonical: equal counts give equal bytes.
+// A model lives in memory. [Follow] keeps a model up to date with the
+// store's journal of purchases (store.Journal) on every instance, and
+// starts a new instance from the snapshot that one instance keeps in the
+// store: see Follower. Without a journal, rebuild the model from the
+// profiles of the store with [Model.Rebuild] (store.Ranger), or load a
+// snapshot written by [Model.WriteTo] with [Model.ReadFrom]. A snapshot
+// holds the items and the baskets, canonically (equal counts give equal
+// bytes); reading it counts the pairs again, about a second per million
+// small baskets. Snapshots of the earlier format (version 1, which held
+// summaries that cannot be made exact) are refused with ErrSnapshot, and
+// Follow learns the journal again instead.
 //
-// When a site runs on several instances, each one keeps its own model: it
-// learns online from the events it records (LearnEvent), and rebuilds from
-// the shared store periodically (every hour, say). As counts are a function
-// of the visitors' final baskets only, every rebuild from the same store
-// gives every instance the same counts; between two rebuilds, the instances
-// differ only by the events each learnt online since, which the next
-// rebuild includes for all. Pruning depends on the order profiles arrive
-// in, so rules over items or pairs close to the pruning thresholds may
-// differ between instances; rules well above them do not.
-//
-// The periodic rebuild also applies what online learning cannot see:
-// profiles merged on identify count as one visitor again, and the baskets of
-// erased or expired profiles leave the counts. The model keeps no
-// per-visitor data, only sums over visitors.
+// The baskets kept are sets of item ids with a count of visitors, with no
+// visitor's id: erasing a visitor does not reach them, and a Rebuild from
+// the profiles (which no longer hold the erased ones) does. Profiles
+// merged on identify count as one visitor again only after a rebuild.
 //
 // # Predictions
 //
