@@ -41,8 +41,7 @@
 // lets Expire and Range walk the indexes instead of scanning the keyspace,
 // the counts never disagree with them either, and the journal holds the
 // purchases of exactly the writes made, less those of the profiles
-// deleted. With 1024 buckets the profiles spread
-// over up to 1024 slots. The bucket count is part of the layout and never
+// deleted. With 1024 buckets the profiles spread over up to 1024 slots. The bucket count is part of the layout and never
 // changes.
 //
 // The store sets no expiry on profiles. Run the server with a
@@ -158,13 +157,13 @@
 // millisecond), Delete and Expire delete at most 500 entries of a profile
 // in it; an index longer than that (a buyer of more than 500 orders in
 // the journal) is renamed to a drain key in the same script, whose
-// entries further scripts delete 500 at a time. Once
-// removed, a profile's purchases can no longer be added to the drained
-// entries: Delete's tombstone refuses them, and after Expire a new
-// purchase of the id starts a new index. If the process stops while
-// draining, the drain key expires within the hour and what it still
-// lists stays until trimmed. Entries journaled by a version of tailor
-// from before the indexes are in none, and go only when trimmed.
+// entries further scripts delete 500 at a time. Once removed, a profile's
+// purchases can no longer be added to the drained entries: Delete's
+// tombstone refuses them, and after Expire a new purchase of the id
+// starts a new index. If the process stops while draining, the drain key
+// expires within the hour and what it still lists stays until trimmed.
+// Entries journaled by a version of tailor from before the indexes are in
+// none, and go only when trimmed.
 //
 // # Durability
 //
@@ -628,8 +627,8 @@ var keySuffixes = [nAllKeys]string{kData: "p:", kVersion: "v:", kSeen: "seen", k
 	kCounts: "counts", kCounted: "k:", kDue: "due", kJournal: "journal", kJIndex: "j:"}
 
 // keys returns the keys of id in the order of the k* constants, the KEYS
-// of the scripts, with the staging key "": keys(id)[:nKeys] for
-// deleteScript and expireScript. They are parts of one string, built with
+// of the scripts, with the staging key "" (see eraseKeys for those of
+// deleteScript and expireScript). They are parts of one string, built with
 // one allocation: the write path makes them for every profile it writes.
 func (s *Store) keys(id string) []string {
 	var buf [64]byte
