@@ -75,6 +75,16 @@ type Config struct {
 	// when it stops (Close), or within three hours when it dies. Default
 	// 13 months (395 days); negative keeps profiles forever.
 	Retention time.Duration
+	// JournalRetention is how long the store's journal of purchases
+	// (store.Journal, which rules/assoc's Follower learns from) keeps a
+	// purchase: the job of Retention, on the same instance and schedule,
+	// also trims the purchases journaled longer ago, so that the journal
+	// of a site that runs no Follower does not grow for ever. A running
+	// Follower trims it much sooner, after each of its snapshots; a
+	// profile's purchases also leave it when the profile expires or is
+	// erased. Default 30 days; negative leaves the journal to the
+	// Follower.
+	JournalRetention time.Duration
 	// RecheckInterval is how often the instance that holds the store's
 	// lease "tailor/segments" looks for the stored profiles whose segments
 	// may have changed without a request (a window of "the last 7 days"
@@ -187,6 +197,7 @@ func (c *Config) setDefaults() error {
 	def(&c.LoadTimeout, 250*time.Millisecond)
 	def(&c.Cache.Freshness, time.Second)
 	def(&c.Retention, 395*24*time.Hour)
+	def(&c.JournalRetention, 30*24*time.Hour)
 	def(&c.RecheckInterval, 5*time.Second)
 	if c.WriteBehind.FlushBatch == 0 {
 		c.WriteBehind.FlushBatch = 500

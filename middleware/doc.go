@@ -80,7 +80,9 @@
 // ([ConsentNone]). A visitor who comes back with a cookie but without
 // consent is erased, and the cookie deleted. [Personalizer.Forget] erases a
 // visitor or a user; Config.Retention expires profiles unseen for 13
-// months.
+// months, and Config.JournalRetention trims the store's journal of
+// purchases after 30 days (an erased or expired profile's purchases
+// leave it at once).
 //
 // # Caches
 //

@@ -41,7 +41,8 @@ func New(cfg Config) (*Personalizer, error) {
 		VisitTimeout: cfg.VisitTimeout, FlushInterval: cfg.WriteBehind.FlushInterval,
 		FlushBatch: cfg.WriteBehind.FlushBatch, MaxPending: cfg.WriteBehind.MaxPending,
 		StoreTimeout: cfg.StoreTimeout, LoadTimeout: cfg.LoadTimeout, Freshness: cfg.Cache.Freshness,
-		CacheBytes: cfg.Cache.Bytes, Retention: cfg.Retention, RecheckInterval: cfg.RecheckInterval, IsBot: cfg.IsBot,
+		CacheBytes: cfg.Cache.Bytes, Retention: cfg.Retention, JournalRetention: cfg.JournalRetention,
+		RecheckInterval: cfg.RecheckInterval, IsBot: cfg.IsBot,
 		Consent:       func(r *http.Request) core.Consent { return core.Consent(p.consent(r)) },
 		CountryHeader: cfg.CountryHeader, Logger: cfg.Logger, Now: cfg.Now,
 		Hooks: core.Hooks{

@@ -303,6 +303,67 @@ func TestRetention(t *testing.T) {
 	}
 }
 
+// TestRetentionTrimsJournal: the retention job trims the journal of the
+// purchases journaled more than JournalRetention ago, which nothing else
+// trims without a Follower, whatever Retention says; a negative
+// JournalRetention leaves the journal alone.
+func TestRetentionTrimsJournal(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	order := map[string]any{"products": []any{map[string]any{"product_id": "cap", "price": 5, "quantity": 1}}}
+	journaled := func(st *memory.Store) int {
+		t.Helper()
+		ps, _, err := st.Purchases(ctx, "", 100)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(ps)
+	}
+	for _, c := range []struct {
+		name                        string
+		retention, journalRetention time.Duration
+		trimmed                     bool
+	}{
+		{"defaults", 0, 0, true},
+		{"profiles kept forever", -1, 0, true},
+		{"journal left alone", 0, -1, false},
+	} {
+		st := memory.New(store.Limits{})
+		clock := newClock(time.Now()) // the journal's times are the store's clock
+		p := newP(t, st, func(cfg *middleware.Config) {
+			cfg.Now, cfg.Retention, cfg.JournalRetention = clock.Now, c.retention, c.journalRetention
+		})
+		if err := p.TrackUser(ctx, "buyer", "Order Completed", order); err != nil {
+			t.Fatal(err)
+		}
+		p.Flush(ctx)
+		if n := journaled(st); n != 1 {
+			t.Fatalf("%s: %d purchases journaled, want 1", c.name, n)
+		}
+		clock.AddDate(0, 0, 29)
+		if ran, _, err := middleware.Retain(p, ctx); !ran || err != nil {
+			t.Fatalf("%s: retention ran %v, %v", c.name, ran, err)
+		}
+		if n := journaled(st); n != 1 {
+			t.Fatalf("%s: 29 days after: %d purchases journaled, want 1", c.name, n)
+		}
+		clock.AddDate(0, 0, 2)
+		if ran, n, err := middleware.Retain(p, ctx); !ran || n != 0 || err != nil {
+			t.Fatalf("%s: retention ran %v, expired %d, %v; want it to run and expire nothing", c.name, ran, n, err)
+		}
+		want := 1
+		if c.trimmed {
+			want = 0
+		}
+		if n := journaled(st); n != want {
+			t.Fatalf("%s: 31 days after: %d purchases journaled, want %d", c.name, n, want)
+		}
+		if _, err := st.Load(ctx, "user:buyer"); err != nil {
+			t.Fatalf("%s: the buyer's profile: %v", c.name, err)
+		}
+	}
+}
+
 // blockingStore holds its first ApplyBatch that only (if set) selects
 // until release is closed, to put an erasure in the middle of a write.
 type blockingStore struct {

@@ -39,6 +39,19 @@ type Purchase struct {
 //     store's clock), as a model's snapshot made after them holds what they
 //     taught. A cursor from before the trim still works: the walk resumes
 //     at the oldest purchase kept.
+//
+// A purchase is the profile's data: Store.Delete (erasure) and
+// Expirer.Expire (retention) remove from the journal every purchase of
+// the profiles they remove, as part of the removal, so that no walk
+// begun after them returns one (how atomically each store does it is in
+// its package documentation). A model that learnt such a purchase before
+// keeps what it learnt (rules/assoc: counts of items bought together,
+// which name no profile). Nothing else removes purchases but
+// TrimPurchases: the middleware trims those journaled before
+// Config.JournalRetention (30 days by default) in its hourly retention
+// job, so that the journal of a site that reads none stays bounded, and
+// rules/assoc's Follower trims what each snapshot holds, every few
+// minutes.
 type Journal interface {
 	Purchases(ctx context.Context, cursor string, max int) ([]Purchase, string, error)
 	TrimPurchases(ctx context.Context, before time.Time) error

@@ -22,7 +22,8 @@ type FollowConfig struct {
 	// Store keeps the journal of purchases the model learns from
 	// (store.Journal: required), and the model's snapshots
 	// (store.Documents: without it every start learns the whole journal
-	// kept, and the journal is never trimmed). Every tailor store has both.
+	// kept, and the follower never trims the journal). Every tailor store
+	// has both.
 	Store store.Store
 	// Document names the store document that keeps the snapshot, and the
 	// lease of the instance that writes it. Default "tailor/assoc".
@@ -65,6 +66,11 @@ const DefaultFollowDocument = "tailor/assoc"
 // also calls Learn or LearnEvent on the model puts what those teach into
 // the snapshots that its instance writes. Purchases journaled before the
 // store kept a journal are not learnt.
+//
+// A profile erased (store.Store.Delete) or expired takes its purchases
+// out of the journal, so a follower that has not learnt them yet never
+// will; one that has keeps what they taught, in its model and its
+// snapshots: counts of items bought together, which name no profile.
 type Follower struct {
 	m      *Model
 	cfg    FollowConfig

@@ -25,13 +25,18 @@
 //     order, the ids and categories of its items and the ids bought
 //     before, front-coded (they are sorted), with varint lengths: some 18
 //     bytes, and 2 per item and per id bought before, besides the ids.
+//   - "journalids": the journal's index by profile, for Delete and Expire:
+//     a key of the profile's id, a 0 byte and the sequence number of one
+//     of its entries, with an empty value. The bucket's own sequence is
+//     the last journal sequence number indexed.
 //   - "meta": the layout's version, checked by Open, and while a file of
 //     layout 1 is being upgraded, how far the upgrade has gone.
 //
 // Apply, ApplyBatch, Delete and Expire change the two indexes and the
-// counts in the same transaction as the profiles they come from, and Apply
-// and ApplyBatch append to the journal in it, so they are never out of
-// step with the profiles, even across a crash: a count is changed by
+// counts in the same transaction as the profiles they come from, Apply
+// and ApplyBatch append to the journal in it, and Delete and Expire take
+// the profile's purchases out of it, so they are never out of step with
+// the profiles, even across a crash: a count is changed by
 // store.CountDelta of the stored profile a transaction replaces and the
 // one it writes, and bbolt runs one writing transaction at a time, so no
 // two writes of a profile can both count from the same old version.
@@ -51,7 +56,11 @@
 // keep their orders, so there is nothing to fill it with). An earlier
 // version of tailor still opens such a file, and would apply purchases
 // without journaling them: a gap in what a model learns from, but nothing
-// wrong in profiles or counts, unlike a write that does not count.
+// wrong in profiles or counts, unlike a write that does not count. The
+// journal's index came later still: Open indexes the entries of a journal
+// that has none, and also those that an earlier version journaled, without
+// indexing them, since this one last had the file (the entries after the
+// index's sequence), in transactions of 1024 entries.
 //
 // # Journal
 //
@@ -77,8 +86,15 @@
 // the trim resumes at the oldest entry kept. The time journaled is taken
 // in the writing transaction, so it precedes the commit, when readers
 // can see the entry, by up to the commit's duration (its fsync): trim
-// before the time a reader reached its cursor less a margin. Delete and
-// Expire leave the journal as it is.
+// before the time a reader reached its cursor less a margin.
+//
+// Delete and Expire remove the entries of each profile they remove, in
+// the transaction that removes it: the index "journalids" finds them with
+// one seek, without reading the journal, so each costs a delete per entry
+// of the profile's. Appending indexes each entry in the writing
+// transaction, and TrimPurchases deletes the index keys of the entries it
+// deletes (it decodes them for the id). An Apply racing a Delete commits
+// before it, and its entries are deleted, or is refused by the tombstone.
 //
 // # Tombstones
 //
@@ -291,7 +307,7 @@ func Open(path string, opts Options) (*Store, error) {
 			return fmt.Errorf("layout version %q, this version of tailor reads %q", v, layoutVersion)
 		}
 		upgrade = meta.Get(keyUpgrade) != nil
-		for _, b := range [][]byte{bucketProfiles, bucketLastSeen, bucketTombs, bucketRecheck, bucketCounts, bucketDocs, bucketJournal} {
+		for _, b := range [][]byte{bucketProfiles, bucketLastSeen, bucketTombs, bucketRecheck, bucketCounts, bucketDocs, bucketJournal, bucketJournalIDs} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return err
 			}
@@ -300,6 +316,9 @@ func Open(path string, opts Options) (*Store, error) {
 	})
 	if err == nil && upgrade {
 		err = upgradeV1(db)
+	}
+	if err == nil {
+		err = indexJournal(db)
 	}
 	if err != nil {
 		db.Close()
@@ -646,8 +665,9 @@ func (s *Store) tombstoned(tombs *bbolt.Bucket, id string, now time.Time) bool {
 	return len(v) == 8 && now.UnixNano() < int64(binary.BigEndian.Uint64(v))
 }
 
-// Delete removes the profile and leaves (or renews) its tombstone, in one
-// transaction; a missing id is not an error.
+// Delete removes the profile and its purchases from the journal, and
+// leaves (or renews) its tombstone, in one transaction; a missing id is
+// not an error.
 func (s *Store) Delete(ctx context.Context, id string) error {
 	if err := store.Check(ctx, s.closed.Load(), id); err != nil {
 		return err
@@ -659,6 +679,9 @@ func (s *Store) Delete(ctx context.Context, id string) error {
 		until := binary.BigEndian.AppendUint64(nil, uint64(time.Now().Add(s.tombTTL).UnixNano()))
 		if err := tx.Bucket(bucketTombs).Put([]byte(id), until); err != nil {
 			return fmt.Errorf("put tombstone: %w", err)
+		}
+		if err := unjournal(tx, id); err != nil {
+			return err
 		}
 		profiles := tx.Bucket(bucketProfiles)
 		b := profiles.Get([]byte(id))
@@ -767,9 +790,9 @@ func (s *Store) Range(ctx context.Context, fn func(*store.Profile) bool) error {
 
 // Expire deletes the profiles last seen before before and returns how many
 // it deleted. It walks the lastseen index, decoding each profile it
-// deletes to take it out of the counts and the recheck index, and deletes
-// in transactions of up to 1024 profiles so that it does not hold
-// up writers for long; when it returns an error, the count is of the
+// deletes to take it out of the counts and the recheck index, removes its
+// purchases from the journal, and deletes in transactions of up to 1024
+// profiles so that it does not hold up writers for long; when it returns an error, the count is of the
 // profiles deleted until then. It first removes the tombstones whose TTL
 // has passed, which it does not count.
 func (s *Store) Expire(ctx context.Context, before time.Time) (int, error) {
@@ -832,6 +855,9 @@ func (s *Store) Expire(ctx context.Context, before time.Time) (int, error) {
 					}
 				}
 				if err := profiles.Delete(e.id); err != nil {
+					return err
+				}
+				if err := unjournal(tx, string(e.id)); err != nil {
 					return err
 				}
 				ids = append(ids, string(e.id))

@@ -20,20 +20,118 @@ import (
 // appendEntry.
 var bucketJournal = []byte("journal")
 
+// bucketJournalIDs indexes the journal by profile, for Delete and
+// Expire: the profile's id, a 0 byte (which no id holds) and the sequence
+// number of one of its entries, 8 bytes big-endian, with an empty value.
+// The bucket's own sequence is the last journal sequence number indexed:
+// Open indexes the entries after it (see indexJournal).
+var bucketJournalIDs = []byte("journalids")
+
 // journalChunk is how many entries Purchases reads per read transaction
 // and TrimPurchases deletes per write transaction, so that neither holds
 // up writers for long.
 const journalChunk = 1024
 
+// journalIDKey returns the key of bucketJournalIDs of the entry seq of the
+// profile id; with seq < 0, the prefix of every key of id.
+func journalIDKey(id string, seq int64) []byte {
+	k := make([]byte, 0, len(id)+9)
+	k = append(append(k, id...), 0)
+	if seq < 0 {
+		return k
+	}
+	return binary.BigEndian.AppendUint64(k, uint64(seq))
+}
+
+// unjournal deletes the journal entries of the profile id, which the
+// index finds with one seek, and their index keys: Delete and Expire call
+// it in the transaction that removes the profile.
+func unjournal(tx *bbolt.Tx, id string) error {
+	j, ids := tx.Bucket(bucketJournal), tx.Bucket(bucketJournalIDs)
+	prefix := journalIDKey(id, -1)
+	var keys [][]byte
+	c := ids.Cursor()
+	for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
+		keys = append(keys, bytes.Clone(k))
+	}
+	for _, k := range keys {
+		if len(k) != len(prefix)+8 {
+			return fmt.Errorf("malformed journal index key %q", k)
+		}
+		if err := j.Delete(k[len(prefix):]); err != nil {
+			return fmt.Errorf("remove a journaled purchase of profile %q: %w", id, err)
+		}
+		if err := ids.Delete(k); err != nil {
+			return fmt.Errorf("remove a journaled purchase of profile %q: %w", id, err)
+		}
+	}
+	return nil
+}
+
+// indexJournal indexes, in bucketJournalIDs, the journal entries after
+// the last it indexed: every entry of a file whose journal was written
+// before the index existed, or the entries that an earlier version of
+// tailor, which does not index, journaled since this one last wrote the
+// file. Open calls it, journalChunk entries per write transaction; each
+// moves the index's sequence past the entries it indexed, so that an
+// interrupted run resumes where it stopped.
+func indexJournal(db *bbolt.DB) error {
+	for done := false; !done; {
+		err := db.Update(func(tx *bbolt.Tx) error {
+			j, ids := tx.Bucket(bucketJournal), tx.Bucket(bucketJournalIDs)
+			last, through := j.Sequence(), ids.Sequence()
+			if through >= last {
+				done = true
+				return nil
+			}
+			type entry struct {
+				seq uint64
+				id  string
+			}
+			var es []entry
+			c := j.Cursor()
+			k, v := c.Seek(seqKey(through + 1))
+			for ; k != nil && len(es) < journalChunk; k, v = c.Next() {
+				if len(k) != 8 {
+					return fmt.Errorf("malformed journal key %q", k)
+				}
+				seq := binary.BigEndian.Uint64(k)
+				p, _, err := decodeEntry(v)
+				if err != nil {
+					return fmt.Errorf("journal entry %d: %w", seq, err)
+				}
+				es = append(es, entry{seq, p.ID})
+			}
+			if k == nil {
+				through, done = last, true
+			} else {
+				through = es[len(es)-1].seq
+			}
+			for _, e := range es {
+				if err := ids.Put(journalIDKey(e.id, int64(e.seq)), nil); err != nil {
+					return fmt.Errorf("index journal entry %d: %w", e.seq, err)
+				}
+			}
+			return ids.SetSequence(through)
+		})
+		if err != nil {
+			return fmt.Errorf("index the journal by profile: %w", err)
+		}
+	}
+	return nil
+}
+
 // journalEntries appends the purchases taken from the profiles of an
 // apply to the journal, each under the bucket's next sequence number, in
-// the apply's write transaction, at being when they are journaled. The
-// entries are encoded into one buffer, which bbolt needs to stay as it is
-// until the transaction ends: appending only ever writes past what the
-// earlier entries use, so their slices stay valid when it grows.
+// the apply's write transaction, at being when they are journaled, and
+// indexes them by profile. The entries are encoded into one buffer, which
+// bbolt needs to stay as it is until the transaction ends: appending only
+// ever writes past what the earlier entries use, so their slices stay
+// valid when it grows.
 type journalEntries struct {
 	b   *bbolt.Bucket
-	at  int64 // Unix nanoseconds
+	ids *bbolt.Bucket // bucketJournalIDs
+	at  int64         // Unix nanoseconds
 	buf []byte
 }
 
@@ -41,7 +139,7 @@ func newJournalEntries(tx *bbolt.Tx, at time.Time) *journalEntries {
 	b := tx.Bucket(bucketJournal)
 	// Keys only ever go at the end: split pages are left full.
 	b.FillPercent = 1
-	return &journalEntries{b: b, at: at.UnixNano()}
+	return &journalEntries{b: b, ids: tx.Bucket(bucketJournalIDs), at: at.UnixNano()}
 }
 
 func (j *journalEntries) put(ps []store.Purchase) error {
@@ -55,6 +153,14 @@ func (j *journalEntries) put(ps []store.Purchase) error {
 		if err := j.b.Put(seqKey(seq), j.buf[start:len(j.buf):len(j.buf)]); err != nil {
 			return fmt.Errorf("journal a purchase of profile %q: %w", ps[i].ID, err)
 		}
+		if err := j.ids.Put(journalIDKey(ps[i].ID, int64(seq)), nil); err != nil {
+			return fmt.Errorf("index a journaled purchase of profile %q: %w", ps[i].ID, err)
+		}
+	}
+	// The index holds every entry up to the journal's sequence if it did
+	// before these (Open saw to that): say so.
+	if j.ids.Sequence() == j.b.Sequence()-uint64(len(ps)) {
+		return j.ids.SetSequence(j.b.Sequence())
 	}
 	return nil
 }
@@ -147,8 +253,8 @@ func (s *Store) TrimPurchases(ctx context.Context, before time.Time) error {
 			if err := ctx.Err(); err != nil {
 				return err
 			}
-			j := tx.Bucket(bucketJournal)
-			var keys [][]byte
+			j, ids := tx.Bucket(bucketJournal), tx.Bucket(bucketJournalIDs)
+			var keys, idKeys [][]byte
 			c := j.Cursor()
 			for k, v := c.First(); k != nil && len(keys) < journalChunk; k, v = c.Next() {
 				if len(v) < 8 {
@@ -158,10 +264,19 @@ func (s *Store) TrimPurchases(ctx context.Context, before time.Time) error {
 					break
 				}
 				keys = append(keys, bytes.Clone(k))
+				// An entry that does not decode has no index key to find.
+				if p, _, err := decodeEntry(v); err == nil && len(k) == 8 {
+					idKeys = append(idKeys, journalIDKey(p.ID, int64(binary.BigEndian.Uint64(k))))
+				}
 			}
 			full = len(keys) == journalChunk
 			for _, k := range keys {
 				if err := j.Delete(k); err != nil {
+					return err
+				}
+			}
+			for _, k := range idKeys {
+				if err := ids.Delete(k); err != nil {
 					return err
 				}
 			}

@@ -9,6 +9,13 @@
 // before it or is refused with store.ErrErased. A tombstone lives for
 // store.DefaultTombstoneTTL unless New is given TombstoneTTL; an expired
 // one is removed by the next Apply of its id, or by Expire.
+//
+// # Journal
+//
+// The journal of store.Journal is a slice of purchases, appended to by
+// the write that applies them, under the same lock. Delete and Expire
+// remove the purchases of the profiles they remove under that lock too,
+// walking the whole slice: a store for tests keeps few.
 package memory
 
 import (
@@ -181,6 +188,12 @@ func (s *Store) remove(id string) {
 	delete(s.recheck, id)
 }
 
+// unjournal removes from the journal the purchases of the profiles whose
+// ids gone reports; s.mu must be held for writing.
+func (s *Store) unjournal(gone func(id string) bool) {
+	s.journal = slices.DeleteFunc(s.journal, func(j journaled) bool { return gone(j.p.ID) })
+}
+
 // ApplyBatch applies every batch under one lock. The profile of a batch
 // whose id has a live tombstone is nil.
 func (s *Store) ApplyBatch(ctx context.Context, batches []store.Batch) ([]*store.Profile, error) {
@@ -215,6 +228,7 @@ func (s *Store) Delete(ctx context.Context, id string) error {
 		return err
 	}
 	s.remove(id)
+	s.unjournal(func(pid string) bool { return pid == id })
 	s.tombs[id] = time.Now().Add(s.tombstoned)
 	subs := s.subscribers()
 	s.mu.Unlock()
@@ -269,6 +283,13 @@ func (s *Store) Expire(ctx context.Context, before time.Time) (int, error) {
 			s.remove(id)
 			gone = append(gone, id)
 		}
+	}
+	if len(gone) > 0 {
+		set := make(map[string]bool, len(gone))
+		for _, id := range gone {
+			set[id] = true
+		}
+		s.unjournal(func(id string) bool { return set[id] })
 	}
 	subs := s.subscribers()
 	s.mu.Unlock()

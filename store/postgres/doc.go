@@ -36,13 +36,15 @@
 //	CREATE TABLE IF NOT EXISTS "tailor_profiles_documents" (
 //		name text COLLATE "C" PRIMARY KEY, data bytea NOT NULL, updated timestamptz NOT NULL);
 //	CREATE TABLE IF NOT EXISTS "tailor_profiles_journal" (
-//		pos bigint PRIMARY KEY, at timestamptz NOT NULL, data bytea NOT NULL);
+//		pos bigint PRIMARY KEY, at timestamptz NOT NULL, data bytea NOT NULL, id text COLLATE "C");
+//	CREATE INDEX IF NOT EXISTS "tailor_profiles_journal_id_idx" ON "tailor_profiles_journal" (id);
 //	CREATE TABLE IF NOT EXISTS "tailor_profiles_journal_head" (
 //		one bool PRIMARY KEY DEFAULT true CHECK (one), pos bigint NOT NULL);
 //
 // On a table made by an earlier version, without erased_until, recheck or
 // count_keys, Migrate adds the columns (a change of the catalog only, with
-// no rewrite of the table) and their indexes. A store on such a table
+// no rewrite of the table) and their indexes; likewise the id column of a
+// journal made without it, and its index. A store on such a table
 // works without Migrate too: the first write, Delete or Expire that finds
 // a column or a table missing adds them (taking turns with Migrate on its
 // lock) and tries again; it never creates the profiles table itself, which
@@ -175,9 +177,10 @@
 //
 // The store implements store.Journal with the table Table+"_journal", a
 // row per purchase: its position, when it was journaled (at, the server's
-// clock), and the purchase in a compact binary form (the profile id, the
+// clock), the purchase in a compact binary form (the profile id, the
 // time, the ids and categories of the items and the prior ids, each id as
-// the length of the prefix it shares with the one before and the rest).
+// the length of the prefix it shares with the one before and the rest),
+// and the profile's id again, in a column of its own that is indexed.
 // The transaction of a write journals the purchases that its folds applied
 // with one statement, after its profiles and counts, for the profiles
 // whose compare-and-swap succeeded only, as it adds their count deltas: a
@@ -213,11 +216,22 @@
 // applies no purchase (a page view) never takes it.
 //
 // TrimPurchases deletes the entries journaled before a time, 5000 per
-// statement, in the order of their positions. The head row stays, so
-// positions are never reused and a cursor from before a trim resumes at
-// the oldest entry kept; deleting the head row would start positions again
-// at 1, and cursors would skip what follows. Delete and Expire leave the
-// journal alone: a deleted profile's purchases stay in it until trimmed.
+// statement, in the order of their positions, up to the first entry
+// journaled at or after it: at grows with the position, as it is read
+// while the head row is held, so a statement reads no more entries than
+// it deletes, plus one. The head row stays, so positions are never reused
+// and a cursor from before a trim resumes at the oldest entry kept;
+// deleting the head row would start positions again at 1, and cursors
+// would skip what follows.
+//
+// Delete and Expire delete the purchases of the profiles they remove, on
+// the index of the id column, in the transaction that removes them, with
+// a statement of its own that runs once the profiles' rows are locked
+// and deleted: its snapshot holds the purchases of every write that held
+// a row before, and a write that comes after cannot commit before the
+// removal does. Delete adds a statement to its transaction; Expire adds a
+// round trip per 500 profiles. The rows journaled by a version of tailor
+// from before the id column have none, and go only when trimmed.
 //
 // # Invalidations
 //

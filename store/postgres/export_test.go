@@ -13,9 +13,11 @@ import (
 // open while others commit.
 func (s *Store) JournalIn(ctx context.Context, tx pgx.Tx, ps ...store.Purchase) error {
 	elems := make([][]byte, len(ps))
+	ids := make([]string, len(ps))
 	for i := range ps {
 		elems[i] = appendPurchase(nil, &ps[i])
+		ids[i] = ps[i].ID
 	}
-	_, err := tx.Exec(ctx, s.sql.journal, elems)
+	_, err := tx.Exec(ctx, s.sql.journal, elems, ids)
 	return err
 }

@@ -72,8 +72,8 @@ func (s *Store) Purchases(ctx context.Context, cursor string, max int) ([]store.
 
 // TrimPurchases implements store.Journal: it deletes the entries journaled
 // before before by the server's clock, up to 5000 per statement, in the
-// order of their positions. Cursors stay valid: positions are never
-// reused.
+// order of their positions, up to the first entry journaled at or after
+// before. Cursors stay valid: positions are never reused.
 func (s *Store) TrimPurchases(ctx context.Context, before time.Time) error {
 	if err := store.CheckScan(ctx, s.closed.Load(), 1); err != nil {
 		return err

@@ -110,7 +110,10 @@ type statements struct {
 	createDocuments             string
 	createJournal, journal      string
 	createJournalHead           string
-	purchases, trim             string
+	journalIDCol, addJournalID  string
+	createJournalIDIndex        string
+	purchases, trim, unjournal  string
+	unjournalMany               string
 	document, putDocument       string
 	createLeases                string
 	lease, release              string
@@ -219,6 +222,7 @@ func newStatements(table, channel string) statements {
 	docs := pgx.Identifier{table + "_documents"}.Sanitize()
 	journal := pgx.Identifier{table + "_journal"}.Sanitize()
 	head := pgx.Identifier{table + "_journal_head"}.Sanitize()
+	journalIDIdx := pgx.Identifier{table + "_journal_id_idx"}.Sanitize()
 	// addCounts adds n[i] to the count of key[i] in one shard. The keys
 	// are distinct and sorted, so that every transaction locks the rows
 	// of a shard in the same order and two cannot deadlock.
@@ -285,13 +289,14 @@ SELECT pg_notify($2, $3) FROM d`,
 		// Tombstones are not profiles: never expired, nor counted. The
 		// count keys of the rows deleted are subtracted in the same
 		// statement, after every row is deleted (the aggregate reads them
-		// all), in key order.
+		// all), in key order. It returns the ids deleted, whose
+		// purchases unjournalMany then removes.
 		expire: `WITH d AS (DELETE FROM ` + t + ` WHERE id IN (SELECT id FROM ` + t + ` WHERE last_seen < $1 AND erased_until IS NULL LIMIT $3)
 		AND last_seen < $1 AND erased_until IS NULL RETURNING id, count_keys),
 	c AS (INSERT INTO ` + counts + ` AS c (key, shard, n)
 		SELECT k, $4::int2, -count(*) FROM d, unnest(d.count_keys) AS k GROUP BY k ORDER BY k
 		ON CONFLICT (key, shard) DO UPDATE SET n = c.n + EXCLUDED.n)
-SELECT pg_notify($2, id) FROM d`,
+SELECT id, pg_notify($2, id) FROM d`,
 		sweep:  `DELETE FROM ` + t + ` WHERE erased_until <= now()`,
 		page:   `SELECT id, version, data FROM ` + t + ` WHERE id > $1 AND erased_until IS NULL ORDER BY id LIMIT $2`,
 		listen: `LISTEN ` + pgx.Identifier{channel}.Sanitize(),
@@ -316,11 +321,17 @@ SELECT pg_notify($2, id) FROM d`,
 		// row hands out in the writing transaction (see the package
 		// documentation). at is the server's clock when the entry was
 		// journaled, for TrimPurchases.
+		// id is the profile's, for Delete and Expire; NULL in the rows
+		// that a version before it journaled.
 		createJournal: `CREATE TABLE IF NOT EXISTS ` + journal + ` (
 	pos  bigint PRIMARY KEY,
 	at   timestamptz NOT NULL,
-	data bytea NOT NULL
+	data bytea NOT NULL,
+	id   text COLLATE "C"
 )`,
+		journalIDCol:         `SELECT count(*) FROM pg_attribute WHERE attrelid = to_regclass($1) AND attname = 'id' AND NOT attisdropped`,
+		addJournalID:         `ALTER TABLE ` + journal + ` ADD COLUMN IF NOT EXISTS id text COLLATE "C"`,
+		createJournalIDIndex: `CREATE INDEX IF NOT EXISTS ` + journalIDIdx + ` ON ` + journal + ` (id)`,
 		createJournalHead: `CREATE TABLE IF NOT EXISTS ` + head + ` (
 	one bool PRIMARY KEY DEFAULT true CHECK (one),
 	pos bigint NOT NULL
@@ -331,16 +342,27 @@ SELECT pg_notify($2, id) FROM d`,
 		// positions. It is the last row a write locks.
 		journal: `WITH h AS (INSERT INTO ` + head + ` AS h (one, pos) VALUES (true, cardinality($1::bytea[]))
 	ON CONFLICT (one) DO UPDATE SET pos = h.pos + EXCLUDED.pos RETURNING pos)
-INSERT INTO ` + journal + ` (pos, at, data)
-	SELECT h.pos - cardinality($1::bytea[]) + u.o, clock_timestamp(), u.d FROM h, unnest($1::bytea[]) WITH ORDINALITY AS u(d, o)`,
+INSERT INTO ` + journal + ` (pos, at, data, id)
+	SELECT h.pos - cardinality($1::bytea[]) + u.o, clock_timestamp(), u.d, u.i FROM h, unnest($1::bytea[], $2::text[]) WITH ORDINALITY AS u(d, i, o)`,
 		purchases: `SELECT pos, data FROM ` + journal + ` WHERE pos > $1 ORDER BY pos LIMIT $2`,
 		// trim deletes a chunk of the entries before $1 after position
 		// $2, found on the primary key (= ANY of an array, not IN, which
-		// would scan the table to join the chunk).
-		trim: `WITH d AS (DELETE FROM ` + journal + ` WHERE pos = ANY(ARRAY(
-		SELECT pos FROM ` + journal + ` WHERE pos > $2 AND at < $1 ORDER BY pos LIMIT $3)) RETURNING pos)
+		// would scan the table to join the chunk): of the $3 entries after
+		// $2, those before the first journaled at or after $1. It reads
+		// no more than the chunk, where filtering the journal by at would
+		// read all of it when little is old: at grows with pos, as the
+		// head row hands positions out one transaction at a time and at
+		// is read while it is held.
+		trim: `WITH c AS (SELECT pos, bool_and(at < $1) OVER (ORDER BY pos) AS old
+		FROM (SELECT pos, at FROM ` + journal + ` WHERE pos > $2 ORDER BY pos LIMIT $3) f),
+	d AS (DELETE FROM ` + journal + ` WHERE pos = ANY(ARRAY(SELECT pos FROM c WHERE old)) RETURNING pos)
 SELECT count(*), coalesce(max(pos), 0) FROM d`,
-		document: `SELECT data FROM ` + docs + ` WHERE name = $1`,
+		// Delete's and Expire's, in the transaction that removes the
+		// profiles, after it has locked their rows (see Journal in the
+		// package documentation).
+		unjournal:     `DELETE FROM ` + journal + ` WHERE id = $1`,
+		unjournalMany: `DELETE FROM ` + journal + ` WHERE id = ANY($1::text[])`,
+		document:      `SELECT data FROM ` + docs + ` WHERE name = $1`,
 		putDocument: `INSERT INTO ` + docs + ` AS d (name, data, updated) VALUES ($1, $2, now())
 	ON CONFLICT (name) DO UPDATE SET data = EXCLUDED.data, updated = EXCLUDED.updated`,
 		// Leases: a row per lease, taken when free, expired or the
@@ -435,7 +457,19 @@ func (s *Store) upgrade(ctx context.Context, tx pgx.Tx) error {
 			return err
 		}
 	}
-	return nil
+	// A journal made before it had the id column: added as the columns
+	// of the profiles table are, and indexed.
+	var idCol int
+	if err := tx.QueryRow(ctx, s.sql.journalIDCol, pgx.Identifier{s.table + "_journal"}.Sanitize()).Scan(&idCol); err != nil {
+		return err
+	}
+	if idCol == 0 {
+		if _, err := tx.Exec(ctx, s.sql.addJournalID); err != nil {
+			return err
+		}
+	}
+	_, err := tx.Exec(ctx, s.sql.createJournalIDIndex)
+	return err
 }
 
 // catchUp is Migrate for a store whose table was migrated by an earlier
@@ -980,8 +1014,9 @@ func ceilMicros(t time.Time) int64 {
 }
 
 // Delete replaces the profile with a tombstone (or leaves one, or renews
-// it), subtracts what the profile counted for, and announces the id on the
-// store's channel, whether or not it was stored.
+// it), subtracts what the profile counted for, deletes its purchases from
+// the journal, and announces the id on the store's channel, whether or not
+// it was stored.
 func (s *Store) Delete(ctx context.Context, id string) error {
 	if err := store.Check(ctx, s.closed.Load(), id); err != nil {
 		return err
@@ -1019,7 +1054,8 @@ func (s *Store) Delete(ctx context.Context, id string) error {
 
 // deleteOnce makes id's row a tombstone in one transaction: it locks the
 // row and reads its count keys (NULL for a tombstone or a profile written
-// before aggregates), then writes the tombstone and subtracts the keys.
+// before aggregates), then writes the tombstone, subtracts the keys and
+// deletes the profile's purchases from the journal.
 // Without a row, it inserts a tombstone, unless a profile was inserted
 // since the read: then it returns false, having changed nothing.
 func (s *Store) deleteOnce(ctx context.Context, id, payload string) (bool, error) {
@@ -1065,6 +1101,9 @@ func (s *Store) deleteOnce(ctx context.Context, id, payload string) (bool, error
 		}
 		b.Queue(s.sql.addCounts, keys, ns, shard())
 	}
+	// A statement after the lock, so with a snapshot taken after the
+	// writes that held the row committed: their purchases are seen.
+	b.Queue(s.sql.unjournal, id)
 	b.Queue("COMMIT")
 	br = conn.SendBatch(ctx, &b)
 	defer br.Close()
@@ -1076,6 +1115,9 @@ func (s *Store) deleteOnce(ctx context.Context, id, payload string) (bool, error
 		if _, err := br.Exec(); err != nil {
 			return false, err
 		}
+	}
+	if _, err := br.Exec(); err != nil {
+		return false, err
 	}
 	commit, err := br.Exec()
 	if err == nil && commit.String() != "COMMIT" {
@@ -1201,7 +1243,7 @@ func (s *Store) Expire(ctx context.Context, before time.Time) (int, error) {
 		if err := ctx.Err(); err != nil {
 			return total, err
 		}
-		tag, err := s.pool.Exec(ctx, s.sql.expire, limit, s.channel, chunk, shard())
+		n, err := s.expireOnce(ctx, limit)
 		if err != nil {
 			if isUndefined(err) && !caughtUp {
 				caughtUp = true
@@ -1218,12 +1260,72 @@ func (s *Store) Expire(ctx context.Context, before time.Time) (int, error) {
 			}
 			return total, fmt.Errorf("tailor/store/postgres: expire profiles of table %s last seen before %v (%d deleted): %w", s.table, before, total, err)
 		}
-		n := int(tag.RowsAffected())
 		total += n
 		if n < chunk {
 			return total, nil
 		}
 	}
+}
+
+// expireOnce deletes up to chunk profiles last seen before limit, and
+// their purchases from the journal, in one transaction of two round
+// trips: the expire statement, which locks and deletes the rows and
+// returns their ids, then the deletion of their purchases. It is a
+// statement of its own so that its snapshot, taken once the rows are
+// deleted, holds the purchases of every write that committed while
+// expire waited for a row's lock; and a write that comes after cannot
+// commit before this transaction does, as it waits for the deleted
+// rows.
+func (s *Store) expireOnce(ctx context.Context, limit pgtype.Timestamptz) (int, error) {
+	conn, err := s.pool.Acquire(ctx)
+	if err != nil {
+		return 0, err
+	}
+	// Release destroys a connection left in a transaction by an error, which
+	// rolls the transaction back.
+	defer conn.Release()
+	var b pgx.Batch
+	b.Queue("BEGIN")
+	b.Queue(s.sql.expire, limit, s.channel, chunk, shard())
+	br := conn.SendBatch(ctx, &b)
+	var ids []string
+	_, err = br.Exec()
+	if err == nil {
+		var rows pgx.Rows
+		rows, err = br.Query()
+		if err == nil {
+			ids, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (string, error) {
+				var id string
+				return id, r.Scan(&id, nil)
+			})
+		}
+	}
+	if cerr := br.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return 0, err
+	}
+	b = pgx.Batch{}
+	if len(ids) > 0 {
+		b.Queue(s.sql.unjournalMany, ids)
+	}
+	b.Queue("COMMIT")
+	br = conn.SendBatch(ctx, &b)
+	defer br.Close()
+	if len(ids) > 0 {
+		if _, err := br.Exec(); err != nil {
+			return 0, err
+		}
+	}
+	commit, err := br.Exec()
+	if err == nil && commit.String() != "COMMIT" {
+		err = fmt.Errorf("transaction ended with %s", commit)
+	}
+	if err != nil {
+		return 0, err
+	}
+	return len(ids), br.Close()
 }
 
 // Close makes every later call return store.ErrClosed and ends the store's

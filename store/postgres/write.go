@@ -29,7 +29,7 @@ var (
 	insertOIDs = []uint32{pgtype.TextOID, pgtype.Int8OID, pgtype.TimestamptzOID, pgtype.ByteaOID, pgtype.TextOID,
 		pgtype.TimestamptzOID, pgtype.ByteaArrayOID}
 	countsOIDs  = []uint32{pgtype.ByteaArrayOID, pgtype.Int8ArrayOID, pgtype.Int2OID}
-	journalOIDs = []uint32{pgtype.ByteaArrayOID}
+	journalOIDs = []uint32{pgtype.ByteaArrayOID, pgtype.TextArrayOID}
 	binaryFmt   = []int16{1} // one format code for every parameter
 )
 
@@ -152,7 +152,8 @@ func (s *Store) writeAll(ctx context.Context, c *pgx.Conn, groups []group, write
 			send(pl, counts, s.sql.addCounts, countsOIDs, p)
 		}
 		if done.purchases > 0 {
-			p := append(params[:0], entriesArray(done.purchases, done.entries))
+			ids := append(appendArrayHeader(nil, pgtype.TextOID, done.purchases), done.ids...)
+			p := append(params[:0], entriesArray(done.purchases, done.entries), ids)
 			send(pl, journal, s.sql.journal, journalOIDs, p)
 		}
 	}
@@ -201,10 +202,12 @@ func (s *Store) writeAll(ctx context.Context, c *pgx.Conn, groups []group, write
 }
 
 // A tally is what the profiles written change beside themselves: the sum
-// of their count deltas, and their purchases (elements of appendEntries).
+// of their count deltas, and their purchases (elements of appendEntries)
+// with the id of each one's profile (elements of a text[]).
 type tally struct {
 	deltas    map[string]int64
 	entries   []byte
+	ids       []byte
 	purchases int
 }
 
@@ -241,6 +244,10 @@ func written(pl *pgconn.Pipeline, groups []group, writes []write, sum bool) ([]g
 		if w.purchases > 0 {
 			t.entries = append(t.entries, w.entries...)
 			t.purchases += w.purchases
+			for range w.purchases {
+				t.ids = binary.BigEndian.AppendUint32(t.ids, uint32(len(groups[i].id)))
+				t.ids = append(t.ids, groups[i].id...)
+			}
 		}
 	}
 	return lost, t, nil

@@ -9,6 +9,7 @@ import (
 	"math/rand/v2"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -374,14 +375,15 @@ func TestDueMicroseconds(t *testing.T) {
 	}
 }
 
-// isCAS reports whether c runs casScript: the script with 8 keys, 9 if it
-// journals.
+// isCAS reports whether c runs casScript: the script whose eighth key is
+// a staging key.
 func isCAS(c goredis.Cmder) bool {
 	if c.Name() != "evalsha" && c.Name() != "eval" {
 		return false
 	}
-	n := fmt.Sprint(c.Args()[2])
-	return n == "8" || n == "9"
+	// KEYS[8] of a compare-and-swap is its staging key.
+	args := c.Args()
+	return len(args) > 10 && strings.Contains(fmt.Sprint(args[10]), "}:w:")
 }
 
 // raceHook runs fn once, just before the first pipeline that holds a

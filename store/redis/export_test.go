@@ -12,3 +12,7 @@ func BucketOf(id string) uint32 { return bucketOf(id) }
 // SetJournalRecheck sets how long Purchases trusts the journal's tick, so
 // that tests see a lost tick's purchases without waiting a minute.
 func (s *Store) SetJournalRecheck(d time.Duration) { s.jmemo.ttl = d }
+
+// SetEraseChunk sets how many journal entries of a profile Delete and
+// Expire delete per script, so that tests drain an index with few.
+func (s *Store) SetEraseChunk(n int) { s.eraseChunk = n }

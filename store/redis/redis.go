@@ -26,6 +26,11 @@
 //	                      minutes after its last use
 //	tailor:{2af}:journal  a stream of the purchases applied to the bucket's
 //	                      profiles (see Journal), an entry each
+//	tailor:{2af}:j:<id>   the journal index of a profile that bought: a
+//	                      list of the ids of its entries in the journal,
+//	                      oldest first
+//	tailor:{2af}:jd:<tok> the index of an erased profile being drained
+//	                      (see Journal), for at most an hour
 //	tailor:doc:<name>     a document (store.Documents)
 //	tailor:journal        the journal's tick: a counter incremented after
 //	                      every write that journals a purchase
@@ -35,8 +40,8 @@
 // atomically: the indexes never disagree with the profiles, which is what
 // lets Expire and Range walk the indexes instead of scanning the keyspace,
 // the counts never disagree with them either, and the journal holds the
-// purchases of exactly the writes made. With 1024 buckets the profiles spread
-// over up to 1024 slots. The bucket count is part of the layout and never
+// purchases of exactly the writes made, less those of the profiles
+// deleted. With 1024 buckets the profiles spread over up to 1024 slots. The bucket count is part of the layout and never
 // changes.
 //
 // The store sets no expiry on profiles. Run the server with a
@@ -133,10 +138,32 @@
 //
 // TrimPurchases trims each bucket's journal with XTRIM MINID, as an
 // entry's id holds the server's time when it was journaled. The journal
-// grows until it is trimmed (rules/assoc trims it after each snapshot);
-// a cursor from before a trim reads on from the oldest entry kept. Delete
-// and Expire leave the journal as it is. The exclusive XRANGE start and
-// XTRIM MINID need Redis 6.2 or later.
+// grows until it is trimmed (rules/assoc trims it after each snapshot,
+// and the middleware's retention job hourly); a cursor from before a trim
+// reads on from the oldest entry kept. The exclusive XRANGE start, XTRIM
+// MINID and LPOP with a count need Redis 6.2 or later.
+//
+// Delete and Expire delete the entries of each profile they remove, in
+// the script that removes it, without reading the journal: the
+// compare-and-swap script lists the ids XADD gives a profile's entries in
+// its journal index (RPUSH), and the script that removes the profile
+// deletes them (XDEL) with the index. A profile's work is thus its own
+// entries, whatever the journal's length: a few microseconds each.
+// Trimming does not touch the indexes (it cannot find them); the
+// compare-and-swap script drops from an index the ids before the
+// journal's first entry (XRANGE COUNT 1) when it adds to it, so an index
+// holds no more than the profile's entries since the last trim before its
+// last purchase, some 20 bytes each. To bound a script (to about a
+// millisecond), Delete and Expire delete at most 500 entries of a profile
+// in it; an index longer than that (a buyer of more than 500 orders in
+// the journal) is renamed to a drain key in the same script, whose
+// entries further scripts delete 500 at a time. Once removed, a profile's
+// purchases can no longer be added to the drained entries: Delete's
+// tombstone refuses them, and after Expire a new purchase of the id
+// starts a new index. If the process stops while draining, the drain key
+// expires within the hour and what it still lists stays until trimmed.
+// Entries journaled by a version of tailor from before the indexes are in
+// none, and go only when trimmed.
 //
 // # Durability
 //
@@ -146,8 +173,9 @@
 //
 // # Tombstones
 //
-// Delete deletes the profile's keys and sets its tombstone key with a PX
-// expiry of Options.TombstoneTTL (renewing it if it exists), in one script.
+// Delete deletes the profile's keys and its journal entries (see Journal)
+// and sets its tombstone key with a PX expiry of Options.TombstoneTTL
+// (renewing it if it exists), in one script.
 // The compare-and-swap script refuses to write while the tombstone key
 // exists, so an Apply racing a Delete lands before it or is refused with
 // store.ErrErased. Redis removes the tombstone when it expires; it is not
@@ -250,12 +278,19 @@ const buckets = 1024
 // round trip.
 const defaultChunk = 512
 
+// defaultEraseChunk bounds how many journal entries of a profile
+// deleteScript and expireScript delete; unjournalScript deletes the rest,
+// as many per call.
+const defaultEraseChunk = 500
+
 // Scripts. The KEYS of casScript, deleteScript and expireScript are the
 // keys of one profile that Store.keys returns, in the order of the k*
 // constants (data, version, bucket index, tombstone, bucket counts,
 // counted set, bucket recheck index), then for casScript the staging key
-// and, if the write journals purchases, the bucket's journal. They all
-// hold the same hash tag, so each script touches one Cluster slot.
+// and, if the write journals purchases, the bucket's journal and the
+// profile's journal index; for deleteScript and expireScript the journal,
+// the journal index and a drain key (see Store.eraseKeys). They all hold
+// the same hash tag, so each script touches one Cluster slot.
 
 // Indices of the keys that Store.keys returns.
 const (
@@ -270,7 +305,8 @@ const (
 
 	kStaging = nKeys     // casScript's staging key, set for each write
 	kJournal = nKeys + 1 // the bucket's journal, for casScript if it journals
-	nAllKeys = nKeys + 2
+	kJIndex  = nKeys + 2 // the profile's journal index, with the journal
+	nAllKeys = nKeys + 3
 )
 
 // uncountLua defines uncount(counts, counted), which takes a profile out
@@ -285,6 +321,39 @@ local function uncount(counts, counted)
 end
 `
 
+// unjournalLua defines xdel(journal, ids), which deletes the entries ids
+// from the journal, and unjournal(journal, index, drain, n), which
+// deletes from the journal the entries that a profile's journal index
+// lists, and the index, up to n of them: if more are left, it renames the
+// index to drain, sets it to expire in an hour and returns 1, and
+// unjournalScript deletes the rest. An index is a list of the ids of the
+// profile's entries, oldest first.
+const unjournalLua = `
+local function xdel(journal, ids)
+	for j = 1, #ids, 500 do redis.call('XDEL', journal, unpack(ids, j, math.min(j + 499, #ids))) end
+end
+local function unjournal(journal, index, drain, n)
+	local len = redis.call('LLEN', index)
+	if len > n then
+		redis.call('RENAME', index, drain)
+		redis.call('PEXPIRE', drain, 3600000)
+		index = drain
+	end
+	if len > 0 then xdel(journal, redis.call('LPOP', index, n)) end
+	if len > n then return 1 end
+	return 0
+end
+`
+
+// unjournalScript deletes from the journal KEYS[1] up to ARGV[1] of the
+// entries that the drain key KEYS[2] lists, taking them off it. Returns 1
+// if some are left.
+var unjournalScript = goredis.NewScript(unjournalLua + `
+local ids = redis.call('LPOP', KEYS[2], ARGV[1])
+if ids then xdel(KEYS[1], ids) end
+return redis.call('EXISTS', KEYS[2])
+`)
+
 // casScript writes the profile if its version is still ARGV[1] and it has
 // no tombstone, by renaming the staging key over the data, and updates
 // the bucket's indexes, counts and journal with it. ARGV: expected
@@ -293,7 +362,9 @@ end
 // uncount ("1" to take the profile out of the counts before adding, for a
 // stored profile that is not Counted), the number n of purchases the fold
 // applied, those n purchases encoded (appendPurchase), each added to the
-// bucket's journal with an id Redis assigns, then the count deltas
+// bucket's journal with an id Redis assigns, which the profile's journal
+// index lists (after dropping the ids it lists from before the journal's
+// first entry, which a trim removed), then the count deltas
 // (store.CountDelta) as pairs of a key and "1" or "-1". A delta changes a
 // count only if it changes the counted set, so that the counts are always
 // the sums of the bucket's counted sets. Returns 1 when written, 0 on a
@@ -318,7 +389,23 @@ redis.call('SET', KEYS[2], ARGV[2])
 redis.call('ZADD', KEYS[3], ARGV[3], ARGV[4])
 if ARGV[7] == '1' then uncount(KEYS[5], KEYS[6]) end
 local nj = tonumber(ARGV[8])
-for i = 9, 8 + nj do redis.call('XADD', KEYS[9], '*', 'p', ARGV[i]) end
+if nj > 0 and redis.call('EXISTS', KEYS[10]) == 1 then
+	local first = redis.call('XRANGE', KEYS[9], '-', '+', 'COUNT', 1)[1]
+	local fm, fs = math.huge, 0
+	if first then
+		local a, b = string.match(first[1], '^(%d+)-(%d+)$')
+		fm, fs = tonumber(a), tonumber(b)
+	end
+	while true do
+		local h = redis.call('LINDEX', KEYS[10], 0)
+		if not h then break end
+		local a, b = string.match(h, '^(%d+)-(%d+)$')
+		a, b = tonumber(a), tonumber(b)
+		if a > fm or (a == fm and b >= fs) then break end
+		redis.call('LPOP', KEYS[10])
+	end
+end
+for i = 9, 8 + nj do redis.call('RPUSH', KEYS[10], redis.call('XADD', KEYS[9], '*', 'p', ARGV[i])) end
 for i = 9 + nj, #ARGV, 2 do
 	local k, n = ARGV[i], tonumber(ARGV[i + 1])
 	local changed
@@ -335,33 +422,39 @@ return 1
 `)
 
 // deleteScript deletes a profile, takes it out of the counts and indexes,
-// and sets its tombstone. ARGV: id, channel, message, tombstone TTL in
-// milliseconds. Returns 1 if the profile existed. The deletion is
-// announced even if it did not: other processes may hold events for it
-// not yet written (erasure).
-var deleteScript = goredis.NewScript(uncountLua + `
-local n = redis.call('DEL', KEYS[1], KEYS[2])
+// deletes its journal entries (up to ARGV[5]; see unjournalLua) and sets
+// its tombstone. ARGV: id, channel, message, tombstone TTL in
+// milliseconds, the most journal entries to delete. Returns 1 if journal
+// entries are left to delete from the drain key. The deletion is
+// announced even if there was no profile: other processes may hold events
+// for it not yet written (erasure).
+var deleteScript = goredis.NewScript(uncountLua + unjournalLua + `
+redis.call('DEL', KEYS[1], KEYS[2])
 redis.call('ZREM', KEYS[3], ARGV[1])
 uncount(KEYS[5], KEYS[6])
 redis.call('ZREM', KEYS[7], ARGV[1])
+local more = unjournal(KEYS[8], KEYS[9], KEYS[10], tonumber(ARGV[5]))
 redis.call('SET', KEYS[4], '1', 'PX', ARGV[4])
 redis.call('PUBLISH', ARGV[2], ARGV[3])
-return math.min(n, 1)
+return more
 `)
 
 // expireScript deletes a profile, as deleteScript does but without a
 // tombstone, if its LastSeen score is still below ARGV[2]: it may have
 // been seen again since Expire listed it. ARGV: id, before score,
-// channel. Returns 1 if deleted.
-var expireScript = goredis.NewScript(uncountLua + `
+// channel, the most journal entries to delete. Returns 0 if it deleted
+// nothing, 1 if it deleted the profile, 2 if it did and journal entries
+// are left to delete from the drain key.
+var expireScript = goredis.NewScript(uncountLua + unjournalLua + `
 local s = redis.call('ZSCORE', KEYS[3], ARGV[1])
 if not s or tonumber(s) >= tonumber(ARGV[2]) then return 0 end
 redis.call('ZREM', KEYS[3], ARGV[1])
 uncount(KEYS[5], KEYS[6])
 redis.call('ZREM', KEYS[7], ARGV[1])
 if redis.call('DEL', KEYS[1], KEYS[2]) == 0 then return 0 end
+local more = unjournal(KEYS[8], KEYS[9], KEYS[10], tonumber(ARGV[4]))
 redis.call('PUBLISH', ARGV[3], ARGV[1])
-return 1
+return 1 + more
 `)
 
 // scanScript returns the ids of up to ARGV[2] profiles of a bucket after
@@ -395,6 +488,7 @@ type Store struct {
 	maxRetries int
 	tombTTL    time.Duration
 	chunk      int // defaultChunk; smaller in tests
+	eraseChunk int // defaultEraseChunk; smaller in tests
 	// ordered: the client runs a pipeline in order on one connection (a
 	// *goredis.Client), so the journal's tick can follow the writes in
 	// their own pipeline (see Store.cas).
@@ -443,6 +537,7 @@ func New(client goredis.UniversalClient, opts Options) (*Store, error) {
 		tombTTL:    opts.TombstoneTTL,
 		done:       make(chan struct{}),
 		chunk:      defaultChunk,
+		eraseChunk: defaultEraseChunk,
 		token:      newToken(),
 		jmemo:      journalMemo{ttl: journalRecheck},
 	}
@@ -529,11 +624,11 @@ func (s *Store) journalKey(b uint32) string {
 // in the order of the k* constants; those ending in ':' are followed by
 // the id. The staging key has none: it is made for each write.
 var keySuffixes = [nAllKeys]string{kData: "p:", kVersion: "v:", kSeen: "seen", kTomb: "t:",
-	kCounts: "counts", kCounted: "k:", kDue: "due", kJournal: "journal"}
+	kCounts: "counts", kCounted: "k:", kDue: "due", kJournal: "journal", kJIndex: "j:"}
 
 // keys returns the keys of id in the order of the k* constants, the KEYS
-// of the scripts, with the staging key "": keys(id)[:nKeys] for
-// deleteScript and expireScript. They are parts of one string, built with
+// of the scripts, with the staging key "" (see eraseKeys for those of
+// deleteScript and expireScript). They are parts of one string, built with
 // one allocation: the write path makes them for every profile it writes.
 func (s *Store) keys(id string) []string {
 	var buf [64]byte
@@ -578,6 +673,30 @@ func (s *Store) keys(id string) []string {
 func (s *Store) stagingKey(keys []string) string {
 	seen := keys[kSeen]
 	return seen[:len(seen)-len("seen")] + "w:" + s.token + ":" + strconv.FormatUint(s.staged.Add(1), 36)
+}
+
+// eraseKeys returns the KEYS of deleteScript and expireScript for keys,
+// the keys of a profile: the first nKeys, the journal, the journal index,
+// and a new drain key in the slot (see unjournalLua), which the scripts
+// use only for a profile of more than Store.eraseChunk entries.
+func (s *Store) eraseKeys(keys []string) []string {
+	seen := keys[kSeen]
+	drain := seen[:len(seen)-len("seen")] + "jd:" + s.token + ":" + strconv.FormatUint(s.staged.Add(1), 36)
+	return append(keys[:nKeys:nKeys], keys[kJournal], keys[kJIndex], drain)
+}
+
+// drain deletes the journal entries that the drain key of keys (from
+// eraseKeys) lists, Store.eraseChunk per script.
+func (s *Store) drain(ctx context.Context, keys []string) error {
+	for {
+		n, err := unjournalScript.Run(ctx, s.client, []string{keys[nKeys], keys[nKeys+2]}, s.eraseChunk).Int()
+		if err != nil {
+			return fmt.Errorf("delete journal entries: %w", err)
+		}
+		if n == 0 {
+			return nil
+		}
+	}
 }
 
 func newToken() string {
@@ -1035,7 +1154,12 @@ func (s *Store) Delete(ctx context.Context, id string) error {
 	if err := store.Check(ctx, s.closed.Load(), id); err != nil {
 		return err
 	}
-	if err := deleteScript.Run(ctx, s.client, s.keys(id)[:nKeys], id, s.channel, store.Change{ID: id, Deleted: true}.String(), max(s.tombTTL.Milliseconds(), 1)).Err(); err != nil {
+	keys := s.eraseKeys(s.keys(id))
+	more, err := deleteScript.Run(ctx, s.client, keys, id, s.channel, store.Change{ID: id, Deleted: true}.String(), max(s.tombTTL.Milliseconds(), 1), s.eraseChunk).Int()
+	if err == nil && more == 1 {
+		err = s.drain(ctx, keys)
+	}
+	if err != nil {
 		return s.wrap(err, "delete profile %q", id)
 	}
 	return nil
@@ -1146,18 +1270,25 @@ func (s *Store) Expire(ctx context.Context, before time.Time) (int, error) {
 		if len(ids) == 0 {
 			return total, nil
 		}
+		keys := make([][]string, len(ids))
 		cmds, err := s.runPipelined(ctx, expireScript, len(ids), nil, func(i int) ([]string, []any) {
-			return s.keys(ids[i])[:nKeys], []any{ids[i], max, s.channel}
+			if keys[i] == nil {
+				keys[i] = s.eraseKeys(s.keys(ids[i]))
+			}
+			return keys[i], []any{ids[i], max, s.channel, s.eraseChunk}
 		}, nil)
 		if err != nil {
 			return total, s.wrap(err, "expire profiles last seen before %s", before.Format(time.RFC3339Nano))
 		}
 		for i, c := range cmds {
 			n, err := c.Int()
+			if err == nil && n == 2 {
+				err = s.drain(ctx, keys[i])
+			}
 			if err != nil {
 				return total, s.wrap(err, "expire profile %q", ids[i])
 			}
-			total += n
+			total += min(n, 1)
 		}
 		if !full {
 			return total, nil

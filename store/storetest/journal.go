@@ -1,6 +1,7 @@
 package storetest
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"slices"
@@ -206,4 +207,175 @@ func sortedCopy(s []string) []string {
 	c := slices.Clone(s)
 	slices.Sort(c)
 	return c
+}
+
+// journaledBy returns how many purchases of each profile a walk of the
+// whole journal returns.
+func journaledBy(t *testing.T, j store.Journal) map[string]int {
+	t.Helper()
+	ps, _ := walk(t, j, "", 100)
+	n := map[string]int{}
+	for _, p := range ps {
+		n[p.ID]++
+	}
+	return n
+}
+
+// testJournalErased: Delete and Expire remove from the journal the
+// purchases of the profiles they remove, whatever their order among
+// other profiles' purchases, and leave the others' where they were.
+func testJournalErased(t *testing.T, s store.Store) {
+	j, ok := s.(store.Journal)
+	if !ok {
+		t.Skip("store does not implement store.Journal")
+	}
+	apply := func(id string, evs ...store.Event) {
+		t.Helper()
+		if _, err := s.Apply(ctx(t), id, evs); err != nil {
+			t.Fatal(err)
+		}
+	}
+	old := func(e store.Event) store.Event {
+		e.Time = t0.AddDate(-2, 0, 0).Add(e.Time.Sub(t0))
+		return e
+	}
+	apply("gone", order("x", 1, "a"), order("x", 2, "b"))
+	apply("kept", order("x", 3, "c"))
+	apply("old", old(order("x", 4, "d")))
+	apply("gone", order("x", 5, "e"))
+	if _, err := store.ApplyBatch(ctx(t), s, []store.Batch{
+		{ID: "kept", Events: []store.Event{order("x", 6, "f")}},
+		{ID: "gone", Events: []store.Event{order("x", 7, "g")}},
+		{ID: "old", Events: []store.Event{old(order("x", 8, "h"))}},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	_, mid := walk(t, j, "", 100)
+	apply("gone", order("x", 9, "i"))
+	apply("kept", order("x", 10, "j"))
+	if got, want := fmt.Sprint(journaledBy(t, j)), fmt.Sprint(map[string]int{"gone": 5, "kept": 3, "old": 2}); got != want {
+		t.Fatalf("journal before the removals: %s, want %s", got, want)
+	}
+
+	if err := s.Delete(ctx(t), "gone"); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := fmt.Sprint(journaledBy(t, j)), fmt.Sprint(map[string]int{"kept": 3, "old": 2}); got != want {
+		t.Fatalf("journal after Delete(gone): %s, want %s", got, want)
+	}
+	// A cursor from before the Delete reads on past what it removed.
+	if ps, _ := walk(t, j, mid, 100); len(ps) != 1 || ps[0].ID != "kept" || ps[0].Items[0].ID != "j" {
+		t.Fatalf("after Delete(gone), from a cursor before it: %v, want kept's purchase of j", ps)
+	}
+	// Deleting an id with no profile, and again, is no error and removes
+	// nothing else.
+	for _, id := range []string{"gone", "never"} {
+		if err := s.Delete(ctx(t), id); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	e, ok := s.(store.Expirer)
+	if !ok {
+		return
+	}
+	if n, err := e.Expire(ctx(t), t0.AddDate(-1, 0, 0)); err != nil || n != 1 {
+		t.Fatalf("Expire = %d, %v; want 1 (old), nil", n, err)
+	}
+	if got, want := fmt.Sprint(journaledBy(t, j)), fmt.Sprint(map[string]int{"kept": 3}); got != want {
+		t.Fatalf("journal after expiring old: %s, want %s", got, want)
+	}
+	// The id starts afresh: its new purchases are journaled and kept.
+	apply("old", order("x", 11, "k"))
+	if n, err := e.Expire(ctx(t), t0.AddDate(-1, 0, 0)); err != nil || n != 0 {
+		t.Fatalf("Expire = %d, %v; want 0, nil", n, err)
+	}
+	if got, want := fmt.Sprint(journaledBy(t, j)), fmt.Sprint(map[string]int{"kept": 3, "old": 1}); got != want {
+		t.Fatalf("journal after a new purchase of old: %s, want %s", got, want)
+	}
+}
+
+// testJournalErasedRace: writers journal purchases of one id while it
+// is deleted. Once the Delete has returned and the writers have stopped
+// (refused by the tombstone), no purchase of the id is left, whichever
+// wrote last; the purchases of another id, written by the same writers
+// in the same batches, all are. The first round deletes after a
+// purchase has committed and the last before any was made: those two
+// orders are forced, the others left to the scheduler.
+func testJournalErasedRace(t *testing.T, s store.Store) {
+	j, ok := s.(store.Journal)
+	if !ok {
+		t.Skip("store does not implement store.Journal")
+	}
+	const rounds, writers = 6, 4
+	kept := 0
+	for r := range rounds {
+		id := fmt.Sprintf("erased%d", r)
+		var (
+			wg       sync.WaitGroup
+			started  = make(chan struct{})
+			once     sync.Once
+			wrote    atomic.Int64 // purchases of "bystander" written
+			failures = make(chan string, writers)
+		)
+		if r == rounds-1 {
+			close(started) // delete before anything is written
+			once.Do(func() {})
+		}
+		var deleted sync.WaitGroup
+		deleted.Add(1)
+		for w := range writers {
+			wg.Go(func() {
+				if r == rounds-1 {
+					deleted.Wait()
+				}
+				for i := 1; ; i++ {
+					producer := fmt.Sprintf("r%dw%d", r, w)
+					ps, err := store.ApplyBatch(context.Background(), s, []store.Batch{
+						{ID: id, Events: []store.Event{order(producer, i, fmt.Sprintf("%s-%d", producer, i))}},
+						{ID: "bystander", Events: []store.Event{order(producer, i, fmt.Sprintf("b-%s-%d", producer, i))}},
+					})
+					if err != nil {
+						failures <- fmt.Sprintf("ApplyBatch: %v", err)
+						return
+					}
+					if ps[1] != nil {
+						wrote.Add(1)
+					}
+					if ps[0] == nil { // refused: the Delete has committed
+						return
+					}
+					if r == 0 && i == 1 {
+						continue // round 0: the Delete waits for every writer's first purchase
+					}
+					once.Do(func() { close(started) })
+				}
+			})
+		}
+		if r == 0 {
+			// Forced: every writer's first purchase is committed before
+			// the Delete begins.
+			for deadline := time.Now().Add(time.Minute); journaledBy(t, j)[id] < writers; {
+				if time.Now().After(deadline) {
+					t.Fatalf("%s: the writers' first purchases were not journaled within a minute", id)
+				}
+				time.Sleep(time.Millisecond)
+			}
+		}
+		<-started
+		if err := s.Delete(ctx(t), id); err != nil {
+			t.Fatal(err)
+		}
+		deleted.Done()
+		wg.Wait()
+		close(failures)
+		for f := range failures {
+			t.Fatalf("%s: %s", id, f)
+		}
+		kept += int(wrote.Load())
+		if n := journaledBy(t, j); n[id] != 0 || n["bystander"] != kept {
+			t.Fatalf("%s: after the Delete and the writes, the journal holds %d purchases of it, want 0, and %d of bystander, want %d",
+				id, n[id], n["bystander"], kept)
+		}
+	}
 }

@@ -97,6 +97,8 @@ func RunWith(t *testing.T, newStore func(t *testing.T, o Options) store.Store) {
 		{"ClassifiedVersion", testClassifiedVersion},
 		{"Journal", testJournal},
 		{"JournalConcurrent", testJournalConcurrent},
+		{"JournalErased", testJournalErased},
+		{"JournalErasedRace", testJournalErasedRace},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()

@@ -58,6 +58,8 @@ type Config struct {
 	Freshness     time.Duration
 	CacheBytes    int64
 	Retention     time.Duration
+	// JournalRetention: see forget.go. Zero or negative: no trim.
+	JournalRetention time.Duration
 	// RecheckInterval: see jobs.go. Zero means RecheckEvery.
 	RecheckInterval time.Duration
 	IsBot           func(*http.Request) bool

@@ -260,10 +260,11 @@ func (p *Core) withdraw(ci cookie.ID) {
 	}()
 }
 
-// expireInBackground deletes the profiles unseen for Config.Retention, if
-// the store can, unless a previous run is still going.
+// expireInBackground deletes the profiles unseen for Config.Retention and
+// trims the journal of the purchases older than Config.JournalRetention,
+// as far as the store can, unless a previous run is still going.
 func (p *Core) expireInBackground() {
-	if _, ok := p.store.(store.Expirer); !ok || p.cfg.Retention < 0 || !p.expiring.CompareAndSwap(false, true) {
+	if !p.retains() || !p.expiring.CompareAndSwap(false, true) {
 		return
 	}
 	p.bg.Add(1)
@@ -282,11 +283,19 @@ func (p *Core) expireInBackground() {
 		ran, n, err := p.retain(ctx)
 		switch {
 		case err != nil:
-			p.cfg.Logger.Warn("tailor: retention: expiring old profiles failed", "err", err, "expired", n)
+			p.cfg.Logger.Warn("tailor: retention failed", "err", err, "expired", n)
 		case ran && n > 0:
 			p.cfg.Logger.Info("tailor: retention: expired old profiles", "expired", n, "retention", p.cfg.Retention)
 		}
 	}()
+}
+
+// retains reports whether retention has anything to do with this store:
+// profiles to expire, or a journal to trim.
+func (p *Core) retains() bool {
+	_, expires := p.store.(store.Expirer)
+	_, journals := p.store.(store.Journal)
+	return expires && p.cfg.Retention >= 0 || journals && p.cfg.JournalRetention > 0
 }
 
 // The lease of site-wide jobs (store.Leaser): retention runs on one
@@ -299,8 +308,9 @@ const (
 )
 
 // retain runs retention if this instance holds the retention lease (or
-// the store has no leases: then every instance runs it, as expiring twice
-// is harmless). It reports whether it ran.
+// the store has no leases: then every instance runs it, as expiring and
+// trimming twice is harmless): it expires profiles, then trims the
+// journal. It reports whether it ran, and how many profiles it expired.
 func (p *Core) retain(ctx context.Context) (ran bool, n int, err error) {
 	if l, ok := p.store.(store.Leaser); ok {
 		held, err := l.Lease(ctx, retentionLease, p.producer, retentionTTL)
@@ -313,6 +323,12 @@ func (p *Core) retain(ctx context.Context) (ran bool, n int, err error) {
 		p.leased.Store(true)
 	}
 	n, err = p.expire(ctx)
+	if err != nil {
+		err = fmt.Errorf("expire profiles unseen for %v: %w", p.cfg.Retention, err)
+	}
+	if terr := p.trimJournal(ctx); terr != nil {
+		err = errors.Join(err, fmt.Errorf("trim the journal of purchases older than %v: %w", p.cfg.JournalRetention, terr))
+	}
 	return true, n, err
 }
 
@@ -341,4 +357,15 @@ func (p *Core) expire(ctx context.Context) (int, error) {
 	n, err := ex.Expire(ctx, p.cfg.Now().Add(-p.cfg.Retention))
 	p.stats.Expired.Add(uint64(max(n, 0)))
 	return n, err
+}
+
+// trimJournal forgets the purchases journaled more than
+// Config.JournalRetention ago, if the store keeps a journal. Nothing else
+// trims it in a site that runs no rules/assoc Follower.
+func (p *Core) trimJournal(ctx context.Context) error {
+	j, ok := p.store.(store.Journal)
+	if !ok || p.cfg.JournalRetention <= 0 {
+		return nil
+	}
+	return j.TrimPurchases(ctx, p.cfg.Now().Add(-p.cfg.JournalRetention))
 }
