@@ -194,6 +194,6 @@ func TestTailor(t *testing.T) {
 		t.Errorf("Recommend = %q, RecommendExplained = %q", got, items)
 	}
 	if st := tl.Model().Stats(); st.Baskets != 60 {
-		t.Errorf("the model learnt %g baskets, want 60", st.Baskets)
+		t.Errorf("the model learnt %d baskets, want 60", st.Baskets)
 	}
 }
