@@ -173,11 +173,22 @@ func (s *state) computePair(a, b uint32) *pairEntry {
 // most similar ones.
 const nbrLen = 64
 
-// A nbr is a consequent of an antecedent, with the cosine similarity of
-// the two over the sampled baskets.
+// A nbr is a consequent of an antecedent, with its similarity to it.
 type nbr struct {
 	item uint32
-	cos  float32
+	sim  float32
+}
+
+// similarity is what a consequent in n sampled baskets adds to the score of
+// Recommend, from an antecedent in ante of them, the consequent being in
+// z: the square of the asymmetric cosine n / (ante^0.6 · z^0.4). The
+// asymmetry leans towards confidence (n / ante) over the symmetric cosine,
+// and the square lets a few strong associations outweigh many weak ones
+// (the "locality" of item-based collaborative filtering). Both were chosen
+// on the data sets of internal/quality (see the README).
+func similarity(n uint32, ante, z int64) float64 {
+	s := float64(n) / (math.Pow(float64(ante), 0.6) * math.Pow(float64(z), 0.4))
+	return s * s
 }
 
 // nbrList holds the nbrLen most similar consequents of an antecedent, made
@@ -213,12 +224,12 @@ func (s *state) top(list []cnt, ante int64) []nbr {
 		if e.n < minN || s.sCount[e.item] <= 0 {
 			continue
 		}
-		out = append(out, nbr{e.item, float32(float64(e.n) / math.Sqrt(float64(ante)*float64(s.sCount[e.item])))})
+		out = append(out, nbr{e.item, float32(similarity(e.n, ante, s.sCount[e.item]))})
 	}
 	if len(out) > nbrLen {
 		slices.SortFunc(out, func(x, y nbr) int {
-			if x.cos != y.cos {
-				return cmp.Compare(y.cos, x.cos)
+			if x.sim != y.sim {
+				return cmp.Compare(y.sim, x.sim)
 			}
 			return cmp.Compare(x.item, y.item)
 		})

@@ -42,10 +42,10 @@
 // MinConfidence and MinLift. [Model.Likelihood] gives the best rule that
 // predicts an item from a visitor's items, for segments such as "likely to
 // buy Z" (best confidence at least c). [Model.Recommend] adds up, for each
-// item, its cosine similarity with every item and pair of items of the
-// visitor (item-to-item evidence, as in item-based collaborative
-// filtering, with pairs for "X and Y"), explains each item by the rule
-// that contributes most, never offers an item the visitor bought, and
+// item, its similarity with every item and pair of items of the visitor
+// (item-to-item evidence, as in item-based collaborative filtering, with
+// pairs for "X and Y"; see Recommend for the measure), explains each item
+// by the rule that contributes most, never offers an item the visitor bought, and
 // completes the list with the items most popular in the visitor's top
 // interest category, then overall. The model learns item categories from
 // the Category of purchase, cart and page events.

@@ -308,15 +308,17 @@ const maxAnte = 64
 //
 // Every item the visitor bought, put in the cart or viewed (at most 64,
 // bought first) is an antecedent, and so is every pair of the first eight
-// bought or put in the cart. An item z scores, for each antecedent A
-// whose rule A ⇒ z has at least MinSupport visitors,
+// bought or put in the cart. An item z scores, for each antecedent A among
+// whose 64 most similar consequents it is, with at least MinSupport
+// visitors,
 //
-//	w · count(A ∪ {z}) / √(count(A) · count(z))
+//	w · (count(A ∪ {z}) / (count(A)^0.6 · count(z)^0.4))²
 //
-// (the cosine similarity of A and z over baskets; w is 1 for what was
-// bought or for a pair, 0.5 for the cart, 0.25 for views), and items are
-// ranked by their total score: the evidence of every item the visitor has
-// adds up, where one rule alone would let a single popular item decide.
+// (w is 1 for what was bought and for pairs, 0.5 for the cart, 0.25 for
+// views), and items are ranked by their total score: the evidence of
+// every item the visitor has adds up, where the best rule alone lets a
+// single popular item decide. The lists of similar consequents are made
+// again when their antecedent's count moves by a tenth.
 // Each item comes with the rule that contributes most to its score, which
 // explains it. When rules give fewer than n items, the list is completed
 // with the most popular items of the visitor's top interest category (the
@@ -393,7 +395,7 @@ func (m *Model) Recommend(p *store.Profile, n int) []Recommendation {
 			if j == slotBought && seen {
 				continue
 			}
-			contrib := w * float64(e.cos)
+			contrib := w * float64(e.sim)
 			if !seen {
 				j = int32(len(sc.cands))
 				sc.set(e.item, j)
