@@ -12,3 +12,16 @@ func BucketOf(id string) uint32 { return bucketOf(id) }
 // SetJournalRecheck sets how long Purchases trusts the journal's tick, so
 // that tests see a lost tick's purchases without waiting a minute.
 func (s *Store) SetJournalRecheck(d time.Duration) { s.jmemo.ttl = d }
+
+// SetDueRepair sets how often Due repairs the due hints from every
+// bucket, so that tests see the repair without waiting five minutes.
+func (s *Store) SetDueRepair(d time.Duration) {
+	s.due.lock <- struct{}{}
+	s.due.every = d
+	<-s.due.lock
+}
+
+// SetDueRead sets the function Due calls after it has read the buckets
+// and before it tightens their hints, so that tests can run a writer
+// there.
+func (s *Store) SetDueRead(fn func()) { s.due.read = fn }
