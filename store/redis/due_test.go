@@ -228,12 +228,12 @@ func TestDueTightenRace(t *testing.T) {
 			})
 			mustDue(t, s, hour(3), 10)
 			s.SetDueRead(nil)
+			if !wrote.Load() {
+				t.Fatal("Due did not read a's bucket: the writer did not run")
+			}
 			if tc.holdHint {
 				close(hold.released)
 				<-wdone
-			}
-			if !wrote.Load() {
-				t.Fatal("Due did not read a's bucket: the writer did not run")
 			}
 			if due := mustDue(t, s, hour(tc.due), 10); !slices.Contains(due, b) {
 				t.Fatalf("Due(+%dh) = %q: %s, written while Due read its bucket, is lost", tc.due, due, b)
@@ -349,9 +349,11 @@ func TestDueHintsConcurrent(t *testing.T) {
 		}
 	})
 	var writers sync.WaitGroup
+	var stores []*redis.Store
 	for w := range 4 {
 		s := newStore(t, newClient(t, nil, w%2 == 0), redis.Options{Prefix: prefix})
 		defer s.Close()
+		stores = append(stores, s)
 		writers.Go(func() {
 			for range 60 {
 				id := ids[rand.IntN(len(ids))]
@@ -370,6 +372,10 @@ func TestDueHintsConcurrent(t *testing.T) {
 	close(done)
 	wg.Wait()
 	t.Logf("%d Dues during the writes", reads.Load())
+	// Writes after the last Due, whose hints no tightening made exact.
+	for i, id := range ids {
+		setRecheck(t, stores[i%len(stores)], id, []string{"fans"}, hour(rand.IntN(48)))
+	}
 	hints := map[string]float64{}
 	for _, z := range c.ZRangeWithScores(t.Context(), prefix+"{due}:hints", 0, -1).Val() {
 		hints[z.Member.(string)] = z.Score
