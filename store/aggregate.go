@@ -187,7 +187,9 @@ type Counter interface {
 // may have changed without them doing anything: Due returns the ids of at
 // most max profiles whose Profile.Recheck is not zero and not after t,
 // earliest first. The index it reads is written in the same transaction as
-// the profile.
+// the profile. A store may find a profile late, by a bound it documents,
+// if a writer failed after writing the profile but before a step that
+// makes it cheap to find (store/redis: its due hints, five minutes).
 type Rechecker interface {
 	Due(ctx context.Context, t time.Time, max int) ([]string, error)
 }

@@ -16,3 +16,16 @@ func (s *Store) SetJournalRecheck(d time.Duration) { s.jmemo.ttl = d }
 // SetEraseChunk sets how many journal entries of a profile Delete and
 // Expire delete per script, so that tests drain an index with few.
 func (s *Store) SetEraseChunk(n int) { s.eraseChunk = n }
+
+// SetDueRepair sets how often Due repairs the due hints from every
+// bucket, so that tests see the repair without waiting five minutes.
+func (s *Store) SetDueRepair(d time.Duration) {
+	s.due.lock <- struct{}{}
+	s.due.every = d
+	<-s.due.lock
+}
+
+// SetDueRead sets the function Due calls after it has read the buckets
+// and before it tightens their hints, so that tests can run a writer
+// there.
+func (s *Store) SetDueRead(fn func()) { s.due.read = fn }

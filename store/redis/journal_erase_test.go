@@ -16,17 +16,6 @@ import (
 	"github.com/tailorhq/tailor/store/redis"
 )
 
-// sameBucket returns n ids of the bucket of id, id first.
-func sameBucket(id string, n int) []string {
-	ids := []string{id}
-	for i := 0; len(ids) < n; i++ {
-		if c := fmt.Sprint("near-", i); redis.BucketOf(c) == redis.BucketOf(id) {
-			ids = append(ids, c)
-		}
-	}
-	return ids
-}
-
 // journaledBy counts the purchases of each profile in the journal.
 func journaledBy(t *testing.T, s *redis.Store) map[string]int {
 	t.Helper()

@@ -34,6 +34,11 @@
 //	tailor:doc:<name>     a document (store.Documents)
 //	tailor:journal        the journal's tick: a counter incremented after
 //	                      every write that journals a purchase
+//	tailor:{due}:hints    a sorted set of buckets (in hex, as in their
+//	                      tag), each scored by a lower bound of the
+//	                      earliest score in its due set (see Aggregates)
+//	tailor:{due}:gens     a hash of bucket to the number of hint updates
+//	                      writers made to it
 //
 // The {2af} hash tag puts a profile and its bucket's indexes, counts and
 // journal in the same Cluster slot, so a Lua script updates them all
@@ -41,8 +46,9 @@
 // lets Expire and Range walk the indexes instead of scanning the keyspace,
 // the counts never disagree with them either, and the journal holds the
 // purchases of exactly the writes made, less those of the profiles
-// deleted. With 1024 buckets the profiles spread over up to 1024 slots. The bucket count is part of the layout and never
-// changes.
+// deleted. With 1024 buckets the profiles spread over up to 1024 slots.
+// The bucket count is part of the layout and never changes. The {due} tag
+// puts the two keys of the due hints in one slot of their own.
 //
 // The store sets no expiry on profiles. Run the server with a
 // maxmemory-policy that does not evict them (noeviction, or a volatile-*
@@ -93,11 +99,34 @@
 // next written; then the script counts it afresh. Counts reads the 1024
 // hashes in one pipeline and adds them up.
 //
-// The same scripts keep the due index (store.Rechecker) of each bucket:
-// Due reads the earliest entries of every bucket in one pipeline. Scan
-// (store.Scanner) reads each bucket in order of id from its scan copy,
-// made from seen when a scan enters the bucket. Documents are plain keys
-// outside the buckets.
+// The same scripts keep the due index (store.Rechecker) of each bucket.
+// So that Due, which the recheck job calls every few seconds, does not
+// read the 1024 indexes each time, the due hints hold for each bucket a
+// lower bound of its earliest entry, and Due reads only the buckets whose
+// bound is at or before its time: an idle call is one command. The hints
+// are outside the buckets' slots, so no bucket script can change them:
+// a write that puts an id in a due index with a score updates the
+// bucket's hint after its script has run, lowering it to at most that
+// score (ZADD LT, Redis 6.2) and incrementing the bucket's generation in
+// one script, at the end of the same pipeline for a *goredis.Client, or
+// once the scripts have answered for other clients, as the journal's
+// tick. Delete, Expire and a write that takes an id out of the index only
+// remove entries, which can only raise a bucket's earliest score: they
+// leave the hints as they are. Due, having read a bucket, tightens its
+// hint to the earliest score it read (or removes it if the bucket was
+// empty) only if the bucket's generation is still the one it read before
+// reading the bucket; otherwise it may only lower it, so an entry
+// written meanwhile keeps a hint at or before it (due.go has the
+// argument). A writer that fails between its script and its hint update
+// (or a process of an earlier version of this package) may leave an
+// entry with no hint at or before it: Due reads the earliest entry of
+// every bucket and repairs the hints at its first call on a Store and
+// then every five minutes, which bounds how late such a profile is
+// returned, and costs 1024 commands each time.
+//
+// Scan (store.Scanner) reads each bucket in order of id from its scan
+// copy, made from seen when a scan enters the bucket. Documents are plain
+// keys outside the buckets.
 //
 // # Journal
 //
@@ -214,7 +243,6 @@
 package redis
 
 import (
-	"cmp"
 	"context"
 	crand "crypto/rand"
 	"encoding/hex"
@@ -427,7 +455,8 @@ return 1
 // milliseconds, the most journal entries to delete. Returns 1 if journal
 // entries are left to delete from the drain key. The deletion is
 // announced even if there was no profile: other processes may hold events
-// for it not yet written (erasure).
+// for it not yet written (erasure). The bucket's due hint stays as it is:
+// an entry removed leaves it a lower bound (see due.go).
 var deleteScript = goredis.NewScript(uncountLua + unjournalLua + `
 redis.call('DEL', KEYS[1], KEYS[2])
 redis.call('ZREM', KEYS[3], ARGV[1])
@@ -494,6 +523,7 @@ type Store struct {
 	// their own pipeline (see Store.cas).
 	ordered bool
 	jmemo   journalMemo
+	due     dueState
 
 	locks  idLocks // serialise this process's writers of one id
 	token  string  // makes staging keys unique to this Store
@@ -540,6 +570,7 @@ func New(client goredis.UniversalClient, opts Options) (*Store, error) {
 		eraseChunk: defaultEraseChunk,
 		token:      newToken(),
 		jmemo:      journalMemo{ttl: journalRecheck},
+		due:        dueState{lock: make(chan struct{}, 1), every: dueRepairEvery},
 	}
 	_, s.ordered = client.(*goredis.Client)
 	if s.prefix == "" {
@@ -941,16 +972,32 @@ func (s *Store) fold(u *update, batches []store.Batch, out []*store.Profile) {
 // those that a tombstone refused.
 //
 // If an update journals purchases, the journal's tick is incremented
-// after the scripts have run (see Journal in the package documentation):
-// at the end of the same pipeline when the client runs it in order on one
-// connection, otherwise once their results are in, if one journaled.
+// after the scripts have run (see Journal in the package documentation),
+// and if it puts its id in the due index with a score, the bucket's due
+// hint is updated after them (hintScript; see Aggregates): at the end of
+// the same pipeline when the client runs it in order on one connection,
+// for every update whatever its result, otherwise once their results are
+// in, for those written.
 func (s *Store) cas(ctx context.Context, us []*update) ([]*update, error) {
 	staging := make([]string, len(us))
 	sets := make([]*goredis.StatusCmd, len(us))
 	var tail func(goredis.Pipeliner)
 	var ticks []*goredis.IntCmd
-	if s.ordered && slices.ContainsFunc(us, func(u *update) bool { return len(u.journal) > 0 }) {
-		tail = func(pipe goredis.Pipeliner) { ticks = append(ticks, pipe.Incr(ctx, s.tickKey())) }
+	var hints []any
+	var hinted []*goredis.Cmd
+	if s.ordered {
+		journals := slices.ContainsFunc(us, func(u *update) bool { return len(u.journal) > 0 })
+		hints = hintArgs(us, func(int) bool { return true })
+		if journals || len(hints) > 0 {
+			tail = func(pipe goredis.Pipeliner) {
+				if len(hints) > 0 {
+					hinted = append(hinted, hintScript.EvalSha(ctx, pipe, s.hintKeys(), hints...))
+				}
+				if journals {
+					ticks = append(ticks, pipe.Incr(ctx, s.tickKey()))
+				}
+			}
+		}
 	}
 	cmds, err := s.runPipelined(ctx, casScript, len(us),
 		func(pipe goredis.Pipeliner, i int) {
@@ -989,6 +1036,7 @@ func (s *Store) cas(ctx context.Context, us []*update) ([]*update, error) {
 	}
 	var conflicted []*update
 	journaled := false
+	written := make([]bool, len(us))
 	for i, u := range us {
 		if err := sets[i].Err(); err != nil {
 			return nil, fmt.Errorf("stage profile %q: %w", u.id, err)
@@ -999,6 +1047,7 @@ func (s *Store) cas(ctx context.Context, us []*update) ([]*update, error) {
 		}
 		switch n {
 		case 1:
+			written[i] = true
 			journaled = journaled || len(u.journal) > 0
 		case -2:
 			u.erased = true
@@ -1017,10 +1066,26 @@ func (s *Store) cas(ctx context.Context, us []*update) ([]*update, error) {
 			return nil, fmt.Errorf("tick the journal: %w", err)
 		}
 	}
-	if journaled && tail == nil {
+	if journaled && !s.ordered {
 		if err := s.client.Incr(ctx, s.tickKey()).Err(); err != nil {
 			return nil, fmt.Errorf("tick the journal: %w", err)
 		}
+	}
+	// The last hint update of the pipelines follows every script; if the
+	// server had not cached hintScript, it is run now, still after them.
+	var herr error
+	switch {
+	case len(hinted) > 0:
+		if herr = hinted[len(hinted)-1].Err(); isNoScript(herr) {
+			herr = hintScript.Run(ctx, s.client, s.hintKeys(), hints...).Err()
+		}
+	case !s.ordered:
+		if hints = hintArgs(us, func(i int) bool { return written[i] }); len(hints) > 0 {
+			herr = hintScript.Run(ctx, s.client, s.hintKeys(), hints...).Err()
+		}
+	}
+	if herr != nil {
+		return nil, fmt.Errorf("update the due hints of %s: %w", s.hintsKey(), herr)
 	}
 	return conflicted, nil
 }
@@ -1031,7 +1096,8 @@ func (s *Store) cas(ctx context.Context, us []*update) ([]*update, error) {
 // Calls that fail because the server did not have the script cached
 // (after a restart or SCRIPT FLUSH) are run once more with EVAL, without
 // before, in a pipeline that tail ends too. The returned commands hold the
-// results.
+// results; tail's commands are the caller's to check, and a NOSCRIPT
+// error of one of them does not fail the call.
 func (s *Store) runPipelined(ctx context.Context, script *goredis.Script, n int, before func(pipe goredis.Pipeliner, i int), call func(i int) ([]string, []any), tail func(pipe goredis.Pipeliner)) ([]*goredis.Cmd, error) {
 	cmds := make([]*goredis.Cmd, n)
 	pipe := s.client.Pipeline()
@@ -1065,7 +1131,7 @@ func (s *Store) runPipelined(ctx context.Context, script *goredis.Script, n int,
 	if tail != nil {
 		tail(pipe)
 	}
-	if _, err := pipe.Exec(ctx); err != nil {
+	if _, err := pipe.Exec(ctx); err != nil && !isNoScript(err) {
 		return nil, err
 	}
 	return cmds, nil
@@ -1329,43 +1395,6 @@ func (s *Store) Counts(ctx context.Context) (map[string]int64, error) {
 	}
 	maps.DeleteFunc(out, func(_ string, n int64) bool { return n == 0 })
 	return out, nil
-}
-
-// Due implements store.Rechecker: it reads up to max of the earliest ids
-// of every bucket's recheck index in one pipeline and keeps the max
-// earliest of them. Times are compared at microsecond precision (the
-// index's scores are Unix microseconds), so a profile may be due up to a
-// microsecond early, never late, and two due in the same microsecond come
-// in order of id.
-func (s *Store) Due(ctx context.Context, t time.Time, max int) ([]string, error) {
-	if err := store.CheckScan(ctx, s.closed.Load(), max); err != nil {
-		return nil, err
-	}
-	pipe := s.client.Pipeline()
-	cmds := make([]*goredis.ZSliceCmd, buckets)
-	for b := range uint32(buckets) {
-		cmds[b] = pipe.ZRangeArgsWithScores(ctx, goredis.ZRangeArgs{
-			Key: s.dueKey(b), Start: "-inf", Stop: score(t), ByScore: true, Count: int64(max),
-		})
-	}
-	if _, err := pipe.Exec(ctx); err != nil {
-		return nil, s.wrap(err, "read profiles due by %s", t.Format(time.RFC3339Nano))
-	}
-	var due []goredis.Z
-	for _, c := range cmds {
-		due = append(due, c.Val()...)
-	}
-	slices.SortFunc(due, func(a, b goredis.Z) int {
-		if a.Score != b.Score {
-			return cmp.Compare(a.Score, b.Score)
-		}
-		return strings.Compare(a.Member.(string), b.Member.(string))
-	})
-	ids := make([]string, 0, min(max, len(due)))
-	for _, z := range due[:min(max, len(due))] {
-		ids = append(ids, z.Member.(string))
-	}
-	return ids, nil
 }
 
 // scanTTL is how long a bucket's scan copy (see scanScript) outlives the

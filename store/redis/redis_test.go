@@ -110,8 +110,11 @@ func TestClusterConformance(t *testing.T) {
 	t.Run("PrefixWithBraces", func(t *testing.T) {
 		s := newStore(t, c, redis.Options{Prefix: uniquePrefix(t, c) + "{x:"})
 		defer s.Close()
-		if _, err := s.Apply(t.Context(), "a}b{c", []store.Event{storetest.Page("p", 1, "/")}); err != nil {
+		if _, err := s.Apply(t.Context(), "a}b{c", []store.Event{storetest.Page("p", 1, "/"), recheckEvent("a}b{c", nil, hour(1))}); err != nil {
 			t.Fatal(err)
+		}
+		if due, err := s.Due(t.Context(), hour(1), 10); err != nil || len(due) != 1 {
+			t.Fatalf("Due = %q, %v; want a}b{c", due, err)
 		}
 		if _, err := s.Expire(t.Context(), time.Now()); err != nil {
 			t.Fatal(err)
@@ -278,16 +281,35 @@ func TestLayout(t *testing.T) {
 	if sc, err := c.ZScore(ctx, tag+"due", "visitor-1").Result(); err != nil || int64(sc) != until.UnixMicro() {
 		t.Fatalf("due score %v, %v; want %d", sc, err, until.UnixMicro())
 	}
+	// and the bucket in the due hints, with the write counted in its
+	// generation.
+	bucket := strconv.FormatUint(uint64(redis.BucketOf("visitor-1")), 16)
+	if sc, err := c.ZScore(ctx, s.Prefix()+"{due}:hints", bucket).Result(); err != nil || int64(sc) != until.UnixMicro() {
+		t.Fatalf("hint of bucket %s: %v, %v; want %d", bucket, sc, err, until.UnixMicro())
+	}
+	if g, err := c.HGet(ctx, s.Prefix()+"{due}:gens", bucket).Result(); err != nil || g != "1" {
+		t.Fatalf("generation of bucket %s: %q, %v; want 1", bucket, g, err)
+	}
 	if n := c.HGetAll(ctx, tag+"counts").Val(); len(n) != 2 || n[store.SegmentKey("fans")] != "1" {
 		t.Fatalf("bucket counts %v; want 1 profile and 1 fan", n)
 	}
-	// Delete leaves one key: the tombstone, which expires by itself; the
-	// counts of the bucket fall to zero, and go.
+	// Delete leaves of the bucket's keys the tombstone, which expires by
+	// itself; the counts of the bucket fall to zero, and go. The due hint
+	// stays (a lower bound still) until a Due reads the bucket empty.
 	if err := s.Delete(ctx, "visitor-1"); err != nil {
 		t.Fatal(err)
 	}
-	if keys := scanKeys(t, c, s.Prefix()+"*"); len(keys) != 1 || keys[0] != tag+"t:visitor-1" {
-		t.Fatalf("keys after Delete %v, want only the tombstone %s", keys, tag+"t:visitor-1")
+	sorted := func(keys []string) []string { slices.Sort(keys); return keys }
+	want := sorted([]string{s.Prefix() + "{due}:gens", s.Prefix() + "{due}:hints", tag + "t:visitor-1"})
+	if keys := sorted(scanKeys(t, c, s.Prefix()+"*")); !slices.Equal(keys, want) {
+		t.Fatalf("keys after Delete %v, want %v", keys, want)
+	}
+	if due, err := s.Due(ctx, until, 10); err != nil || len(due) != 0 {
+		t.Fatalf("Due after Delete = %q, %v; want none", due, err)
+	}
+	want = slices.DeleteFunc(want, func(k string) bool { return k == s.Prefix()+"{due}:hints" })
+	if keys := sorted(scanKeys(t, c, s.Prefix()+"*")); !slices.Equal(keys, want) {
+		t.Fatalf("keys after Due %v, want %v", keys, want)
 	}
 	if ttl := c.PTTL(ctx, tag+"t:visitor-1").Val(); ttl <= 0 || ttl > store.DefaultTombstoneTTL {
 		t.Fatalf("tombstone has TTL %v, want at most %v", ttl, store.DefaultTombstoneTTL)
