@@ -90,9 +90,11 @@ func (c *pairCache) evict() {
 	for _, e := range c.m {
 		used = append(used, int64(e.used))
 	}
+	// The entries read before the median go: about half, never the one
+	// just computed, whose clock is the largest.
 	median := selectRank(used, len(used)/2)
 	for k, e := range c.m {
-		if int64(e.used) <= median {
+		if int64(e.used) < median {
 			delete(c.m, k)
 			c.size -= len(e.cons) + 1
 			c.partners[e.a] = slices.DeleteFunc(c.partners[e.a], func(x uint32) bool { return x == e.b })
@@ -110,6 +112,10 @@ func (c *pairCache) learn(s *state, items []uint32, d int32) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.gen++
+	if c.gen == 0 { // wrapped: old marks would match
+		clear(c.mark)
+		c.gen = 1
+	}
 	for len(c.mark) < len(s.ids) {
 		c.mark = append(c.mark, 0)
 	}

@@ -109,7 +109,14 @@
 //
 // Past MaxItems distinct items, every item whose count is at most the
 // first quartile of item counts is dropped from the counts and the
-// baskets, which keep their hash.
+// baskets, which keep their hash; an item learnt again after that is
+// counted from then on, and stays out of the baskets kept before.
+//
+// A profile keeps at most store.Limits.Items distinct items bought (500 by
+// default) and ignores the next ones, while the model learns every item
+// of an order: the basket of a visitor past that limit no longer matches
+// the profile's, and each of the visitor's later orders counts as a new
+// visitor's basket.
 //
 // # Restarts and several instances
 //

@@ -441,7 +441,7 @@ func (m *Model) Recommend(p *store.Profile, n int) []Recommendation {
 	}
 	sc.top = top
 
-	out := make([]Recommendation, 0, n)
+	out := make([]Recommendation, 0, min(n, len(top)+2*popLen))
 	rules := make([]Rule, 0, len(top))
 	ifs := make([]string, 0, 2*len(top))
 	for _, ci := range top {
@@ -449,7 +449,9 @@ func (m *Model) Recommend(p *store.Profile, n int) []Recommendation {
 		list, ante := s.consequents(c.a, c.b)
 		i, ok := find(list, c.then)
 		if !ok {
-			continue // cannot happen: the lists are of the same counts
+			// Past the bounds, a consequent may have left the sample
+			// since the list of neighbours was made.
+			continue
 		}
 		r, ok := s.score(c.a, c.b, c.then, int64(list[i].n), ante)
 		if !ok {

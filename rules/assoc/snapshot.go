@@ -273,7 +273,7 @@ func decode(b []byte, c *config) (*state, error) {
 			d.fail("baskets out of order")
 		case h > s.thr:
 			d.fail("a basket above the sampling threshold")
-		case n == 0 || n > uint64(s.baskets) || total+n > uint64(s.baskets):
+		case n == 0 || n > math.MaxUint32 || n > uint64(s.baskets) || total+n > uint64(s.baskets):
 			d.fail("%d visitors of a basket", n)
 		case k > ni:
 			d.fail("a basket of %d items, of %d", k, ni)
@@ -283,6 +283,10 @@ func decode(b []byte, c *config) (*state, error) {
 		for j := range items {
 			o := d.uv()
 			if j > 0 {
+				if o >= uint64(ni) { // and the sum would be too, or wrap
+					d.fail("bad item in a basket")
+					break
+				}
 				o += uint64(items[j-1]) + 1
 			}
 			if d.err == nil && o >= uint64(ni) {
@@ -305,7 +309,29 @@ func decode(b []byte, c *config) (*state, error) {
 	if d.err != nil {
 		return nil, d.err
 	}
+	// Sample before counting pairs, if the snapshot is past this model's
+	// bounds, so that reading never counts more than they allow.
+	for s.thr > 0 && s.pastBounds() {
+		s.thr >>= 1
+		s.halvings++
+		kept := s.sample[:0]
+		clear(s.byHash)
+		for _, b := range s.sample {
+			if b.hash <= s.thr {
+				s.byHash[b.hash] = int32(len(kept))
+				kept = append(kept, b)
+			}
+		}
+		s.sample = kept
+	}
 	s.derive()
+	if s.thr == math.MaxUint64 && s.prunedItems == 0 {
+		for idx, id := range s.ids {
+			if s.count[idx] != s.sCount[idx] {
+				return nil, fmt.Errorf("%w: item %q counted in %d baskets, in %d of the baskets", ErrSnapshot, id, s.count[idx], s.sCount[idx])
+			}
+		}
+	}
 	s.rebuildPopular()
 	for len(s.index) > c.maxItems {
 		s.pruneItems()

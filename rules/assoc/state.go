@@ -279,6 +279,10 @@ func (s *state) learn(prior, add []string) bool {
 	for _, id := range grown {
 		idx := s.intern(id)
 		s.count[idx]++
+		// Past the bounds, a prior outside the sample is taken on trust:
+		// one never taught shows when an item would be in more baskets
+		// than there are, and then counts as a new basket.
+		s.baskets = max(s.baskets, s.count[idx])
 		s.popAll = s.popBump(s.popAll, idx)
 		if c := s.cat[idx]; c >= 0 {
 			s.popCat[c] = s.popBump(s.popCat[c], idx)
@@ -294,6 +298,7 @@ func (s *state) learn(prior, add []string) bool {
 	case hn <= s.thr:
 		s.addSample(hn, items)
 	}
+	s.baskets = max(s.baskets, s.sTotal)
 	s.bound()
 	return true
 }
@@ -308,6 +313,10 @@ func (s *state) move(from int32, h uint64, items []uint32) {
 	}
 	old := s.sample[from].items
 	s.gen++
+	if s.gen == 0 { // wrapped: old marks would match
+		clear(s.mark)
+		s.gen = 1
+	}
 	for _, idx := range old {
 		s.mark[idx] = s.gen
 	}
@@ -441,6 +450,24 @@ func (s *state) bound() {
 	if s.dead > 1024 && s.dead > len(s.sample)/2 {
 		s.compact()
 	}
+}
+
+// pastBounds reports whether the live baskets of the sample hold more
+// items than MaxSample, or one of them alone has more pairs than MaxPairs:
+// what a model's own sample never holds, as learning keeps it within the
+// bounds.
+func (s *state) pastBounds() bool {
+	var items int64
+	for i := range s.sample {
+		if b := &s.sample[i]; b.n > 0 {
+			k := int64(len(b.items))
+			items += k
+			if k*(k-1)/2 > int64(s.c.maxPairs) {
+				return true
+			}
+		}
+	}
+	return items > int64(s.c.maxSample)
 }
 
 // compact drops the dead baskets of the sample and renumbers the others,
