@@ -16,6 +16,7 @@ type Purchase struct {
 	Time time.Time
 	// Items are the distinct items of the order, by id, with their
 	// category if the event gave one; Price and Quantity are not kept.
+	// Those the profile did not keep, past Limits.Items, are left out.
 	Items []Item
 	// Prior are the distinct items the profile had bought before, sorted
 	// (those of Profile.Purchases.Items, bounded by Limits.Items).
@@ -58,12 +59,21 @@ type Journal interface {
 }
 
 // journalPurchase notes e, a purchase about to be applied, for
-// TakePurchases.
-func (p *Profile) journalPurchase(e *Event) {
+// TakePurchases: the items that Purchases.Items will hold, which are not
+// those past lim.Items (see count), so that a journal's baskets stay the
+// profiles' own.
+func (p *Profile) journalPurchase(lim Limits, e *Event) {
 	var items []Item
+	held := len(p.Purchases.Items)
 	for _, it := range e.Items {
 		if it.ID == "" || slices.ContainsFunc(items, func(x Item) bool { return x.ID == it.ID }) {
 			continue
+		}
+		if _, ok := p.Purchases.Items[it.ID]; !ok {
+			if held >= lim.Items {
+				continue
+			}
+			held++
 		}
 		items = append(items, Item{ID: it.ID, Category: it.Category})
 	}

@@ -394,7 +394,7 @@ func SameSegments(a, b []string) bool {
 
 func (p *Profile) purchase(lim Limits, e *Event) {
 	pu := &p.Purchases
-	p.journalPurchase(e)
+	p.journalPurchase(lim, e)
 	pu.Count++
 	rev := e.Revenue
 	if rev == 0 {

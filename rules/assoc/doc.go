@@ -113,10 +113,11 @@
 // counted from then on, and stays out of the baskets kept before.
 //
 // A profile keeps at most store.Limits.Items distinct items bought (500 by
-// default) and ignores the next ones, while the model learns every item
-// of an order: the basket of a visitor past that limit no longer matches
-// the profile's, and each of the visitor's later orders counts as a new
-// visitor's basket.
+// default) and ignores the next ones. The store's journal leaves those out
+// too, so a Follower's baskets stay the profiles'. LearnEvent, which does
+// not know the limit, learns every item of an order: past the limit, the
+// visitor's basket no longer matches the profile's, and each of the
+// visitor's later orders counts as a new visitor's basket.
 //
 // # Restarts and several instances
 //

@@ -229,3 +229,26 @@ func TestFollowOldSnapshot(t *testing.T) {
 		}
 	}
 }
+
+// TestFollowHeavyBuyer: a visitor past store.Limits.Items stays one
+// visitor in the model, whose basket is the profile's.
+func TestFollowHeavyBuyer(t *testing.T) {
+	ctx := context.Background()
+	st := memory.New(store.Limits{Items: 3})
+	buy(t, st, "heavy", 1, "a", "b")
+	buy(t, st, "heavy", 2, "c", "d")
+	buy(t, st, "heavy", 3, "e")
+	buy(t, st, "heavy", 4, "a", "f")
+	m := assoc.New(assoc.Config{MinSupport: -1, MinConfidence: -1, MinLift: -1})
+	f, err := assoc.Follow(ctx, m, assoc.FollowConfig{Store: st, Interval: time.Hour, SnapshotEvery: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if st := m.Stats(); st.Baskets != 1 || st.Items != 3 {
+		t.Errorf("stats %+v, want 1 basket of 3 items (the profile's a, b, c)", st)
+	}
+	if err := assoc.CheckInvariants(m); err != nil {
+		t.Fatal(err)
+	}
+}
