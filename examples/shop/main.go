@@ -31,7 +31,7 @@ import (
 func main() {
 	addr := flag.String("addr", "localhost:8080", "address to listen on")
 	db := flag.String("db", "tailor.db", "bbolt file that keeps visitors (cookie keys go in FILE.keys)")
-	storeURL := flag.String("store", "", "keep visitors in `redis://...` or `postgres://...` instead of the -db file")
+	storeURL := flag.String("store", "", "keep visitors at `URL` (redis://... or postgres://...) instead of in the -db file")
 	keys := flag.String("keys", "", "cookie keys file (default: the -db file's name + .keys)")
 	visit := flag.Duration("visit-timeout", 30*time.Minute, "a visit ends after this long without a request")
 	noDemo := flag.Bool("no-demo-history", false, "recommend from stored visitors only, without the made-up demo customers")
