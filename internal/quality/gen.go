@@ -226,64 +226,21 @@ func TastesN(seed uint64, n int) Dataset {
 func Shop(seed uint64) Dataset { return ShopN(seed, ShopBaskets) }
 
 // ShopN returns the baskets of the shop of assoc's benchmark
-// (rules/assoc/bench_test.go), drawn the same way from the same seed: n
-// orders over 10,000 items in 500 themes of 20, 10 themes per category;
-// theme popularity and item popularity within a theme follow Zipf laws;
-// an order holds one to eight items (one 30% of the time, two 25%),
-// mostly of one theme, a quarter of them bestsellers from anywhere. One
-// order in five is a returning buyer's second order: it joins the basket
-// of an earlier visitor (drawn among the last 4,096 slots), so the data
-// set has fewer baskets than orders.
+// (rules/assoc/bench_test.go), drawn by the same ShopGen from the same
+// seed: n orders over 10,000 items in 500 themes of 20, 10 themes per
+// category; theme popularity and item popularity within a theme follow
+// Zipf laws; an order holds one to eight items (one 30% of the time, two
+// 25%), mostly of one theme, a quarter of them bestsellers from anywhere.
+// One order in five is a returning buyer's second order: it joins the
+// basket of an earlier visitor (drawn among the last 4,096 slots), so the
+// data set has fewer baskets than orders.
 func ShopN(seed uint64, n int) Dataset {
-	const (
-		items    = 10_000
-		themes   = 500
-		perTheme = items / themes
-	)
-	r := rand.New(rand.NewPCG(seed, 42))
-	themeZ := rand.NewZipf(r, 1.1, 1, themes-1)
-	withinZ := rand.NewZipf(r, 1.3, 1, perTheme-1)
-	globalZ := rand.NewZipf(r, 1.2, 10, items-1)
-	size := func() int {
-		x := r.IntN(100)
-		switch {
-		case x < 30:
-			return 1
-		case x < 55:
-			return 2
-		case x < 73:
-			return 3
-		case x < 85:
-			return 4
-		case x < 93:
-			return 5
-		}
-		return 6 + r.IntN(3)
-	}
-	order := func(n int) []string {
-		theme := int(themeZ.Uint64())
-		out := make([]int, 0, n)
-		for len(out) < n {
-			var it int
-			if r.IntN(4) == 0 {
-				it = int(globalZ.Uint64())
-			} else {
-				it = theme*perTheme + int(withinZ.Uint64())
-			}
-			if !slices.Contains(out, it) {
-				out = append(out, it)
-			}
-		}
-		names := make([]string, len(out))
-		for i, it := range out {
-			names[i] = fmt.Sprintf("sku-%05d", it)
-		}
-		return names
-	}
+	g := NewShopGen(seed)
+	r := g.R
 	d := Dataset{Name: "shop"}
 	recent := make([]int, 4096) // basket index + 1; 0 for none
 	for i := range n {
-		add := order(size())
+		add := g.Names(g.Order(g.Size()))
 		slot := r.IntN(len(recent))
 		if i%5 == 4 && recent[slot] != 0 {
 			j := recent[slot] - 1
@@ -295,4 +252,91 @@ func ShopN(seed uint64, n int) Dataset {
 		recent[slot] = len(d.Baskets)
 	}
 	return d
+}
+
+// ShopItems is the number of items of the benchmark shop.
+const ShopItems = 10_000
+
+const (
+	shopThemes   = 500
+	shopPerTheme = ShopItems / shopThemes
+)
+
+// ShopGen draws the orders of the benchmark shop (see ShopN), for the data
+// set and for the benchmarks of rules/assoc, which learn them as a stream.
+type ShopGen struct {
+	// R is the generator's source, for the draws of its users.
+	R                      *rand.Rand
+	themes, within, global *rand.Zipf
+	// IDs are the items' ids, "sku-00000" to "sku-09999".
+	IDs []string
+}
+
+// NewShopGen returns the generator of seed.
+func NewShopGen(seed uint64) *ShopGen {
+	r := rand.New(rand.NewPCG(seed, 42))
+	g := &ShopGen{
+		R:      r,
+		themes: rand.NewZipf(r, 1.1, 1, shopThemes-1),
+		within: rand.NewZipf(r, 1.3, 1, shopPerTheme-1),
+		global: rand.NewZipf(r, 1.2, 10, ShopItems-1),
+		IDs:    make([]string, ShopItems),
+	}
+	for i := range g.IDs {
+		g.IDs[i] = fmt.Sprintf("sku-%05d", i)
+	}
+	return g
+}
+
+// ShopCategory is the category of item: 10 themes of 20 items each.
+func ShopCategory(item int) string { return fmt.Sprintf("cat-%02d", item/shopPerTheme/10) }
+
+// Size draws an order's size: 1 (30%), 2 (25%), 3 (18%), 4 (12%), 5 (8%),
+// 6 to 8 (7%).
+func (g *ShopGen) Size() int {
+	x := g.R.IntN(100)
+	switch {
+	case x < 30:
+		return 1
+	case x < 55:
+		return 2
+	case x < 73:
+		return 3
+	case x < 85:
+		return 4
+	case x < 93:
+		return 5
+	}
+	return 6 + g.R.IntN(3)
+}
+
+// Order draws n distinct items: of one theme, or a bestseller (one in
+// four).
+func (g *ShopGen) Order(n int) []int {
+	theme := int(g.themes.Uint64())
+	out := make([]int, 0, n)
+	for len(out) < n {
+		var it int
+		if g.R.IntN(4) == 0 {
+			it = g.Bestseller()
+		} else {
+			it = theme*shopPerTheme + int(g.within.Uint64())
+		}
+		if !slices.Contains(out, it) {
+			out = append(out, it)
+		}
+	}
+	return out
+}
+
+// Bestseller draws an item from anywhere, by its popularity.
+func (g *ShopGen) Bestseller() int { return int(g.global.Uint64()) }
+
+// Names returns the ids of items.
+func (g *ShopGen) Names(items []int) []string {
+	out := make([]string, len(items))
+	for i, it := range items {
+		out[i] = g.IDs[it]
+	}
+	return out
 }

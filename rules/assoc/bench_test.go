@@ -9,95 +9,20 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tailorhq/tailor/internal/quality"
 	"github.com/tailorhq/tailor/rules/assoc"
 	"github.com/tailorhq/tailor/store"
 )
 
-// The benchmark shop: 10,000 items in 500 themes of 20 (a theme is what
-// goes together: a team's fan gear, a book series), 10 themes per category.
-// Theme popularity and item popularity within a theme follow Zipf laws;
-// most baskets hold one to three items, mostly from one theme, sometimes
-// with a bestseller from anywhere.
+// The benchmark shop (quality.ShopGen): 10,000 items in 500 themes of 20
+// (a theme is what goes together: a team's fan gear, a book series), 10
+// themes per category. Theme popularity and item popularity within a theme
+// follow Zipf laws; most baskets hold one to three items, mostly from one
+// theme, sometimes with a bestseller from anywhere.
 const (
-	benchItems    = 10_000
-	benchThemes   = 500
-	benchPerTheme = benchItems / benchThemes
-	benchBaskets  = 1_000_000
+	benchItems   = quality.ShopItems
+	benchBaskets = 1_000_000
 )
-
-type shop struct {
-	r      *rand.Rand
-	themes *rand.Zipf
-	within *rand.Zipf
-	global *rand.Zipf
-	ids    []string
-}
-
-func newShop(seed uint64) *shop {
-	r := rand.New(rand.NewPCG(seed, 42))
-	s := &shop{
-		r:      r,
-		themes: rand.NewZipf(r, 1.1, 1, benchThemes-1),
-		within: rand.NewZipf(r, 1.3, 1, benchPerTheme-1),
-		global: rand.NewZipf(r, 1.2, 10, benchItems-1),
-		ids:    make([]string, benchItems),
-	}
-	for i := range s.ids {
-		s.ids[i] = fmt.Sprintf("sku-%05d", i)
-	}
-	return s
-}
-
-func category(item int) string { return fmt.Sprintf("cat-%02d", item/benchPerTheme/10) }
-
-// size draws a basket size: 1 (30%), 2 (25%), 3 (18%), 4 (12%), 5 (8%),
-// 6 to 8 (7%).
-func (s *shop) size() int {
-	x := s.r.IntN(100)
-	switch {
-	case x < 30:
-		return 1
-	case x < 55:
-		return 2
-	case x < 73:
-		return 3
-	case x < 85:
-		return 4
-	case x < 93:
-		return 5
-	}
-	return 6 + s.r.IntN(3)
-}
-
-// basket draws n distinct items.
-func (s *shop) basket(n int) []int {
-	theme := int(s.themes.Uint64())
-	out := make([]int, 0, n)
-	for len(out) < n {
-		var it int
-		if s.r.IntN(4) == 0 {
-			it = int(s.global.Uint64())
-		} else {
-			it = theme*benchPerTheme + int(s.within.Uint64())
-		}
-		dup := false
-		for _, x := range out {
-			dup = dup || x == it
-		}
-		if !dup {
-			out = append(out, it)
-		}
-	}
-	return out
-}
-
-func (s *shop) names(its []int) []string {
-	out := make([]string, len(its))
-	for i, it := range its {
-		out[i] = s.ids[it]
-	}
-	return out
-}
 
 var bench struct {
 	once     sync.Once
@@ -120,18 +45,18 @@ func heapAlloc() uint64 {
 // earlier visitor.
 func benchModel(b *testing.B) *assoc.Model {
 	bench.once.Do(func() {
-		s := newShop(1)
+		s := quality.NewShopGen(1)
 		// Everything the generator keeps is allocated before measuring.
 		recent := make([][]string, 4096)
 		before := heapAlloc()
 		start := time.Now()
 		m := assoc.New(assoc.Config{})
 		for i := range benchItems {
-			m.SetCategory(s.ids[i], category(i))
+			m.SetCategory(s.IDs[i], quality.ShopCategory(i))
 		}
 		for i := range benchBaskets {
-			add := s.names(s.basket(s.size()))
-			slot := s.r.IntN(len(recent))
+			add := s.Names(s.Order(s.Size()))
+			slot := s.R.IntN(len(recent))
 			if i%5 == 4 && recent[slot] != nil {
 				prior := recent[slot]
 				m.Learn(assoc.Basket{Bought: prior}, assoc.Basket{Bought: add})
@@ -156,21 +81,21 @@ func benchModel(b *testing.B) *assoc.Model {
 // benchProfiles makes the visitors to recommend to (one to five items
 // bought, as many viewed) and the baskets to learn.
 func benchProfiles() {
-	q := newShop(2)
+	q := quality.NewShopGen(2)
 	for i := range 1000 {
 		var evs []store.Event
-		for j, it := range q.basket(1 + q.r.IntN(5)) {
+		for j, it := range q.Order(1 + q.R.IntN(5)) {
 			evs = append(evs, store.Event{ID: store.EventID("b", uint64(2*j+1)), Type: store.TypeTrack, Name: store.EventPurchase,
-				Items: []store.Item{{ID: q.ids[it], Category: category(it)}}})
-			v := q.global.Uint64()
-			evs = append(evs, store.Event{ID: store.EventID("b", uint64(2*j+2)), Type: store.TypePage, Item: q.ids[v], Category: category(int(v))})
+				Items: []store.Item{{ID: q.IDs[it], Category: quality.ShopCategory(it)}}})
+			v := q.Bestseller()
+			evs = append(evs, store.Event{ID: store.EventID("b", uint64(2*j+2)), Type: store.TypePage, Item: q.IDs[v], Category: quality.ShopCategory(v)})
 		}
 		p := store.New(fmt.Sprint("visitor-", i))
 		p.Apply(store.Limits{}, evs...)
 		bench.profiles = append(bench.profiles, p)
 	}
 	for range 4096 {
-		bench.baskets = append(bench.baskets, q.names(q.basket(5)))
+		bench.baskets = append(bench.baskets, q.Names(q.Order(5)))
 	}
 }
 
