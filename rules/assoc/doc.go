@@ -79,7 +79,8 @@
 //
 // The memory is about 8 bytes per item of a distinct basket kept, 16 per
 // distinct pair, 64 per distinct basket, 8 per consequent in the cache of
-// pairs, and a few hundred bytes per item; [Model.Stats] reports the sizes
+// pairs, and a few hundred bytes per item (with the list of its 64 most
+// similar items that Recommend keeps for each item it asked about); [Model.Stats] reports the sizes
 // and an estimate of the bytes. Raise MaxPairs for exact counts over dense
 // baskets of many items: at 16 bytes a pair, 50 million pairs take 800 MB.
 //

@@ -429,6 +429,11 @@ func (m *Model) Stats() Stats {
 		b += int64(cap(s.sample[i].items)) * 4
 	}
 	b += int64(cached)*pairBytes + int64(cachedSize)*8
+	s.nbrs.mu.Lock()
+	for _, l := range s.nbrs.m {
+		b += 64 + int64(cap(l.items))*8 // a map slot, the list and its entries
+	}
+	s.nbrs.mu.Unlock()
 	b += int64(len(s.cats)+1) * popLen * 4
 	st.Bytes = b
 	return st
