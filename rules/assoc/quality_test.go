@@ -104,6 +104,11 @@ const (
 // hit rate with one item hidden, recall with half hidden) next to the
 // popularity and item-kNN baselines.
 func TestRecommendQuality(t *testing.T) {
+	if testing.Short() {
+		// Under -short the test splits hold a few hundred baskets: a point
+		// of hit rate is two baskets, well inside the noise.
+		t.Skip("the bars hold on the full data sets; -short makes them too small to compare")
+	}
 	const k = 10
 	structured := map[string]bool{"dense": true, "tastes": true}
 	for _, name := range []string{"supermarket", "dense", "tastes"} {
