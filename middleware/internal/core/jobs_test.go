@@ -76,10 +76,16 @@ func TestRecheckLosesToANewerWrite(t *testing.T) {
 	clock.Store(t0.UnixNano())
 	now := func() time.Time { return time.Unix(0, clock.Load()).UTC() }
 	st := &interfering{Store: memory.New(store.Limits{})}
+	ctx := context.Background()
+	// Another instance holds the jobs' lease: this Core's own jobs do not
+	// run in the background, so that the test's recheck is the only one
+	// (and the only reader of st.before).
+	if held, err := st.Lease(ctx, segmentsLease, "another instance", time.Hour); err != nil || !held {
+		t.Fatalf("Lease = %v, %v", held, err)
+	}
 	var mu sync.Mutex
 	var got []SegmentChange
 	c := jobCore(t, st, now, func(ch SegmentChange) { mu.Lock(); got = append(got, ch); mu.Unlock() })
-	ctx := context.Background()
 	buy := func(seq int, at time.Time) store.Event {
 		return store.Event{ID: store.EventID("other", uint64(seq)), Type: store.TypeTrack, Name: "buy", Time: at}
 	}
