@@ -143,6 +143,28 @@ func (c *pairCache) learn(s *state, items []uint32, d int32) {
 	}
 }
 
+// An acc is a count per item index, all zero between uses.
+type acc struct{ n []uint32 }
+
+// accPool reuses the counts of computePair, which may run in several
+// queries at once.
+type accPool struct{ p sync.Pool }
+
+var accs accPool
+
+func (p *accPool) get(n int) *acc {
+	a, _ := p.p.Get().(*acc)
+	if a == nil {
+		a = &acc{}
+	}
+	if len(a.n) < n {
+		a.n = make([]uint32, n+n/4)
+	}
+	return a
+}
+
+func (p *accPool) put(a *acc) { p.p.Put(a) }
+
 // computePair counts the consequents of {a, b} over the sample, walking
 // the postings of the rarer item. The caller holds the Model's read lock.
 func (s *state) computePair(a, b uint32) *pairEntry {
@@ -151,7 +173,9 @@ func (s *state) computePair(a, b uint32) *pairEntry {
 	if len(s.post[b]) < len(s.post[a]) {
 		from, other = b, a
 	}
-	acc := make(map[uint32]uint32)
+	ac := accs.get(len(s.ids))
+	defer accs.put(ac)
+	var touched []uint32
 	for _, bi := range s.post[from] {
 		bk := &s.sample[bi]
 		if bk.n == 0 {
@@ -163,15 +187,19 @@ func (s *state) computePair(a, b uint32) *pairEntry {
 		e.n += int64(bk.n)
 		for _, z := range bk.items {
 			if z != a && z != b {
-				acc[z] += bk.n
+				if ac.n[z] == 0 {
+					touched = append(touched, z)
+				}
+				ac.n[z] += bk.n
 			}
 		}
 	}
-	e.cons = make([]cnt, 0, len(acc))
-	for z, n := range acc {
-		e.cons = append(e.cons, cnt{z, n})
+	slices.Sort(touched)
+	e.cons = make([]cnt, len(touched))
+	for i, z := range touched {
+		e.cons[i] = cnt{z, ac.n[z]}
+		ac.n[z] = 0
 	}
-	slices.SortFunc(e.cons, func(x, y cnt) int { return int(int64(x.item) - int64(y.item)) })
 	return e
 }
 
