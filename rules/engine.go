@@ -48,7 +48,10 @@ type Set struct {
 	// through InSegment or through its group
 	contextual []bool
 	source     string
-	digest     string // of the file parsed, "" for a set made in Go
+	digest     string   // of the file parsed, "" for a set made in Go
+	text       []byte   // the file parsed, nil for a set made in Go
+	plugins    []string // the plugins the file uses, sorted
+	registered []string // the plugins of the registry it was parsed with
 }
 
 // NewSet returns a set of segs. It reports every problem at once: empty

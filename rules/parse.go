@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"math"
 	"os"
 	"slices"
@@ -137,6 +138,9 @@ func Parse(data []byte, opts ...ParseOption) (*Set, error) {
 		return nil, c.errors()
 	}
 	s.source = cfg.file
+	s.text = slices.Clone(data)
+	s.plugins = slices.Sorted(maps.Keys(l.used))
+	s.registered = cfg.reg.Names()
 	sum := sha256.Sum256(data)
 	s.digest = hex.EncodeToString(sum[:])
 	return s, nil
@@ -147,6 +151,7 @@ type loader struct {
 	c    *condCompiler
 	reg  *Registry
 	defs []segDef
+	used map[string]bool // the plugins used
 }
 
 func (l *loader) push(tok string) { l.c.push(tok) }
@@ -345,6 +350,10 @@ func (l *loader) rule(v *condJSON) Rule {
 		return b(l, m.Val)
 	}
 	if f, ok := l.reg.Lookup(m.Key); ok {
+		if l.used == nil {
+			l.used = map[string]bool{}
+		}
+		l.used[m.Key] = true
 		return l.plugin(m.Key, f, m.Val)
 	}
 	plugins := "no plugin is registered"

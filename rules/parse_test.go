@@ -308,3 +308,50 @@ func TestParseNumericStrings(t *testing.T) {
 		}
 	}
 }
+
+// TestSetTextAndPlugins: a parsed set keeps the bytes it was parsed from,
+// the plugins its rules use and those its registry offered, for dashboards
+// that show what runs; a set made in Go has none of them.
+func TestSetTextAndPlugins(t *testing.T) {
+	t.Parallel()
+	r := NewRegistry()
+	f := func(json.RawMessage) (Rule, error) { return Purchased(1), nil }
+	for _, name := range []string{"used", "unused", "alsoUsed"} {
+		if err := r.Register(name, f); err != nil {
+			t.Fatal(err)
+		}
+	}
+	data := []byte(`{"segments": [
+		{"name": "a", "rule": {"used": {}}},
+		{"name": "b", "rule": {"or": [{"alsoUsed": 1}, {"used": 2}]}},
+		{"name": "c", "rule": {"visits": {"min": 2}}}
+	]}`)
+	s, err := Parse(data, Plugins(r), Filename("embedded.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := s.Text(); string(got) != string(data) {
+		t.Errorf("Text = %q", got)
+	}
+	data[0] = 'x' // the set keeps its own copy
+	if s.Text()[0] != '{' {
+		t.Error("Text changed with the caller's slice")
+	}
+	if got := s.Plugins(); !slices.Equal(got, []string{"alsoUsed", "used"}) {
+		t.Errorf("Plugins = %v", got)
+	}
+	if got := s.RegisteredPlugins(); !slices.Equal(got, []string{"alsoUsed", "unused", "used"}) {
+		t.Errorf("RegisteredPlugins = %v", got)
+	}
+	g, err := NewSet(Segment{Name: "a", Rule: Visits(2)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if g.Text() != nil || g.Plugins() != nil || g.RegisteredPlugins() != nil {
+		t.Errorf("a set made in Go: %q %v %v", g.Text(), g.Plugins(), g.RegisteredPlugins())
+	}
+	var none *Set
+	if none.Text() != nil || none.Plugins() != nil || none.RegisteredPlugins() != nil {
+		t.Error("a nil set has plugins")
+	}
+}

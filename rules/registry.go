@@ -12,6 +12,10 @@ import (
 // {"coldWeather": {"below": 5}}. It returns an error that says what is
 // wrong with the arguments; errors from json.Unmarshal that name a field
 // are reported at that field.
+//
+// A plugin's rule should implement Explainer, so that explanations (the
+// dashboard, a visitor's "why") show what it found and what it wanted; a
+// rule that does not is explained by its answer alone ("match").
 type Factory func(args json.RawMessage) (Rule, error)
 
 // A Registry holds the plugins that segments files may use by name. It is

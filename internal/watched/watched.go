@@ -22,6 +22,10 @@ type Status struct {
 	// Source is the file the current value was parsed from, or "" when it
 	// was made in Go or parsed from bytes without a file name.
 	Source string
+	// OnDisk is true when the current value was read from the file Source
+	// (ReloadFile, Watch); false when it was given as bytes (Reload, such
+	// as a file embedded in the program), Source then only naming them.
+	OnDisk bool
 	// Loaded is when the current value was loaded.
 	Loaded time.Time
 	// Attempted is when a value was last loaded or reloaded,
@@ -44,12 +48,14 @@ type Holder[T any] struct {
 func (h *Holder[T]) Get() *T { return h.cur.Load() }
 
 // Load makes v, parsed from the file source (or ""), the current value.
-func (h *Holder[T]) Load(v *T, source string) {
+func (h *Holder[T]) Load(v *T, source string) { h.load(v, source, false) }
+
+func (h *Holder[T]) load(v *T, source string, onDisk bool) {
 	now := time.Now()
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.cur.Store(v)
-	h.st = Status{Source: source, Loaded: now, Attempted: now}
+	h.st = Status{Source: source, OnDisk: onDisk, Loaded: now, Attempted: now}
 }
 
 // Fail records that an attempt to replace the value failed with err; the
@@ -74,12 +80,16 @@ type Parser[T any] func(data []byte, file string) (*T, error)
 // Reload parses data, from file (or ""), and makes the result the current
 // value if it is valid; otherwise it records the error, which it returns.
 func (h *Holder[T]) Reload(data []byte, file string, parse Parser[T]) error {
+	return h.reload(data, file, false, parse)
+}
+
+func (h *Holder[T]) reload(data []byte, file string, onDisk bool, parse Parser[T]) error {
 	v, err := parse(data, file)
 	if err != nil {
 		h.Fail(err)
 		return err
 	}
-	h.Load(v, file)
+	h.load(v, file, onDisk)
 	return nil
 }
 
@@ -92,7 +102,7 @@ func (h *Holder[T]) ReloadFile(pkg, path string, parse Parser[T]) error {
 		h.Fail(err)
 		return err
 	}
-	return h.Reload(data, path, parse)
+	return h.reload(data, path, true, parse)
 }
 
 // Watch reloads the file at path whenever its content changes, checking
@@ -108,7 +118,7 @@ func (h *Holder[T]) Watch(ctx context.Context, pkg, path string, interval time.D
 			err = fmt.Errorf("%s: %w", pkg, err)
 			h.Fail(err)
 		} else {
-			err = h.Reload(data, path, parse)
+			err = h.reload(data, path, true, parse)
 		}
 		if err != nil {
 			if log == nil {

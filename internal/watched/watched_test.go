@@ -51,9 +51,19 @@ func TestHolderKeepsTheLastGoodValue(t *testing.T) {
 	if !errors.Is(err, os.ErrNotExist) || !strings.HasPrefix(err.Error(), "num: ") || h.Get().n != 2 || h.Status().Err != err {
 		t.Fatalf("a missing file: %v %+v", err, h.Status())
 	}
+	if h.Status().OnDisk {
+		t.Fatalf("Reload of bytes says they were read from disk: %+v", h.Status())
+	}
+	file := filepath.Join(t.TempDir(), "n.txt")
+	if err := os.WriteFile(file, []byte("4"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.ReloadFile("num", file, parseNum); err != nil || !h.Status().OnDisk || h.Status().Source != file {
+		t.Fatalf("ReloadFile: %v %+v", err, h.Status())
+	}
 	h.Load(&num{n: 3}, "")
-	if st := h.Status(); st.Err != nil || h.Get().n != 3 {
-		t.Fatalf("Load clears the error: %+v", st)
+	if st := h.Status(); st.Err != nil || h.Get().n != 3 || st.OnDisk {
+		t.Fatalf("Load clears the error and OnDisk: %+v", st)
 	}
 }
 
