@@ -157,7 +157,7 @@ func (c *Bars) SVG() string {
 		}
 		s.text(gx+groupW/2, bottom+16, "middle", g.Label)
 	}
-	s.legend(c.Keys, left, bottom+28, right-left)
+	s.legend(c.Keys, dash, left, bottom+28, right-left)
 	return s.close()
 }
 

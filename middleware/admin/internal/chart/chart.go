@@ -33,6 +33,16 @@ func dash(i int) string {
 	return ""
 }
 
+// lineDashes are the dash patterns of lines, so that lines that coincide
+// stay distinguishable: the gaps of the one on top show the ones beneath.
+var lineDashes = []string{"", "8 4", "2 3", "10 3 2 3", "4 4"}
+
+// lineDash returns the stroke-dasharray of the i-th line, "" for solid:
+// each of the first 50 lines has its own pair of colour and dash.
+func lineDash(i int) string {
+	return lineDashes[(i+i/len(Palette))%len(lineDashes)]
+}
+
 func color(i int) string { return Palette[i%len(Palette)] }
 
 const (
@@ -89,8 +99,9 @@ func esc(s string) string { return html.EscapeString(s) }
 func textWidth(s string) float64 { return float64(len([]rune(s))) * charWidth }
 
 // legend lays out items in rows within width, from (x, y); it returns the
-// height used. Each item is a swatch in its colour and dash and a name.
-func (s *svg) legend(names []string, x0, y0, width float64) float64 {
+// height used. Each item is a swatch in its colour and dash (of dashOf)
+// and a name.
+func (s *svg) legend(names []string, dashOf func(int) string, x0, y0, width float64) float64 {
 	if len(names) == 0 {
 		return 0
 	}
@@ -102,7 +113,7 @@ func (s *svg) legend(names []string, x0, y0, width float64) float64 {
 			x, y = x0, y+row
 		}
 		d := ""
-		if dd := dash(i); dd != "" {
+		if dd := dashOf(i); dd != "" {
 			d = ` stroke-dasharray="` + dd + `"`
 		}
 		fmt.Fprintf(&s.b, `<line x1="%s" y1="%s" x2="%s" y2="%s" stroke="%s" stroke-width="3"%s/>`+"\n",

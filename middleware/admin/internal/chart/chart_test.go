@@ -213,7 +213,7 @@ func TestLineGolden(t *testing.T) {
 	if n := strings.Count(third[:strings.Index(third, "fill=")], "M"); n != 2 {
 		t.Errorf("third line has %d moves, want 2 (a gap)", n)
 	}
-	for _, label := range []string{">09:00<", ">09:30<", ">10:00<", ">visitors<", ">customer<", ">0<", ">100<"} {
+	for _, label := range []string{">09:00<", ">09:30<", ">10:00<", ">visitors<", ">customer 90<", ">red-sox-fan 58<", ">0<", ">100<"} {
 		if !strings.Contains(got, label) {
 			t.Errorf("no label %s", label)
 		}
@@ -243,9 +243,60 @@ func TestLineEdgeCases(t *testing.T) {
 				t.Errorf("%s: no 'no data yet'", name)
 			}
 		}
-		if name == "one point" && !strings.Contains(got, "<circle ") {
+		if name == "one point" || name == "tiny" || name == "many names" {
+			if !strings.Contains(got, "one measurement so far; the chart draws from the second") || strings.Contains(got, "<path ") || strings.Contains(got, "<circle ") {
+				t.Errorf("%s: a chart of one time is drawn, or does not say why not:\n%s", name, got)
+			}
+		}
+		if name == "one point" && !strings.Contains(got, ">a 3<") {
+			t.Errorf("%s: the legend does not say the value:\n%s", name, got)
+		}
+		if name == "short" && !strings.Contains(got, "<circle ") {
 			t.Errorf("%s: a single value is not drawn", name)
 		}
+	}
+}
+
+// TestLineCoinciding: lines with the same values are told apart by their
+// dash patterns, and the legend gives every value and says which lines
+// coincide with an earlier one.
+func TestLineCoinciding(t *testing.T) {
+	t.Parallel()
+	t0 := time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)
+	c := &Line{Times: []time.Time{t0, t0.Add(time.Minute), t0.Add(2 * time.Minute)}, Integer: true, Series: []Series{
+		{Name: "a", Values: []float64{0, 1, 1}},
+		{Name: "b", Values: []float64{0, 1, 1}},
+		{Name: "c", Values: []float64{0, 1, 1}},
+		{Name: "d", Values: []float64{0, 1, 2}},
+		{Name: "e", Values: []float64{math.NaN(), math.NaN(), math.NaN()}},
+	}}
+	got := c.SVG()
+	wellFormed(t, got)
+	for _, label := range []string{">a 1<", ">b 1 (= a)<", ">c 1 (= a)<", ">d 2<", ">e —<"} {
+		if !strings.Contains(got, label) {
+			t.Errorf("no legend item %s:\n%s", label, got)
+		}
+	}
+	dashes := map[string]bool{}
+	for _, p := range strings.Split(got, "<path ")[1:] {
+		d := ""
+		if i := strings.Index(p, `stroke-dasharray="`); i >= 0 && i < strings.Index(p, ">") {
+			d = p[i:]
+			d = d[:strings.Index(d[len(`stroke-dasharray="`):], `"`)+len(`stroke-dasharray="`)]
+		}
+		dashes[d] = true
+	}
+	if len(dashes) != 4 {
+		t.Errorf("the four lines have %d dash patterns, want 4: %v", len(dashes), dashes)
+	}
+	// Every pair of colour and dash differs among the first 50 lines.
+	seen := map[string]int{}
+	for i := range 50 {
+		k := color(i) + "/" + lineDash(i)
+		if j, ok := seen[k]; ok {
+			t.Errorf("lines %d and %d look the same (%s)", j, i, k)
+		}
+		seen[k] = i
 	}
 }
 

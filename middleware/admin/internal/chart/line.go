@@ -3,6 +3,7 @@ package chart
 import (
 	"fmt"
 	"math"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -28,6 +29,10 @@ type Line struct {
 	// Empty is the text shown when there is nothing to plot.
 	// Default "no data yet".
 	Empty string
+	// Single is the text shown instead of the lines when there is one
+	// time only, which makes no line. Default "one measurement so far;
+	// the chart draws from the second".
+	Single string
 }
 
 // A Series is one line of a chart.
@@ -45,10 +50,7 @@ func (c *Line) SVG() string {
 	if h <= 0 {
 		h = 260
 	}
-	names := make([]string, len(c.Series))
-	for i, s := range c.Series {
-		names[i] = s.Name
-	}
+	names := c.legendNames()
 	var s svg
 	s.open(w, h, c.Title)
 
@@ -64,6 +66,7 @@ func (c *Line) SVG() string {
 			lo, hi = math.Min(lo, v), math.Max(hi, v)
 		}
 	}
+	single := have && len(c.Times) == 1
 	if !have {
 		lo, hi = 0, 1
 	}
@@ -142,12 +145,22 @@ func (c *Line) SVG() string {
 	s.line(left, top, left, bottom, axisColor, 1)
 	s.line(left, bottom, right, bottom, axisColor, 1)
 
-	if !have {
+	switch {
+	case !have:
 		empty := c.Empty
 		if empty == "" {
 			empty = "no data yet"
 		}
 		s.text((left+right)/2, (top+bottom)/2, "middle", empty)
+	case single:
+		// One time makes no line: the legend says each value.
+		note := c.Single
+		if note == "" {
+			note = "one measurement so far; the chart draws from the second"
+		}
+		s.text((left+right)/2, (top+bottom)/2, "middle", note)
+		s.legend(names, lineDash, left, bottom+28, right-left)
+		return s.close()
 	}
 
 	// Lines, and dots where a value stands alone.
@@ -173,7 +186,7 @@ func (c *Line) SVG() string {
 		}
 		if d.Len() > 0 {
 			da := ""
-			if dd := dash(i); dd != "" {
+			if dd := lineDash(i); dd != "" {
 				da = ` stroke-dasharray="` + dd + `"`
 			}
 			fmt.Fprintf(&s.b, `<path d="%s" fill="none" stroke="%s" stroke-width="2" stroke-linejoin="round"%s><title>%s</title></path>`+"\n",
@@ -191,6 +204,65 @@ func (c *Line) SVG() string {
 		}
 	}
 
-	s.legend(names, left, bottom+28, right-left)
+	s.legend(names, lineDash, left, bottom+28, right-left)
 	return s.close()
+}
+
+// legendNames returns the legend's item of each series: its name, its
+// last value, and the earlier series it coincides with at every time, if
+// any (its line is then drawn over that one's).
+func (c *Line) legendNames() []string {
+	names := make([]string, len(c.Series))
+	for i, se := range c.Series {
+		n := min(len(se.Values), len(c.Times))
+		last := math.NaN()
+		for k := n - 1; k >= 0; k-- {
+			if v := se.Values[k]; !math.IsNaN(v) && !math.IsInf(v, 0) {
+				last = v
+				break
+			}
+		}
+		name := se.Name
+		if math.IsNaN(last) {
+			name += " —"
+		} else {
+			name += " " + c.formatValue(last)
+			for j := range i {
+				if c.coincide(se, c.Series[j]) {
+					name += " (= " + c.Series[j].Name + ")"
+					break
+				}
+			}
+		}
+		names[i] = name
+	}
+	return names
+}
+
+// coincide reports whether a and b have the same values at every time.
+func (c *Line) coincide(a, b Series) bool {
+	at := func(s Series, k int) float64 {
+		if k < len(s.Values) && !math.IsInf(s.Values[k], 0) {
+			return s.Values[k]
+		}
+		return math.NaN()
+	}
+	for k := range c.Times {
+		x, y := at(a, k), at(b, k)
+		if x != y && !(math.IsNaN(x) && math.IsNaN(y)) {
+			return false
+		}
+	}
+	return true
+}
+
+// formatValue formats a value for the legend: whole for Integer charts,
+// else with at most two decimals.
+func (c *Line) formatValue(v float64) string {
+	if c.Integer {
+		return strconv.FormatFloat(math.Round(v), 'f', 0, 64)
+	}
+	t := strconv.FormatFloat(v, 'f', 2, 64)
+	t = strings.TrimSuffix(strings.TrimRight(t, "0"), ".")
+	return trim(t)
 }
