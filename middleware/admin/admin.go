@@ -89,8 +89,10 @@ type Config struct {
 	// the experiments page.
 	Experiments ExperimentSource
 
-	// SampleInterval is how often segment sizes are measured for the
-	// overview's chart. Default 1 minute.
+	// SampleInterval is how often segment sizes are kept for the charts
+	// (pages read the store's counts whenever they are loaded, see the
+	// package documentation), and measured, for a store that keeps no
+	// counts. Default 1 minute.
 	SampleInterval time.Duration
 	// SampleLimit is the most profiles one measurement classifies, and
 	// the most that a segment's member list or a search by user id reads.

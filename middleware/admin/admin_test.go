@@ -323,7 +323,7 @@ func TestOverview(t *testing.T) {
 			t.Errorf("segment %s: size %v, want %s", seg, m, size)
 		}
 	}
-	for _, want := range []string{`id="sizes-chart"><svg `, `id="events-chart"><svg `, ">customer</text>", "Segment sizes over time"} {
+	for _, want := range []string{`id="sizes-chart"><svg `, `id="events-chart"><svg `, ">customer 10</text>", "Segment sizes over time"} {
 		if !strings.Contains(body, want) {
 			t.Errorf("overview lacks %q", want)
 		}
@@ -812,7 +812,7 @@ func TestRulesFile(t *testing.T) {
 		return w.Body.String()
 	}
 	body := page()
-	for _, want := range []string{"<code>" + path + "</code>", "succeeded", "pricing-curious", "visited the pricing page",
+	for _, want := range []string{"<code>" + path + "</code>, a file on disk", "succeeded", "pricing-curious", "visited the pricing page",
 		"pages./pricing $gte 2", `id="rules-file"`, "&#34;$gte&#34;: 2"} {
 		if !strings.Contains(body, want) {
 			t.Errorf("rules page lacks %q", want)
@@ -826,7 +826,7 @@ func TestRulesFile(t *testing.T) {
 	}
 	body = page()
 	for _, want := range []string{"failed; the engine kept the set loaded before", `id="reload-errors"`, "$bogus", "pricing-curious",
-		"the engine runs the set it loaded before"} {
+		"the engine runs it still, since the newer version failed to load"} {
 		if !strings.Contains(body, want) {
 			t.Errorf("rules page after a failed reload lacks %q", want)
 		}

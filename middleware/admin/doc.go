@@ -62,17 +62,23 @@
 //
 // # Segment sizes
 //
-// Sizes are measured, not counted: every Config.SampleInterval (a minute by
-// default) the dashboard ranges over the store (which must implement
-// store.Ranger) and classifies each profile with the engine, as of that
-// time, keeping the sizes in memory for the chart (Config.History
-// measurements). A measurement reads at most Config.SampleLimit profiles;
-// past that, sizes are those of the first profiles the store yields, and the
-// pages say so. Counting entries and exits (middleware.Observer's
-// SegmentChange, reported once across instances) would cost nothing per
-// measurement but misses passive changes: visitors who never come back
-// never leave a segment of the recent past. Measuring is exact up to the
-// limit and the same on every instance.
+// With a store that keeps aggregates (store.Counter, which every store of
+// tailor implements), sizes are counted: the store changes them in the
+// same write as the profile (see middleware.Aggregates), exact over every
+// profile, in the segments it was last classified into. The overview, the
+// segment and the rules pages read them whenever they are loaded (a small
+// read, whatever the number of profiles), and say when: reloading a page
+// shows the counts of the events written so far. Every
+// Config.SampleInterval (a minute by default) a reading is also kept in
+// memory for the charts (Config.History readings). A segment's member
+// list is then the profiles whose stored segments hold it, as counted.
+//
+// With a store of your own that keeps no aggregates, sizes are measured:
+// every Config.SampleInterval the dashboard ranges over the store (which
+// must implement store.Ranger) and classifies each profile with the
+// engine, as of that time. A measurement reads at most Config.SampleLimit
+// profiles; past that, sizes are those of the first profiles the store
+// yields, and the pages say so.
 //
 // A visitor's profile merged into a user's profile (store.Profile.MergedInto)
 // is skipped by measurements, member lists and exports: the user's profile

@@ -8,11 +8,9 @@ import (
 	"errors"
 	"fmt"
 	"html/template"
-	"io"
 	"math"
 	"net/http"
 	"net/url"
-	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -95,6 +93,7 @@ func (h *Handler) funcs() template.FuncMap {
 			}
 			return t.In(loc).Format("2006-01-02 15:04:05 MST")
 		},
+		"clock": func(t time.Time) string { return t.In(loc).Format("15:04:05") },
 		"ago": func(t time.Time) string {
 			if t.IsZero() {
 				return ""
@@ -199,9 +198,7 @@ func (h *Handler) overview(w http.ResponseWriter, r *http.Request) {
 	}
 	samples := h.hist.all()
 	v.Samples = len(samples)
-	if len(samples) > 0 {
-		v.Last, v.HasSample = samples[len(samples)-1], true
-	}
+	v.Last, v.HasSample = h.current(r.Context())
 	times := make([]time.Time, len(samples))
 	rate := chart.Series{Name: "events per minute", Values: make([]float64, len(samples))}
 	for i, s := range samples {
@@ -227,8 +224,9 @@ func (h *Handler) overview(w http.ResponseWriter, r *http.Request) {
 		}
 		v.Segments = append(v.Segments, row)
 	}
+	sized := withCurrent(samples, v.Last, v.HasSample && v.Last.Counted)
 	v.SizesChart = (&chart.Line{
-		Title: "Segment sizes over time", Times: times, Series: sizeSeries(samples, names),
+		Title: "Segment sizes over time", Times: timesOf(sized), Series: sizeSeries(sized, names),
 		YLabel: "visitors in the segment", Integer: true, Location: h.cfg.Location,
 		Width: chartWidth, Height: 300, Empty: h.noSizesReason(v.NoEngine),
 	}).SVG()
@@ -238,6 +236,15 @@ func (h *Handler) overview(w http.ResponseWriter, r *http.Request) {
 		Empty: "needs two measurements",
 	}).SVG()
 	h.render(w, r, http.StatusOK, "overview", "Overview", "overview", v)
+}
+
+// timesOf returns the samples' times.
+func timesOf(samples []sample) []time.Time {
+	times := make([]time.Time, len(samples))
+	for i, s := range samples {
+		times[i] = s.Time
+	}
+	return times
 }
 
 func (h *Handler) noSizesReason(noEngine bool) string {
@@ -344,6 +351,7 @@ type segmentView struct {
 	Complete   bool
 	MembersErr string
 	NoRanger   bool
+	Counted    bool // sizes and members are as the store counts them
 	Limit      int
 	Shown      int
 }
@@ -364,23 +372,20 @@ func (h *Handler) segment(w http.ResponseWriter, r *http.Request) {
 	if link, err := h.p.PreviewLink("/", []string{seg.Name}, nil, previewTTL); err == nil {
 		v.PreviewURL = link
 	}
-	samples := h.hist.all()
-	if len(samples) > 0 {
-		v.Last, v.HasSample = samples[len(samples)-1], true
+	v.Last, v.HasSample = h.current(r.Context())
+	if v.HasSample {
 		v.Size = v.Last.Sizes[seg.Name]
 		if v.Last.Profiles > 0 {
 			v.Share = float64(v.Size) / float64(v.Last.Profiles)
 		}
 	}
-	times := make([]time.Time, len(samples))
-	for i, s := range samples {
-		times[i] = s.Time
-	}
+	samples := withCurrent(h.hist.all(), v.Last, v.HasSample && v.Last.Counted)
 	v.Chart = (&chart.Line{
-		Title: "Size of " + seg.Name + " over time", Times: times, Series: sizeSeries(samples, []string{seg.Name})[:1],
+		Title: "Size of " + seg.Name + " over time", Times: timesOf(samples), Series: sizeSeries(samples, []string{seg.Name})[:1],
 		YLabel: "visitors", Integer: true, Location: h.cfg.Location, Width: chartWidth, Height: 220, Empty: h.noSizesReason(false),
 	}).SVG()
 
+	v.Counted = v.HasSample && v.Last.Counted
 	rg, ok := h.p.Store().(store.Ranger)
 	if !ok {
 		v.NoRanger = true
@@ -397,7 +402,16 @@ func (h *Handler) segment(w http.ResponseWriter, r *http.Request) {
 				return false
 			}
 			v.Scanned++
-			if slices.Contains(engine.Classify(&rules.Input{Profile: p, Now: now}), seg.Name) {
+			// With the store's counts, a member is a profile in the
+			// segment it was last classified into, as the count has it;
+			// otherwise the profile is classified now, as measure does.
+			var in bool
+			if v.Counted {
+				in = slices.Contains(p.Segments, seg.Name)
+			} else {
+				in = slices.Contains(engine.Classify(&rules.Input{Profile: p, Now: now}), seg.Name)
+			}
+			if in {
 				v.Members = append(v.Members, memberRow{ID: p.ID, UserID: p.UserID, LastSeen: p.LastSeen, Visits: p.Visits, Orders: p.Purchases.Count})
 				if len(v.Members) >= membersShown {
 					v.Complete = false
@@ -827,26 +841,30 @@ type rulesView struct {
 	StatusErr     string
 	Errors        uint64 // rule evaluations that failed
 	Segments      []ruleRow
-	File          string
-	FileErr       string
+	File          string // the text of the loaded set
 	FileTruncated bool
-	Plugins       []string
+	Plugins       []string // the plugins the set uses
+	Registered    []string // the plugins it could use
 	Sampled       bool
 	Complete      bool
 	Profiles      int
+	Counted       bool      // sizes are the store's exact counts
+	Read          time.Time // when the sizes were read
 }
 
 const maxFileShown = 256 << 10
 
 func (h *Handler) rules(w http.ResponseWriter, r *http.Request) {
 	engine := h.p.Engine()
-	v := rulesView{NoEngine: engine == nil, Status: engine.Status(), Errors: engine.Errors(), Plugins: rules.RegisteredPlugins()}
+	set := engine.Set()
+	v := rulesView{NoEngine: engine == nil, Status: engine.Status(), Errors: engine.Errors(),
+		Plugins: set.Plugins(), Registered: set.RegisteredPlugins()}
 	if v.Status.Err != nil {
 		v.StatusErr = v.Status.Err.Error()
 	}
-	last, ok := h.hist.last()
+	last, ok := h.current(r.Context())
 	v.Sampled = ok && last.Ranged && last.Err == ""
-	v.Complete, v.Profiles = last.Complete, last.Profiles
+	v.Complete, v.Profiles, v.Counted, v.Read = last.Complete, last.Profiles, last.Counted, last.Time
 	defs := h.definitions()
 	for _, s := range engine.Segments() {
 		row := ruleRow{Seg: s, Definition: defs[s.Name]}
@@ -855,21 +873,14 @@ func (h *Handler) rules(w http.ResponseWriter, r *http.Request) {
 		}
 		v.Segments = append(v.Segments, row)
 	}
-	if v.Status.Source != "" {
-		f, err := os.Open(v.Status.Source)
-		if err != nil {
-			v.FileErr = err.Error()
-		} else {
-			b, err := io.ReadAll(io.LimitReader(f, maxFileShown+1))
-			f.Close()
-			if err != nil {
-				v.FileErr = err.Error()
-			}
-			if len(b) > maxFileShown {
-				b, v.FileTruncated = b[:maxFileShown], true
-			}
-			v.File = string(b)
+	// The text the set was parsed from is what runs, whether it was read
+	// from a file or built into the program (then Status.Source only
+	// names it, and no such file need exist).
+	if b := set.Text(); b != nil {
+		if len(b) > maxFileShown {
+			b, v.FileTruncated = b[:maxFileShown], true
 		}
+		v.File = string(b)
 	}
 	h.render(w, r, http.StatusOK, "rules", "Rules", "rules", v)
 }

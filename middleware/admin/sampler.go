@@ -85,6 +85,34 @@ func (h *history) last() (sample, bool) {
 	return h.buf[i], true
 }
 
+// counted reports whether segment sizes come from the store's aggregates.
+func (h *Handler) counted() bool {
+	if _, ok := h.p.(aggregator); !ok {
+		return false
+	}
+	_, ok := h.p.Store().(store.Counter)
+	return ok
+}
+
+// current returns the newest sizes: read now from the store's aggregates
+// when it keeps them (one small read, so that every page shows the counts
+// of when it was loaded); otherwise the last measurement, if any.
+func (h *Handler) current(ctx context.Context) (sample, bool) {
+	if h.counted() {
+		return h.measure(ctx), true
+	}
+	return h.hist.last()
+}
+
+// withCurrent returns samples with cur appended when it is newer than the
+// last of them: the charts then end at the counts the page shows.
+func withCurrent(samples []sample, cur sample, ok bool) []sample {
+	if !ok || len(samples) > 0 && !cur.Time.After(samples[len(samples)-1].Time) {
+		return samples
+	}
+	return append(samples, cur)
+}
+
 func (h *Handler) sampleLoop(ctx context.Context) {
 	defer close(h.done)
 	h.hist.add(h.measure(ctx))
@@ -114,23 +142,21 @@ func (h *Handler) measure(ctx context.Context) sample {
 	now := h.cfg.Now()
 	st := h.p.Stats()
 	s := sample{Time: now, Events: st.Events, Requests: st.Requests, Sizes: map[string]int{}}
-	if ag, ok := h.p.(aggregator); ok {
-		if _, counts := h.p.Store().(store.Counter); counts {
-			a, err := ag.Aggregates(ctx)
-			s.Ranged, s.Counted, s.Complete = true, true, err == nil
-			if err != nil {
-				s.Err = err.Error()
-				if ctx.Err() == nil { // not the dashboard closing
-					h.cfg.Logger.Warn("tailor/admin: reading the segment sizes failed", "err", err)
-				}
+	if h.counted() {
+		a, err := h.p.(aggregator).Aggregates(ctx)
+		s.Ranged, s.Counted, s.Complete = true, true, err == nil
+		if err != nil {
+			s.Err = err.Error()
+			if ctx.Err() == nil { // not the dashboard closing
+				h.cfg.Logger.Warn("tailor/admin: reading the segment sizes failed", "err", err)
 			}
-			s.Profiles, s.Backfill = int(a.Profiles), a.Backfill
-			for name, n := range a.Segments {
-				s.Sizes[name] = int(n)
-			}
-			s.Took = time.Since(start)
-			return s
 		}
+		s.Profiles, s.Backfill = int(a.Profiles), a.Backfill
+		for name, n := range a.Segments {
+			s.Sizes[name] = int(n)
+		}
+		s.Took = time.Since(start)
+		return s
 	}
 	rg, ok := h.p.Store().(store.Ranger)
 	if !ok {
