@@ -3,6 +3,7 @@ package admin_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"regexp"
@@ -13,6 +14,7 @@ import (
 	"github.com/tailorhq/tailor/middleware"
 	"github.com/tailorhq/tailor/middleware/admin"
 	"github.com/tailorhq/tailor/rules"
+	"github.com/tailorhq/tailor/rules/experiment"
 	"github.com/tailorhq/tailor/store"
 	"github.com/tailorhq/tailor/store/memory"
 )
@@ -119,5 +121,47 @@ func TestRulesBuiltIn(t *testing.T) {
 		if strings.Contains(body, bad) {
 			t.Errorf("rules page says %q", bad)
 		}
+	}
+}
+
+// TestExperimentsNoDataAndOther: a variant without visitors, or whose
+// control has none, shows no probability of beating the control but says
+// why; the breakdown's $other segment is explained where it appears.
+func TestExperimentsNoDataAndOther(t *testing.T) {
+	t.Parallel()
+	e := &experiment.Experiment{Key: "promo", Variants: []experiment.Variant{{Key: "control", Weight: 1}, {Key: "a", Weight: 1}, {Key: "b", Weight: 1}}}
+	src := admin.ExperimentFunc(func(ctx context.Context) ([]experiment.Report, error) {
+		return []experiment.Report{{Experiment: e, Counts: map[experiment.Cell]experiment.Counts{
+			{Segment: "customer", Variant: "control"}: {Visitors: 10, Conversions: 1},
+			{Segment: "customer", Variant: "a"}:       {Visitors: 10, Conversions: 3},
+			{Segment: "$other", Variant: "control"}:   {Visitors: 0},
+			{Segment: "$other", Variant: "a"}:         {Visitors: 4, Conversions: 1},
+		}}}, nil
+	})
+	d := newDash(t, nil, func(c *admin.Config) { c.Experiments = src })
+	_, body := d.get(t, prefix+"experiments")
+	rows := experiment.Results(e, map[experiment.Cell]experiment.Counts{
+		{Segment: "customer", Variant: "control"}: {Visitors: 10, Conversions: 1}, {Segment: "customer", Variant: "a"}: {Visitors: 10, Conversions: 3}})
+	var pa float64
+	for _, r := range rows {
+		if r.Segment == "customer" && r.Variant == "a" {
+			pa = r.ProbBeatsControl
+		}
+	}
+	for _, want := range []string{
+		fmt.Sprintf("%.1f%%", pa*100),                                   // a in customer: both have visitors
+		`— <span class="muted nodata">(no data)</span>`,                 // b: no visitors
+		`— <span class="muted nodata">(no data for the control)</span>`, // a in $other: the control has none
+		"P(beats control) — (no data yet)",                              // in the chart's tooltip
+		`<code title="visitors in none of the breakdown's segments">$other</code> <span class="muted">in none of the segments</span>`,
+		`class="muted other-note"`, "$other (in none of the segments)",
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("experiments page lacks %q", want)
+		}
+	}
+	// b has no visitors anywhere: no percentage is given for it.
+	if n := strings.Count(body, `(no data)`); n != 2 {
+		t.Errorf("%d variants without data, want 2 (b in each segment)", n)
 	}
 }

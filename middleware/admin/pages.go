@@ -722,9 +722,23 @@ type experimentView struct {
 	Holdout      float64
 	Goals        []string
 	Variants     []variantRow
-	Rows         []experiment.Row
+	Rows         []resultRow
+	HasOther     bool // a row of OtherSegment
 	Chart        string
 	Problems     []string
+}
+
+// otherSegment is the results segment of the visitors of an experiment with
+// a breakdown who are in none of its segments (slots.OtherSegment).
+const otherSegment = "$other"
+
+// A resultRow is a result, with what the page needs to say about it.
+type resultRow struct {
+	experiment.Row
+	// NoData is set when the variant, or the control it is compared
+	// with, has no visitors yet: P(beats control) then means nothing.
+	NoData bool
+	Other  bool // the segment is otherSegment
 }
 
 type experimentsView struct {
@@ -795,7 +809,19 @@ func experimentViewOf(x experiment.Report) experimentView {
 			v.Problems = append(v.Problems, err.Error())
 		}
 	}
-	v.Rows = experiment.Results(e, x.Counts)
+	rows := experiment.Results(e, x.Counts)
+	controlVisitors := map[string]int{}
+	for _, row := range rows {
+		if row.Control {
+			controlVisitors[row.Segment] = row.Visitors
+		}
+	}
+	for _, row := range rows {
+		rr := resultRow{Row: row, Other: row.Segment == otherSegment}
+		rr.NoData = !row.Control && (row.Visitors == 0 || controlVisitors[row.Segment] == 0)
+		v.HasOther = v.HasOther || rr.Other
+		v.Rows = append(v.Rows, rr)
+	}
 
 	// The chart: a group per segment, a bar per variant.
 	c := chart.Bars{Title: e.Key + ": conversion rate by segment and variant", Percent: true, YLabel: "conversion rate, with 95% interval",
@@ -806,8 +832,11 @@ func experimentViewOf(x experiment.Report) experimentView {
 	var group *chart.Group
 	for _, row := range v.Rows {
 		label := row.Segment
-		if label == "" {
+		switch label {
+		case "":
 			label = "all visitors"
+		case otherSegment:
+			label = otherSegment + " (in none of the segments)"
 		}
 		if group == nil || group.Label != label {
 			c.Groups = append(c.Groups, chart.Group{Label: label})
@@ -817,7 +846,11 @@ func experimentViewOf(x experiment.Report) experimentView {
 			c.Keys = append(c.Keys, row.Variant)
 		}
 		note := fmt.Sprintf("%d of %d visitors", row.Conversions, row.Visitors)
-		if !row.Control && row.Variant != experiment.HoldoutVariant {
+		switch {
+		case row.Control || row.Variant == experiment.HoldoutVariant:
+		case row.NoData:
+			note += ", P(beats control) — (no data yet)"
+		default:
 			note += fmt.Sprintf(", P(beats control) %.1f%%", row.ProbBeatsControl*100)
 		}
 		group.Bars = append(group.Bars, chart.Bar{Key: row.Variant, Value: row.Rate, Lo: row.Lo, Hi: row.Hi, Interval: row.Visitors > 0, Note: note})
