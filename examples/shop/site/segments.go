@@ -5,6 +5,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
+	"strconv"
+	"strings"
 
 	"github.com/tailorhq/tailor/rules"
 	"github.com/tailorhq/tailor/rules/assoc"
@@ -41,10 +45,58 @@ func plugins(m func() *assoc.Model) *rules.Registry {
 		if a.Confidence <= 0 || a.Confidence > 1 {
 			return nil, fmt.Errorf("confidence: %v, want a number in (0, 1]", a.Confidence)
 		}
-		// The model is rebuilt periodically: ask for the current one.
-		return rules.RuleFunc(func(in *rules.Input) (bool, error) {
-			return assoc.LikelyToBuy(m(), a.Item, a.Confidence).Match(in)
-		}), nil
+		return likelyToBuy{model: m, item: a.Item, min: a.Confidence}, nil
 	})
 	return reg
+}
+
+// likelyToBuy matches the visitors likely to buy item: the best
+// association rule that predicts item from what they bought (see
+// assoc.Model.Likelihood) has a confidence of at least min. Visitors who
+// bought item already do not match. It is a rules.Explainer, so that the
+// dashboard and /_tailor/me show the confidence found, the one wanted and
+// the items it was found from, rather than only "match".
+type likelyToBuy struct {
+	// model returns the current model: it is rebuilt as orders come.
+	model func() *assoc.Model
+	item  string
+	min   float64
+}
+
+func (l likelyToBuy) Match(in *rules.Input) (bool, error) {
+	ok, _ := l.eval(in)
+	return ok, nil
+}
+
+func (l likelyToBuy) Explain(in *rules.Input) (bool, []rules.Clause, error) {
+	ok, c := l.eval(in)
+	return ok, []rules.Clause{c}, nil
+}
+
+// eval decides, and says what it looked at in a clause.
+func (l likelyToBuy) eval(in *rules.Input) (bool, rules.Clause) {
+	c := rules.Clause{Rule: "likelyToBuy", Path: "confidence of buying " + l.item, Op: ">=",
+		Expected: strconv.FormatFloat(l.min, 'f', -1, 64), Actual: "null"}
+	p := in.Profile
+	switch {
+	case p == nil:
+		c.Path += " (visitor not tracked)"
+		return false, c
+	case p.Purchases.Items[l.item] > 0:
+		c.Path, c.Op, c.Expected, c.Actual = "bought "+l.item+" already", "=", "false", "true"
+		return false, c
+	}
+	// Sorted, so that the pairs Likelihood tries are always the same.
+	bought := slices.Sorted(maps.Keys(p.Purchases.Items))
+	r, found := l.model().Likelihood(bought, l.item)
+	if !found {
+		if len(bought) > 0 {
+			c.Path += ": no rule predicts it from " + strings.Join(bought, ", ")
+		}
+		return false, c
+	}
+	c.Path += " from " + strings.Join(r.If, " + ")
+	c.Actual = strconv.FormatFloat(r.Confidence, 'f', 2, 64)
+	c.Result = r.Confidence >= l.min
+	return c.Result, c
 }

@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -197,6 +198,39 @@ func TestShopGroupLeverage(t *testing.T) {
 	if !strings.Contains(js, `"likely-potato-head"`) {
 		t.Errorf("not in likely-potato-head: %s", js[:200])
 	}
+	// The plugin explains with its numbers: the confidence found, from
+	// which items, and the confidence wanted.
+	var me struct {
+		Explanations []struct {
+			Segment string
+			In      bool
+			Clauses []struct{ Rule, Path, Op, Actual, Expected string }
+		}
+	}
+	if err := json.Unmarshal([]byte(js), &me); err != nil {
+		t.Fatal(err)
+	}
+	for _, x := range me.Explanations {
+		if x.Segment != "likely-potato-head" {
+			continue
+		}
+		if !x.In || len(x.Clauses) != 1 {
+			t.Fatalf("likely-potato-head: %+v", x)
+		}
+		c := x.Clauses[0]
+		conf, err := strconv.ParseFloat(c.Actual, 64)
+		if c.Rule != "likelyToBuy" || c.Path != "confidence of buying red-sox-potato-head from moneyball + red-sox-banner" ||
+			c.Op != ">=" || c.Expected != "0.5" || err != nil || conf < 0.5 || conf > 1 {
+			t.Errorf("likely-potato-head explained as %+v", c)
+		}
+	}
+	// Before buying anything, the plugin says that nothing predicts it.
+	jar2, _ := cookiejar.New(nil)
+	b2 := &browser{t: t, c: &http.Client{Jar: jar2}, url: b.url}
+	b2.do("GET", "/", nil)
+	if _, html := b2.do("GET", "/_tailor/me", nil); !strings.Contains(html, "fail confidence of buying red-sox-potato-head = null, want &gt;= 0.5") {
+		t.Errorf("a new visitor's likely-potato-head is not explained:\n%s", html)
+	}
 }
 
 func TestShopExplainAdminMetrics(t *testing.T) {
@@ -241,6 +275,24 @@ func TestShopExplainAdminMetrics(t *testing.T) {
 		t.Fatalf("admin with credentials: %v %v", resp, err)
 	}
 	resp.Body.Close()
+	// The rules page shows the built-in segments file and its plugin.
+	req, _ = http.NewRequest("GET", srv.URL+"/_tailor/admin/rules", nil)
+	req.SetBasicAuth("admin", "secret")
+	resp, err = http.DefaultClient.Do(req)
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("admin rules page: %v %v", resp, err)
+	}
+	rulesPage, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, want := range []string{"<code>segments.json</code>, built into the program", `id="rules-file"`, "likely-potato-head",
+		"used: <code>likelyToBuy</code>", "confidence of buying red-sox-potato-head &gt;= 0.5"} {
+		if !strings.Contains(string(rulesPage), want) {
+			t.Errorf("admin rules page lacks %q", want)
+		}
+	}
+	if strings.Contains(string(rulesPage), "no such file") {
+		t.Error("admin rules page tries to open the built-in segments file")
+	}
 	if _, m := b.do("GET", "/metrics", nil); !strings.Contains(m, "tailor_requests_total") || !strings.Contains(m, "tailor_classification_seconds_count") {
 		t.Errorf("metrics: %.300s", m)
 	}
