@@ -67,7 +67,9 @@
 // [Personalizer.Identify] tells that the visitor is a user (once they sign
 // in): the visitor's profile is merged into the user's, which every browser
 // of the user and every server-side event about the user shares, and the
-// cookie names the user from then on.
+// cookie names the user from then on. [Personalizer.SignOut], on sign-out,
+// deletes the cookie: the browser comes back as a new anonymous visitor,
+// and the user's profile stays for the next sign-in.
 //
 // The merge is exactly-once and safe with several instances (see the
 // README's "Identity stitching" and package internal/core's stitch.go).
