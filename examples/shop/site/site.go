@@ -231,6 +231,7 @@ func (s *Site) routes() {
 	s.mux.HandleFunc("GET /cart", s.cart)
 	s.mux.HandleFunc("POST /checkout", s.checkout)
 	s.mux.HandleFunc("POST /login", s.login)
+	s.mux.HandleFunc("POST /logout", s.logout)
 	s.mux.HandleFunc("GET /_tailor/me", s.me)
 }
 
@@ -377,13 +378,14 @@ func (s *Site) me(w http.ResponseWriter, r *http.Request) {
 	prof := v.Profile()
 	me := struct {
 		ID           string              `json:"id"`
+		UserID       string              `json:"userId,omitempty"`
 		New          bool                `json:"new"`
 		Tracked      bool                `json:"tracked"`
 		Segments     []string            `json:"segments"`
 		Facts        rules.Facts         `json:"facts"`
 		Profile      *store.Profile      `json:"profile"`
 		Explanations []rules.Explanation `json:"explanations"`
-	}{v.ID(), v.New(), v.Tracked(), v.Segments(), v.Facts(), prof,
+	}{v.ID(), v.UserID(), v.New(), v.Tracked(), v.Segments(), v.Facts(), prof,
 		s.engine.Explain(&rules.Input{Profile: prof, Request: v.Facts(), Now: time.Now()})}
 	if me.Segments == nil {
 		me.Segments = []string{}
@@ -395,10 +397,56 @@ func (s *Site) me(w http.ResponseWriter, r *http.Request) {
 		enc.Encode(me)
 		return
 	}
-	b, _ := json.MarshalIndent(me.Profile, "", "  ")
-	s.render(w, r, "me.html", 200, page{Title: "What tailor knows about you", Me: map[string]any{
-		"ID": me.ID, "Segments": me.Segments, "Facts": me.Facts, "Profile": string(b), "Explanations": me.Explanations,
+	var raw []byte
+	if prof != nil {
+		raw, _ = json.MarshalIndent(prof, "", "  ")
+	}
+	s.render(w, r, "me.html", 200, page{Title: "What tailor knows about you", Me: meView{
+		ID: me.ID, UserID: me.UserID, Segments: me.Segments, Facts: factRows(me.Facts), Explanations: me.Explanations,
+		Profile: string(raw), ProfileSize: len(raw),
 	}})
+}
+
+// meView is what me.html shows.
+type meView struct {
+	ID, UserID   string
+	Segments     []string
+	Facts        []fact
+	Explanations []rules.Explanation
+	Profile      string // indented JSON, "" without a profile
+	ProfileSize  int
+}
+
+// A fact is one row of the request's facts.
+type fact struct{ Name, Value string }
+
+// factRows returns the facts of the request that are set, for people.
+func factRows(f rules.Facts) []fact {
+	var out []fact
+	add := func(name, v string) {
+		if v != "" {
+			out = append(out, fact{name, v})
+		}
+	}
+	add("Page", f.Path)
+	add("Came from", f.Referrer)
+	add("Campaign source (utm_source)", f.Source)
+	add("Campaign medium (utm_medium)", f.Medium)
+	add("Campaign (utm_campaign)", f.Campaign)
+	add("Device", f.Device)
+	add("Country", f.Country)
+	if f.New {
+		add("First request", "yes: no cookie came with it")
+	}
+	return out
+}
+
+// logout signs the visitor out: the browser comes back as a new anonymous
+// visitor (middleware.Personalizer.SignOut), without the user's segments
+// or cart; the user's profile stays for the next sign-in.
+func (s *Site) logout(w http.ResponseWriter, r *http.Request) {
+	s.p.SignOut(w, r)
+	http.Redirect(w, r, "/", http.StatusSeeOther)
 }
 
 // cartKey identifies a cart: the visitor, or for untracked visitors the

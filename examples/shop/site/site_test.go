@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -357,6 +358,49 @@ func TestShopLoginAndCRM(t *testing.T) {
 	}
 	if resp, _ := b.do("GET", "/_tailor/t.js", nil); resp.StatusCode != 200 {
 		t.Errorf("t.js: %d", resp.StatusCode)
+	}
+
+	// /_tailor/me, signed in: the user id and the visitor id, the facts
+	// as a table, the raw profile folded away.
+	_, js = b.do("GET", "/_tailor/me", nil, "Accept", "application/json")
+	var me struct{ ID, UserID string }
+	if err := json.Unmarshal([]byte(js), &me); err != nil || me.UserID != "ana@example.com" || len(me.ID) != 32 {
+		t.Fatalf("/_tailor/me JSON signed in: %+v %v", me, err)
+	}
+	_, html := b.do("GET", "/_tailor/me", nil)
+	for _, want := range []string{`<span id="user-id">ana@example.com</span>`, `<code id="visitor-id">` + me.ID + `</code>`,
+		`<table class="facts" id="facts">`, "<tr><th>Page</th><td>/_tailor/me</td></tr>", "<tr><th>Device</th><td>desktop</td></tr>",
+		`<details class="raw" id="profile-details">`, `id="me-logout"`, `data-explain="crm-opportunity" class="in"`} {
+		if !strings.Contains(html, want) {
+			t.Errorf("/_tailor/me signed in lacks %q", want)
+		}
+	}
+	for _, bad := range []string{"{Path:", "Referrer:", "<th>Country</th>", "<th>Came from</th>"} {
+		if strings.Contains(html, bad) {
+			t.Errorf("/_tailor/me shows %q (a raw struct, or a fact that is not set)", bad)
+		}
+	}
+
+	// Sign out: the browser is a new anonymous visitor, outside the
+	// user's segments; signing in again brings them back.
+	resp, home := b.do("POST", "/logout", url.Values{})
+	if resp.StatusCode != 200 || resp.Request.URL.Path != "/" || !strings.Contains(home, `id="login"`) || strings.Contains(home, "Signed in as") {
+		t.Fatalf("sign out: %d at %s", resp.StatusCode, resp.Request.URL)
+	}
+	_, js = b.do("GET", "/_tailor/me", nil, "Accept", "application/json")
+	var after struct {
+		ID, UserID string
+		Segments   []string
+	}
+	if err := json.Unmarshal([]byte(js), &after); err != nil || after.UserID != "" || after.ID == me.ID || slices.Contains(after.Segments, "crm-opportunity") {
+		t.Fatalf("/_tailor/me after signing out: %+v %v", after, err)
+	}
+	if _, html := b.do("GET", "/_tailor/me", nil); !strings.Contains(html, `<span id="user-id" class="muted">not signed in</span>`) {
+		t.Errorf("/_tailor/me after signing out does not say so")
+	}
+	b.do("POST", "/login", url.Values{"email": {"ana@example.com"}})
+	if _, js = b.do("GET", "/_tailor/me", nil, "Accept", "application/json"); !strings.Contains(js, `"crm-opportunity"`) {
+		t.Errorf("signed in again, not in crm-opportunity: %.400s", js)
 	}
 }
 
