@@ -5,8 +5,9 @@
 // Visitors are kept in a bbolt file (or in Redis or PostgreSQL with
 // -store, for several instances), so a restarted shop still knows them;
 // the cookie keys are created on the first run and kept beside it with
-// mode 0600. SIGINT or SIGTERM shut the shop down gracefully: the server
-// drains, then every pending event is written.
+// mode 0600 (FILE.keys), and so is the dashboard's password (FILE.admin)
+// unless -admin-password gives one. SIGINT or SIGTERM shut the shop down
+// gracefully: the server drains, then every pending event is written.
 package main
 
 import (
@@ -16,6 +17,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
@@ -38,7 +40,7 @@ func main() {
 	segments := flag.String("segments", "", "segments `file` to use instead of the built-in one (watched for changes)")
 	slotsFile := flag.String("slots", "", "slots `file` to use instead of the built-in one (watched for changes)")
 	writeKey := flag.String("write-key", os.Getenv("TAILOR_WRITE_KEY"), "write key of server-to-server calls to /_tailor/v1/ (default $TAILOR_WRITE_KEY; none: only the shop's pages may send events)")
-	adminPassword := flag.String("admin-password", "", "password of user admin for /_tailor/admin/ (default: a random one, printed at start-up)")
+	adminPassword := flag.String("admin-password", "", "password of user admin for /_tailor/admin/ (default: a random one, created on the first run, kept beside the cookie keys file as FILE.admin, printed at start-up)")
 	flag.Parse()
 	cfg := site.Config{DB: *db, Store: *storeURL, Keys: *keys, VisitTimeout: *visit, NoDemoHistory: *noDemo,
 		Segments: *segments, Slots: *slotsFile, AdminPassword: *adminPassword}
@@ -54,11 +56,16 @@ func main() {
 func run(addr string, cfg site.Config) error {
 	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
 	cfg.Logger = log
-	randomPassword := cfg.AdminPassword == ""
-	if randomPassword {
-		b := make([]byte, 12)
-		rand.Read(b)
-		cfg.AdminPassword = base64.RawURLEncoding.EncodeToString(b)
+	passwordFile := ""
+	if cfg.AdminPassword == "" {
+		passwordFile = cfg.DB + ".admin"
+		if cfg.Keys != "" {
+			passwordFile = strings.TrimSuffix(cfg.Keys, ".keys") + ".admin"
+		}
+		var err error
+		if cfg.AdminPassword, err = loadOrCreatePassword(passwordFile); err != nil {
+			return err
+		}
 	}
 	s, err := site.Open(cfg)
 	if err != nil {
@@ -79,9 +86,10 @@ func run(addr string, cfg site.Config) error {
 		where = cfg.Store[:strings.Index(cfg.Store, "://")+3] + "..."
 	}
 	log.Info("shop: serving", "url", "http://"+ln.Addr().String(), "store", where)
-	if randomPassword {
+	if passwordFile != "" {
 		// Printed, not logged: it is meant for the person who started the shop.
-		fmt.Fprintf(os.Stderr, "shop: admin dashboard http://%s/_tailor/admin/ user admin password %s (set -admin-password to choose)\n", ln.Addr(), cfg.AdminPassword)
+		fmt.Fprintf(os.Stderr, "shop: admin dashboard http://%s/_tailor/admin/ user admin password %s (kept in %s; set -admin-password to choose)\n",
+			ln.Addr(), cfg.AdminPassword, passwordFile)
 	}
 
 	select {
@@ -104,4 +112,42 @@ func run(addr string, cfg site.Config) error {
 		log.Info("shop: stopped; every event written")
 	}
 	return err
+}
+
+// loadOrCreatePassword returns the admin password kept in the file at
+// path, creating the file with a random password (mode 0600) on the first
+// run, so that restarts keep the password.
+func loadOrCreatePassword(path string) (string, error) {
+	b, err := os.ReadFile(path)
+	if err == nil {
+		pw := strings.TrimSpace(string(b))
+		if pw == "" {
+			return "", fmt.Errorf("admin password file %s is empty: delete it to get a new password, or write one in it", path)
+		}
+		return pw, nil
+	}
+	if !errors.Is(err, fs.ErrNotExist) {
+		return "", fmt.Errorf("admin password file: %w", err)
+	}
+	r := make([]byte, 12)
+	rand.Read(r)
+	pw := base64.RawURLEncoding.EncodeToString(r)
+	// O_EXCL: of two shops started at once on the same file, one writes
+	// it and the other reads it.
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if errors.Is(err, fs.ErrExist) {
+		return loadOrCreatePassword(path)
+	}
+	if err != nil {
+		return "", fmt.Errorf("admin password file: %w", err)
+	}
+	_, err = f.WriteString(pw + "\n")
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		os.Remove(path)
+		return "", fmt.Errorf("admin password file: %w", err)
+	}
+	return pw, nil
 }
