@@ -210,6 +210,16 @@ type Scanner interface {
 // model's snapshot. Document returns ErrNotFound for a name never put.
 // Names follow the rules of lease names (at most MaxLeaseName bytes, not
 // empty); a document is at most MaxDocument bytes.
+//
+// A store that is also an Invalidator announces every PutDocument that
+// succeeds to every subscriber, of this process and of the others sharing
+// the backend, as a Change whose Document is the name, once the document is
+// durably written: a subscriber that reads the document when it hears of
+// it reads the content put, or a newer one. Processes that load
+// definitions (segments, slots) from documents hear of a new version this
+// way, in about the time a profile's change takes to reach them. An
+// announcement can be lost as a profile's can (a subscription's connection
+// that drops): read the document now and then as well.
 type Documents interface {
 	Document(ctx context.Context, name string) ([]byte, error)
 	PutDocument(ctx context.Context, name string, data []byte) error

@@ -51,14 +51,20 @@ func ExampleProfile_AppendBinary() {
 
 // Stores that announce changes as text send Change.String and read it back
 // with ParseChange; a deletion is marked so that every process forgets the
-// profile.
+// profile, and a document put is marked so that no process takes its name
+// for a profile's id.
 func ExampleParseChange() {
-	for _, c := range []store.Change{{ID: "visitor-1"}, {ID: "visitor-2", Deleted: true}} {
+	for _, c := range []store.Change{{ID: "visitor-1"}, {ID: "visitor-2", Deleted: true}, {Document: "segments/live"}} {
 		msg := c.String()
 		got := store.ParseChange(msg)
+		if got.Document != "" {
+			fmt.Printf("%q -> document %s\n", msg, got.Document)
+			continue
+		}
 		fmt.Printf("%q -> %s deleted=%v\n", msg, got.ID, got.Deleted)
 	}
 	// Output:
 	// "visitor-1" -> visitor-1 deleted=false
 	// "\x01visitor-2" -> visitor-2 deleted=true
+	// "\x02segments/live" -> document segments/live
 }

@@ -151,10 +151,13 @@ type Expirer interface {
 }
 
 // Invalidator is the optional ability to learn that a profile was changed by
-// another process, so that caches drop their copy. Subscribe calls fn with
-// every change of a profile through any store sharing the backend
-// (including this one) until ctx is done, and returns once the subscription
-// is in place.
+// another process, so that caches drop their copy, and that a document was
+// put (see Documents), so that processes that load definitions from it
+// switch to the new ones. Subscribe calls fn with every change of a profile
+// and every PutDocument through any store sharing the backend (including
+// this one) until ctx is done, and returns once the subscription is in
+// place. A Change whose Document is set announces a document, not a
+// profile: code that tracks profiles must skip it.
 type Invalidator interface {
 	Subscribe(ctx context.Context, fn func(Change)) error
 }
@@ -208,32 +211,52 @@ func CheckLeaseTTL(ttl time.Duration) error {
 	return nil
 }
 
-// A Change is the announcement of a changed profile.
+// A Change is the announcement of a changed profile, or of a document put
+// with Documents.PutDocument.
 type Change struct {
+	// ID is the id of the changed profile; "" when Document is set.
 	ID string
 	// Deleted is set when the profile was deleted with Delete: erased,
 	// so that every process forgets what it holds of it (its cached copy,
 	// its events not yet written). A profile written, or deleted by
 	// Expire, is a Change without Deleted.
 	Deleted bool
+	// Document is set when the change announces that the document of this
+	// name was put (see Documents); ID is then "" and Deleted false, and
+	// no profile changed.
+	Document string
 }
 
-// deletedMark starts the message of a deletion: a control character,
-// which no profile id holds.
-const deletedMark = "\x01"
+// Marks that start the message of a change other than a profile written:
+// control characters, which no profile id holds.
+const (
+	deletedMark  = "\x01"
+	documentMark = "\x02"
+)
 
 // String returns the change as the message that stores which announce
 // changes as text (Redis pub/sub, PostgreSQL NOTIFY) send: the id, after a
-// byte 0x01 for a deletion. ParseChange reads it.
+// byte 0x01 for a deletion; for a document, its name after a byte 0x02
+// (when Document is set, ID and Deleted are not encoded). ParseChange
+// reads it.
 func (c Change) String() string {
-	if c.Deleted {
+	switch {
+	case c.Document != "":
+		return documentMark + c.Document
+	case c.Deleted:
 		return deletedMark + c.ID
 	}
 	return c.ID
 }
 
-// ParseChange reads a message made by Change.String.
+// ParseChange reads a message made by Change.String. Every message is read
+// as some Change whose String is the message again: one that no store
+// sends (an id with control characters, or a lone 0x02) reads as a profile
+// id that ValidateID rejects, so it matches no profile.
 func ParseChange(msg string) Change {
+	if name, ok := strings.CutPrefix(msg, documentMark); ok && name != "" {
+		return Change{Document: name}
+	}
 	if id, ok := strings.CutPrefix(msg, deletedMark); ok {
 		return Change{ID: id, Deleted: true}
 	}

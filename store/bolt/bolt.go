@@ -916,8 +916,8 @@ func (s *Store) sweepTombstones(ctx context.Context) error {
 }
 
 // Subscribe calls fn with every change of a profile this store makes
-// (applies, deletes, expires), after the change is committed, until ctx is
-// done. fn is called in the goroutine that made the change, so it must be
+// (applies, deletes, expires) and every document it puts, after the change
+// is committed, until ctx is done. fn is called in the goroutine that made the change, so it must be
 // quick; it may call the store. Only this process can have the file open,
 // so these are all the changes.
 func (s *Store) Subscribe(ctx context.Context, fn func(store.Change)) error {
@@ -1133,7 +1133,8 @@ func (s *Store) Document(ctx context.Context, name string) ([]byte, error) {
 }
 
 // PutDocument implements store.Documents: the document is written, and
-// durable, when it returns.
+// durable, when it returns. It is announced to the subscribers (see
+// Subscribe) once committed.
 func (s *Store) PutDocument(ctx context.Context, name string, data []byte) error {
 	if err := store.CheckDocument(ctx, s.closed.Load(), name, len(data)); err != nil {
 		return err
@@ -1147,5 +1148,6 @@ func (s *Store) PutDocument(ctx context.Context, name string, data []byte) error
 	if err != nil {
 		return s.wrap(err, "put document %q of %d bytes", name, len(data))
 	}
+	s.notify(store.Change{Document: name})
 	return nil
 }

@@ -28,3 +28,25 @@ func ExampleStore_Delete() {
 	// true
 	// true true
 }
+
+// A process that loads definitions from a document hears of every new
+// version through its subscription, and reads it there: the document is
+// written before it is announced. Announcements of profiles are skipped.
+func ExampleStore_PutDocument() {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	st := memory.New(store.Limits{})
+	st.Subscribe(ctx, func(c store.Change) {
+		if c.Document != "segments" {
+			return // a profile, or another document
+		}
+		data, err := st.Document(ctx, c.Document)
+		fmt.Printf("segments now %s (%v)\n", data, err)
+	})
+
+	view := store.Event{ID: "web-1:1", Type: store.TypePage, Path: "/", Time: time.Now()}
+	st.Apply(ctx, "visitor-1", []store.Event{view})
+	st.PutDocument(ctx, "segments", []byte(`{"version":2}`))
+	// Output:
+	// segments now {"version":2} (<nil>)
+}

@@ -299,8 +299,10 @@ func (s *Store) Expire(ctx context.Context, before time.Time) (int, error) {
 	return len(gone), nil
 }
 
-// Subscribe calls fn for every profile changed in this store until ctx is
-// done.
+// Subscribe calls fn for every profile changed and every document put in
+// this store until ctx is done. fn is called in the goroutine that made
+// the change, after the store's lock is released, so it may call the
+// store.
 func (s *Store) Subscribe(ctx context.Context, fn func(store.Change)) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -454,14 +456,18 @@ func (s *Store) Document(ctx context.Context, name string) ([]byte, error) {
 	return bytes.Clone(d), nil
 }
 
-// PutDocument implements store.Documents.
+// PutDocument implements store.Documents, and announces the document to
+// the subscribers (store.Invalidator) once it is stored.
 func (s *Store) PutDocument(ctx context.Context, name string, data []byte) error {
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	if err := store.CheckDocument(ctx, s.closed, name, len(data)); err != nil {
+		s.mu.Unlock()
 		return err
 	}
 	s.docs[name] = bytes.Clone(data)
+	subs := s.subscribers()
+	s.mu.Unlock()
+	notify(subs, store.Change{Document: name})
 	return nil
 }
 

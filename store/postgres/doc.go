@@ -238,7 +238,8 @@
 // Every write and delete also calls pg_notify(channel, id) in the same
 // transaction, so a notification is sent exactly when the change commits;
 // a Delete's payload is the id after a byte 0x01 (see store.Change.String),
-// and is sent even if there was no row.
+// and is sent even if there was no row. PutDocument likewise notifies the
+// document's name after a byte 0x02, in the statement that writes it.
 // [Store.Subscribe] LISTENs on the channel (see Options.Channel) on a
 // connection of its own and reports the ids to its callback; see its
 // documentation for what happens when that connection drops.

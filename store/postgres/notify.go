@@ -10,14 +10,13 @@ import (
 	"github.com/tailorhq/tailor/store"
 )
 
-// Subscribe calls fn with every profile written or deleted through any
-// store on the same table and channel, this one included (see
-// store.Change), until ctx is
-// done or the store is closed. It returns once it is listening: a change
+// Subscribe calls fn with every profile written or deleted and every
+// document put through any store on the same table and channel, this one
+// included (see store.Change), until ctx is done or the store is closed. It returns once it is listening: a change
 // committed after Subscribe returns is reported.
 //
 // A subscription holds one connection of the pool, on which it LISTENs, and
-// gives it back when it ends. fn is called from one goroutine, one id at a
+// gives it back when it ends. fn is called from one goroutine, one change at a
 // time; keep it fast (drop a cache entry), because PostgreSQL queues
 // notifications for a listener that does not read them, and writers fail
 // once its queue is full.

@@ -363,8 +363,13 @@ SELECT count(*), coalesce(max(pos), 0) FROM d`,
 		unjournal:     `DELETE FROM ` + journal + ` WHERE id = $1`,
 		unjournalMany: `DELETE FROM ` + journal + ` WHERE id = ANY($1::text[])`,
 		document:      `SELECT data FROM ` + docs + ` WHERE name = $1`,
-		putDocument: `INSERT INTO ` + docs + ` AS d (name, data, updated) VALUES ($1, $2, now())
-	ON CONFLICT (name) DO UPDATE SET data = EXCLUDED.data, updated = EXCLUDED.updated`,
+		// The document is announced in the statement that writes it,
+		// so that the notification is sent when, and only if, the write
+		// commits. A payload is a name of at most store.MaxLeaseName
+		// bytes and a mark: far under NOTIFY's limit of 8000 bytes.
+		putDocument: `WITH w AS (INSERT INTO ` + docs + ` AS d (name, data, updated) VALUES ($1::text, $2::bytea, now())
+	ON CONFLICT (name) DO UPDATE SET data = EXCLUDED.data, updated = EXCLUDED.updated RETURNING 1)
+SELECT pg_notify($3::text, $4::text) FROM w`,
 		// Leases: a row per lease, taken when free, expired or the
 		// caller's own, by the server's clock.
 		createLeases: `CREATE TABLE IF NOT EXISTS ` + leases + ` (
@@ -1509,7 +1514,9 @@ func (s *Store) Document(ctx context.Context, name string) ([]byte, error) {
 }
 
 // PutDocument implements store.Documents. It creates the documents table
-// if it does not exist, as Lease does the leases table.
+// if it does not exist, as Lease does the leases table. The document is
+// announced on the store's channel (see store.Change) by pg_notify in the
+// same transaction, so subscribers hear of it when it commits.
 func (s *Store) PutDocument(ctx context.Context, name string, data []byte) error {
 	if err := store.CheckDocument(ctx, s.closed.Load(), name, len(data)); err != nil {
 		return err
@@ -1517,9 +1524,10 @@ func (s *Store) PutDocument(ctx context.Context, name string, data []byte) error
 	if data == nil {
 		data = []byte{} // an empty document, not NULL
 	}
+	msg := store.Change{Document: name}.String()
 	put := func() error {
 		return s.again(ctx, func() error {
-			_, err := s.pool.Exec(ctx, s.sql.putDocument, name, data)
+			_, err := s.pool.Exec(ctx, s.sql.putDocument, name, data, s.channel, msg)
 			return err
 		})
 	}

@@ -1201,3 +1201,45 @@ func TestScanSkipsTombstones(t *testing.T) {
 		t.Fatalf("resumed scan = %q, want [d]", ids)
 	}
 }
+
+// TestDocumentAnnouncedToOtherProcess: a document put through one store is
+// announced to the subscribers of another on its own pool, as in another
+// process, when it commits, and reads as put when it is heard.
+func TestDocumentAnnouncedToOtherProcess(t *testing.T) {
+	t.Parallel()
+	table := tableName()
+	a := newStore(t, newPool(t, 4, ""), postgres.Options{Table: table})
+	b, err := postgres.New(newPool(t, 4, ""), postgres.Options{Table: table})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	got := make(chan heardDoc, 10)
+	if err := b.Subscribe(t.Context(), func(c store.Change) {
+		data, err := b.Document(t.Context(), c.Document)
+		got <- heardDoc{c, string(data), err}
+	}); err != nil {
+		t.Fatal(err)
+	}
+	// The first put creates the documents table; the second updates a row.
+	for _, v := range []string{"v1", "v2"} {
+		if err := a.PutDocument(t.Context(), "segments/live", []byte(v)); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case h := <-got:
+			if want := (heardDoc{c: store.Change{Document: "segments/live"}, data: v}); h != want {
+				t.Fatalf("heard %+v, want %+v", h, want)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("document %s was not announced to the other process within 5s", v)
+		}
+	}
+}
+
+// heardDoc is a change heard, with the document it names read then.
+type heardDoc struct {
+	c    store.Change
+	data string
+	err  error
+}

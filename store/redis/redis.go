@@ -215,6 +215,8 @@
 // Every write and delete publishes the profile id on Options.Channel from
 // inside the same script, so a change is never made without being announced:
 // a deletion as the id after a byte 0x01 (see store.Change.String).
+// PutDocument likewise publishes the document's name, after a byte 0x02,
+// from the script that sets it.
 // Redis pub/sub delivers at most once: a subscriber whose connection drops
 // misses the messages sent until go-redis has re-subscribed, so caches fed
 // by Subscribe should also expire their entries after a while.
@@ -1504,23 +1506,37 @@ func (s *Store) Document(ctx context.Context, name string) ([]byte, error) {
 	return data, nil
 }
 
-// PutDocument implements store.Documents: a SET without expiry.
+// putDocumentScript sets the document KEYS[1] to ARGV[1], without expiry,
+// and publishes ARGV[3] on the channel ARGV[2]: in one script, so that the
+// document is written when the message is sent, and never written without
+// it.
+var putDocumentScript = goredis.NewScript(`
+redis.call('SET', KEYS[1], ARGV[1])
+redis.call('PUBLISH', ARGV[2], ARGV[3])
+return 1
+`)
+
+// PutDocument implements store.Documents: a SET without expiry, and the
+// announcement of the document on Options.Channel (see store.Change), in
+// one script.
 func (s *Store) PutDocument(ctx context.Context, name string, data []byte) error {
 	if err := store.CheckDocument(ctx, s.closed.Load(), name, len(data)); err != nil {
 		return err
 	}
-	if err := s.client.Set(ctx, s.docKey(name), data, 0).Err(); err != nil {
+	msg := store.Change{Document: name}.String()
+	if err := putDocumentScript.Run(ctx, s.client, []string{s.docKey(name)}, data, s.channel, msg).Err(); err != nil {
 		return s.wrap(err, "write document %q", name)
 	}
 	return nil
 }
 
-// Subscribe calls fn with every profile written or deleted through any
-// store on the same server (or cluster) and channel (see store.Change), until ctx
-// is done or the store is closed. It returns once Redis has confirmed the
-// subscription. fn is called from one goroutine per subscription, in the
-// order messages arrive; a subscriber that blocks for a minute loses
-// messages (go-redis drops them).
+// Subscribe calls fn with every profile written or deleted and every
+// document put through any store on the same server (or cluster) and
+// channel (see store.Change), until ctx is done or the store is closed.
+// It returns once Redis has confirmed the subscription. fn is called from
+// one goroutine per subscription, in the order messages arrive; a
+// subscriber that blocks for a minute loses messages (go-redis drops
+// them).
 func (s *Store) Subscribe(ctx context.Context, fn func(store.Change)) error {
 	if s.closed.Load() {
 		return store.ErrClosed

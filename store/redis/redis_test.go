@@ -766,3 +766,42 @@ func TestClientLogsToSlog(t *testing.T) {
 		t.Fatalf("no go-redis record about %s in the logger's output:\n%s", addr, buf.String())
 	}
 }
+
+// TestDocumentAnnouncedToOtherStore: a document put through one store is
+// announced to the subscribers of another on the same prefix, as to
+// another app instance, and reads as put when it is heard.
+func TestDocumentAnnouncedToOtherStore(t *testing.T) {
+	t.Parallel()
+	c1, c2 := client(t), client(t)
+	prefix := uniquePrefix(t, c1)
+	s1 := newStore(t, c1, redis.Options{Prefix: prefix})
+	s2 := newStore(t, c2, redis.Options{Prefix: prefix})
+	defer s1.Close()
+	defer s2.Close()
+	ctx := t.Context()
+	got := make(chan heardDoc, 10)
+	if err := s2.Subscribe(ctx, func(c store.Change) {
+		data, err := s2.Document(ctx, c.Document)
+		got <- heardDoc{c, string(data), err}
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s1.PutDocument(ctx, "segments/live", []byte("v7")); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case h := <-got:
+		if want := (heardDoc{c: store.Change{Document: "segments/live"}, data: "v7"}); h != want {
+			t.Fatalf("heard %+v, want %+v", h, want)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the document was not announced to the other store within 5s")
+	}
+}
+
+// heardDoc is a change heard, with the document it names read then.
+type heardDoc struct {
+	c    store.Change
+	data string
+	err  error
+}

@@ -392,6 +392,88 @@ func testDocuments(t *testing.T, s store.Store) {
 	}
 }
 
+// testDocumentAnnounced: a store that keeps documents and announces
+// changes announces every document put, once a subscriber that reads it
+// on hearing of it reads the new content; a put that fails is not
+// announced, and profiles are announced as before.
+func testDocumentAnnounced(t *testing.T, s store.Store) {
+	d, ok := s.(store.Documents)
+	inv, ok2 := s.(store.Invalidator)
+	if !ok || !ok2 {
+		t.Skip("store does not implement both store.Documents and store.Invalidator")
+	}
+	type heard struct {
+		c    store.Change
+		data []byte // the document read when its announcement came
+		err  error
+	}
+	got := make(chan heard, 16)
+	if err := inv.Subscribe(ctx(t), func(c store.Change) {
+		h := heard{c: c}
+		if c.Document != "" {
+			h.data, h.err = d.Document(ctx(t), c.Document)
+		}
+		select {
+		case got <- h:
+		case <-ctx(t).Done():
+		}
+	}); err != nil {
+		t.Fatal(err)
+	}
+	next := func(after string) heard {
+		t.Helper()
+		select {
+		case h := <-got:
+			return h
+		case <-time.After(5 * time.Second):
+			t.Fatalf("no announcement within 5s of %s", after)
+			return heard{}
+		}
+	}
+	// Names hold any bytes: one starts with the mark of a deletion, one
+	// is as long as a name may be.
+	long := strings.Repeat("é", store.MaxLeaseName/2)
+	for i, put := range []struct {
+		name string
+		data []byte
+	}{
+		{"x/y", []byte("v1")},
+		{"x/y", []byte("v2")}, // read at the announcement: v2, never v1
+		{"x/y", []byte{}},
+		{"\x01x", []byte("odd")},
+		{long, []byte("long")},
+	} {
+		if err := d.PutDocument(ctx(t), put.name, put.data); err != nil {
+			t.Fatal(err)
+		}
+		after := fmt.Sprintf("PutDocument %d of %q", i+1, put.name)
+		h := next(after)
+		if want := (store.Change{Document: put.name}); h.c != want {
+			t.Fatalf("after %s: %+v, want %+v", after, h.c, want)
+		}
+		if h.err != nil || string(h.data) != string(put.data) {
+			t.Fatalf("after %s: Document read on the announcement: %q, %v; want %q", after, h.data, h.err, put.data)
+		}
+	}
+	// A put that fails announces nothing: the next announcement is the
+	// profile's, which is announced as before.
+	if err := d.PutDocument(ctx(t), "", []byte("x")); !errors.Is(err, store.ErrInvalidDocument) {
+		t.Fatalf("PutDocument with an empty name: %v, want ErrInvalidDocument", err)
+	}
+	if _, err := s.Apply(ctx(t), "doc-after", []store.Event{Page("d", 1, "/")}); err != nil {
+		t.Fatal(err)
+	}
+	if h := next("Apply"); h.c != (store.Change{ID: "doc-after"}) {
+		t.Fatalf("after a failed PutDocument and an Apply: %+v, want %+v", h.c, store.Change{ID: "doc-after"})
+	}
+	if err := s.Delete(ctx(t), "doc-after"); err != nil {
+		t.Fatal(err)
+	}
+	if h := next("Delete"); h.c != (store.Change{ID: "doc-after", Deleted: true}) {
+		t.Fatalf("after Delete: %+v, want %+v", h.c, store.Change{ID: "doc-after", Deleted: true})
+	}
+}
+
 // testClassifiedVersion: a classification made for a version of the
 // profile applies to that version only, whichever store folds it.
 func testClassifiedVersion(t *testing.T, s store.Store) {

@@ -94,6 +94,7 @@ func RunWith(t *testing.T, newStore func(t *testing.T, o Options) store.Store) {
 		{"Due", testDue},
 		{"Scan", testScan},
 		{"Documents", testDocuments},
+		{"DocumentAnnounced", testDocumentAnnounced},
 		{"ClassifiedVersion", testClassifiedVersion},
 		{"Journal", testJournal},
 		{"JournalConcurrent", testJournalConcurrent},

@@ -74,8 +74,12 @@ func (p *Core) subscribe(ctx context.Context, inv store.Invalidator) {
 // invalidate marks a visitor's cached state stale: the stored profile
 // changed, maybe through another instance. A deleted profile was erased
 // (Forget, here or on another instance): what this instance holds of it
-// goes too.
+// goes too. The announcement of a document names no profile: it changes
+// nothing cached here.
 func (p *Core) invalidate(c store.Change) {
+	if c.Document != "" {
+		return
+	}
 	id := c.ID
 	if c.Deleted {
 		p.erased(id)

@@ -459,3 +459,41 @@ func TestCloseGivesUp(t *testing.T) {
 		t.Errorf("%d events unacknowledged, want 1", n)
 	}
 }
+
+// TestDocumentAnnouncementNotAProfile checks that the store's announcement
+// of a document put, whose Change has no profile id, leaves every cached
+// profile as it is: the empty id included, which a careless reading of
+// the Change would take for a profile's.
+func TestDocumentAnnouncementNotAProfile(t *testing.T) {
+	t.Parallel()
+	st := memory.New(store.Limits{})
+	c := newCore(t, st)
+	<-c.Ready()
+	heard := make(map[string]func() bool)
+	for _, id := range []string{"", "visitor", "after"} {
+		h, ok := c.Listen(id)
+		if !ok {
+			t.Skipf("the cache refused the state of %q", id)
+		}
+		heard[id] = h
+	}
+	if err := st.PutDocument(context.Background(), "visitor", []byte(`{"segments":[]}`)); err != nil {
+		t.Fatal(err)
+	}
+	// Announcements come in order: once the write of "after" is heard,
+	// the document's has been too.
+	if _, err := st.Apply(context.Background(), "after", []store.Event{track("buy")}); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(wait); !heard["after"](); {
+		if time.Now().After(deadline) {
+			t.Fatal("the write of another profile was not heard")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	for _, id := range []string{"", "visitor"} {
+		if heard[id]() {
+			t.Errorf("cached state of %q marked stale by the announcement of a document", id)
+		}
+	}
+}
