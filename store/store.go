@@ -216,6 +216,8 @@ type Change struct {
 	// its events not yet written). A profile written, or deleted by
 	// Expire, is a Change without Deleted.
 	Deleted bool
+	// Document, if set, names a document that was put (see Documents).
+	Document string
 }
 
 // deletedMark starts the message of a deletion: a control character,
