@@ -458,9 +458,12 @@ func (d *Definitions) Publish(ctx context.Context, c Content, base int, by, note
 	if err != nil {
 		return v, err
 	}
-	// The draft is published: the next one starts from this version.
-	if err := d.DiscardDraft(ctx); err != nil {
-		d.cfg.Logger.Warn("definitions: published, but the draft stays", "version", v.Number, "err", err)
+	// When the draft is what was published, the next one starts from
+	// this version; a draft with other work in progress stays.
+	if dr, err := d.saved(ctx); err == nil && dr != nil && dr.Content == c {
+		if err := d.DiscardDraft(ctx); err != nil {
+			d.cfg.Logger.Warn("definitions: published, but the draft stays", "version", v.Number, "err", err)
+		}
 	}
 	return v, nil
 }
@@ -552,27 +555,42 @@ func (d *Definitions) acquire(ctx context.Context) error {
 }
 
 // Draft returns the site's draft: the one saved last, or the current
-// version's content when no draft is saved (or the saved one is of an
-// older version and was published).
+// version's content when none is saved (or the one saved was published or
+// discarded). A saved draft stays until then, even when another version is
+// published or restored meanwhile: its Base then tells that publishing it
+// would conflict (ErrConflict).
 func (d *Definitions) Draft(ctx context.Context) (Draft, error) {
-	data, err := d.docs.Document(ctx, draftDocument)
-	if err != nil && !errors.Is(err, store.ErrNotFound) {
-		return Draft{}, fmt.Errorf("tailor/definitions: read the draft: %w", err)
+	dr, err := d.saved(ctx)
+	if err != nil {
+		return Draft{}, err
 	}
-	var dr Draft
-	if err == nil && len(data) > 0 {
-		if err := json.Unmarshal(data, &dr); err != nil {
-			return Draft{}, fmt.Errorf("tailor/definitions: read the draft: %w", err)
-		}
-		if dr.Content.Segments != "" {
-			return dr, nil
-		}
+	if dr != nil {
+		return *dr, nil
 	}
 	v, c, err := d.Current(ctx)
 	if err != nil {
 		return Draft{}, err
 	}
 	return Draft{Content: c, Base: v.Number}, nil
+}
+
+// saved returns the saved draft, or nil if there is none.
+func (d *Definitions) saved(ctx context.Context) (*Draft, error) {
+	data, err := d.docs.Document(ctx, draftDocument)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("tailor/definitions: read the draft: %w", err)
+	}
+	var dr Draft
+	if err := json.Unmarshal(data, &dr); err != nil {
+		return nil, fmt.Errorf("tailor/definitions: read the draft: %w", err)
+	}
+	if dr.Content.Segments == "" {
+		return nil, nil // discarded
+	}
+	return &dr, nil
 }
 
 // SaveDraft keeps dr as the site's draft, if its content parses (Check);

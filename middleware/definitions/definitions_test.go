@@ -190,11 +190,18 @@ func TestDraft(t *testing.T) {
 	if err := a.defs.SaveDraft(ctx, definitions.Draft{Content: definitions.Content{Segments: segsV0}, Base: 1}); err != nil {
 		t.Fatal(err)
 	}
+	// A publication of other content leaves the draft alone.
+	if _, err := a.defs.Publish(ctx, definitions.Content{Segments: segsPricing}, 1, "bob", "api"); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := a.defs.Draft(ctx); got.Content.Segments != segsV0 || got.Base != 1 {
+		t.Fatalf("draft after publishing something else: %+v; want it kept, on its base 1", got)
+	}
 	if err := a.defs.DiscardDraft(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if got, _ := a.defs.Draft(ctx); got.Content.Segments != segsPricing || got.Base != 1 {
-		t.Fatalf("draft after discarding: %+v", got)
+	if got, _ := a.defs.Draft(ctx); got.Content.Segments != segsPricing || got.Base != 2 {
+		t.Fatalf("draft after discarding: %+v; want version 2's content", got)
 	}
 }
 
