@@ -101,6 +101,11 @@ type Config struct {
 	// Experiments, if set, provides the experiments and their counts for
 	// the experiments page.
 	Experiments ExperimentSource
+	// BacktestRate bounds the pace of a backtest of the editor, in
+	// profiles read a second, so that the store keeps room for the site.
+	// Default 50,000.
+	BacktestRate int
+
 	// Definitions, if set, is where the site's segments and slots are kept
 	// as versioned documents (a *definitions.Definitions): the editor's
 	// pages edit its draft, publish it and restore earlier versions. Nil:
@@ -148,7 +153,8 @@ func (c *Config) setDefaults() error {
 	for _, f := range []struct {
 		name string
 		v    int64
-	}{{"SampleInterval", int64(c.SampleInterval)}, {"SampleLimit", int64(c.SampleLimit)}, {"History", int64(c.History)}} {
+	}{{"SampleInterval", int64(c.SampleInterval)}, {"SampleLimit", int64(c.SampleLimit)}, {"History", int64(c.History)},
+		{"BacktestRate", int64(c.BacktestRate)}} {
 		if f.v < 0 {
 			errs = append(errs, fmt.Errorf("Config.%s: %d is negative", f.name, f.v))
 		}
@@ -186,15 +192,16 @@ func (c *Config) setDefaults() error {
 // A Handler serves the dashboard. Make one with New, mount it at
 // Config.Prefix, and Close it on shutdown.
 type Handler struct {
-	cfg    Config
-	p      Source
-	mux    *http.ServeMux
-	pages  map[string]*template.Template
-	hist   *history
-	users  []hashedUser // Username and Password, and Users
-	bearer [32]byte     // SHA-256 of BearerToken
-	csrf   *http.CrossOriginProtection
-	bt     backtester // nil: backtests are not available
+	cfg     Config
+	p       Source
+	mux     *http.ServeMux
+	pages   map[string]*template.Template
+	hist    *history
+	users   []hashedUser // Username and Password, and Users
+	bearer  [32]byte     // SHA-256 of BearerToken
+	csrf    *http.CrossOriginProtection
+	bt      backtester   // nil: backtests are not available
+	btClose func() error // stops bt's pass, if any
 
 	cancel    context.CancelFunc
 	done      chan struct{}
@@ -223,6 +230,9 @@ func New(cfg Config) (*Handler, error) {
 	if err := h.addEditorPages(); err != nil {
 		return nil, err
 	}
+	if err := h.startBacktests(); err != nil {
+		return nil, err
+	}
 	h.routes()
 	ctx, cancel := context.WithCancel(context.Background())
 	h.cancel = cancel
@@ -239,6 +249,9 @@ func (h *Handler) Close() error {
 	h.closeOnce.Do(func() {
 		h.cancel()
 		<-h.done
+		if h.btClose != nil {
+			h.btClose()
+		}
 	})
 	return nil
 }

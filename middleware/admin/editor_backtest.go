@@ -8,93 +8,34 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
-	"strings"
 	"time"
 
+	"github.com/tailorhq/tailor/middleware/admin/internal/backtest"
 	"github.com/tailorhq/tailor/middleware/admin/internal/chart"
-	"github.com/tailorhq/tailor/rules"
+	"github.com/tailorhq/tailor/store"
 )
 
 // A backtest runs a draft segment against the stored profiles, as a
 // leased, throttled pass in the background (package
-// middleware/admin/internal/backtest). The editor starts it, shows its
-// progress and result, and cancels it, through backtester: its types
-// mirror those of that package's Runner, field for field.
+// middleware/admin/internal/backtest, whose Runner New makes when the
+// store can scan its profiles). The editor starts it, shows its progress
+// and result, and cancels it.
 
-// backtester is what the editor needs of a backtest Runner. Last returns
-// a zero progress (ID "") and no error when no backtest ran.
+// backtester is what the editor needs of a *backtest.Runner.
 type backtester interface {
-	Start(ctx context.Context, req backtestRequest) (string, error)
-	Progress(ctx context.Context, id string) (backtestProgress, error)
-	Last(ctx context.Context) (backtestProgress, error)
+	Start(ctx context.Context, req backtest.Request) (string, error)
+	Progress(ctx context.Context, id string) (backtest.Progress, error)
+	Last(ctx context.Context) (backtest.Progress, error)
 	Cancel(ctx context.Context, id string) error
 }
 
-type backtestRequest struct {
-	Draft     *rules.Set
-	Segment   string
-	Published *rules.Set
-	Now       time.Time
-	Weeks     int
-	Samples   int
-	By        string
-}
+var _ backtester = (*backtest.Runner)(nil)
 
-type backtestResult struct {
-	Segment string            `json:"segment"`
-	Members int64             `json:"members"`
-	Scanned int64             `json:"scanned"`
-	Errors  int64             `json:"errors,omitempty"`
-	Overlap []backtestOverlap `json:"overlap,omitempty"`
-	Samples []backtestSample  `json:"samples,omitempty"`
-	History []backtestPoint   `json:"history,omitempty"`
-	Notes   []string          `json:"notes,omitempty"`
-}
-
-type backtestOverlap struct {
-	Segment string `json:"segment"`
-	Size    int64  `json:"size"`
-	Both    int64  `json:"both"`
-}
-
-type backtestSample struct {
-	ID          string            `json:"id"`
-	UserID      string            `json:"userId,omitempty"`
-	Explanation rules.Explanation `json:"explanation"`
-	Error       string            `json:"error,omitempty"`
-}
-
-type backtestPoint struct {
-	At      time.Time `json:"at"`
-	Members int64     `json:"members"`
-}
-
-type backtestProgress struct {
-	ID       string          `json:"id"`
-	Segment  string          `json:"segment"`
-	By       string          `json:"by,omitempty"`
-	Holder   string          `json:"holder"`
-	Done     int64           `json:"done"`
-	Total    int64           `json:"total"`
-	Rate     float64         `json:"rate,omitempty"`
-	Started  time.Time       `json:"started"`
-	Updated  time.Time       `json:"updated"`
-	Finished time.Time       `json:"finished,omitzero"`
-	Canceled bool            `json:"canceled,omitempty"`
-	Error    string          `json:"error,omitempty"`
-	Result   *backtestResult `json:"result,omitempty"`
-}
-
-// Running reports whether the backtest is under way.
-func (p backtestProgress) Running() bool { return !p.Started.IsZero() && p.Finished.IsZero() }
-
-// Remaining estimates the time until the backtest ends; zero when unknown.
-func (p backtestProgress) Remaining() time.Duration {
-	if !p.Running() || p.Rate <= 0 || p.Total <= p.Done {
-		return 0
-	}
-	return time.Duration(float64(p.Total-p.Done) / p.Rate * float64(time.Second))
-}
+type (
+	backtestRequest  = backtest.Request
+	backtestProgress = backtest.Progress
+	backtestSample   = backtest.Sample
+)
 
 type backtestView struct {
 	editorBase
@@ -139,11 +80,11 @@ func (h *Handler) backtestPage(w http.ResponseWriter, r *http.Request) {
 	if h.bt != nil {
 		if id := r.PathValue("id"); id != "" {
 			v.P, err = h.bt.Progress(r.Context(), id)
-			if err != nil {
+			if errors.Is(err, backtest.ErrNotFound) {
 				status = http.StatusNotFound
 			}
-		} else {
-			v.P, err = h.bt.Last(r.Context())
+		} else if v.P, err = h.bt.Last(r.Context()); errors.Is(err, backtest.ErrNotFound) {
+			err = nil // none ran yet
 		}
 		if err != nil {
 			v.Err = err.Error()
@@ -206,7 +147,11 @@ func (h *Handler) backtestStart(w http.ResponseWriter, r *http.Request) {
 	}
 	id, err := h.bt.Start(r.Context(), req)
 	if err != nil {
-		h.errorPage(w, r, http.StatusConflict, "The backtest could not start: "+err.Error())
+		status := http.StatusBadRequest
+		if errors.Is(err, backtest.ErrBusy) {
+			status = http.StatusConflict
+		}
+		h.errorPage(w, r, status, "The backtest could not start: "+err.Error())
 		return
 	}
 	h.redirect(w, r, "/backtest/"+url.PathEscape(id), "")
@@ -220,7 +165,11 @@ func (h *Handler) backtestJSON(w http.ResponseWriter, r *http.Request) {
 	}
 	p, err := h.bt.Progress(r.Context(), r.PathValue("id"))
 	if err != nil {
-		http.Error(w, err.Error(), http.StatusNotFound)
+		status := http.StatusServiceUnavailable
+		if errors.Is(err, backtest.ErrNotFound) {
+			status = http.StatusNotFound
+		}
+		http.Error(w, err.Error(), status)
 		return
 	}
 	w.Header().Set("Content-Type", "application/json")
@@ -242,7 +191,7 @@ func (h *Handler) backtestCancel(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
 	if err := h.bt.Cancel(r.Context(), id); err != nil {
 		status := http.StatusServiceUnavailable
-		if strings.Contains(err.Error(), "no such") || errors.Is(err, errNoBacktest) {
+		if errors.Is(err, backtest.ErrNotFound) {
 			status = http.StatusNotFound
 		}
 		h.errorPage(w, r, status, fmt.Sprintf("The backtest %s could not be canceled: %v", id, err))
@@ -251,5 +200,20 @@ func (h *Handler) backtestCancel(w http.ResponseWriter, r *http.Request) {
 	h.redirect(w, r, "/backtest/"+url.PathEscape(id), "canceled")
 }
 
-// errNoBacktest is a backtester's error for an unknown id.
-var errNoBacktest = errors.New("no such backtest")
+// startBacktests makes the backtest runner, if the store can scan its
+// profiles and the dashboard has definitions to backtest.
+func (h *Handler) startBacktests() error {
+	if h.cfg.Definitions == nil {
+		return nil
+	}
+	st := h.p.Store()
+	if _, ok := st.(store.Scanner); !ok {
+		return nil
+	}
+	r, err := backtest.New(backtest.Config{Store: st, Rate: h.cfg.BacktestRate, Logger: h.cfg.Logger})
+	if err != nil {
+		return fmt.Errorf("tailor/admin: backtests: %w", err)
+	}
+	h.bt, h.btClose = r, r.Close
+	return nil
+}

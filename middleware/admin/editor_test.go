@@ -667,3 +667,132 @@ func TestEditorFilesMode(t *testing.T) {
 		t.Errorf("publish in files mode: %d", resp.StatusCode)
 	}
 }
+
+func TestEditorBacktest(t *testing.T) {
+	t.Parallel()
+	d := newEditorDash(t, nil)
+	now := time.Now()
+	for i := range 30 {
+		id := fmt.Sprintf("%032x", i+1)
+		evs := []store.Event{{ID: id + ":1", Type: store.TypePage, Path: "/", Time: now.Add(-time.Hour), NewVisit: true}}
+		if i%3 == 0 { // 10 visited /pricing twice this week
+			evs = append(evs,
+				store.Event{ID: id + ":2", Type: store.TypePage, Path: "/pricing", Time: now.Add(-50 * time.Hour)},
+				store.Event{ID: id + ":3", Type: store.TypePage, Path: "/pricing", Time: now.Add(-30 * time.Minute)})
+		}
+		if i%2 == 0 { // 15 customers, 5 of them pricing-curious
+			evs = append(evs, store.Event{ID: id + ":4", Type: store.TypeTrack, Name: store.EventPurchase, Time: now.Add(-time.Hour),
+				Items: []store.Item{{ID: "x", Price: 10}}})
+		}
+		if _, err := d.st.Apply(context.Background(), id, evs); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if resp, body := d.do(t, "POST", prefix+"definitions/segments/new", "ed", pricingForm(), nil); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("save: %d\n%s", resp.StatusCode, body)
+	}
+	_, body := d.do(t, "GET", prefix+"definitions/backtest?segment=pricing-curious", "ed", nil, nil)
+	if !strings.Contains(body, `id="backtest-start"`) || !strings.Contains(body, `<option selected>pricing-curious</option>`) {
+		t.Fatalf("backtest form:\n%s", body)
+	}
+	// A viewer cannot start one.
+	if resp, _ := d.do(t, "POST", prefix+"definitions/backtest", "vi", url.Values{"segment": {"pricing-curious"}}, nil); resp.StatusCode != http.StatusForbidden {
+		t.Errorf("viewer start: %d", resp.StatusCode)
+	}
+	resp, body := d.do(t, "POST", prefix+"definitions/backtest", "ed", url.Values{"segment": {"pricing-curious"}, "weeks": {"4"}}, nil)
+	if resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("start: %d\n%s", resp.StatusCode, body)
+	}
+	page := resp.Header.Get("Location")
+	id := strings.TrimPrefix(page, prefix+"definitions/backtest/")
+	var p struct {
+		Done, Total int64
+		Running     bool
+		Result      *struct{ Members, Scanned int64 }
+		Error       string
+	}
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		resp, body := d.do(t, "GET", prefix+"definitions/backtest/"+id+"/progress.json", "vi", nil, nil)
+		if resp.StatusCode != 200 {
+			t.Fatalf("progress: %d %s", resp.StatusCode, body)
+		}
+		if err := json.Unmarshal([]byte(body), &p); err != nil {
+			t.Fatal(err)
+		}
+		if !p.Running {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the backtest did not finish: %s", body)
+		}
+	}
+	if p.Error != "" || p.Result == nil || p.Result.Members != 10 || p.Result.Scanned != 30 {
+		t.Fatalf("progress: %+v %+v", p, p.Result)
+	}
+	resp, body = d.do(t, "GET", page, "vi", nil, nil)
+	if resp.StatusCode != 200 || resp.Header.Get("Refresh") != "" {
+		t.Errorf("result page: %d, Refresh %q", resp.StatusCode, resp.Header.Get("Refresh"))
+	}
+	for _, want := range []string{`<span id="backtest-members">10</span>`, `id="backtest-finished"`, `<tr><td>customer</td><td class="n">15</td><td class="n">5</td></tr>`,
+		`id="backtest-samples"`, `pages[/pricing]`, `id="backtest-history"`} {
+		if !strings.Contains(body, want) {
+			t.Errorf("result page lacks %s", want)
+		}
+	}
+	if strings.Contains(body, `id="backtest-cancel"`) {
+		t.Errorf("a finished backtest has a cancel button")
+	}
+	// The last backtest is shown on the form's page too.
+	if _, body := d.do(t, "GET", prefix+"definitions/backtest", "ed", nil, nil); !strings.Contains(body, `<span id="backtest-members">10</span>`) {
+		t.Errorf("the form page does not show the last backtest")
+	}
+	// Canceling a finished one changes nothing and says so.
+	if resp, _ := d.do(t, "POST", prefix+"definitions/backtest/"+id+"/cancel", "ed", url.Values{}, nil); resp.StatusCode != http.StatusSeeOther {
+		t.Errorf("cancel: %d", resp.StatusCode)
+	}
+	if resp, _ := d.do(t, "GET", prefix+"definitions/backtest/nothing", "ed", nil, nil); resp.StatusCode != http.StatusNotFound {
+		t.Errorf("unknown backtest: %d", resp.StatusCode)
+	}
+}
+
+func TestEditorBacktestCancel(t *testing.T) {
+	t.Parallel()
+	d := newEditorDash(t, func(c *admin.Config) { c.BacktestRate = 10 })
+	for i := range 200 {
+		id := fmt.Sprintf("%032x", i+1)
+		if _, err := d.st.Apply(context.Background(), id, []store.Event{{ID: id + ":1", Type: store.TypePage, Path: "/", Time: time.Now(), NewVisit: true}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	resp, body := d.do(t, "POST", prefix+"definitions/backtest", "ed", url.Values{"segment": {"returning"}}, nil)
+	if resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("start: %d\n%s", resp.StatusCode, body)
+	}
+	page := resp.Header.Get("Location")
+	// A second one, while it runs, is refused with who runs it.
+	if resp, body := d.do(t, "POST", prefix+"definitions/backtest", "ed", url.Values{"segment": {"customer"}}, nil); resp.StatusCode != http.StatusConflict || !strings.Contains(body, "could not start") {
+		t.Errorf("second start: %d", resp.StatusCode)
+	}
+	resp, body = d.do(t, "GET", page, "vi", nil, nil)
+	if resp.Header.Get("Refresh") != "2" || !strings.Contains(body, `<progress id="backtest-progress" max="200"`) || !strings.Contains(body, `id="backtest-remaining"`) {
+		t.Errorf("running page: Refresh %q\n%s", resp.Header.Get("Refresh"), body)
+	}
+	if strings.Contains(body, `id="backtest-cancel"`) {
+		t.Errorf("a viewer sees the cancel button")
+	}
+	if _, body := d.do(t, "GET", page, "ed", nil, nil); !strings.Contains(body, `id="backtest-cancel"`) {
+		t.Errorf("an editor has no cancel button")
+	}
+	if resp, _ := d.do(t, "POST", page+"/cancel", "ed", url.Values{}, nil); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("cancel: %d", resp.StatusCode)
+	}
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		_, body := d.do(t, "GET", page, "ed", nil, nil)
+		if strings.Contains(body, `id="backtest-canceled"`) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("not canceled:\n%s", body)
+		}
+	}
+}
