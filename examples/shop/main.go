@@ -38,10 +38,11 @@ func main() {
 	segments := flag.String("segments", "", "segments `file` to use instead of the built-in one (watched for changes)")
 	slotsFile := flag.String("slots", "", "slots `file` to use instead of the built-in one (watched for changes)")
 	writeKey := flag.String("write-key", os.Getenv("TAILOR_WRITE_KEY"), "write key of server-to-server calls to /_tailor/v1/ (default $TAILOR_WRITE_KEY; none: only the shop's pages may send events)")
-	adminPassword := flag.String("admin-password", "", "password of user admin for /_tailor/admin/ (default: a random one, printed at start-up)")
+	adminPassword := flag.String("admin-password", "", "password of user admin (an editor) for /_tailor/admin/ (default: a random one, printed at start-up)")
+	viewerPassword := flag.String("viewer-password", "", "password of user viewer (read-only) for /_tailor/admin/ (default: a random one, printed at start-up)")
 	flag.Parse()
 	cfg := site.Config{DB: *db, Store: *storeURL, Keys: *keys, VisitTimeout: *visit, NoDemoHistory: *noDemo,
-		Segments: *segments, Slots: *slotsFile, AdminPassword: *adminPassword}
+		Segments: *segments, Slots: *slotsFile, AdminPassword: *adminPassword, ViewerPassword: *viewerPassword}
 	if *writeKey != "" {
 		cfg.WriteKeys = []string{*writeKey}
 	}
@@ -59,6 +60,12 @@ func run(addr string, cfg site.Config) error {
 		b := make([]byte, 12)
 		rand.Read(b)
 		cfg.AdminPassword = base64.RawURLEncoding.EncodeToString(b)
+	}
+	randomViewer := cfg.ViewerPassword == ""
+	if randomViewer {
+		b := make([]byte, 12)
+		rand.Read(b)
+		cfg.ViewerPassword = base64.RawURLEncoding.EncodeToString(b)
 	}
 	s, err := site.Open(cfg)
 	if err != nil {
@@ -82,6 +89,9 @@ func run(addr string, cfg site.Config) error {
 	if randomPassword {
 		// Printed, not logged: it is meant for the person who started the shop.
 		fmt.Fprintf(os.Stderr, "shop: admin dashboard http://%s/_tailor/admin/ user admin password %s (set -admin-password to choose)\n", ln.Addr(), cfg.AdminPassword)
+	}
+	if randomViewer {
+		fmt.Fprintf(os.Stderr, "shop: admin dashboard http://%s/_tailor/admin/ user viewer (read-only) password %s (set -viewer-password to choose)\n", ln.Addr(), cfg.ViewerPassword)
 	}
 
 	select {
