@@ -578,6 +578,9 @@ func TestEditorCloneDeleteAndVariants(t *testing.T) {
 	}
 }
 
+// browserUA is a browser's User-Agent: the site does not track bots.
+const browserUA = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/130.0 Safari/537.36"
+
 func TestEditorTestOnVisitor(t *testing.T) {
 	t.Parallel()
 	d := newEditorDash(t, nil)
@@ -614,6 +617,29 @@ func TestEditorTestOnVisitor(t *testing.T) {
 	resp, body = d.do(t, "GET", prefix+"definitions/test?by=me", "vi", nil, nil)
 	if resp.StatusCode != http.StatusNotFound || !strings.Contains(body, "no visitor cookie") {
 		t.Errorf("me: %d\n%s", resp.StatusCode, body)
+	}
+	// "me": the visitor cookie the dashboard user's browser holds for the
+	// site, a visitor who saw /pricing three times.
+	site := d.p.Handler(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+	var cookie string
+	for range 3 {
+		w := httptest.NewRecorder()
+		r := httptest.NewRequest("GET", "/pricing", nil)
+		r.Header.Set("User-Agent", browserUA)
+		if cookie != "" {
+			r.Header.Set("Cookie", cookie)
+		}
+		site.ServeHTTP(w, r)
+		if cs := w.Result().Cookies(); len(cs) > 0 {
+			cookie = cs[0].Name + "=" + cs[0].Value
+		}
+	}
+	if err := d.p.Flush(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	resp, body = d.do(t, "GET", prefix+"definitions/test?by=me&segment=pricing-curious", "vi", nil, map[string]string{"Cookie": cookie, "User-Agent": browserUA})
+	if resp.StatusCode != 200 || !strings.Contains(body, "<strong>match</strong>") {
+		t.Errorf("me with a cookie: %d\n%s", resp.StatusCode, body)
 	}
 	resp, body = d.do(t, "GET", prefix+"definitions/test?by=visitor&who=nobody", "vi", nil, nil)
 	if resp.StatusCode != http.StatusNotFound || !strings.Contains(body, `id="test-error"`) {
