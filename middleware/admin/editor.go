@@ -64,16 +64,6 @@ var editorFuncs = template.FuncMap{
 	"field":   fieldName,
 	"fieldID": func(kind, arg string) string { return "arg-" + kind + "-" + arg },
 	"kinds":   func() []ruleKind { return ruleKinds },
-	"json":    func(v any) (string, error) { b, err := json.Marshal(v); return string(b), err },
-	"problemsAt": func(ps []problem, path string) []problem {
-		var out []problem
-		for _, p := range ps {
-			if p.Path == path || strings.HasPrefix(p.Path, path+"/") {
-				out = append(out, p)
-			}
-		}
-		return out
-	},
 }
 
 // editorRoutes adds the editor's pages to m. Its POST routes pass guard
@@ -348,7 +338,7 @@ func (h *Handler) segmentEdit(w http.ResponseWriter, r *http.Request) {
 		o = slices.Clone(st.Segments.items[i])
 		o.set("name", mustJSON(uniqueName(st.Segments, o.str("name")+"-copy")))
 	default:
-		o = object{{"name", json.RawMessage(`""`)}, {"rule", json.RawMessage(`{"pageVisited": {"path": "/pricing", "min": 2, "within": "7d"}}`)}}
+		o = object{{"name", json.RawMessage(`""`)}, {"rule", json.RawMessage(`{"pageVisited": {}}`)}}
 	}
 	v.Form, v.FormOK = formOf(o)
 	if !v.FormOK {
