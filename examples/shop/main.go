@@ -23,6 +23,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"time"
@@ -40,10 +41,11 @@ func main() {
 	segments := flag.String("segments", "", "segments `file` to use instead of the built-in one (watched for changes)")
 	slotsFile := flag.String("slots", "", "slots `file` to use instead of the built-in one (watched for changes)")
 	writeKey := flag.String("write-key", os.Getenv("TAILOR_WRITE_KEY"), "write key of server-to-server calls to /_tailor/v1/ (default $TAILOR_WRITE_KEY; none: only the shop's pages may send events)")
-	adminPassword := flag.String("admin-password", "", "password of user admin for /_tailor/admin/ (default: a random one, created on the first run, kept beside the cookie keys file as FILE.admin, printed at start-up)")
+	adminPassword := flag.String("admin-password", "", "password of user admin (an editor) for /_tailor/admin/ (default: a random one, created on the first run, kept beside the cookie keys file as FILE.admin, printed at start-up)")
+	viewerPassword := flag.String("viewer-password", "", "password of user viewer (read-only) for /_tailor/admin/ (default: a random one, kept as FILE.viewer, printed at start-up)")
 	flag.Parse()
 	cfg := site.Config{DB: *db, Store: *storeURL, Keys: *keys, VisitTimeout: *visit, NoDemoHistory: *noDemo,
-		Segments: *segments, Slots: *slotsFile, AdminPassword: *adminPassword}
+		Segments: *segments, Slots: *slotsFile, AdminPassword: *adminPassword, ViewerPassword: *viewerPassword}
 	if *writeKey != "" {
 		cfg.WriteKeys = []string{*writeKey}
 	}
@@ -56,14 +58,21 @@ func main() {
 func run(addr string, cfg site.Config) error {
 	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
 	cfg.Logger = log
-	passwordFile := ""
+	base := cfg.DB
+	if cfg.Keys != "" {
+		base = strings.TrimSuffix(cfg.Keys, ".keys")
+	}
+	adminFile, viewerFile := "", ""
+	var err error
 	if cfg.AdminPassword == "" {
-		passwordFile = cfg.DB + ".admin"
-		if cfg.Keys != "" {
-			passwordFile = strings.TrimSuffix(cfg.Keys, ".keys") + ".admin"
+		adminFile = base + ".admin"
+		if cfg.AdminPassword, err = loadOrCreatePassword(adminFile); err != nil {
+			return err
 		}
-		var err error
-		if cfg.AdminPassword, err = loadOrCreatePassword(passwordFile); err != nil {
+	}
+	if cfg.ViewerPassword == "" {
+		viewerFile = base + ".viewer"
+		if cfg.ViewerPassword, err = loadOrCreatePassword(viewerFile); err != nil {
 			return err
 		}
 	}
@@ -86,10 +95,14 @@ func run(addr string, cfg site.Config) error {
 		where = cfg.Store[:strings.Index(cfg.Store, "://")+3] + "..."
 	}
 	log.Info("shop: serving", "url", "http://"+ln.Addr().String(), "store", where)
-	if passwordFile != "" {
-		// Printed, not logged: it is meant for the person who started the shop.
-		fmt.Fprintf(os.Stderr, "shop: admin dashboard http://%s/_tailor/admin/ user admin password %s (kept in %s; set -admin-password to choose)\n",
-			ln.Addr(), cfg.AdminPassword, passwordFile)
+	// Printed, not logged: they are meant for the person who started the shop.
+	if adminFile != "" {
+		fmt.Fprintf(os.Stderr, "shop: admin dashboard http://%s/_tailor/admin/ user admin (editor) password %s (kept in %s; set -admin-password to choose)\n",
+			ln.Addr(), cfg.AdminPassword, adminFile)
+	}
+	if viewerFile != "" {
+		fmt.Fprintf(os.Stderr, "shop: admin dashboard http://%s/_tailor/admin/ user viewer (read-only) password %s (kept in %s; set -viewer-password to choose)\n",
+			ln.Addr(), cfg.ViewerPassword, viewerFile)
 	}
 
 	select {
@@ -114,40 +127,43 @@ func run(addr string, cfg site.Config) error {
 	return err
 }
 
-// loadOrCreatePassword returns the admin password kept in the file at
-// path, creating the file with a random password (mode 0600) on the first
-// run, so that restarts keep the password.
+// loadOrCreatePassword returns the password kept in the file at path,
+// creating the file with a random one (mode 0600) if there is none. The
+// file appears whole or not at all (written aside, then linked), so that of
+// two shops started at once on the same file, one creates it and the other
+// reads the same password.
 func loadOrCreatePassword(path string) (string, error) {
 	b, err := os.ReadFile(path)
 	if err == nil {
 		pw := strings.TrimSpace(string(b))
 		if pw == "" {
-			return "", fmt.Errorf("admin password file %s is empty: delete it to get a new password, or write one in it", path)
+			return "", fmt.Errorf("password file %s is empty: delete it to get a new password, or write one in it", path)
 		}
 		return pw, nil
 	}
 	if !errors.Is(err, fs.ErrNotExist) {
-		return "", fmt.Errorf("admin password file: %w", err)
+		return "", fmt.Errorf("password file: %w", err)
 	}
 	r := make([]byte, 12)
 	rand.Read(r)
 	pw := base64.RawURLEncoding.EncodeToString(r)
-	// O_EXCL: of two shops started at once on the same file, one writes
-	// it and the other reads it.
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if errors.Is(err, fs.ErrExist) {
-		return loadOrCreatePassword(path)
-	}
+	f, err := os.CreateTemp(filepath.Dir(path), filepath.Base(path)+".*")
 	if err != nil {
-		return "", fmt.Errorf("admin password file: %w", err)
+		return "", fmt.Errorf("password file: %w", err)
 	}
+	defer os.Remove(f.Name())
 	_, err = f.WriteString(pw + "\n")
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
+	if err == nil {
+		err = os.Link(f.Name(), path) // CreateTemp made it 0600
+	}
+	if errors.Is(err, fs.ErrExist) {
+		return loadOrCreatePassword(path)
+	}
 	if err != nil {
-		os.Remove(path)
-		return "", fmt.Errorf("admin password file: %w", err)
+		return "", fmt.Errorf("password file: %w", err)
 	}
 	return pw, nil
 }

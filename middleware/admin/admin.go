@@ -3,7 +3,6 @@ package admin
 import (
 	"context"
 	"crypto/sha256"
-	"crypto/subtle"
 	"embed"
 	"errors"
 	"fmt"
@@ -25,9 +24,10 @@ import (
 const DefaultPrefix = "/_tailor/admin/"
 
 // ContentSecurityPolicy is the policy of every response: nothing but the
-// dashboard's own stylesheet and icon loads, no script runs, no other site
-// may frame it.
-const ContentSecurityPolicy = "default-src 'none'; style-src 'self'; img-src 'self'; connect-src 'self'; " +
+// dashboard's own stylesheet, icon and script (the editor's, served by the
+// dashboard itself) loads, no inline script runs, no other site may frame
+// it.
+const ContentSecurityPolicy = "default-src 'none'; style-src 'self'; img-src 'self'; script-src 'self'; connect-src 'self'; " +
 	"form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
 
 // A Source is what the dashboard shows: a *middleware.Personalizer.
@@ -48,23 +48,36 @@ type Source interface {
 }
 
 // Config configures the dashboard. Personalizer is required, and so is an
-// authorizer (Authorize, Username and Password, or BearerToken) unless
-// Insecure; every other field documents its zero value.
+// authorizer (Users, Username and Password, BearerToken, RoleOf or
+// Authorize) unless Insecure; every other field documents its zero value.
+//
+// Each authorizer gives the requests it lets in a Role: Users their own,
+// Username and Password Editor, BearerToken and Authorize Viewer (they
+// were made for reading: scripts that download exports, the site's staff),
+// RoleOf the one it returns, and Insecure Editor.
 type Config struct {
 	// Personalizer is the one whose visitors, store and engine the
 	// dashboard shows. Required.
 	Personalizer Source
 
-	// Authorize, if set, lets a request in when it returns true; a
-	// request it refuses gets 403. Use it to plug in the site's own
-	// sessions (check a staff role, say).
+	// Authorize, if set, lets a request in as a Viewer when it returns
+	// true; a request it refuses gets 403. Use it to plug in the site's
+	// own sessions (check a staff role, say); RoleOf does that too, and
+	// tells editors from viewers.
 	Authorize func(r *http.Request) bool
+	// RoleOf, if set, lets a request in when it returns Viewer or Editor,
+	// with the name of the user (who their publications are by); NoRole
+	// refuses it (403). Use it to plug in the site's own sessions.
+	RoleOf func(r *http.Request) (name string, role Role)
 	// Username and Password, if set, let in the requests with these HTTP
-	// basic authentication credentials (compared in constant time); others
-	// get 401 with a WWW-Authenticate challenge. Set both or neither. Serve
-	// the dashboard over TLS: basic authentication sends the password with
-	// every request.
+	// basic authentication credentials (compared in constant time) as an
+	// Editor; others get 401 with a WWW-Authenticate challenge. Set both
+	// or neither. Serve the dashboard over TLS: basic authentication sends
+	// the password with every request.
 	Username, Password string
+	// Users, if set, are more basic authentication users, each with a
+	// role: viewers and editors apart.
+	Users []User
 	// BearerToken, if set, lets in the requests with the header
 	// "Authorization: Bearer <token>" (compared in constant time), for
 	// scripts that download exports.
@@ -88,6 +101,16 @@ type Config struct {
 	// Experiments, if set, provides the experiments and their counts for
 	// the experiments page.
 	Experiments ExperimentSource
+	// BacktestRate bounds the pace of a backtest of the editor, in
+	// profiles read a second, so that the store keeps room for the site.
+	// Default 50,000.
+	BacktestRate int
+
+	// Definitions, if set, is where the site's segments and slots are kept
+	// as versioned documents (a *definitions.Definitions): the editor's
+	// pages edit its draft, publish it and restore earlier versions. Nil:
+	// the definitions come from files, and the editor only says so.
+	Definitions Definitions
 
 	// SampleInterval is how often segment sizes are kept for the charts
 	// (pages read the store's counts whenever they are loaded, see the
@@ -121,17 +144,19 @@ func (c *Config) setDefaults() error {
 	if (c.Username == "") != (c.Password == "") {
 		errs = append(errs, errors.New("Config.Username, Config.Password: set both for basic authentication, or neither"))
 	}
-	if c.Authorize == nil && c.Username == "" && c.BearerToken == "" && !c.Insecure {
+	if c.Authorize == nil && c.RoleOf == nil && c.Username == "" && len(c.Users) == 0 && c.BearerToken == "" && !c.Insecure {
 		errs = append(errs, errors.New("Config.Authorize, Config.Username and Config.Password, or Config.BearerToken: "+
-			"the dashboard shows visitors' data and needs an authorizer (or Config.Insecure, for development only)"))
+			"the dashboard shows visitors' data and needs an authorizer (Config.Users and Config.RoleOf are authorizers too; Config.Insecure lets anyone in, for development only)"))
 	}
+	errs = append(errs, checkUsers(c)...)
 	if c.Prefix != "" && !strings.HasPrefix(c.Prefix, "/") {
 		errs = append(errs, fmt.Errorf("Config.Prefix: %q does not start with a slash", c.Prefix))
 	}
 	for _, f := range []struct {
 		name string
 		v    int64
-	}{{"SampleInterval", int64(c.SampleInterval)}, {"SampleLimit", int64(c.SampleLimit)}, {"History", int64(c.History)}} {
+	}{{"SampleInterval", int64(c.SampleInterval)}, {"SampleLimit", int64(c.SampleLimit)}, {"History", int64(c.History)},
+		{"BacktestRate", int64(c.BacktestRate)}} {
 		if f.v < 0 {
 			errs = append(errs, fmt.Errorf("Config.%s: %d is negative", f.name, f.v))
 		}
@@ -169,14 +194,16 @@ func (c *Config) setDefaults() error {
 // A Handler serves the dashboard. Make one with New, mount it at
 // Config.Prefix, and Close it on shutdown.
 type Handler struct {
-	cfg    Config
-	p      Source
-	mux    *http.ServeMux
-	pages  map[string]*template.Template
-	hist   *history
-	user   [32]byte // SHA-256 of Username, Password and BearerToken
-	pass   [32]byte
-	bearer [32]byte
+	cfg     Config
+	p       Source
+	mux     *http.ServeMux
+	pages   map[string]*template.Template
+	hist    *history
+	users   []hashedUser // Username and Password, and Users
+	bearer  [32]byte     // SHA-256 of BearerToken
+	csrf    *http.CrossOriginProtection
+	bt      backtester   // nil: backtests are not available
+	btClose func() error // stops bt's pass, if any
 
 	cancel    context.CancelFunc
 	done      chan struct{}
@@ -195,12 +222,19 @@ func New(cfg Config) (*Handler, error) {
 		hist: newHistory(cfg.History),
 		done: make(chan struct{}),
 	}
-	h.user, h.pass, h.bearer = sha256.Sum256([]byte(cfg.Username)), sha256.Sum256([]byte(cfg.Password)), sha256.Sum256([]byte(cfg.BearerToken))
+	h.users, h.bearer = hashUsers(&cfg), sha256.Sum256([]byte(cfg.BearerToken))
+	h.csrf = http.NewCrossOriginProtection()
 	pages, err := parsePages(h.funcs())
 	if err != nil {
 		return nil, err
 	}
 	h.pages = pages
+	if err := h.addEditorPages(); err != nil {
+		return nil, err
+	}
+	if err := h.startBacktests(); err != nil {
+		return nil, err
+	}
 	h.routes()
 	ctx, cancel := context.WithCancel(context.Background())
 	h.cancel = cancel
@@ -217,6 +251,9 @@ func (h *Handler) Close() error {
 	h.closeOnce.Do(func() {
 		h.cancel()
 		<-h.done
+		if h.btClose != nil {
+			h.btClose()
+		}
 	})
 	return nil
 }
@@ -238,10 +275,11 @@ func (h *Handler) routes() {
 	m.HandleFunc("GET "+p+"webhooks", h.webhooks)
 	m.HandleFunc("GET "+p+"style.css", h.static("static/style.css", "text/css; charset=utf-8"))
 	m.HandleFunc("GET "+p+"favicon.svg", h.static("static/favicon.svg", "image/svg+xml"))
+	h.editorRoutes(m)
 	m.HandleFunc(p, func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodGet && r.Method != http.MethodHead {
 			w.Header().Set("Allow", "GET, HEAD")
-			h.errorPage(w, r, http.StatusMethodNotAllowed, "The dashboard only reads: it has no form that changes anything.")
+			h.errorPage(w, r, http.StatusMethodNotAllowed, "This page only reads: only the editor's forms change anything.")
 			return
 		}
 		h.errorPage(w, r, http.StatusNotFound, "There is no such page.")
@@ -261,7 +299,8 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.NotFound(w, r)
 		return
 	}
-	if ok, challenge := h.authorized(r); !ok {
+	u, ok, challenge := h.authenticate(r)
+	if !ok {
 		if challenge != "" {
 			hd.Set("WWW-Authenticate", challenge)
 			http.Error(w, "401 Unauthorized", http.StatusUnauthorized)
@@ -270,43 +309,11 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "403 Forbidden", http.StatusForbidden)
 		return
 	}
+	r = withUser(r, u)
+	if !h.guard(w, r) {
+		return
+	}
 	h.mux.ServeHTTP(w, r)
-}
-
-// authorized reports whether r may see the dashboard; if not, challenge
-// is the WWW-Authenticate header to send (empty for a plain 403).
-func (h *Handler) authorized(r *http.Request) (ok bool, challenge string) {
-	c := &h.cfg
-	if c.Authorize == nil && c.Username == "" && c.BearerToken == "" {
-		return c.Insecure, ""
-	}
-	if c.Username != "" {
-		if u, pw, found := r.BasicAuth(); found {
-			uh, ph := sha256.Sum256([]byte(u)), sha256.Sum256([]byte(pw))
-			// Both comparisons always run: no timing tells which failed.
-			if subtle.ConstantTimeCompare(uh[:], h.user[:])&subtle.ConstantTimeCompare(ph[:], h.pass[:]) == 1 {
-				return true, ""
-			}
-		}
-	}
-	if c.BearerToken != "" {
-		if scheme, tok, found := strings.Cut(r.Header.Get("Authorization"), " "); found && strings.EqualFold(scheme, "Bearer") {
-			th := sha256.Sum256([]byte(strings.TrimSpace(tok)))
-			if subtle.ConstantTimeCompare(th[:], h.bearer[:]) == 1 {
-				return true, ""
-			}
-		}
-	}
-	if c.Authorize != nil && c.Authorize(r) {
-		return true, ""
-	}
-	switch {
-	case c.Username != "":
-		return false, `Basic realm="tailor admin", charset="UTF-8"`
-	case c.BearerToken != "":
-		return false, `Bearer realm="tailor admin"`
-	}
-	return false, ""
 }
 
 func (h *Handler) static(name, ctype string) http.HandlerFunc {

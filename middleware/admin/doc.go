@@ -1,6 +1,6 @@
 // Package admin is tailor's dashboard: an http.Handler that shows a
-// Personalizer's visitors, segments, experiments, rules and webhooks, for
-// the people who run the site.
+// Personalizer's visitors, segments, experiments, rules and webhooks, and
+// edits the site's segments and slots, for the people who run the site.
 //
 // # Use
 //
@@ -23,18 +23,32 @@
 // # Access
 //
 // New refuses to make a dashboard that anyone could open: it needs an
-// authorizer, which is a function (Config.Authorize, to use the site's own
-// sessions), HTTP basic authentication (Config.Username and Password), or a
-// bearer token (Config.BearerToken, for scripts that download exports);
-// credentials are compared in constant time. Config.Insecure lets it run
-// without one, for development on your own machine: every page then says so
-// in a red banner.
+// authorizer, which is HTTP basic authentication (Config.Users, each with
+// a Role; Config.Username and Password, an Editor), a function
+// (Config.RoleOf, to use the site's own sessions and tell editors from
+// viewers; Config.Authorize, which lets in viewers), or a bearer token
+// (Config.BearerToken, a Viewer, for scripts that download exports);
+// credentials are compared in constant time. Config.Insecure lets anyone
+// in as an Editor, for development on your own machine: every page then
+// says so in a red banner.
 //
-// The dashboard only reads: no page changes anything, so there is nothing to
-// forge across sites. Every response carries ContentSecurityPolicy (no
-// script runs and nothing loads from another origin: charts are SVG drawn on
-// the server, the stylesheet and icon come from the dashboard itself), and
-// forbids framing, caching and referrers.
+// A Viewer sees every page, without the forms that change anything, and
+// its POST requests get 403. An Editor edits, publishes and restores the
+// definitions (see Editor below); its name is who publications are by.
+//
+// Every request that changes anything is a POST, and passes
+// http.CrossOriginProtection first: a request that the browser marks as
+// coming from another site (Sec-Fetch-Site), or whose Origin is another
+// host, gets 403 and changes nothing. No token is added: the browsers
+// that run the dashboard send those headers (all since 2023), a token would
+// add state to every form, and requests without them are not a browser's,
+// so they are not a forgery. GET requests never change anything.
+//
+// Every response carries ContentSecurityPolicy (nothing loads from
+// another origin: charts are SVG drawn on the server, the stylesheet, icon
+// and the editor's script come from the dashboard itself, and no inline
+// script runs), and forbids framing, caching and referrers. Every text
+// shown is escaped.
 //
 // # Pages
 //
@@ -59,6 +73,39 @@
 //   - Rules: the engine's segments as their rules test them, where they were
 //     loaded from and when, the last reload's errors, and the file itself.
 //   - Webhooks: a webhook.Dispatcher's counters and delivery log.
+//   - Definitions: the editor (below).
+//
+// # Editor
+//
+// With Config.Definitions (a *definitions.Definitions, which keeps the
+// site's segments and slots as versioned documents in the store), the
+// dashboard edits the site's one shared draft, under definitions/:
+//
+//   - the draft's segments, each edited with a form per built-in rule
+//     (page visited, event count, recency, lifecycle, RFM, email
+//     engagement, interest, trait, context, seasonal, due to buy…) or as
+//     JSON, cloned and deleted; slots' variants likewise; each whole file as
+//     JSON. JSON is checked as it is typed (static/editor.js posts it to
+//     definitions/validate, which answers the problems with their file,
+//     line, column and JSON Pointer); without the script, saving shows the
+//     same problems. The draft keeps only what loads (definitions'
+//     SaveDraft).
+//   - test on a visitor: the draft's verdict for a visitor id, a user id or
+//     "me" (the site's visitor cookie in the dashboard user's browser),
+//     clause by clause, beside the published version's.
+//   - backtest: a draft segment against the stored profiles (members now,
+//     overlap with the published segments, sample members explained, size
+//     over the last weeks), as a throttled pass that one instance runs at a
+//     time, with its progress and a cancel button.
+//   - publish, with a note and the summary of what changes; a draft based
+//     on a version that is no longer current is not published over the
+//     newer one: the page offers to discard the draft or to keep it over
+//     the current version.
+//   - versions: the audit log of every publication and restoration (who,
+//     when, note), and any earlier version restored in one action.
+//
+// Without Config.Definitions, the definitions come from files, and the
+// editor says so.
 //
 // # Segment sizes
 //

@@ -65,5 +65,5 @@ func ExampleNew_noAuthorizer() {
 	_, err := admin.New(admin.Config{Personalizer: p})
 	fmt.Println(err)
 	// Output:
-	// tailor/admin: invalid config: Config.Authorize, Config.Username and Config.Password, or Config.BearerToken: the dashboard shows visitors' data and needs an authorizer (or Config.Insecure, for development only)
+	// tailor/admin: invalid config: Config.Authorize, Config.Username and Config.Password, or Config.BearerToken: the dashboard shows visitors' data and needs an authorizer (Config.Users and Config.RoleOf are authorizers too; Config.Insecure lets anyone in, for development only)
 }

@@ -46,6 +46,7 @@ type page struct {
 	Prefix   string
 	Insecure bool
 	Now      time.Time
+	User     user // who is signed in
 	Body     any
 }
 
@@ -54,7 +55,7 @@ type page struct {
 func (h *Handler) render(w http.ResponseWriter, r *http.Request, status int, name, title, nav string, body any) {
 	var buf bytes.Buffer
 	err := h.pages[name].ExecuteTemplate(&buf, "layout.html", page{
-		Title: title, Nav: nav, Prefix: h.cfg.Prefix, Insecure: h.cfg.Insecure, Now: h.cfg.Now(), Body: body,
+		Title: title, Nav: nav, Prefix: h.cfg.Prefix, Insecure: h.cfg.Insecure, Now: h.cfg.Now(), User: userOf(r), Body: body,
 	})
 	if err != nil {
 		h.cfg.Logger.Error("tailor/admin: rendering a page failed", "page", name, "err", err)

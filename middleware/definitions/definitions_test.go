@@ -310,7 +310,9 @@ func TestUnloadableVersion(t *testing.T) {
 	ctx := context.Background()
 	st := memory.New(store.Limits{})
 	reg := rules.NewRegistry()
-	reg.Register("always", func(json.RawMessage) (rules.Rule, error) { return rules.RuleFunc(func(*rules.Input) (bool, error) { return true, nil }), nil })
+	reg.Register("always", func(json.RawMessage) (rules.Rule, error) {
+		return rules.RuleFunc(func(*rules.Input) (bool, error) { return true, nil }), nil
+	})
 	a := open(t, st, func(c *definitions.Config) { c.ParseOptions = []rules.ParseOption{rules.Plugins(reg)} })
 	b := open(t, st)
 	withPlugin := `{"segments": [{"name": "all", "rule": {"always": {}}}]}`

@@ -23,6 +23,7 @@ import (
 	"github.com/tailorhq/tailor/middleware"
 	"github.com/tailorhq/tailor/middleware/admin"
 	"github.com/tailorhq/tailor/middleware/collect"
+	"github.com/tailorhq/tailor/middleware/definitions"
 	"github.com/tailorhq/tailor/middleware/metrics"
 	"github.com/tailorhq/tailor/middleware/slots"
 	"github.com/tailorhq/tailor/rules"
@@ -69,8 +70,11 @@ type Config struct {
 	// the shop's own pages may send events.
 	WriteKeys []string
 	// AdminPassword is the password of user "admin" for the dashboard at
-	// /_tailor/admin/. Required.
+	// /_tailor/admin/, an editor of the definitions. Required.
 	AdminPassword string
+	// ViewerPassword, if set, is the password of user "viewer", who sees
+	// the dashboard read-only.
+	ViewerPassword string
 	// NoDemoHistory starts the recommendation model with the stored
 	// visitors only, without the made-up customers that give a fresh shop
 	// something to recommend.
@@ -86,6 +90,7 @@ type Site struct {
 	follower   *assoc.Follower
 	engine     *rules.Engine
 	admin      *admin.Handler
+	defs       *definitions.Definitions // nil: definitions from files
 	collect    *collect.Collector
 	metrics    *prometheus.Registry
 	demo       bool
@@ -186,14 +191,31 @@ func Open(cfg Config) (*Site, error) {
 			tally, err = slots.NewTally(set, slots.TallyConfig{Store: r})
 		}
 	}
+	// With the built-in definitions, the store keeps them, and the
+	// dashboard's editor publishes new versions; files stay files.
+	_, docs := st.(store.Documents)
+	_, leases := st.(store.Leaser)
+	if err == nil && cfg.Segments == "" && cfg.Slots == "" && docs && leases {
+		s.defs, err = definitions.Open(context.Background(), definitions.Config{Store: st, Segments: engine, Slots: set,
+			ParseOptions: opts, Files: definitions.Content{Segments: string(segmentsJSON), Slots: string(slotsJSON)}, Logger: cfg.Logger})
+	}
 	if err == nil {
 		ac := admin.Config{Personalizer: p, Username: "admin", Password: cfg.AdminPassword, Logger: cfg.Logger}
+		if cfg.ViewerPassword != "" {
+			ac.Users = []admin.User{{Name: "viewer", Password: cfg.ViewerPassword, Role: admin.Viewer}}
+		}
+		if s.defs != nil {
+			ac.Definitions = s.defs
+		}
 		if tally != nil {
 			ac.Experiments = tally
 		}
 		s.admin, err = admin.New(ac)
 	}
 	if err != nil {
+		if s.defs != nil {
+			s.defs.Close()
+		}
 		p.Close(context.Background())
 		stop()
 		closeFollower(follower)
@@ -212,6 +234,9 @@ func Open(cfg Config) (*Site, error) {
 	_, err = tmpl.ParseFS(templateFS, "templates/*.html")
 	if err != nil {
 		s.admin.Close()
+		if s.defs != nil {
+			s.defs.Close()
+		}
 		p.Close(context.Background())
 		stop()
 		closeFollower(follower)
@@ -258,6 +283,9 @@ func (s *Site) Personalizer() *middleware.Personalizer { return s.p }
 func (s *Site) Close(ctx context.Context) error {
 	s.stop()
 	s.admin.Close()
+	if s.defs != nil {
+		s.defs.Close()
+	}
 	return errors.Join(closeFollower(s.follower), s.p.Close(ctx), s.closeStore())
 }
 

@@ -500,3 +500,68 @@ func TestShopRefusesBadSlotsFile(t *testing.T) {
 		t.Fatalf("bad slots file: %v", err)
 	}
 }
+
+// TestShopEditor: with the built-in definitions, user admin edits them in
+// the dashboard and publishes, and the shop serves what was published;
+// user viewer only looks. With a slots file, the editor says files rule.
+func TestShopEditor(t *testing.T) {
+	dir := t.TempDir()
+	s, err := site.Open(site.Config{DB: filepath.Join(dir, "tailor.db"), AdminPassword: "secret", ViewerPassword: "look"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(s.Handler())
+	defer func() { srv.Close(); s.Close(context.Background()) }()
+	post := func(user, pw, path string, form url.Values) (*http.Response, string) {
+		t.Helper()
+		req, _ := http.NewRequest("POST", srv.URL+path, strings.NewReader(form.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.Header.Set("Origin", srv.URL)
+		req.SetBasicAuth(user, pw)
+		resp, err := (&http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}).Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp, string(b)
+	}
+	// The welcome title of the home page's hero, edited as JSON.
+	orig, err := os.ReadFile("slots.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	edited := strings.Replace(string(orig), "Welcome to the Corner Shop", "Hello from the editor", 1)
+	if resp, body := post("viewer", "look", "/_tailor/admin/definitions/json", url.Values{"file": {"slots"}, "text": {edited}}); resp.StatusCode != http.StatusForbidden {
+		t.Fatalf("viewer saves: %d\n%s", resp.StatusCode, body)
+	}
+	if resp, body := post("admin", "secret", "/_tailor/admin/definitions/json", url.Values{"file": {"slots"}, "text": {edited}}); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("admin saves: %d\n%s", resp.StatusCode, body)
+	}
+	if resp, body := post("admin", "secret", "/_tailor/admin/definitions/publish", url.Values{"base": {"0"}, "note": {"new welcome"}}); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("publish: %d\n%s", resp.StatusCode, body)
+	}
+	jar, _ := cookiejar.New(nil)
+	b := &browser{t: t, c: &http.Client{Jar: jar}, url: srv.URL}
+	if _, home := b.do("GET", "/", nil); !strings.Contains(home, "Hello from the editor") {
+		t.Errorf("the home page does not show the published title")
+	}
+
+	// Files mode.
+	path := filepath.Join(dir, "slots.json")
+	if err := os.WriteFile(path, orig, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s2, err := site.Open(site.Config{DB: filepath.Join(dir, "files.db"), Slots: path, AdminPassword: "x"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s2.Close(context.Background())
+	w := httptest.NewRecorder()
+	r := httptest.NewRequest("GET", "/_tailor/admin/definitions", nil)
+	r.SetBasicAuth("admin", "x")
+	s2.Handler().ServeHTTP(w, r)
+	if !strings.Contains(w.Body.String(), `id="files-mode"`) {
+		t.Errorf("files mode: %d\n%s", w.Code, w.Body.String())
+	}
+}
