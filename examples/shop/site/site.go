@@ -251,6 +251,7 @@ func Open(cfg Config) (*Site, error) {
 func (s *Site) routes() {
 	s.mux.HandleFunc("GET /{$}", s.home)
 	s.mux.HandleFunc("GET /products", s.products)
+	s.mux.HandleFunc("GET /pricing", s.pricing)
 	s.mux.HandleFunc("GET /products/{id}", s.product)
 	s.mux.HandleFunc("POST /cart", s.addToCart)
 	s.mux.HandleFunc("GET /cart", s.cart)
@@ -324,6 +325,10 @@ func featured() []Product {
 		out = append(out, InCategory(c.ID)[0])
 	}
 	return out
+}
+
+func (s *Site) pricing(w http.ResponseWriter, r *http.Request) {
+	s.render(w, r, "pricing.html", 200, page{Title: "Prices and delivery"})
 }
 
 func (s *Site) products(w http.ResponseWriter, r *http.Request) {
