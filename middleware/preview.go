@@ -13,10 +13,21 @@ import (
 	"github.com/tailorhq/tailor/store"
 )
 
+// The preview link's query parameter and cookie (see Preview).
+const (
+	previewParam  = "tailor_preview"
+	previewCookie = "tailor_preview"
+	previewExit   = "exit"
+	// MaxPreviewTTL is the longest a preview link may live.
+	MaxPreviewTTL = 7 * 24 * time.Hour
+)
+
+// A Preview is what a preview link asks for.
+//
 // Preview links let an editor see the site as the visitors of chosen
 // segments (or with chosen slot variants) see it. A link is signed and
-// encrypted with the cookie keys and expires; opening it sets a session
-// cookie that expires with the link, so the next requests of that browser
+// encrypted with the cookie keys and expires; opening it sets a cookie
+// that expires with the link, so the next requests of that browser
 // act as if the visitor were in the chosen segments (Visitor.Segments, In)
 // and, for middleware/slots, shown the chosen variants. An unsigned,
 // tampered or expired link or cookie is ignored. A link made by one
@@ -46,15 +57,6 @@ import (
 // Preview.ExitURL): the response is a redirect to the same page without
 // it, which deletes the preview cookie. Templates show a banner with
 // Visitor.Preview.
-const (
-	previewParam  = "tailor_preview"
-	previewCookie = "tailor_preview"
-	previewExit   = "exit"
-	// MaxPreviewTTL is the longest a preview link may live.
-	MaxPreviewTTL = 7 * 24 * time.Hour
-)
-
-// A Preview is what a preview link asks for.
 type Preview struct {
 	// Segments replace the visitor's segments.
 	Segments []string
@@ -107,7 +109,8 @@ func (p *Personalizer) PreviewLink(target string, segments []string, variants ma
 // preview lasts, the browser is shown the site with the stored profile
 // profileID (a visitor id, or a user's profile id as store.UserProfileID
 // makes), read-only, as well as in segments. The profile is read when
-// the preview's pages are made, so they follow it as it changes; once it
+// the preview's pages are made, through the profile cache (so at most
+// Config.Cache.Freshness old), and they follow it as it changes; once it
 // is gone (erased, expired), the preview shows an empty profile. An empty
 // profileID is an empty profile.
 func (p *Personalizer) PreviewLinkAs(target, profileID string, segments []string, variants map[string]string, ttl time.Duration) (string, error) {

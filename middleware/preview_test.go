@@ -4,10 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -386,5 +388,59 @@ func TestPreviewLongerThanCookieMaxAge(t *testing.T) {
 	h.ServeHTTP(httptest.NewRecorder(), req)
 	if !got.In("customer") {
 		t.Fatalf("a link of an hour refused after 3s, with Cookie.MaxAge 1s: %v", got.Segments())
+	}
+}
+
+// A preview as a visitor who is active on the same instance reads a copy
+// of their profile: both go on at once without a race, and the preview
+// sees the member's new events.
+func TestPreviewWhileMemberIsActive(t *testing.T) {
+	t.Parallel()
+	p := newP(t, nil, nil)
+	var mu sync.Mutex
+	views := map[string]int{} // by "member" or "preview": the red-sox views seen
+	srv := httptest.NewServer(p.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		v := middleware.FromContext(r.Context())
+		v.Describe("red-sox", "")
+		who := "member"
+		if v.Preview() != nil {
+			who = "preview"
+		}
+		n := v.Profile().Categories["red-sox"]
+		mu.Lock()
+		views[who] = max(views[who], n)
+		mu.Unlock()
+		io.WriteString(w, v.ID())
+	})))
+	t.Cleanup(srv.Close)
+	member := newClient(t, srv)
+	member.get("/")
+	_, id := member.get("/")
+	link, err := p.PreviewLinkAs("/", id, []string{"red-sox-fan"}, nil, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	editor := newClient(t, srv)
+	editor.get(strings.TrimPrefix(link, "http://example.com"))
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		for range 50 {
+			member.get("/")
+		}
+	})
+	wg.Go(func() {
+		for range 50 {
+			editor.get("/")
+		}
+	})
+	wg.Wait()
+	_, body := editor.get("/")
+	if body != "" {
+		t.Errorf("the preview has a visitor id: %q", body)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if views["member"] < 50 || views["preview"] < 50 {
+		t.Errorf("red-sox views seen: member %d, preview %d; want at least 50 each", views["member"], views["preview"])
 	}
 }
