@@ -144,6 +144,10 @@ func (p *Personalizer) TrackUser(ctx context.Context, userID, event string, prop
 // visitor that is not tracked.
 func (p *Personalizer) lookup(r *http.Request, create bool) *Visitor {
 	v := &Visitor{p: p}
+	if p.beginPreview(r, v) {
+		v.previewCookie = nil // no response of ours to carry it
+		return v
+	}
 	p.core.Lookup(r, &v.v, create)
 	v.v.Facts.Path = tracking.CutPath(r.URL.Path)
 	return v
@@ -155,7 +159,8 @@ func (p *Personalizer) lookup(r *http.Request, create bool) *Visitor {
 // (no segments) and r is not recorded as a page view; a request without a
 // valid cookie gives a visitor that is not tracked, whose Track and Page
 // do nothing. Record what visitors do through the Visitor, whichever way
-// it was found.
+// it was found. A request in a preview gives the preview's visitor, which
+// is not tracked (see PreviewLink).
 func (p *Personalizer) VisitorOf(r *http.Request) *Visitor {
 	if v := FromContext(r.Context()); v != nil {
 		return v

@@ -69,12 +69,19 @@ func DefaultIsBot(r *http.Request) bool { return reqfacts.IsBot(r) }
 // Handler returns next wrapped: each request gets a Visitor in its context
 // (see FromContext), the visitor cookie, and Cache-Control: private and
 // Vary: Cookie on the response. GET requests answered with a status below
-// 400 are recorded as page views once next returns.
+// 400 are recorded as page views once next returns. A request in a preview
+// (see PreviewLink) records nothing; one with the query parameter
+// tailor_preview=exit is answered, without calling next, with a redirect
+// that ends the preview.
 func (p *Personalizer) Handler(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if p.exitPreview(w, r) {
+			return
+		}
 		v := &Visitor{p: p}
-		p.core.Begin(r, &v.v)
-		p.preview(r, v)
+		if !p.beginPreview(r, v) {
+			p.core.Begin(r, &v.v)
+		}
 		rw := &responseWriter{ResponseWriter: w, v: v, r: r}
 		v.rw = rw
 		next.ServeHTTP(rw, r.WithContext(context.WithValue(r.Context(), visitorKey, v)))

@@ -100,7 +100,8 @@ func (v *Visitor) Facts() rules.Facts {
 }
 
 // Profile returns a copy of the visitor's profile, including events
-// recorded but not yet stored. Nil for visitors who are not tracked.
+// recorded but not yet stored. Nil for visitors who are not tracked; in a
+// preview, the previewed profile (see PreviewLinkAs).
 func (v *Visitor) Profile() *store.Profile {
 	if v == nil {
 		return nil

@@ -336,10 +336,12 @@ type memberRow struct {
 	LastSeen   time.Time
 	Visits     int
 	Orders     int
+	PreviewURL string // a preview link of the site as this member, if the source makes them
 }
 
 type segmentView struct {
 	PreviewURL string // a preview link of the site as a member of the segment
+	PreviewAs  string // the member PreviewURL shows the site as, "" for an empty profile
 	Seg        rules.Segment
 	Definition []defLine
 	Last       sample
@@ -370,9 +372,6 @@ func (h *Handler) segment(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	v := segmentView{Seg: seg, Definition: h.definitions()[seg.Name], Limit: h.cfg.SampleLimit, Shown: membersShown}
-	if link, err := h.p.PreviewLink("/", []string{seg.Name}, nil, previewTTL); err == nil {
-		v.PreviewURL = link
-	}
 	v.Last, v.HasSample = h.current(r.Context())
 	if v.HasSample {
 		v.Size = v.Last.Sizes[seg.Name]
@@ -425,11 +424,42 @@ func (h *Handler) segment(w http.ResponseWriter, r *http.Request) {
 			v.MembersErr = err.Error()
 		}
 	}
+	h.previewLinks(&v)
 	h.render(w, r, http.StatusOK, "segment", "Segment "+seg.Name, "overview", v)
 }
 
 // previewTTL is how long the dashboard's preview links work.
 const previewTTL = time.Hour
+
+// previewerAs is the ability of a Source to make preview links that show
+// the site as a stored profile (a representative visitor), as a
+// *middleware.Personalizer does (see its PreviewLinkAs).
+type previewerAs interface {
+	PreviewLinkAs(target, profileID string, segments []string, variants map[string]string, ttl time.Duration) (string, error)
+}
+
+// previewLinks sets the segment page's preview links: one per member
+// shown, and the segment's, as its first member (or with an empty profile
+// when none was found, or the source cannot show a profile).
+func (h *Handler) previewLinks(v *segmentView) {
+	segs := []string{v.Seg.Name}
+	pa, ok := h.p.(previewerAs)
+	if ok {
+		for i := range v.Members {
+			m := &v.Members[i]
+			if link, err := pa.PreviewLinkAs("/", m.ID, segs, nil, previewTTL); err == nil {
+				m.PreviewURL = link
+			}
+		}
+		if len(v.Members) > 0 && v.Members[0].PreviewURL != "" {
+			v.PreviewURL, v.PreviewAs = v.Members[0].PreviewURL, v.Members[0].ID
+			return
+		}
+	}
+	if link, err := h.p.PreviewLink("/", segs, nil, previewTTL); err == nil {
+		v.PreviewURL = link
+	}
+}
 
 func (h *Handler) findSegment(name string) (rules.Segment, bool) {
 	for _, s := range h.p.Engine().Segments() {

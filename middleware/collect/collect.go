@@ -65,6 +65,7 @@ type Config struct {
 // package documentation). It is an http.Handler, safe for concurrent use.
 type Collector struct {
 	cfg     Config
+	p       *middleware.Personalizer
 	core    *core.Core
 	keys    writeKeys
 	keyRate *limiter // per write key
@@ -111,7 +112,7 @@ func New(p *middleware.Personalizer, cfg Config) (*Collector, error) {
 		cfg.ClientIP = remoteHost
 	}
 	cfg.ServerEvents = slices.Clone(cfg.ServerEvents) // the caller may reuse its slice
-	c := &Collector{cfg: cfg, core: core.Unwrap.Personalizer(p),
+	c := &Collector{cfg: cfg, p: p, core: core.Unwrap.Personalizer(p),
 		keyRate: newLimiter(cfg.KeyRate), ipRate: newLimiter(cfg.BrowserRate)}
 	for _, k := range cfg.WriteKeys {
 		c.keys.add(k)
@@ -289,11 +290,9 @@ func (p *Collector) collectServer(r *http.Request, calls []tracking.Call) (int, 
 // of the cookie. It returns how many calls it recorded and ignored, and
 // errs with the calls it refused.
 func (p *Collector) collectBrowser(r *http.Request, calls []tracking.Call, errs []tracking.FieldError) (accepted, ignored int, _ []tracking.FieldError) {
-	v, ok := core.Unwrap.Visitor(middleware.FromContext(r.Context()))
-	if !ok {
-		v = new(core.Visit)
-		p.core.Lookup(r, v, false)
-	}
+	// The visitor of Handler, or else the one of the cookie; a browser in
+	// a preview is not tracked, so its calls are ignored.
+	v, _ := core.Unwrap.Visitor(p.p.VisitorOf(r))
 	// Calls of visitors who are not kept are refused by what they record
 	// as any other; what may be recorded is dropped.
 	kept, who := v.Tracked && !v.New, v.CookieID() // one binding for the whole batch

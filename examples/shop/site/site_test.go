@@ -3,6 +3,8 @@ package site_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
+	"html"
 	"io"
 	"net/http"
 	"net/http/cookiejar"
@@ -18,6 +20,7 @@ import (
 	"time"
 
 	"github.com/tailorhq/tailor/examples/shop/site"
+	"github.com/tailorhq/tailor/store"
 )
 
 const ua = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/156.0 Safari/537.36"
@@ -563,5 +566,163 @@ func TestShopEditor(t *testing.T) {
 	s2.Handler().ServeHTTP(w, r)
 	if !strings.Contains(w.Body.String(), `id="files-mode"`) {
 		t.Errorf("files mode: %d\n%s", w.Code, w.Body.String())
+	}
+}
+
+// TestShopPreviewAsMember: the segment page's preview shows the shop as a
+// member of the segment sees it, recommendations and slots made from the
+// member's history, not the editor's; nothing the previewing browser does
+// is recorded, into either profile; the banner's "Exit preview" brings
+// the editor's own shop back.
+func TestShopPreviewAsMember(t *testing.T) {
+	ctx := context.Background()
+	db := filepath.Join(t.TempDir(), "tailor.db")
+	s, srv := open(t, db)
+	defer func() { srv.Close(); s.Close(context.Background()) }()
+	newBrowser := func() *browser {
+		jar, _ := cookiejar.New(nil)
+		return &browser{t: t, c: &http.Client{Jar: jar}, url: srv.URL}
+	}
+	meID := func(b *browser) (id, profile string, tracked bool) {
+		_, js := b.do("GET", "/_tailor/me", nil, "Accept", "application/json")
+		var me struct {
+			ID      string `json:"id"`
+			Tracked bool   `json:"tracked"`
+			Profile *struct {
+				ID string `json:"id"`
+			} `json:"profile"`
+		}
+		if err := json.Unmarshal([]byte(js), &me); err != nil {
+			t.Fatalf("/_tailor/me: %v: %s", err, js)
+		}
+		if me.Profile != nil {
+			profile = me.Profile.ID
+		}
+		return me.ID, profile, me.Tracked
+	}
+
+	// A customer buys Moneyball and a Red Sox banner.
+	member := newBrowser()
+	member.do("GET", "/products/moneyball", nil)
+	for _, id := range []string{"moneyball", "red-sox-banner"} {
+		member.do("POST", "/cart", url.Values{"id": {id}})
+	}
+	member.do("POST", "/checkout", url.Values{})
+	memberID, _, _ := meID(member)
+	// The editor only looked at watercolours.
+	editor := newBrowser()
+	editor.do("GET", "/products/mount-hood-watercolours", nil)
+	editor.do("GET", "/products/hawaii-watercolours", nil)
+	editorID, _, _ := meID(editor)
+	if h := editor.hero(); h == "thank-you" {
+		t.Fatalf("the editor is a customer already")
+	}
+	_, body := editor.do("GET", "/", nil)
+	if m := slotRE("recommended").FindStringSubmatch(body); m != nil && strings.HasPrefix(m[1], "red-sox-potato-head") {
+		t.Fatalf("the editor's own recommendations are the member's already: %v", m)
+	}
+
+	// The member is stored and listed on the segment page, whose preview
+	// is as them.
+	admin := func(path string) string {
+		req, _ := http.NewRequest("GET", srv.URL+path, nil)
+		req.SetBasicAuth("admin", "secret")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return string(b)
+	}
+	var page string
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		page = admin("/_tailor/admin/segments/customer")
+		if strings.Contains(page, `class="preview-as"`) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the customer is not listed on the segment page:\n%s", page)
+		}
+	}
+	if !strings.Contains(page, "with the history of the member <span class=\"mono\">"+memberID) {
+		t.Fatalf("the segment's preview is not as the member %s", memberID)
+	}
+	m := regexp.MustCompile(`id="preview-link" class="button" href="([^"]+)"`).FindStringSubmatch(page)
+	if m == nil {
+		t.Fatal("no preview link")
+	}
+	if err := s.Personalizer().Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	editorBefore, err := s.Personalizer().Profile(ctx, editorID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	memberBefore, err := s.Personalizer().Profile(ctx, memberID)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	_, body = editor.do("GET", html.UnescapeString(m[1]), nil)
+	if h := heroRE.FindStringSubmatch(body); h == nil || h[1] != "thank-you" {
+		t.Errorf("preview of customer: hero %v", h)
+	}
+	if r := slotRE("recommended").FindStringSubmatch(body); r == nil || !strings.HasPrefix(r[1], "red-sox-potato-head") || strings.Contains(r[1], "moneyball") {
+		t.Errorf("preview as the member: recommended %v, want the member's (the potato head first)", r)
+	}
+	if !strings.Contains(body, `<code data-preview-profile>`+memberID+`</code>`) || !strings.Contains(body, "in customer, until ") {
+		t.Errorf("the banner does not say what is previewed")
+	}
+	exit := regexp.MustCompile(`<a href="([^"]+)" data-preview-exit>Exit preview</a>`).FindStringSubmatch(body)
+	if exit == nil {
+		t.Fatal("no Exit preview in the banner")
+	}
+	if id, profile, tracked := meID(editor); id != "" || profile != memberID || tracked {
+		t.Errorf("/_tailor/me in the preview: id %q, profile %q, tracked %v", id, profile, tracked)
+	}
+
+	// Everything the shop records, done in the preview.
+	editor.do("GET", "/products/red-sox-potato-head", nil)
+	editor.do("POST", "/cart", url.Values{"id": {"snowshoes"}})
+	editor.do("POST", "/checkout", url.Values{})
+	editor.do("POST", "/login", url.Values{"email": {"editor@example.com"}})
+	req, _ := http.NewRequest("POST", srv.URL+"/_tailor/v1/track", strings.NewReader(`{"event":"Clicked Banner"}`))
+	req.Header.Set("User-Agent", ua)
+	req.Header.Set("Sec-Fetch-Site", "same-origin")
+	req.Header.Set("Content-Type", "application/json")
+	if resp, err := editor.c.Do(req); err != nil {
+		t.Fatal(err)
+	} else {
+		resp.Body.Close()
+	}
+	if err := s.Personalizer().Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		id     string
+		before *store.Profile
+	}{{editorID, editorBefore}, {memberID, memberBefore}} {
+		after, err := s.Personalizer().Profile(ctx, c.id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if after.Version != c.before.Version || after.Recent.Len() != c.before.Recent.Len() || after.Purchases.Count != c.before.Purchases.Count {
+			t.Errorf("profile %s changed in the preview: version %d -> %d, %d -> %d events, %d -> %d orders", c.id,
+				c.before.Version, after.Version, c.before.Recent.Len(), after.Recent.Len(), c.before.Purchases.Count, after.Purchases.Count)
+		}
+	}
+	uid, _ := store.UserProfileID("editor@example.com")
+	if _, err := s.Personalizer().Profile(ctx, uid); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("the sign-in in the preview was recorded: %v", err)
+	}
+
+	// Exit: the same page, without the preview, as the editor.
+	resp, body := editor.do("GET", html.UnescapeString(exit[1]), nil)
+	if resp.Request.URL.Path != "/" || resp.Request.URL.RawQuery != "" || strings.Contains(body, "data-preview") {
+		t.Errorf("after Exit preview: at %s, banner %v", resp.Request.URL, strings.Contains(body, "data-preview"))
+	}
+	if id, profile, tracked := meID(editor); id != editorID || profile != editorID || !tracked {
+		t.Errorf("after the preview: id %q, profile %q, tracked %v; want the editor %s", id, profile, tracked, editorID)
 	}
 }

@@ -36,6 +36,10 @@ type Config struct {
 type Codec struct {
 	name   string
 	codecs []*securecookie.SecureCookie
+	// values are the codecs of Encode and Decode: the same keys without
+	// securecookie's age limit, as those values carry their own expiry,
+	// which may be later than the visitor cookie's MaxAge.
+	values []*securecookie.SecureCookie
 	// seen caches cookie values that decoded, so that a returning visitor
 	// costs a lookup instead of an HMAC and a decryption on every request.
 	seen   *ristretto.Cache[string, seenCookie]
@@ -66,6 +70,11 @@ func New(c Config) *Codec {
 		sc.MaxAge(int(c.MaxAge / time.Second))
 		sc.MaxLength(4096)
 		id.codecs = append(id.codecs, sc)
+		vc := securecookie.New(k.Hash, k.Block)
+		vc.SetSerializer(securecookie.NopEncoder{})
+		vc.MaxAge(0)
+		vc.MaxLength(4096)
+		id.values = append(id.values, vc)
 	}
 	id.seen, _ = ristretto.NewCache(&ristretto.Config[string, seenCookie]{
 		NumCounters: seenCookies * 10, MaxCost: seenCookies, BufferItems: 64,
@@ -177,14 +186,15 @@ func (m *Codec) Close() { m.seen.Close() }
 
 // Encode signs and encrypts b under name with the newest keys, for other
 // values that travel as cookies or links (previews). b is encrypted in
-// place: pass a fresh slice.
+// place: pass a fresh slice. The value does not expire with the visitor
+// cookie's MaxAge: b must carry its own expiry.
 func (m *Codec) Encode(name string, b []byte) (string, error) {
-	return m.codecs[0].Encode(name, b)
+	return m.values[0].Encode(name, b)
 }
 
 // Decode returns the value that Encode made of name, under any key.
 func (m *Codec) Decode(name, value string) ([]byte, bool) {
-	for _, sc := range m.codecs {
+	for _, sc := range m.values {
 		var b []byte
 		if sc.Decode(name, value, &b) == nil {
 			return b, true

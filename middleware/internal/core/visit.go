@@ -21,6 +21,10 @@ type Visit struct {
 	Facts    rules.Facts
 	Now      time.Time
 	First    *store.Event // the first page view the cookie carried
+	// Shown, if set, is the profile that Profile and ReadProfile give
+	// instead of the visitor's own: a preview's (see BeginPreview). It is
+	// read-only, and v is not tracked.
+	Shown *store.Profile
 
 	// SetCookie and ExpireCookie tell the response to write the cookie or
 	// delete it. Set by the handler's goroutine.
@@ -61,9 +65,12 @@ func (v *Visit) CookieID() cookie.ID {
 	return cookie.ID{Visitor: b.id, User: b.user}
 }
 
-// Profile returns a copy of the visitor's profile, nil for visitors not
-// tracked.
+// Profile returns a copy of the visitor's profile (or of the profile
+// shown instead, Visit.Shown), nil for visitors not tracked.
 func (p *Core) Profile(v *Visit) *store.Profile {
+	if v.Shown != nil {
+		return v.Shown.Clone()
+	}
 	if !v.Tracked {
 		return nil
 	}
@@ -80,6 +87,10 @@ func (p *Core) Profile(v *Visit) *store.Profile {
 // profile, and must not call into the Core. This is for tailor's own
 // packages: the public API has no callback run under a lock.
 func (p *Core) ReadProfile(v *Visit, fn func(*store.Profile)) {
+	if v.Shown != nil {
+		fn(v.Shown) // read-only: no lock needed
+		return
+	}
 	if !v.Tracked {
 		fn(nil)
 		return
