@@ -4,7 +4,10 @@ import (
 	"cmp"
 	"context"
 	"fmt"
-	"math/rand/v2"
+	"hash/maphash"
+	"runtime"
+
+	"github.com/tailorhq/tailor/internal/parallel"
 	"slices"
 	"sort"
 	"strings"
@@ -17,7 +20,11 @@ import (
 // pass reads every profile, page by page, and returns the progress it
 // ended with, written where every instance reads it.
 func (r *Runner) pass(ctx context.Context, seq uint64, holder string, req Request, p Progress) Progress {
-	ev := newEvaluator(req, store.LimitsOf(r.cfg.Store))
+	sh := newShared(req, store.LimitsOf(r.cfg.Store))
+	evs := make([]*evaluator, runtime.GOMAXPROCS(0))
+	for i := range evs {
+		evs[i] = sh.evaluator()
+	}
 	page := min(r.cfg.Page, max(1, r.cfg.Rate/4)) // a page takes at least a quarter of a second
 	every := r.every
 	start := time.Now()
@@ -41,9 +48,14 @@ func (r *Runner) pass(ctx context.Context, seq uint64, holder string, req Reques
 			}
 			break
 		}
-		for _, prof := range profs {
-			ev.add(prof)
-		}
+		// The profiles of the page, split between the evaluators: the
+		// evaluation costs more than the read.
+		chunk := (len(profs) + len(evs) - 1) / len(evs)
+		parallel.For(len(evs), func(w int) {
+			for _, prof := range profs[min(w*chunk, len(profs)):min((w+1)*chunk, len(profs))] {
+				evs[w].add(prof)
+			}
+		})
 		p.Done += int64(len(profs))
 		p.Total = max(p.Total, p.Done)
 		cursor = next
@@ -111,7 +123,10 @@ func (r *Runner) pass(ctx context.Context, seq uint64, holder string, req Reques
 		p.Error = failure.Error()
 		p.Canceled = false
 	case !p.Canceled:
-		p.Result = ev.result()
+		for _, o := range evs[1:] {
+			evs[0].merge(o)
+		}
+		p.Result = evs[0].result()
 	}
 	// The last write must land even when the pass was canceled.
 	wctx, cancel := context.WithTimeout(context.Background(), 2*storeTimeout)
@@ -122,46 +137,68 @@ func (r *Runner) pass(ctx context.Context, seq uint64, holder string, req Reques
 	return p
 }
 
-// evaluator accumulates a backtest's Result, one profile at a time. It is
-// used by one goroutine.
-type evaluator struct {
+// shared is what the evaluators of a pass share: read only.
+type shared struct {
 	req     Request
 	lim     store.Limits // of the store, to fold events again
 	deps    rules.Dependencies
 	explain *rules.Engine // of the draft, for the samples' explanations
 	pub     *rules.Engine // of the published set, nil without
 	pubAt   map[string]int
+	weeks   []time.Time // the history's past weeks, oldest first
+	seed    maphash.Seed
+}
+
+// evaluator accumulates a part of a backtest's Result, one profile at a
+// time: a pass has one per CPU, each used by one goroutine at a time,
+// merged at the end.
+type evaluator struct {
+	*shared
 	overlap []Overlap
-	// The history's past weeks, oldest first, and the members at each.
-	weeks  []time.Time
-	counts []int64
+	counts  []int64 // members at each of weeks
 
 	members, scanned, errors int64
 	partial                  int64 // profiles whose ring lost events (see history)
 	lastErr                  string
-	samples                  []Sample
-	rng                      *rand.Rand
-	ids                      []string // event ids for folding again, in order
+	// samples are the members of least rank (a hash of their id): a
+	// uniform random choice, whatever the order of the profiles and
+	// however they are split between evaluators. Sorted by rank.
+	samples []ranked
+	evs     []store.Event // scratch
+	ids     []string      // event ids for folding again, in order
 }
 
-func newEvaluator(req Request, lim store.Limits) *evaluator {
-	e := &evaluator{req: req, lim: lim, explain: &rules.Engine{}, rng: rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64()))}
-	e.deps, _ = req.Draft.SegmentDependencies(req.Segment)
-	e.explain.Load(req.Draft)
+type ranked struct {
+	rank uint64
+	s    Sample
+}
+
+func newShared(req Request, lim store.Limits) *shared {
+	sh := &shared{req: req, lim: lim, explain: &rules.Engine{}, seed: maphash.MakeSeed()}
+	sh.deps, _ = req.Draft.SegmentDependencies(req.Segment)
+	sh.explain.Load(req.Draft)
 	if req.Published != nil && req.Published.Len() > 0 {
-		e.pub = &rules.Engine{}
-		e.pub.Load(req.Published)
-		e.pubAt = map[string]int{}
+		sh.pub = &rules.Engine{}
+		sh.pub.Load(req.Published)
+		sh.pubAt = map[string]int{}
 		for i, s := range req.Published.Segments() {
-			e.pubAt[s.Name] = i
-			e.overlap = append(e.overlap, Overlap{Segment: s.Name})
+			sh.pubAt[s.Name] = i
 		}
 	}
-	if e.deps.Time {
+	if sh.deps.Time {
 		for w := req.Weeks; w > 0; w-- {
-			e.weeks = append(e.weeks, req.Now.Add(-time.Duration(w)*7*24*time.Hour))
+			sh.weeks = append(sh.weeks, req.Now.Add(-time.Duration(w)*7*24*time.Hour))
 		}
-		e.counts = make([]int64, len(e.weeks))
+	}
+	return sh
+}
+
+func (sh *shared) evaluator() *evaluator {
+	e := &evaluator{shared: sh, counts: make([]int64, len(sh.weeks))}
+	if sh.pub != nil {
+		for _, s := range sh.req.Published.Segments() {
+			e.overlap = append(e.overlap, Overlap{Segment: s.Name})
+		}
 	}
 	return e
 }
@@ -198,16 +235,13 @@ func (e *evaluator) add(prof *store.Profile) {
 	}
 }
 
-// sample keeps prof, a member, among the samples: a uniform random choice
-// among the members seen so far (reservoir sampling), so that the samples
-// are not the members whose ids come first.
+// sample keeps prof, a member, among the samples if its rank is among the
+// least.
 func (e *evaluator) sample(prof *store.Profile) {
 	n := e.req.Samples
-	j := len(e.samples)
-	if j >= n {
-		if j = int(e.rng.Int64N(e.members)); j >= n {
-			return
-		}
+	rank := maphash.String(e.seed, prof.ID)
+	if len(e.samples) >= n && rank >= e.samples[len(e.samples)-1].rank {
+		return
 	}
 	s := Sample{ID: prof.ID, UserID: userOf(prof)}
 	for _, x := range e.explain.Explain(&rules.Input{Profile: prof, Now: e.req.Now}) {
@@ -219,17 +253,48 @@ func (e *evaluator) sample(prof *store.Profile) {
 			break
 		}
 	}
-	if j == len(e.samples) {
-		e.samples = append(e.samples, s)
-	} else {
-		e.samples[j] = s
+	e.samples = insertRanked(e.samples, ranked{rank, s}, n)
+}
+
+// insertRanked inserts r into rs, sorted by rank, keeping the n least.
+func insertRanked(rs []ranked, r ranked, n int) []ranked {
+	i, _ := slices.BinarySearchFunc(rs, r.rank, func(a ranked, rank uint64) int { return cmp.Compare(a.rank, rank) })
+	rs = slices.Insert(rs, i, r)
+	if len(rs) > n {
+		rs = rs[:n]
+	}
+	return rs
+}
+
+// merge adds what o accumulated to e.
+func (e *evaluator) merge(o *evaluator) {
+	e.members += o.members
+	e.scanned += o.scanned
+	e.errors += o.errors
+	e.partial += o.partial
+	if o.lastErr != "" {
+		e.lastErr = o.lastErr
+	}
+	for i := range e.overlap {
+		e.overlap[i].Size += o.overlap[i].Size
+		e.overlap[i].Both += o.overlap[i].Both
+	}
+	for i := range e.counts {
+		e.counts[i] += o.counts[i]
+	}
+	for _, r := range o.samples {
+		e.samples = insertRanked(e.samples, r, e.req.Samples)
 	}
 }
 
 // history counts prof in the past weeks it was a member at, evaluated on
 // prof as it was then (see the package documentation).
 func (e *evaluator) history(prof *store.Profile) {
-	evs := prof.Recent.Events()
+	evs := e.evs[:0]
+	for i := range prof.Recent.Len() {
+		evs = append(evs, *prof.Recent.At(i))
+	}
+	e.evs = evs
 	byTime := func(a, b store.Event) int { return a.Time.Compare(b.Time) }
 	if !slices.IsSortedFunc(evs, byTime) {
 		slices.SortStableFunc(evs, byTime)
@@ -245,15 +310,22 @@ func (e *evaluator) history(prof *store.Profile) {
 		for i := range evs {
 			evs[i].ID = e.ids[i]
 		}
-		q := store.New(prof.ID)
+		var q *store.Profile
 		i := 0
 		for k, t := range e.weeks {
 			j := i + sort.Search(len(evs)-i, func(n int) bool { return evs[i+n].Time.After(t) })
-			q.Apply(e.lim, evs[i:j]...)
-			i = j
-			if i == 0 {
+			switch {
+			case j == 0:
 				continue // not a visitor yet
+			case j == len(evs) && i == 0:
+				q = prof // it had done everything already
+			case q != prof:
+				if q == nil {
+					q = store.New(prof.ID)
+				}
+				q.Apply(e.lim, evs[i:j]...)
 			}
+			i = j
 			if in, _ := e.req.Draft.Member(&rules.Input{Profile: q, Now: t}, e.req.Segment); in {
 				e.counts[k]++
 			}
@@ -306,7 +378,10 @@ func asOf(p *store.Profile, evs []store.Event) *store.Profile {
 // result returns what the pass found.
 func (e *evaluator) result() *Result {
 	res := &Result{Segment: e.req.Segment, Members: e.members, Scanned: e.scanned, Errors: e.errors,
-		Overlap: e.overlap, Samples: e.samples}
+		Overlap: e.overlap}
+	for _, r := range e.samples {
+		res.Samples = append(res.Samples, r.s)
+	}
 	slices.SortFunc(res.Samples, func(a, b Sample) int { return cmp.Compare(a.ID, b.ID) })
 	if len(e.weeks) > 0 {
 		for k, t := range e.weeks {
