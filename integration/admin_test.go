@@ -310,7 +310,7 @@ func TestAdminInBrowser(t *testing.T) {
 		t.Errorf("segment page name %q", got)
 	}
 	customers := 2 * 6 // the first and last kind of visitor, each round
-	if n, err := chromedp.Run(c, chromedp.Evaluate[int](`document.querySelectorAll("#members tbody a").length`)); err != nil || n != customers {
+	if n, err := chromedp.Run(c, chromedp.Evaluate[int](`document.querySelectorAll("#members tbody a.mono").length`)); err != nil || n != customers {
 		t.Errorf("%d members listed (%v), want %d", n, err, customers)
 	}
 	href, err := chromedp.Run(c, chromedp.AttributeValue(chromedp.CSS("#export-csv"), "href"))
