@@ -351,6 +351,15 @@ type model struct {
 	barrN   int
 	trace   []string
 	traceMu sync.Mutex
+
+	// reloadMu orders reloads like publications of a definition: one
+	// reload switches both instances before the next starts. reloads
+	// counts them, and versionAt is the count of the reload that set
+	// version: two reloads in one step run in either order, and the
+	// set in force is the one that ran last, not the one listed last.
+	reloadMu  sync.Mutex
+	reloads   int
+	versionAt int
 }
 
 func newModel(t *testing.T, st store.Store, seed uint64) *model {
@@ -1239,17 +1248,69 @@ func (m *model) opFlush(in *instance) *op {
 
 // opReload reloads both instances' engines, one after the other, with the
 // same or a slightly different segment set.
-func (m *model) opReload() *op {
-	v := m.rng.IntN(len(modelSets))
+func (m *model) opReload() *op { return m.reloadOp(m.rng.IntN(len(modelSets))) }
+
+// reloadOp reloads both instances' engines with set v. The step's other
+// operations run while it does; another reload waits for it to switch
+// both instances, so that both end on the set of the reload that ran
+// last, which the model takes.
+func (m *model) reloadOp(v int) *op {
 	return &op{desc: fmt.Sprintf("reload set %d", v),
 		run: func() (func(), error) {
+			m.reloadMu.Lock()
+			defer m.reloadMu.Unlock()
 			for _, in := range m.inst {
 				if err := in.engine.Reload([]byte(modelSets[v])); err != nil {
 					return nil, fmt.Errorf("reload %s: %w", in.name, err)
 				}
 			}
-			return func() { m.version = v }, nil
+			m.reloads++
+			n := m.reloads
+			return func() {
+				if n > m.versionAt {
+					m.version, m.versionAt = v, n
+				}
+			}, nil
 		}}
+}
+
+// checkEngines checks that both instances classify with the set the
+// model says is in force.
+func (m *model) checkEngines() {
+	digests := make([]string, len(modelSets))
+	for v, text := range modelSets {
+		s, err := rules.Parse([]byte(text))
+		if err != nil {
+			m.t.Fatalf("set %d: %v", v, err)
+		}
+		digests[v] = s.Digest()
+	}
+	for _, in := range m.inst {
+		if got := in.engine.Set().Digest(); got != digests[m.version] {
+			m.t.Errorf("%s classifies with set %d, want set %d", in.name, slices.Index(digests, got), m.version)
+		}
+	}
+}
+
+// TestModelReloadsInOneStep runs two reloads in one step, the one listed
+// first after the other: both instances end on the set of the one that
+// ran, not was listed, last, and the model must say so.
+func TestModelReloadsInOneStep(t *testing.T) {
+	t.Parallel()
+	m := newModel(t, memory.New(store.Limits{}), 1)
+	first, second := m.reloadOp(1), m.reloadOp(2)
+	secondDone := make(chan struct{})
+	run1, run2 := first.run, second.run
+	first.run = func() (func(), error) { <-secondDone; return run1() }
+	second.run = func() (func(), error) { defer close(secondDone); return run2() }
+	m.do([]*op{first, second})
+	if m.version != 1 {
+		t.Errorf("the model says set %d is in force, want 1: the reload of set 1 ran last", m.version)
+	}
+	m.checkEngines()
+	b := m.activeBrowser()
+	m.do([]*op{m.opPage(b, m.inst[0], "/p/1", "hats")})
+	m.finish() // set 1 makes one page of hats a hat-lover; set 2 does not
 }
 
 // finish brings every browser back once more, flushes everything and
@@ -1272,6 +1333,7 @@ func (m *model) finish() {
 	}
 	m.flushAll()
 	m.barrier()
+	m.checkEngines()
 	// Every kept browser is served the segments of what it did, on either
 	// instance; erased people's old segments are gone with them.
 	for _, b := range m.bs {
