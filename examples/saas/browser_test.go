@@ -40,7 +40,9 @@ func start(t *testing.T) *server {
 	s := &server{stop: cancel, done: make(chan error, 1)}
 	pr, pw := io.Pipe()
 	urlc := make(chan string, 1)
+	scanned := make(chan struct{})
 	go func() {
+		defer close(scanned)
 		sc := bufio.NewScanner(pr)
 		for sc.Scan() {
 			s.mu.Lock()
@@ -50,11 +52,14 @@ func start(t *testing.T) *server {
 				urlc <- m[1]
 			}
 		}
+		io.Copy(io.Discard, pr) // a line too long for the scanner: do not block run
 	}()
 	cfg := site.Config{DB: filepath.Join(t.TempDir(), "saas.db"), WriteKeys: []string{testWriteKey}, AdminPassword: "secret"}
 	go func() {
-		s.done <- run(ctx, "127.0.0.1:0", cfg, pw)
+		err := run(ctx, "127.0.0.1:0", cfg, pw)
 		pw.Close()
+		<-scanned // every line of the output is in s.logs
+		s.done <- err
 	}()
 	select {
 	case s.URL = <-urlc:
