@@ -205,6 +205,12 @@ func TestStoriesInBrowser(t *testing.T) {
 			t.Fatalf("after two views of the pricing page: cta %q, want talk-to-sales", got)
 		}
 		screenshot(t, ctx, "talk-to-sales")
+		do(t, ctx, chromedp.Click(chromedp.CSS(`nav a[href="/pricing"]`)), chromedp.WaitVisible(chromedp.CSS(".plans")))
+		if got := variant(t, ctx, "cta"); got != "talk-to-sales" {
+			t.Fatalf("pricing page: cta %q, want talk-to-sales", got)
+		}
+		screenshot(t, ctx, "pricing")
+		do(t, ctx, chromedp.Navigate(s.URL+"/"))
 		do(t, ctx, chromedp.Click(chromedp.CSS(`[data-slot="cta"] a`)),
 			chromedp.WaitVisible(chromedp.CSS(`#request-call`)),
 			chromedp.SendKeys(chromedp.CSS(`main input[name="email"]`), "lin@example.com"),
@@ -218,8 +224,9 @@ func TestStoriesInBrowser(t *testing.T) {
 		if got := variant(t, ctx, "community"); got != "" {
 			t.Fatalf("anonymous visitor: community banner %q, want none", got)
 		}
-		do(t, ctx, chromedp.Click(chromedp.CSS("#signin-x")),
-			chromedp.WaitVisible(chromedp.CSS(`input[name="handle"]`)),
+		do(t, ctx, chromedp.Click(chromedp.CSS("#signin-x")), chromedp.WaitVisible(chromedp.CSS(`input[name="handle"]`)))
+		screenshot(t, ctx, "signin-x")
+		do(t, ctx,
 			chromedp.SendKeys(chromedp.CSS(`input[name="handle"]`), "@grace_h"),
 			chromedp.Click(chromedp.CSS("#authorize")),
 			chromedp.WaitVisible(chromedp.CSS(`[data-slot="community"]`)))
