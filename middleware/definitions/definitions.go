@@ -212,9 +212,9 @@ func Open(ctx context.Context, cfg Config) (*Definitions, error) {
 	d := &Definitions{cfg: cfg, docs: docs, leaser: leaser, holder: "definitions-" + hex.EncodeToString(id[:]),
 		wake: make(chan struct{}, 1), done: make(chan struct{})}
 	d.status.Loaded = cfg.Now()
-	if err := d.refresh(ctx); err != nil {
-		return nil, err
-	}
+	// Listen first, then read: a version published in between is both
+	// read now and announced (a wake that finds it loaded already), where
+	// in the other order it would wait for the next poll.
 	run, cancel := context.WithCancel(context.Background())
 	d.cancel = cancel
 	if inv, ok := cfg.Store.(store.Invalidator); ok {
@@ -222,6 +222,10 @@ func Open(ctx context.Context, cfg Config) (*Definitions, error) {
 			cancel()
 			return nil, fmt.Errorf("tailor/definitions: subscribe to the store's announcements: %w", err)
 		}
+	}
+	if err := d.refresh(ctx); err != nil {
+		cancel()
+		return nil, err
 	}
 	go d.follow(run)
 	return d, nil
