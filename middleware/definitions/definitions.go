@@ -513,7 +513,12 @@ func (d *Definitions) commit(ctx context.Context, c Content, entry func(*head) (
 	// The version first, the head that names it last: a reader never
 	// finds a head whose version is missing. A version written by a
 	// publisher that failed before its head is overwritten by the next.
-	if err := d.docs.PutDocument(ctx, versionDocument(v.Number), data); err != nil {
+	// Each write is made under the lease, renewed just before, with the
+	// head as it was read: see hold.
+	if err := d.hold(ctx, len(h.Log)); err != nil {
+		return Version{}, err
+	}
+	if err := d.put(ctx, versionDocument(v.Number), data); err != nil {
 		return Version{}, fmt.Errorf("tailor/definitions: write version %d: %w", v.Number, err)
 	}
 	h.Current, h.Log = v.Number, append(h.Log, v)
@@ -521,7 +526,10 @@ func (d *Definitions) commit(ctx context.Context, c Content, entry func(*head) (
 	if err != nil {
 		return Version{}, err
 	}
-	if err := d.docs.PutDocument(ctx, HeadDocument, data); err != nil {
+	if err := d.hold(ctx, len(h.Log)-1); err != nil {
+		return Version{}, err
+	}
+	if err := d.put(ctx, HeadDocument, data); err != nil {
 		return Version{}, fmt.Errorf("tailor/definitions: write %s: %w", HeadDocument, err)
 	}
 	d.mu.Lock()
@@ -535,12 +543,53 @@ func (d *Definitions) commit(ctx context.Context, c Content, entry func(*head) (
 	return v, nil
 }
 
+// The publication lease lives leaseTTL from its last renewal; a write of
+// a publication is given writeTimeout, well under it.
+const (
+	leaseTTL     = 30 * time.Second
+	writeTimeout = 10 * time.Second
+)
+
+// hold makes sure that the publication may write on: it renews the lease
+// and checks that the head still has versions versions, as when it was
+// read. A publisher that stalled (a slow store, a paused process) for
+// longer than the lease may have seen another take the lease, publish the
+// same version number and release it: writing on would overwrite that
+// version, or credit it to the wrong author, and this instance would serve
+// another content under its number than the others.
+func (d *Definitions) hold(ctx context.Context, versions int) error {
+	ok, err := d.leaser.Lease(ctx, lease, d.holder, leaseTTL)
+	if err != nil {
+		return fmt.Errorf("tailor/definitions: renew the publication lease: %w", err)
+	}
+	if !ok {
+		return fmt.Errorf("the publication lease expired and was taken by another publisher: %w", ErrBusy)
+	}
+	h, err := d.head(ctx)
+	if err != nil {
+		return err
+	}
+	if len(h.Log) != versions {
+		return fmt.Errorf("the publication lease expired while version %d was written, and version %d was published meanwhile: %w",
+			versions+1, len(h.Log), ErrConflict)
+	}
+	return nil
+}
+
+// put writes a document of a publication, within writeTimeout: a write
+// still in flight when the lease expires could land over another's.
+func (d *Definitions) put(ctx context.Context, name string, data []byte) error {
+	ctx, cancel := context.WithTimeout(ctx, writeTimeout)
+	defer cancel()
+	return d.docs.PutDocument(ctx, name, data)
+}
+
 // acquire takes the publication lease, waiting a little for another
 // publisher to finish.
 func (d *Definitions) acquire(ctx context.Context) error {
 	deadline := time.Now().Add(5 * time.Second)
 	for {
-		ok, err := d.leaser.Lease(ctx, lease, d.holder, 30*time.Second)
+		ok, err := d.leaser.Lease(ctx, lease, d.holder, leaseTTL)
 		if err != nil {
 			return fmt.Errorf("tailor/definitions: take the publication lease: %w", err)
 		}

@@ -3,6 +3,7 @@ package definitions_test
 import (
 	"context"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -44,5 +45,105 @@ func TestPublishedWhileOpening(t *testing.T) {
 	waitVersion(t, b, 1, 10*time.Second)
 	if got := names(b.segs); !strings.Contains(got, "pricing-curious") {
 		t.Fatalf("the instance opened during the publication serves %q", got)
+	}
+}
+
+// clockLeases is a store whose leases expire by a clock the test moves, and
+// whose PutDocument runs afterPut (once) after the document of that name
+// is written.
+type clockLeases struct {
+	*memory.Store
+	mu       sync.Mutex
+	now      time.Time
+	leases   map[string]lease
+	afterPut map[string]func()
+}
+
+type lease struct {
+	holder string
+	until  time.Time
+}
+
+func (s *clockLeases) Lease(ctx context.Context, name, holder string, ttl time.Duration) (bool, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if l, ok := s.leases[name]; ok && l.holder != holder && s.now.Before(l.until) {
+		return false, nil
+	}
+	s.leases[name] = lease{holder, s.now.Add(ttl)}
+	return true, nil
+}
+
+func (s *clockLeases) Release(ctx context.Context, name, holder string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.leases[name].holder == holder {
+		delete(s.leases, name)
+	}
+	return nil
+}
+
+func (s *clockLeases) advance(d time.Duration) {
+	s.mu.Lock()
+	s.now = s.now.Add(d)
+	s.mu.Unlock()
+}
+
+func (s *clockLeases) PutDocument(ctx context.Context, name string, data []byte) error {
+	if err := s.Store.PutDocument(ctx, name, data); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	f := s.afterPut[name]
+	delete(s.afterPut, name)
+	s.mu.Unlock()
+	if f != nil {
+		f()
+	}
+	return nil
+}
+
+// TestLeaseExpiresDuringPublish: a publisher so slow that its lease
+// expires between writing its version and writing the head, while another
+// instance publishes the same version number, must not then write its head
+// over the other's: the head would credit it with the other's content, and
+// it would serve its own content as that version while every other
+// instance serves the other's.
+func TestLeaseExpiresDuringPublish(t *testing.T) {
+	ctx := context.Background()
+	st := &clockLeases{Store: memory.New(store.Limits{}), now: time.Unix(1e9, 0), leases: map[string]lease{}, afterPut: map[string]func(){}}
+	a, b := open(t, st), open(t, st)
+	const segsB = `{"segments": [{"name": "from-b", "rule": {"visits": {"min": 3}}}]}`
+	st.afterPut["tailor/definitions/v/1"] = func() {
+		// a has written version 1 and stalls for longer than its lease;
+		// meanwhile b publishes.
+		st.advance(time.Hour)
+		if _, err := b.defs.Publish(ctx, definitions.Content{Segments: segsB}, 0, "bob", "b's"); err != nil {
+			t.Errorf("b publishes while a stalls: %v", err)
+		}
+	}
+	_, errA := a.defs.Publish(ctx, definitions.Content{Segments: segsPricing}, 0, "ann", "a's")
+	if errA == nil {
+		t.Errorf("a published after its lease expired and b published the same version")
+	}
+	h, err := a.defs.History(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(h) != 1 || h[0].By != "bob" {
+		t.Fatalf("history %+v, want b's version 1 alone", h)
+	}
+	c, err := a.defs.Content(ctx, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Segments != segsB {
+		t.Fatalf("version 1 by %s holds %s", h[0].By, c.Segments)
+	}
+	waitVersion(t, a, 1, 10*time.Second)
+	for _, in := range []*instance{a, b} {
+		if got := names(in.segs); got != "from-b" {
+			t.Errorf("an instance serves %q as version 1, want b's from-b", got)
+		}
 	}
 }
