@@ -258,8 +258,14 @@ func TestConcurrentPublish(t *testing.T) {
 		var wg sync.WaitGroup
 		var mu sync.Mutex
 		won := 0
+		// Every base is read before any publishes: a base read after
+		// another instance published would be a later one.
+		bases := make([]int, len(ins))
 		for i, in := range ins {
-			base := in.defs.Status().Version
+			bases[i] = in.defs.Status().Version
+		}
+		for i, in := range ins {
+			base := bases[i]
 			content := definitions.Content{Segments: segsV0}
 			if r.IntN(2) == 0 {
 				content = definitions.Content{Segments: segsPricing}
