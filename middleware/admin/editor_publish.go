@@ -201,7 +201,7 @@ func (h *Handler) draftRebase(w http.ResponseWriter, r *http.Request) {
 	if err == nil {
 		var cur definitions.Version
 		if cur, _, err = d.Current(r.Context()); err == nil {
-			err = h.saveDraft(r, d, cur.Number, dr.Content)
+			err = h.saveDraft(r, d, dr, cur.Number, dr.Content)
 		}
 	}
 	if err != nil {

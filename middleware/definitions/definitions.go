@@ -98,6 +98,12 @@ type Draft struct {
 	Base    int       `json:"base"`
 	By      string    `json:"by,omitempty"`
 	At      time.Time `json:"at,omitzero"`
+	// Rev counts the changes of the draft (saves, discards, publication
+	// of the draft): SaveDraft takes a draft read by Draft, and refuses
+	// it (ErrDraftChanged) if the draft changed since, so that of two
+	// editors who read the same draft the second to save does not undo
+	// the first one's change.
+	Rev int `json:"rev,omitempty"`
 }
 
 // Errors of Publish, Restore and SaveDraft.
@@ -106,6 +112,9 @@ var (
 	ErrConflict = errors.New("tailor/definitions: another version was published since the draft's base")
 	// ErrBusy: another instance kept publishing for too long.
 	ErrBusy = errors.New("tailor/definitions: another publication is in progress")
+	// ErrDraftChanged: the draft given to SaveDraft was read before
+	// another change of the draft (see Draft.Rev).
+	ErrDraftChanged = errors.New("tailor/definitions: the draft changed since it was read")
 	// ErrNoVersion: the version asked for does not exist.
 	ErrNoVersion = errors.New("tailor/definitions: no such version")
 )
@@ -464,10 +473,15 @@ func (d *Definitions) Publish(ctx context.Context, c Content, base int, by, note
 	}
 	// When the draft is what was published, the next one starts from
 	// this version; a draft with other work in progress stays.
-	if dr, err := d.saved(ctx); err == nil && dr != nil && dr.Content == c {
-		if err := d.DiscardDraft(ctx); err != nil {
-			d.cfg.Logger.Warn("definitions: published, but the draft stays", "version", v.Number, "err", err)
+	err = d.changeDraft(ctx, func(dr *Draft) (bool, error) {
+		if dr.Content != c {
+			return false, nil
 		}
+		dr.Content, dr.By, dr.At = Content{}, "", time.Time{}
+		return true, nil
+	})
+	if err != nil {
+		d.cfg.Logger.Warn("definitions: published, but the draft stays", "version", v.Number, "err", err)
 	}
 	return v, nil
 }
@@ -617,37 +631,68 @@ func (d *Definitions) Draft(ctx context.Context) (Draft, error) {
 	if err != nil {
 		return Draft{}, err
 	}
-	if dr != nil {
-		return *dr, nil
+	if dr.Content.Segments != "" {
+		return dr, nil
 	}
 	v, c, err := d.Current(ctx)
 	if err != nil {
 		return Draft{}, err
 	}
-	return Draft{Content: c, Base: v.Number}, nil
+	return Draft{Content: c, Base: v.Number, Rev: dr.Rev}, nil
 }
 
-// saved returns the saved draft, or nil if there is none.
-func (d *Definitions) saved(ctx context.Context) (*Draft, error) {
+// saved returns the saved draft; its Content is empty when there is none
+// (never saved, or discarded), and its Rev counts the changes all the
+// same.
+func (d *Definitions) saved(ctx context.Context) (Draft, error) {
+	var dr Draft
 	data, err := d.docs.Document(ctx, draftDocument)
 	if errors.Is(err, store.ErrNotFound) {
-		return nil, nil
+		return dr, nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("tailor/definitions: read the draft: %w", err)
+		return dr, fmt.Errorf("tailor/definitions: read the draft: %w", err)
 	}
-	var dr Draft
 	if err := json.Unmarshal(data, &dr); err != nil {
-		return nil, fmt.Errorf("tailor/definitions: read the draft: %w", err)
+		return dr, fmt.Errorf("tailor/definitions: read the draft: %w", err)
 	}
 	if dr.Content.Segments == "" {
-		return nil, nil // discarded
+		dr.Content = Content{} // discarded
 	}
-	return &dr, nil
+	return dr, nil
+}
+
+// changeDraft changes the saved draft with fn, under the publication
+// lease, so that no other change of the draft comes between reading it
+// and writing it; fn reports whether it changed the draft. A change
+// counts in Rev.
+func (d *Definitions) changeDraft(ctx context.Context, fn func(*Draft) (bool, error)) error {
+	if err := d.acquire(ctx); err != nil {
+		return err
+	}
+	defer d.leaser.Release(context.WithoutCancel(ctx), lease, d.holder)
+	dr, err := d.saved(ctx)
+	if err != nil {
+		return err
+	}
+	rev := dr.Rev
+	changed, err := fn(&dr)
+	if err != nil || !changed {
+		return err
+	}
+	dr.Rev = rev + 1
+	data, err := json.Marshal(dr)
+	if err != nil {
+		return err
+	}
+	return d.put(ctx, draftDocument, data)
 }
 
 // SaveDraft keeps dr as the site's draft, if its content parses (Check);
-// otherwise it returns the problems and keeps the draft saved before.
+// otherwise it returns the problems and keeps the draft saved before. dr
+// is a draft read by Draft and changed: if the draft changed since it was
+// read (its Rev), SaveDraft returns ErrDraftChanged and keeps that
+// change.
 func (d *Definitions) SaveDraft(ctx context.Context, dr Draft) error {
 	if _, err := d.Check(dr.Content); err != nil {
 		return err
@@ -655,11 +700,18 @@ func (d *Definitions) SaveDraft(ctx context.Context, dr Draft) error {
 	if dr.At.IsZero() {
 		dr.At = d.cfg.Now().UTC()
 	}
-	data, err := json.Marshal(dr)
+	err := d.changeDraft(ctx, func(saved *Draft) (bool, error) {
+		if saved.Rev != dr.Rev {
+			by := ""
+			if saved.By != "" {
+				by = " by " + saved.By
+			}
+			return false, fmt.Errorf("saved%s at %s: read it again: %w", by, saved.At.Format(time.RFC3339), ErrDraftChanged)
+		}
+		*saved = dr
+		return true, nil
+	})
 	if err != nil {
-		return err
-	}
-	if err := d.docs.PutDocument(ctx, draftDocument, data); err != nil {
 		return fmt.Errorf("tailor/definitions: save the draft: %w", err)
 	}
 	return nil
@@ -668,7 +720,11 @@ func (d *Definitions) SaveDraft(ctx context.Context, dr Draft) error {
 // DiscardDraft forgets the saved draft: the next Draft is the current
 // version's content.
 func (d *Definitions) DiscardDraft(ctx context.Context) error {
-	if err := d.docs.PutDocument(ctx, draftDocument, []byte("{}")); err != nil {
+	err := d.changeDraft(ctx, func(dr *Draft) (bool, error) {
+		*dr = Draft{Rev: dr.Rev}
+		return true, nil
+	})
+	if err != nil {
 		return fmt.Errorf("tailor/definitions: discard the draft: %w", err)
 	}
 	return nil

@@ -187,7 +187,8 @@ func TestDraft(t *testing.T) {
 	if err != nil || got.Base != 1 || got.Content.Segments != segsPricing {
 		t.Fatalf("draft after publishing it: %+v, %v; want the published version 1", got, err)
 	}
-	if err := a.defs.SaveDraft(ctx, definitions.Draft{Content: definitions.Content{Segments: segsV0}, Base: 1}); err != nil {
+	got.Content = definitions.Content{Segments: segsV0}
+	if err := a.defs.SaveDraft(ctx, got); err != nil {
 		t.Fatal(err)
 	}
 	// A publication of other content leaves the draft alone.

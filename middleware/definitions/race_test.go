@@ -2,6 +2,7 @@ package definitions_test
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"sync"
 	"testing"
@@ -145,5 +146,68 @@ func TestLeaseExpiresDuringPublish(t *testing.T) {
 		if got := names(in.segs); got != "from-b" {
 			t.Errorf("an instance serves %q as version 1, want b's from-b", got)
 		}
+	}
+}
+
+// TestDraftLostUpdate: two editors read the draft, and each saves it with
+// a change of their own; the second save is refused (ErrDraftChanged) instead
+// of silently undoing the first one's change. Saving again from the draft
+// read anew keeps both changes.
+func TestDraftLostUpdate(t *testing.T) {
+	ctx := context.Background()
+	a := open(t, memory.New(store.Limits{}))
+	first, err := a.defs.Draft(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	second := first
+	first.Content.Segments = segsPricing
+	first.By = "ann"
+	if err := a.defs.SaveDraft(ctx, first); err != nil {
+		t.Fatal(err)
+	}
+	second.Content.Slots = ""
+	second.By = "bob"
+	if err := a.defs.SaveDraft(ctx, second); !errors.Is(err, definitions.ErrDraftChanged) {
+		t.Fatalf("a save over a draft changed since it was read: %v, want ErrDraftChanged", err)
+	}
+	got, err := a.defs.Draft(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Content.Segments != segsPricing || got.By != "ann" {
+		t.Fatalf("the draft after the refused save: %+v", got)
+	}
+	got.Content.Slots = ""
+	got.By = "bob"
+	if err := a.defs.SaveDraft(ctx, got); err != nil {
+		t.Fatalf("saving from the draft read anew: %v", err)
+	}
+	if got, _ := a.defs.Draft(ctx); got.Content.Segments != segsPricing || got.Content.Slots != "" {
+		t.Fatalf("the draft has %+v, want both changes", got.Content)
+	}
+
+	// A discard, or a publication of the draft, changes the draft too: a
+	// save read before it is refused.
+	before, _ := a.defs.Draft(ctx)
+	if err := a.defs.DiscardDraft(ctx); err != nil {
+		t.Fatal(err)
+	}
+	before.Content.Segments = segsV0
+	if err := a.defs.SaveDraft(ctx, before); !errors.Is(err, definitions.ErrDraftChanged) {
+		t.Fatalf("a save read before a discard: %v, want ErrDraftChanged", err)
+	}
+	dr, _ := a.defs.Draft(ctx)
+	dr.Content = definitions.Content{Segments: segsPricing}
+	if err := a.defs.SaveDraft(ctx, dr); err != nil {
+		t.Fatal(err)
+	}
+	before, _ = a.defs.Draft(ctx)
+	if _, err := a.defs.Publish(ctx, dr.Content, dr.Base, "ann", "go"); err != nil {
+		t.Fatal(err)
+	}
+	before.Content.Segments = segsV0
+	if err := a.defs.SaveDraft(ctx, before); !errors.Is(err, definitions.ErrDraftChanged) {
+		t.Fatalf("a save read before the draft was published: %v, want ErrDraftChanged", err)
 	}
 }
