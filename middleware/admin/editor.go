@@ -514,6 +514,9 @@ func (h *Handler) segmentDelete(w http.ResponseWriter, r *http.Request) {
 
 // problemPage shows why a change was refused, with the problems placed.
 func (h *Handler) problemPage(w http.ResponseWriter, r *http.Request, msg string, err error, c definitions.Content) {
+	if errors.Is(err, definitions.ErrDraftChanged) {
+		msg = "Another change of the draft was saved at the same moment, so nothing was changed: try again."
+	}
 	probs := problemsOf(err)
 	place(probs, definitions.SegmentsFile, c.Segments)
 	place(probs, definitions.SlotsFile, c.Slots)
