@@ -172,6 +172,11 @@ type Definitions struct {
 	mu     sync.Mutex // guards status; held while a version is loaded
 	status Status
 
+	// leased is held while this instance holds the publication lease:
+	// the lease has one holder for the whole instance, which Lease lets
+	// in again, so it keeps apart only the instances.
+	leased sync.Mutex
+
 	wake   chan struct{}
 	cancel context.CancelFunc
 	done   chan struct{}
@@ -510,7 +515,7 @@ func (d *Definitions) commit(ctx context.Context, c Content, entry func(*head) (
 	if err := d.acquire(ctx); err != nil {
 		return Version{}, err
 	}
-	defer d.leaser.Release(context.WithoutCancel(ctx), lease, d.holder)
+	defer d.release(ctx)
 	h, err := d.head(ctx)
 	if err != nil {
 		return Version{}, err
@@ -599,8 +604,22 @@ func (d *Definitions) put(ctx context.Context, name string, data []byte) error {
 }
 
 // acquire takes the publication lease, waiting a little for another
-// publisher to finish.
+// publisher to finish; release gives it back.
 func (d *Definitions) acquire(ctx context.Context) error {
+	d.leased.Lock()
+	if err := d.takeLease(ctx); err != nil {
+		d.leased.Unlock()
+		return err
+	}
+	return nil
+}
+
+func (d *Definitions) release(ctx context.Context) {
+	d.leaser.Release(context.WithoutCancel(ctx), lease, d.holder)
+	d.leased.Unlock()
+}
+
+func (d *Definitions) takeLease(ctx context.Context) error {
 	deadline := time.Now().Add(5 * time.Second)
 	for {
 		ok, err := d.leaser.Lease(ctx, lease, d.holder, leaseTTL)
@@ -670,7 +689,7 @@ func (d *Definitions) changeDraft(ctx context.Context, fn func(*Draft) (bool, er
 	if err := d.acquire(ctx); err != nil {
 		return err
 	}
-	defer d.leaser.Release(context.WithoutCancel(ctx), lease, d.holder)
+	defer d.release(ctx)
 	dr, err := d.saved(ctx)
 	if err != nil {
 		return err

@@ -3,8 +3,10 @@ package definitions_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -209,5 +211,127 @@ func TestDraftLostUpdate(t *testing.T) {
 	before.Content.Segments = segsV0
 	if err := a.defs.SaveDraft(ctx, before); !errors.Is(err, definitions.ErrDraftChanged) {
 		t.Fatalf("a save read before the draft was published: %v, want ErrDraftChanged", err)
+	}
+}
+
+// TestConcurrentOnOneInstance: editors of a site with one instance publish,
+// or save the draft they all read, at the same time: one wins, the others
+// are refused, as when they are on different instances. The instance's
+// publication lease is one holder for all of its requests, so it alone
+// does not keep them apart.
+func TestConcurrentOnOneInstance(t *testing.T) {
+	ctx := context.Background()
+	a := open(t, memory.New(store.Limits{}))
+	const n = 8
+	for round := range 10 {
+		base := a.defs.Status().Version
+		read, err := a.defs.Draft(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var wg sync.WaitGroup
+		var published, saved atomic.Int32
+		start := make(chan struct{})
+		for i := range n {
+			wg.Add(2)
+			go func() {
+				defer wg.Done()
+				<-start
+				c := definitions.Content{Segments: segsV0}
+				if i%2 == 0 {
+					c = definitions.Content{Segments: segsPricing}
+				}
+				_, err := a.defs.Publish(ctx, c, base, fmt.Sprint("editor-", i), "race")
+				switch {
+				case err == nil:
+					published.Add(1)
+				case !errors.Is(err, definitions.ErrConflict):
+					t.Errorf("publish: %v", err)
+				}
+			}()
+			go func() {
+				defer wg.Done()
+				<-start
+				dr := read
+				dr.By = fmt.Sprint("editor-", i)
+				err := a.defs.SaveDraft(ctx, dr)
+				switch {
+				case err == nil:
+					saved.Add(1)
+				case !errors.Is(err, definitions.ErrDraftChanged):
+					t.Errorf("save: %v", err)
+				}
+			}()
+		}
+		close(start)
+		wg.Wait()
+		if published.Load() != 1 || saved.Load() > 1 {
+			t.Fatalf("round %d: %d publications from one base and %d saves of one draft read succeeded; want 1 and at most 1",
+				round, published.Load(), saved.Load())
+		}
+		h, err := a.defs.History(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(h) != round+1 {
+			t.Fatalf("round %d: history of %d versions", round, len(h))
+		}
+	}
+}
+
+// readHook is a memory store whose Document runs onRead (once) before
+// reading the document of that name.
+type readHook struct {
+	*memory.Store
+	mu     sync.Mutex
+	onRead map[string]func()
+}
+
+func (s *readHook) Document(ctx context.Context, name string) ([]byte, error) {
+	s.mu.Lock()
+	f := s.onRead[name]
+	delete(s.onRead, name)
+	s.mu.Unlock()
+	if f != nil {
+		f()
+	}
+	return s.Store.Document(ctx, name)
+}
+
+// TestSaveDraftOrderedOnOneInstance: while one save of the draft has read
+// the draft and not yet written it, another save on the same instance
+// waits, and is then refused: it read the draft before the first save.
+func TestSaveDraftOrderedOnOneInstance(t *testing.T) {
+	ctx := context.Background()
+	st := &readHook{Store: memory.New(store.Limits{}), onRead: map[string]func(){}}
+	a := open(t, st)
+	read, err := a.defs.Draft(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	second := make(chan error, 1)
+	st.onRead["tailor/definitions/draft"] = func() {
+		// The first save is between reading and writing the draft.
+		go func() {
+			dr := read
+			dr.By = "bob"
+			second <- a.defs.SaveDraft(ctx, dr)
+		}()
+		select {
+		case err := <-second:
+			second <- err
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+	first := read
+	first.Content.Segments, first.By = segsPricing, "ann"
+	if err := a.defs.SaveDraft(ctx, first); err != nil {
+		t.Fatalf("first save: %v", err)
+	}
+	if err := <-second; !errors.Is(err, definitions.ErrDraftChanged) {
+		t.Fatalf("a second save of the same draft read, made during the first: %v, want ErrDraftChanged", err)
+	}
+	if got, _ := a.defs.Draft(ctx); got.By != "ann" || got.Content.Segments != segsPricing {
+		t.Fatalf("the draft is %+v, want ann's", got)
 	}
 }
