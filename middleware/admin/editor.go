@@ -24,8 +24,9 @@ type Definitions interface {
 	// Check parses a content as the site would serve it; its error lists
 	// the problems as rules.ConditionErrors.
 	Check(c definitions.Content) (*definitions.Parsed, error)
-	// Draft returns the site's draft, SaveDraft keeps one that parses,
-	// DiscardDraft forgets it.
+	// Draft returns the site's draft, SaveDraft keeps one that parses
+	// (unless the draft changed since it was read:
+	// definitions.ErrDraftChanged), DiscardDraft forgets it.
 	Draft(ctx context.Context) (definitions.Draft, error)
 	SaveDraft(ctx context.Context, dr definitions.Draft) error
 	DiscardDraft(ctx context.Context) error
@@ -190,10 +191,11 @@ func (h *Handler) draftState(ctx context.Context, d Definitions) (draftState, er
 	return st, nil
 }
 
-// saveDraft saves c as the draft, on behalf of r's user, keeping the
-// draft's base.
-func (h *Handler) saveDraft(r *http.Request, d Definitions, base int, c definitions.Content) error {
-	return d.SaveDraft(r.Context(), definitions.Draft{Content: c, Base: base, By: userOf(r).Name, At: h.cfg.Now().UTC()})
+// saveDraft saves c as the draft read, on behalf of r's user, with base.
+// If the draft changed since it was read, it is kept, and the error wraps
+// definitions.ErrDraftChanged.
+func (h *Handler) saveDraft(r *http.Request, d Definitions, read definitions.Draft, base int, c definitions.Content) error {
+	return d.SaveDraft(r.Context(), definitions.Draft{Content: c, Base: base, By: userOf(r).Name, At: h.cfg.Now().UTC(), Rev: read.Rev})
 }
 
 // editorBase is what every editor page shows.
@@ -420,7 +422,7 @@ func (h *Handler) segmentSave(w http.ResponseWriter, r *http.Request) {
 		h.render(w, r, http.StatusUnprocessableEntity, "editor_segment", "Segment "+cmpOr(name, "new"), "definitions", v)
 		return
 	}
-	if err := h.saveDraft(r, d, st.Draft.Base, c); err != nil {
+	if err := h.saveDraft(r, d, st.Draft, st.Draft.Base, c); err != nil {
 		v.Problems = problemsOf(err)
 		h.render(w, r, http.StatusUnprocessableEntity, "editor_segment", "Segment "+cmpOr(name, "new"), "definitions", v)
 		return
@@ -503,7 +505,7 @@ func (h *Handler) segmentDelete(w http.ResponseWriter, r *http.Request) {
 	}
 	st.Segments.items = slices.Delete(st.Segments.items, i, i+1)
 	c := definitions.Content{Segments: st.Segments.text(), Slots: st.Draft.Content.Slots}
-	if err := h.saveDraft(r, d, st.Draft.Base, c); err != nil {
+	if err := h.saveDraft(r, d, st.Draft, st.Draft.Base, c); err != nil {
 		h.problemPage(w, r, "The segment "+strconv.Quote(name)+" cannot be deleted: the draft would not load without it.", err, c)
 		return
 	}
@@ -512,6 +514,9 @@ func (h *Handler) segmentDelete(w http.ResponseWriter, r *http.Request) {
 
 // problemPage shows why a change was refused, with the problems placed.
 func (h *Handler) problemPage(w http.ResponseWriter, r *http.Request, msg string, err error, c definitions.Content) {
+	if errors.Is(err, definitions.ErrDraftChanged) {
+		msg = "Another change of the draft was saved at the same moment, so nothing was changed: try again."
+	}
 	probs := problemsOf(err)
 	place(probs, definitions.SegmentsFile, c.Segments)
 	place(probs, definitions.SlotsFile, c.Slots)
@@ -580,7 +585,7 @@ func (h *Handler) jsonSave(w http.ResponseWriter, r *http.Request) {
 	} else {
 		c.Segments = text
 	}
-	if err := h.saveDraft(r, d, dr.Base, c); err != nil {
+	if err := h.saveDraft(r, d, dr, dr.Base, c); err != nil {
 		probs := problemsOf(err)
 		place(probs, definitions.SegmentsFile, c.Segments)
 		place(probs, definitions.SlotsFile, c.Slots)

@@ -1,6 +1,8 @@
 package admin
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"net/http"
@@ -65,7 +67,10 @@ func diffOf(from, to definitions.Content) diff {
 
 type publishView struct {
 	editorBase
-	Diff     diff
+	Diff diff
+	// Digest identifies the draft's content shown: the form sends it
+	// back, so that what is published is what was reviewed.
+	Digest   string
 	Note     string
 	Problems []problem
 	Conflict string // why the publication conflicts
@@ -101,7 +106,15 @@ func (h *Handler) publishView(w http.ResponseWriter, r *http.Request, d Definiti
 		return publishView{}, false
 	}
 	v.Diff = diffOf(cur, dr.Content)
+	v.Digest = digest(dr.Content)
 	return v, true
+}
+
+// digest identifies a content: the hex SHA-256 of its two texts.
+func digest(c definitions.Content) string {
+	h := sha256.New()
+	fmt.Fprintf(h, "%d:%s%d:%s", len(c.Segments), c.Segments, len(c.Slots), c.Slots)
+	return hex.EncodeToString(h.Sum(nil))
 }
 
 func (h *Handler) publish(w http.ResponseWriter, r *http.Request) {
@@ -128,6 +141,19 @@ func (h *Handler) publish(w http.ResponseWriter, r *http.Request) {
 		// page was shown: show it again rather than publish what was not
 		// reviewed.
 		v.Conflict = fmt.Sprintf("The draft changed since this page was shown: it is now based on version %d. Review it again.", v.Draft.Base)
+		h.render(w, r, http.StatusConflict, "editor_publish", "Publish", "definitions", v)
+		return
+	}
+	if sent := r.FormValue("draft"); sent != "" && sent != v.Digest {
+		// Edited since the page was shown, on the same base (by another
+		// editor, or in another tab): the diff reviewed is not what
+		// would be published.
+		by := ""
+		if v.Draft.By != "" {
+			by = " by " + v.Draft.By
+		}
+		v.Err = fmt.Sprintf("The draft changed since this page was shown (saved%s at %s): review the changes above again, then publish.",
+			by, v.Draft.At.Format("15:04:05 MST"))
 		h.render(w, r, http.StatusConflict, "editor_publish", "Publish", "definitions", v)
 		return
 	}
@@ -175,7 +201,7 @@ func (h *Handler) draftRebase(w http.ResponseWriter, r *http.Request) {
 	if err == nil {
 		var cur definitions.Version
 		if cur, _, err = d.Current(r.Context()); err == nil {
-			err = h.saveDraft(r, d, cur.Number, dr.Content)
+			err = h.saveDraft(r, d, dr, cur.Number, dr.Content)
 		}
 	}
 	if err != nil {

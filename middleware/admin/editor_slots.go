@@ -273,7 +273,7 @@ func (h *Handler) changeVariant(w http.ResponseWriter, r *http.Request, remove b
 	so.set("variants", mustJSON(raws))
 	st.Slots.items[si] = so
 	c := definitions.Content{Segments: st.Draft.Content.Segments, Slots: st.Slots.text()}
-	if err := h.saveDraft(r, d, st.Draft.Base, c); err != nil {
+	if err := h.saveDraft(r, d, st.Draft, st.Draft.Base, c); err != nil {
 		if remove {
 			h.problemPage(w, r, fmt.Sprintf("The variant %q cannot be deleted: the draft would not load without it.", key), err, c)
 			return

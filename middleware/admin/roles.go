@@ -4,7 +4,9 @@ import (
 	"context"
 	"crypto/sha256"
 	"crypto/subtle"
+	"errors"
 	"fmt"
+	"mime"
 	"net/http"
 	"strings"
 )
@@ -141,7 +143,9 @@ func hashUsers(c *Config) []hashedUser {
 // guard refuses what r may not do, before the mux sees it: a request that
 // is not safe (a POST) from another site (http.CrossOriginProtection: the
 // browser's Sec-Fetch-Site header, or an Origin of another host than the
-// Host), or from a Viewer. It reports whether r may go on.
+// Host), or from a Viewer, or whose form is larger than maxForm or
+// unreadable; it reads the form of the others. It reports whether r may
+// go on.
 func (h *Handler) guard(w http.ResponseWriter, r *http.Request) bool {
 	switch r.Method {
 	case http.MethodGet, http.MethodHead, http.MethodOptions:
@@ -157,8 +161,33 @@ func (h *Handler) guard(w http.ResponseWriter, r *http.Request) bool {
 			"You are signed in as a viewer ("+userOf(r).Name+"): viewers see the dashboard but cannot change anything. Ask an editor. Nothing was changed.")
 		return false
 	}
+	// The form is read here, within a bound: read later by FormValue, a
+	// form too large reads as empty fields, and a multipart one is
+	// spooled to disk whatever its size.
+	r.Body = http.MaxBytesReader(w, r.Body, maxForm)
+	var err error
+	if ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); ct == "multipart/form-data" {
+		err = r.ParseMultipartForm(maxForm)
+	} else {
+		err = r.ParseForm()
+	}
+	if err != nil {
+		var tooLarge *http.MaxBytesError
+		if errors.As(err, &tooLarge) {
+			h.errorPage(w, r, http.StatusRequestEntityTooLarge,
+				fmt.Sprintf("The form sent is larger than the %d MiB the dashboard accepts. Nothing was changed.", maxForm>>20))
+			return false
+		}
+		h.errorPage(w, r, http.StatusBadRequest, "The form sent could not be read ("+err.Error()+"). Nothing was changed.")
+		return false
+	}
 	return true
 }
+
+// maxForm bounds the body of a request that changes something: a form
+// with the text of a segments or slots file, far larger than any a site
+// writes.
+const maxForm = 8 << 20
 
 // withUser returns r with u in its context, for the handlers.
 func withUser(r *http.Request, u user) *http.Request {

@@ -98,6 +98,12 @@ type Draft struct {
 	Base    int       `json:"base"`
 	By      string    `json:"by,omitempty"`
 	At      time.Time `json:"at,omitzero"`
+	// Rev counts the changes of the draft (saves, discards, publication
+	// of the draft): SaveDraft takes a draft read by Draft, and refuses
+	// it (ErrDraftChanged) if the draft changed since, so that of two
+	// editors who read the same draft the second to save does not undo
+	// the first one's change.
+	Rev int `json:"rev,omitempty"`
 }
 
 // Errors of Publish, Restore and SaveDraft.
@@ -106,6 +112,9 @@ var (
 	ErrConflict = errors.New("tailor/definitions: another version was published since the draft's base")
 	// ErrBusy: another instance kept publishing for too long.
 	ErrBusy = errors.New("tailor/definitions: another publication is in progress")
+	// ErrDraftChanged: the draft given to SaveDraft was read before
+	// another change of the draft (see Draft.Rev).
+	ErrDraftChanged = errors.New("tailor/definitions: the draft changed since it was read")
 	// ErrNoVersion: the version asked for does not exist.
 	ErrNoVersion = errors.New("tailor/definitions: no such version")
 )
@@ -163,6 +172,11 @@ type Definitions struct {
 	mu     sync.Mutex // guards status; held while a version is loaded
 	status Status
 
+	// leased is held while this instance holds the publication lease:
+	// the lease has one holder for the whole instance, which Lease lets
+	// in again, so it keeps apart only the instances.
+	leased sync.Mutex
+
 	wake   chan struct{}
 	cancel context.CancelFunc
 	done   chan struct{}
@@ -212,9 +226,9 @@ func Open(ctx context.Context, cfg Config) (*Definitions, error) {
 	d := &Definitions{cfg: cfg, docs: docs, leaser: leaser, holder: "definitions-" + hex.EncodeToString(id[:]),
 		wake: make(chan struct{}, 1), done: make(chan struct{})}
 	d.status.Loaded = cfg.Now()
-	if err := d.refresh(ctx); err != nil {
-		return nil, err
-	}
+	// Listen first, then read: a version published in between is both
+	// read now and announced (a wake that finds it loaded already), where
+	// in the other order it would wait for the next poll.
 	run, cancel := context.WithCancel(context.Background())
 	d.cancel = cancel
 	if inv, ok := cfg.Store.(store.Invalidator); ok {
@@ -222,6 +236,10 @@ func Open(ctx context.Context, cfg Config) (*Definitions, error) {
 			cancel()
 			return nil, fmt.Errorf("tailor/definitions: subscribe to the store's announcements: %w", err)
 		}
+	}
+	if err := d.refresh(ctx); err != nil {
+		cancel()
+		return nil, err
 	}
 	go d.follow(run)
 	return d, nil
@@ -460,10 +478,15 @@ func (d *Definitions) Publish(ctx context.Context, c Content, base int, by, note
 	}
 	// When the draft is what was published, the next one starts from
 	// this version; a draft with other work in progress stays.
-	if dr, err := d.saved(ctx); err == nil && dr != nil && dr.Content == c {
-		if err := d.DiscardDraft(ctx); err != nil {
-			d.cfg.Logger.Warn("definitions: published, but the draft stays", "version", v.Number, "err", err)
+	err = d.changeDraft(ctx, func(dr *Draft) (bool, error) {
+		if dr.Content != c {
+			return false, nil
 		}
+		dr.Content, dr.By, dr.At = Content{}, "", time.Time{}
+		return true, nil
+	})
+	if err != nil {
+		d.cfg.Logger.Warn("definitions: published, but the draft stays", "version", v.Number, "err", err)
 	}
 	return v, nil
 }
@@ -492,7 +515,7 @@ func (d *Definitions) commit(ctx context.Context, c Content, entry func(*head) (
 	if err := d.acquire(ctx); err != nil {
 		return Version{}, err
 	}
-	defer d.leaser.Release(context.WithoutCancel(ctx), lease, d.holder)
+	defer d.release(ctx)
 	h, err := d.head(ctx)
 	if err != nil {
 		return Version{}, err
@@ -509,7 +532,12 @@ func (d *Definitions) commit(ctx context.Context, c Content, entry func(*head) (
 	// The version first, the head that names it last: a reader never
 	// finds a head whose version is missing. A version written by a
 	// publisher that failed before its head is overwritten by the next.
-	if err := d.docs.PutDocument(ctx, versionDocument(v.Number), data); err != nil {
+	// Each write is made under the lease, renewed just before, with the
+	// head as it was read: see hold.
+	if err := d.hold(ctx, len(h.Log)); err != nil {
+		return Version{}, err
+	}
+	if err := d.put(ctx, versionDocument(v.Number), data); err != nil {
 		return Version{}, fmt.Errorf("tailor/definitions: write version %d: %w", v.Number, err)
 	}
 	h.Current, h.Log = v.Number, append(h.Log, v)
@@ -517,7 +545,10 @@ func (d *Definitions) commit(ctx context.Context, c Content, entry func(*head) (
 	if err != nil {
 		return Version{}, err
 	}
-	if err := d.docs.PutDocument(ctx, HeadDocument, data); err != nil {
+	if err := d.hold(ctx, len(h.Log)-1); err != nil {
+		return Version{}, err
+	}
+	if err := d.put(ctx, HeadDocument, data); err != nil {
 		return Version{}, fmt.Errorf("tailor/definitions: write %s: %w", HeadDocument, err)
 	}
 	d.mu.Lock()
@@ -531,12 +562,67 @@ func (d *Definitions) commit(ctx context.Context, c Content, entry func(*head) (
 	return v, nil
 }
 
+// The publication lease lives leaseTTL from its last renewal; a write of
+// a publication is given writeTimeout, well under it.
+const (
+	leaseTTL     = 30 * time.Second
+	writeTimeout = 10 * time.Second
+)
+
+// hold makes sure that the publication may write on: it renews the lease
+// and checks that the head still has versions versions, as when it was
+// read. A publisher that stalled (a slow store, a paused process) for
+// longer than the lease may have seen another take the lease, publish the
+// same version number and release it: writing on would overwrite that
+// version, or credit it to the wrong author, and this instance would serve
+// another content under its number than the others.
+func (d *Definitions) hold(ctx context.Context, versions int) error {
+	ok, err := d.leaser.Lease(ctx, lease, d.holder, leaseTTL)
+	if err != nil {
+		return fmt.Errorf("tailor/definitions: renew the publication lease: %w", err)
+	}
+	if !ok {
+		return fmt.Errorf("the publication lease expired and was taken by another publisher: %w", ErrBusy)
+	}
+	h, err := d.head(ctx)
+	if err != nil {
+		return err
+	}
+	if len(h.Log) != versions {
+		return fmt.Errorf("the publication lease expired while version %d was written, and version %d was published meanwhile: %w",
+			versions+1, len(h.Log), ErrConflict)
+	}
+	return nil
+}
+
+// put writes a document of a publication, within writeTimeout: a write
+// still in flight when the lease expires could land over another's.
+func (d *Definitions) put(ctx context.Context, name string, data []byte) error {
+	ctx, cancel := context.WithTimeout(ctx, writeTimeout)
+	defer cancel()
+	return d.docs.PutDocument(ctx, name, data)
+}
+
 // acquire takes the publication lease, waiting a little for another
-// publisher to finish.
+// publisher to finish; release gives it back.
 func (d *Definitions) acquire(ctx context.Context) error {
+	d.leased.Lock()
+	if err := d.takeLease(ctx); err != nil {
+		d.leased.Unlock()
+		return err
+	}
+	return nil
+}
+
+func (d *Definitions) release(ctx context.Context) {
+	d.leaser.Release(context.WithoutCancel(ctx), lease, d.holder)
+	d.leased.Unlock()
+}
+
+func (d *Definitions) takeLease(ctx context.Context) error {
 	deadline := time.Now().Add(5 * time.Second)
 	for {
-		ok, err := d.leaser.Lease(ctx, lease, d.holder, 30*time.Second)
+		ok, err := d.leaser.Lease(ctx, lease, d.holder, leaseTTL)
 		if err != nil {
 			return fmt.Errorf("tailor/definitions: take the publication lease: %w", err)
 		}
@@ -564,37 +650,68 @@ func (d *Definitions) Draft(ctx context.Context) (Draft, error) {
 	if err != nil {
 		return Draft{}, err
 	}
-	if dr != nil {
-		return *dr, nil
+	if dr.Content.Segments != "" {
+		return dr, nil
 	}
 	v, c, err := d.Current(ctx)
 	if err != nil {
 		return Draft{}, err
 	}
-	return Draft{Content: c, Base: v.Number}, nil
+	return Draft{Content: c, Base: v.Number, Rev: dr.Rev}, nil
 }
 
-// saved returns the saved draft, or nil if there is none.
-func (d *Definitions) saved(ctx context.Context) (*Draft, error) {
+// saved returns the saved draft; its Content is empty when there is none
+// (never saved, or discarded), and its Rev counts the changes all the
+// same.
+func (d *Definitions) saved(ctx context.Context) (Draft, error) {
+	var dr Draft
 	data, err := d.docs.Document(ctx, draftDocument)
 	if errors.Is(err, store.ErrNotFound) {
-		return nil, nil
+		return dr, nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("tailor/definitions: read the draft: %w", err)
+		return dr, fmt.Errorf("tailor/definitions: read the draft: %w", err)
 	}
-	var dr Draft
 	if err := json.Unmarshal(data, &dr); err != nil {
-		return nil, fmt.Errorf("tailor/definitions: read the draft: %w", err)
+		return dr, fmt.Errorf("tailor/definitions: read the draft: %w", err)
 	}
 	if dr.Content.Segments == "" {
-		return nil, nil // discarded
+		dr.Content = Content{} // discarded
 	}
-	return &dr, nil
+	return dr, nil
+}
+
+// changeDraft changes the saved draft with fn, under the publication
+// lease, so that no other change of the draft comes between reading it
+// and writing it; fn reports whether it changed the draft. A change
+// counts in Rev.
+func (d *Definitions) changeDraft(ctx context.Context, fn func(*Draft) (bool, error)) error {
+	if err := d.acquire(ctx); err != nil {
+		return err
+	}
+	defer d.release(ctx)
+	dr, err := d.saved(ctx)
+	if err != nil {
+		return err
+	}
+	rev := dr.Rev
+	changed, err := fn(&dr)
+	if err != nil || !changed {
+		return err
+	}
+	dr.Rev = rev + 1
+	data, err := json.Marshal(dr)
+	if err != nil {
+		return err
+	}
+	return d.put(ctx, draftDocument, data)
 }
 
 // SaveDraft keeps dr as the site's draft, if its content parses (Check);
-// otherwise it returns the problems and keeps the draft saved before.
+// otherwise it returns the problems and keeps the draft saved before. dr
+// is a draft read by Draft and changed: if the draft changed since it was
+// read (its Rev), SaveDraft returns ErrDraftChanged and keeps that
+// change.
 func (d *Definitions) SaveDraft(ctx context.Context, dr Draft) error {
 	if _, err := d.Check(dr.Content); err != nil {
 		return err
@@ -602,11 +719,18 @@ func (d *Definitions) SaveDraft(ctx context.Context, dr Draft) error {
 	if dr.At.IsZero() {
 		dr.At = d.cfg.Now().UTC()
 	}
-	data, err := json.Marshal(dr)
+	err := d.changeDraft(ctx, func(saved *Draft) (bool, error) {
+		if saved.Rev != dr.Rev {
+			by := ""
+			if saved.By != "" {
+				by = " by " + saved.By
+			}
+			return false, fmt.Errorf("saved%s at %s: read it again: %w", by, saved.At.Format(time.RFC3339), ErrDraftChanged)
+		}
+		*saved = dr
+		return true, nil
+	})
 	if err != nil {
-		return err
-	}
-	if err := d.docs.PutDocument(ctx, draftDocument, data); err != nil {
 		return fmt.Errorf("tailor/definitions: save the draft: %w", err)
 	}
 	return nil
@@ -615,7 +739,11 @@ func (d *Definitions) SaveDraft(ctx context.Context, dr Draft) error {
 // DiscardDraft forgets the saved draft: the next Draft is the current
 // version's content.
 func (d *Definitions) DiscardDraft(ctx context.Context) error {
-	if err := d.docs.PutDocument(ctx, draftDocument, []byte("{}")); err != nil {
+	err := d.changeDraft(ctx, func(dr *Draft) (bool, error) {
+		*dr = Draft{Rev: dr.Rev}
+		return true, nil
+	})
+	if err != nil {
 		return fmt.Errorf("tailor/definitions: discard the draft: %w", err)
 	}
 	return nil

@@ -187,7 +187,8 @@ func TestDraft(t *testing.T) {
 	if err != nil || got.Base != 1 || got.Content.Segments != segsPricing {
 		t.Fatalf("draft after publishing it: %+v, %v; want the published version 1", got, err)
 	}
-	if err := a.defs.SaveDraft(ctx, definitions.Draft{Content: definitions.Content{Segments: segsV0}, Base: 1}); err != nil {
+	got.Content = definitions.Content{Segments: segsV0}
+	if err := a.defs.SaveDraft(ctx, got); err != nil {
 		t.Fatal(err)
 	}
 	// A publication of other content leaves the draft alone.
@@ -258,8 +259,14 @@ func TestConcurrentPublish(t *testing.T) {
 		var wg sync.WaitGroup
 		var mu sync.Mutex
 		won := 0
+		// Every base is read before any publishes: a base read after
+		// another instance published would be a later one.
+		bases := make([]int, len(ins))
 		for i, in := range ins {
-			base := in.defs.Status().Version
+			bases[i] = in.defs.Status().Version
+		}
+		for i, in := range ins {
+			base := bases[i]
 			content := definitions.Content{Segments: segsV0}
 			if r.IntN(2) == 0 {
 				content = definitions.Content{Segments: segsPricing}

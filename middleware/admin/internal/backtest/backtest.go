@@ -379,13 +379,11 @@ func (r *Runner) Start(ctx context.Context, req Request) (string, error) {
 		r.mu.Unlock()
 	}
 
-	seq, err := r.nextSeq(ctx)
-	if err != nil {
-		unreserve()
-		return "", err
-	}
-	id := strconv.FormatUint(seq, 10) + "-" + randomHex(4)
-	holder := r.cfg.Holder + "/" + id
+	// The lease first, the sequence number under it: two instances that
+	// read the latest backtest at once would pick the same number, and the
+	// second to run would write over the first's progress.
+	token := randomHex(4)
+	holder := r.cfg.Holder + "/" + token
 	if r.leaser != nil {
 		sctx, cancel := context.WithTimeout(ctx, storeTimeout)
 		held, err := r.leaser.Lease(sctx, LeaseName, holder, leaseTTL)
@@ -408,6 +406,13 @@ func (r *Runner) Start(ctx context.Context, req Request) (string, error) {
 			}
 		}
 	}
+	seq, err := r.nextSeq(ctx)
+	if err != nil {
+		release()
+		unreserve()
+		return "", err
+	}
+	id := strconv.FormatUint(seq, 10) + "-" + token
 	p := Progress{ID: id, Segment: req.Segment, By: req.By, Holder: r.cfg.Holder, Started: time.Now()}
 	p.Updated = p.Started
 	if r.counter != nil {
@@ -616,9 +621,8 @@ func progressDocument(seq uint64) string { return fmt.Sprintf("tailor/backtest/%
 func cancelDocument(seq uint64) string   { return fmt.Sprintf("tailor/backtest/%d/cancel", seq%Keep) }
 
 // nextSeq returns the sequence number of a new backtest: one more than the
-// latest's. Two instances starting at once may pick the same number; the
-// lease lets only one of them run, and their random suffixes tell their
-// ids apart.
+// latest's. Start calls it under the lease, so that no other instance
+// picks the same number.
 func (r *Runner) nextSeq(ctx context.Context) (uint64, error) {
 	if r.docs == nil {
 		r.mu.Lock()
