@@ -113,6 +113,21 @@ func (h *Handler) defs(w http.ResponseWriter, r *http.Request) (Definitions, boo
 	return h.cfg.Definitions, true
 }
 
+// draft returns the site's definitions and its draft, or answers with an
+// error page.
+func (h *Handler) draft(w http.ResponseWriter, r *http.Request) (Definitions, draftState, bool) {
+	d, ok := h.defs(w, r)
+	if !ok {
+		return nil, draftState{}, false
+	}
+	st, err := h.draftState(r.Context(), d)
+	if err != nil {
+		h.errorPage(w, r, http.StatusServiceUnavailable, "The draft could not be read: "+err.Error())
+		return nil, draftState{}, false
+	}
+	return d, st, true
+}
+
 // problem is a problem of a text, placed in it; File is "segments.json",
 // "slots.json", "segment" (the text of one segment), or "form" (a field).
 type problem struct {
@@ -310,13 +325,8 @@ type segmentEditView struct {
 }
 
 func (h *Handler) segmentEdit(w http.ResponseWriter, r *http.Request) {
-	d, ok := h.defs(w, r)
+	d, st, ok := h.draft(w, r)
 	if !ok {
-		return
-	}
-	st, err := h.draftState(r.Context(), d)
-	if err != nil {
-		h.errorPage(w, r, http.StatusServiceUnavailable, "The draft could not be read: "+err.Error())
 		return
 	}
 	name := r.PathValue("name")
@@ -372,13 +382,8 @@ func uniqueName(d *listDoc, name string) string {
 // (mode "json") into the draft, if the draft parses with it; otherwise it
 // shows the form again with the problems, placed.
 func (h *Handler) segmentSave(w http.ResponseWriter, r *http.Request) {
-	d, ok := h.defs(w, r)
+	d, st, ok := h.draft(w, r)
 	if !ok {
-		return
-	}
-	st, err := h.draftState(r.Context(), d)
-	if err != nil {
-		h.errorPage(w, r, http.StatusServiceUnavailable, "The draft could not be read: "+err.Error())
 		return
 	}
 	if st.Err != "" {
@@ -488,13 +493,8 @@ func (h *Handler) checkSegment(d Definitions, st draftState, idx int, text strin
 }
 
 func (h *Handler) segmentDelete(w http.ResponseWriter, r *http.Request) {
-	d, ok := h.defs(w, r)
+	d, st, ok := h.draft(w, r)
 	if !ok {
-		return
-	}
-	st, err := h.draftState(r.Context(), d)
-	if err != nil {
-		h.errorPage(w, r, http.StatusServiceUnavailable, "The draft could not be read: "+err.Error())
 		return
 	}
 	name := r.PathValue("name")

@@ -52,13 +52,8 @@ func variantIndex(vars []object, key string) int {
 }
 
 func (h *Handler) slotPage(w http.ResponseWriter, r *http.Request) {
-	d, ok := h.defs(w, r)
+	d, st, ok := h.draft(w, r)
 	if !ok {
-		return
-	}
-	st, err := h.draftState(r.Context(), d)
-	if err != nil {
-		h.errorPage(w, r, http.StatusServiceUnavailable, "The draft could not be read: "+err.Error())
 		return
 	}
 	name := r.PathValue("slot")
@@ -117,13 +112,8 @@ func variantFormOf(o object) variantForm {
 }
 
 func (h *Handler) variantEdit(w http.ResponseWriter, r *http.Request) {
-	d, ok := h.defs(w, r)
+	d, st, ok := h.draft(w, r)
 	if !ok {
-		return
-	}
-	st, err := h.draftState(r.Context(), d)
-	if err != nil {
-		h.errorPage(w, r, http.StatusServiceUnavailable, "The draft could not be read: "+err.Error())
 		return
 	}
 	slot, key := r.PathValue("slot"), r.PathValue("key")
@@ -222,13 +212,8 @@ func (h *Handler) variantDelete(w http.ResponseWriter, r *http.Request) {
 
 // changeVariant saves (or deletes) a variant of a slot of the draft.
 func (h *Handler) changeVariant(w http.ResponseWriter, r *http.Request, remove bool) {
-	d, ok := h.defs(w, r)
+	d, st, ok := h.draft(w, r)
 	if !ok {
-		return
-	}
-	st, err := h.draftState(r.Context(), d)
-	if err != nil {
-		h.errorPage(w, r, http.StatusServiceUnavailable, "The draft could not be read: "+err.Error())
 		return
 	}
 	slot, key := r.PathValue("slot"), r.PathValue("key")
