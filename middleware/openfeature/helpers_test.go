@@ -2,6 +2,8 @@ package openfeature_test
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
@@ -9,6 +11,9 @@ import (
 	"time"
 
 	of "github.com/open-feature/go-sdk/openfeature"
+	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/tailorhq/tailor/internal/testenv"
 
 	"github.com/tailorhq/tailor/middleware"
 	tailorof "github.com/tailorhq/tailor/middleware/openfeature"
@@ -17,6 +22,7 @@ import (
 	"github.com/tailorhq/tailor/store"
 	"github.com/tailorhq/tailor/store/bolt"
 	"github.com/tailorhq/tailor/store/memory"
+	"github.com/tailorhq/tailor/store/redis"
 )
 
 const segmentsFile = `{"segments": [
@@ -50,7 +56,7 @@ const flagsFile = `{"flags": {
 // site is a Personalizer over a store, with the test's segments, slots and
 // flags, and a provider registered under its own domain of the SDK.
 type site struct {
-	t        *testing.T
+	t        testing.TB
 	p        *middleware.Personalizer
 	engine   *rules.Engine
 	slots    *slots.Engine
@@ -69,9 +75,35 @@ func boltStore(t *testing.T) store.Store {
 	return st
 }
 
+// redisStore returns a Redis store under a fresh key prefix, removed at the
+// end of the test, or skips t without a server (see internal/testenv).
+func redisStore(t *testing.T) store.Store {
+	c := goredis.NewClient(&goredis.Options{Addr: testenv.Redis(t)})
+	t.Cleanup(func() { c.Close() })
+	b := make([]byte, 6)
+	rand.Read(b)
+	prefix := "tailortest:openfeature:" + hex.EncodeToString(b) + ":"
+	t.Cleanup(func() {
+		ctx := context.Background()
+		iter := c.Scan(ctx, 0, prefix+"*", 1000).Iterator()
+		for iter.Next(ctx) {
+			c.Del(ctx, iter.Val())
+		}
+		if err := iter.Err(); err != nil {
+			t.Errorf("delete test keys %s*: %v", prefix, err)
+		}
+	})
+	st, err := redis.New(c, redis.Options{Prefix: prefix})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	return st
+}
+
 var keys = []middleware.KeyPair{middleware.GenerateKeyPair()}
 
-func newSite(t *testing.T, st store.Store) *site {
+func newSite(t testing.TB, st store.Store) *site {
 	t.Helper()
 	engine := new(rules.Engine)
 	if err := engine.Reload([]byte(segmentsFile)); err != nil {

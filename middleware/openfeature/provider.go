@@ -53,6 +53,12 @@ type Config struct {
 	// PROVIDER_CONFIGURATION_CHANGED event. A look compares two pointers.
 	// Default 1 second.
 	PollInterval time.Duration
+	// NoExplanation leaves "explanation" out of the flag metadata: making
+	// it copies the visitor's profile and explains every segment, which
+	// triples the cost of evaluating a segment's flag outside a request
+	// (about 9 µs without, 29 µs with: BenchmarkSegmentFlag). Default
+	// false: explanations are given.
+	NoExplanation bool
 	// Logger receives the failures of Track. Default slog.Default().
 	Logger *slog.Logger
 }
@@ -395,7 +401,7 @@ func (p *Provider) subject(ctx context.Context, flat of.FlattenedContext) (*midd
 // chosen, not classified) and unknown visitors have no explanation.
 func (p *Provider) explain(v *middleware.Visitor, meta of.FlagMetadata, segment string) {
 	engine := p.cfg.Personalizer.Engine()
-	if engine == nil || v == nil || v.Preview() != nil || !v.Tracked() {
+	if p.cfg.NoExplanation || engine == nil || v == nil || v.Preview() != nil || !v.Tracked() {
 		return
 	}
 	in := &rules.Input{Profile: v.Profile(), Request: v.Facts(), Now: time.Now()}

@@ -3,6 +3,7 @@ package openfeature_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"slices"
 	"strings"
@@ -15,12 +16,13 @@ import (
 	tailorof "github.com/tailorhq/tailor/middleware/openfeature"
 	"github.com/tailorhq/tailor/rules/experiment"
 	"github.com/tailorhq/tailor/store"
+	"github.com/tailorhq/tailor/store/memory"
 )
 
 var stores = []struct {
 	name string
 	open func(*testing.T) store.Store
-}{{"memory", memoryStore}, {"bolt", boltStore}}
+}{{"memory", memoryStore}, {"bolt", boltStore}, {"redis", redisStore}}
 
 // want checks the details of an evaluation.
 func want[T any](t *testing.T, d of.GenericEvaluationDetails[T], err error, value T, reason of.Reason, variant string) {
@@ -418,4 +420,90 @@ func lastEvent(prof *store.Profile) *store.Event {
 		}
 	}
 	return nil
+}
+
+// Evaluations run while the segments, slots and flags are replaced, and the
+// provider is shut down and initialised again: each sees one whole set.
+func TestConcurrentReloads(t *testing.T) {
+	s := newSite(t, memoryStore(t))
+	_, id := s.pricingCurious()
+	s.flush()
+	other, err := tailorof.ParseFlags([]byte(`{"flags": {"sales-offer": {"type": "string", "default": "other"}}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	first, _ := tailorof.ParseFlags([]byte(flagsFile))
+	stop := make(chan struct{})
+	var reloader, wg sync.WaitGroup
+	reloader.Go(func() {
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			s.engine.Reload([]byte(segmentsFile))
+			s.slots.Reload([]byte(slotsFile))
+			if i%2 == 0 {
+				s.provider.SetFlags(other)
+			} else {
+				s.provider.SetFlags(first)
+			}
+			if i%10 == 0 {
+				s.provider.Shutdown()
+				s.provider.Init(of.EvaluationContext{})
+			}
+		}
+	})
+	ec := of.NewEvaluationContext(id, nil)
+	for range 4 {
+		wg.Go(func() {
+			for range 200 {
+				v, err := s.client.StringValue(context.Background(), "sales-offer", "?", ec)
+				if err != nil || (v != "call-us" && v != "other") {
+					t.Errorf("sales-offer = %q, %v during reloads", v, err)
+					return
+				}
+				if v, err := s.client.StringValue(context.Background(), "hero", "?", ec); err != nil || v != "talk-to-sales" {
+					t.Errorf("hero = %q, %v during reloads", v, err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(stop)
+	reloader.Wait()
+}
+
+// BenchmarkSegmentFlag measures a segment's flag for a stored visitor named
+// by the targeting key (a cached profile), with and without its explanation.
+func BenchmarkSegmentFlag(b *testing.B) {
+	for _, noExplanation := range []bool{false, true} {
+		b.Run(fmt.Sprintf("NoExplanation=%v", noExplanation), func(b *testing.B) {
+			s := newSite(b, memory.New(store.Limits{}))
+			_, id := s.pricingCurious()
+			s.flush()
+			p, err := tailorof.NewProvider(tailorof.Config{Personalizer: s.p, NoExplanation: noExplanation})
+			if err != nil {
+				b.Fatal(err)
+			}
+			if err := of.SetNamedProviderAndWait(b.Name(), p); err != nil {
+				b.Fatal(err)
+			}
+			defer of.SetNamedProviderAndWait(b.Name(), of.NoopProvider{})
+			c := of.NewClient(b.Name())
+			ec := of.NewEvaluationContext(id, nil)
+			ctx := context.Background()
+			for b.Loop() {
+				d, _ := c.BooleanValueDetails(ctx, "segment.pricing-curious", false, ec)
+				if !d.Value {
+					b.Fatal("not in the segment")
+				}
+				if _, err := d.FlagMetadata.GetString("explanation"); (err == nil) == noExplanation {
+					b.Fatalf("explanation: %v, with NoExplanation %v", err, noExplanation)
+				}
+			}
+		})
+	}
 }
