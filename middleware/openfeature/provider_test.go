@@ -9,10 +9,12 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	of "github.com/open-feature/go-sdk/openfeature"
 
 	"github.com/tailorhq/tailor/middleware"
+	"github.com/tailorhq/tailor/middleware/definitions"
 	tailorof "github.com/tailorhq/tailor/middleware/openfeature"
 	"github.com/tailorhq/tailor/rules/experiment"
 	"github.com/tailorhq/tailor/store"
@@ -504,6 +506,54 @@ func BenchmarkSegmentFlag(b *testing.B) {
 					b.Fatalf("explanation: %v, with NoExplanation %v", err, noExplanation)
 				}
 			}
+		})
+	}
+}
+
+// A version published through middleware/definitions on one instance is
+// announced by the providers of both instances sharing the store.
+func TestPublishedVersionAnnounced(t *testing.T) {
+	st := memoryStore(t)
+	ctx := context.Background()
+	var instances []*site
+	var heard []*events
+	var defs []*definitions.Definitions
+	for range 2 {
+		s := newSite(t, st)
+		d, err := definitions.Open(ctx, definitions.Config{Store: st, Segments: s.engine, Slots: s.slots,
+			Files: definitions.Content{Segments: segmentsFile, Slots: slotsFile}, PollInterval: 50 * time.Millisecond})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { d.Close() })
+		instances, heard, defs = append(instances, s), append(heard, listen(s.client)), append(defs, d)
+	}
+	_, id := instances[0].pricingCurious()
+	instances[0].flush()
+	// Let the announcements of Open's loads pass, then count from here.
+	time.Sleep(100 * time.Millisecond)
+	before := make([]int, len(heard))
+	for i, e := range heard {
+		e.mu.Lock()
+		before[i] = len(e.got)
+		e.mu.Unlock()
+	}
+	published := strings.Replace(segmentsFile, `"min": 2`, `"min": 3`, 1)
+	if _, err := defs[0].Publish(ctx, definitions.Content{Segments: published, Slots: slotsFile}, 0, "ann", "three visits"); err != nil {
+		t.Fatal(err)
+	}
+	for i, s := range instances {
+		// Two visits of /pricing are no longer enough.
+		eventually(t, fmt.Sprintf("instance %d serving the published segments", i), func() bool {
+			v, _ := s.client.BooleanValue(ctx, "segment.pricing-curious", true, of.NewEvaluationContext(id, nil))
+			return !v
+		})
+		eventually(t, fmt.Sprintf("instance %d announcing them", i), func() bool {
+			heard[i].mu.Lock()
+			defer heard[i].mu.Unlock()
+			return slices.ContainsFunc(heard[i].got[before[i]:], func(keys []string) bool {
+				return slices.Contains(keys, "segment.pricing-curious")
+			})
 		})
 	}
 }
