@@ -61,7 +61,8 @@
 // "subject" (request, stored or unknown), "segment" (the segment that
 // decided), "explanation" (the clauses of its rule, one per line, as
 // rules.Engine.Explain gives them: "pass pages[/pricing] within 7d = 2,
-// want >= 2"), and "experiment" and "arm" for a slot's experiment.
+// want >= 2"; left out with Config.NoExplanation), and "experiment" and
+// "arm" for a slot's experiment.
 //
 // # Events, tracking and hooks
 //

@@ -248,7 +248,9 @@ func (p *Provider) IntEvaluation(ctx context.Context, flag string, def int64, fl
 	return of.IntResolutionDetail{Value: v, ProviderResolutionDetail: r.detail}
 }
 
-// ObjectEvaluation evaluates an object flag of the flags file.
+// ObjectEvaluation evaluates an object flag of the flags file. The value
+// is the flag's own (maps and slices as encoding/json decodes them), shared
+// by every evaluation: it must not be modified.
 func (p *Provider) ObjectEvaluation(ctx context.Context, flag string, def any, flat of.FlattenedContext) of.InterfaceResolutionDetail {
 	r := p.resolve(ctx, flag, Object, flat)
 	v := r.value
@@ -309,7 +311,7 @@ func (p *Provider) resolve(ctx context.Context, flag string, t Type, flat of.Fla
 	switch {
 	case fl != nil:
 		meta["source"] = "flags"
-		return p.flagResult(ctx, v, fl, meta)
+		return p.flagResult(v, fl, meta)
 	case segment != "":
 		meta["source"] = "segment"
 		meta["segment"] = segment
@@ -335,7 +337,7 @@ func (p *Provider) resolve(ctx context.Context, flag string, t Type, flat of.Fla
 }
 
 // flagResult evaluates a flag of the flags file for v.
-func (p *Provider) flagResult(ctx context.Context, v *middleware.Visitor, fl *Flag, meta of.FlagMetadata) result {
+func (p *Provider) flagResult(v *middleware.Visitor, fl *Flag, meta of.FlagMetadata) result {
 	for _, r := range fl.Rules {
 		for _, s := range r.Segments {
 			if v.In(s) {
