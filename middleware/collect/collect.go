@@ -21,6 +21,7 @@ import (
 	"github.com/tailorhq/tailor/middleware"
 	"github.com/tailorhq/tailor/middleware/internal/cookie"
 	"github.com/tailorhq/tailor/middleware/internal/core"
+	"github.com/tailorhq/tailor/middleware/internal/edgehook"
 	"github.com/tailorhq/tailor/middleware/internal/tracking"
 	"github.com/tailorhq/tailor/store"
 )
@@ -243,6 +244,9 @@ func (p *Collector) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	} else {
 		accepted, ignored, errs = p.collectBrowser(r, calls, errs)
+		// The visitor's variant key, for pages a cache at the edge keeps
+		// (middleware's Edge), follows the events just recorded.
+		edgehook.Refresh(p.p, w.Header(), r)
 	}
 	p.core.Counters().Collected.Add(uint64(accepted))
 	p.core.Counters().CollectRefused.Add(uint64(len(errs)))
