@@ -115,8 +115,8 @@ type Edge struct {
 // with an empty profile, untracked. The response carries
 // Cache-Control: public, max-age=MaxAge, s-maxage=SMaxAge, Vary:
 // Tailor-Variant, Tailor-Variant: the key, and no Set-Cookie (Cacheable
-// removes any the handler sets). A request without the header (the edge
-// let it through with its cookies: the visitor's first request, one
+// removes any the handler sets). A request without the header, or with
+// it empty (the edge let it through with its cookies: the visitor's first request, one
 // without a key cookie, or a site without an edge) is served as
 // p.Handler serves it: personalised, private, with both cookies.
 //
@@ -249,7 +249,7 @@ func (e *Edge) Cacheable(next http.Handler) http.Handler {
 			return
 		}
 		hv := r.Header.Values(VariantHeader)
-		if len(hv) == 0 {
+		if len(hv) == 0 || len(hv) == 1 && hv[0] == "" { // an edge that filled it from a missing cookie
 			personal.ServeHTTP(w, r)
 			return
 		}

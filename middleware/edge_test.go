@@ -153,7 +153,7 @@ func TestEdgeRefusesForgedKeys(t *testing.T) {
 
 	payload, sig, _ := strings.Cut(valid, ".")
 	forged := []string{
-		"", "x", "AQ", "AQ.", "." + sig, "Aw." + sig, // all segments, with the signature of none
+		"x", "AQ", "AQ.", "." + sig, "Aw." + sig, // all segments, with the signature of none
 		payload + "." + sig[:len(sig)-1] + "A", payload + ".." + sig, strings.Repeat("A", 600),
 		foreign, reordered,
 	}
@@ -173,6 +173,11 @@ func TestEdgeRefusesForgedKeys(t *testing.T) {
 		if got := e.Refused(); got != uint64(i+1) {
 			t.Errorf("key %q: Refused = %d, want %d", k, got, i+1)
 		}
+	}
+	// An empty header (an edge that copied a missing cookie): served as
+	// Handler serves it.
+	if resp, _ := asEdge(t, srv.URL, "/", ""); !strings.HasPrefix(resp.Header.Get("Cache-Control"), "private") {
+		t.Errorf("empty header: Cache-Control %q", resp.Header.Get("Cache-Control"))
 	}
 	// Two values of the header: refused too.
 	req, _ := http.NewRequest("GET", srv.URL+"/", nil)
