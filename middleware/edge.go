@@ -90,7 +90,16 @@ type Edge struct {
 
 	inside, setCookie sync.Once // log each misuse once
 	refused           atomic.Uint64
+
+	// keys memoizes encode under the newest keys, by payload: there are
+	// few variants, and an HMAC per response is not free. At most
+	// maxMemoKeys are kept (a Picker returning unbounded variants would
+	// not fill memory); memoized counts them.
+	keys     sync.Map // string → string
+	memoized atomic.Int64
 }
+
+const maxMemoKeys = 4096
 
 // Edge turns on variant keys for p and returns the Edge whose Cacheable
 // wraps the pages that a cache at the edge may keep. A Personalizer has at
@@ -118,7 +127,11 @@ type Edge struct {
 // removes any the handler sets). A request without the header, or with
 // it empty (the edge let it through with its cookies: the visitor's first request, one
 // without a key cookie, or a site without an edge) is served as
-// p.Handler serves it: personalised, private, with both cookies.
+// p.Handler serves it: personalised, private, with both cookies; so is a
+// request with a preview link (see Preview). A visitor who declined
+// tracking (ConsentNone) gets no key cookie, and loses the one they had;
+// one classified from the request alone (ConsentContextual) gets the key
+// of their contextual segments.
 //
 // # Signed, and checked by the origin
 //
@@ -249,7 +262,10 @@ func (e *Edge) Cacheable(next http.Handler) http.Handler {
 			return
 		}
 		hv := r.Header.Values(VariantHeader)
-		if len(hv) == 0 || len(hv) == 1 && hv[0] == "" { // an edge that filled it from a missing cookie
+		// Without a key (or with an empty one: an edge that filled it
+		// from a missing cookie), or with a preview link, the page is
+		// the visitor's own.
+		if len(hv) == 0 || len(hv) == 1 && hv[0] == "" || strings.Contains(r.URL.RawQuery, previewParam) {
 			personal.ServeHTTP(w, r)
 			return
 		}
@@ -328,7 +344,8 @@ const macBytes = 16
 // each in unpadded base64url, joined by a dot. A variant longer than 255
 // bytes is left out (the page then picks the slot for the key's segments).
 func (e *Edge) encode(va variant) string {
-	pl := []byte{va.mask}
+	var buf [64]byte
+	pl := append(buf[:0], va.mask)
 	for _, s := range va.slots {
 		if len(s) > 255 {
 			s = ""
@@ -336,7 +353,14 @@ func (e *Edge) encode(va variant) string {
 		pl = append(pl, byte(len(s)))
 		pl = append(pl, s...)
 	}
-	return b64.EncodeToString(pl) + "." + b64.EncodeToString(e.mac(e.macKeys[0], pl))
+	if k, ok := e.keys.Load(string(pl)); ok {
+		return k.(string)
+	}
+	k := b64.EncodeToString(pl) + "." + b64.EncodeToString(e.mac(e.macKeys[0], pl))
+	if e.memoized.Add(1) <= maxMemoKeys {
+		e.keys.Store(string(pl), k)
+	}
+	return k
 }
 
 func (e *Edge) mac(key, payload []byte) []byte {

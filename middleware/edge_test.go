@@ -6,6 +6,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/tailorhq/tailor/middleware"
 	"github.com/tailorhq/tailor/middleware/collect"
@@ -308,5 +309,52 @@ func TestEdgeConfigErrors(t *testing.T) {
 	}
 	if _, err := p.Edge(middleware.EdgeConfig{Segments: []string{"a"}}); err == nil || !strings.Contains(err.Error(), "already has an Edge") {
 		t.Errorf("second Edge: %v", err)
+	}
+}
+
+func TestEdgeConsentAndPreview(t *testing.T) {
+	t.Parallel()
+	p := newP(t, nil, func(c *middleware.Config) {
+		c.Consent = func(r *http.Request) middleware.Consent {
+			if r.Header.Get("X-Declined") != "" {
+				return middleware.ConsentNone
+			}
+			return middleware.ConsentDefault
+		}
+	})
+	srv, _ := edgeSite(t, p, middleware.EdgeConfig{Segments: []string{"red-sox-fan"}})
+	resp, _ := newClient(t, srv).get("/")
+	key, _ := keyCookie(resp, "tailor_v")
+
+	// A visitor who declined tracking gets no key, and loses theirs.
+	req, _ := http.NewRequest("GET", srv.URL+"/team", nil)
+	req.Header.Set("User-Agent", browserUA)
+	req.Header.Set("X-Declined", "1")
+	req.AddCookie(&http.Cookie{Name: "tailor_v", Value: key})
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if k, ok := keyCookie(resp, "tailor_v"); !ok || k != "" {
+		t.Errorf("declined: key cookie %q %v, want its deletion", k, ok)
+	}
+	req.Header.Del("Cookie")
+	if resp, err = http.DefaultClient.Do(req); err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if _, ok := keyCookie(resp, "tailor_v"); ok {
+		t.Error("declined, without a key: a key cookie was set")
+	}
+
+	// A preview link on a cacheable page: the preview, privately.
+	link, err := p.PreviewLink("/", []string{"red-sox-fan"}, nil, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, body := asEdge(t, srv.URL, link, key)
+	if body != " red-sox-fan" || !strings.HasPrefix(resp.Header.Get("Cache-Control"), "private") {
+		t.Errorf("preview link with a key: %q, Cache-Control %q", body, resp.Header.Get("Cache-Control"))
 	}
 }

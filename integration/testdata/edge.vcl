@@ -14,10 +14,10 @@ sub vcl_recv {
 	# own header.
 	unset req.http.Tailor-Variant;
 	# Cacheable paths (Edge.Cacheable on the origin): here the home page.
-	# A browser in a preview (tailor_preview cookie) always reaches the
-	# origin.
+	# A browser in a preview (the tailor_preview link or cookie) always
+	# reaches the origin.
 	if ((req.method == "GET" || req.method == "HEAD") && req.url ~ "^/(\?.*)?$" &&
-	    req.http.Cookie !~ "(^|;\s*)tailor_preview=" &&
+	    req.url !~ "[?&]tailor_preview=" && req.http.Cookie !~ "(^|;\s*)tailor_preview=" &&
 	    req.http.Cookie ~ "(^|;\s*)tailor_v=[A-Za-z0-9_-]{2,400}\.[A-Za-z0-9_-]{22}(;|$)") {
 		set req.http.Tailor-Variant = regsub(req.http.Cookie, "^(.*;\s*)?tailor_v=([A-Za-z0-9_.-]+).*$", "\2");
 		# Nothing of the visitor goes to the origin, or into the cache.
