@@ -521,29 +521,35 @@ func (w *edgeWriter) Flush() {
 func (w *edgeWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 // refreshFor is edgehook.Refresh: the collection endpoint's refresh of
-// the key of r's visitor, classified from their profile as it is now (after
-// the call's events) and the request's facts.
-func (p *Personalizer) refreshFor(h http.Header, r *http.Request) {
-	e := p.edge.Load()
-	if e == nil || FromContext(r.Context()) != nil { // inside Handler, which refreshes
+// the key of its visitor v (found outside Handler, not classified), from
+// their profile as it is now (after the call's events) and r's facts.
+func (v *Visitor) refreshFor(h http.Header, r *http.Request) {
+	if v == nil || v.rw != nil || v.preview != nil || !v.v.Tracked { // Handler's visitor: Handler refreshes
 		return
 	}
-	v := p.lookup(r, false)
-	if v.preview != nil || !v.v.Tracked {
+	p := v.p
+	e := p.edge.Load()
+	if e == nil {
 		return
 	}
 	if eng := p.cfg.Engine; eng != nil {
 		facts := reqfacts.Of(r, false, len(r.URL.Path), p.cfg.CountryHeader)
 		facts.Path = v.v.Facts.Path
+		var segs []string
 		p.core.ReadProfile(&v.v, func(prof *store.Profile) {
-			v.v.Segments = eng.Classify(&rules.Input{Profile: prof, Request: facts, Now: v.v.Now})
+			segs = eng.Classify(&rules.Input{Profile: prof, Request: facts, Now: v.v.Now})
 		})
+		// v was not classified (VisitorOf), and its caller is done with it.
+		v.v.Segments = segs
 	}
 	e.refresh(h, r, v)
 }
 
 func init() {
-	edgehook.Refresh = func(x any, h http.Header, r *http.Request) { x.(*Personalizer).refreshFor(h, r) }
+	edgehook.Refresh = func(x any, h http.Header, r *http.Request) {
+		v, _ := x.(*Visitor)
+		v.refreshFor(h, r)
+	}
 	edgehook.Pinned = func(x any, slot string) (string, bool) {
 		v, _ := x.(*Visitor)
 		if v == nil || v.pinned == nil {

@@ -8,10 +8,11 @@ package edgehook
 
 import "net/http"
 
-// Refresh, given a *middleware.Personalizer, adds to h the variant-key
-// cookie of r's visitor, classified now, when the Personalizer has an
-// Edge and r's cookie holds another key (or none).
-var Refresh func(p any, h http.Header, r *http.Request)
+// Refresh, given the *middleware.Visitor of r that a handler outside
+// Personalizer.Handler recorded events for, adds to h the visitor's
+// variant-key cookie, classified now, when the Personalizer has an Edge
+// and r's cookie holds another key (or none).
+var Refresh func(v any, h http.Header, r *http.Request)
 
 // Pinned, given a *middleware.Visitor, returns the variant of slot that
 // the variant key the page is made for pins, if any.
