@@ -125,9 +125,9 @@ const maxMemoKeys = 4096
 // Cache-Control: public, max-age=MaxAge, s-maxage=SMaxAge, Vary:
 // Tailor-Variant, Tailor-Variant: the key, and no Set-Cookie (Cacheable
 // removes any the handler sets). A request without the header, or with
-// it empty (the edge let it through with its cookies: the visitor's first request, one
-// without a key cookie, or a site without an edge) is served as
-// p.Handler serves it: personalised, private, with both cookies; so is a
+// it empty (the edge let it through with its cookies: the visitor's first
+// request, one without a key cookie, or a site without an edge) is served
+// as p.Handler serves it: personalised, private, with both cookies; so is a
 // request with a preview link (see Preview). A visitor who declined
 // tracking (ConsentNone) gets no key cookie, and loses the one they had;
 // one classified from the request alone (ConsentContextual) gets the key
@@ -145,9 +145,9 @@ const maxMemoKeys = 4096
 // nobody can fill it with arbitrary keys, and a visitor cannot choose a
 // variant they were never given. (Keys are not tied to visitors: anyone
 // may copy another's key cookie and see that variant's pages, which carry
-// nothing of that visitor.) An edge that can compute an HMAC (Fastly,
-// Cloudflare Workers) may also check keys itself; Varnish without a
-// digest module checks their form and leaves the rest to the origin.
+// nothing of that visitor.) The check is the origin's, as the signing
+// key never leaves it: the edge checks only a key's form (see the VCL in
+// the README), and keeps nothing the origin answers with no-store.
 //
 // # What a cacheable page may not do
 //
@@ -164,15 +164,18 @@ const maxMemoKeys = 4096
 // # When segments change
 //
 // A visitor's key is refreshed by every response of the origin to them:
-// p.Handler's (from the segments the request was classified into, before
-// its own page view) and the collection endpoint's to the snippet (after
-// recording the call's events). A visitor whose segments change gets the
-// new key with the next response of the origin, and sees the new variant
-// from the request after it. On a cached page, that is the snippet's page
-// view: the page on which a visitor enters a segment still shows the old
-// variant, the next one the new. A visitor who loads no snippet keeps the
-// old key until a page of p.Handler, and cached copies live at most
-// SMaxAge.
+// p.Handler's, from the segments the request was classified into (before
+// its own page view is recorded), and the collection endpoint's to the
+// snippet, after recording the call's events. So a change of segments
+// reaches the key with the first response of the origin made after the
+// change was recorded, and the pages from the next request on. A change
+// made by the snippet's page view of a cached page shows from the next
+// page on; one made by a page of p.Handler (its page view) reaches the
+// key with the next response of the origin: if the next page is cached,
+// its snippet's call, so that page still shows the old variant and the
+// one after it the new. A visitor who loads no snippet keeps their key
+// until a page of p.Handler. A cached copy lives at most SMaxAge (and
+// the edge's grace).
 func (p *Personalizer) Edge(cfg EdgeConfig) (*Edge, error) {
 	var errs []error
 	seen := map[string]bool{}
