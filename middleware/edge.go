@@ -159,7 +159,8 @@ const maxMemoKeys = 4096
 // fragment the page fetches from a handler wrapped by p.Handler (private,
 // not cached), or is left out. Page views are recorded by the browser
 // snippet (middleware/collect's t.js, loaded with data-page), since the
-// origin does not see the requests the edge answers.
+// origin does not see the requests the edge answers; also when the page is
+// served personalised, so that each load of the page counts once.
 //
 // # When segments change
 //
@@ -254,7 +255,12 @@ func (e *Edge) Refused() uint64 { return e.refused.Load() }
 // beside Handler, not inside it: inside, it serves every request as
 // Handler did, privately, and logs that once.
 func (e *Edge) Cacheable(next http.Handler) http.Handler {
-	personal := e.p.Handler(next)
+	// Served personalised, the page's view is the snippet's all the same,
+	// so that each load counts once, whichever way it was served.
+	personal := e.p.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		FromContext(r.Context()).SkipPageView()
+		next.ServeHTTP(w, r)
+	}))
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if FromContext(r.Context()) != nil {
 			e.inside.Do(func() {

@@ -1,6 +1,7 @@
 package middleware_test
 
 import (
+	"context"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -356,5 +357,27 @@ func TestEdgeConsentAndPreview(t *testing.T) {
 	resp, body := asEdge(t, srv.URL, link, key)
 	if body != " red-sox-fan" || !strings.HasPrefix(resp.Header.Get("Cache-Control"), "private") {
 		t.Errorf("preview link with a key: %q, Cache-Control %q", body, resp.Header.Get("Cache-Control"))
+	}
+}
+
+// A cacheable page served personalised records no page view: its
+// snippet does, as on the cached copies.
+func TestEdgePersonalPageViewIsTheSnippets(t *testing.T) {
+	t.Parallel()
+	p := newP(t, nil, nil)
+	srv, _ := edgeSite(t, p, middleware.EdgeConfig{Segments: []string{"customer"}})
+	c := newClient(t, srv)
+	_, id := c.get("/")
+	c.get("/")
+	c.get("/team")
+	if err := p.Flush(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	prof, err := p.Profile(context.Background(), strings.TrimSpace(id))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := prof.Counts["page"]; n != 1 {
+		t.Errorf("%d page views, want 1 (of /team)", n)
 	}
 }
