@@ -17,6 +17,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/chromedp"
+
 	"github.com/tailorhq/tailor/internal/testenv"
 	"github.com/tailorhq/tailor/middleware"
 	"github.com/tailorhq/tailor/middleware/collect"
@@ -423,5 +425,59 @@ func TestEdgeVarnish(t *testing.T) {
 	resp.Body.Close()
 	if resp.Header.Get("X-Cache") != "PASS" {
 		t.Errorf("a client's own header was used: X-Cache %s", resp.Header.Get("X-Cache"))
+	}
+}
+
+// TestEdgeVarnishInBrowser: Chromium behind Varnish. The cached home
+// page's snippet records its page view, and its answer brings the key of
+// the segment the visitor entered: the home page after that shows the
+// new variant.
+func TestEdgeVarnishInBrowser(t *testing.T) {
+	ctx := newBrowser(t)
+	o := newEdgeOrigin(t)
+	vn := startVarnish(t, o.srv.URL)
+	base := "http://" + vn.addr
+
+	if h := hero(t, ctx, base); h != "welcome" {
+		t.Fatalf("first visit: hero %q", h)
+	}
+	c, cancel := context.WithTimeout(ctx, 20*time.Second)
+	defer cancel()
+	res, err := chromedp.Run(c, chromedp.AttributeValue(chromedp.CSS("main"), "data-visitor"))
+	if err != nil || len(res.Value) != 32 {
+		t.Fatalf("the first (personalised) page names no visitor: %+v %v", res, err)
+	}
+	id := res.Value
+	do(t, ctx, chromedp.Navigate(base+"/c/books"))
+	// The key is one response of the origin behind: this home page is the
+	// cached copy of the welcome key; its snippet's page view brings the
+	// books fans' key.
+	if h := hero(t, ctx, base); h != "welcome" {
+		t.Errorf("home page right after entering books: %q, want the old variant", h)
+	}
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		if hero(t, ctx, base) == "books" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the home page never showed the books variant")
+		}
+	}
+	// The cached pages' views came from the snippet, with the page's path.
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		views := 0
+		if prof, err := o.p.Profile(context.Background(), id); err == nil {
+			for i := range prof.Recent.Len() {
+				if e := prof.Recent.At(i); e.Type == store.TypePage && e.Path == "/" {
+					views++
+				}
+			}
+		}
+		if views >= 3 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d page views of / recorded, want at least 3 (one per load)", views)
+		}
 	}
 }
