@@ -91,4 +91,9 @@
 // Every response carries Cache-Control: private (a stricter value set by
 // the handler is kept) and Vary: Cookie, so shared caches never serve one
 // visitor's page to another.
+//
+// Pages that a cache at the edge (Varnish, a CDN) may keep opt in with
+// [Personalizer.Edge]: they vary on a signed, low-cardinality variant key
+// (the Tailor-Variant header the edge fills from a cookie), never on the
+// visitor, and carry nothing unique to the visitor.
 package middleware

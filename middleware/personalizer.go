@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/tailorhq/tailor/middleware/internal/cookie"
@@ -22,6 +23,8 @@ type Personalizer struct {
 	core      *core.Core
 	obs       observers
 	closeOnce sync.Once // closes cookies
+
+	edge atomic.Pointer[Edge] // set once by Edge; nil without
 }
 
 // New returns a Personalizer for cfg, or an error naming each invalid field.

@@ -39,6 +39,8 @@ type Visitor struct {
 	skipPage      bool
 	category      string
 	item          string
+
+	pinned map[string]string // on a cacheable page: the key's slot variants (Edge)
 }
 
 // ID returns the visitor id: 32 hex digits, stable for as long as the

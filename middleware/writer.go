@@ -43,6 +43,9 @@ func (w *responseWriter) writeHeaders(status int) {
 	if v.previewCookie != nil {
 		h.Add("Set-Cookie", v.previewCookie.String())
 	}
+	if e := v.p.edge.Load(); e != nil {
+		e.refresh(h, w.r, v)
+	}
 	h["Cache-Control"] = []string{privateCacheControl(h.Get("Cache-Control"))}
 	if !varyHasCookie(h.Values("Vary")) {
 		h.Add("Vary", "Cookie")

@@ -21,6 +21,7 @@ import (
 	"github.com/tailorhq/tailor/middleware"
 	"github.com/tailorhq/tailor/middleware/internal/cookie"
 	"github.com/tailorhq/tailor/middleware/internal/core"
+	"github.com/tailorhq/tailor/middleware/internal/edgehook"
 	"github.com/tailorhq/tailor/middleware/internal/tracking"
 	"github.com/tailorhq/tailor/store"
 )
@@ -242,7 +243,13 @@ func (p *Collector) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	} else {
-		accepted, ignored, errs = p.collectBrowser(r, calls, errs)
+		// The visitor of Handler, or else the one of the cookie; a browser
+		// in a preview is not tracked, so its calls are ignored.
+		visitor := p.p.VisitorOf(r)
+		accepted, ignored, errs = p.collectBrowser(visitor, calls, errs)
+		// The visitor's variant key, for pages a cache at the edge keeps
+		// (middleware's Edge), follows the events just recorded.
+		edgehook.Refresh(visitor, w.Header(), r)
 	}
 	p.core.Counters().Collected.Add(uint64(accepted))
 	p.core.Counters().CollectRefused.Add(uint64(len(errs)))
@@ -289,10 +296,8 @@ func (p *Collector) collectServer(r *http.Request, calls []tracking.Call) (int, 
 // collectBrowser records calls made without a write key, for the visitor
 // of the cookie. It returns how many calls it recorded and ignored, and
 // errs with the calls it refused.
-func (p *Collector) collectBrowser(r *http.Request, calls []tracking.Call, errs []tracking.FieldError) (accepted, ignored int, _ []tracking.FieldError) {
-	// The visitor of Handler, or else the one of the cookie; a browser in
-	// a preview is not tracked, so its calls are ignored.
-	v, _ := core.Unwrap.Visitor(p.p.VisitorOf(r))
+func (p *Collector) collectBrowser(visitor *middleware.Visitor, calls []tracking.Call, errs []tracking.FieldError) (accepted, ignored int, _ []tracking.FieldError) {
+	v, _ := core.Unwrap.Visitor(visitor)
 	// Calls of visitors who are not kept are refused by what they record
 	// as any other; what may be recorded is dropped.
 	kept, who := v.Tracked && !v.New, v.CookieID() // one binding for the whole batch

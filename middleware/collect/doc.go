@@ -87,4 +87,16 @@
 // product_id); tailor.track sends any event. Calls made before the snippet
 // loaded are queued in window.tailor = [[name, props], ...]. Events go
 // with navigator.sendBeacon, so they survive the page being left.
+//
+// A page that a cache at the edge keeps (middleware's Edge.Cacheable) is
+// not seen by the origin when the edge answers it: it loads the snippet
+// with data-page, which sends the page view (path, url, referrer, title,
+// and category from data-category) with fetch, so that its response's
+// cookie is kept. tailor.page(props) sends one from script (a single-page
+// app's route change).
+//
+//	<script src="/_tailor/t.js" data-page data-category="red-sox"></script>
+//
+// The answer to a browser's call carries the visitor's variant key cookie
+// when the Personalizer has an Edge and the call's events changed it.
 package collect

@@ -11,6 +11,7 @@ import (
 	"github.com/tailorhq/tailor/internal/errlist"
 	"github.com/tailorhq/tailor/middleware"
 	"github.com/tailorhq/tailor/middleware/internal/core"
+	"github.com/tailorhq/tailor/middleware/internal/edgehook"
 	"github.com/tailorhq/tailor/rules"
 	"github.com/tailorhq/tailor/rules/experiment"
 	"github.com/tailorhq/tailor/store"
@@ -305,6 +306,13 @@ func (s *Set) pick(v *middleware.Visitor, name string) Choice {
 	// A preview link (middleware.Personalizer.PreviewLink) that chooses a
 	// variant of this slot wins, and no exposure is recorded.
 	if key, ok := v.Preview().Variant(name); ok {
+		if va := sl.byKey[key]; va != nil {
+			return sl.choice(va)
+		}
+	}
+	// So does the variant key of a cacheable page (middleware's
+	// Edge.Cacheable): the page is made for every visitor of the key.
+	if key, ok := edgehook.Pinned(v, name); ok {
 		if va := sl.byKey[key]; va != nil {
 			return sl.choice(va)
 		}
