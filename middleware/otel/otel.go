@@ -123,8 +123,8 @@ type Telemetry struct {
 
 // New instruments p: from now on it reports spans to cfg.TracerProvider
 // and metrics to cfg.MeterProvider. With neither, it returns an error. A
-// Personalizer has one Telemetry at a time: a second New replaces the
-// first's spans.
+// Personalizer sends its spans to one Telemetry at a time, the last made;
+// the metrics of each are reported until it is closed.
 func New(p *middleware.Personalizer, cfg Config) (*Telemetry, error) {
 	if p == nil {
 		return nil, errors.New("tailor/otel: New: the Personalizer is nil")
@@ -156,7 +156,7 @@ func (t *Telemetry) Close() error {
 	if t.closed.Swap(true) {
 		return nil
 	}
-	t.c.SetTracer(nil, "")
+	t.c.UnsetTracer(tracer{t})
 	if t.reg != nil {
 		return t.reg.Unregister()
 	}

@@ -494,3 +494,70 @@ func entries(a metricdata.Aggregation, segment string) int64 {
 	}
 	return 0
 }
+
+func TestReplaced(t *testing.T) {
+	t.Parallel()
+	rec1, rec2 := tracetest.NewSpanRecorder(), tracetest.NewSpanRecorder()
+	tp1 := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec1))
+	tp2 := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec2))
+	p := newP(t, memory.New(store.Limits{}))
+	first, err := tailorotel.New(p, tailorotel.Config{TracerProvider: tp1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	second, err := tailorotel.New(p, tailorotel.Config{TracerProvider: tp2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer second.Close()
+	first.Close() // must not stop the second's spans
+	visit(t, context.Background(), p.Handler(echoID), nil)
+	if n := len(byName(rec1.Ended(), "tailor.identify")); n != 0 {
+		t.Errorf("the replaced Telemetry got %d identify spans", n)
+	}
+	if n := len(byName(rec2.Ended(), "tailor.identify")); n != 1 {
+		t.Errorf("the last Telemetry got %d identify spans, want 1", n)
+	}
+}
+
+// The segment jobs' store calls are traced too, as roots of their own
+// traces.
+func TestJobSpans(t *testing.T) {
+	t.Parallel()
+	rec := tracetest.NewSpanRecorder()
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec))
+	e, err := rules.NewEngine(rules.Segment{Name: "visitor", Rule: rules.Visits(1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := middleware.New(middleware.Config{Keys: []middleware.KeyPair{keys}, Store: memory.New(store.Limits{}),
+		Engine: e, RecheckInterval: 20 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close(context.Background())
+	tel, err := tailorotel.New(p, tailorotel.Config{TracerProvider: tp})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tel.Close()
+	h := p.Handler(echoID)
+	id, c := visit(t, context.Background(), h, nil)
+	visit(t, context.Background(), h, c)
+	p.Flush(context.Background())
+	deadline := time.Now().Add(20 * time.Second)
+	for len(byName(rec.Ended(), "tailor.store.Due")) == 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("no tailor.store.Due span within 20s; spans %v", names(rec.Ended()))
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	due := byName(rec.Ended(), "tailor.store.Due")[0]
+	if due.Parent().IsValid() {
+		t.Error("a job's store call has a parent")
+	}
+	if due.SpanKind() != trace.SpanKindClient {
+		t.Errorf("store span kind %v, want client", due.SpanKind())
+	}
+	noID(t, rec.Ended(), id)
+}

@@ -156,7 +156,7 @@ func (p *Core) state(ctx context.Context, id string) *state {
 		}
 		return st, nil
 	})
-	sp.endLoad(v.(*state))
+	sp.endLoad(p, id, v.(*state))
 	return v.(*state)
 }
 

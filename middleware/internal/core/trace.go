@@ -100,14 +100,17 @@ type tracing struct {
 	storeType string
 }
 
-// SetTracer makes the Core report spans to t from now on; nil stops
-// them.
+// SetTracer makes the Core report spans to t from now on, instead of to
+// the Tracer set before. storeType names the store in the spans.
 func (p *Core) SetTracer(t Tracer, storeType string) {
-	if t == nil {
-		p.tracer.Store(nil)
-		return
-	}
 	p.tracer.Store(&tracing{t: t, storeType: storeType})
+}
+
+// UnsetTracer stops the spans of t, unless another Tracer replaced it.
+func (p *Core) UnsetTracer(t Tracer) {
+	if tr := p.tracer.Load(); tr != nil && tr.t == t {
+		p.tracer.CompareAndSwap(tr, nil)
+	}
 }
 
 // span is a started span, or nothing (the zero span) when tracing is off.
@@ -199,12 +202,17 @@ func (p *Core) startLoad(ctx context.Context) (context.Context, span) {
 	return ctx, span{s}
 }
 
-// endLoad ends the span of startLoad with what was built.
-func (s span) endLoad(st *state) {
+// endLoad ends the span of startLoad with what was built: st, the state
+// of id.
+func (s span) endLoad(p *Core, id string, st *state) {
 	if s.s == nil {
 		return
 	}
-	s.s.SetBool(AttrPartial, st.partial)
+	mu := p.lock(id) // refresh may clear partial meanwhile
+	mu.Lock()
+	partial := st.partial
+	mu.Unlock()
+	s.s.SetBool(AttrPartial, partial)
 	s.s.End(nil)
 }
 
@@ -220,8 +228,8 @@ func (p *Core) identifyTraced(tr *tracing, r *http.Request, v *Visit) {
 }
 
 // classifyTraced is classifyCached in a span, which tells whether the
-// last classification was reused. The stripe lock of st is held, as for
-// classifyCached.
+// last classification was reused: keep the two in step. The stripe lock
+// of st is held, as for classifyCached.
 func (p *Core) classifyTraced(tr *tracing, r *http.Request, st *state, f rules.Facts, now time.Time, newVisit bool) ([]string, time.Duration) {
 	e := p.cfg.Engine
 	if e == nil {
