@@ -82,7 +82,6 @@ import (
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/trace"
-	"go.opentelemetry.io/otel/trace/noop"
 
 	"github.com/tailorhq/tailor/middleware"
 	"github.com/tailorhq/tailor/middleware/internal/core"
@@ -114,7 +113,7 @@ type Telemetry struct {
 	closed atomic.Bool
 	reg    metric.Registration // nil without a MeterProvider
 
-	tracer   trace.Tracer
+	tracer   trace.Tracer            // nil without a TracerProvider
 	store    metric.Float64Histogram // nil without a MeterProvider
 	classify metric.Float64Histogram
 	entries  metric.Int64Counter
@@ -136,11 +135,9 @@ func New(p *middleware.Personalizer, cfg Config) (*Telemetry, error) {
 		cfg.DurationBuckets = DefaultBuckets
 	}
 	t := &Telemetry{p: p, c: core.Unwrap.Personalizer(p)}
-	tp := cfg.TracerProvider
-	if tp == nil {
-		tp = noop.NewTracerProvider() // store durations are measured all the same
+	if cfg.TracerProvider != nil {
+		t.tracer = cfg.TracerProvider.Tracer(ScopeName)
 	}
-	t.tracer = tp.Tracer(ScopeName)
 	if cfg.MeterProvider != nil {
 		if err := t.meter(cfg.MeterProvider.Meter(ScopeName), cfg.DurationBuckets); err != nil {
 			return nil, fmt.Errorf("tailor/otel: New: %w", err)
@@ -272,18 +269,36 @@ func (t *Telemetry) classified(d time.Duration) {
 type tracer struct{ t *Telemetry }
 
 func (tr tracer) Start(ctx context.Context, name string) (context.Context, core.Span) {
-	kind := trace.SpanKindInternal
 	op, isStore := strings.CutPrefix(name, core.SpanStore)
-	if isStore {
-		kind = trace.SpanKindClient
+	measured := isStore && tr.t.store != nil
+	if tr.t.tracer == nil && !measured {
+		return ctx, nop{} // metrics alone: no span to make
 	}
-	ctx, s := tr.t.tracer.Start(ctx, name, trace.WithSpanKind(kind))
-	sp := &span{s: s, t: tr.t}
-	if isStore && tr.t.store != nil {
+	sp := &span{s: noSpan, t: tr.t}
+	if tr.t.tracer != nil {
+		kind := trace.SpanKindInternal
+		if isStore {
+			kind = trace.SpanKindClient
+		}
+		ctx, sp.s = tr.t.tracer.Start(ctx, name, trace.WithSpanKind(kind))
+	}
+	if measured {
 		sp.op, sp.start = op, time.Now()
 	}
 	return ctx, sp
 }
+
+// noSpan stands for the span of a store call measured without tracing.
+var noSpan = trace.SpanFromContext(context.Background())
+
+// nop is a core.Span that records nothing.
+type nop struct{}
+
+func (nop) SetBool(string, bool)        {}
+func (nop) SetInt(string, int)          {}
+func (nop) SetString(string, string)    {}
+func (nop) SetStrings(string, []string) {}
+func (nop) End(error)                   {}
 
 // span is a core.Span over an OpenTelemetry span; a store call's also
 // feeds tailor.store.duration.
