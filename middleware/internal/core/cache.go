@@ -112,6 +112,7 @@ func (p *Core) state(ctx context.Context, id string) *state {
 		return st
 	}
 	p.stats.CacheMisses.Add(1)
+	ctx, sp := p.startLoad(ctx)
 	v, _, _ := p.loads.Do(id, func() (any, error) {
 		if st, ok := p.cache.Get(id); ok && !st.stale.Load() {
 			return st, nil
@@ -155,6 +156,7 @@ func (p *Core) state(ctx context.Context, id string) *state {
 		}
 		return st, nil
 	})
+	sp.endLoad(p, id, v.(*state))
 	return v.(*state)
 }
 
@@ -174,7 +176,7 @@ func (p *Core) load(ctx context.Context, id string) (*store.Profile, error) {
 	done := make(chan result, 1)
 	go func() {
 		defer cancel()
-		prof, err := p.store.Load(ctx, id)
+		prof, err := p.storeLoad(ctx, id)
 		done <- result{prof, err}
 	}()
 	var r result

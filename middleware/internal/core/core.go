@@ -141,6 +141,8 @@ type Core struct {
 	expiring  atomic.Bool
 	leased    atomic.Bool // this instance took a lease (store.Leaser)
 
+	tracer atomic.Pointer[tracing] // nil: no spans (trace.go)
+
 	// The segment jobs (jobs.go).
 	counts    bool           // the store keeps aggregates: segments are always recorded
 	jobsDone  sync.WaitGroup // the jobs goroutine, until Close
@@ -223,13 +225,17 @@ func (p *Core) Begin(r *http.Request, v *Visit) {
 	if bot {
 		p.stats.Bots.Add(1)
 		v.Consent = ConsentContextual
-		v.Segments = p.classify(nil, v.Facts, now)
+		v.Segments = p.classifyRequest(r, v.Facts, now, true)
 		return
 	}
-	p.identify(r, v)
+	if tr := p.tracer.Load(); tr != nil {
+		p.identifyTraced(tr, r, v)
+	} else {
+		p.identify(r, v)
+	}
 	if !v.Tracked {
 		if v.Consent == ConsentContextual {
-			v.Segments = p.classify(nil, v.Facts, now)
+			v.Segments = p.classifyRequest(r, v.Facts, now, false)
 		}
 		return
 	}
@@ -256,7 +262,11 @@ func (p *Core) Begin(r *http.Request, v *Visit) {
 	prof := b.st.prof
 	newVisit := !prof.LastSeen.IsZero() && now.Sub(prof.LastSeen) > p.cfg.VisitTimeout
 	var took time.Duration
-	v.Segments, took = p.classifyCached(b.st, v.Facts, now, newVisit)
+	if tr := p.tracer.Load(); tr != nil {
+		v.Segments, took = p.classifyTraced(tr, r, b.st, v.Facts, now, newVisit)
+	} else {
+		v.Segments, took = p.classifyCached(b.st, v.Facts, now, newVisit)
+	}
 	if !v.New && !b.st.partial && (p.counts || p.cfg.Hooks.WantsSegments()) {
 		if until := b.st.memo.Until(); !store.SameSegments(v.Segments, prof.Segments) ||
 			!until.IsZero() && (prof.Recheck.IsZero() || until.Before(prof.Recheck)) {

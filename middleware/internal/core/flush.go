@@ -138,7 +138,7 @@ const probeID = "tailor-probe"
 func (p *Core) probe() error {
 	ctx, cancel := context.WithTimeout(context.Background(), min(p.cfg.StoreTimeout, p.cfg.FlushInterval))
 	defer cancel()
-	_, err := p.store.Load(ctx, probeID)
+	_, err := p.storeLoad(ctx, probeID)
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
 		p.storeDownUntil.Store(time.Now().Add(p.cfg.FlushInterval).UnixNano())
 		return err
@@ -151,16 +151,18 @@ func (p *Core) Flush(ctx context.Context) error {
 	return p.flush(ctx)
 }
 
-func (p *Core) flush(ctx context.Context) error {
+func (p *Core) flush(ctx context.Context) (err error) {
 	p.lockFlush()
 	defer p.unlockFlush()
 	bs := p.queue.Take()
+	ctx, sp := p.startFlush(ctx, bs)
+	defer func() { sp.end(err) }()
 	start := time.Now()
 	for i := 0; i < len(bs); i += p.cfg.FlushBatch {
 		chunk := bs[i:min(i+p.cfg.FlushBatch, len(bs))]
 		p.expectOwn(chunk)
 		cctx, cancel := context.WithTimeout(ctx, p.cfg.StoreTimeout)
-		profs, err := store.ApplyBatch(cctx, p.store, chunk)
+		profs, err := p.applyBatch(cctx, chunk)
 		cancel()
 		if err != nil {
 			p.unexpectOwn(chunk)

@@ -48,7 +48,7 @@ func (p *Core) Forget(ctx context.Context, id string) error {
 		p.queue.Remove(pid)
 		p.wipe(pid)
 		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), p.cfg.StoreTimeout)
-		if err := p.store.Delete(cctx, pid); err != nil {
+		if err := p.storeDelete(cctx, pid); err != nil {
 			errs = append(errs, fmt.Errorf("delete profile %q: %w", pid, err))
 		}
 		cancel()
@@ -118,7 +118,7 @@ func (p *Core) erasable(ctx context.Context, id string) (ids, visitors []string,
 func (p *Core) current(ctx context.Context, pid string) (*store.Profile, error) {
 	before := p.queue.Get(pid)
 	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), p.cfg.StoreTimeout)
-	prof, err := p.store.Load(cctx, pid)
+	prof, err := p.storeLoad(cctx, pid)
 	cancel()
 	switch {
 	case err == nil:
@@ -182,7 +182,7 @@ func (p *Core) eraseMerged(evs []store.Event, now bool) {
 				p.wipe(id)
 			}
 			ctx, cancel := context.WithTimeout(context.Background(), p.cfg.StoreTimeout)
-			if err := p.store.Delete(ctx, id); err != nil {
+			if err := p.storeDelete(ctx, id); err != nil {
 				p.cfg.Logger.Warn("tailor: deleting a profile merged into an erased one failed", "err", err)
 				p.cfg.Logger.Debug("tailor: delete failed", "id", id)
 			}
@@ -213,7 +213,7 @@ func (p *Core) eraseAgain(ctx context.Context, written []store.Batch, profs []*s
 		}
 		p.eraseMerged(b.Events, true)
 		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), p.cfg.StoreTimeout)
-		if err := p.store.Delete(cctx, b.ID); err != nil {
+		if err := p.storeDelete(cctx, b.ID); err != nil {
 			p.cfg.Logger.Warn("tailor: deleting a profile erased during a write failed", "id", b.ID, "err", err)
 		}
 		cancel()
@@ -313,7 +313,9 @@ const (
 // journal. It reports whether it ran, and how many profiles it expired.
 func (p *Core) retain(ctx context.Context) (ran bool, n int, err error) {
 	if l, ok := p.store.(store.Leaser); ok {
-		held, err := l.Lease(ctx, retentionLease, p.producer, retentionTTL)
+		lctx, sp := p.startStore(ctx, "Lease")
+		held, err := l.Lease(lctx, retentionLease, p.producer, retentionTTL)
+		sp.end(err)
 		if err != nil {
 			return false, 0, fmt.Errorf("lease %s: %w", retentionLease, err)
 		}
@@ -342,7 +344,10 @@ func (p *Core) releaseLeases(ctx context.Context) {
 	ctx, cancel := context.WithTimeout(ctx, p.cfg.StoreTimeout)
 	defer cancel()
 	for _, name := range []string{retentionLease, segmentsLease} {
-		if err := l.Release(ctx, name, p.producer); err != nil {
+		rctx, sp := p.startStore(ctx, "Release")
+		err := l.Release(rctx, name, p.producer)
+		sp.end(err)
+		if err != nil {
 			p.cfg.Logger.Warn("tailor: releasing a lease failed; another instance takes it when it expires", "lease", name, "err", err)
 		}
 	}
@@ -354,7 +359,9 @@ func (p *Core) expire(ctx context.Context) (int, error) {
 	if !ok || p.cfg.Retention < 0 {
 		return 0, nil
 	}
+	ctx, sp := p.startStore(ctx, "Expire")
 	n, err := ex.Expire(ctx, p.cfg.Now().Add(-p.cfg.Retention))
+	sp.end(err)
 	p.stats.Expired.Add(uint64(max(n, 0)))
 	return n, err
 }
@@ -367,5 +374,8 @@ func (p *Core) trimJournal(ctx context.Context) error {
 	if !ok || p.cfg.JournalRetention <= 0 {
 		return nil
 	}
-	return j.TrimPurchases(ctx, p.cfg.Now().Add(-p.cfg.JournalRetention))
+	ctx, sp := p.startStore(ctx, "TrimPurchases")
+	err := j.TrimPurchases(ctx, p.cfg.Now().Add(-p.cfg.JournalRetention))
+	sp.end(err)
+	return err
 }

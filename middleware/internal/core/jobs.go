@@ -127,7 +127,9 @@ func (p *Core) holdJobs(ctx context.Context) bool {
 	ctx, cancel := context.WithTimeout(ctx, p.cfg.StoreTimeout)
 	defer cancel()
 	// The lease outlives a few missed renewals.
+	ctx, sp := p.startStore(ctx, "Lease")
 	held, err := l.Lease(ctx, segmentsLease, p.producer, max(6*p.recheckEvery(), 10*time.Second))
+	sp.end(err)
 	if err != nil {
 		p.jobFailed("taking the segments lease", err)
 		return false
@@ -163,7 +165,9 @@ func (p *Core) recheck(ctx context.Context) {
 		}
 		now := p.cfg.Now()
 		sctx, cancel := context.WithTimeout(ctx, p.cfg.StoreTimeout)
+		sctx, sp := p.startStore(sctx, "Due")
 		ids, err := rc.Due(sctx, now, recheckPage)
+		sp.end(err)
 		cancel()
 		if err != nil {
 			p.jobFailed("finding the profiles to recheck", err)
@@ -175,7 +179,7 @@ func (p *Core) recheck(ctx context.Context) {
 		var batches []store.Batch
 		for _, id := range ids {
 			sctx, cancel := context.WithTimeout(ctx, p.cfg.StoreTimeout)
-			prof, err := p.store.Load(sctx, id)
+			prof, err := p.storeLoad(sctx, id)
 			cancel()
 			if errors.Is(err, store.ErrNotFound) {
 				continue // deleted since
@@ -231,7 +235,7 @@ func (p *Core) writeJob(ctx context.Context, batches []store.Batch) bool {
 		return true
 	}
 	sctx, cancel := context.WithTimeout(ctx, 4*p.cfg.StoreTimeout)
-	profs, err := store.ApplyBatch(sctx, p.store, batches)
+	profs, err := p.applyBatch(sctx, batches)
 	cancel()
 	if err != nil {
 		p.jobMu.Lock()
@@ -307,7 +311,9 @@ func (p *Core) backfill(ctx context.Context) {
 		b = Backfill{Digest: digest, Started: p.cfg.Now()}
 		if c, ok := p.store.(store.Counter); ok {
 			sctx, cancel := context.WithTimeout(ctx, p.cfg.StoreTimeout)
+			sctx, sp := p.startStore(sctx, "Counts")
 			n, err := c.Counts(sctx)
+			sp.end(err)
 			cancel()
 			if err != nil {
 				p.jobFailed("counting the profiles to backfill", err)
@@ -334,7 +340,9 @@ func (p *Core) backfill(ctx context.Context) {
 		}
 		start := time.Now()
 		sctx, cancel := context.WithTimeout(ctx, 4*p.cfg.StoreTimeout)
+		sctx, sp := p.startStore(sctx, "Scan")
 		profs, next, err := sc.Scan(sctx, b.Cursor, backfillPage)
+		sp.end(err)
 		cancel()
 		if err != nil {
 			p.jobFailed("reading profiles to backfill", err)
@@ -383,10 +391,13 @@ func (p *Core) readBackfill(ctx context.Context, docs store.Documents) (Backfill
 	ctx, cancel := context.WithTimeout(ctx, p.cfg.StoreTimeout)
 	defer cancel()
 	var b Backfill
+	ctx, sp := p.startStore(ctx, "Document")
 	data, err := docs.Document(ctx, BackfillDocument)
 	if errors.Is(err, store.ErrNotFound) {
+		sp.end(nil)
 		return b, nil
 	}
+	sp.end(err)
 	if err != nil {
 		return b, err
 	}
@@ -403,7 +414,10 @@ func (p *Core) writeBackfill(ctx context.Context, docs store.Documents, b Backfi
 	}
 	ctx, cancel := context.WithTimeout(ctx, p.cfg.StoreTimeout)
 	defer cancel()
-	return docs.PutDocument(ctx, BackfillDocument, data)
+	ctx, sp := p.startStore(ctx, "PutDocument")
+	err = docs.PutDocument(ctx, BackfillDocument, data)
+	sp.end(err)
+	return err
 }
 
 // BackfillProgress returns the progress of the backfill, as kept in the

@@ -171,7 +171,7 @@ func (p *Core) Link(ctx context.Context, reqs []LinkReq) error {
 	}
 	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), timeout)
 	p.expectOwn(batches)
-	profs, err := store.ApplyBatch(cctx, p.store, batches)
+	profs, err := p.applyBatch(cctx, batches)
 	cancel()
 	if err != nil {
 		// The write may or may not have been applied (a timeout after the
