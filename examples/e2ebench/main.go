@@ -26,6 +26,9 @@
 // spread; then tailor's counters, which show that the visitors were
 // returning ones found in the cache.
 //
+// With -cpuprofile it writes a CPU profile of the tailor server during
+// the last round's load.
+//
 // With -shop it also serves the demo shop (examples/shop) and loads its
 // template home page (personalised hero, slots, recommendations) with
 // returning visitors, taking a CPU profile of the shop's process
@@ -73,6 +76,7 @@ func main() {
 	visitors := flag.Int("visitors", 1000, "returning visitors taking turns")
 	shop := flag.Bool("shop", false, "also measure tailor's share of the CPU of the demo shop's home page")
 	noWrk := flag.Bool("no-wrk", false, "use the Go load generator even if wrk is installed")
+	profile := flag.String("cpuprofile", "", "write a CPU profile of the tailor server during the last round's load to `file`")
 	flag.Parse()
 	if *serve != "" {
 		if err := runServer(*serve, *dir); err != nil {
@@ -83,7 +87,7 @@ func main() {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
-	c := config{rounds: *rounds, duration: *duration, threads: *threads, conns: *conns, visitors: *visitors, shop: *shop}
+	c := config{profile: *profile, rounds: *rounds, duration: *duration, threads: *threads, conns: *conns, visitors: *visitors, shop: *shop}
 	if !*noWrk {
 		c.wrk, _ = exec.LookPath("wrk")
 	}
@@ -98,6 +102,7 @@ type config struct {
 	duration                         time.Duration
 	shop                             bool
 	wrk                              string // path of wrk, or "" for the Go load generator
+	profile                          string // where to write the tailor server's CPU profile, if anywhere
 }
 
 // browserUAs are the User-Agents the visitors take turns with: tailor
@@ -221,7 +226,21 @@ func measure(ctx context.Context, c config, out io.Writer) error {
 		}
 		got := map[string]float64{}
 		for _, k := range order {
+			profiling := c.profile != "" && k == "tailor" && round == c.rounds-1
+			if profiling {
+				if err := post(servers[k].url + "/_e2e/profile/start"); err != nil {
+					return err
+				}
+			}
 			rps, err := load(ctx, c, servers[k].url+"/", vs, dir)
+			if profiling {
+				if err := post(servers[k].url + "/_e2e/profile/stop"); err != nil {
+					return err
+				}
+				if err := copyFile(c.profile, filepath.Join(dir, "tailor.pprof")); err != nil {
+					return err
+				}
+			}
 			if err != nil {
 				return fmt.Errorf("round %d, %s: %w", round+1, k, err)
 			}
@@ -626,6 +645,14 @@ func attribute(ctx context.Context, path string) (tailor, shop, other time.Durat
 		return 0, 0, 0, fmt.Errorf("the profile %s has no samples", path)
 	}
 	return tailor, shop, other, nil
+}
+
+func copyFile(dst, src string) error {
+	b, err := os.ReadFile(src)
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(dst, b, 0o644)
 }
 
 func newPassword() string {

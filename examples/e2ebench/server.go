@@ -90,39 +90,39 @@ func runServer(kind, dir string) error {
 		}
 		closer = s.Close
 		mux.Handle("/", s.Handler())
-		var mu sync.Mutex
-		var prof *os.File
-		mux.HandleFunc("POST /_e2e/profile/start", func(w http.ResponseWriter, r *http.Request) {
-			mu.Lock()
-			defer mu.Unlock()
-			f, err := os.Create(filepath.Join(dir, "shop.pprof"))
-			if err == nil {
-				if err = pprof.StartCPUProfile(f); err != nil {
-					f.Close()
-				}
-			}
-			if err != nil {
-				http.Error(w, err.Error(), http.StatusInternalServerError)
-				return
-			}
-			prof = f
-		})
-		mux.HandleFunc("POST /_e2e/profile/stop", func(w http.ResponseWriter, r *http.Request) {
-			mu.Lock()
-			defer mu.Unlock()
-			if prof == nil {
-				http.Error(w, "no profile started", http.StatusConflict)
-				return
-			}
-			pprof.StopCPUProfile()
-			if err := prof.Close(); err != nil {
-				http.Error(w, err.Error(), http.StatusInternalServerError)
-			}
-			prof = nil
-		})
 	default:
 		return fmt.Errorf("-serve %q: not bare, scs, tailor or shop", kind)
 	}
+	var mu sync.Mutex
+	var prof *os.File
+	mux.HandleFunc("POST /_e2e/profile/start", func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		defer mu.Unlock()
+		f, err := os.Create(filepath.Join(dir, kind+".pprof"))
+		if err == nil {
+			if err = pprof.StartCPUProfile(f); err != nil {
+				f.Close()
+			}
+		}
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
+		prof = f
+	})
+	mux.HandleFunc("POST /_e2e/profile/stop", func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		defer mu.Unlock()
+		if prof == nil {
+			http.Error(w, "no profile started", http.StatusConflict)
+			return
+		}
+		pprof.StopCPUProfile()
+		if err := prof.Close(); err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+		}
+		prof = nil
+	})
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return err
