@@ -52,8 +52,8 @@ type Visitor struct {
 	rw            responseWriter // zero outside Handler
 	ctx           visitorContext // the request's context, with the visitor
 	headers       [2]string      // backing of the Cache-Control and Vary values written
-	preview       *Preview        // a preview link's segments and variants
-	previewCookie *http.Cookie    // if set, written with the response
+	preview       *Preview       // a preview link's segments and variants
+	previewCookie *http.Cookie   // if set, written with the response
 	skipPage      bool
 	category      string
 	item          string
