@@ -30,7 +30,7 @@ var botTokens = []string{
 // Note that Go's own HTTP client counts as a bot: set a browser-like
 // User-Agent in tests that must be tracked.
 func IsBot(r *http.Request) bool {
-	ua := r.Header.Get("User-Agent")
+	ua := Header(r.Header, "User-Agent")
 	if ua == "" {
 		return true
 	}
@@ -127,9 +127,9 @@ func Of(r *http.Request, bot bool, pathBytes int, countryHeader string) rules.Fa
 	if bot {
 		f.Device = "bot"
 	} else {
-		f.Device = agentOf(r.Header.Get("User-Agent")).device
+		f.Device = agentOf(Header(r.Header, "User-Agent")).device
 	}
-	if ref := RefererHost(r.Header.Get("Referer")); ref != "" && !strings.EqualFold(ref, hostOnly(r.Host)) {
+	if ref := RefererHost(Header(r.Header, "Referer")); ref != "" && !strings.EqualFold(ref, hostOnly(r.Host)) {
 		f.Referrer = ref
 	}
 	if q := r.URL.RawQuery; strings.Contains(q, "utm_") {
@@ -145,6 +145,16 @@ func Of(r *http.Request, bot bool, pathBytes int, countryHeader string) rules.Fa
 		f.Country = store.Truncate(strings.ToUpper(strings.TrimSpace(r.Header.Get(countryHeader))), 8)
 	}
 	return f
+}
+
+// Header returns the first value of h's header key, as h.Get does, for
+// a key already in canonical form: it skips h.Get's check of the key's
+// form, on a path that reads several headers per request.
+func Header(h http.Header, key string) string {
+	if v := h[key]; len(v) > 0 {
+		return v[0]
+	}
+	return ""
 }
 
 // RefererHost returns the lower-case host (without port) of a Referer URL.
