@@ -551,7 +551,7 @@ func measureShop(ctx context.Context, c config, dir string, out io.Writer) error
 		return err
 	}
 	prof := filepath.Join(dir, "shop.pprof")
-	tailor, shop, other, err := attribute(ctx, prof)
+	tailor, shop, other, top, err := attribute(ctx, prof)
 	if err != nil {
 		return err
 	}
@@ -559,6 +559,13 @@ func measureShop(ctx context.Context, c config, dir string, out io.Writer) error
 	fmt.Fprintf(out, "\nshop home page: %.0f req/s; CPU profile of the shop process: tailor %.1f%%, the shop's own code %.1f%%, net/http, runtime and GC %.1f%% (%v sampled)\n",
 		rps, 100*tailor.Seconds()/total.Seconds(), 100*shop.Seconds()/total.Seconds(), 100*other.Seconds()/total.Seconds(), total)
 	fmt.Fprintf(out, "tailor's share of the CPU spent in the handler (tailor + shop): %.1f%%\n", 100*tailor.Seconds()/(tailor+shop).Seconds())
+	fmt.Fprintf(out, "tailor's part by its innermost function on the stack (share of the process's CPU):\n")
+	for i, f := range top {
+		if i == 12 {
+			break
+		}
+		fmt.Fprintf(out, "  %5.1f%%  %s\n", 100*f.d.Seconds()/total.Seconds(), f.fn)
+	}
 	return nil
 }
 
@@ -579,27 +586,29 @@ func post(url string) error {
 // and splits its samples between tailor, the shop and the rest: a sample
 // goes to the side whose code is the innermost frame of either side on
 // its stack; samples with neither (the server's loop, GC) are other.
-func attribute(ctx context.Context, path string) (tailor, shop, other time.Duration, err error) {
+func attribute(ctx context.Context, path string) (tailor, shop, other time.Duration, top []fnTime, err error) {
 	outb, err := exec.CommandContext(ctx, "go", "tool", "pprof", "-traces", path).Output()
 	if err != nil {
 		var ee *exec.ExitError
 		if errors.As(err, &ee) {
 			err = fmt.Errorf("go tool pprof: %w: %s", err, ee.Stderr)
 		}
-		return 0, 0, 0, err
+		return 0, 0, 0, nil, err
 	}
+	byFn := map[string]time.Duration{}
 	var value time.Duration
-	side := ""
+	side, where := "", ""
 	flush := func() {
 		switch side {
 		case "tailor":
 			tailor += value
+			byFn[where] += value
 		case "shop":
 			shop += value
 		default:
 			other += value
 		}
-		value, side = 0, ""
+		value, side, where = 0, "", ""
 	}
 	inTrace := false
 	for line := range strings.Lines(string(outb)) {
@@ -635,16 +644,26 @@ func attribute(ctx context.Context, path string) (tailor, shop, other time.Durat
 			strings.HasPrefix(fn, "github.com/dgraph-io/ristretto"),
 			strings.HasPrefix(fn, "github.com/gorilla/securecookie"),
 			strings.HasPrefix(fn, "go.etcd.io/bbolt"):
-			side = "tailor"
+			side, where = "tailor", fn
 		}
 	}
 	if inTrace && value > 0 {
 		flush()
 	}
 	if tailor+shop+other == 0 {
-		return 0, 0, 0, fmt.Errorf("the profile %s has no samples", path)
+		return 0, 0, 0, nil, fmt.Errorf("the profile %s has no samples", path)
 	}
-	return tailor, shop, other, nil
+	for fn, d := range byFn {
+		top = append(top, fnTime{fn, d})
+	}
+	slices.SortFunc(top, func(a, b fnTime) int { return int(b.d - a.d) })
+	return tailor, shop, other, top, nil
+}
+
+// fnTime is the CPU time attributed to a function.
+type fnTime struct {
+	fn string
+	d  time.Duration
 }
 
 func copyFile(dst, src string) error {
