@@ -585,7 +585,9 @@ func post(url string) error {
 // attribute reads the CPU profile at path (with go tool pprof -traces)
 // and splits its samples between tailor, the shop and the rest: a sample
 // goes to the side whose code is the innermost frame of either side on
-// its stack; samples with neither (the server's loop, GC) are other.
+// its stack; samples with neither (the server's loop, GC) are other, and
+// so are those under tailor's response writer passing bytes on (the
+// socket's writes).
 func attribute(ctx context.Context, path string) (tailor, shop, other time.Duration, top []fnTime, err error) {
 	outb, err := exec.CommandContext(ctx, "go", "tool", "pprof", "-traces", path).Output()
 	if err != nil {
@@ -638,6 +640,11 @@ func attribute(ctx context.Context, path string) (tailor, shop, other time.Durat
 			continue
 		}
 		switch {
+		case strings.HasPrefix(fn, "github.com/tailorhq/tailor/middleware.(*responseWriter).Write"),
+			strings.HasPrefix(fn, "github.com/tailorhq/tailor/middleware.(*responseWriter).Flush"):
+			// Passing the response's bytes on: below it is net/http's
+			// writing (its own work, headers excepted: writeHeaders).
+			side = "other"
 		case strings.HasPrefix(fn, "github.com/tailorhq/tailor/examples/"):
 			side = "shop"
 		case strings.HasPrefix(fn, "github.com/tailorhq/tailor/"),
