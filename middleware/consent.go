@@ -3,6 +3,8 @@ package middleware
 import (
 	"net/http"
 	"strconv"
+
+	"github.com/tailorhq/tailor/middleware/internal/reqfacts"
 )
 
 // Consent is what a visitor agreed to, as Config.Consent decides per
@@ -51,7 +53,7 @@ func (p *Personalizer) consent(r *http.Request) Consent {
 			return c
 		}
 	}
-	if r.Header.Get("Sec-Gpc") == "1" || r.Header.Get("Dnt") == "1" {
+	if reqfacts.Header(r.Header, "Sec-Gpc") == "1" || reqfacts.Header(r.Header, "Dnt") == "1" {
 		return ConsentContextual
 	}
 	return ConsentFull

@@ -533,7 +533,7 @@ func (w *edgeWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 // the key of its visitor v (found outside Handler, not classified), from
 // their profile as it is now (after the call's events) and r's facts.
 func (v *Visitor) refreshFor(h http.Header, r *http.Request) {
-	if v == nil || v.rw != nil || v.preview != nil || !v.v.Tracked { // Handler's visitor: Handler refreshes
+	if v == nil || v.rw.v != nil || v.preview != nil || !v.v.Tracked { // Handler's visitor: Handler refreshes
 		return
 	}
 	p := v.p

@@ -2,6 +2,7 @@ package middleware_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -351,5 +352,62 @@ func TestObserversMayCallThePersonalizer(t *testing.T) {
 	p.Close(context.Background())
 	if read.Load() == 0 {
 		t.Fatal("the observer never heard a classification of a known visitor")
+	}
+}
+
+// TestRequestContext checks the context Handler gives the wrapped
+// handler: the visitor, the parent's values, deadline and cancellation,
+// also for contexts derived from it.
+func TestRequestContext(t *testing.T) {
+	t.Parallel()
+	p := newP(t, nil, nil)
+	type key struct{}
+	h := p.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ctx := r.Context()
+		if v := middleware.FromContext(ctx); v == nil || v.ID() == "" {
+			t.Errorf("FromContext = %v, want the tracked visitor", v)
+		}
+		if got := ctx.Value(key{}); got != "parent" {
+			t.Errorf("the parent's value: %v", got)
+		}
+		if _, ok := ctx.Deadline(); !ok {
+			t.Error("the parent's deadline is lost")
+		}
+		child, cancel := context.WithCancel(ctx)
+		defer cancel()
+		if middleware.FromContext(child) != middleware.FromContext(ctx) {
+			t.Error("a derived context has another visitor")
+		}
+		<-child.Done() // the parent is cancelled below
+		if !errors.Is(child.Err(), context.Canceled) {
+			t.Errorf("derived context's Err = %v", child.Err())
+		}
+	}))
+	parent, cancel := context.WithTimeout(context.WithValue(context.Background(), key{}, "parent"), time.Minute)
+	req := httptest.NewRequestWithContext(parent, "GET", "/", nil)
+	req.Header.Set("User-Agent", browserUA)
+	time.AfterFunc(10*time.Millisecond, cancel)
+	h.ServeHTTP(httptest.NewRecorder(), req)
+}
+
+// TestHeadersAreTheResponses checks that the Cache-Control and Vary
+// values Handler sets belong to the response: a handler that appends to
+// them after writing changes no other response.
+func TestHeadersAreTheResponses(t *testing.T) {
+	t.Parallel()
+	p := newP(t, nil, nil)
+	h := p.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, "hello")
+		w.Header()["Vary"] = append(w.Header()["Vary"], "Accept")
+		w.Header()["Cache-Control"][0] = "changed"
+	}))
+	for range 3 {
+		rec := serve(h, "GET", "/", browserUA)
+		if got := rec.Header().Get("Cache-Control"); got != "changed" {
+			t.Errorf("Cache-Control %q", got)
+		}
+		if got := rec.Header().Values("Vary"); fmt.Sprint(got) != "[Cookie Accept]" {
+			t.Errorf("Vary %q", got)
+		}
 	}
 }

@@ -81,13 +81,16 @@ func (p *Personalizer) Handler(next http.Handler) http.Handler {
 		if p.exitPreview(w, r) {
 			return
 		}
+		// One allocation holds the visitor, its response writer and its
+		// context: they live as long as the request.
 		v := &Visitor{p: p}
 		if !p.beginPreview(r, v) {
 			p.core.Begin(r, &v.v)
 		}
-		rw := &responseWriter{ResponseWriter: w, v: v, r: r}
-		v.rw = rw
-		next.ServeHTTP(rw, r.WithContext(context.WithValue(r.Context(), visitorKey, v)))
+		v.rw = responseWriter{ResponseWriter: w, v: v, r: r}
+		rw := &v.rw
+		v.ctx = visitorContext{Context: r.Context(), v: v}
+		next.ServeHTTP(rw, r.WithContext(&v.ctx))
 		if !rw.wrote {
 			rw.writeHeaders(http.StatusOK)
 		}

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/tailorhq/tailor/middleware/internal/reqfacts"
 	"github.com/tailorhq/tailor/store"
 )
 
@@ -161,7 +162,7 @@ func (p *Personalizer) readPreview(tok string, now time.Time) (*Preview, error) 
 // hasPreview reports whether r may carry a preview link or cookie,
 // cheaply.
 func hasPreview(r *http.Request) bool {
-	return strings.Contains(r.URL.RawQuery, previewParam) || strings.Contains(r.Header.Get("Cookie"), previewCookie+"=")
+	return strings.Contains(r.URL.RawQuery, previewParam) || strings.Contains(reqfacts.Header(r.Header, "Cookie"), previewCookie+"=")
 }
 
 // beginPreview begins v as a preview when r carries a valid preview link

@@ -1,6 +1,7 @@
 package middleware
 
 import (
+	"io"
 	"net/http"
 	"strings"
 
@@ -46,8 +47,15 @@ func (w *responseWriter) writeHeaders(status int) {
 	if e := v.p.edge.Load(); e != nil {
 		e.refresh(h, w.r, v)
 	}
-	h["Cache-Control"] = []string{privateCacheControl(h.Get("Cache-Control"))}
-	if !varyHasCookie(h.Values("Vary")) {
+	// The values set here are backed by the visitor's own array, each
+	// clipped to its length, so that a handler appending to one copies it.
+	v.headers[0] = privateCacheControl(h.Get("Cache-Control"))
+	h["Cache-Control"] = v.headers[0:1:1]
+	switch vary := h["Vary"]; {
+	case len(vary) == 0:
+		v.headers[1] = "Cookie"
+		h["Vary"] = v.headers[1:2:2]
+	case !varyHasCookie(vary):
 		h.Add("Vary", "Cookie")
 	}
 }
@@ -100,6 +108,15 @@ func (w *responseWriter) Write(b []byte) (int, error) {
 		w.writeHeaders(http.StatusOK)
 	}
 	return w.ResponseWriter.Write(b)
+}
+
+// WriteString writes s without converting it to bytes when the
+// underlying writer can (net/http's does), as io.WriteString expects.
+func (w *responseWriter) WriteString(s string) (int, error) {
+	if !w.wrote {
+		w.writeHeaders(http.StatusOK)
+	}
+	return io.WriteString(w.ResponseWriter, s)
 }
 
 // Flush sends buffered data, for handlers that stream without

@@ -95,6 +95,7 @@ type document struct {
 	buf      []byte
 	keys     []string // scratch, to sort a map's keys
 	elems    []string // the rendered recent events, "" until rendered
+	rendered bool     // some of elems is set: reset clears them
 	// order is 0 until the order of the recent events' times is known,
 	// then orderSorted or orderUnsorted.
 	order uint8
@@ -120,7 +121,12 @@ func (d *document) reset(p *store.Profile, f *Facts, newVisit bool) {
 	clear(d.traitVals)
 	d.traitVals = d.traitVals[:0]
 	d.buf = d.buf[:0]
-	clear(d.elems)
+	// Only rendered events need clearing (most evaluations render none),
+	// so that elems[:cap] is all "" again.
+	if d.rendered {
+		clear(d.elems)
+		d.rendered = false
+	}
 	d.elems = d.elems[:0]
 	if p != nil {
 		n := p.Recent.Len()
@@ -428,6 +434,7 @@ func (d *document) ringElem(i int) gjson.Result {
 		start := len(d.buf)
 		d.buf = appendEvent(d.buf, d.prof.Recent.At(i))
 		d.elems[i] = d.str(start)
+		d.rendered = true
 	}
 	return gjson.Result{Type: gjson.JSON, Raw: d.elems[i]}
 }

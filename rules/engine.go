@@ -523,7 +523,7 @@ func (e *Engine) ClassifyMemo(m *Memo, in *Input) (segments []string, classified
 		e.valid(m.r, in.Request, in.Now) {
 		return m.r.segments, false
 	}
-	*m = Memo{r: e.classify(in), prof: in.Profile, changes: changes, newVisit: in.NewVisit}
+	*m = Memo{r: e.classifyReusing(in, m.r.segments), prof: in.Profile, changes: changes, newVisit: in.NewVisit}
 	return m.r.segments, true
 }
 
@@ -587,20 +587,29 @@ type result struct {
 
 // classify classifies the visitor and says for how long, and for which
 // requests, the result holds: see valid.
-func (e *Engine) classify(in *Input) result {
+func (e *Engine) classify(in *Input) result { return e.classifyReusing(in, nil) }
+
+// classifyReusing is classify, returning prev itself as the segments
+// when they are the same (a memo's last result, which nobody changes):
+// a visitor's segments seldom change, and then cost no allocation.
+func (e *Engine) classifyReusing(in *Input, prev []string) result {
 	s := e.Set()
 	if s == nil {
 		return result{}
 	}
 	ev := e.run(s, in)
 	n := 0
-	for _, m := range ev.memo {
+	same := true
+	for i, m := range ev.memo {
 		if m == memberIn {
+			same = same && n < len(prev) && prev[n] == s.segs[i].Name
 			n++
 		}
 	}
 	var out []string
-	if n > 0 {
+	if same && n == len(prev) {
+		out = prev
+	} else if n > 0 {
 		out = make([]string, 0, n)
 		for i := range s.segs {
 			if ev.memo[i] == memberIn {

@@ -900,5 +900,6 @@ func OpaqueID(s string) string { return "#" + s }
 
 // EventID formats a sequenced event ID for producer.
 func EventID(producer string, seq uint64) string {
-	return producer + ":" + strconv.FormatUint(seq, 10)
+	var b [20]byte // the digits, converted without a string of their own
+	return producer + ":" + string(strconv.AppendUint(b[:0], seq, 10))
 }

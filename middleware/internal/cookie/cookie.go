@@ -10,6 +10,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/dgraph-io/ristretto/v2"
@@ -102,14 +103,14 @@ type ID struct {
 // Read returns what r's cookie says, and the first page view it carries,
 // if any.
 func (m *Codec) Read(r *http.Request, now time.Time) (ID, State, *store.Event) {
-	c, err := r.Cookie(m.name)
-	if err != nil || c.Value == "" {
+	value, ok := Value(r.Header, m.name)
+	if !ok || value == "" {
 		return ID{}, None, nil
 	}
 	t := now.UnixNano()
-	if e, ok := m.seen.Get(c.Value); ok && e.value == c.Value {
+	if e, ok := m.seen.Get(value); ok && e.value == value {
 		if t >= e.expires {
-			m.seen.Del(c.Value)
+			m.seen.Del(value)
 			return ID{}, Rejected, nil
 		}
 		if e.rotated || t >= e.renew {
@@ -119,7 +120,7 @@ func (m *Codec) Read(r *http.Request, now time.Time) (ID, State, *store.Event) {
 	}
 	for i, sc := range m.codecs {
 		var b []byte
-		if sc.Decode(m.name, c.Value, &b) != nil {
+		if sc.Decode(m.name, value, &b) != nil {
 			continue
 		}
 		var pl payload
@@ -135,15 +136,51 @@ func (m *Codec) Read(r *http.Request, now time.Time) (ID, State, *store.Event) {
 		if pl.first != nil {
 			return ci, Renew, pl.first // re-issued without it: not worth caching
 		}
-		e := seenCookie{value: c.Value, id: ci.Visitor, user: ci.User, rotated: i > 0,
+		e := seenCookie{value: value, id: ci.Visitor, user: ci.User, rotated: i > 0,
 			renew: issued.Add(m.renewAfter()).UnixNano(), expires: expires.UnixNano()}
-		m.seen.Set(c.Value, e, 1)
+		m.seen.Set(value, e, 1)
 		if e.rotated || t >= e.renew {
 			return ci, Renew, nil
 		}
 		return ci, Valid, nil
 	}
 	return ID{}, Rejected, nil
+}
+
+// Value returns the value of the first valid cookie called name in the
+// Cookie headers of h, as (*http.Request).Cookie finds it, without
+// parsing the other cookies into values of their own: it allocates
+// nothing. name must be a valid cookie name.
+func Value(h http.Header, name string) (string, bool) {
+	for _, line := range h["Cookie"] {
+		for line != "" {
+			var part string
+			part, line, _ = strings.Cut(line, ";")
+			part = strings.Trim(part, " \t\r\n")
+			k, v, _ := strings.Cut(part, "=")
+			if strings.Trim(k, " \t\r\n") != name {
+				continue
+			}
+			if len(v) > 1 && v[0] == '"' && v[len(v)-1] == '"' {
+				v = v[1 : len(v)-1]
+			}
+			if validValue(v) {
+				return v, true
+			}
+		}
+	}
+	return "", false
+}
+
+// validValue reports whether every byte of a cookie value is one that
+// net/http accepts.
+func validValue(v string) bool {
+	for i := 0; i < len(v); i++ {
+		if b := v[i]; b < 0x20 || b >= 0x7f || b == '"' || b == ';' || b == '\\' {
+			return false
+		}
+	}
+	return true
 }
 
 // Cookie returns the cookie for visitor ci, carrying first if not nil.

@@ -262,11 +262,13 @@ func (p *Core) Begin(r *http.Request, v *Visit) {
 	prof := b.st.prof
 	newVisit := !prof.LastSeen.IsZero() && now.Sub(prof.LastSeen) > p.cfg.VisitTimeout
 	var took time.Duration
+	v.in = rules.Input{Profile: b.st.prof, Request: v.Facts, Now: now, NewVisit: newVisit}
 	if tr := p.tracer.Load(); tr != nil {
-		v.Segments, took = p.classifyTraced(tr, r, b.st, v.Facts, now, newVisit)
+		v.Segments, took = p.classifyTraced(tr, r, b.st, &v.in)
 	} else {
-		v.Segments, took = p.classifyCached(b.st, v.Facts, now, newVisit)
+		v.Segments, took = p.classifyCached(b.st, &v.in)
 	}
+	v.in.Profile = nil // not kept past the classification
 	if !v.New && !b.st.partial && (p.counts || p.cfg.Hooks.WantsSegments()) {
 		if until := b.st.memo.Until(); !store.SameSegments(v.Segments, prof.Segments) ||
 			!until.IsZero() && (prof.Recheck.IsZero() || until.Before(prof.Recheck)) {
@@ -408,29 +410,37 @@ func (p *Core) classify(prof *store.Profile, f rules.Facts, now time.Time) []str
 	return p.cfg.Engine.Classify(&rules.Input{Profile: prof, Request: f, Now: now})
 }
 
-// classifyCached classifies st's profile, reusing the last result while
-// it holds (see rules.Engine.ClassifyMemo). It returns how long a
-// classification took when someone listens (Hooks.WantsTiming), else 0,
-// and 0 when the last result was reused. The stripe lock of st is held.
-func (p *Core) classifyCached(st *state, f rules.Facts, now time.Time, newVisit bool) ([]string, time.Duration) {
+// classifyCached classifies in, the input of st's profile, reusing the
+// last result while it holds (see rules.Engine.ClassifyMemo). It returns
+// how long a classification took when someone listens
+// (Hooks.WantsTiming), else 0, and 0 when the last result was reused. The
+// stripe lock of st is held.
+func (p *Core) classifyCached(st *state, in *rules.Input) ([]string, time.Duration) {
+	segs, took, _ := p.classifyMemo(st, in)
+	return segs, took
+}
+
+// classifyMemo is classifyCached, also saying whether the memo's segments
+// were reused.
+func (p *Core) classifyMemo(st *state, in *rules.Input) (segs []string, took time.Duration, reused bool) {
 	e := p.cfg.Engine
 	if e == nil {
-		return nil, 0
+		return nil, 0, false
 	}
 	timed := p.cfg.Hooks.WantsTiming()
 	var start time.Time
 	if timed {
 		start = time.Now()
 	}
-	segs, classified := e.ClassifyMemo(&st.memo, &rules.Input{Profile: st.prof, Request: f, Now: now, NewVisit: newVisit})
+	segs, classified := e.ClassifyMemo(&st.memo, in)
 	if !classified {
 		p.stats.ClassifyCached.Add(1)
-		return segs, 0
+		return segs, 0, true
 	}
 	if timed {
-		return segs, max(time.Since(start), 1)
+		return segs, max(time.Since(start), 1), false
 	}
-	return segs, 0
+	return segs, 0, false
 }
 
 func (p *Core) lock(id string) *sync.Mutex {

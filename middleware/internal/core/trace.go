@@ -227,24 +227,14 @@ func (p *Core) identifyTraced(tr *tracing, r *http.Request, v *Visit) {
 	s.End(nil)
 }
 
-// classifyTraced is classifyCached in a span, which tells whether the
-// last classification was reused: keep the two in step. The stripe lock
-// of st is held, as for classifyCached.
-func (p *Core) classifyTraced(tr *tracing, r *http.Request, st *state, f rules.Facts, now time.Time, newVisit bool) ([]string, time.Duration) {
-	e := p.cfg.Engine
-	if e == nil {
+// classifyTraced is classifyCached in a classification span.
+func (p *Core) classifyTraced(tr *tracing, r *http.Request, st *state, in *rules.Input) ([]string, time.Duration) {
+	if p.cfg.Engine == nil {
 		return nil, 0
 	}
 	_, s := tr.t.Start(r.Context(), SpanClassify)
-	start := time.Now()
-	segs, classified := e.ClassifyMemo(&st.memo, &rules.Input{Profile: st.prof, Request: f, Now: now, NewVisit: newVisit})
-	var took time.Duration
-	if !classified {
-		p.stats.ClassifyCached.Add(1)
-	} else if p.cfg.Hooks.WantsTiming() {
-		took = max(time.Since(start), 1)
-	}
-	s.SetBool(AttrCached, !classified)
+	segs, took, reused := p.classifyMemo(st, in)
+	s.SetBool(AttrCached, reused)
 	s.SetStrings(AttrSegments, segs)
 	s.End(nil)
 	return segs, took

@@ -5,9 +5,11 @@ package reqfacts
 
 import (
 	"bytes"
+	"hash/maphash"
 	"net/http"
 	"net/url"
 	"strings"
+	"sync/atomic"
 
 	"github.com/tailorhq/tailor/rules"
 	"github.com/tailorhq/tailor/store"
@@ -28,10 +30,50 @@ var botTokens = []string{
 // Note that Go's own HTTP client counts as a bot: set a browser-like
 // User-Agent in tests that must be tracked.
 func IsBot(r *http.Request) bool {
-	ua := r.Header.Get("User-Agent")
+	ua := Header(r.Header, "User-Agent")
 	if ua == "" {
 		return true
 	}
+	return agentOf(ua).bot
+}
+
+// An agent is what a User-Agent tells: crawler or not, device class.
+type agent struct {
+	ua     string
+	bot    bool
+	device string
+}
+
+// agents remembers the agents of recent User-Agents, at most one per
+// slot (the last seen of those whose hash picks it), so that a browser
+// seen before costs a hash and a comparison instead of scans for tokens.
+// Its memory is bounded: len(agents) entries of at most maxAgentLen
+// bytes. It is safe for concurrent use, and holds only what isBot and
+// DeviceClass compute from the User-Agent alone.
+var (
+	agents    [1024]atomic.Pointer[agent]
+	agentSeed = maphash.MakeSeed()
+)
+
+const maxAgentLen = 512
+
+// agentOf returns what ua tells, from agents when it is there.
+func agentOf(ua string) *agent {
+	if len(ua) > maxAgentLen {
+		return &agent{ua: ua, bot: isBot(ua), device: DeviceClass(ua)}
+	}
+	slot := &agents[maphash.String(agentSeed, ua)%uint64(len(agents))]
+	if a := slot.Load(); a != nil && a.ua == ua {
+		return a
+	}
+	a := &agent{ua: strings.Clone(ua), bot: isBot(ua), device: DeviceClass(ua)}
+	slot.Store(a)
+	return a
+}
+
+// isBot reports whether the User-Agent ua names a crawler, monitor or
+// HTTP library.
+func isBot(ua string) bool {
 	var buf [512]byte
 	n := copy(buf[:], ua)
 	lower := buf[:n]
@@ -85,9 +127,9 @@ func Of(r *http.Request, bot bool, pathBytes int, countryHeader string) rules.Fa
 	if bot {
 		f.Device = "bot"
 	} else {
-		f.Device = DeviceClass(r.Header.Get("User-Agent"))
+		f.Device = agentOf(Header(r.Header, "User-Agent")).device
 	}
-	if ref := RefererHost(r.Header.Get("Referer")); ref != "" && !strings.EqualFold(ref, hostOnly(r.Host)) {
+	if ref := RefererHost(Header(r.Header, "Referer")); ref != "" && !strings.EqualFold(ref, hostOnly(r.Host)) {
 		f.Referrer = ref
 	}
 	if q := r.URL.RawQuery; strings.Contains(q, "utm_") {
@@ -103,6 +145,16 @@ func Of(r *http.Request, bot bool, pathBytes int, countryHeader string) rules.Fa
 		f.Country = store.Truncate(strings.ToUpper(strings.TrimSpace(r.Header.Get(countryHeader))), 8)
 	}
 	return f
+}
+
+// Header returns the first value of h's header key, as h.Get does, for
+// a key already in canonical form: it skips h.Get's check of the key's
+// form, on a path that reads several headers per request.
+func Header(h http.Header, key string) string {
+	if v := h[key]; len(v) > 0 {
+		return v[0]
+	}
+	return ""
 }
 
 // RefererHost returns the lower-case host (without port) of a Referer URL.

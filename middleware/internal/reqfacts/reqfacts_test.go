@@ -1,9 +1,11 @@
 package reqfacts
 
 import (
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 	"unicode/utf8"
 	"unsafe"
@@ -246,4 +248,37 @@ func abs(n int) int {
 		return -n
 	}
 	return n
+}
+
+// TestAgentCache checks that what agentOf remembers is what the scans
+// say, however often and from however many goroutines a User-Agent comes,
+// including two that share a slot and one too long to be remembered.
+func TestAgentCache(t *testing.T) {
+	t.Parallel()
+	uas := []string{
+		"Mozilla/5.0 (iPhone; CPU iPhone OS 18_1 like Mac OS X) Mobile/15E148",
+		"Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)",
+		"Mozilla/5.0 (iPad; CPU OS 18_1 like Mac OS X)",
+		"curl/8.5.0",
+		"Mozilla/5.0 (X11; Linux x86_64) " + strings.Repeat("x", maxAgentLen),
+		"",
+	}
+	for i := range 3000 { // more than there are slots: some share one
+		uas = append(uas, fmt.Sprintf("Mozilla/5.0 (Windows NT 10.0) Chrome/%d.0 Safari/537.36", i))
+	}
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Go(func() {
+			for range 2 {
+				for _, ua := range uas {
+					a := agentOf(ua)
+					if a.ua != ua || a.bot != isBot(ua) || a.device != DeviceClass(ua) {
+						t.Errorf("agentOf(%q) = %+v, want bot %v, device %q", ua, *a, isBot(ua), DeviceClass(ua))
+						return
+					}
+				}
+			}
+		})
+	}
+	wg.Wait()
 }
