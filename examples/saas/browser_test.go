@@ -92,29 +92,7 @@ func (s *server) log() string {
 }
 
 // newBrowser starts Chromium, or skips the test without it.
-func newBrowser(t *testing.T) context.Context {
-	t.Helper()
-	path := testenv.Browser(t)
-	actx, cancel := chromedp.NewExecAllocator(context.Background(),
-		chromedp.ExecPath(path),
-		chromedp.Headless,
-		chromedp.NoSandbox,
-		chromedp.DisableGPU,
-		chromedp.NoFirstRun,
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.UserDataDir(t.TempDir()),
-	)
-	t.Cleanup(cancel)
-	ctx, cancel2 := chromedp.NewContext(actx)
-	t.Cleanup(cancel2)
-	// Start the browser with a context without timeout (see chromedp.Run).
-	if err := chromedp.Do(ctx, chromedp.Navigate("about:blank")); err != nil {
-		t.Fatalf("start Chromium: %v", err)
-	}
-	return ctx
-}
+func newBrowser(t *testing.T) context.Context { return testenv.NewBrowser(t) }
 
 // visitor opens a tab in a browser context of its own: a visitor with
 // their own cookies.

@@ -2,8 +2,6 @@ package openfeature_test
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
@@ -11,7 +9,6 @@ import (
 	"time"
 
 	of "github.com/open-feature/go-sdk/openfeature"
-	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/tailorhq/tailor/internal/testenv"
 
@@ -78,21 +75,7 @@ func boltStore(t *testing.T) store.Store {
 // redisStore returns a Redis store under a fresh key prefix, removed at the
 // end of the test, or skips t without a server (see internal/testenv).
 func redisStore(t *testing.T) store.Store {
-	c := goredis.NewClient(&goredis.Options{Addr: testenv.Redis(t)})
-	t.Cleanup(func() { c.Close() })
-	b := make([]byte, 6)
-	rand.Read(b)
-	prefix := "tailortest:openfeature:" + hex.EncodeToString(b) + ":"
-	t.Cleanup(func() {
-		ctx := context.Background()
-		iter := c.Scan(ctx, 0, prefix+"*", 1000).Iterator()
-		for iter.Next(ctx) {
-			c.Del(ctx, iter.Val())
-		}
-		if err := iter.Err(); err != nil {
-			t.Errorf("delete test keys %s*: %v", prefix, err)
-		}
-	})
+	c, prefix := testenv.RedisPrefix(t, "openfeature")
 	st, err := redis.New(c, redis.Options{Prefix: prefix})
 	if err != nil {
 		t.Fatal(err)

@@ -2,8 +2,6 @@ package backtest
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -14,8 +12,6 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
-
-	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/tailorhq/tailor/internal/testenv"
 	"github.com/tailorhq/tailor/rules"
@@ -73,21 +69,7 @@ var stores = []struct {
 // openRedis returns a Redis store under a fresh key prefix, removed at the
 // end of the test, or skips t without a server.
 func openRedis(t *testing.T) store.Store {
-	c := goredis.NewClient(&goredis.Options{Addr: testenv.Redis(t)})
-	t.Cleanup(func() { c.Close() })
-	b := make([]byte, 6)
-	rand.Read(b)
-	prefix := "tailortest:backtest:" + hex.EncodeToString(b) + ":"
-	t.Cleanup(func() {
-		ctx := context.Background()
-		iter := c.Scan(ctx, 0, prefix+"*", 1000).Iterator()
-		for iter.Next(ctx) {
-			c.Del(ctx, iter.Val())
-		}
-		if err := iter.Err(); err != nil {
-			t.Errorf("delete test keys %s*: %v", prefix, err)
-		}
-	})
+	c, prefix := testenv.RedisPrefix(t, "backtest")
 	s, err := redis.New(c, redis.Options{Prefix: prefix})
 	if err != nil {
 		t.Fatal(err)
