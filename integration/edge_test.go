@@ -197,7 +197,6 @@ type edgeVisitor struct {
 	id      string // the visitor id, from the first (personalised) page
 	cookies map[string]string
 	want    string // the hero variant its key cookie stands for
-	ids     map[string]bool
 }
 
 var heroVariant = regexp.MustCompile(`data-slot="hero" data-variant="([^"]*)"`)

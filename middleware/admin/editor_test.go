@@ -35,13 +35,12 @@ const filesSlots = `{"slots": [{"name": "hero", "variants": [
 // editorDash is a dashboard with a real definitions.Definitions over a
 // memory store, an editor "ed" and a viewer "vi".
 type editorDash struct {
-	st    store.Store
-	p     *middleware.Personalizer
-	defs  *definitions.Definitions
-	segs  *rules.Engine
-	h     *admin.Handler
-	srv   *httptest.Server
-	noDef bool
+	st   store.Store
+	p    *middleware.Personalizer
+	defs *definitions.Definitions
+	segs *rules.Engine
+	h    *admin.Handler
+	srv  *httptest.Server
 }
 
 func newEditorDash(t *testing.T, mod func(*admin.Config)) *editorDash {
