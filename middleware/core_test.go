@@ -405,12 +405,17 @@ type hanging struct {
 	down atomic.Bool
 }
 
+// wait holds a call while the store is down, until ctx ends or the store
+// is back (then the call goes on, as a store that answers again would).
 func (h *hanging) wait(ctx context.Context) error {
-	if !h.down.Load() {
-		return nil
+	for h.down.Load() {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(time.Millisecond):
+		}
 	}
-	<-ctx.Done()
-	return ctx.Err()
+	return nil
 }
 
 func (h *hanging) Load(ctx context.Context, id string) (*store.Profile, error) {
