@@ -206,14 +206,19 @@ func (p *Provider) emit(msg string, keys []string) {
 	}
 }
 
+// valueOr returns r's value if it is a T, or def.
+func valueOr[T any](r result, def T) T {
+	if v, ok := r.value.(T); ok {
+		return v
+	}
+	return def
+}
+
 // BooleanEvaluation evaluates a boolean flag: "segment.<name>", or one of
 // the flags file.
 func (p *Provider) BooleanEvaluation(ctx context.Context, flag string, def bool, flat of.FlattenedContext) of.BoolResolutionDetail {
 	r := p.resolve(ctx, flag, Boolean, flat)
-	v, ok := r.value.(bool)
-	if !ok {
-		v = def
-	}
+	v := valueOr(r, def)
 	return of.BoolResolutionDetail{Value: v, ProviderResolutionDetail: r.detail}
 }
 
@@ -221,30 +226,21 @@ func (p *Provider) BooleanEvaluation(ctx context.Context, flag string, def bool,
 // file.
 func (p *Provider) StringEvaluation(ctx context.Context, flag string, def string, flat of.FlattenedContext) of.StringResolutionDetail {
 	r := p.resolve(ctx, flag, String, flat)
-	v, ok := r.value.(string)
-	if !ok {
-		v = def
-	}
+	v := valueOr(r, def)
 	return of.StringResolutionDetail{Value: v, ProviderResolutionDetail: r.detail}
 }
 
 // FloatEvaluation evaluates a float flag of the flags file.
 func (p *Provider) FloatEvaluation(ctx context.Context, flag string, def float64, flat of.FlattenedContext) of.FloatResolutionDetail {
 	r := p.resolve(ctx, flag, Float, flat)
-	v, ok := r.value.(float64)
-	if !ok {
-		v = def
-	}
+	v := valueOr(r, def)
 	return of.FloatResolutionDetail{Value: v, ProviderResolutionDetail: r.detail}
 }
 
 // IntEvaluation evaluates an integer flag of the flags file.
 func (p *Provider) IntEvaluation(ctx context.Context, flag string, def int64, flat of.FlattenedContext) of.IntResolutionDetail {
 	r := p.resolve(ctx, flag, Integer, flat)
-	v, ok := r.value.(int64)
-	if !ok {
-		v = def
-	}
+	v := valueOr(r, def)
 	return of.IntResolutionDetail{Value: v, ProviderResolutionDetail: r.detail}
 }
 
