@@ -279,35 +279,7 @@ var label = map[string]string{"bare": "bare net/http", "scs": "scs LoadAndSave",
 // (its login page puts a value in it), and on the tailor server a cookie
 // issued, brought back and re-issued, then used a few times.
 func makeVisitors(ctx context.Context, scsURL, tailorURL string, n int) ([]visitor, error) {
-	client := &http.Client{Timeout: 10 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-	get := func(url, ua, cookie string) (*http.Response, error) {
-		req, err := http.NewRequestWithContext(ctx, "GET", url, nil)
-		if err != nil {
-			return nil, err
-		}
-		req.Header.Set("User-Agent", ua)
-		if cookie != "" {
-			req.Header.Set("Cookie", cookie)
-		}
-		resp, err := client.Do(req)
-		if err != nil {
-			return nil, err
-		}
-		io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusOK {
-			return nil, fmt.Errorf("GET %s: %s", url, resp.Status)
-		}
-		return resp, nil
-	}
-	cookieOf := func(resp *http.Response, name string) (string, error) {
-		for _, ck := range resp.Cookies() {
-			if ck.Name == name {
-				return ck.Name + "=" + ck.Value, nil
-			}
-		}
-		return "", fmt.Errorf("GET %s: no %s cookie", resp.Request.URL, name)
-	}
+	get := warmer(ctx)
 	vs := make([]visitor, n)
 	for i := range vs {
 		ua := browserUAs[i%len(browserUAs)]
@@ -496,35 +468,7 @@ func measureShop(ctx context.Context, c config, dir string, out io.Writer) error
 		return err
 	}
 	defer s.stop()
-	client := &http.Client{Timeout: 10 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-	get := func(url, ua, cookie string) (*http.Response, error) {
-		req, err := http.NewRequestWithContext(ctx, "GET", url, nil)
-		if err != nil {
-			return nil, err
-		}
-		req.Header.Set("User-Agent", ua)
-		if cookie != "" {
-			req.Header.Set("Cookie", cookie)
-		}
-		resp, err := client.Do(req)
-		if err != nil {
-			return nil, err
-		}
-		io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusOK {
-			return nil, fmt.Errorf("GET %s: %s", url, resp.Status)
-		}
-		return resp, nil
-	}
-	cookieOf := func(resp *http.Response, name string) (string, error) {
-		for _, ck := range resp.Cookies() {
-			if ck.Name == name {
-				return ck.Name + "=" + ck.Value, nil
-			}
-		}
-		return "", fmt.Errorf("GET %s: no %s cookie", resp.Request.URL, name)
-	}
+	get := warmer(ctx)
 	vs := make([]visitor, c.visitors)
 	for i := range vs {
 		ua := browserUAs[i%len(browserUAs)]
@@ -685,4 +629,41 @@ func newPassword() string {
 	var b [16]byte
 	rand.Read(b[:])
 	return hex.EncodeToString(b[:])
+}
+
+// warmer returns a function that GETs a page as a visitor (a User-Agent,
+// a Cookie header or ""), reads it whole, and wants 200, without following
+// redirects: what preparing visitors needs.
+func warmer(ctx context.Context) func(url, ua, cookie string) (*http.Response, error) {
+	client := &http.Client{Timeout: 10 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	return func(url, ua, cookie string) (*http.Response, error) {
+		req, err := http.NewRequestWithContext(ctx, "GET", url, nil)
+		if err != nil {
+			return nil, err
+		}
+		req.Header.Set("User-Agent", ua)
+		if cookie != "" {
+			req.Header.Set("Cookie", cookie)
+		}
+		resp, err := client.Do(req)
+		if err != nil {
+			return nil, err
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			return nil, fmt.Errorf("GET %s: %s", url, resp.Status)
+		}
+		return resp, nil
+	}
+}
+
+// cookieOf returns the cookie name of resp as "name=value".
+func cookieOf(resp *http.Response, name string) (string, error) {
+	for _, ck := range resp.Cookies() {
+		if ck.Name == name {
+			return ck.Name + "=" + ck.Value, nil
+		}
+	}
+	return "", fmt.Errorf("GET %s: no %s cookie", resp.Request.URL, name)
 }
