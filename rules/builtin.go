@@ -10,6 +10,8 @@ import (
 	"unsafe"
 
 	"github.com/tidwall/gjson"
+
+	"github.com/tailorhq/tailor/store"
 )
 
 // builtin is a built-in rule: one evaluation function, run with a
@@ -24,6 +26,9 @@ type builtin struct {
 	// ref is the segment that an inSegment rule refers to, and pos where.
 	ref string
 	pos srcPos
+	// touches is set when f tells, through Input.touch, the parts of the
+	// profile whose change could change its answer (see Memo).
+	touches bool
 }
 
 func (b *builtin) Match(in *Input) (bool, error) {
@@ -68,51 +73,71 @@ func profileRule(name string, f func(in *Input, rec *condRecorder) (bool, error)
 	}}
 }
 
+// touching marks b as telling the parts of the profile it depends on.
+func touching(b *builtin) *builtin {
+	b.touches = true
+	return b
+}
+
+// atLeast returns n >= min for a count of the profile that events only
+// ever increase (part), telling in that the answer may change when part
+// does, unless it is true: then it stays true, whatever is applied to
+// the same profile.
+func atLeast(in *Input, n, min int, part store.Touch) bool {
+	ok := n >= min
+	if !ok {
+		in.touch(part)
+	}
+	return ok
+}
+
 // Purchased matches visitors with at least min purchases.
 func Purchased(min int) Rule {
-	return profileRule("purchased", func(in *Input, rec *condRecorder) (bool, error) {
+	return touching(profileRule("purchased", func(in *Input, rec *condRecorder) (bool, error) {
 		n := in.Profile.Purchases.Count
-		ok := n >= min
+		ok := atLeast(in, n, min, store.TouchPurchases)
 		rec.fact("purchases.count", ">=", itoa(n), itoa(min), ok)
 		return ok, nil
-	})
+	}))
 }
 
 // Visits matches visitors on their min-th visit or later.
 func Visits(min int) Rule {
-	return profileRule("visits", func(in *Input, rec *condRecorder) (bool, error) {
+	return touching(profileRule("visits", func(in *Input, rec *condRecorder) (bool, error) {
 		n := in.Visits()
-		ok := n >= min
+		ok := atLeast(in, n, min, store.TouchVisits)
 		rec.fact("visits", ">=", itoa(n), itoa(min), ok)
 		return ok, nil
-	})
+	}))
 }
 
 // EventCount matches visitors with at least min events named name ("page",
 // "purchase", any track event's name), counted over the whole history.
 // CountEvents counts within a window or with a property filter.
 func EventCount(name string, min int) Rule {
-	return profileRule("eventCount", func(in *Input, rec *condRecorder) (bool, error) {
+	part := store.TouchCount(name)
+	return touching(profileRule("eventCount", func(in *Input, rec *condRecorder) (bool, error) {
 		n := in.Profile.Counts[name]
-		ok := n >= min
+		ok := atLeast(in, n, min, part)
 		if rec != nil {
 			rec.fact("counts["+name+"]", ">=", itoa(n), itoa(min), ok)
 		}
 		return ok, nil
-	})
+	}))
 }
 
 // CategoryViews matches visitors who viewed pages of category at least min
 // times.
 func CategoryViews(category string, min int) Rule {
-	return profileRule("categoryViews", func(in *Input, rec *condRecorder) (bool, error) {
+	part := store.TouchCategory(category)
+	return touching(profileRule("categoryViews", func(in *Input, rec *condRecorder) (bool, error) {
 		n := in.Profile.Categories[category]
-		ok := n >= min
+		ok := atLeast(in, n, min, part)
 		if rec != nil {
 			rec.fact("categories["+category+"]", ">=", itoa(n), itoa(min), ok)
 		}
 		return ok, nil
-	})
+	}))
 }
 
 // InSegment matches visitors who are in the named segment of the same
@@ -126,7 +151,9 @@ func InSegment(name string) Rule {
 }
 
 func inSegment(name string, pos srcPos) *builtin {
-	b := &builtin{name: "inSegment", ref: name, pos: pos}
+	// The segment it refers to is evaluated in the same evaluation, which
+	// notes what that one depends on.
+	b := &builtin{name: "inSegment", ref: name, pos: pos, touches: true}
 	b.f = func(in *Input, rec *condRecorder) (bool, error) {
 		ev := in.ev
 		if ev == nil || ev.set == nil {
@@ -350,7 +377,8 @@ func Trait(path string, is any) Rule {
 }
 
 func traitRule(path string, arg *condJSON, node condNode, ops []condOp, usesTime bool) *builtin {
-	b := profileRule("trait", func(in *Input, rec *condRecorder) (bool, error) {
+	b := touching(profileRule("trait", func(in *Input, rec *condRecorder) (bool, error) {
+		in.touch(store.TouchTraits)
 		tr := in.Profile.Traits
 		var v gjson.Result
 		if len(tr) > 0 {
@@ -373,7 +401,7 @@ func traitRule(path string, arg *condJSON, node condNode, ops []condOp, usesTime
 			res = condAnd(res, r)
 		}
 		return res == condPass, nil
-	})
+	}))
 	b.deps.Time = usesTime
 	return b
 }

@@ -116,9 +116,19 @@ type PageVisits struct {
 func PageVisited(v PageVisits) Rule {
 	min := max(v.Min, 1)
 	pat, err := newPathPattern(v.Path, v.Match)
-	b := profileRule("pageVisited", func(in *Input, rec *condRecorder) (bool, error) {
+	var part store.Touch
+	if pat.kind == PathExact {
+		part = store.TouchPage(pat.pat)
+	} else {
+		part = store.TouchAll // any page's count
+	}
+	b := touching(profileRule("pageVisited", func(in *Input, rec *condRecorder) (bool, error) {
 		p := in.Profile
 		n := 0
+		if v.Within > 0 {
+			// Events entering the ring may push others out of it.
+			in.touch(store.TouchRecent)
+		}
 		if v.Within <= 0 {
 			if pat.kind == PathExact {
 				n = p.Pages[pat.pat]
@@ -147,11 +157,14 @@ func PageVisited(v PageVisits) Rule {
 			}
 		}
 		ok := n >= min
+		if !ok && v.Within <= 0 {
+			in.touch(part) // else true for good: the counts only grow
+		}
 		if rec != nil {
 			rec.fact("pages["+pat.String()+"]"+windowText(v.Within), ">=", itoa(n), itoa(min), ok)
 		}
 		return ok, nil
-	})
+	}))
 	b.deps.Time = v.Within > 0
 	b.err = err
 	return b
@@ -229,12 +242,14 @@ func CountEvents(e Events) Rule {
 }
 
 func countEvents(name string, where *Condition, min, max int, hasMax bool, within time.Duration) Rule {
-	b := profileRule("eventCount", func(in *Input, rec *condRecorder) (bool, error) {
+	part := store.TouchCount(name)
+	b := touching(profileRule("eventCount", func(in *Input, rec *condRecorder) (bool, error) {
 		p := in.Profile
 		n := 0
 		if where == nil && within <= 0 {
 			n = p.Counts[name]
 		} else {
+			in.touch(store.TouchRecent) // the ring: events enter it and push others out
 			var since, first time.Time
 			if within > 0 {
 				since = in.Now.Add(-within)
@@ -263,6 +278,9 @@ func countEvents(name string, where *Condition, min, max int, hasMax bool, withi
 			}
 		}
 		ok := n >= min && (!hasMax || n <= max)
+		if !ok || hasMax {
+			in.touch(part) // else true for good: the counts only grow
+		}
 		if rec != nil {
 			what := "events[" + name + "]"
 			if where != nil {
@@ -275,7 +293,7 @@ func countEvents(name string, where *Condition, min, max int, hasMax bool, withi
 			}
 		}
 		return ok, nil
-	})
+	}))
 	b.deps.Time = within > 0 || where != nil && where.usesTime
 	switch {
 	case name == "":

@@ -72,7 +72,7 @@ func Contextual(c Context) Rule {
 	if c.Visitor != "" {
 		deps |= FieldNew
 	}
-	b := &builtin{name: "context", deps: Dependencies{Request: deps}}
+	b := &builtin{name: "context", deps: Dependencies{Request: deps}, touches: true} // reads no profile
 	b.f = func(in *Input, rec *condRecorder) (bool, error) {
 		all := true
 		for _, t := range tests {

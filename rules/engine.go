@@ -38,10 +38,13 @@ type Segment struct {
 // visitors. Make one with NewSet or Parse. It is immutable and safe for
 // concurrent use.
 type Set struct {
-	segs      []Segment // sorted by priority, highest first
-	index     map[string]int
-	deps      []Dependencies
-	known     []bool  // the rule says its dependencies
+	segs  []Segment // sorted by priority, highest first
+	index map[string]int
+	deps  []Dependencies
+	known []bool // the rule says its dependencies
+	// touching: every rule of the segment's tells the parts of the
+	// profile it depends on (see builtin.touches)
+	touching  []bool
 	groupPrev [][]int // per segment, the segments before it in its group
 	// contextual: the segment's membership depends on request facts (or
 	// on what a rule that does not say its dependencies reads), itself,
@@ -155,6 +158,22 @@ func walkRules(r Rule, f func(Rule)) {
 	}
 }
 
+// tellsTouches reports whether r and the rules it combines all tell the
+// parts of the profile their answers depend on.
+func tellsTouches(r Rule) bool {
+	ok := true
+	walkRules(r, func(r Rule) {
+		switch x := r.(type) {
+		case *combo:
+		case *builtin:
+			ok = ok && x.touches
+		default:
+			ok = false
+		}
+	})
+	return ok
+}
+
 // buildSet validates defs and builds a set, calling report for each
 // problem: at p when the problem was found in a file, about segment seg
 // (its index in defs, or -1).
@@ -216,6 +235,7 @@ func buildSet(defs []segDef, report func(p srcPos, seg int, msg string)) *Set {
 		index:     make(map[string]int, len(defs)),
 		deps:      make([]Dependencies, len(defs)),
 		known:     make([]bool, len(defs)),
+		touching:  make([]bool, len(defs)),
 		groupPrev: make([][]int, len(defs)),
 	}
 	groups := map[string][]int{}
@@ -224,6 +244,7 @@ func buildSet(defs []segDef, report func(p srcPos, seg int, msg string)) *Set {
 		s.segs[k] = seg
 		s.index[seg.Name] = k
 		s.deps[k], s.known[k] = DependenciesOf(seg.Rule)
+		s.touching[k] = tellsTouches(seg.Rule)
 		if seg.Group != "" {
 			s.groupPrev[k] = slices.Clone(groups[seg.Group])
 			groups[seg.Group] = append(groups[seg.Group], k)
@@ -375,6 +396,9 @@ func (ev *evaluation) member(in *Input, i int) bool {
 		}
 	}
 	ev.reads |= s.deps[i].Request
+	if !s.touching[i] {
+		ev.touches = store.TouchAll
+	}
 	if !s.known[i] {
 		ev.track.note(in.Now, in.Now)
 	}
@@ -509,21 +533,34 @@ type Memo struct {
 }
 
 // ClassifyMemo returns in's segments, reusing m's when they still hold: the
-// same profile (pointer) with the same Changes, the same NewVisit, the
-// engine's set not reloaded since, no time window of a rule evaluated
-// passed, and the same request facts that the rules read. It reports
-// whether it classified anew, and then keeps the result in m. It is not
-// safe for concurrent use of one m: guard m as the profile is guarded.
+// same profile (pointer), either with the same Changes or with changes
+// that touched no part of it that the rules evaluated depend on (see
+// store.Touch: a page view does not change "bought twice", nor "viewed
+// books 3 times" once true), the same NewVisit, the engine's set not
+// reloaded since, no time window of a rule evaluated passed, and the same
+// request facts that the rules read. It reports whether it classified
+// anew, and then keeps the result in m, and has the profile keep its
+// touches from then on (store.Profile.KeepTouches): it writes the
+// profile as well as reading it. It is not safe for concurrent use of one
+// m: guard m as the profile is guarded.
 func (e *Engine) ClassifyMemo(m *Memo, in *Input) (segments []string, classified bool) {
+	p := in.Profile
 	var changes uint64
-	if in.Profile != nil {
-		changes = in.Profile.Changes()
+	if p != nil {
+		changes = p.Changes()
 	}
-	if m.r.set != nil && m.prof == in.Profile && m.changes == changes && m.newVisit == in.NewVisit &&
-		e.valid(m.r, in.Request, in.Now) {
-		return m.r.segments, false
+	if m.r.set != nil && m.prof == p && m.newVisit == in.NewVisit && e.valid(m.r, in.Request, in.Now) {
+		if m.changes == changes {
+			return m.r.segments, false
+		}
+		if t, ok := p.TouchedSince(m.changes); ok && t&m.r.touches == 0 {
+			return m.r.segments, false
+		}
 	}
-	*m = Memo{r: e.classifyReusing(in, m.r.segments), prof: in.Profile, changes: changes, newVisit: in.NewVisit}
+	if p != nil {
+		p.KeepTouches()
+	}
+	*m = Memo{r: e.classifyReusing(in, m.r.segments), prof: p, changes: changes, newVisit: in.NewVisit}
 	return m.r.segments, true
 }
 
@@ -582,7 +619,10 @@ type result struct {
 	validUntil time.Time
 	request    Fields // the request facts read
 	facts      Facts  // their values
-	set        *Set
+	// touches are the parts of the profile whose change could change
+	// the segments.
+	touches store.Touch
+	set     *Set
 }
 
 // classify classifies the visitor and says for how long, and for which
@@ -622,6 +662,7 @@ func (e *Engine) classifyReusing(in *Input, prev []string) result {
 		validUntil: ev.track.until,
 		request:    ev.reads,
 		facts:      in.Request.Only(ev.reads),
+		touches:    ev.touches,
 		set:        s,
 	}
 	in.release()

@@ -178,6 +178,16 @@ func (in *Input) ChangesAt(t time.Time) {
 	in.eval().track.note(t, in.Now)
 }
 
+// touch notes that the answer of the rule being evaluated may change when
+// the parts t of the profile do. Only built-in rules marked so (see
+// builtin.touches) say it; the engine assumes the others depend on every
+// part.
+func (in *Input) touch(t store.Touch) {
+	if ev := in.ev; ev != nil {
+		ev.touches |= t
+	}
+}
+
 // Document returns the document that conditions are evaluated against, as
 // JSON: the visitor's profile and the request facts, in the shape the
 // package documentation describes, including the ring of recent events.
@@ -201,6 +211,9 @@ type evaluation struct {
 	doc   document
 	track condTracker
 	reads Fields // the request facts read by the rules evaluated
+	// touches are the parts of the profile whose change could change an
+	// answer of the rules evaluated (see Memo).
+	touches store.Touch
 	// The engine's membership of segments being classified.
 	set  *Set
 	memo []memberState
@@ -269,7 +282,7 @@ func (ev *evaluation) reset(in *Input) {
 	ev.prof, ev.facts, ev.now, ev.newVisit = in.Profile, in.Request, in.Now, in.NewVisit
 	ev.doc.reset(in.Profile, &ev.facts, in.NewVisit)
 	ev.track = condTracker{}
-	ev.reads = 0
+	ev.reads, ev.touches = 0, 0
 	ev.derived.reset()
 }
 

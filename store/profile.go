@@ -188,6 +188,10 @@ type Profile struct {
 	Counted bool `json:"-"`
 
 	changes uint64 // changes made to this value in memory (not stored)
+	// touched are the parts changed since changes was touchFrom (see
+	// TouchedSince); not stored.
+	touched   Touch
+	touchFrom uint64
 	// journal holds the purchases applied to this value since the last
 	// TakePurchases (not stored), for stores that keep a Journal.
 	journal []Purchase
@@ -272,12 +276,14 @@ func (p *Profile) apply(lim Limits, e *Event) bool {
 			return true // merged already: once per profile, however often sent
 		}
 		p.changes++
+		p.touched = TouchAll
 		p.merge(lim, e.Merge)
 		return true
 	}
 	p.changes++
 	switch e.Type {
 	case TypeAlias:
+		p.touched = TouchAll
 		if into := UserPrefix + e.UserID; e.UserID != "" && into != p.ID {
 			// Frozen from now on: its segments change no more.
 			p.MergedInto, p.UserID, p.Recheck = into, e.UserID, time.Time{}
@@ -285,40 +291,50 @@ func (p *Profile) apply(lim Limits, e *Event) bool {
 		return true
 	}
 	t := e.Time
+	touched := TouchRecent | TouchCount(e.key())
 	if p.FirstSeen.IsZero() || t.Before(p.FirstSeen) {
 		p.FirstSeen = t
+		touched |= TouchSeen
 	}
 	if t.After(p.LastSeen) {
 		p.LastSeen = t
+		touched |= TouchSeen
 	}
 	// A visit begins where the producer says, and with the first page view
 	// of a profile that has none: an event a server sends about a user
 	// (an email opened, a CRM stage) is not a visit.
 	if e.NewVisit || (p.Visits == 0 && e.Type == TypePage) {
 		p.Visits++
+		touched |= TouchVisits
 	}
 	p.Counts = p.count(p.Counts, e.key(), 1, lim.EventNames)
 	switch e.Type {
 	case TypePage:
 		if e.Path != "" {
 			p.Pages = p.count(p.Pages, e.Path, 1, lim.Pages)
+			touched |= TouchPage(e.Path)
 		}
 		if e.Category != "" {
 			p.Categories = p.count(p.Categories, e.Category, 1, lim.Categories)
+			touched |= TouchCategory(e.Category)
 		}
 		if e.Item != "" {
 			p.Views = p.count(p.Views, e.Item, 1, lim.Items)
+			touched |= TouchView(e.Item)
 		}
 	case TypeTrack:
 		if e.Name == EventPurchase {
 			p.purchase(lim, e)
+			touched |= TouchPurchases
 		}
 	case TypeIdentify:
 		if e.UserID != "" {
 			p.UserID = e.UserID
+			touched |= TouchTraits
 		}
 	}
 	if len(traits) > 0 {
+		touched |= TouchTraits
 		merged, err := MergeTraits(p.Traits, traits)
 		if err != nil || len(merged) > lim.TraitsBytes {
 			p.Truncated++
@@ -327,6 +343,7 @@ func (p *Profile) apply(lim Limits, e *Event) bool {
 		}
 	}
 	p.Recent.Push(*e, lim.Recent)
+	p.touched |= touched
 	return true
 }
 
@@ -570,6 +587,8 @@ func (p *Profile) Clone() *Profile {
 // later events under new ids), and adopting o's producer marks could make
 // p skip an event still on its way to p.
 func (p *Profile) Merge(lim Limits, o *Profile) {
+	p.changes++
+	p.touched = TouchAll
 	p.merge(lim.WithDefaults(), o)
 }
 
