@@ -128,7 +128,9 @@ type Profile struct {
 	ID     string `json:"id"`
 	UserID string `json:"userId,omitempty"`
 	// Version is the store's compare-and-swap version: 0 for a profile that
-	// was never stored, incremented by every successful Apply.
+	// was never stored, incremented by one by every successful Apply (and
+	// by one per batch of an ApplyBatch). A cache that folded the same
+	// events itself can so tell that its copy is the stored one.
 	Version   uint64    `json:"version"`
 	FirstSeen time.Time `json:"firstSeen"`
 	LastSeen  time.Time `json:"lastSeen"`

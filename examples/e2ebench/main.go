@@ -27,7 +27,8 @@
 // returning ones found in the cache.
 //
 // With -cpuprofile it writes a CPU profile of the tailor server during
-// the last round's load.
+// the last round's load, and with -shop the shop's profile beside it
+// (the same name, with .shop added).
 //
 // With -shop it also serves the demo shop (examples/shop) and loads its
 // template home page (personalised hero, slots, recommendations) with
@@ -76,7 +77,7 @@ func main() {
 	visitors := flag.Int("visitors", 1000, "returning visitors taking turns")
 	shop := flag.Bool("shop", false, "also measure tailor's share of the CPU of the demo shop's home page")
 	noWrk := flag.Bool("no-wrk", false, "use the Go load generator even if wrk is installed")
-	profile := flag.String("cpuprofile", "", "write a CPU profile of the tailor server during the last round's load to `file`")
+	profile := flag.String("cpuprofile", "", "write a CPU profile of the tailor server during the last round's load to `file` (and with -shop, the shop's to file.shop)")
 	flag.Parse()
 	if *serve != "" {
 		if err := runServer(*serve, *dir); err != nil {
@@ -495,6 +496,11 @@ func measureShop(ctx context.Context, c config, dir string, out io.Writer) error
 		return err
 	}
 	prof := filepath.Join(dir, "shop.pprof")
+	if c.profile != "" {
+		if err := copyFile(c.profile+".shop", prof); err != nil {
+			return err
+		}
+	}
 	tailor, shop, other, top, err := attribute(ctx, prof)
 	if err != nil {
 		return err

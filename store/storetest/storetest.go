@@ -214,8 +214,8 @@ func testVersion(t *testing.T, s store.Store) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if p.Version <= last {
-			t.Fatalf("Version %d after %d, want it to grow", p.Version, last)
+		if p.Version != last+1 {
+			t.Fatalf("Version %d after %d, want one more for each Apply", p.Version, last)
 		}
 		last = p.Version
 	}

@@ -32,6 +32,10 @@ type state struct {
 	memo    rules.Memo
 	partial bool        // the store could not be read: only pending events are known
 	stale   atomic.Bool // another writer changed the stored profile: reload
+	// dropped is Counters.Dropped when prof was last taken from the
+	// store: while it is the same, no event that prof holds was dropped
+	// from the queue unwritten (see refresh).
+	dropped uint64
 }
 
 // subscribe keeps a subscription to the store's invalidations, retrying
@@ -118,7 +122,7 @@ func (p *Core) state(ctx context.Context, id string) *state {
 			return st, nil
 		}
 		before := p.queue.Get(id)
-		st := &state{}
+		st := &state{dropped: p.stats.Dropped.Load()}
 		prof, err := p.load(ctx, id)
 		switch {
 		case err == nil:
@@ -254,8 +258,18 @@ func (p *Core) expectOwn(chunk []store.Batch) {
 	}
 }
 
-// refresh replaces the cached state of a profile the store has just written
-// with the stored profile plus what is pending since.
+// refresh brings the cached state of a profile the store has just written
+// up to date with the stored profile plus what is pending since.
+//
+// When the store's write was the only one since the cached profile's
+// version, and no event was dropped from the queue since the profile was
+// taken from the store, the cached profile holds exactly that already:
+// the store folded the same events, in the same order, with the same
+// Apply (internal/fold), one Version per write. Then only its Version
+// and Counted are taken, and the cached value stays, with its recent
+// events decoded and its memo of the last classification. Otherwise the
+// stored profile replaces it. Either way, the state's cost in the cache
+// is estimated again.
 func (p *Core) refresh(prof *store.Profile) {
 	if prof == nil {
 		return
@@ -267,7 +281,14 @@ func (p *Core) refresh(prof *store.Profile) {
 	if !ok {
 		return
 	}
+	if c := st.prof; !st.partial && prof.Version == c.Version+1 && prof.MergedInto == "" && c.MergedInto == "" &&
+		st.dropped == p.stats.Dropped.Load() {
+		c.Version, c.Counted = prof.Version, prof.Counted
+		// Its cost is estimated again, as it grew with the events.
+		p.cache.SetWithTTL(prof.ID, st, cost(c), time.Duration(p.ttl.Load()))
+		return
+	}
 	prof.Apply(p.lim, p.queue.Get(prof.ID)...)
-	st.prof, st.partial = prof, false
+	st.prof, st.partial, st.dropped = prof, false, p.stats.Dropped.Load()
 	p.cache.SetWithTTL(prof.ID, st, cost(prof), time.Duration(p.ttl.Load()))
 }
