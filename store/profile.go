@@ -9,6 +9,8 @@ import (
 	"strings"
 	"time"
 	"unsafe"
+
+	"github.com/tidwall/gjson"
 )
 
 // Limits bound what one profile keeps. The zero value of a field means its
@@ -668,11 +670,27 @@ func (p *Profile) Trait(key string) json.RawMessage {
 	if len(p.Traits) == 0 {
 		return nil
 	}
-	var m map[string]json.RawMessage
-	if json.Unmarshal(p.Traits, &m) != nil {
+	// As json.Unmarshal into a map would find it (the last of equal keys),
+	// without decoding the other traits.
+	s := unsafe.String(&p.Traits[0], len(p.Traits))
+	if !gjson.Valid(s) {
 		return nil
 	}
-	return m[key]
+	t := gjson.Parse(s)
+	if !t.IsObject() {
+		return nil
+	}
+	var raw string
+	t.ForEach(func(k, v gjson.Result) bool {
+		if k.Str == key {
+			raw = v.Raw
+		}
+		return true
+	})
+	if raw == "" {
+		return nil
+	}
+	return json.RawMessage(raw) // a copy
 }
 
 // MergeTraits merges the JSON object update into the JSON object base, key
