@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"maps"
+	"math"
 	"slices"
 	"strconv"
 	"strings"
@@ -922,12 +923,18 @@ func SplitID(id string) (producer string, seq uint64, ok bool) {
 		return "", 0, false
 	}
 	i := strings.LastIndexByte(id, ':')
-	if i <= 0 || i == len(id)-1 || id[i+1] == '0' || id[i+1] == '+' {
+	if i <= 0 || i == len(id)-1 || id[i+1] == '0' {
 		return "", 0, false
 	}
-	n, err := strconv.ParseUint(id[i+1:], 10, 64)
-	if err != nil {
-		return "", 0, false
+	// The decimal digits of a uint64, as strconv.ParseUint reads them
+	// (without its sign, underscores and bases), on every event applied.
+	var n uint64
+	for _, c := range []byte(id[i+1:]) {
+		d := uint64(c - '0')
+		if d > 9 || n > (math.MaxUint64-d)/10 {
+			return "", 0, false
+		}
+		n = n*10 + d
 	}
 	return id[:i], n, true
 }

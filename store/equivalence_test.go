@@ -3,6 +3,8 @@ package store
 import (
 	"bytes"
 	"encoding/json"
+	"strconv"
+	"strings"
 	"testing"
 )
 
@@ -40,6 +42,37 @@ func FuzzTrait(f *testing.F) {
 		got, want := p.Trait(key), traitByMap(traits, key)
 		if !bytes.Equal(got, want) {
 			t.Fatalf("Trait(%q) of %q = %q, want %q", key, traits, got, want)
+		}
+	})
+}
+
+// splitByParseUint is what SplitID answered when it read the sequence
+// number with strconv.ParseUint.
+func splitByParseUint(id string) (string, uint64, bool) {
+	if id != "" && id[0] == '#' {
+		return "", 0, false
+	}
+	i := strings.LastIndexByte(id, ':')
+	if i <= 0 || i == len(id)-1 || id[i+1] == '0' || id[i+1] == '+' {
+		return "", 0, false
+	}
+	n, err := strconv.ParseUint(id[i+1:], 10, 64)
+	if err != nil {
+		return "", 0, false
+	}
+	return id[:i], n, true
+}
+
+func FuzzSplitID(f *testing.F) {
+	for _, s := range []string{"p:1", "p:0", "p:01", "a:b:12", "p:+1", "p:-1", "p:1_0", "p:18446744073709551615",
+		"p:18446744073709551616", "p:99999999999999999999", "#p:1", ":1", "p:", "p:1x", "p:٣"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, id string) {
+		p, n, ok := SplitID(id)
+		wp, wn, wok := splitByParseUint(id)
+		if p != wp || n != wn || ok != wok {
+			t.Fatalf("SplitID(%q) = %q, %d, %v; want %q, %d, %v", id, p, n, ok, wp, wn, wok)
 		}
 	})
 }
