@@ -103,3 +103,33 @@ func ExamplePersonalizer_VisitorOf() {
 	fmt.Println(prof.Counts["video_played"])
 	// Output: 1
 }
+
+// A page that reads a little of the profile on every request reads it in
+// place, without the copy that Profile makes.
+func ExampleVisitor_ReadProfile() {
+	p, err := middleware.New(middleware.Config{
+		Keys:  []middleware.KeyPair{middleware.GenerateKeyPair()},
+		Store: memory.New(store.Limits{}),
+	})
+	if err != nil {
+		panic(err)
+	}
+	defer p.Close(context.Background())
+	h := p.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		views := 0
+		middleware.FromContext(r.Context()).ReadProfile(func(prof *store.Profile) {
+			if prof != nil {
+				views = prof.Counts["page"]
+			}
+		})
+		fmt.Println("page views before this one:", views)
+	}))
+	b := &browser{h: h}
+	b.do("GET", "/", "") // new: its first page view travels in the cookie
+	b.do("GET", "/", "") // back: the first view is recorded
+	b.do("GET", "/", "")
+	// Output:
+	// page views before this one: 0
+	// page views before this one: 1
+	// page views before this one: 2
+}

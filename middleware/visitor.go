@@ -129,6 +129,21 @@ func (v *Visitor) Profile() *store.Profile {
 	return v.p.core.Profile(&v.v)
 }
 
+// ReadProfile calls fn with the visitor's profile as Profile gives it, but
+// without copying it: for code that reads a few things of the profile on
+// every page (recommendations, a template helper), as a copy of a profile
+// with its recent events is tens of kilobytes. fn must not keep the
+// profile nor modify it, and must not record for the visitor (Track,
+// Purchase...): it runs under the lock that guards the profile. fn gets
+// nil for visitors who are not tracked.
+func (v *Visitor) ReadProfile(fn func(*store.Profile)) {
+	if v == nil {
+		fn(nil)
+		return
+	}
+	v.p.core.ReadProfile(&v.v, fn)
+}
+
 // Describe tells what the current page is about, so that its page view
 // counts towards the category and item (the visitor's interests). Call it
 // from the handler.

@@ -109,11 +109,14 @@ type recommended struct {
 
 func (s *Site) recommend(r *http.Request, n int) []recommended {
 	var recs []assoc.Recommendation
-	p := middleware.FromContext(r.Context()).Profile()
-	if p == nil {
-		p = store.New("anonymous")
-	}
-	recs = s.model.Load().Recommend(p, n)
+	// Read in place: a copy of the profile, with its recent events, would
+	// cost more than the recommendation.
+	middleware.FromContext(r.Context()).ReadProfile(func(p *store.Profile) {
+		if p == nil {
+			p = store.New("anonymous")
+		}
+		recs = s.model.Load().Recommend(p, n)
+	})
 	var out []recommended
 	for _, rec := range recs {
 		if pr := ProductByID(rec.Item); pr != nil {
