@@ -8,6 +8,7 @@ import (
 	"github.com/tailorhq/tailor/middleware"
 	"github.com/tailorhq/tailor/rules/experiment"
 	"github.com/tailorhq/tailor/store"
+	"github.com/tidwall/gjson"
 )
 
 // TraitPrefix starts the name of the trait that remembers a visitor's
@@ -123,7 +124,7 @@ func (sl *slot) experiment(v *middleware.Visitor, c Choice) Choice {
 		return c
 	}
 	var prev string
-	readProfile(v, func(p *store.Profile) { prev, _ = previous(p, e.Key) })
+	readProfile(v, func(p *store.Profile) { prev = previous(p, e.Key) })
 	seg := e.breakdown(v)
 	var arm string
 	var in bool
@@ -180,17 +181,19 @@ func record(v *middleware.Visitor, e *Experiment, arm, seg string) {
 // previous returns the variant of the visitor's latest exposure to the
 // experiment: that of the latest ExposureEvent among the recent events,
 // else that of the exposure trait (kept when the event has left the ring
-// of recent events), else "". It also returns the exposure trait, if any.
-func previous(prof *store.Profile, key string) (string, *exposure) {
+// of recent events), else "".
+func previous(prof *store.Profile, key string) string {
 	if prof == nil {
-		return "", nil
+		return ""
 	}
 	// The exposure event sets the trait too, so the trait says the same
 	// as the latest exposure event; the ring is searched only when the
-	// trait is missing (dropped at store.Limits.TraitsBytes).
-	x := exposureTrait(prof, key)
-	if x != nil && x.Variant != "" {
-		return x.Variant, x
+	// trait is missing (dropped at store.Limits.TraitsBytes). Only the
+	// variant is read, on every page with the slot.
+	if raw := prof.Trait(TraitPrefix + key); raw != nil {
+		if v := gjson.GetBytes(raw, "variant"); v.Type == gjson.String && v.Str != "" {
+			return v.Str
+		}
 	}
 	for i := prof.Recent.Len() - 1; i >= 0; i-- {
 		ev := prof.Recent.At(i)
@@ -202,25 +205,8 @@ func previous(prof *store.Profile, key string) (string, *exposure) {
 			Variant    string `json:"variant"`
 		}
 		if json.Unmarshal(ev.Props, &p) == nil && p.Experiment == key && p.Variant != "" {
-			return p.Variant, x
+			return p.Variant
 		}
 	}
-	if x != nil {
-		return x.Variant, x
-	}
-	return "", nil
-}
-
-// exposureTrait returns the profile's exposure trait of the experiment,
-// or nil.
-func exposureTrait(prof *store.Profile, key string) *exposure {
-	raw := prof.Trait(TraitPrefix + key)
-	if raw == nil {
-		return nil
-	}
-	var x exposure
-	if json.Unmarshal(raw, &x) != nil || x.Variant == "" {
-		return nil
-	}
-	return &x
+	return ""
 }
