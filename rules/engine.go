@@ -544,24 +544,35 @@ type Memo struct {
 // profile as well as reading it. It is not safe for concurrent use of one
 // m: guard m as the profile is guarded.
 func (e *Engine) ClassifyMemo(m *Memo, in *Input) (segments []string, classified bool) {
+	if segs, ok := e.Recall(m, in.Profile, in.Request, in.Now, in.NewVisit); ok {
+		return segs, false
+	}
 	p := in.Profile
 	var changes uint64
 	if p != nil {
 		changes = p.Changes()
-	}
-	if m.r.set != nil && m.prof == p && m.newVisit == in.NewVisit && e.valid(m.r, in.Request, in.Now) {
-		if m.changes == changes {
-			return m.r.segments, false
-		}
-		if t, ok := p.TouchedSince(m.changes); ok && t&m.r.touches == 0 {
-			return m.r.segments, false
-		}
-	}
-	if p != nil {
 		p.KeepTouches()
 	}
 	*m = Memo{r: e.classifyReusing(in, m.r.segments), prof: p, changes: changes, newVisit: in.NewVisit}
 	return m.r.segments, true
+}
+
+// Recall returns m's segments if ClassifyMemo would reuse them for the
+// Input of profile p, request facts f, time now and newVisit; else false.
+// It lets a caller build its Input (which the rules may keep, so that it
+// usually escapes to the heap) only when it must classify anew. Guard m
+// as for ClassifyMemo.
+func (e *Engine) Recall(m *Memo, p *store.Profile, f Facts, now time.Time, newVisit bool) ([]string, bool) {
+	if m.r.set == nil || m.prof != p || m.newVisit != newVisit || !e.valid(m.r, f, now) {
+		return nil, false
+	}
+	if p == nil || m.changes == p.Changes() {
+		return m.r.segments, true
+	}
+	if t, ok := p.TouchedSince(m.changes); ok && t&m.r.touches == 0 {
+		return m.r.segments, true
+	}
+	return nil, false
 }
 
 // Until returns when the classification m holds may next change with the

@@ -168,3 +168,34 @@ func randomEvent(r *rand.Rand, now time.Time, step int) store.Event {
 	}
 	return ev
 }
+
+// TestRecallAgreesWithClassifyMemo checks that Recall answers what
+// ClassifyMemo would reuse, and nothing when ClassifyMemo would classify.
+func TestRecallAgreesWithClassifyMemo(t *testing.T) {
+	t.Parallel()
+	r := rand.New(rand.NewPCG(3, 5))
+	e, err := NewEngine(
+		Segment{Name: "buyer", Rule: Purchased(1)},
+		Segment{Name: "reader", Rule: CategoryViews("books", 3)},
+		Segment{Name: "pricing", Rule: PageVisited(PageVisits{Path: "/pricing", Min: 2})},
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := store.New("v")
+	var m Memo
+	now := testNow
+	for step := range 500 {
+		if r.IntN(2) == 0 {
+			p.Apply(store.Limits{}, randomEvent(r, now, step))
+		}
+		now = now.Add(time.Minute)
+		f := Facts{Path: pick(r, "/", "/pricing")}
+		nv := r.IntN(8) == 0
+		recalled, ok := e.Recall(&m, p, f, now, nv)
+		got, classified := e.ClassifyMemo(&m, &Input{Profile: p, Request: f, Now: now, NewVisit: nv})
+		if ok == classified || ok && !slices.Equal(recalled, got) {
+			t.Fatalf("step %d: Recall = %v, %v; ClassifyMemo = %v, classified %v", step, recalled, ok, got, classified)
+		}
+	}
+}

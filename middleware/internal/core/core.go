@@ -262,13 +262,11 @@ func (p *Core) Begin(r *http.Request, v *Visit) {
 	prof := b.st.prof
 	newVisit := !prof.LastSeen.IsZero() && now.Sub(prof.LastSeen) > p.cfg.VisitTimeout
 	var took time.Duration
-	v.in = rules.Input{Profile: b.st.prof, Request: v.Facts, Now: now, NewVisit: newVisit}
 	if tr := p.tracer.Load(); tr != nil {
-		v.Segments, took = p.classifyTraced(tr, r, b.st, &v.in)
+		v.Segments, took = p.classifyTraced(tr, r, b.st, &v.Facts, now, newVisit)
 	} else {
-		v.Segments, took = p.classifyCached(b.st, &v.in)
+		v.Segments, took = p.classifyCached(b.st, &v.Facts, now, newVisit)
 	}
-	v.in.Profile = nil // not kept past the classification
 	if !v.New && !b.st.partial && (p.counts || p.cfg.Hooks.WantsSegments()) {
 		if until := b.st.memo.Until(); !store.SameSegments(v.Segments, prof.Segments) ||
 			!until.IsZero() && (prof.Recheck.IsZero() || until.Before(prof.Recheck)) {
@@ -410,28 +408,35 @@ func (p *Core) classify(prof *store.Profile, f rules.Facts, now time.Time) []str
 	return p.cfg.Engine.Classify(&rules.Input{Profile: prof, Request: f, Now: now})
 }
 
-// classifyCached classifies in, the input of st's profile, reusing the
-// last result while it holds (see rules.Engine.ClassifyMemo). It returns
-// how long a classification took when someone listens
-// (Hooks.WantsTiming), else 0, and 0 when the last result was reused. The
-// stripe lock of st is held.
-func (p *Core) classifyCached(st *state, in *rules.Input) ([]string, time.Duration) {
-	segs, took, _ := p.classifyMemo(st, in)
+// classifyCached classifies st's profile with the request facts f at now
+// (a request that begins a new visit if newVisit), reusing the last
+// result while it holds (see rules.Engine.ClassifyMemo). It returns how
+// long a classification took when someone listens (Hooks.WantsTiming),
+// else 0, and 0 when the last result was reused. The stripe lock of st is
+// held.
+func (p *Core) classifyCached(st *state, f *rules.Facts, now time.Time, newVisit bool) ([]string, time.Duration) {
+	segs, took, _ := p.classifyMemo(st, f, now, newVisit)
 	return segs, took
 }
 
 // classifyMemo is classifyCached, also saying whether the memo's segments
 // were reused.
-func (p *Core) classifyMemo(st *state, in *rules.Input) (segs []string, took time.Duration, reused bool) {
+func (p *Core) classifyMemo(st *state, f *rules.Facts, now time.Time, newVisit bool) (segs []string, took time.Duration, reused bool) {
 	e := p.cfg.Engine
 	if e == nil {
 		return nil, 0, false
+	}
+	if segs, ok := e.Recall(&st.memo, st.prof, *f, now, newVisit); ok {
+		p.stats.ClassifyCached.Add(1)
+		return segs, 0, true
 	}
 	timed := p.cfg.Hooks.WantsTiming()
 	var start time.Time
 	if timed {
 		start = time.Now()
 	}
+	// Made only to classify anew: the rules may keep it, so it escapes.
+	in := &rules.Input{Profile: st.prof, Request: *f, Now: now, NewVisit: newVisit}
 	segs, classified := e.ClassifyMemo(&st.memo, in)
 	if !classified {
 		p.stats.ClassifyCached.Add(1)

@@ -228,12 +228,12 @@ func (p *Core) identifyTraced(tr *tracing, r *http.Request, v *Visit) {
 }
 
 // classifyTraced is classifyCached in a classification span.
-func (p *Core) classifyTraced(tr *tracing, r *http.Request, st *state, in *rules.Input) ([]string, time.Duration) {
+func (p *Core) classifyTraced(tr *tracing, r *http.Request, st *state, f *rules.Facts, now time.Time, newVisit bool) ([]string, time.Duration) {
 	if p.cfg.Engine == nil {
 		return nil, 0
 	}
 	_, s := tr.t.Start(r.Context(), SpanClassify)
-	segs, took, reused := p.classifyMemo(st, in)
+	segs, took, reused := p.classifyMemo(st, f, now, newVisit)
 	s.SetBool(AttrCached, reused)
 	s.SetStrings(AttrSegments, segs)
 	s.End(nil)

@@ -31,10 +31,6 @@ type Visit struct {
 	SetCookie    bool
 	ExpireCookie bool
 
-	// in is the input of the request's classification (Begin), here
-	// rather than in an allocation of its own.
-	in rules.Input
-
 	b  atomic.Pointer[binding] // never nil once tracked
 	b0 binding                 // what b points to first, saving an allocation
 }
