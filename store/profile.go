@@ -197,6 +197,7 @@ type Profile struct {
 	// TouchedSince); not stored.
 	touched   Touch
 	touchFrom uint64
+	keeping   bool // KeepTouches was called: apply notes the parts touched
 	// journal holds the purchases applied to this value since the last
 	// TakePurchases (not stored), for stores that keep a Journal.
 	journal []Purchase
@@ -296,7 +297,7 @@ func (p *Profile) apply(lim Limits, e *Event) bool {
 		return true
 	}
 	t := e.Time
-	touched := TouchRecent | TouchCount(e.key())
+	touched := TouchRecent
 	if p.FirstSeen.IsZero() || t.Before(p.FirstSeen) {
 		p.FirstSeen = t
 		touched |= TouchSeen
@@ -317,15 +318,12 @@ func (p *Profile) apply(lim Limits, e *Event) bool {
 	case TypePage:
 		if e.Path != "" {
 			p.Pages = p.count(p.Pages, e.Path, 1, lim.Pages)
-			touched |= TouchPage(e.Path)
 		}
 		if e.Category != "" {
 			p.Categories = p.count(p.Categories, e.Category, 1, lim.Categories)
-			touched |= TouchCategory(e.Category)
 		}
 		if e.Item != "" {
 			p.Views = p.count(p.Views, e.Item, 1, lim.Items)
-			touched |= TouchView(e.Item)
 		}
 	case TypeTrack:
 		if e.Name == EventPurchase {
@@ -348,7 +346,11 @@ func (p *Profile) apply(lim Limits, e *Event) bool {
 		}
 	}
 	p.Recent.Push(*e, lim.Recent)
-	p.touched |= touched
+	if p.keeping {
+		// The keys' bits cost a hash each: only for a value that keeps
+		// them (a cache's), not for a store's fold.
+		p.touched |= touched | keyTouches(e)
+	}
 	return true
 }
 

@@ -77,7 +77,7 @@ func TouchView(item string) Touch { return touchKey(touchViews, 64-touchViews, i
 // (see KeepTouches); else false, and the caller must assume that
 // anything changed.
 func (p *Profile) TouchedSince(changes uint64) (Touch, bool) {
-	if p.touchFrom != changes || p.changes < changes {
+	if !p.keeping || p.touchFrom != changes || p.changes < changes {
 		return TouchAll, false
 	}
 	return p.touched, true
@@ -87,5 +87,23 @@ func (p *Profile) TouchedSince(changes uint64) (Touch, bool) {
 // touch, for TouchedSince(p.Changes()). The value keeps one such account
 // at a time: whoever calls it last is the one TouchedSince answers.
 func (p *Profile) KeepTouches() {
-	p.touchFrom, p.touched = p.changes, 0
+	p.touchFrom, p.touched, p.keeping = p.changes, 0, true
+}
+
+// keyTouches returns the bits of the counters' keys that applying e
+// counts in.
+func keyTouches(e *Event) Touch {
+	t := TouchCount(e.key())
+	if e.Type == TypePage {
+		if e.Path != "" {
+			t |= TouchPage(e.Path)
+		}
+		if e.Category != "" {
+			t |= TouchCategory(e.Category)
+		}
+		if e.Item != "" {
+			t |= TouchView(e.Item)
+		}
+	}
+	return t
 }
