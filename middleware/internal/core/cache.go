@@ -265,9 +265,9 @@ func (p *Core) expectOwn(chunk []store.Batch) {
 // version, and no event was dropped from the queue since the profile was
 // taken from the store, the cached profile holds exactly that already:
 // the store folded the same events, in the same order, with the same
-// Apply (internal/fold), one Version per write. Then only its Version
-// and Counted are taken, and the cached value stays, with its recent
-// events decoded and its memo of the last classification. Otherwise the
+// Apply (internal/fold), one Version per write. Then the cached value
+// stays, with its memo of the last classification, taking the Version,
+// Counted and the recent events as the store encoded them. Otherwise the
 // stored profile replaces it. Either way, the state's cost in the cache
 // is estimated again.
 func (p *Core) refresh(prof *store.Profile) {
@@ -281,14 +281,18 @@ func (p *Core) refresh(prof *store.Profile) {
 	if !ok {
 		return
 	}
+	prof.Apply(p.lim, p.queue.Get(prof.ID)...)
 	if c := st.prof; !st.partial && prof.Version == c.Version+1 && prof.MergedInto == "" && c.MergedInto == "" &&
 		st.dropped == p.stats.Dropped.Load() {
 		c.Version, c.Counted = prof.Version, prof.Counted
+		// The same events, as the store encoded them: a ring of decoded
+		// events is several times larger, and full of pointers for the
+		// garbage collector to follow; it is decoded again if read.
+		c.Recent = prof.Recent
 		// Its cost is estimated again, as it grew with the events.
 		p.cache.SetWithTTL(prof.ID, st, cost(c), time.Duration(p.ttl.Load()))
 		return
 	}
-	prof.Apply(p.lim, p.queue.Get(prof.ID)...)
 	st.prof, st.partial, st.dropped = prof, false, p.stats.Dropped.Load()
 	p.cache.SetWithTTL(prof.ID, st, cost(prof), time.Duration(p.ttl.Load()))
 }
