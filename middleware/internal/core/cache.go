@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync/atomic"
 	"time"
 
@@ -258,14 +259,34 @@ func (p *Core) expectOwn(chunk []store.Batch) {
 	}
 }
 
+// sameFold reports whether a and b, two folds of the same profile from
+// the same stored version, applied the same events: every event applied
+// counts once in Counts or in Truncated, so a fold that missed an event
+// (recorded on a state that was not the cached one, as a request that
+// loaded the profile while the cache refused it may) has other sums.
+func sameFold(a, b *store.Profile) bool {
+	sum := func(p *store.Profile) int {
+		n := p.Truncated
+		for _, c := range p.Counts {
+			n += c
+		}
+		return n
+	}
+	return a.Visits == b.Visits && a.Purchases.Count == b.Purchases.Count && a.UserID == b.UserID &&
+		a.FirstSeen.Equal(b.FirstSeen) && a.LastSeen.Equal(b.LastSeen) && a.Recheck.Equal(b.Recheck) &&
+		a.Recent.Len() == b.Recent.Len() && len(a.Aliases) == len(b.Aliases) &&
+		slices.Equal(a.Segments, b.Segments) && slices.Equal(a.Applied.Seq, b.Applied.Seq) && sum(a) == sum(b)
+}
+
 // refresh brings the cached state of a profile the store has just written
 // up to date with the stored profile plus what is pending since.
 //
 // When the store's write was the only one since the cached profile's
-// version, and no event was dropped from the queue since the profile was
-// taken from the store, the cached profile holds exactly that already:
-// the store folded the same events, in the same order, with the same
-// Apply (internal/fold), one Version per write. Then the cached value
+// version, no event was dropped from the queue since the profile was
+// taken from the store, and the two folds counted the same events
+// (sameFold), the cached profile holds exactly that already: the store
+// folded the same events, in the same order, with the same Apply
+// (internal/fold), one Version per write. Then the cached value
 // stays, with its memo of the last classification, taking the Version,
 // Counted and the recent events as the store encoded them. Otherwise the
 // stored profile replaces it. Either way, the state's cost in the cache
@@ -283,7 +304,7 @@ func (p *Core) refresh(prof *store.Profile) {
 	}
 	prof.Apply(p.lim, p.queue.Get(prof.ID)...)
 	if c := st.prof; !st.partial && prof.Version == c.Version+1 && prof.MergedInto == "" && c.MergedInto == "" &&
-		st.dropped == p.stats.Dropped.Load() {
+		st.dropped == p.stats.Dropped.Load() && sameFold(c, prof) {
 		c.Version, c.Counted = prof.Version, prof.Counted
 		// The same events, as the store encoded them: a ring of decoded
 		// events is several times larger, and full of pointers for the

@@ -49,6 +49,10 @@ func TestRefreshKeepsCachedProfile(t *testing.T) {
 	flushAll(t, c)
 	w := returning(t, c, ck)
 	id := w.bind().pid
+	// The first flush may replace the profile: it was loaded while events
+	// of the requests that made it were being written.
+	c.Record(w, track("warm"))
+	flushAll(t, c)
 	kept := cachedProfile(t, c, id)
 	for i := range 20 {
 		c.Record(w, store.Event{Type: store.TypePage, Path: fmt.Sprintf("/p%d", i%3), Category: "books"})
@@ -91,4 +95,34 @@ func TestRefreshTakesAnotherWriter(t *testing.T) {
 		t.Fatalf("cached counts %v, want the other writer's email_open and our add_to_cart", got.Counts)
 	}
 	sameProfile(t, got, load(t, mem, id))
+}
+
+// TestRefreshTakesEventsOfAnotherState checks that a flush does not keep
+// a cached profile that misses an event recorded on another state of the
+// same profile (a request that loaded it while it was not cached): the
+// write is the only one since the cached version, but the folds differ.
+func TestRefreshTakesEventsOfAnotherState(t *testing.T) {
+	t.Parallel()
+	st := memory.New(store.Limits{})
+	c := newCore(t, st)
+	v, ck := newVisitor(t, c)
+	c.Record(v, track("buy"))
+	flushAll(t, c)
+	old := returning(t, c, ck)
+	id := old.bind().pid
+	c.Record(old, track("warm"))
+	flushAll(t, c)
+	c.Evict(id)
+	w := returning(t, c, ck) // a state of its own, cached
+	if w.bind().st == old.bind().st {
+		t.Fatal("the evicted state came back")
+	}
+	c.Record(old, track("email_open")) // on the state no longer cached
+	c.Record(w, track("add_to_cart"))
+	flushAll(t, c)
+	got := cachedProfile(t, c, id)
+	if got.Counts["email_open"] != 1 || got.Counts["add_to_cart"] != 1 {
+		t.Fatalf("cached counts %v, want email_open and add_to_cart", got.Counts)
+	}
+	sameProfile(t, got, load(t, st, id))
 }
