@@ -9,6 +9,7 @@ package cookie
 
 import (
 	"crypto/rand"
+	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"net/http"
@@ -16,6 +17,7 @@ import (
 	"time"
 
 	"github.com/dgraph-io/ristretto/v2"
+	"github.com/dgraph-io/ristretto/v2/z"
 	"github.com/gorilla/securecookie"
 
 	"github.com/tailorhq/tailor/store"
@@ -54,7 +56,7 @@ type Codec struct {
 	attrs, expired [2]string
 	// seen caches cookie values that decoded, so that a returning visitor
 	// costs a lookup instead of an HMAC and a decryption on every request.
-	seen   *ristretto.Cache[string, seenCookie]
+	seen   *ristretto.Cache[string, *seenCookie]
 	maxAge time.Duration
 	domain string
 	secure bool
@@ -72,6 +74,11 @@ type seenCookie struct {
 
 // seenCookies is how many decoded cookie values are remembered.
 const seenCookies = 20_000
+
+// seenHash is the key hash of the cache of decoded cookies: without the
+// conflict hash, which would cost a second pass over the value, as an
+// entry is matched on the whole value anyway.
+func seenHash(value string) (uint64, uint64) { return z.MemHashString(value), 0 }
 
 // New returns the Codec of c. Close it when done.
 func New(c Config) *Codec {
@@ -103,9 +110,9 @@ func New(c Config) *Codec {
 		ck.Value, ck.MaxAge = "", -1
 		id.expired[i] = ck.String()
 	}
-	id.seen, _ = ristretto.NewCache(&ristretto.Config[string, seenCookie]{
+	id.seen, _ = ristretto.NewCache(&ristretto.Config[string, *seenCookie]{
 		NumCounters: seenCookies * 10, MaxCost: seenCookies, BufferItems: 64,
-		IgnoreInternalCost: true,
+		IgnoreInternalCost: true, KeyToHash: seenHash,
 	})
 	return id
 }
@@ -115,7 +122,6 @@ var (
 	errNoHashKey = errors.New("securecookie: hash key is not set")
 	errVisitorID = errors.New("tailor: malformed visitor id")
 )
-
 
 // State says what came with a request.
 type State int
@@ -136,20 +142,25 @@ type ID struct {
 // Read returns what r's cookie says, and the first page view it carries,
 // if any.
 func (m *Codec) Read(r *http.Request, now time.Time) (ID, State, *store.Event) {
+	t := now.UnixNano()
+	// The first cookie called name is the one Value finds if it is
+	// valid, and it is if it is cached: only values that Value returned
+	// and that decoded are. A cached cookie costs no pass over its bytes.
+	first, ok := value(r.Header, m.name, false)
+	if !ok {
+		return ID{}, None, nil
+	}
+	if e, ok := m.seen.Get(first); ok && e.value == first {
+		return m.cached(e, t)
+	}
 	value, ok := Value(r.Header, m.name)
 	if !ok || value == "" {
 		return ID{}, None, nil
 	}
-	t := now.UnixNano()
-	if e, ok := m.seen.Get(value); ok && e.value == value {
-		if t >= e.expires {
-			m.seen.Del(value)
-			return ID{}, Rejected, nil
+	if value != first {
+		if e, ok := m.seen.Get(value); ok && e.value == value {
+			return m.cached(e, t)
 		}
-		if e.rotated || t >= e.renew {
-			return ID{e.id, e.user}, Renew, nil
-		}
-		return ID{e.id, e.user}, Valid, nil
 	}
 	for i, sc := range m.codecs {
 		var b []byte
@@ -169,7 +180,7 @@ func (m *Codec) Read(r *http.Request, now time.Time) (ID, State, *store.Event) {
 		if pl.first != nil {
 			return ci, Renew, pl.first // re-issued without it: not worth caching
 		}
-		e := seenCookie{value: value, id: ci.Visitor, user: ci.User, rotated: i > 0,
+		e := &seenCookie{value: value, id: ci.Visitor, user: ci.User, rotated: i > 0,
 			renew: issued.Add(m.renewAfter()).UnixNano(), expires: expires.UnixNano()}
 		m.seen.Set(value, e, 1)
 		if e.rotated || t >= e.renew {
@@ -180,24 +191,40 @@ func (m *Codec) Read(r *http.Request, now time.Time) (ID, State, *store.Event) {
 	return ID{}, Rejected, nil
 }
 
+// cached returns what the cached cookie e says at t (Unix nanoseconds),
+// and forgets it once expired.
+func (m *Codec) cached(e *seenCookie, t int64) (ID, State, *store.Event) {
+	if t >= e.expires {
+		m.seen.Del(e.value)
+		return ID{}, Rejected, nil
+	}
+	if e.rotated || t >= e.renew {
+		return ID{e.id, e.user}, Renew, nil
+	}
+	return ID{e.id, e.user}, Valid, nil
+}
+
 // Value returns the value of the first valid cookie called name in the
 // Cookie headers of h, as (*http.Request).Cookie finds it, without
 // parsing the other cookies into values of their own: it allocates
 // nothing. name must be a valid cookie name.
-func Value(h http.Header, name string) (string, bool) {
+func Value(h http.Header, name string) (string, bool) { return value(h, name, true) }
+
+// value returns the value of the first cookie called name, only among
+// valid values if valid.
+func value(h http.Header, name string, valid bool) (string, bool) {
 	for _, line := range h["Cookie"] {
 		for line != "" {
 			var part string
 			part, line, _ = strings.Cut(line, ";")
-			part = strings.Trim(part, " \t\r\n")
-			k, v, _ := strings.Cut(part, "=")
-			if strings.Trim(k, " \t\r\n") != name {
+			k, v, _ := strings.Cut(trim(part), "=")
+			if trim(k) != name {
 				continue
 			}
 			if len(v) > 1 && v[0] == '"' && v[len(v)-1] == '"' {
 				v = v[1 : len(v)-1]
 			}
-			if validValue(v) {
+			if !valid || validValue(v) {
 				return v, true
 			}
 		}
@@ -205,9 +232,38 @@ func Value(h http.Header, name string) (string, bool) {
 	return "", false
 }
 
+// trim removes the spaces, tabs, carriage returns and line feeds around
+// s, as strings.Trim(s, " \t\r\n") does, without building the set.
+func trim(s string) string {
+	for len(s) > 0 && isSpace(s[0]) {
+		s = s[1:]
+	}
+	for len(s) > 0 && isSpace(s[len(s)-1]) {
+		s = s[:len(s)-1]
+	}
+	return s
+}
+
+func isSpace(b byte) bool { return b == ' ' || b == '\t' || b == '\r' || b == '\n' }
+
 // validValue reports whether every byte of a cookie value is one that
-// net/http accepts.
+// net/http accepts: none below 0x20 or from 0x7f, no '"', ';' or '\\'.
+// It tests eight bytes at a time: a visitor cookie is a few hundred.
 func validValue(v string) bool {
+	const ones, highs = 0x0101010101010101, 0x8080808080808080
+	for len(v) >= 8 {
+		x := binary.LittleEndian.Uint64([]byte(v[:8]))
+		// A byte below 0x20, one from 0x7f, or one equal to '"', ';'
+		// or '\\' (zero once xored with it) sets its high bit in bad.
+		// Borrows and carries only cross from a byte already found.
+		q, s, b := x^('"'*ones), x^(';'*ones), x^('\\'*ones)
+		bad := (x-0x20*ones)&^x | (x + ones) | x |
+			(q-ones)&^q | (s-ones)&^s | (b-ones)&^b
+		if bad&highs != 0 {
+			return false
+		}
+		v = v[8:]
+	}
 	for i := 0; i < len(v); i++ {
 		if b := v[i]; b < 0x20 || b >= 0x7f || b == '"' || b == ';' || b == '\\' {
 			return false
