@@ -310,8 +310,10 @@ func (m *Codec) SetCookie(ci ID, first *store.Event, r *http.Request, now time.T
 	return string(b[n:]), nil
 }
 
-// appendValue appends to b the payload of ci and first, then prefix and
-// the cookie value sealed from the payload; prefix starts at n.
+// appendValue writes into b, from its start, the payload of ci and
+// first, then prefix and the cookie value sealed from the payload, and
+// returns it with the index where prefix starts. A visitor id that is not
+// 32 hex digits is an error (it would not fit the payload's 16 bytes).
 func (m *Codec) appendValue(b []byte, prefix string, ci ID, first *store.Event, now time.Time) (_ []byte, n int, err error) {
 	if m.seal == nil {
 		return b, 0, m.sealErr
