@@ -27,7 +27,7 @@ func (w *responseWriter) writeHeaders(status int) {
 	v := w.v
 	switch {
 	case v.v.ExpireCookie:
-		h.Add("Set-Cookie", v.p.cookies.Expired(w.r).String())
+		h.Add("Set-Cookie", v.p.cookies.ExpiredHeader(w.r))
 	case v.v.SetCookie && v.v.Tracked:
 		var first *store.Event
 		if v.v.New && !v.skipPage && status < 400 && v.p.cfg.PageView(w.r) {
@@ -35,8 +35,8 @@ func (w *responseWriter) writeHeaders(status int) {
 			pv.Time = v.v.Now
 			first = &pv
 		}
-		if c, err := v.p.cookies.Cookie(v.v.CookieID(), first, w.r, v.v.Now); err == nil {
-			h.Add("Set-Cookie", c.String())
+		if c, err := v.p.cookies.SetCookie(v.v.CookieID(), first, w.r, v.v.Now); err == nil {
+			h.Add("Set-Cookie", c)
 		} else {
 			v.p.cfg.Logger.Error("tailor: encoding the visitor cookie failed", "err", err)
 		}

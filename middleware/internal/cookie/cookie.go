@@ -1,19 +1,23 @@
 // Package cookie reads and writes tailor's visitor cookie: a small binary
 // payload (the visitor id, the user they identified as, the time it was
 // issued and, for a new visitor, their first page view) signed with
-// HMAC-SHA256 and encrypted with AES-256 by securecookie, without gob
-// (NopEncoder): a raw payload decodes several microseconds faster. Keys
+// HMAC-SHA256 and encrypted with AES-256 in securecookie's format, without
+// gob (NopEncoder): a raw payload decodes several microseconds faster.
+// securecookie reads the values; they are sealed here (see sealer). Keys
 // rotate: the newest pair issues, older pairs are still read.
 package cookie
 
 import (
 	"crypto/rand"
+	"encoding/binary"
 	"encoding/hex"
+	"errors"
 	"net/http"
 	"strings"
 	"time"
 
 	"github.com/dgraph-io/ristretto/v2"
+	"github.com/dgraph-io/ristretto/v2/z"
 	"github.com/gorilla/securecookie"
 
 	"github.com/tailorhq/tailor/store"
@@ -41,9 +45,18 @@ type Codec struct {
 	// securecookie's age limit, as those values carry their own expiry,
 	// which may be later than the visitor cookie's MaxAge.
 	values []*securecookie.SecureCookie
+	// seal makes the values of the newest key pair, as its codecs would;
+	// sealErr is why it could not be made from that pair, if so.
+	seal    *sealer
+	prefix  string // name "="
+	sealErr error
+	// attrs are the attributes of the Set-Cookie header after the value,
+	// as (*http.Cookie).String writes them: [0] without Secure, [1] with.
+	// expired are the whole headers of Expired, the same way.
+	attrs, expired [2]string
 	// seen caches cookie values that decoded, so that a returning visitor
 	// costs a lookup instead of an HMAC and a decryption on every request.
-	seen   *ristretto.Cache[string, seenCookie]
+	seen   *ristretto.Cache[string, *seenCookie]
 	maxAge time.Duration
 	domain string
 	secure bool
@@ -62,9 +75,14 @@ type seenCookie struct {
 // seenCookies is how many decoded cookie values are remembered.
 const seenCookies = 20_000
 
+// seenHash is the key hash of the cache of decoded cookies: without the
+// conflict hash, which would cost a second pass over the value, as an
+// entry is matched on the whole value anyway.
+func seenHash(value string) (uint64, uint64) { return z.MemHashString(value), 0 }
+
 // New returns the Codec of c. Close it when done.
 func New(c Config) *Codec {
-	id := &Codec{name: c.Name, maxAge: c.MaxAge, domain: c.Domain, secure: c.Secure}
+	id := &Codec{name: c.Name, prefix: c.Name + "=", maxAge: c.MaxAge, domain: c.Domain, secure: c.Secure}
 	for _, k := range c.Keys {
 		sc := securecookie.New(k.Hash, k.Block)
 		sc.SetSerializer(securecookie.NopEncoder{})
@@ -77,12 +95,33 @@ func New(c Config) *Codec {
 		vc.MaxLength(4096)
 		id.values = append(id.values, vc)
 	}
-	id.seen, _ = ristretto.NewCache(&ristretto.Config[string, seenCookie]{
+	if len(c.Keys) == 0 {
+		id.sealErr = errNoKeys
+	} else if len(c.Keys[0].Hash) == 0 {
+		id.sealErr = errNoHashKey
+	} else {
+		id.seal, id.sealErr = newSealer(c.Keys[0])
+	}
+	for i, secure := range []bool{false, true} {
+		ck := id.cookie("", secure)
+		if a := ck.String(); a != "" {
+			id.attrs[i] = a[len(ck.Name)+1:]
+		}
+		ck.Value, ck.MaxAge = "", -1
+		id.expired[i] = ck.String()
+	}
+	id.seen, _ = ristretto.NewCache(&ristretto.Config[string, *seenCookie]{
 		NumCounters: seenCookies * 10, MaxCost: seenCookies, BufferItems: 64,
-		IgnoreInternalCost: true,
+		IgnoreInternalCost: true, KeyToHash: seenHash,
 	})
 	return id
 }
+
+var (
+	errNoKeys    = errors.New("tailor: no cookie keys")
+	errNoHashKey = errors.New("securecookie: hash key is not set")
+	errVisitorID = errors.New("tailor: malformed visitor id")
+)
 
 // State says what came with a request.
 type State int
@@ -103,20 +142,25 @@ type ID struct {
 // Read returns what r's cookie says, and the first page view it carries,
 // if any.
 func (m *Codec) Read(r *http.Request, now time.Time) (ID, State, *store.Event) {
+	t := now.UnixNano()
+	// The first cookie called name is the one Value finds if it is
+	// valid, and it is if it is cached: only values that Value returned
+	// and that decoded are. A cached cookie costs no pass over its bytes.
+	first, ok := value(r.Header, m.name, false)
+	if !ok {
+		return ID{}, None, nil
+	}
+	if e, ok := m.seen.Get(first); ok && e.value == first {
+		return m.cached(e, t)
+	}
 	value, ok := Value(r.Header, m.name)
 	if !ok || value == "" {
 		return ID{}, None, nil
 	}
-	t := now.UnixNano()
-	if e, ok := m.seen.Get(value); ok && e.value == value {
-		if t >= e.expires {
-			m.seen.Del(value)
-			return ID{}, Rejected, nil
+	if value != first {
+		if e, ok := m.seen.Get(value); ok && e.value == value {
+			return m.cached(e, t)
 		}
-		if e.rotated || t >= e.renew {
-			return ID{e.id, e.user}, Renew, nil
-		}
-		return ID{e.id, e.user}, Valid, nil
 	}
 	for i, sc := range m.codecs {
 		var b []byte
@@ -136,7 +180,7 @@ func (m *Codec) Read(r *http.Request, now time.Time) (ID, State, *store.Event) {
 		if pl.first != nil {
 			return ci, Renew, pl.first // re-issued without it: not worth caching
 		}
-		e := seenCookie{value: value, id: ci.Visitor, user: ci.User, rotated: i > 0,
+		e := &seenCookie{value: value, id: ci.Visitor, user: ci.User, rotated: i > 0,
 			renew: issued.Add(m.renewAfter()).UnixNano(), expires: expires.UnixNano()}
 		m.seen.Set(value, e, 1)
 		if e.rotated || t >= e.renew {
@@ -147,24 +191,40 @@ func (m *Codec) Read(r *http.Request, now time.Time) (ID, State, *store.Event) {
 	return ID{}, Rejected, nil
 }
 
+// cached returns what the cached cookie e says at t (Unix nanoseconds),
+// and forgets it once expired.
+func (m *Codec) cached(e *seenCookie, t int64) (ID, State, *store.Event) {
+	if t >= e.expires {
+		m.seen.Del(e.value)
+		return ID{}, Rejected, nil
+	}
+	if e.rotated || t >= e.renew {
+		return ID{e.id, e.user}, Renew, nil
+	}
+	return ID{e.id, e.user}, Valid, nil
+}
+
 // Value returns the value of the first valid cookie called name in the
 // Cookie headers of h, as (*http.Request).Cookie finds it, without
 // parsing the other cookies into values of their own: it allocates
 // nothing. name must be a valid cookie name.
-func Value(h http.Header, name string) (string, bool) {
+func Value(h http.Header, name string) (string, bool) { return value(h, name, true) }
+
+// value returns the value of the first cookie called name, only among
+// valid values if valid.
+func value(h http.Header, name string, valid bool) (string, bool) {
 	for _, line := range h["Cookie"] {
 		for line != "" {
 			var part string
 			part, line, _ = strings.Cut(line, ";")
-			part = strings.Trim(part, " \t\r\n")
-			k, v, _ := strings.Cut(part, "=")
-			if strings.Trim(k, " \t\r\n") != name {
+			k, v, _ := strings.Cut(trim(part), "=")
+			if trim(k) != name {
 				continue
 			}
 			if len(v) > 1 && v[0] == '"' && v[len(v)-1] == '"' {
 				v = v[1 : len(v)-1]
 			}
-			if validValue(v) {
+			if !valid || validValue(v) {
 				return v, true
 			}
 		}
@@ -172,9 +232,38 @@ func Value(h http.Header, name string) (string, bool) {
 	return "", false
 }
 
+// trim removes the spaces, tabs, carriage returns and line feeds around
+// s, as strings.Trim(s, " \t\r\n") does, without building the set.
+func trim(s string) string {
+	for len(s) > 0 && isSpace(s[0]) {
+		s = s[1:]
+	}
+	for len(s) > 0 && isSpace(s[len(s)-1]) {
+		s = s[:len(s)-1]
+	}
+	return s
+}
+
+func isSpace(b byte) bool { return b == ' ' || b == '\t' || b == '\r' || b == '\n' }
+
 // validValue reports whether every byte of a cookie value is one that
-// net/http accepts.
+// net/http accepts: none below 0x20 or from 0x7f, no '"', ';' or '\\'.
+// It tests eight bytes at a time: a visitor cookie is a few hundred.
 func validValue(v string) bool {
+	const ones, highs = 0x0101010101010101, 0x8080808080808080
+	for len(v) >= 8 {
+		x := binary.LittleEndian.Uint64([]byte(v[:8]))
+		// A byte below 0x20, one from 0x7f, or one equal to '"', ';'
+		// or '\\' (zero once xored with it) sets its high bit in bad.
+		// Borrows and carries only cross from a byte already found.
+		q, s, b := x^('"'*ones), x^(';'*ones), x^('\\'*ones)
+		bad := (x-0x20*ones)&^x | (x + ones) | x |
+			(q-ones)&^q | (s-ones)&^s | (b-ones)&^b
+		if bad&highs != 0 {
+			return false
+		}
+		v = v[8:]
+	}
 	for i := 0; i < len(v); i++ {
 		if b := v[i]; b < 0x20 || b >= 0x7f || b == '"' || b == ';' || b == '\\' {
 			return false
@@ -187,30 +276,91 @@ func validValue(v string) bool {
 // When the value would be too long with first (a long user id and long
 // first page facts), first is left out: the view is lost, not the visitor.
 func (m *Codec) Cookie(ci ID, first *store.Event, r *http.Request, now time.Time) (*http.Cookie, error) {
-	pl := payload{issued: now.Unix(), user: ci.User, first: first}
-	if _, err := hex.Decode(pl.id[:], []byte(ci.Visitor)); err != nil {
-		return nil, err
-	}
-	// marshal returns a fresh slice: securecookie encrypts it in place.
-	v, err := m.codecs[0].Encode(m.name, pl.marshal())
-	if err != nil && first != nil {
-		pl.first = nil
-		v, err = m.codecs[0].Encode(m.name, pl.marshal())
-	}
+	bp := scratch.Get().(*[]byte)
+	defer scratch.Put(bp)
+	b, n, err := m.appendValue((*bp)[:0], "", ci, first, now)
+	*bp = b
 	if err != nil {
 		return nil, err
 	}
-	return &http.Cookie{
-		Name: m.name, Value: v, Path: "/", Domain: m.domain,
-		MaxAge: int(m.maxAge / time.Second), HttpOnly: true,
-		Secure: m.secure || r.TLS != nil, SameSite: http.SameSiteLaxMode,
-	}, nil
+	return m.cookie(string(b[n:]), m.secure || r.TLS != nil), nil
+}
+
+// SetCookie returns the Set-Cookie header of the cookie that Cookie
+// returns, as its String method writes it, in one string: the
+// attributes are known to be valid, and written once in New.
+func (m *Codec) SetCookie(ci ID, first *store.Event, r *http.Request, now time.Time) (string, error) {
+	attrs := m.attrs[0]
+	if m.secure || r.TLS != nil {
+		attrs = m.attrs[1]
+	}
+	if attrs == "" {
+		return "", nil // not a valid cookie name: (*http.Cookie).String writes nothing
+	}
+	bp := scratch.Get().(*[]byte)
+	defer scratch.Put(bp)
+	b, n, err := m.appendValue((*bp)[:0], m.prefix, ci, first, now)
+	if err == nil {
+		b = append(b, attrs...)
+	}
+	*bp = b
+	if err != nil {
+		return "", err
+	}
+	return string(b[n:]), nil
+}
+
+// appendValue writes into b, from its start, the payload of ci and
+// first, then prefix and the cookie value sealed from the payload, and
+// returns it with the index where prefix starts. A visitor id that is not
+// 32 hex digits is an error (it would not fit the payload's 16 bytes).
+func (m *Codec) appendValue(b []byte, prefix string, ci ID, first *store.Event, now time.Time) (_ []byte, n int, err error) {
+	if m.seal == nil {
+		return b, 0, m.sealErr
+	}
+	pl := payload{issued: now.Unix(), user: ci.User, first: first}
+	if len(ci.Visitor) != 2*len(pl.id) {
+		return b, 0, errVisitorID
+	}
+	if _, err := hex.Decode(pl.id[:], []byte(ci.Visitor)); err != nil {
+		return b, 0, err
+	}
+	for {
+		b = pl.appendTo(b[:0])
+		n = len(b)
+		b = append(b, prefix...)
+		// securecookie dates its values by the clock, not by now.
+		b, err = m.seal.appendSeal(b, m.name, b[:n], time.Now())
+		if err == nil || pl.first == nil {
+			return b, n, err
+		}
+		pl.first = nil
+	}
 }
 
 // Expired returns a cookie that deletes the visitor cookie.
 func (m *Codec) Expired(r *http.Request) *http.Cookie {
-	return &http.Cookie{Name: m.name, Value: "", Path: "/", Domain: m.domain, MaxAge: -1,
-		HttpOnly: true, Secure: m.secure || r.TLS != nil, SameSite: http.SameSiteLaxMode}
+	c := m.cookie("", m.secure || r.TLS != nil)
+	c.MaxAge = -1
+	return c
+}
+
+// ExpiredHeader returns the Set-Cookie header of the cookie that Expired
+// returns.
+func (m *Codec) ExpiredHeader(r *http.Request) string {
+	if m.secure || r.TLS != nil {
+		return m.expired[1]
+	}
+	return m.expired[0]
+}
+
+// cookie returns the visitor cookie with value.
+func (m *Codec) cookie(value string, secure bool) *http.Cookie {
+	return &http.Cookie{
+		Name: m.name, Value: value, Path: "/", Domain: m.domain,
+		MaxAge: int(m.maxAge / time.Second), HttpOnly: true,
+		Secure: secure, SameSite: http.SameSiteLaxMode,
+	}
 }
 
 // renewAfter is the age from which a valid cookie is re-issued: a day, or
@@ -222,11 +372,20 @@ func (m *Codec) renewAfter() time.Duration { return min(24*time.Hour, m.maxAge/2
 func (m *Codec) Close() { m.seen.Close() }
 
 // Encode signs and encrypts b under name with the newest keys, for other
-// values that travel as cookies or links (previews). b is encrypted in
-// place: pass a fresh slice. The value does not expire with the visitor
-// cookie's MaxAge: b must carry its own expiry.
+// values that travel as cookies or links (previews). The value does not
+// expire with the visitor cookie's MaxAge: b must carry its own expiry.
 func (m *Codec) Encode(name string, b []byte) (string, error) {
-	return m.values[0].Encode(name, b)
+	if m.seal == nil {
+		return "", m.sealErr
+	}
+	bp := scratch.Get().(*[]byte)
+	defer scratch.Put(bp)
+	v, err := m.seal.appendSeal((*bp)[:0], name, b, time.Now())
+	*bp = v
+	if err != nil {
+		return "", err
+	}
+	return string(v), nil
 }
 
 // Decode returns the value that Encode made of name, under any key.

@@ -43,11 +43,13 @@ type payload struct {
 	first  *store.Event // the first page view, not yet recorded
 }
 
-func (p *payload) marshal() []byte {
-	b := make([]byte, payloadBase, payloadBase+1+len(p.user)+64)
-	b[0] = payloadVersion
-	copy(b[1:17], p.id[:])
-	binary.BigEndian.PutUint32(b[17:21], uint32(p.issued))
+func (p *payload) marshal() []byte { return p.appendTo(nil) }
+
+// appendTo appends the payload to b.
+func (p *payload) appendTo(b []byte) []byte {
+	b = append(b, payloadVersion)
+	b = append(b, p.id[:]...)
+	b = binary.BigEndian.AppendUint32(b, uint32(p.issued))
 	b = append(b, byte(len(p.user)))
 	b = append(b, p.user...)
 	if e := p.first; e != nil {
