@@ -142,7 +142,7 @@ func (p *Personalizer) previewToken(pv previewWire) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	return p.cookies.Encode(previewCookie, b) // b is fresh: encrypted in place
+	return p.cookies.Encode(previewCookie, b)
 }
 
 var errPreview = errors.New("tailor: invalid or expired preview")

@@ -51,7 +51,7 @@ type Visitor struct {
 	// response's headers are written.
 	rw            responseWriter // zero outside Handler
 	ctx           visitorContext // the request's context, with the visitor
-	headers       [2]string      // backing of the Cache-Control and Vary values written
+	headers       [3]string      // backing of the Cache-Control, Vary and first Set-Cookie values written
 	preview       *Preview       // a preview link's segments and variants
 	previewCookie *http.Cookie   // if set, written with the response
 	skipPage      bool

@@ -36,7 +36,12 @@ func (w *responseWriter) writeHeaders(status int) {
 			first = &pv
 		}
 		if c, err := v.p.cookies.SetCookie(v.v.CookieID(), first, w.r, v.v.Now); err == nil {
-			h.Add("Set-Cookie", c)
+			if len(h["Set-Cookie"]) == 0 {
+				v.headers[2] = c
+				h["Set-Cookie"] = v.headers[2:3:3]
+			} else {
+				h.Add("Set-Cookie", c)
+			}
 		} else {
 			v.p.cfg.Logger.Error("tailor: encoding the visitor cookie failed", "err", err)
 		}
