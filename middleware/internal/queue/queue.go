@@ -5,6 +5,7 @@ package queue
 import (
 	"slices"
 	"sync"
+	"unsafe"
 
 	"github.com/tailorhq/tailor/store"
 )
@@ -16,11 +17,14 @@ import (
 // put back, so that a state built from the store during a write still
 // holds them.
 //
-// Each visitor with events pending or in flight has an entry. Its pending
-// events are in memory of the queue's own, never handed out (Take and
-// Take1 return copies), so that an entry's slice is reused: by the
-// visitor's next events after a Take, and by another visitor's once the
-// entry is released. A returning visitor's Add then allocates nothing.
+// Each visitor with events pending or in flight has an entry. Pending
+// events are in arrays of the queue's own, never handed out: Take and
+// Take1 return copies. Take swaps a visitor's array for its spare (the
+// array of the write before), copies the events out without holding the
+// lock, and keeps the array, cleared, as the visitor's next spare, or for
+// any visitor once its entry is released. A returning visitor's Add then
+// allocates nothing, and the lock every Add takes is held by Take for
+// work in proportion to the visitors, not to the events.
 type Queue struct {
 	mu      sync.Mutex
 	ids     map[string]*entry // visitors with events pending or in flight
@@ -28,24 +32,29 @@ type Queue struct {
 	head    int               // order[:head] is consumed
 	n       int               // events pending
 	max     int
-	dropped uint64   // events dropped at the bound since the last report
-	free    []*entry // released entries, for reuse; at most maxFree
+	dropped uint64 // events dropped at the bound since the last report
+
+	entries []*entry        // released entries, for reuse; at most maxFree
+	arrays  [][]store.Event // empty arrays for pending events, room for at most reuseCap; at most maxFree
 }
 
-// An entry holds one visitor's events. Past len(pending), its capacity
-// holds only zero Events, so that it keeps nothing alive.
+// An entry holds one visitor's events. Past the length of pending and
+// spare, their arrays hold only zero Events, so that they keep nothing
+// alive.
 type entry struct {
-	pending []store.Event // recorded, not taken: the queue's own memory
-	flight  []store.Event // taken, not yet settled or put back; shared with the taker, never written
+	pending []store.Event // recorded, not taken
+	spare   []store.Event // empty: pending's array after the next Take
+	flight  []store.Event // taken, not yet settled or put back; never written
 }
 
 const (
-	// maxFree bounds the released entries kept for reuse.
+	// maxFree bounds the released entries and the empty arrays kept
+	// for reuse.
 	maxFree = 2048
-	// reuseCap is the most events an entry's slice keeps room for once
-	// emptied: a visitor rarely records more between two flushes, and
-	// the memory kept is at most maxFree*reuseCap Events besides that of
-	// the visitors with events in flight.
+	// reuseCap is the most events an empty array kept for any visitor
+	// has room for: a visitor rarely records more between two flushes.
+	// The memory kept for reuse is then at most maxFree*reuseCap
+	// Events, besides the spares of visitors with events in flight.
 	reuseCap = 8
 	// maxOrderCap is the most visitors order keeps room for once emptied.
 	maxOrderCap = 1 << 16
@@ -67,9 +76,15 @@ func (q *Queue) Add(id string, evs ...store.Event) int {
 	e := q.entry(id)
 	if len(e.pending) == 0 {
 		q.order = append(q.order, id)
+		if cap(e.pending) == 0 {
+			e.pending = q.array()
+		}
 	}
 	e.pending = append(e.pending, evs...)
 	q.n += len(evs)
+	if q.n <= q.max {
+		return 0
+	}
 	return q.trim()
 }
 
@@ -79,10 +94,10 @@ func (q *Queue) entry(id string) *entry {
 		return e
 	}
 	var e *entry
-	if k := len(q.free); k > 0 {
-		e = q.free[k-1]
-		q.free[k-1] = nil
-		q.free = q.free[:k-1]
+	if k := len(q.entries); k > 0 {
+		e = q.entries[k-1]
+		q.entries[k-1] = nil
+		q.entries = q.entries[:k-1]
 	} else {
 		e = new(entry)
 	}
@@ -90,17 +105,36 @@ func (q *Queue) entry(id string) *entry {
 	return e
 }
 
-// release forgets id's entry, which has nothing pending (and its
-// capacity cleared) nor in flight, and keeps it for reuse with room for
-// at most reuseCap events. q.mu is held.
+// array returns an empty array kept for reuse, or nil. q.mu is held.
+func (q *Queue) array() []store.Event {
+	k := len(q.arrays)
+	if k == 0 {
+		return nil
+	}
+	a := q.arrays[k-1]
+	q.arrays[k-1] = nil
+	q.arrays = q.arrays[:k-1]
+	return a
+}
+
+// keep keeps a, empty and cleared, for reuse if it is small and there
+// is room. q.mu is held.
+func (q *Queue) keep(a []store.Event) {
+	if c := cap(a); c > 0 && c <= reuseCap && len(q.arrays) < maxFree {
+		q.arrays = append(q.arrays, a[:0])
+	}
+}
+
+// release forgets id's entry, which has nothing pending (and its array
+// cleared) nor in flight, and keeps it and its arrays for reuse. q.mu is
+// held.
 func (q *Queue) release(id string, e *entry) {
 	delete(q.ids, id)
-	e.flight = nil
-	if cap(e.pending) > reuseCap {
-		e.pending = nil
-	}
-	if len(q.free) < maxFree {
-		q.free = append(q.free, e)
+	q.keep(e.pending)
+	q.keep(e.spare)
+	*e = entry{}
+	if len(q.entries) < maxFree {
+		q.entries = append(q.entries, e)
 	}
 }
 
@@ -112,14 +146,16 @@ func (q *Queue) releaseIfEmpty(id string, e *entry) {
 	}
 }
 
-// emptyPending forgets e's pending events, taken or removed. It keeps
-// the slice's room for the visitor's next events when that is at most
-// reuseCap, or at most twice the events it held: a visitor recording
-// that many between two flushes keeps doing so (the cost of growing the
-// slice again is that of copying it), and the room kept is then at most
-// twice the events pending at the last Take. q.mu is held.
+// roomFor is the most room an array emptied of n events is kept with for
+// the same visitor: a visitor recording that many between two flushes
+// keeps doing so (growing the array again costs copying it), and the room
+// kept is then at most twice the events pending at the last Take.
+func roomFor(n int) int { return max(reuseCap, 2*n) }
+
+// emptyPending forgets e's pending events, taken or removed, keeping
+// their array's room (roomFor). q.mu is held.
 func emptyPending(e *entry) {
-	keep := max(reuseCap, 2*len(e.pending))
+	keep := roomFor(len(e.pending))
 	clear(e.pending)
 	if cap(e.pending) > keep {
 		e.pending = nil
@@ -168,47 +204,101 @@ func (q *Queue) Get(id string) []store.Event {
 }
 
 // Take removes and returns every pending batch, oldest visitor first.
-// The batches' events are copies, in one array allocated before the lock
-// is taken, so that the lock is held for copying only.
+//
+// Besides a look at the number of visitors, it holds the lock three
+// times, for work in proportion to the visitors, not to the events: to
+// move each visitor's array of pending events in flight, with its spare
+// as the array for the next ones; to put the batches' copies, made
+// meanwhile, in flight instead; and to keep the arrays, cleared
+// meanwhile, as spares. No one writes the arrays meanwhile: only pending
+// arrays are written, and these are pending again only once kept.
 func (q *Queue) Take() []store.Batch {
 	q.mu.Lock()
-	n, visitors := q.n, len(q.order)-q.head
+	visitors := len(q.order) - q.head
 	q.mu.Unlock()
-	if n == 0 {
-		return nil
+	type taken struct {
+		id     string
+		e      *entry
+		evs    []store.Event // the queue's array of the events taken
+		flight bool          // evs is e.flight
 	}
-	// Room for what comes meanwhile, too.
-	buf := make([]store.Event, 0, n+n/64+16)
-	out := make([]store.Batch, 0, visitors+visitors/64+16)
+	ts := make([]taken, 0, visitors+visitors/64+16) // room for what comes meanwhile, too
+
 	q.mu.Lock()
-	defer q.mu.Unlock()
 	if q.n == 0 {
+		q.mu.Unlock()
 		return nil
 	}
-	if q.n > cap(buf) {
-		buf = make([]store.Event, 0, q.n)
-	}
+	total := 0
 	for _, id := range q.order[q.head:] {
 		e := q.ids[id]
 		if e == nil || len(e.pending) == 0 {
 			continue
 		}
-		start := len(buf)
-		buf = append(buf, e.pending...)
-		evs := buf[start:len(buf):len(buf)] // appending to it must not reach the next batch
-		out = append(out, store.Batch{ID: id, Events: evs})
-		emptyPending(e)
-		q.fly(e, evs)
+		t := taken{id: id, e: e, evs: e.pending, flight: len(e.flight) == 0}
+		if t.flight {
+			e.flight = t.evs
+		} else {
+			e.flight = append(slices.Clip(e.flight), t.evs...)
+		}
+		e.pending, e.spare = e.spare, nil
+		ts = append(ts, t)
+		total += len(t.evs)
 	}
 	clear(q.order)
 	if cap(q.order) > maxOrderCap {
 		q.order = nil
 	}
 	q.order, q.head, q.n = q.order[:0], 0, 0
+	q.mu.Unlock()
+
+	buf := make([]store.Event, total)
+	out := make([]store.Batch, len(ts))
+	for i, t := range ts {
+		evs := buf[:len(t.evs):len(t.evs)] // appending to it must not reach the next batch
+		buf = buf[len(t.evs):]
+		copy(evs, t.evs)
+		out[i] = store.Batch{ID: t.id, Events: evs}
+	}
+
+	q.mu.Lock()
+	for i := range ts {
+		t := &ts[i]
+		if !t.flight {
+			continue // the array is no one's but Take's
+		}
+		// Only Take puts the array in flight, for the visitor it took it
+		// from, until released; a released entry has nothing in flight.
+		if f := t.e.flight; len(f) == len(t.evs) && unsafe.SliceData(f) == unsafe.SliceData(t.evs) {
+			t.e.flight = out[i].Events
+		} else {
+			t.evs = nil // still in flight (part settled, put back): never reused
+		}
+	}
+	q.mu.Unlock()
+
+	for _, t := range ts {
+		clear(t.evs)
+	}
+
+	q.mu.Lock()
+	for _, t := range ts {
+		if t.evs == nil {
+			continue
+		}
+		// A released entry is empty; one in use may be another visitor's
+		// since, which an empty array serves as well.
+		if e := t.e; len(e.pending)+len(e.flight) > 0 && e.spare == nil && cap(t.evs) <= roomFor(len(t.evs)) {
+			e.spare = t.evs[:0]
+		} else {
+			q.keep(t.evs[:0])
+		}
+	}
+	q.mu.Unlock()
 	return out
 }
 
-// fly adds evs, which the queue no longer writes to, to e's events in
+// fly adds evs, which no one writes to any more, to e's events in
 // flight: the same slice when none are. q.mu is held.
 func (q *Queue) fly(e *entry, evs []store.Event) {
 	if len(e.flight) > 0 {
