@@ -5,6 +5,7 @@ package queue
 import (
 	"slices"
 	"sync"
+	"unsafe"
 
 	"github.com/tailorhq/tailor/store"
 )
@@ -15,20 +16,53 @@ import (
 // for a write stay visible to get (in flight) until the write is settled or
 // put back, so that a state built from the store during a write still
 // holds them.
+//
+// Each visitor with events pending or in flight has an entry. Pending
+// events are in arrays of the queue's own, never handed out: Take and
+// Take1 return copies. Take swaps a visitor's array for its spare (the
+// array of the write before), copies the events out without holding the
+// lock, and keeps the array, cleared, as the visitor's next spare, or for
+// any visitor once its entry is released. A returning visitor's Add then
+// allocates nothing, and the lock every Add takes is held by Take for
+// work in proportion to the visitors, not to the events.
 type Queue struct {
-	mu       sync.Mutex
-	pending  map[string][]store.Event
-	inflight map[string][]store.Event // taken, not yet settled
-	order    []string                 // visitors in the order they got pending events; may hold stale entries
-	head     int                      // order[:head] is consumed
-	n        int                      // events pending
-	max      int
-	dropped  uint64 // events dropped at the bound since the last report
+	mu      sync.Mutex
+	ids     map[string]*entry // visitors with events pending or in flight
+	order   []string          // visitors in the order they got pending events; may hold stale entries
+	head    int               // order[:head] is consumed
+	n       int               // events pending
+	max     int
+	dropped uint64 // events dropped at the bound since the last report
+
+	entries []*entry        // released entries, for reuse; at most maxFree
+	arrays  [][]store.Event // empty arrays for pending events, room for at most reuseCap; at most maxFree
 }
+
+// An entry holds one visitor's events. Past the length of pending and
+// spare, their arrays hold only zero Events, so that they keep nothing
+// alive.
+type entry struct {
+	pending []store.Event // recorded, not taken
+	spare   []store.Event // empty: pending's array after the next Take
+	flight  []store.Event // taken, not yet settled or put back; never written
+}
+
+const (
+	// maxFree bounds the released entries and the empty arrays kept
+	// for reuse.
+	maxFree = 2048
+	// reuseCap is the most events an empty array kept for any visitor
+	// has room for: a visitor rarely records more between two flushes.
+	// The memory kept for reuse is then at most maxFree*reuseCap
+	// Events, besides the spares of visitors with events in flight.
+	reuseCap = 8
+	// maxOrderCap is the most visitors order keeps room for once emptied.
+	maxOrderCap = 1 << 16
+)
 
 // New returns an empty Queue that holds at most max pending events.
 func New(max int) *Queue {
-	return &Queue{pending: make(map[string][]store.Event), inflight: make(map[string][]store.Event), max: max}
+	return &Queue{ids: make(map[string]*entry), max: max}
 }
 
 // Add appends events for id, dropping the oldest pending events past the
@@ -39,13 +73,95 @@ func (q *Queue) Add(id string, evs ...store.Event) int {
 	}
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	l, ok := q.pending[id]
-	if !ok {
+	e := q.entry(id)
+	if len(e.pending) == 0 {
 		q.order = append(q.order, id)
+		if cap(e.pending) == 0 {
+			e.pending = q.array()
+		}
 	}
-	q.pending[id] = append(l, evs...)
+	e.pending = append(e.pending, evs...)
 	q.n += len(evs)
+	if q.n <= q.max {
+		return 0
+	}
 	return q.trim()
+}
+
+// entry returns id's entry, a new one if it has none. q.mu is held.
+func (q *Queue) entry(id string) *entry {
+	if e := q.ids[id]; e != nil {
+		return e
+	}
+	var e *entry
+	if k := len(q.entries); k > 0 {
+		e = q.entries[k-1]
+		q.entries[k-1] = nil
+		q.entries = q.entries[:k-1]
+	} else {
+		e = new(entry)
+	}
+	q.ids[id] = e
+	return e
+}
+
+// array returns an empty array kept for reuse, or nil. q.mu is held.
+func (q *Queue) array() []store.Event {
+	k := len(q.arrays)
+	if k == 0 {
+		return nil
+	}
+	a := q.arrays[k-1]
+	q.arrays[k-1] = nil
+	q.arrays = q.arrays[:k-1]
+	return a
+}
+
+// keep keeps a, empty and cleared, for reuse if it is small and there
+// is room. q.mu is held.
+func (q *Queue) keep(a []store.Event) {
+	if c := cap(a); c > 0 && c <= reuseCap && len(q.arrays) < maxFree {
+		q.arrays = append(q.arrays, a[:0])
+	}
+}
+
+// release forgets id's entry, which has nothing pending (and its array
+// cleared) nor in flight, and keeps it and its arrays for reuse. q.mu is
+// held.
+func (q *Queue) release(id string, e *entry) {
+	delete(q.ids, id)
+	q.keep(e.pending)
+	q.keep(e.spare)
+	*e = entry{}
+	if len(q.entries) < maxFree {
+		q.entries = append(q.entries, e)
+	}
+}
+
+// releaseIfEmpty releases id's entry if it has nothing pending nor in
+// flight. q.mu is held.
+func (q *Queue) releaseIfEmpty(id string, e *entry) {
+	if len(e.pending) == 0 && len(e.flight) == 0 {
+		q.release(id, e)
+	}
+}
+
+// roomFor is the most room an array emptied of n events is kept with for
+// the same visitor: a visitor recording that many between two flushes
+// keeps doing so (growing the array again costs copying it), and the room
+// kept is then at most twice the events pending at the last Take.
+func roomFor(n int) int { return max(reuseCap, 2*n) }
+
+// emptyPending forgets e's pending events, taken or removed, keeping
+// their array's room (roomFor). q.mu is held.
+func emptyPending(e *entry) {
+	keep := roomFor(len(e.pending))
+	clear(e.pending)
+	if cap(e.pending) > keep {
+		e.pending = nil
+		return
+	}
+	e.pending = e.pending[:0]
 }
 
 // trim drops the oldest events until the bound holds. q.mu is held.
@@ -53,18 +169,18 @@ func (q *Queue) trim() int {
 	dropped := 0
 	for q.n > q.max && q.head < len(q.order) {
 		id := q.order[q.head]
-		l := q.pending[id]
-		if len(l) == 0 {
+		e := q.ids[id]
+		if e == nil || len(e.pending) == 0 {
 			q.head++
 			continue
 		}
-		l[0] = store.Event{}
-		q.pending[id] = l[1:]
+		e.pending[0] = store.Event{}
+		e.pending = e.pending[1:]
 		q.n--
 		dropped++
-		if len(l) == 1 {
-			delete(q.pending, id)
+		if len(e.pending) == 0 {
 			q.head++
+			q.releaseIfEmpty(id, e)
 		}
 	}
 	if q.head > 1024 && q.head > len(q.order)/2 {
@@ -79,41 +195,117 @@ func (q *Queue) trim() int {
 func (q *Queue) Get(id string) []store.Event {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	f, l := q.inflight[id], q.pending[id]
-	if len(f) == 0 && len(l) == 0 {
+	e := q.ids[id]
+	if e == nil || len(e.flight)+len(e.pending) == 0 {
 		return nil
 	}
-	return append(slices.Clip(slices.Clone(f)), l...)
+	out := make([]store.Event, 0, len(e.flight)+len(e.pending))
+	return append(append(out, e.flight...), e.pending...)
 }
 
 // Take removes and returns every pending batch, oldest visitor first.
+//
+// Besides a look at the number of visitors, it holds the lock three
+// times, for work in proportion to the visitors, not to the events: to
+// move each visitor's array of pending events in flight, with its spare
+// as the array for the next ones; to put the batches' copies, made
+// meanwhile, in flight instead; and to keep the arrays, cleared
+// meanwhile, as spares. No one writes the arrays meanwhile: only pending
+// arrays are written, and these are pending again only once kept.
 func (q *Queue) Take() []store.Batch {
 	q.mu.Lock()
-	defer q.mu.Unlock()
+	visitors := len(q.order) - q.head
+	q.mu.Unlock()
+	type taken struct {
+		id     string
+		e      *entry
+		evs    []store.Event // the queue's array of the events taken
+		flight bool          // evs is e.flight
+	}
+	ts := make([]taken, 0, visitors+visitors/64+16) // room for what comes meanwhile, too
+
+	q.mu.Lock()
 	if q.n == 0 {
+		q.mu.Unlock()
 		return nil
 	}
-	out := make([]store.Batch, 0, len(q.pending))
+	total := 0
 	for _, id := range q.order[q.head:] {
-		if evs, ok := q.pending[id]; ok && len(evs) > 0 {
-			out = append(out, store.Batch{ID: id, Events: evs})
-			delete(q.pending, id)
-			q.fly(id, evs)
+		e := q.ids[id]
+		if e == nil || len(e.pending) == 0 {
+			continue
+		}
+		t := taken{id: id, e: e, evs: e.pending, flight: len(e.flight) == 0}
+		if t.flight {
+			e.flight = t.evs
+		} else {
+			e.flight = append(slices.Clip(e.flight), t.evs...)
+		}
+		e.pending, e.spare = e.spare, nil
+		ts = append(ts, t)
+		total += len(t.evs)
+	}
+	clear(q.order)
+	if cap(q.order) > maxOrderCap {
+		q.order = nil
+	}
+	q.order, q.head, q.n = q.order[:0], 0, 0
+	q.mu.Unlock()
+
+	buf := make([]store.Event, total)
+	out := make([]store.Batch, len(ts))
+	for i, t := range ts {
+		evs := buf[:len(t.evs):len(t.evs)] // appending to it must not reach the next batch
+		buf = buf[len(t.evs):]
+		copy(evs, t.evs)
+		out[i] = store.Batch{ID: t.id, Events: evs}
+	}
+
+	q.mu.Lock()
+	for i := range ts {
+		t := &ts[i]
+		if !t.flight {
+			continue // the array is no one's but Take's
+		}
+		// Only Take puts the array in flight, for the visitor it took it
+		// from, until released; a released entry has nothing in flight.
+		if f := t.e.flight; len(f) == len(t.evs) && unsafe.SliceData(f) == unsafe.SliceData(t.evs) {
+			t.e.flight = out[i].Events
+		} else {
+			t.evs = nil // still in flight (part settled, put back): never reused
 		}
 	}
-	q.pending = make(map[string][]store.Event, len(out))
-	q.order, q.head, q.n = nil, 0, 0
+	q.mu.Unlock()
+
+	for _, t := range ts {
+		clear(t.evs)
+	}
+
+	q.mu.Lock()
+	for _, t := range ts {
+		if t.evs == nil {
+			continue
+		}
+		// A released entry is empty; one in use may be another visitor's
+		// since, which an empty array serves as well.
+		if e := t.e; len(e.pending)+len(e.flight) > 0 && e.spare == nil && cap(t.evs) <= roomFor(len(t.evs)) {
+			e.spare = t.evs[:0]
+		} else {
+			q.keep(t.evs[:0])
+		}
+	}
+	q.mu.Unlock()
 	return out
 }
 
-// fly adds evs, taken from pending, to id's events in flight: the same
-// slice when none are (pending no longer refers to it). q.mu is held.
-func (q *Queue) fly(id string, evs []store.Event) {
-	if f := q.inflight[id]; len(f) > 0 {
-		q.inflight[id] = append(f, evs...)
+// fly adds evs, which no one writes to any more, to e's events in
+// flight: the same slice when none are. q.mu is held.
+func (q *Queue) fly(e *entry, evs []store.Event) {
+	if len(e.flight) > 0 {
+		e.flight = append(slices.Clip(e.flight), evs...)
 		return
 	}
-	q.inflight[id] = evs
+	e.flight = evs
 }
 
 // Settle forgets the batches in flight that the store acknowledged.
@@ -121,18 +313,21 @@ func (q *Queue) Settle(bs []store.Batch) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	for _, b := range bs {
-		q.unflight(b)
+		if e := q.ids[b.ID]; e != nil {
+			unflight(e, b)
+			q.releaseIfEmpty(b.ID, e)
+		}
 	}
 }
 
-// unflight removes b's events from those in flight. q.mu is held.
-func (q *Queue) unflight(b store.Batch) {
-	f := q.inflight[b.ID]
-	if len(f) <= len(b.Events) {
-		delete(q.inflight, b.ID)
+// unflight removes b's events from those in flight of e, b.ID's entry.
+// q.mu is held.
+func unflight(e *entry, b store.Batch) {
+	if len(e.flight) <= len(b.Events) {
+		e.flight = nil
 		return
 	}
-	q.inflight[b.ID] = f[len(b.Events):]
+	e.flight = e.flight[len(b.Events):]
 }
 
 // PutBack returns batches in flight that failed to the front of the
@@ -142,15 +337,23 @@ func (q *Queue) PutBack(bs []store.Batch) int {
 	defer q.mu.Unlock()
 	ids := make([]string, 0, len(bs))
 	for _, b := range bs {
-		q.unflight(b)
+		e := q.ids[b.ID]
+		if e != nil {
+			unflight(e, b)
+		}
 		if len(b.Events) == 0 {
+			if e != nil {
+				q.releaseIfEmpty(b.ID, e)
+			}
 			continue // an empty entry would hide b.ID from trim
 		}
-		l, ok := q.pending[b.ID]
-		if !ok {
+		if e == nil {
+			e = q.entry(b.ID)
+		}
+		if len(e.pending) == 0 {
 			ids = append(ids, b.ID)
 		}
-		q.pending[b.ID] = append(b.Events, l...)
+		e.pending = slices.Insert(e.pending, 0, b.Events...)
 		q.n += len(b.Events)
 	}
 	q.order = append(ids, q.order[q.head:]...)
@@ -163,10 +366,22 @@ func (q *Queue) PutBack(bs []store.Batch) int {
 func (q *Queue) Take1(id string, extra ...store.Event) []store.Event {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	evs := append(q.pending[id], extra...)
-	q.n -= len(q.pending[id])
-	delete(q.pending, id)
-	q.fly(id, evs)
+	e := q.ids[id]
+	var pending []store.Event
+	if e != nil {
+		pending = e.pending
+	}
+	if len(pending)+len(extra) == 0 {
+		return nil
+	}
+	evs := make([]store.Event, 0, len(pending)+len(extra))
+	evs = append(append(evs, pending...), extra...)
+	q.n -= len(pending)
+	if e == nil {
+		e = q.entry(id)
+	}
+	emptyPending(e)
+	q.fly(e, evs)
 	return evs
 }
 
@@ -174,9 +389,13 @@ func (q *Queue) Take1(id string, extra ...store.Event) []store.Event {
 func (q *Queue) Remove(id string) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	q.n -= len(q.pending[id])
-	delete(q.pending, id)
-	delete(q.inflight, id)
+	e := q.ids[id]
+	if e == nil {
+		return
+	}
+	q.n -= len(e.pending)
+	emptyPending(e)
+	q.release(id, e)
 }
 
 // Len returns the number of pending events.
@@ -201,8 +420,8 @@ func (q *Queue) Unacked() int {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	n := q.n
-	for _, evs := range q.inflight {
-		n += len(evs)
+	for _, e := range q.ids {
+		n += len(e.flight)
 	}
 	return n
 }

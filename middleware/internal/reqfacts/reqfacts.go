@@ -129,8 +129,16 @@ func Of(r *http.Request, bot bool, pathBytes int, countryHeader string) rules.Fa
 	} else {
 		f.Device = agentOf(Header(r.Header, "User-Agent")).device
 	}
-	if ref := RefererHost(Header(r.Header, "Referer")); ref != "" && !strings.EqualFold(ref, hostOnly(r.Host)) {
-		f.Referrer = ref
+	if ref, upper, ascii := refererHost(Header(r.Header, "Referer")); ref != "" {
+		if !upper || ascii {
+			// Lower-casing ASCII letters changes nothing to EqualFold:
+			// only a referrer kept is lower-cased (and copied).
+			if !strings.EqualFold(ref, hostOnly(r.Host)) {
+				f.Referrer = lower(ref, upper)
+			}
+		} else if ref = strings.ToLower(ref); !strings.EqualFold(ref, hostOnly(r.Host)) {
+			f.Referrer = ref
+		}
 	}
 	if q := r.URL.RawQuery; strings.Contains(q, "utm_") {
 		f.Source, f.Medium, f.Campaign = utm(q)
@@ -159,27 +167,54 @@ func Header(h http.Header, key string) string {
 
 // RefererHost returns the lower-case host (without port) of a Referer URL.
 func RefererHost(ref string) string {
-	i := strings.Index(ref, "://")
-	if i < 0 {
-		return ""
-	}
-	h := ref[i+3:]
-	if j := strings.IndexAny(h, "/?#"); j >= 0 {
-		h = h[:j]
-	}
-	if j := strings.LastIndexByte(h, '@'); j >= 0 {
-		h = h[j+1:]
-	}
-	h = hostOnly(h)
-	if len(h) > 253 {
-		return ""
-	}
-	for i := 0; i < len(h); i++ {
-		if 'A' <= h[i] && h[i] <= 'Z' {
-			return strings.ToLower(h)
-		}
+	h, upper, _ := refererHost(ref)
+	return lower(h, upper)
+}
+
+// lower returns h lower-cased if it has upper-case ASCII letters.
+func lower(h string, upper bool) string {
+	if upper {
+		return strings.ToLower(h)
 	}
 	return h
+}
+
+// refererHost returns the host (without port) of a Referer URL as it is
+// written, without copying it, whether it has upper-case ASCII letters,
+// and whether it is all ASCII; "" if ref has none or one longer than a
+// host may be. One pass finds the end of the authority and its last '@'.
+func refererHost(ref string) (h string, upper, ascii bool) {
+	i := strings.Index(ref, "://")
+	if i < 0 {
+		return "", false, true
+	}
+	h = ref[i+3:]
+	at := -1
+	for j := 0; j < len(h); j++ {
+		switch h[j] {
+		case '/', '?', '#':
+			h = h[:j]
+		case '@':
+			at = j
+			continue
+		default:
+			continue
+		}
+		break
+	}
+	h = hostOnly(h[at+1:])
+	if len(h) > 253 {
+		return "", false, true
+	}
+	ascii = true
+	for i := 0; i < len(h); i++ {
+		if c := h[i]; 'A' <= c && c <= 'Z' {
+			upper = true
+		} else if c >= 0x80 {
+			ascii = false
+		}
+	}
+	return h, upper, ascii
 }
 
 func hostOnly(h string) string {

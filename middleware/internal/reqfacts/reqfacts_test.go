@@ -282,3 +282,72 @@ func TestAgentCache(t *testing.T) {
 	}
 	wg.Wait()
 }
+
+// plainRefererHost is RefererHost as first written, each step a call of
+// package strings: the reference TestReferrerAgainstReference holds
+// RefererHost and Of's referrer to.
+func plainRefererHost(ref string) string {
+	i := strings.Index(ref, "://")
+	if i < 0 {
+		return ""
+	}
+	h := ref[i+3:]
+	if j := strings.IndexAny(h, "/?#"); j >= 0 {
+		h = h[:j]
+	}
+	if j := strings.LastIndexByte(h, '@'); j >= 0 {
+		h = h[j+1:]
+	}
+	if strings.HasPrefix(h, "[") {
+		if j := strings.IndexByte(h, ']'); j > 0 {
+			h = h[1:j]
+		}
+	} else if j := strings.LastIndexByte(h, ':'); j >= 0 {
+		h = h[:j]
+	}
+	if len(h) > 253 {
+		return ""
+	}
+	if strings.ContainsAny(h, "ABCDEFGHIJKLMNOPQRSTUVWXYZ") {
+		return strings.ToLower(h) // which also maps other letters, and bytes not UTF-8
+	}
+	return h
+}
+
+// TestReferrerAgainstReference checks RefererHost and the referrer Of
+// keeps against plainRefererHost, for referrers and hosts combined from
+// parts that matter: schemes, user info, ports, IPv6 brackets, upper
+// case, non-ASCII letters (whose lower case EqualFold may not equate with
+// the letter: the dotted capital I's is i) and invalid UTF-8.
+func TestReferrerAgainstReference(t *testing.T) {
+	t.Parallel()
+	hosts := []string{"shop.example", "Shop.Example", "SHOP.EXAMPLE", "bücher.example", "Bücher.example",
+		"\u212aa.example", "ka.example", "Ka.example", "\u0130x.example", "i\u0307x.example", "A\u0130x.example", "aix.example", "a\xffb.example", "A\xffb.example", "a\ufffdb.example",
+		"[2001:db8::1]", "[2001:DB8::1]", "2001:db8::1", "[2001:db8::1", "x@shop.example", strings.Repeat("a", 254), ""}
+	var refs []string
+	for _, h := range hosts {
+		for _, form := range []string{"https://%s/p", "http://%s:8080/p?q", "https://u:p@%s#f", "https://a@b@%s", "android-app://%s", "%s/p", "https://%s?x=/y"} {
+			refs = append(refs, fmt.Sprintf(form, h))
+		}
+	}
+	for _, ref := range refs {
+		want := plainRefererHost(ref)
+		if got := RefererHost(ref); got != want {
+			t.Errorf("RefererHost(%q) = %q, want %q", ref, got, want)
+		}
+		for _, host := range hosts {
+			for _, port := range []string{"", ":8080"} {
+				r := httptest.NewRequest("GET", "/", nil)
+				r.Host = host + port
+				r.Header.Set("Referer", ref)
+				wantRef := want
+				if strings.EqualFold(want, hostOnly(r.Host)) {
+					wantRef = ""
+				}
+				if got := Of(r, false, 512, "").Referrer; got != wantRef {
+					t.Errorf("Of: Referer %q, Host %q: referrer %q, want %q", ref, r.Host, got, wantRef)
+				}
+			}
+		}
+	}
+}

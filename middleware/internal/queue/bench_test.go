@@ -1,0 +1,76 @@
+package queue
+
+import (
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/tailorhq/tailor/store"
+)
+
+// BenchmarkQueueAdd measures Add in a server's steady state: 2,000
+// visitors take turns recording a page view each, and after every 4,000
+// events the flusher takes what is pending and the store acknowledges it,
+// so that a visitor records about two events per flush. The flusher's
+// Take and Settle are part of what is measured. parallel adds from every
+// CPU at once, each taking and settling in its turn.
+func BenchmarkQueueAdd(b *testing.B) {
+	const visitors, flushEvery = 2000, 4000
+	ids := make([]string, visitors)
+	for i := range ids {
+		ids[i] = fmt.Sprintf("v-%020d", i)
+	}
+	ev := store.Event{ID: "producer-1", Type: store.TypePage, Time: time.Now(),
+		Path: "/products/moneyball", Category: "books", Item: "moneyball", Device: "desktop"}
+	b.Run("serial", func(b *testing.B) {
+		q := New(100_000)
+		b.ReportAllocs()
+		i := 0
+		for b.Loop() {
+			q.Add(ids[i%visitors], ev)
+			if i++; i%flushEvery == 0 {
+				q.Settle(q.Take())
+			}
+		}
+	})
+	b.Run("parallel", func(b *testing.B) {
+		q := New(100_000)
+		b.ReportAllocs()
+		b.RunParallel(func(pb *testing.PB) {
+			i := 0
+			for pb.Next() {
+				q.Add(ids[i%visitors], ev)
+				if i++; i%flushEvery == 0 {
+					q.Settle(q.Take())
+				}
+			}
+		})
+	})
+}
+
+// BenchmarkQueueTake measures a write's Take and Settle, which hold the
+// lock that every Add takes, of 20,000 events: of 1,000 visitors, as a
+// second of requests on a busy server, and of 10,000.
+func BenchmarkQueueTake(b *testing.B) {
+	ev := store.Event{ID: "producer-1", Type: store.TypePage, Time: time.Now(),
+		Path: "/products/moneyball", Category: "books", Item: "moneyball", Device: "desktop"}
+	for _, visitors := range []int{1000, 10_000} {
+		b.Run(fmt.Sprintf("visitors-%d", visitors), func(b *testing.B) {
+			const events = 20_000
+			ids := make([]string, visitors)
+			for i := range ids {
+				ids[i] = fmt.Sprintf("v-%020d", i)
+			}
+			q := New(100_000)
+			b.ReportAllocs()
+			for b.Loop() {
+				b.StopTimer()
+				for i := range events {
+					q.Add(ids[i%visitors], ev)
+				}
+				b.StartTimer()
+				q.Settle(q.Take())
+			}
+		})
+	}
+}
