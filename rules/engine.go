@@ -544,7 +544,7 @@ type Memo struct {
 // profile as well as reading it. It is not safe for concurrent use of one
 // m: guard m as the profile is guarded.
 func (e *Engine) ClassifyMemo(m *Memo, in *Input) (segments []string, classified bool) {
-	if segs, ok := e.Recall(m, in.Profile, in.Request, in.Now, in.NewVisit); ok {
+	if segs, ok := e.Recall(m, in.Profile, in.Request, in.Now, in.NewVisit, 0); ok {
 		return segs, false
 	}
 	p := in.Profile
@@ -560,10 +560,13 @@ func (e *Engine) ClassifyMemo(m *Memo, in *Input) (segments []string, classified
 // Recall returns m's segments if ClassifyMemo would reuse them for the
 // Input of profile p, request facts f, time now and newVisit; else false.
 // It lets a caller build its Input (which the rules may keep, so that it
-// usually escapes to the heap) only when it must classify anew. Guard m
-// as for ClassifyMemo.
-func (e *Engine) Recall(m *Memo, p *store.Profile, f Facts, now time.Time, newVisit bool) ([]string, bool) {
-	if m.r.set == nil || m.prof != p || m.newVisit != newVisit || !e.valid(m.r, f, now) {
+// usually escapes to the heap) only when it must classify anew. pending
+// are the parts of p that events not applied to it yet would touch
+// (store.Profile.Touches; 0 for none): a caller that keeps events aside
+// learns whether they would change the answer without applying them.
+// Guard m as for ClassifyMemo.
+func (e *Engine) Recall(m *Memo, p *store.Profile, f Facts, now time.Time, newVisit bool, pending store.Touch) ([]string, bool) {
+	if m.r.set == nil || m.prof != p || m.newVisit != newVisit || pending&m.r.touches != 0 || !e.valid(m.r, f, now) {
 		return nil, false
 	}
 	if p == nil || m.changes == p.Changes() {

@@ -192,7 +192,7 @@ func TestRecallAgreesWithClassifyMemo(t *testing.T) {
 		now = now.Add(time.Minute)
 		f := Facts{Path: pick(r, "/", "/pricing")}
 		nv := r.IntN(8) == 0
-		recalled, ok := e.Recall(&m, p, f, now, nv)
+		recalled, ok := e.Recall(&m, p, f, now, nv, 0)
 		got, classified := e.ClassifyMemo(&m, &Input{Profile: p, Request: f, Now: now, NewVisit: nv})
 		if ok == classified || ok && !slices.Equal(recalled, got) {
 			t.Fatalf("step %d: Recall = %v, %v; ClassifyMemo = %v, classified %v", step, recalled, ok, got, classified)

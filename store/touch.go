@@ -90,6 +90,30 @@ func (p *Profile) KeepTouches() {
 	p.touchFrom, p.touched, p.keeping = p.changes, 0, true
 }
 
+// Touches returns the parts of p that applying e would touch, as far as
+// p and e tell without applying it (more parts rather than fewer): for a
+// caller that keeps events aside, unapplied, and must still tell whether
+// they change what a cache computed from p.
+func (p *Profile) Touches(e *Event) Touch {
+	switch {
+	case e.Type == TypeSegments || p.MergedInto != "":
+		return 0
+	case e.Type == TypeMerge || e.Type == TypeAlias:
+		return TouchAll
+	}
+	t := TouchRecent | TouchSeen | keyTouches(e)
+	if e.NewVisit || (p.Visits == 0 && e.Type == TypePage) {
+		t |= TouchVisits
+	}
+	if e.Type == TypeTrack && e.Name == EventPurchase {
+		t |= TouchPurchases
+	}
+	if e.Type == TypeIdentify || len(e.Traits) > 0 {
+		t |= TouchTraits
+	}
+	return t
+}
+
 // keyTouches returns the bits of the counters' keys that applying e
 // counts in.
 func keyTouches(e *Event) Touch {

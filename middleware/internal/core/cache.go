@@ -37,6 +37,42 @@ type state struct {
 	// store: while it is the same, no event that prof holds was dropped
 	// from the queue unwritten (see refresh).
 	dropped uint64
+
+	// later are page views recorded (and queued) but not yet folded into
+	// prof: a returning visitor's page view costs an append, and is folded
+	// by whatever reads or changes prof first (Core.profile), or else by
+	// the store, whose profile the flush's refresh then takes. laterTouch
+	// are the parts of the profile they touch, laterSeen their latest
+	// time.
+	later      []store.Event
+	laterTouch store.Touch
+	laterSeen  time.Time
+}
+
+// lastSeen is the time of the visitor's latest event: the profile's, or
+// a later page view kept aside.
+func (st *state) lastSeen() time.Time {
+	if st.laterSeen.After(st.prof.LastSeen) {
+		return st.laterSeen
+	}
+	return st.prof.LastSeen
+}
+
+// dropLater forgets the page views kept aside: prof has them (or lost
+// them with the queue, as the store did).
+func (st *state) dropLater() {
+	clear(st.later)
+	st.later, st.laterTouch, st.laterSeen = st.later[:0], 0, time.Time{}
+}
+
+// profile returns st's profile with the page views kept aside folded in.
+// The stripe lock of st is held.
+func (p *Core) profile(st *state) *store.Profile {
+	if len(st.later) > 0 {
+		st.prof.Apply(p.lim, st.later...)
+		st.dropLater()
+	}
+	return st.prof
 }
 
 // subscribe keeps a subscription to the store's invalidations, retrying
@@ -281,6 +317,9 @@ func sameFold(a, b *store.Profile) bool {
 // refresh brings the cached state of a profile the store has just written
 // up to date with the stored profile plus what is pending since.
 //
+// With page views kept aside (state.later), the stored profile replaces
+// the cached one: it folded them already, or they are pending.
+//
 // When the store's write was the only one since the cached profile's
 // version, no event was dropped from the queue since the profile was
 // taken from the store, and the two folds counted the same events
@@ -303,7 +342,7 @@ func (p *Core) refresh(prof *store.Profile) {
 		return
 	}
 	prof.Apply(p.lim, p.queue.Get(prof.ID)...)
-	if c := st.prof; !st.partial && prof.Version == c.Version+1 && prof.MergedInto == "" && c.MergedInto == "" &&
+	if c := st.prof; len(st.later) == 0 && !st.partial && prof.Version == c.Version+1 && prof.MergedInto == "" && c.MergedInto == "" &&
 		st.dropped == p.stats.Dropped.Load() && sameFold(c, prof) {
 		c.Version, c.Counted = prof.Version, prof.Counted
 		// The same events, as the store encoded them: a ring of decoded
@@ -314,6 +353,9 @@ func (p *Core) refresh(prof *store.Profile) {
 		p.cache.SetWithTTL(prof.ID, st, cost(c), time.Duration(p.ttl.Load()))
 		return
 	}
+	// The page views kept aside are in the stored profile, or pending (and
+	// so applied now), or were dropped from the queue.
 	st.prof, st.partial, st.dropped = prof, false, p.stats.Dropped.Load()
+	st.dropLater()
 	p.cache.SetWithTTL(prof.ID, st, cost(prof), time.Duration(p.ttl.Load()))
 }

@@ -250,17 +250,18 @@ func (p *Core) Begin(r *http.Request, v *Visit) {
 		first.ID = store.EventID(b.id, 1)
 		// It began the first visit, unless something else of that visit
 		// reached the profile first (an action kept at once).
-		last := b.st.prof.LastSeen
+		prof := p.profile(b.st)
+		last := prof.LastSeen
 		first.NewVisit = last.IsZero() || first.Time.Sub(last) > p.cfg.VisitTimeout || last.Sub(first.Time) > p.cfg.VisitTimeout
-		if b.st.prof.Apply(p.lim, *first) > 0 {
+		if prof.Apply(p.lim, *first) > 0 {
 			p.stats.Events.Add(1)
 			p.enqueue(b.pid, []store.Event{*first})
 		}
 	}
 	// A request after a pause begins a new visit: rules see it counted
 	// already, as its events will count it.
-	prof := b.st.prof
-	newVisit := !prof.LastSeen.IsZero() && now.Sub(prof.LastSeen) > p.cfg.VisitTimeout
+	last := b.st.lastSeen()
+	newVisit := !last.IsZero() && now.Sub(last) > p.cfg.VisitTimeout
 	var took time.Duration
 	if tr := p.tracer.Load(); tr != nil {
 		v.Segments, took = p.classifyTraced(tr, r, b.st, &v.Facts, now, newVisit)
@@ -268,6 +269,7 @@ func (p *Core) Begin(r *http.Request, v *Visit) {
 		v.Segments, took = p.classifyCached(b.st, &v.Facts, now, newVisit)
 	}
 	if !v.New && !b.st.partial && (p.counts || p.cfg.Hooks.WantsSegments()) {
+		prof := b.st.prof // page views kept aside change neither Segments nor Recheck
 		if until := b.st.memo.Until(); !store.SameSegments(v.Segments, prof.Segments) ||
 			!until.IsZero() && (prof.Recheck.IsZero() || until.Before(prof.Recheck)) {
 			p.recordSegments(b, v.Segments, until, now)
@@ -286,7 +288,7 @@ func (p *Core) Begin(r *http.Request, v *Visit) {
 // that writes it reports the change (report). The stripe lock of b.pid is
 // held.
 func (p *Core) recordSegments(b *binding, segs []string, until, now time.Time) {
-	prof := b.st.prof
+	prof := p.profile(b.st)
 	changed := !store.SameSegments(segs, prof.Segments)
 	ev := store.Event{ID: p.nextID(), Type: store.TypeSegments, Time: now,
 		Classified: &store.Classification{Visitor: b.id, Was: prof.Segments, Segments: segs, Until: until}}
@@ -395,10 +397,11 @@ func (p *Core) ProfileOf(ctx context.Context, visitorID string) (*store.Profile,
 	mu := p.lock(visitorID)
 	mu.Lock()
 	defer mu.Unlock()
-	if st.prof.Version == 0 && st.prof.Recent.Len() == 0 {
+	prof := p.profile(st)
+	if prof.Version == 0 && prof.Recent.Len() == 0 {
 		return nil, store.ErrNotFound
 	}
-	return st.prof.Clone(), nil
+	return prof.Clone(), nil
 }
 
 func (p *Core) classify(prof *store.Profile, f rules.Facts, now time.Time) []string {
@@ -426,7 +429,7 @@ func (p *Core) classifyMemo(st *state, f *rules.Facts, now time.Time, newVisit b
 	if e == nil {
 		return nil, 0, false
 	}
-	if segs, ok := e.Recall(&st.memo, st.prof, *f, now, newVisit); ok {
+	if segs, ok := e.Recall(&st.memo, st.prof, *f, now, newVisit, st.laterTouch); ok {
 		p.stats.ClassifyCached.Add(1)
 		return segs, 0, true
 	}
@@ -436,7 +439,7 @@ func (p *Core) classifyMemo(st *state, f *rules.Facts, now time.Time, newVisit b
 		start = time.Now()
 	}
 	// Made only to classify anew: the rules may keep it, so it escapes.
-	in := &rules.Input{Profile: st.prof, Request: *f, Now: now, NewVisit: newVisit}
+	in := &rules.Input{Profile: p.profile(st), Request: *f, Now: now, NewVisit: newVisit}
 	segs, classified := e.ClassifyMemo(&st.memo, in)
 	if !classified {
 		p.stats.ClassifyCached.Add(1)
@@ -476,11 +479,23 @@ func (p *Core) Record(v *Visit, ev store.Event) {
 	if ev.Time.IsZero() {
 		ev.Time = p.cfg.Now()
 	}
-	last := b.st.prof.LastSeen
+	st := b.st
+	last := st.lastSeen()
 	ev.NewVisit = last.IsZero() || ev.Time.Sub(last) > p.cfg.VisitTimeout
-	b.st.prof.Apply(p.lim, ev)
 	if v.New && ev.Type == store.TypePage {
+		st.prof.Apply(p.lim, ev)
 		return
+	}
+	if ev.Type == store.TypePage && st.prof.MergedInto == "" && !p.forgotten.Profile(b.pid) {
+		// Kept aside, with what it touches: a returning visitor's next
+		// request usually needs no more (see state.later).
+		st.later = append(st.later, ev)
+		st.laterTouch |= st.prof.Touches(&ev)
+		if ev.Time.After(st.laterSeen) {
+			st.laterSeen = ev.Time
+		}
+	} else {
+		p.profile(st).Apply(p.lim, ev)
 	}
 	p.stats.Events.Add(1)
 	p.enqueue(b.pid, []store.Event{ev})

@@ -227,6 +227,7 @@ func (p *Core) wipe(pid string) {
 	defer mu.Unlock()
 	if st, ok := p.cache.Get(pid); ok {
 		st.prof = store.New(pid)
+		st.dropLater()
 		st.stale.Store(true)
 	}
 	p.cache.Del(pid)

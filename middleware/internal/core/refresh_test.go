@@ -4,9 +4,12 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"math/rand/v2"
 	"slices"
 	"testing"
+	"time"
 
+	"github.com/tailorhq/tailor/rules"
 	"github.com/tailorhq/tailor/store"
 	"github.com/tailorhq/tailor/store/memory"
 )
@@ -55,7 +58,7 @@ func TestRefreshKeepsCachedProfile(t *testing.T) {
 	flushAll(t, c)
 	kept := cachedProfile(t, c, id)
 	for i := range 20 {
-		c.Record(w, store.Event{Type: store.TypePage, Path: fmt.Sprintf("/p%d", i%3), Category: "books"})
+		c.Record(w, track(fmt.Sprintf("t%d", i%3)))
 		if i%4 == 0 {
 			c.Record(w, track("add_to_cart"))
 		}
@@ -65,6 +68,36 @@ func TestRefreshKeepsCachedProfile(t *testing.T) {
 			t.Fatalf("flush %d replaced the cached profile", i)
 		}
 		sameProfile(t, got, load(t, st, id))
+	}
+}
+
+// TestRefreshTakesPageViewsKeptAside checks that page views kept aside
+// (not folded into the cached profile) are in it once the flush that
+// writes them refreshes it, and in every read before.
+func TestRefreshTakesPageViewsKeptAside(t *testing.T) {
+	t.Parallel()
+	st := memory.New(store.Limits{})
+	c := newCore(t, st)
+	v, ck := newVisitor(t, c)
+	c.Record(v, track("buy"))
+	flushAll(t, c)
+	w := returning(t, c, ck)
+	id := w.bind().pid
+	for i := range 12 {
+		c.Record(w, store.Event{Type: store.TypePage, Path: fmt.Sprintf("/p%d", i%3), Category: "books"})
+		if i%5 == 0 {
+			c.Record(w, track("add_to_cart")) // folds the page views kept aside first
+		}
+		if i%3 == 0 {
+			if p := c.Profile(w); p.Pages[fmt.Sprintf("/p%d", i%3)] == 0 {
+				t.Fatalf("view %d: Profile misses the page view just recorded: %v", i, p.Pages)
+			}
+		}
+		if i%2 == 0 {
+			flushAll(t, c)
+			got := cachedProfile(t, c, id)
+			sameProfile(t, got, load(t, st, id))
+		}
 	}
 }
 
@@ -125,4 +158,72 @@ func TestRefreshTakesEventsOfAnotherState(t *testing.T) {
 		t.Fatalf("cached counts %v, want email_open and add_to_cart", got.Counts)
 	}
 	sameProfile(t, got, load(t, st, id))
+}
+
+// TestLaterPageViewsClassifyAsApplied checks that a returning visitor's
+// segments, with page views kept aside and classifications recalled,
+// are always those of a fresh classification of the profile as the
+// store and the queue have it.
+func TestLaterPageViewsClassifyAsApplied(t *testing.T) {
+	t.Parallel()
+	set, err := rules.NewSet(
+		rules.Segment{Name: "customer", Priority: 9, Rule: rules.Purchased(1)},
+		rules.Segment{Name: "reader", Priority: 8, Rule: rules.CategoryViews("books", 3)},
+		rules.Segment{Name: "pricing", Priority: 7, Rule: rules.PageVisited(rules.PageVisits{Path: "/pricing", Min: 2})},
+		rules.Segment{Name: "carted", Priority: 6, Rule: rules.And(rules.EventCount("add_to_cart", 1), rules.Not(rules.Purchased(1)))},
+		rules.Segment{Name: "busy", Priority: 5, Rule: rules.CountEvents(rules.Events{Name: "page", Min: 6, Within: time.Hour})},
+		rules.Segment{Name: "returning", Priority: 4, Rule: rules.Visits(2)},
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checked, recalled := 0, uint64(0)
+	for seed := range 25 {
+		mem := memory.New(store.Limits{})
+		c := newCore(t, mem)
+		c.cfg.Engine.Load(set)
+		v, ck := newVisitor(t, c)
+		c.Record(v, track("hello"))
+		flushAll(t, c)
+		id := returning(t, c, ck).bind().pid
+		r := rand.New(rand.NewPCG(uint64(seed), 3))
+		for step := range 80 {
+			if r.IntN(6) == 0 {
+				flushAll(t, c)
+			}
+			// A request: classified as it begins, then what it records.
+			x := new(Visit)
+			c.Begin(request("/again", ck), x)
+			// The profile as the store and the queue have it, read without
+			// touching the cached state.
+			want, err := mem.Load(context.Background(), id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want.Apply(store.Limits{}, c.queue.Get(id)...)
+			exp := c.cfg.Engine.Classify(&rules.Input{Profile: want, Request: x.Facts, Now: x.Now})
+			if !slices.Equal(x.Segments, exp) {
+				t.Fatalf("seed %d step %d: Begin classified %v; the profile is in %v (counts %v, pages %v)", seed, step, x.Segments, exp, want.Counts, want.Pages)
+			}
+			checked++
+			switch r.IntN(8) {
+			case 0, 1, 2, 3, 4:
+				c.Record(x, store.Event{Type: store.TypePage, Path: []string{"/", "/pricing", "/books/a"}[r.IntN(3)],
+					Category: []string{"", "books"}[r.IntN(2)]})
+			case 5:
+				c.Record(x, track([]string{"add_to_cart", "email_open"}[r.IntN(2)]))
+			case 6:
+				if r.IntN(4) == 0 {
+					c.Record(x, store.Event{Type: store.TypeTrack, Name: store.EventPurchase})
+				}
+			}
+		}
+		recalled += c.Counters().ClassifyCached.Load()
+	}
+	if checked < 300 {
+		t.Fatalf("only %d classifications checked", checked)
+	}
+	if recalled == 0 {
+		t.Error("no classification was recalled: the test does not exercise the memo")
+	}
 }

@@ -263,6 +263,9 @@ func (p *Core) RecordTo(id string, evs ...store.Event) {
 		mu := p.lock(id)
 		mu.Lock()
 		st, cached := p.cache.Get(id)
+		if cached {
+			p.profile(st)
+		}
 		if cached && st.prof.MergedInto != "" && hops < maxHops {
 			into, fwd := st.prof.MergedInto, evs[:0:0]
 			for _, e := range evs {

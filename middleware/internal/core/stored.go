@@ -51,7 +51,7 @@ func (p *Core) LookupStored(ctx context.Context, v *Visit, id string) error {
 	if b.st.partial {
 		return ErrStoreUnavailable
 	}
-	prof := b.st.prof
+	prof := p.profile(b.st)
 	if prof.Version == 0 && prof.Recent.Len() == 0 {
 		return store.ErrNotFound
 	}

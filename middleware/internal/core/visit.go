@@ -78,7 +78,7 @@ func (p *Core) Profile(v *Visit) *store.Profile {
 	mu := p.lock(b.pid)
 	mu.Lock()
 	defer mu.Unlock()
-	return b.st.prof.Clone()
+	return p.profile(b.st).Clone()
 }
 
 // ReadProfile calls fn with the visitor's profile as this instance has it,
@@ -99,7 +99,7 @@ func (p *Core) ReadProfile(v *Visit, fn func(*store.Profile)) {
 	mu := p.lock(b.pid)
 	mu.Lock()
 	defer mu.Unlock()
-	fn(b.st.prof)
+	fn(p.profile(b.st))
 }
 
 // RecordVisit records events of the visitor v, as Record does, keeping
@@ -108,7 +108,8 @@ func (p *Core) RecordVisit(v *Visit, evs []store.Event) {
 	b := v.bind()
 	mu := p.lock(b.pid)
 	mu.Lock()
-	last := b.st.prof.LastSeen
+	prof := p.profile(b.st)
+	last := prof.LastSeen
 	for i := range evs {
 		e := &evs[i]
 		if e.ID == "" {
@@ -121,9 +122,9 @@ func (p *Core) RecordVisit(v *Visit, evs []store.Event) {
 			last = e.Time
 		}
 	}
-	frozen := b.st.prof.MergedInto != ""
+	frozen := prof.MergedInto != ""
 	if !frozen {
-		b.st.prof.Apply(p.lim, evs...)
+		prof.Apply(p.lim, evs...)
 		p.enqueue(b.pid, evs)
 	}
 	mu.Unlock()
