@@ -95,7 +95,7 @@ func (p *Personalizer) Handler(next http.Handler) http.Handler {
 			rw.writeHeaders(http.StatusOK)
 		}
 		if v.v.Tracked && !v.v.New && !v.skipPage && rw.status < 400 && p.cfg.PageView(r) {
-			p.core.Record(&v.v, v.pageView())
+			p.core.RecordPageView(&v.v, v.pageView())
 		}
 	})
 }

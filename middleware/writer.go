@@ -54,7 +54,11 @@ func (w *responseWriter) writeHeaders(status int) {
 	}
 	// The values set here are backed by the visitor's own array, each
 	// clipped to its length, so that a handler appending to one copies it.
-	v.headers[0] = privateCacheControl(h.Get("Cache-Control"))
+	var cc string // h.Get without canonicalizing a canonical key
+	if vs := h["Cache-Control"]; len(vs) > 0 {
+		cc = vs[0]
+	}
+	v.headers[0] = privateCacheControl(cc)
 	h["Cache-Control"] = v.headers[0:1:1]
 	switch vary := h["Vary"]; {
 	case len(vary) == 0:

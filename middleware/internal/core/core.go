@@ -468,7 +468,15 @@ func PageView(f *rules.Facts, category, item string) store.Event {
 // Record stamps ev, folds it into the visitor's state and queues it for the
 // store. A new visitor's page view is not queued: it travels in the cookie
 // (see package cookie) and is recorded when the visitor comes back.
-func (p *Core) Record(v *Visit, ev store.Event) {
+func (p *Core) Record(v *Visit, ev store.Event) { p.record(v, ev, false) }
+
+// RecordPageView records ev, the page view of v's request, as Record does,
+// timed when the request began (Visit.Now), as a hit is; but at the time
+// it is recorded if the visitor has a later event already (recorded while
+// the request was served), so that the recent events stay in time order.
+func (p *Core) RecordPageView(v *Visit, ev store.Event) { p.record(v, ev, true) }
+
+func (p *Core) record(v *Visit, ev store.Event, atStart bool) {
 	b := v.bind()
 	mu := p.lock(b.pid)
 	mu.Lock()
@@ -476,11 +484,15 @@ func (p *Core) Record(v *Visit, ev store.Event) {
 	if ev.ID == "" {
 		ev.ID = p.nextID()
 	}
-	if ev.Time.IsZero() {
-		ev.Time = p.cfg.Now()
-	}
 	st := b.st
 	last := st.lastSeen()
+	if ev.Time.IsZero() {
+		if atStart && !v.Now.IsZero() && !v.Now.Before(last) {
+			ev.Time = v.Now
+		} else {
+			ev.Time = p.cfg.Now()
+		}
+	}
 	ev.NewVisit = last.IsZero() || ev.Time.Sub(last) > p.cfg.VisitTimeout
 	if v.New && ev.Type == store.TypePage {
 		st.prof.Apply(p.lim, ev)

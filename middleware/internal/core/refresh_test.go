@@ -227,3 +227,37 @@ func TestLaterPageViewsClassifyAsApplied(t *testing.T) {
 		t.Error("no classification was recalled: the test does not exercise the memo")
 	}
 }
+
+// TestPageViewTime checks that a request's page view is timed when the
+// request began, unless the visitor has a later event already: then when
+// it is recorded, so that the recent events stay in time order.
+func TestPageViewTime(t *testing.T) {
+	t.Parallel()
+	mem := memory.New(store.Limits{})
+	c := newCore(t, mem)
+	v, ck := newVisitor(t, c)
+	c.Record(v, track("hello"))
+	flushAll(t, c)
+	id := returning(t, c, ck).bind().pid
+	last := func() store.Event {
+		evs := c.queue.Get(id)
+		return evs[len(evs)-1]
+	}
+
+	x := new(Visit)
+	c.Begin(request("/a", ck), x)
+	c.RecordPageView(x, store.Event{Type: store.TypePage, Path: "/a"})
+	if got := last(); got.Path != "/a" || !got.Time.Equal(x.Now) {
+		t.Errorf("page view at %v, want the request's start %v", got.Time, x.Now)
+	}
+
+	y := new(Visit)
+	c.Begin(request("/b", ck), y)
+	time.Sleep(2 * time.Millisecond)
+	c.Record(y, track("add_to_cart")) // while the request is served
+	tracked := last().Time
+	c.RecordPageView(y, store.Event{Type: store.TypePage, Path: "/b"})
+	if got := last(); got.Path != "/b" || got.Time.Before(tracked) {
+		t.Errorf("page view at %v, before the request's own event at %v", got.Time, tracked)
+	}
+}
