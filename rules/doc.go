@@ -157,6 +157,19 @@
 // what they depend on; a plugin that implements [Dependent] can too, and
 // one that does not is re-evaluated on every request.
 //
+// A change of the profile need not end the memo either. Applying an event
+// notes the parts of the profile it touched ([store.Touch]: the visits,
+// the times, the recent events, the purchases, the traits, and the keys of
+// the counters), and the simpler built-in rules (purchased, visits,
+// eventCount, categoryViews, pageVisited, trait, context, inSegment and
+// their combinations) say which parts their answer depends on: a count of
+// at least n depends on its counter until it is true, and then on nothing,
+// as counts only grow. So a returning visitor's page view, which touches
+// the page counts, the times and the recent events, keeps a classification
+// that reads none of them. The other built-in rules, conditions and
+// plugins depend on every part; [Engine.Recall] checks a memo without an
+// [Input], also against events kept aside, not applied yet.
+//
 // # Explanations
 //
 // [Engine.Explain] says, for every segment, whether the visitor is in it,
