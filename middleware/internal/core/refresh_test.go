@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
+	"net/http"
 	"slices"
 	"testing"
 	"time"
@@ -39,6 +40,19 @@ func sameProfile(t *testing.T, cached, stored *store.Profile) {
 	}
 }
 
+// storedVisitor returns a Core over st and a visitor who came back: its
+// cookie, its profile's id, and the Visit of the request that found the
+// profile stored and cached.
+func storedVisitor(t *testing.T, st store.Store) (*Core, *http.Cookie, string, *Visit) {
+	t.Helper()
+	c := newCore(t, st)
+	v, ck := newVisitor(t, c)
+	c.Record(v, track("hello"))
+	flushAll(t, c)
+	w := returning(t, c, ck)
+	return c, ck, w.bind().pid, w
+}
+
 // TestRefreshKeepsCachedProfile checks that a flush of a visitor's own
 // events keeps the cached profile (with its decoded events and its memo)
 // rather than replacing it with the stored one, and that the two are the
@@ -46,12 +60,7 @@ func sameProfile(t *testing.T, cached, stored *store.Profile) {
 func TestRefreshKeepsCachedProfile(t *testing.T) {
 	t.Parallel()
 	st := memory.New(store.Limits{})
-	c := newCore(t, st)
-	v, ck := newVisitor(t, c)
-	c.Record(v, track("buy"))
-	flushAll(t, c)
-	w := returning(t, c, ck)
-	id := w.bind().pid
+	c, _, id, w := storedVisitor(t, st)
 	// The first flush may replace the profile: it was loaded while events
 	// of the requests that made it were being written.
 	c.Record(w, track("warm"))
@@ -77,12 +86,7 @@ func TestRefreshKeepsCachedProfile(t *testing.T) {
 func TestRefreshTakesPageViewsKeptAside(t *testing.T) {
 	t.Parallel()
 	st := memory.New(store.Limits{})
-	c := newCore(t, st)
-	v, ck := newVisitor(t, c)
-	c.Record(v, track("buy"))
-	flushAll(t, c)
-	w := returning(t, c, ck)
-	id := w.bind().pid
+	c, _, id, w := storedVisitor(t, st)
 	for i := range 12 {
 		c.Record(w, store.Event{Type: store.TypePage, Path: fmt.Sprintf("/p%d", i%3), Category: "books"})
 		if i%5 == 0 {
@@ -111,13 +115,7 @@ type noAnnouncements struct{ store.Store }
 func TestRefreshTakesAnotherWriter(t *testing.T) {
 	t.Parallel()
 	mem := memory.New(store.Limits{})
-	st := noAnnouncements{mem}
-	c := newCore(t, st)
-	v, ck := newVisitor(t, c)
-	c.Record(v, track("buy"))
-	flushAll(t, c)
-	w := returning(t, c, ck)
-	id := w.bind().pid
+	c, _, id, w := storedVisitor(t, noAnnouncements{mem})
 	if _, err := mem.Apply(context.Background(), id, []store.Event{{ID: "other:1", Type: store.TypeTrack, Name: "email_open", Time: c.Now()}}); err != nil {
 		t.Fatal(err)
 	}
@@ -137,12 +135,7 @@ func TestRefreshTakesAnotherWriter(t *testing.T) {
 func TestRefreshTakesEventsOfAnotherState(t *testing.T) {
 	t.Parallel()
 	st := memory.New(store.Limits{})
-	c := newCore(t, st)
-	v, ck := newVisitor(t, c)
-	c.Record(v, track("buy"))
-	flushAll(t, c)
-	old := returning(t, c, ck)
-	id := old.bind().pid
+	c, ck, id, old := storedVisitor(t, st)
 	c.Record(old, track("warm"))
 	flushAll(t, c)
 	c.Evict(id)
@@ -180,12 +173,8 @@ func TestLaterPageViewsClassifyAsApplied(t *testing.T) {
 	checked, recalled := 0, uint64(0)
 	for seed := range 25 {
 		mem := memory.New(store.Limits{})
-		c := newCore(t, mem)
+		c, ck, id, _ := storedVisitor(t, mem)
 		c.cfg.Engine.Load(set)
-		v, ck := newVisitor(t, c)
-		c.Record(v, track("hello"))
-		flushAll(t, c)
-		id := returning(t, c, ck).bind().pid
 		r := rand.New(rand.NewPCG(uint64(seed), 3))
 		for step := range 80 {
 			if r.IntN(6) == 0 {
@@ -233,12 +222,7 @@ func TestLaterPageViewsClassifyAsApplied(t *testing.T) {
 // it is recorded, so that the recent events stay in time order.
 func TestPageViewTime(t *testing.T) {
 	t.Parallel()
-	mem := memory.New(store.Limits{})
-	c := newCore(t, mem)
-	v, ck := newVisitor(t, c)
-	c.Record(v, track("hello"))
-	flushAll(t, c)
-	id := returning(t, c, ck).bind().pid
+	c, ck, id, _ := storedVisitor(t, memory.New(store.Limits{}))
 	last := func() store.Event {
 		evs := c.queue.Get(id)
 		return evs[len(evs)-1]
