@@ -7,6 +7,7 @@ import (
 	"slices"
 	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"github.com/tailorhq/tailor/rules"
 	"github.com/tailorhq/tailor/store"
@@ -186,7 +187,7 @@ func (p *Core) state(ctx context.Context, id string) *state {
 		case p.forgotten.Profile(id):
 			st.prof = store.New(id) // erased meanwhile (Forget)
 		case !st.partial:
-			cached = p.cache.SetWithTTL(id, st, cost(prof), time.Duration(p.ttl.Load()))
+			cached = p.cache.SetWithTTL(id, st, stateCost(st, prof), time.Duration(p.ttl.Load()))
 		}
 		mu.Unlock()
 		if cached {
@@ -247,6 +248,18 @@ var errStoreDown = errors.New("tailor: store unavailable, retrying later")
 // constant for the rest of the state.
 func cost(p *store.Profile) int64 {
 	return int64(512 + p.Size())
+}
+
+// maxLater bounds the page views kept aside (state.later): past it they
+// are folded into the profile, so that a visitor who makes many requests
+// between two flushes (or while the store is down, when no refresh comes)
+// holds no more than this many events aside.
+const maxLater = 32
+
+// stateCost is cost for the state st of profile p: with the memory of
+// its list of page views kept aside, which keeps its capacity.
+func stateCost(st *state, p *store.Profile) int64 {
+	return cost(p) + int64(cap(st.later))*int64(unsafe.Sizeof(store.Event{}))
 }
 
 // unexpectOwn takes back expectOwn for writes that failed: their
@@ -350,12 +363,12 @@ func (p *Core) refresh(prof *store.Profile) {
 		// garbage collector to follow; it is decoded again if read.
 		c.Recent = prof.Recent
 		// Its cost is estimated again, as it grew with the events.
-		p.cache.SetWithTTL(prof.ID, st, cost(c), time.Duration(p.ttl.Load()))
+		p.cache.SetWithTTL(prof.ID, st, stateCost(st, c), time.Duration(p.ttl.Load()))
 		return
 	}
 	// The page views kept aside are in the stored profile, or pending (and
 	// so applied now), or were dropped from the queue.
 	st.prof, st.partial, st.dropped = prof, false, p.stats.Dropped.Load()
 	st.dropLater()
-	p.cache.SetWithTTL(prof.ID, st, cost(prof), time.Duration(p.ttl.Load()))
+	p.cache.SetWithTTL(prof.ID, st, stateCost(st, prof), time.Duration(p.ttl.Load()))
 }

@@ -501,6 +501,9 @@ func (p *Core) record(v *Visit, ev store.Event, atStart bool) {
 	if ev.Type == store.TypePage && st.prof.MergedInto == "" && !p.forgotten.Profile(b.pid) {
 		// Kept aside, with what it touches: a returning visitor's next
 		// request usually needs no more (see state.later).
+		if len(st.later) >= maxLater {
+			p.profile(st)
+		}
 		st.later = append(st.later, ev)
 		st.laterTouch |= st.prof.Touches(&ev)
 		if ev.Time.After(st.laterSeen) {

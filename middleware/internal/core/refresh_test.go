@@ -245,3 +245,27 @@ func TestPageViewTime(t *testing.T) {
 		t.Errorf("page view at %v, before the request's own event at %v", got.Time, tracked)
 	}
 }
+
+// TestPageViewsKeptAsideBounded checks that a visitor's page views kept
+// aside are folded into the profile past maxLater, also while the store
+// does not answer (no flush comes to take them), and are all counted.
+func TestPageViewsKeptAsideBounded(t *testing.T) {
+	t.Parallel()
+	st := newFlaky(0, false)
+	c, _, id, w := storedVisitor(t, st)
+	st.fails.Store(1 << 20) // every write fails from now on
+	for i := range 5 * maxLater {
+		c.RecordPageView(w, store.Event{Type: store.TypePage, Path: fmt.Sprintf("/p%d", i)})
+		if n := len(w.bind().st.later); n > maxLater {
+			t.Fatalf("after %d page views, %d kept aside", i+1, n)
+		}
+	}
+	if got := c.Profile(w).Counts["page"]; got < 5*maxLater {
+		t.Fatalf("the profile counts %d page views, want at least %d", got, 5*maxLater)
+	}
+	st.fails.Store(0)
+	flushAll(t, c)
+	if got := load(t, st, id).Counts["page"]; got < 5*maxLater {
+		t.Fatalf("stored %d page views, want at least %d", got, 5*maxLater)
+	}
+}
