@@ -76,3 +76,18 @@ func FuzzSplitID(f *testing.F) {
 		}
 	})
 }
+
+// TestTouchesAsApplied checks that Touches names the keys as Apply counts
+// them: a category longer than the limit is counted cut.
+func TestTouchesAsApplied(t *testing.T) {
+	long := strings.Repeat("c", DefaultLimits.StringBytes+50)
+	e := Event{ID: "x:1", Type: TypePage, Path: "/a", Category: long, Item: long}
+	p := New("v")
+	p.KeepTouches()
+	want := p.Touches(Limits{}, &e)
+	p.Apply(Limits{}, e)
+	got, ok := p.TouchedSince(0)
+	if !ok || got&^want != 0 {
+		t.Fatalf("Apply touched %b, which Touches (%b) does not name", got, want)
+	}
+}

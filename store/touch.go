@@ -90,11 +90,13 @@ func (p *Profile) KeepTouches() {
 	p.touchFrom, p.touched, p.keeping = p.changes, 0, true
 }
 
-// Touches returns the parts of p that applying e would touch, as far as
-// p and e tell without applying it (more parts rather than fewer): for a
+// Touches returns the parts of p that applying e under lim would touch, as
+// far as p and e tell without applying it (more parts rather than fewer): for a
 // caller that keeps events aside, unapplied, and must still tell whether
 // they change what a cache computed from p.
-func (p *Profile) Touches(e *Event) Touch {
+func (p *Profile) Touches(lim Limits, e *Event) Touch {
+	lim = lim.WithDefaults()
+	e, _ = lim.bound(e) // the keys as apply counts them
 	switch {
 	case e.Type == TypeSegments || p.MergedInto != "":
 		return 0

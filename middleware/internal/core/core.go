@@ -441,6 +441,7 @@ func (p *Core) classifyMemo(st *state, f *rules.Facts, now time.Time, newVisit b
 	// Made only to classify anew: the rules may keep it, so it escapes.
 	in := &rules.Input{Profile: p.profile(st), Request: *f, Now: now, NewVisit: newVisit}
 	segs, classified := e.ClassifyMemo(&st.memo, in)
+	in.Profile = nil // not kept past the classification, whatever keeps in
 	if !classified {
 		p.stats.ClassifyCached.Add(1)
 		return segs, 0, true
@@ -495,7 +496,9 @@ func (p *Core) record(v *Visit, ev store.Event, atStart bool) {
 	}
 	ev.NewVisit = last.IsZero() || ev.Time.Sub(last) > p.cfg.VisitTimeout
 	if v.New && ev.Type == store.TypePage {
-		st.prof.Apply(p.lim, ev)
+		// Not queued, but folded after what is kept aside: a new visitor
+		// who identified shares the user's state with other browsers.
+		p.profile(st).Apply(p.lim, ev)
 		return
 	}
 	if ev.Type == store.TypePage && st.prof.MergedInto == "" && !p.forgotten.Profile(b.pid) {
@@ -505,7 +508,7 @@ func (p *Core) record(v *Visit, ev store.Event, atStart bool) {
 			p.profile(st)
 		}
 		st.later = append(st.later, ev)
-		st.laterTouch |= st.prof.Touches(&ev)
+		st.laterTouch |= st.prof.Touches(p.lim, &ev)
 		if ev.Time.After(st.laterSeen) {
 			st.laterSeen = ev.Time
 		}
