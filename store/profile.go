@@ -272,6 +272,12 @@ func (p *Profile) apply(lim Limits, e *Event) bool {
 	if cut {
 		p.Truncated++
 	}
+	if p.keeping {
+		// Noted before the fold changes p. The keys' bits cost a hash
+		// each: only for a value that keeps them (a cache's), not for a
+		// store's fold.
+		p.touched |= p.touches(e, len(traits) > 0)
+	}
 	switch e.Type {
 	case TypeSegments:
 		// Not a change of what rules see: a cached classification stays.
@@ -282,14 +288,12 @@ func (p *Profile) apply(lim Limits, e *Event) bool {
 			return true // merged already: once per profile, however often sent
 		}
 		p.changes++
-		p.touched = TouchAll
 		p.merge(lim, e.Merge)
 		return true
 	}
 	p.changes++
 	switch e.Type {
 	case TypeAlias:
-		p.touched = TouchAll
 		if into := UserPrefix + e.UserID; e.UserID != "" && into != p.ID {
 			// Frozen from now on: its segments change no more.
 			p.MergedInto, p.UserID, p.Recheck = into, e.UserID, time.Time{}
@@ -297,21 +301,17 @@ func (p *Profile) apply(lim Limits, e *Event) bool {
 		return true
 	}
 	t := e.Time
-	touched := TouchRecent
 	if p.FirstSeen.IsZero() || t.Before(p.FirstSeen) {
 		p.FirstSeen = t
-		touched |= TouchSeen
 	}
 	if t.After(p.LastSeen) {
 		p.LastSeen = t
-		touched |= TouchSeen
 	}
 	// A visit begins where the producer says, and with the first page view
 	// of a profile that has none: an event a server sends about a user
 	// (an email opened, a CRM stage) is not a visit.
 	if e.NewVisit || (p.Visits == 0 && e.Type == TypePage) {
 		p.Visits++
-		touched |= TouchVisits
 	}
 	p.Counts = p.count(p.Counts, e.key(), 1, lim.EventNames)
 	switch e.Type {
@@ -328,16 +328,13 @@ func (p *Profile) apply(lim Limits, e *Event) bool {
 	case TypeTrack:
 		if e.Name == EventPurchase {
 			p.purchase(lim, e)
-			touched |= TouchPurchases
 		}
 	case TypeIdentify:
 		if e.UserID != "" {
 			p.UserID = e.UserID
-			touched |= TouchTraits
 		}
 	}
 	if len(traits) > 0 {
-		touched |= TouchTraits
 		merged, err := MergeTraits(p.Traits, traits)
 		if err != nil || len(merged) > lim.TraitsBytes {
 			p.Truncated++
@@ -346,11 +343,6 @@ func (p *Profile) apply(lim Limits, e *Event) bool {
 		}
 	}
 	p.Recent.Push(*e, lim.Recent)
-	if p.keeping {
-		// The keys' bits cost a hash each: only for a value that keeps
-		// them (a cache's), not for a store's fold.
-		p.touched |= touched | keyTouches(e)
-	}
 	return true
 }
 

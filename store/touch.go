@@ -96,7 +96,13 @@ func (p *Profile) KeepTouches() {
 // they change what a cache computed from p.
 func (p *Profile) Touches(lim Limits, e *Event) Touch {
 	lim = lim.WithDefaults()
-	e, _ = lim.bound(e) // the keys as apply counts them
+	b, _ := lim.bound(e) // the keys as apply counts them
+	return p.touches(b, len(e.Traits) > 0)
+}
+
+// touches is Touches of e, bounded already, whose traits (before they
+// were bounded) are merged if traits is set.
+func (p *Profile) touches(e *Event, traits bool) Touch {
 	switch {
 	case e.Type == TypeSegments || p.MergedInto != "":
 		return 0
@@ -110,7 +116,7 @@ func (p *Profile) Touches(lim Limits, e *Event) Touch {
 	if e.Type == TypeTrack && e.Name == EventPurchase {
 		t |= TouchPurchases
 	}
-	if e.Type == TypeIdentify || len(e.Traits) > 0 {
+	if (e.Type == TypeIdentify && e.UserID != "") || traits {
 		t |= TouchTraits
 	}
 	return t
