@@ -166,9 +166,13 @@
 // at least n depends on its counter until it is true, and then on nothing,
 // as counts only grow. So a returning visitor's page view, which touches
 // the page counts, the times and the recent events, keeps a classification
-// that reads none of them. The other built-in rules, conditions and
-// plugins depend on every part; [Engine.Recall] checks a memo without an
-// [Input], also against events kept aside, not applied yet.
+// that reads none of them. A plugin says its parts by implementing
+// [Touching]; the other built-in rules, conditions and the other plugins
+// depend on every part. [Engine.Recall] checks a memo without an
+// [Input], also against events kept aside, not applied yet. A plugin
+// that consults something besides the profile, the request and the time
+// (a model that learns from everyone's purchases) has its engine told
+// when that changes, with [Engine.Invalidate].
 //
 // # Explanations
 //

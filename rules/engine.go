@@ -43,8 +43,10 @@ type Set struct {
 	deps  []Dependencies
 	known []bool // the rule says its dependencies
 	// touching: every rule of the segment's tells the parts of the
-	// profile it depends on (see builtin.touches)
+	// profile it depends on (see builtin.touches and Touching); fixed
+	// are the parts its Touching rules depend on
 	touching  []bool
+	fixed     []store.Touch
 	groupPrev [][]int // per segment, the segments before it in its group
 	// contextual: the segment's membership depends on request facts (or
 	// on what a rule that does not say its dependencies reads), itself,
@@ -159,19 +161,22 @@ func walkRules(r Rule, f func(Rule)) {
 }
 
 // tellsTouches reports whether r and the rules it combines all tell the
-// parts of the profile their answers depend on.
-func tellsTouches(r Rule) bool {
-	ok := true
+// parts of the profile their answers depend on: the built-ins as they
+// are evaluated, the Touching rules once for all, in fixed.
+func tellsTouches(r Rule) (fixed store.Touch, ok bool) {
+	ok = true
 	walkRules(r, func(r Rule) {
 		switch x := r.(type) {
 		case *combo:
 		case *builtin:
 			ok = ok && x.touches
+		case Touching:
+			fixed |= x.Touches()
 		default:
 			ok = false
 		}
 	})
-	return ok
+	return fixed, ok
 }
 
 // buildSet validates defs and builds a set, calling report for each
@@ -236,6 +241,7 @@ func buildSet(defs []segDef, report func(p srcPos, seg int, msg string)) *Set {
 		deps:      make([]Dependencies, len(defs)),
 		known:     make([]bool, len(defs)),
 		touching:  make([]bool, len(defs)),
+		fixed:     make([]store.Touch, len(defs)),
 		groupPrev: make([][]int, len(defs)),
 	}
 	groups := map[string][]int{}
@@ -244,7 +250,7 @@ func buildSet(defs []segDef, report func(p srcPos, seg int, msg string)) *Set {
 		s.segs[k] = seg
 		s.index[seg.Name] = k
 		s.deps[k], s.known[k] = DependenciesOf(seg.Rule)
-		s.touching[k] = tellsTouches(seg.Rule)
+		s.fixed[k], s.touching[k] = tellsTouches(seg.Rule)
 		if seg.Group != "" {
 			s.groupPrev[k] = slices.Clone(groups[seg.Group])
 			groups[seg.Group] = append(groups[seg.Group], k)
@@ -396,7 +402,9 @@ func (ev *evaluation) member(in *Input, i int) bool {
 		}
 	}
 	ev.reads |= s.deps[i].Request
-	if !s.touching[i] {
+	if s.touching[i] {
+		ev.touches |= s.fixed[i]
+	} else {
 		ev.touches = store.TouchAll
 	}
 	if !s.known[i] {
@@ -438,7 +446,18 @@ type Engine struct {
 
 	set    watched.Holder[Set]
 	errors atomic.Uint64
+	// gen counts the calls of Invalidate: a result of an earlier one is
+	// not reused.
+	gen atomic.Uint64
 }
+
+// Invalidate tells e that something its rules consult besides the
+// profile, the request and the time has changed (a model that learns
+// from purchases, which a plugin reads): every classification remembered
+// until now (Memo) is made again at its next use. It is cheap, and safe
+// to call from any goroutine at any rate; each call costs each visitor
+// one classification at most.
+func (e *Engine) Invalidate() { e.gen.Add(1) }
 
 // Status is the state of a file that a site reloads while it runs: an
 // Engine's segments (Engine.Status), the slots of a slots.Engine, the
@@ -537,7 +556,7 @@ type Memo struct {
 // that touched no part of it that the rules evaluated depend on (see
 // store.Touch: a page view does not change "bought twice", nor "viewed
 // books 3 times" once true), the same NewVisit, the engine's set not
-// reloaded since, no time window of a rule evaluated passed, and the same
+// reloaded nor invalidated (Invalidate) since, no time window of a rule evaluated passed, and the same
 // request facts that the rules read. It reports whether it classified
 // anew, and then keeps the result in m, and has the profile keep its
 // touches from then on (store.Profile.KeepTouches): it writes the
@@ -637,6 +656,7 @@ type result struct {
 	// the segments.
 	touches store.Touch
 	set     *Set
+	gen     uint64 // Engine.gen when it was made
 }
 
 // classify classifies the visitor and says for how long, and for which
@@ -651,6 +671,7 @@ func (e *Engine) classifyReusing(in *Input, prev []string) result {
 	if s == nil {
 		return result{}
 	}
+	gen := e.gen.Load() // before the rules read what it stands for
 	ev := e.run(s, in)
 	n := 0
 	same := true
@@ -678,6 +699,7 @@ func (e *Engine) classifyReusing(in *Input, prev []string) result {
 		facts:      in.Request.Only(ev.reads),
 		touches:    ev.touches,
 		set:        s,
+		gen:        gen,
 	}
 	in.release()
 	return r
@@ -704,7 +726,7 @@ func (e *Engine) run(s *Set, in *Input) *evaluation {
 // before r.validUntil (if set), and the request facts that the rules read
 // are those r saw.
 func (e *Engine) valid(r result, f Facts, now time.Time) bool {
-	if r.set == nil || r.set != e.Set() {
+	if r.set == nil || r.set != e.Set() || r.gen != e.gen.Load() {
 		return false
 	}
 	if !r.validUntil.IsZero() && !now.Before(r.validUntil) {

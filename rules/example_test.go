@@ -230,3 +230,37 @@ func ExampleInput_Document() {
 	//   "visits": 1
 	// }
 }
+
+// bigSpender is a plugin that reads only the revenue of the visitor's
+// purchases: it says so (Touching, Dependent), so that page views do not
+// make the engine ask it again.
+type bigSpender struct{ min float64 }
+
+func (b bigSpender) Match(in *rules.Input) (bool, error) {
+	return in.Profile != nil && in.Profile.Purchases.Revenue >= b.min, nil
+}
+func (b bigSpender) Touches() store.Touch             { return store.TouchPurchases }
+func (b bigSpender) Dependencies() rules.Dependencies { return rules.Dependencies{} }
+
+func ExampleTouching() {
+	e, err := rules.NewEngine(rules.Segment{Name: "big-spender", Rule: bigSpender{min: 100}})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	p := visitor()
+	var m rules.Memo
+	classify := func() {
+		segs, classified := e.ClassifyMemo(&m, &rules.Input{Profile: p, Now: now})
+		fmt.Println(segs, classified)
+	}
+	classify()
+	p.Apply(store.Limits{}, store.Event{ID: "app:10", Type: store.TypePage, Path: "/docs", Time: now})
+	classify() // a page view: the purchases did not change
+	p.Apply(store.Limits{}, store.Event{ID: "app:11", Type: store.TypeTrack, Name: store.EventPurchase, Revenue: 250, Time: now})
+	classify()
+	// Output:
+	// [] true
+	// [] false
+	// [big-spender] true
+}

@@ -40,6 +40,25 @@ type Dependent interface {
 	Dependencies() Dependencies
 }
 
+// A Touching rule says which parts of the profile its answer depends on
+// (see store.Touch), so that a remembered classification it took part in
+// stays valid across events that change none of them (see
+// Engine.ClassifyMemo): a rule that reads only the purchases is not asked
+// again after each page view. A rule that is not Touching depends on
+// every part. Parts are coarse: a counter's key may share its bit with
+// others (store.TouchCount and the like), which only ever makes the
+// engine ask again when it need not.
+//
+// The profile is not all a rule may read. A rule must also say what it
+// reads of the request and whether time changes its answer (Dependent),
+// and a rule that consults something else that changes (a model that
+// learns from everyone's purchases, say) needs its engine told when it
+// does: see Engine.Invalidate.
+type Touching interface {
+	Rule
+	Touches() store.Touch
+}
+
 // Dependencies are what a rule's answer depends on besides the profile.
 type Dependencies struct {
 	// Request is the set of request facts the rule reads.
