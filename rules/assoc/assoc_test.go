@@ -535,3 +535,36 @@ func TestViewsNotLearnt(t *testing.T) {
 		t.Errorf("Recommend = %+v, want c, popular in books", recs)
 	}
 }
+
+// TestBasketCartedUncounted: the items of cart events are found in the
+// recent events whether or not the counters counted the event (a full
+// Counts map refuses new names), and a profile whose counters say it
+// never carted has none.
+func TestBasketCartedUncounted(t *testing.T) {
+	m := assoc.New(assoc.Config{})
+	at := time.Date(2026, 6, 1, 12, 0, 0, 0, time.UTC)
+	cart := store.Event{ID: "c:9", Type: store.TypeTrack, Name: "add_to_cart", Item: "moneyball", Time: at}
+	for _, tc := range []struct {
+		name   string
+		lim    store.Limits
+		events []store.Event
+		want   []string
+	}{
+		{"page views only", store.Limits{}, nil, nil},
+		{"counted", store.Limits{}, []store.Event{cart}, []string{"moneyball"}},
+		{"not counted", store.Limits{EventNames: 2}, []store.Event{
+			{ID: "c:2", Type: store.TypeTrack, Name: "email_open", Time: at},
+			cart,
+		}, []string{"moneyball"}},
+	} {
+		p := store.New("v")
+		p.Apply(tc.lim, store.Event{ID: "c:1", Type: store.TypePage, Path: "/", Time: at})
+		p.Apply(tc.lim, tc.events...)
+		if tc.name == "not counted" && (p.Counts["add_to_cart"] != 0 || p.Truncated == 0) {
+			t.Fatalf("%s: the test's profile counted the cart event: %v", tc.name, p.Counts)
+		}
+		if got := m.BasketOf(p).Carted; !slices.Equal(got, tc.want) {
+			t.Errorf("%s: carted %v, want %v", tc.name, got, tc.want)
+		}
+	}
+}

@@ -45,6 +45,13 @@ type FollowConfig struct {
 	// Logger receives the errors of the background work, at most once a
 	// minute. Default slog.Default().
 	Logger *slog.Logger
+	// Learnt, if set, is called after each reading of the journal that
+	// taught the model purchases, with how many: a site whose segment
+	// rules consult the model tells its engine there
+	// (rules.Engine.Invalidate), so that classifications remembered
+	// before are made again. It is called with no lock held, from
+	// Follow, Sync or the follower's goroutine.
+	Learnt func(n int)
 }
 
 // DefaultFollowDocument is FollowConfig.Document when it is empty.
@@ -168,6 +175,7 @@ func Follow(ctx context.Context, m *Model, cfg FollowConfig) (*Follower, error) 
 	deadline := time.Now().Add(cfg.CatchUp)
 	for time.Now().Before(deadline) {
 		n, err := f.sync(ctx, 5000)
+		f.learntSome(n)
 		if err != nil {
 			return nil, fmt.Errorf("assoc: reading the journal of purchases: %w", err)
 		}
@@ -183,6 +191,7 @@ func Follow(ctx context.Context, m *Model, cfg FollowConfig) (*Follower, error) 
 func (f *Follower) Sync(ctx context.Context) error {
 	for {
 		n, err := f.sync(ctx, 5000)
+		f.learntSome(n)
 		if err != nil || n == 0 {
 			return err
 		}
@@ -211,6 +220,13 @@ func (f *Follower) sync(ctx context.Context, max int) (int, error) {
 	f.cursor = next
 	f.learnt += int64(len(ps))
 	return len(ps), nil
+}
+
+// learntSome calls FollowConfig.Learnt after a reading that learnt n.
+func (f *Follower) learntSome(n int) {
+	if n > 0 && f.cfg.Learnt != nil {
+		f.cfg.Learnt(n)
+	}
 }
 
 // Stats returns the follower's progress.

@@ -252,3 +252,37 @@ func TestFollowHeavyBuyer(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestFollowLearnt: FollowConfig.Learnt hears of every purchase learnt,
+// at the catch-up and at each Sync, and of nothing when nothing was.
+func TestFollowLearnt(t *testing.T) {
+	ctx := context.Background()
+	st := memory.New(store.Limits{})
+	for i := range 7 {
+		buy(t, st, fmt.Sprint("v", i), i+1, "moneyball", "red-sox-banner")
+	}
+	var calls, total int
+	f, err := assoc.Follow(ctx, assoc.New(assoc.Config{}), assoc.FollowConfig{Store: st, Interval: time.Hour,
+		Learnt: func(n int) { calls++; total += n }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if total != 7 || calls == 0 {
+		t.Fatalf("after the catch-up: Learnt called %d times with %d purchases in all, want 7", calls, total)
+	}
+	calls, total = 0, 0
+	if err := f.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if calls != 0 {
+		t.Fatalf("a Sync that learnt nothing called Learnt %d times", calls)
+	}
+	buy(t, st, "late", 8, "snowshoes")
+	if err := f.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if calls != 1 || total != 1 {
+		t.Fatalf("after one more purchase: Learnt called %d times with %d, want once with 1", calls, total)
+	}
+}

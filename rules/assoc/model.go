@@ -320,6 +320,9 @@ func (m *Model) BasketOf(p *store.Profile) Basket {
 // carted appends to dst the items of p's cart events in p.Recent, newest
 // first (with repetitions).
 func (m *Model) carted(dst []string, p *store.Profile) []string {
+	if !m.mayHaveCarted(p) {
+		return dst // without reading p.Recent, which may decode it
+	}
 	for i := p.Recent.Len() - 1; i >= 0; i-- {
 		e := p.Recent.At(i)
 		if e.Type != store.TypeTrack || !m.c.isCart(e.Name) {
@@ -335,6 +338,22 @@ func (m *Model) carted(dst []string, p *store.Profile) []string {
 		}
 	}
 	return dst
+}
+
+// mayHaveCarted reports whether p.Recent may hold a cart event: every
+// event in it is counted in p.Counts under its name, unless a bound
+// dropped the count, which p.Truncated tells. Most visitors never fill
+// a cart.
+func (m *Model) mayHaveCarted(p *store.Profile) bool {
+	if p.Truncated > 0 {
+		return true
+	}
+	for _, name := range m.c.cartEvents {
+		if p.Counts[name] > 0 {
+			return true
+		}
+	}
+	return false
 }
 
 // categoriesOf returns the item categories named by the events in p.Recent,
