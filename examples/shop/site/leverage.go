@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/tailorhq/tailor/middleware"
+	"github.com/tailorhq/tailor/rules"
 	"github.com/tailorhq/tailor/rules/assoc"
 	"github.com/tailorhq/tailor/store"
 )
@@ -29,11 +30,13 @@ const demoBaskets = 500
 // newModel returns the shop's model, following the store's journal; over
 // a store that keeps none (a store of your own), it is learnt once from
 // every stored profile, and its follower is nil.
-func newModel(ctx context.Context, st store.Store, demo bool, log *slog.Logger) (*assoc.Model, *assoc.Follower, error) {
+func newModel(ctx context.Context, st store.Store, demo bool, engine *rules.Engine, log *slog.Logger) (*assoc.Model, *assoc.Follower, error) {
 	m := assoc.New(assoc.DefaultConfig)
 	var f *assoc.Follower
 	if _, ok := st.(store.Journal); ok {
-		cfg := assoc.FollowConfig{Store: st, Logger: log}
+		// The likelyToBuy rules consult the model: what it learns may
+		// change the segments of visitors who did nothing.
+		cfg := assoc.FollowConfig{Store: st, Logger: log, Learnt: func(int) { engine.Invalidate() }}
 		if demo {
 			cfg.Seed = learnDemo
 		}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/tailorhq/tailor/rules"
 	"github.com/tailorhq/tailor/rules/assoc"
+	"github.com/tailorhq/tailor/store"
 )
 
 // segmentsJSON defines the shop's segments, highest priority first.
@@ -62,6 +63,16 @@ type likelyToBuy struct {
 	item  string
 	min   float64
 }
+
+// Dependencies says that likelyToBuy reads no request fact, and that
+// time alone does not change its answer.
+func (l likelyToBuy) Dependencies() rules.Dependencies { return rules.Dependencies{} }
+
+// Touches says that of the profile, likelyToBuy reads the purchases
+// only: a page view does not make the engine ask again. The model it
+// consults changes as orders come: the site's follower tells the engine
+// (rules.Engine.Invalidate).
+func (l likelyToBuy) Touches() store.Touch { return store.TouchPurchases }
 
 func (l likelyToBuy) Match(in *rules.Input) (bool, error) {
 	ok, _ := l.eval(in)

@@ -130,7 +130,8 @@ func Open(cfg Config) (*Site, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	model, follower, err := newModel(context.Background(), st, !cfg.NoDemoHistory, cfg.Logger)
+	engine := &rules.Engine{Logger: cfg.Logger}
+	model, follower, err := newModel(context.Background(), st, !cfg.NoDemoHistory, engine, cfg.Logger)
 	if err != nil {
 		closeStore()
 		return nil, err
@@ -140,7 +141,6 @@ func Open(cfg Config) (*Site, error) {
 	s.model.Store(model)
 	ctx, stop := context.WithCancel(context.Background())
 	s.stop = stop
-	engine := &rules.Engine{Logger: cfg.Logger}
 	opts := []rules.ParseOption{rules.Plugins(plugins(s.model.Load))}
 	if cfg.Segments == "" {
 		err = engine.Reload(segmentsJSON, append(opts, rules.Filename("segments.json"))...)

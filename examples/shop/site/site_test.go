@@ -726,3 +726,58 @@ func TestShopPreviewAsMember(t *testing.T) {
 		t.Errorf("after the preview: id %q, profile %q, tracked %v; want the editor %s", id, profile, tracked, editorID)
 	}
 }
+
+// TestShopLikelyFollowsTheModel: a visitor who bought a Red Sox cap, and
+// then does nothing, joins likely-potato-head once other visitors'
+// orders teach the model that cap buyers buy the Potato Head: the
+// model's follower tells the engine, which makes the remembered
+// classification again.
+func TestShopLikelyFollowsTheModel(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "tailor.db")
+	s, err := site.Open(site.Config{DB: db, FlushInterval: 50 * time.Millisecond, AdminPassword: "secret", NoDemoHistory: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(s.Handler())
+	defer func() { srv.Close(); s.Close(context.Background()) }()
+	buyer := func(items ...string) *browser {
+		jar, _ := cookiejar.New(nil)
+		b := &browser{t: t, c: &http.Client{Jar: jar}, url: srv.URL}
+		for _, id := range items {
+			b.do("POST", "/cart", url.Values{"id": {id}})
+		}
+		b.do("POST", "/checkout", url.Values{})
+		return b
+	}
+	segments := func(b *browser) string {
+		_, js := b.do("GET", "/_tailor/me", nil, "Accept", "application/json")
+		var me struct{ Segments []string }
+		if err := json.Unmarshal([]byte(js), &me); err != nil {
+			t.Fatal(err)
+		}
+		return strings.Join(me.Segments, ",")
+	}
+	a := buyer("red-sox-cap")
+	time.Sleep(200 * time.Millisecond) // the order flushed, the profile refreshed
+	if got := segments(a); strings.Contains(got, "likely-potato-head") {
+		t.Fatalf("before anyone bought the Potato Head: %s", got)
+	}
+	segments(a) // remembered
+	for range 4 {
+		buyer("red-sox-cap", "red-sox-potato-head")
+	}
+	for range 3 {
+		buyer("snowshoes")
+	}
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		got := segments(a)
+		if strings.Contains(got, "likely-potato-head") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("15 s after the orders that teach it: %s", got)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
