@@ -660,6 +660,16 @@ func (p *Profile) addAll(m, o map[string]int, max int) map[string]int {
 	return m
 }
 
+// MayHaveRecent reports whether p.Recent may hold an event counted
+// under key in Counts: a track event's name, or another event's type.
+// Every event in Recent was counted, unless a bound dropped the count,
+// which Truncated tells; so a false answer spares a search of Recent,
+// which decodes a stored profile's events. Most visitors never filled a
+// cart nor saw an experiment.
+func (p *Profile) MayHaveRecent(key string) bool {
+	return p.Truncated > 0 || p.Counts[key] > 0
+}
+
 // Trait returns the raw JSON value of the top-level trait key, or nil.
 func (p *Profile) Trait(key string) json.RawMessage {
 	if len(p.Traits) == 0 {

@@ -299,3 +299,54 @@ func TestSegmentsEvents(t *testing.T) {
 		t.Fatalf("log of %d", len(p.SegmentChanges))
 	}
 }
+
+// TestMayHaveRecent: for every event left in Recent, MayHaveRecent of
+// its key holds, whatever bounds dropped counts on the way: random
+// streams of events with few names allowed, merges included, and after
+// an encoding round trip.
+func TestMayHaveRecent(t *testing.T) {
+	at := time.Date(2026, 6, 1, 12, 0, 0, 0, time.UTC)
+	names := []string{"add_to_cart", "Product Added", "experiment_viewed", "email_open", "signup"}
+	for seed := range 200 {
+		lim := store.Limits{EventNames: 1 + seed%4, Recent: 5 + seed%20}
+		p, other := store.New("v"), store.New("w")
+		for i := range 60 {
+			e := store.Event{ID: store.EventID("t", uint64(seed*100+i+1)), Time: at.Add(time.Duration(i) * time.Minute)}
+			switch (seed + i*7) % 5 {
+			case 0:
+				e.Type, e.Path = store.TypePage, "/"
+			default:
+				e.Type, e.Name = store.TypeTrack, names[(seed*3+i)%len(names)]
+			}
+			if i%3 == 0 {
+				other.Apply(lim, e)
+			} else {
+				p.Apply(lim, e)
+			}
+		}
+		p.Apply(lim, store.Event{ID: "m:1", Type: store.TypeMerge, Merge: other, Time: at})
+		b, err := store.Marshal(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		q, err := store.Unmarshal(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, pr := range []*store.Profile{p, q} {
+			for i := range pr.Recent.Len() {
+				e := pr.Recent.At(i)
+				key := e.Type
+				if e.Type == store.TypeTrack {
+					key = e.Name
+				}
+				if !pr.MayHaveRecent(key) {
+					t.Fatalf("seed %d: Recent holds %q, but MayHaveRecent says no (counts %v, truncated %d)", seed, key, pr.Counts, pr.Truncated)
+				}
+			}
+		}
+	}
+	if store.New("v").MayHaveRecent("add_to_cart") {
+		t.Error("an empty profile may have an add_to_cart")
+	}
+}

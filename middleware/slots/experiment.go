@@ -195,6 +195,9 @@ func previous(prof *store.Profile, key string) string {
 			return v.Str
 		}
 	}
+	if !prof.MayHaveRecent(experiment.ExposureEvent) {
+		return "" // never exposed: no need to decode the ring
+	}
 	for i := prof.Recent.Len() - 1; i >= 0; i-- {
 		ev := prof.Recent.At(i)
 		if ev.Type != store.TypeTrack || ev.Name != experiment.ExposureEvent || len(ev.Props) == 0 {

@@ -340,16 +340,11 @@ func (m *Model) carted(dst []string, p *store.Profile) []string {
 	return dst
 }
 
-// mayHaveCarted reports whether p.Recent may hold a cart event: every
-// event in it is counted in p.Counts under its name, unless a bound
-// dropped the count, which p.Truncated tells. Most visitors never fill
-// a cart.
+// mayHaveCarted reports whether p.Recent may hold a cart event
+// (store.Profile.MayHaveRecent).
 func (m *Model) mayHaveCarted(p *store.Profile) bool {
-	if p.Truncated > 0 {
-		return true
-	}
 	for _, name := range m.c.cartEvents {
-		if p.Counts[name] > 0 {
+		if p.MayHaveRecent(name) {
 			return true
 		}
 	}
