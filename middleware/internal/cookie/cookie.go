@@ -14,6 +14,7 @@ import (
 	"errors"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/dgraph-io/ristretto/v2"
@@ -70,6 +71,8 @@ type seenCookie struct {
 	renew   int64 // Unix nanoseconds from which it is renewed
 	expires int64 // Unix nanoseconds from which it is refused
 	rotated bool  // under an older key pair
+	// hint is the caller's, kept with the value (see ReadHint).
+	hint atomic.Value
 }
 
 // seenCookies is how many decoded cookie values are remembered.
@@ -142,20 +145,31 @@ type ID struct {
 // Read returns what r's cookie says, and the first page view it carries,
 // if any.
 func (m *Codec) Read(r *http.Request, now time.Time) (ID, State, *store.Event) {
+	ci, cs, first, _ := m.ReadHint(r, now)
+	return ci, cs, first
+}
+
+// ReadHint is Read, also returning a place that the caller may keep
+// something in with the cookie's value while it is cached, to find it
+// again when the same value comes back: the cache of decoded values is
+// bounded, so the place may be gone at any time (then the next ReadHint
+// of the value returns a new, empty one). It is nil when the value is
+// not cached.
+func (m *Codec) ReadHint(r *http.Request, now time.Time) (ID, State, *store.Event, *atomic.Value) {
 	t := now.UnixNano()
 	// The first cookie called name is the one Value finds if it is
 	// valid, and it is if it is cached: only values that Value returned
 	// and that decoded are. A cached cookie costs no pass over its bytes.
 	first, ok := value(r.Header, m.name, false)
 	if !ok {
-		return ID{}, None, nil
+		return ID{}, None, nil, nil
 	}
 	if e, ok := m.seen.Get(first); ok && e.value == first {
 		return m.cached(e, t)
 	}
 	value, ok := Value(r.Header, m.name)
 	if !ok || value == "" {
-		return ID{}, None, nil
+		return ID{}, None, nil, nil
 	}
 	if value != first {
 		if e, ok := m.seen.Get(value); ok && e.value == value {
@@ -169,39 +183,39 @@ func (m *Codec) Read(r *http.Request, now time.Time) (ID, State, *store.Event) {
 		}
 		var pl payload
 		if pl.unmarshal(b) != nil {
-			return ID{}, Rejected, nil
+			return ID{}, Rejected, nil, nil
 		}
 		issued := time.Unix(pl.issued, 0)
 		expires := issued.Add(m.maxAge)
 		if !now.Before(expires) {
-			return ID{}, Rejected, nil
+			return ID{}, Rejected, nil, nil
 		}
 		ci := ID{hex.EncodeToString(pl.id[:]), pl.user}
 		if pl.first != nil {
-			return ci, Renew, pl.first // re-issued without it: not worth caching
+			return ci, Renew, pl.first, nil // re-issued without it: not worth caching
 		}
 		e := &seenCookie{value: value, id: ci.Visitor, user: ci.User, rotated: i > 0,
 			renew: issued.Add(m.renewAfter()).UnixNano(), expires: expires.UnixNano()}
 		m.seen.Set(value, e, 1)
 		if e.rotated || t >= e.renew {
-			return ci, Renew, nil
+			return ci, Renew, nil, &e.hint
 		}
-		return ci, Valid, nil
+		return ci, Valid, nil, &e.hint
 	}
-	return ID{}, Rejected, nil
+	return ID{}, Rejected, nil, nil
 }
 
 // cached returns what the cached cookie e says at t (Unix nanoseconds),
 // and forgets it once expired.
-func (m *Codec) cached(e *seenCookie, t int64) (ID, State, *store.Event) {
+func (m *Codec) cached(e *seenCookie, t int64) (ID, State, *store.Event, *atomic.Value) {
 	if t >= e.expires {
 		m.seen.Del(e.value)
-		return ID{}, Rejected, nil
+		return ID{}, Rejected, nil, nil
 	}
 	if e.rotated || t >= e.renew {
-		return ID{e.id, e.user}, Renew, nil
+		return ID{e.id, e.user}, Renew, nil, &e.hint
 	}
-	return ID{e.id, e.user}, Valid, nil
+	return ID{e.id, e.user}, Valid, nil, &e.hint
 }
 
 // Value returns the value of the first valid cookie called name in the

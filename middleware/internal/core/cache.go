@@ -4,10 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"sync/atomic"
 	"time"
 	"unsafe"
+	"weak"
 
 	"github.com/tailorhq/tailor/rules"
 	"github.com/tailorhq/tailor/store"
@@ -48,6 +50,18 @@ type state struct {
 	later      []store.Event
 	laterTouch store.Touch
 	laterSeen  time.Time
+
+	// For the hints kept with cookies (see hinted), which find a state
+	// without a cache lookup: set says the state was handed to the cache
+	// (SetWithTTL accepted it); exits counts the times it left the cache
+	// or was set again (ristretto's OnExit: evicted, rejected, deleted,
+	// replaced, updated); expires is when the cache's entry of it
+	// expires at the latest, in Unix nanoseconds; uses counts the
+	// lookups that a hint spared.
+	set     atomic.Bool
+	exits   atomic.Uint64
+	expires atomic.Int64
+	uses    atomic.Uint32
 }
 
 // lastSeen is the time of the visitor's latest event: the profile's, or
@@ -187,7 +201,7 @@ func (p *Core) state(ctx context.Context, id string) *state {
 		case p.forgotten.Profile(id):
 			st.prof = store.New(id) // erased meanwhile (Forget)
 		case !st.partial:
-			cached = p.cache.SetWithTTL(id, st, stateCost(st, prof), time.Duration(p.ttl.Load()))
+			cached = p.cacheSet(id, st, stateCost(st, prof))
 		}
 		mu.Unlock()
 		if cached {
@@ -363,12 +377,95 @@ func (p *Core) refresh(prof *store.Profile) {
 		// garbage collector to follow; it is decoded again if read.
 		c.Recent = prof.Recent
 		// Its cost is estimated again, as it grew with the events.
-		p.cache.SetWithTTL(prof.ID, st, stateCost(st, c), time.Duration(p.ttl.Load()))
+		p.cacheSet(prof.ID, st, stateCost(st, c))
 		return
 	}
 	// The page views kept aside are in the stored profile, or pending (and
 	// so applied now), or were dropped from the queue.
 	st.prof, st.partial, st.dropped = prof, false, p.stats.Dropped.Load()
 	st.dropLater()
-	p.cache.SetWithTTL(prof.ID, st, stateCost(st, prof), time.Duration(p.ttl.Load()))
+	p.cacheSet(prof.ID, st, stateCost(st, prof))
+}
+
+// cacheSet sets st as id's state in the cache, for the cache's time to
+// live, and reports whether the cache took it (it may still reject it).
+func (p *Core) cacheSet(id string, st *state, cost int64) bool {
+	ttl := time.Duration(p.ttl.Load())
+	exp := int64(math.MaxInt64)
+	if ttl > 0 {
+		// Before the cache's own reading of the clock: never later than
+		// the entry's expiry.
+		exp = time.Now().Add(ttl).UnixNano()
+	}
+	st.expires.Store(exp)
+	if !p.cache.SetWithTTL(id, st, cost, ttl) {
+		return false
+	}
+	st.set.Store(true)
+	return true
+}
+
+// A stateHint is kept with a visitor's cookie (cookie.Codec.ReadHint)
+// to find its state again without a cache lookup. It holds while the
+// state has not left the cache since (exits), as ristretto tells through
+// OnExit. It holds the state weakly: a hint never keeps a state that the
+// cache dropped in memory.
+type stateHint struct {
+	id    string
+	st    weak.Pointer[state]
+	exits uint64
+}
+
+// noExits marks a hint that names a state but does not hold: it lets
+// the next request of the cookie establish it (see hinted). A state's
+// exits never reach it.
+const noExits = math.MaxUint64
+
+// lookupEvery is how often a request whose state the hint finds looks it
+// up in the cache all the same: the cache's admission and eviction
+// policy counts the lookups, and would take a visitor seen often for one
+// never seen.
+const lookupEvery = 8
+
+// hinted returns the visitor's state as state does, finding it with the
+// hint h kept with the visitor's cookie (nil for none) when the hint
+// holds at now, and keeping a hint for the next request.
+//
+// A hint holds while its state has neither left the cache nor been set
+// again since the hint was made (exits), nor gone stale, nor expired. It
+// is made with the exits read before a cache lookup that returned the
+// same state: so any exit after that lookup ends it. A state first seen
+// gets a hint that does not hold yet (noExits), for the next request to
+// make one.
+func (p *Core) hinted(ctx context.Context, id string, h *atomic.Value, now time.Time) *state {
+	if h == nil {
+		return p.state(ctx, id)
+	}
+	var old *state
+	var before uint64
+	holds := false
+	if x, ok := h.Load().(stateHint); ok && x.id == id {
+		if st := x.st.Value(); st != nil {
+			before = st.exits.Load()
+			holds = before == x.exits && !st.stale.Load() && now.UnixNano() < st.expires.Load()
+			if holds && st.uses.Add(1)%lookupEvery != 0 {
+				p.stats.CacheHits.Add(1)
+				return st
+			}
+			old = st
+		}
+	}
+	st := p.state(ctx, id)
+	switch {
+	case !st.set.Load():
+		// Never handed to the cache (the store could not be read): no
+		// exit would end a hint.
+	case st == old:
+		if !holds { // else it holds already
+			h.Store(stateHint{id: id, st: weak.Make(st), exits: before})
+		}
+	default:
+		h.Store(stateHint{id: id, st: weak.Make(st), exits: noExits})
+	}
+	return st
 }

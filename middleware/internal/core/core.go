@@ -159,6 +159,12 @@ func New(cfg Config) (*Core, error) {
 		NumCounters: max(cfg.CacheBytes/1024*10, 1000),
 		MaxCost:     cfg.CacheBytes,
 		BufferItems: 64,
+		// Ends the hints of the state (see hinted).
+		OnExit: func(st *state) {
+			if st != nil {
+				st.exits.Add(1)
+			}
+		},
 	})
 	if err != nil {
 		return nil, fmt.Errorf("tailor: cache: %w", err)
@@ -309,7 +315,7 @@ const maxHops = 4
 // It sets v.Tracked, v.Consent, v.New, v.First and the binding, and the
 // cookie flags.
 func (p *Core) identify(r *http.Request, v *Visit) {
-	ci, cs, first := p.cfg.Cookies.Read(r, v.Now)
+	ci, cs, first, hint := p.cfg.Cookies.ReadHint(r, v.Now)
 	had := cs == cookie.Valid || cs == cookie.Renew
 	v.Consent = p.cfg.Consent(r)
 	if v.Consent != ConsentFull {
@@ -349,7 +355,7 @@ func (p *Core) identify(r *http.Request, v *Visit) {
 		v.b.Store(b)
 		return
 	}
-	b.st = p.state(r.Context(), b.pid)
+	b.st = p.hinted(r.Context(), b.pid, hint, v.Now)
 	if p.forgotten.Visitor(ci) {
 		// Loading found the profile erased (a tombstone): as above.
 		v.Tracked, v.First, v.SetCookie = false, nil, false
