@@ -157,6 +157,8 @@ func (p *Core) flush(ctx context.Context) (err error) {
 	bs := p.queue.Take()
 	ctx, sp := p.startFlush(ctx, bs)
 	defer func() { sp.end(err) }()
+	// Once every batch is settled or put back, and nothing reads them.
+	defer p.queue.Release(bs)
 	start := time.Now()
 	for i := 0; i < len(bs); i += p.cfg.FlushBatch {
 		chunk := bs[i:min(i+p.cfg.FlushBatch, len(bs))]

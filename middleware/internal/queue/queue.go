@@ -5,7 +5,6 @@ package queue
 import (
 	"slices"
 	"sync"
-	"unsafe"
 
 	"github.com/tailorhq/tailor/store"
 )
@@ -18,13 +17,14 @@ import (
 // holds them.
 //
 // Each visitor with events pending or in flight has an entry. Pending
-// events are in arrays of the queue's own, never handed out: Take and
-// Take1 return copies. Take swaps a visitor's array for its spare (the
-// array of the write before), copies the events out without holding the
-// lock, and keeps the array, cleared, as the visitor's next spare, or for
-// any visitor once its entry is released. A returning visitor's Add then
-// allocates nothing, and the lock every Add takes is held by Take for
-// work in proportion to the visitors, not to the events.
+// events are in arrays of the queue's own. Take hands them out as they
+// are, in flight, and gives the visitor its spare (the array of a write
+// released before) for its next events; Release gives the arrays back
+// once the write is settled, cleared, as spares or for any visitor once
+// its entry is released. A returning visitor's Add then allocates
+// nothing, Take copies nothing, and the lock every Add takes is held by
+// Take for work in proportion to the visitors, not to the events. Get
+// and Take1 return copies.
 type Queue struct {
 	mu      sync.Mutex
 	ids     map[string]*entry // visitors with events pending or in flight
@@ -204,98 +204,64 @@ func (q *Queue) Get(id string) []store.Event {
 }
 
 // Take removes and returns every pending batch, oldest visitor first.
-//
-// Besides a look at the number of visitors, it holds the lock three
-// times, for work in proportion to the visitors, not to the events: to
-// move each visitor's array of pending events in flight, with its spare
-// as the array for the next ones; to put the batches' copies, made
-// meanwhile, in flight instead; and to keep the arrays, cleared
-// meanwhile, as spares. No one writes the arrays meanwhile: only pending
-// arrays are written, and these are pending again only once kept.
+// The batches' events are the queue's own arrays, not copies: the
+// caller reads them (and no one writes them) until it gives them back
+// with Release, after Settle or PutBack. It holds the lock for work in
+// proportion to the visitors, not to the events.
 func (q *Queue) Take() []store.Batch {
 	q.mu.Lock()
-	visitors := len(q.order) - q.head
-	q.mu.Unlock()
-	type taken struct {
-		id     string
-		e      *entry
-		evs    []store.Event // the queue's array of the events taken
-		flight bool          // evs is e.flight
-	}
-	ts := make([]taken, 0, visitors+visitors/64+16) // room for what comes meanwhile, too
-
-	q.mu.Lock()
+	defer q.mu.Unlock()
 	if q.n == 0 {
-		q.mu.Unlock()
 		return nil
 	}
-	total := 0
+	out := make([]store.Batch, 0, len(q.order)-q.head)
 	for _, id := range q.order[q.head:] {
 		e := q.ids[id]
 		if e == nil || len(e.pending) == 0 {
 			continue
 		}
-		t := taken{id: id, e: e, evs: e.pending, flight: len(e.flight) == 0}
-		if t.flight {
-			e.flight = t.evs
-		} else {
-			e.flight = append(slices.Clip(e.flight), t.evs...)
-		}
+		evs := e.pending
+		q.fly(e, evs)
+		// The next events go to the spare, the array of a write released
+		// before, if any.
 		e.pending, e.spare = e.spare, nil
-		ts = append(ts, t)
-		total += len(t.evs)
+		out = append(out, store.Batch{ID: id, Events: evs})
 	}
 	clear(q.order)
 	if cap(q.order) > maxOrderCap {
 		q.order = nil
 	}
 	q.order, q.head, q.n = q.order[:0], 0, 0
-	q.mu.Unlock()
+	return out
+}
 
-	buf := make([]store.Event, total)
-	out := make([]store.Batch, len(ts))
-	for i, t := range ts {
-		evs := buf[:len(t.evs):len(t.evs)] // appending to it must not reach the next batch
-		buf = buf[len(t.evs):]
-		copy(evs, t.evs)
-		out[i] = store.Batch{ID: t.id, Events: evs}
+// Release gives back the arrays of batches that Take returned, once
+// settled or put back, for the queue to reuse: the caller does not read
+// them any more, nor does anyone it gave them to. A visitor's array
+// becomes its spare, the array its next events go to after the next
+// Take; else it is kept for any visitor, or let go. Releasing is not
+// required: an array not released is left to the garbage collector.
+func (q *Queue) Release(bs []store.Batch) {
+	// Cleared outside the lock, so that the arrays keep nothing alive.
+	for _, b := range bs {
+		clear(b.Events)
 	}
-
 	q.mu.Lock()
-	for i := range ts {
-		t := &ts[i]
-		if !t.flight {
-			continue // the array is no one's but Take's
-		}
-		// Only Take puts the array in flight, for the visitor it took it
-		// from, until released; a released entry has nothing in flight.
-		if f := t.e.flight; len(f) == len(t.evs) && unsafe.SliceData(f) == unsafe.SliceData(t.evs) {
-			t.e.flight = out[i].Events
-		} else {
-			t.evs = nil // still in flight (part settled, put back): never reused
-		}
-	}
-	q.mu.Unlock()
-
-	for _, t := range ts {
-		clear(t.evs)
-	}
-
-	q.mu.Lock()
-	for _, t := range ts {
-		if t.evs == nil {
+	defer q.mu.Unlock()
+	for _, b := range bs {
+		a := b.Events[:0]
+		if cap(a) == 0 {
 			continue
 		}
-		// A released entry is empty; one in use may be another visitor's
-		// since, which an empty array serves as well.
-		if e := t.e; len(e.pending)+len(e.flight) > 0 && e.spare == nil && cap(t.evs) <= roomFor(len(t.evs)) {
-			e.spare = t.evs[:0]
+		// An entry in use gets it as its spare if it has none, and a
+		// released entry is empty; an entry of the same id may be a
+		// new one since, which an empty array serves as well.
+		if e := q.ids[b.ID]; e != nil && e.spare == nil && cap(a) <= roomFor(len(b.Events)) {
+			e.spare = a
 		} else {
-			q.keep(t.evs[:0])
+			q.keep(a)
 		}
 	}
-	q.mu.Unlock()
-	return out
 }
 
 // fly adds evs, which no one writes to any more, to e's events in

@@ -82,10 +82,10 @@ func zeroPast(s []store.Event) error {
 // many events between writes, so that entries and their memory are
 // reused, kept and let go. It checks the queue against a reference kept
 // as plain maps of event ids (without a bound, which TestModel covers),
-// that batches taken (also while others are in flight) are never changed by the queue afterwards, even
-// once settled (core reads them after Settle), nor are the events Get
-// returned, and the invariants of check after every operation (every
-// 50th with many visitors).
+// that batches taken (also while others are in flight) are not changed
+// by the queue until released (core reads them after Settle), nor are
+// the events Get and Take1 returned ever, and the invariants of check
+// after every operation (every 50th with many visitors).
 func TestReuseModel(t *testing.T) {
 	t.Parallel()
 	seed := *seedFlag
@@ -111,11 +111,12 @@ func testReuseRun(t *testing.T, rng *rand.Rand) {
 	visitors := []int{4, 50, 3 * maxFree}[rng.IntN(3)]
 	pending, inflight := map[string][]string{}, map[string][]string{}
 	type held struct {
-		evs  []store.Event
-		want []string
+		evs   []store.Event
+		want  []string
+		taken bool // by Take: unchanged until released
 	}
 	var kept []held // results handed out, to check they stay as they were
-	var write []store.Batch
+	var write, taken []store.Batch
 	seq := 0
 	total := func(m map[string][]string) int {
 		n := 0
@@ -149,13 +150,14 @@ func testReuseRun(t *testing.T, rng *rand.Rand) {
 		case r < 75:
 			// Also while a write is in flight, which core does not do.
 			op = "Take"
-			taken := q.Take()
-			write = append(write, taken...)
-			for _, b := range taken {
+			bs := q.Take()
+			write = append(write, bs...)
+			taken = append(taken, bs...)
+			for _, b := range bs {
 				if !slices.Equal(ids(b.Events), pending[b.ID]) {
 					t.Errorf("step %d: Take: %s = %v, want %v", step, b.ID, ids(b.Events), pending[b.ID])
 				}
-				kept = append(kept, held{b.Events, ids(b.Events)})
+				kept = append(kept, held{b.Events, ids(b.Events), true})
 				inflight[b.ID] = append(inflight[b.ID], pending[b.ID]...)
 				delete(pending, b.ID)
 			}
@@ -171,7 +173,7 @@ func testReuseRun(t *testing.T, rng *rand.Rand) {
 			if !slices.Equal(ids(got), want) {
 				t.Errorf("step %d: Take1(%s) = %v, want %v", step, id, ids(got), want)
 			}
-			kept = append(kept, held{got, want})
+			kept = append(kept, held{got, want, false})
 			delete(pending, id)
 			inflight[id] = append(inflight[id], want...)
 			write = append(write, store.Batch{ID: id, Events: got})
@@ -191,6 +193,11 @@ func testReuseRun(t *testing.T, rng *rand.Rand) {
 			}
 			q.PutBack(write[k:])
 			write = nil
+			// Given back, as core does after a write: what Take handed
+			// out may change from now on.
+			q.Release(taken)
+			taken = nil
+			kept = slices.DeleteFunc(kept, func(h held) bool { return h.taken })
 		default:
 			op = "Get(" + id + ")"
 			got := q.Get(id)
@@ -199,7 +206,7 @@ func testReuseRun(t *testing.T, rng *rand.Rand) {
 				t.Errorf("step %d: Get(%s) = %v, want %v", step, id, ids(got), want)
 			}
 			if len(got) > 0 {
-				kept = append(kept, held{got, want})
+				kept = append(kept, held{got, want, false})
 			}
 		}
 		if got, want := q.Len(), total(pending); got != want {
@@ -243,7 +250,9 @@ func TestReuseBounded(t *testing.T) {
 				q.Add("v"+strconv.Itoa(v), store.Event{ID: "e", Type: store.TypePage})
 			}
 		}
-		q.Settle(q.Take())
+		bs := q.Take()
+		q.Settle(bs)
+		q.Release(bs)
 		if err := q.check(); err != nil {
 			t.Fatalf("round %d: %v", round, err)
 		}
@@ -259,8 +268,8 @@ func TestReuseBounded(t *testing.T) {
 // TestAddAllocatesNothing: once the queue has had as many visitors
 // recording as many events, a returning visitor's Add allocates nothing,
 // whether its events were written meanwhile or are in flight; a write
-// allocates three times in Take: the batches, their events, and the list
-// of what it took.
+// allocates once, in Take: the list of batches. Its events are the
+// queue's arrays, given back with Release.
 func TestAddAllocatesNothing(t *testing.T) {
 	q := New(100_000)
 	ids := make([]string, 100)
@@ -279,21 +288,25 @@ func TestAddAllocatesNothing(t *testing.T) {
 		bs := q.Take()
 		round() // in flight
 		q.Settle(bs)
-		q.Settle(q.Take())
+		q.Release(bs)
+		bs = q.Take()
+		q.Settle(bs)
+		q.Release(bs)
 	}
 	cycle()
-	if a := testing.AllocsPerRun(10, cycle); a != 6 {
-		t.Errorf("%.2f allocations per cycle of two writes, want 6 (those of Take)", a)
+	if a := testing.AllocsPerRun(10, cycle); a != 2 {
+		t.Errorf("%.2f allocations per cycle of two writes, want 2 (those of Take)", a)
 	}
 }
 
 // TestConcurrentReuse runs Take, Settle, PutBack and Take1 (one write at
 // a time, as core does) while other goroutines add events, read them
 // with Get and remove visitors, so that entries and arrays are reused
-// while Take copies the events it took without the lock. Under the race
-// detector this shows that nothing writes an array Take reads. It checks
-// that every event of the visitors never removed is written once and in
-// order, and that no batch handed out changes afterwards.
+// while a write reads the arrays Take handed out. Under the race
+// detector this shows that nothing writes an array before it is
+// released. It checks that every event of the visitors never removed is
+// written once and in order, and that no batch handed out changes until
+// it is released.
 func TestConcurrentReuse(t *testing.T) {
 	t.Parallel()
 	const producers, perProducer = 2, 3000
@@ -363,14 +376,15 @@ func TestConcurrentReuse(t *testing.T) {
 		}
 		q.Settle(bs[:k])
 		q.PutBack(bs[k:])
+		// Checked before they are given back: until then, nothing may
+		// change them.
 		for i, h := range kept {
 			if !slices.EqualFunc(h.evs, h.want, func(e store.Event, id string) bool { return e.ID == id }) {
 				t.Fatalf("batch %d handed out as %v is now %v", i, h.want, ids(h.evs))
 			}
 		}
-		if len(kept) > 500 {
-			kept = slices.Delete(kept, 0, 250)
-		}
+		kept = kept[:0]
+		q.Release(bs)
 	}
 	done := make(chan struct{})
 	go func() { wg.Wait(); close(done) }()
