@@ -93,6 +93,9 @@ func ValidateID(id string) error {
 //   - Ids are checked with ValidateID.
 //   - Methods honour ctx cancellation and return ErrClosed after Close.
 //   - Returned profiles belong to the caller.
+//   - Apply and ApplyBatch do not keep the slices of events they are
+//     given once they return (as io.Writer does not keep p): the caller
+//     may reuse their memory. An Event copied keeps nothing of it.
 type Store interface {
 	Load(ctx context.Context, id string) (*Profile, error)
 	Apply(ctx context.Context, id string, events []Event) (*Profile, error)
