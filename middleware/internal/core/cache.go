@@ -429,15 +429,17 @@ const lookupEvery = 8
 
 // hinted returns the visitor's state as state does, finding it with the
 // hint h kept with the visitor's cookie (nil for none) when the hint
-// holds at now, and keeping a hint for the next request.
+// holds, and keeping a hint for the next request.
 //
 // A hint holds while its state has neither left the cache nor been set
 // again since the hint was made (exits), nor gone stale, nor expired. It
 // is made with the exits read before a cache lookup that returned the
-// same state: so any exit after that lookup ends it. A state first seen
+// same state: so any exit after that lookup ends it. (The lookup of
+// state may be another request's, made earlier, when it joined that
+// request's load: hinted looks again.) A state first seen
 // gets a hint that does not hold yet (noExits), for the next request to
 // make one.
-func (p *Core) hinted(ctx context.Context, id string, h *atomic.Value, now time.Time) *state {
+func (p *Core) hinted(ctx context.Context, id string, h *atomic.Value) *state {
 	if h == nil {
 		return p.state(ctx, id)
 	}
@@ -447,7 +449,8 @@ func (p *Core) hinted(ctx context.Context, id string, h *atomic.Value, now time.
 	if x, ok := h.Load().(stateHint); ok && x.id == id {
 		if st := x.st.Value(); st != nil {
 			before = st.exits.Load()
-			holds = before == x.exits && !st.stale.Load() && now.UnixNano() < st.expires.Load()
+			// The cache's clock, not Config.Now's.
+			holds = before == x.exits && !st.stale.Load() && time.Now().UnixNano() < st.expires.Load()
 			if holds && st.uses.Add(1)%lookupEvery != 0 {
 				p.stats.CacheHits.Add(1)
 				return st
@@ -461,8 +464,12 @@ func (p *Core) hinted(ctx context.Context, id string, h *atomic.Value, now time.
 		// Never handed to the cache (the store could not be read): no
 		// exit would end a hint.
 	case st == old:
-		if !holds { // else it holds already
-			h.Store(stateHint{id: id, st: weak.Make(st), exits: before})
+		// state may have joined a load whose lookup came before the
+		// exits were read: look again, after.
+		if !holds {
+			if cached, ok := p.cache.Get(id); ok && cached == st {
+				h.Store(stateHint{id: id, st: weak.Make(st), exits: before})
+			}
 		}
 	default:
 		h.Store(stateHint{id: id, st: weak.Make(st), exits: noExits})

@@ -355,7 +355,7 @@ func (p *Core) identify(r *http.Request, v *Visit) {
 		v.b.Store(b)
 		return
 	}
-	b.st = p.hinted(r.Context(), b.pid, hint, v.Now)
+	b.st = p.hinted(r.Context(), b.pid, hint)
 	if p.forgotten.Visitor(ci) {
 		// Loading found the profile erased (a tombstone): as above.
 		v.Tracked, v.First, v.SetCookie = false, nil, false

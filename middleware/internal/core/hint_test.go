@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"runtime"
+	"sync/atomic"
 	"testing"
 	"time"
 	"weak"
@@ -131,4 +132,50 @@ func TestHintKeepsNoStateAlive(t *testing.T) {
 	}
 	// And the next request finds the visitor's profile again.
 	c.beginVisit(t, ck)
+}
+
+// TestHintFromSharedLoad forces the order in which a hint could be made
+// from a lookup older than the exits it records: a request joins
+// another's load of the state, whose lookup found it before it left the
+// cache. The hint made then must not find the state that left.
+func TestHintFromSharedLoad(t *testing.T) {
+	c, _, pid, _ := storedVisitor(t, memory.New(store.Limits{}))
+	ctx := context.Background()
+	var h atomic.Value
+	c.hinted(ctx, pid, &h)
+	st1 := c.hinted(ctx, pid, &h)
+	if got, ok := c.cache.Get(pid); !ok || got != st1 {
+		t.Fatal("setup: the state is not cached")
+	}
+	// A load in flight (R0), whose lookup returned st1.
+	gate, started := make(chan struct{}), make(chan struct{})
+	go c.loads.Do(pid, func() (any, error) {
+		close(started)
+		<-gate
+		return st1, nil
+	})
+	<-started
+	c.cache.Del(pid) // st1 leaves the cache, as in an eviction
+	c.cache.Wait()
+	misses := c.stats.CacheMisses.Load()
+	done := make(chan *state)
+	go func() { done <- c.hinted(ctx, pid, &h) }() // R1 joins R0's load
+	for deadline := time.Now().Add(wait); c.stats.CacheMisses.Load() == misses; {
+		if time.Now().After(deadline) {
+			t.Fatal("R1 never looked the state up")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	time.Sleep(50 * time.Millisecond) // R1 waits in the load
+	close(gate)
+	if got := <-done; got != st1 {
+		t.Skip("R1 did not share R0's load")
+	}
+	for i := range lookupEvery {
+		got := c.hinted(ctx, pid, &h)
+		c.cache.Wait()
+		if cached, ok := c.cache.Get(pid); !ok || got != cached {
+			t.Fatalf("request %d after: the hint returned state %p, the cache holds %p (found %v)", i, got, cached, ok)
+		}
+	}
 }

@@ -42,6 +42,11 @@ func TestNewVisitorPageViewAfterKeptAside(t *testing.T) {
 	if err := c.IdentifyVisitor(ctx, vB, "u1", "user:u1", c.Now()); err != nil {
 		t.Fatal(err)
 	}
+	// No flush from now on: its refresh would take the stored profile,
+	// which has not the new visitor's page view (it travels in the
+	// cookie until the visitor comes back).
+	c.lockFlush()
+	defer c.unlockFlush()
 	c.RecordPageView(wA2, store.Event{Type: store.TypePage, Path: "/w"}) // kept aside
 	if len(wA2.bind().st.later) != 1 {
 		t.Fatalf("later %d", len(wA2.bind().st.later))
