@@ -17,8 +17,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/dgraph-io/ristretto/v2"
-	"github.com/dgraph-io/ristretto/v2/z"
 	"github.com/gorilla/securecookie"
 
 	"github.com/tailorhq/tailor/store"
@@ -57,7 +55,7 @@ type Codec struct {
 	attrs, expired [2]string
 	// seen caches cookie values that decoded, so that a returning visitor
 	// costs a lookup instead of an HMAC and a decryption on every request.
-	seen   *ristretto.Cache[string, *seenCookie]
+	seen   *seenCache
 	maxAge time.Duration
 	domain string
 	secure bool
@@ -65,7 +63,8 @@ type Codec struct {
 
 // seenCookie is a cookie value that decoded, and what it held.
 type seenCookie struct {
-	value   string // compared in full: the cache matches on hashes only
+	value   string // compared in full
+	hash    uint64 // of value, in the cache
 	id      string
 	user    string
 	renew   int64 // Unix nanoseconds from which it is renewed
@@ -76,12 +75,7 @@ type seenCookie struct {
 }
 
 // seenCookies is how many decoded cookie values are remembered.
-const seenCookies = 20_000
-
-// seenHash is the key hash of the cache of decoded cookies: without the
-// conflict hash, which would cost a second pass over the value, as an
-// entry is matched on the whole value anyway.
-func seenHash(value string) (uint64, uint64) { return z.MemHashString(value), 0 }
+const seenCookies = 32_768
 
 // New returns the Codec of c. Close it when done.
 func New(c Config) *Codec {
@@ -113,10 +107,7 @@ func New(c Config) *Codec {
 		ck.Value, ck.MaxAge = "", -1
 		id.expired[i] = ck.String()
 	}
-	id.seen, _ = ristretto.NewCache(&ristretto.Config[string, *seenCookie]{
-		NumCounters: seenCookies * 10, MaxCost: seenCookies, BufferItems: 64,
-		IgnoreInternalCost: true, KeyToHash: seenHash,
-	})
+	id.seen = newSeenCache(seenCookies)
 	return id
 }
 
@@ -196,7 +187,7 @@ func (m *Codec) ReadHint(r *http.Request, now time.Time) (ID, State, *store.Even
 		}
 		e := &seenCookie{value: value, id: ci.Visitor, user: ci.User, rotated: i > 0,
 			renew: issued.Add(m.renewAfter()).UnixNano(), expires: expires.UnixNano()}
-		m.seen.Set(value, e, 1)
+		m.seen.Set(value, e)
 		if e.rotated || t >= e.renew {
 			return ci, Renew, nil, &e.hint
 		}
