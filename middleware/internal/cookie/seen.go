@@ -16,9 +16,9 @@ import (
 // same. Its memory is bounded by its number of entries (seenWays ×
 // len(sets)), each a decoded value of at most the cookie's length.
 //
-// It replaces a general cache (ristretto), whose admission policy and
-// buffers cost more per request than the decoding they save is worth
-// protecting: a lost entry costs one decoding.
+// It is not a general cache such as the profiles' (ristretto): an
+// admission policy, and the buffers that feed it, would cost more per
+// request than it protects, as a lost entry costs one decoding.
 type seenCache struct {
 	seed maphash.Seed
 	sets []seenSet
