@@ -17,22 +17,14 @@ func TestRecheckEncoded(t *testing.T) {
 		if !p.Recheck.Equal(at) {
 			t.Fatalf("Recheck = %v after a classification until %v", p.Recheck, at)
 		}
-		b, err := store.Marshal(p)
-		if err != nil {
-			t.Fatal(err)
-		}
-		q, err := store.Unmarshal(b)
-		if err != nil {
-			t.Fatal(err)
-		}
+		q := recoded(t, p)
 		if !q.Recheck.Equal(at) || !slices.Equal(q.Segments, p.Segments) {
 			t.Fatalf("decoded Recheck %v segments %v, want %v %v", q.Recheck, q.Segments, at, p.Segments)
 		}
 		// A classification without a time clears it.
 		p.Apply(store.Limits{}, store.Event{ID: "a:2", Type: store.TypeSegments, Time: at,
 			Classified: &store.Classification{Visitor: "v", Was: p.Segments, Segments: segs}})
-		b, _ = store.Marshal(p)
-		if q, _ = store.Unmarshal(b); !q.Recheck.IsZero() {
+		if q = recoded(t, p); !q.Recheck.IsZero() {
 			t.Fatalf("Recheck = %v after a classification without a time", q.Recheck)
 		}
 	}

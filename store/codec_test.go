@@ -30,17 +30,24 @@ func richProfile() *store.Profile {
 	return p
 }
 
+// recoded returns p encoded and decoded again, as a store keeps it.
+func recoded(t testing.TB, p *store.Profile) *store.Profile {
+	t.Helper()
+	b, err := store.Marshal(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	q, err := store.Unmarshal(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return q
+}
+
 func TestCodecRoundTrip(t *testing.T) {
 	t.Parallel()
 	for _, p := range []*store.Profile{store.New("x"), richProfile()} {
-		b, err := store.Marshal(p)
-		if err != nil {
-			t.Fatal(err)
-		}
-		got, err := store.Unmarshal(b)
-		if err != nil {
-			t.Fatal(err)
-		}
+		got := recoded(t, p)
 		// Compare through JSON: it shows every exported field and the
 		// ring in order.
 		want, _ := json.Marshal(p)
@@ -294,14 +301,7 @@ func TestCodecWideNumbers(t *testing.T) {
 	p := store.New("v")
 	p.Apply(store.Limits{}, store.Event{ID: "a:1", Type: store.TypeTrack, Name: store.EventPurchase,
 		Items: []store.Item{{ID: "x", Quantity: 1 << 31}, {ID: "x", Quantity: 1 << 31}}})
-	b, err := store.Marshal(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	q, err := store.Unmarshal(b)
-	if err != nil {
-		t.Fatal(err)
-	}
+	q := recoded(t, p)
 	if q.Recent.Len() != 1 || q.Recent.At(0).Items[0].Quantity != 1<<31 || q.Purchases.Items["x"] != 1<<32 {
 		t.Fatalf("got %d events, %+v, %v", q.Recent.Len(), q.Recent.Events(), q.Purchases.Items)
 	}

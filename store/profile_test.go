@@ -278,14 +278,7 @@ func TestSegmentsEvents(t *testing.T) {
 		t.Fatalf("recent %d counts %v changes %d", p.Recent.Len(), p.Counts, p.Changes())
 	}
 	// They survive the encoding.
-	b, err := store.Marshal(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	q, err := store.Unmarshal(b)
-	if err != nil {
-		t.Fatal(err)
-	}
+	q := recoded(t, p)
 	if fmt.Sprint(q.Segments) != "[z x]" || len(q.SegmentChanges) != 2 || fmt.Sprintf("%+v", q.SegmentChanges[1]) != fmt.Sprintf("%+v", p.SegmentChanges[1]) {
 		t.Fatalf("decoded %v %+v", q.Segments, q.SegmentChanges)
 	}
@@ -325,14 +318,7 @@ func TestMayHaveRecent(t *testing.T) {
 			}
 		}
 		p.Apply(lim, store.Event{ID: "m:1", Type: store.TypeMerge, Merge: other, Time: at})
-		b, err := store.Marshal(p)
-		if err != nil {
-			t.Fatal(err)
-		}
-		q, err := store.Unmarshal(b)
-		if err != nil {
-			t.Fatal(err)
-		}
+		q := recoded(t, p)
 		for _, pr := range []*store.Profile{p, q} {
 			for i := range pr.Recent.Len() {
 				e := pr.Recent.At(i)
