@@ -53,6 +53,24 @@ func touchKey(first, n int, key string) Touch {
 	return 1 << (uint(first) + uint(h%uint64(n)))
 }
 
+// The parts of all the keys of one counter: what a reader of any of its
+// keys depends on.
+var (
+	TouchCounts     = touchRange(touchCounts, touchPages) | touchPageCount // Counts
+	TouchPages      = touchRange(touchPages, touchCategories)              // Pages
+	TouchCategories = touchRange(touchCategories, touchViews)              // Categories
+	TouchViews      = touchRange(touchViews, 64)                           // Views
+)
+
+// touchRange returns the bits from first up to end, excluded.
+func touchRange(first, end int) Touch {
+	var t Touch
+	for i := first; i < end; i++ {
+		t |= 1 << uint(i)
+	}
+	return t
+}
+
 // TouchCount returns the part Counts[name].
 func TouchCount(name string) Touch {
 	if name == TypePage {
