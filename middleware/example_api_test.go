@@ -133,3 +133,38 @@ func ExampleVisitor_ReadProfile() {
 	// page views before this one: 1
 	// page views before this one: 2
 }
+
+func ExampleVisitor_ReadProfileParts() {
+	p, err := middleware.New(middleware.Config{
+		Keys:  []middleware.KeyPair{middleware.GenerateKeyPair()},
+		Store: memory.New(store.Limits{}),
+	})
+	if err != nil {
+		panic(err)
+	}
+	defer p.Close(context.Background())
+	h := p.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		v := middleware.FromContext(r.Context())
+		if r.URL.Path == "/buy" {
+			v.Purchase(store.Item{ID: "moneyball", Price: 25, Quantity: 1})
+			return
+		}
+		// Reads the purchases only: the page views are left aside.
+		spent := 0.0
+		v.ReadProfileParts(store.TouchPurchases, func(prof *store.Profile) {
+			if prof != nil {
+				spent = prof.Purchases.Revenue
+			}
+		})
+		fmt.Println("spent:", spent)
+	}))
+	b := &browser{h: h}
+	b.do("GET", "/", "")
+	b.do("GET", "/", "")
+	b.do("GET", "/buy", "")
+	b.do("GET", "/", "")
+	// Output:
+	// spent: 0
+	// spent: 0
+	// spent: 25
+}

@@ -181,9 +181,9 @@ func init() {
 		}
 		return nil, false
 	}
-	core.Unwrap.ReadProfile = func(x any, fn func(*store.Profile)) {
+	core.Unwrap.ReadProfile = func(x any, parts store.Touch, fn func(*store.Profile)) {
 		if v := x.(*Visitor); v != nil {
-			v.p.core.ReadProfile(&v.v, fn)
+			v.p.core.ReadProfileParts(&v.v, parts, fn)
 			return
 		}
 		fn(nil)

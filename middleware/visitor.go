@@ -144,6 +144,22 @@ func (v *Visitor) ReadProfile(fn func(*store.Profile)) {
 	v.p.core.ReadProfile(&v.v, fn)
 }
 
+// ReadProfileParts is ReadProfile for fn that reads only the parts of the
+// profile in parts (see store.Touch, and TouchCounts and the like for all
+// of a counter's keys). A returning visitor's latest page views are kept
+// aside from the cached profile until something reads a part they change
+// (the page and event counts, the times, the recent events...): a reader
+// of other parts (the purchases, the traits) leaves them aside and costs
+// less. fn may see a profile without those page views: it must read
+// nothing else than parts.
+func (v *Visitor) ReadProfileParts(parts store.Touch, fn func(*store.Profile)) {
+	if v == nil {
+		fn(nil)
+		return
+	}
+	v.p.core.ReadProfileParts(&v.v, parts, fn)
+}
+
 // Describe tells what the current page is about, so that its page view
 // counts towards the category and item (the visitor's interests). Call it
 // from the handler.

@@ -124,7 +124,12 @@ func (sl *slot) experiment(v *middleware.Visitor, c Choice) Choice {
 		return c
 	}
 	var prev string
-	readProfile(v, func(p *store.Profile) { prev = previous(p, e.Key) })
+	// The trait, and the exposure events (counted, and in the recent
+	// events), which page views do not change: the page views kept
+	// aside are left aside (they could only push an exposure out of the
+	// recent events, which the next refresh of the profile does).
+	readProfileParts(v, store.TouchTraits|store.TouchCount(experiment.ExposureEvent),
+		func(p *store.Profile) { prev = previous(p, e.Key) })
 	seg := e.breakdown(v)
 	var arm string
 	var in bool

@@ -368,5 +368,12 @@ type Errors = errlist.List[*Error]
 // visitor's lock (fn must not keep it, nor call v's methods that read the
 // profile or record). A render reads the profile once per slot.
 func readProfile(v *middleware.Visitor, fn func(*store.Profile)) {
-	core.Unwrap.ReadProfile(v, fn)
+	core.Unwrap.ReadProfile(v, store.TouchAll, fn)
+}
+
+// readProfileParts is readProfile for fn that reads only the parts of
+// the profile in parts (see store.Touch): the page views the visitor's
+// state keeps aside need not be folded in first.
+func readProfileParts(v *middleware.Visitor, parts store.Touch, fn func(*store.Profile)) {
+	core.Unwrap.ReadProfile(v, parts, fn)
 }

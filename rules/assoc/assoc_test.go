@@ -6,6 +6,7 @@ import (
 	"maps"
 	"math"
 	"math/rand/v2"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -566,5 +567,53 @@ func TestBasketCartedUncounted(t *testing.T) {
 		if got := m.BasketOf(p).Carted; !slices.Equal(got, tc.want) {
 			t.Errorf("%s: carted %v, want %v", tc.name, got, tc.want)
 		}
+	}
+}
+
+// TestTouchesCoverBasket: applying an event that touches none of the
+// parts Model.Touches names does not change BasketOf, on random profiles
+// whose recent events are not full (a full ring may push an old cart
+// event out, as Touches says).
+func TestTouchesCoverBasket(t *testing.T) {
+	m := assoc.New(assoc.Config{})
+	parts := m.Touches()
+	r := rand.New(rand.NewPCG(5, 6))
+	at := time.Date(2026, 6, 1, 12, 0, 0, 0, time.UTC)
+	items := []string{"", "moneyball", "red-sox-cap", "snowshoes"}
+	event := func(i int) store.Event {
+		e := store.Event{ID: store.EventID("t", uint64(i)), Time: at.Add(time.Duration(i) * time.Minute)}
+		switch r.IntN(5) {
+		case 0, 1:
+			e.Type, e.Path, e.Item = store.TypePage, "/p", items[r.IntN(len(items))]
+		case 2:
+			e.Type, e.Name, e.Item = store.TypeTrack, "add_to_cart", items[1+r.IntN(len(items)-1)]
+		case 3:
+			e.Type, e.Name = store.TypeTrack, store.EventPurchase
+			e.Items = []store.Item{{ID: items[1+r.IntN(len(items)-1)], Price: 5, Quantity: 1}}
+		default:
+			e.Type, e.Name = store.TypeTrack, "email_open"
+		}
+		return e
+	}
+	kept := 0
+	for seed := range 300 {
+		p := store.New("v")
+		for i := range r.IntN(20) {
+			p.Apply(store.Limits{}, event(seed*100+i+1))
+		}
+		e := event(seed*100 + 99)
+		before := m.BasketOf(p)
+		touches := p.Touches(store.Limits{}, &e)
+		p.Apply(store.Limits{}, e)
+		if touches&parts != 0 {
+			continue
+		}
+		kept++
+		if after := m.BasketOf(p); !reflect.DeepEqual(before, after) {
+			t.Fatalf("seed %d: %+v touches none of the model's parts, but the basket went from %+v to %+v", seed, e, before, after)
+		}
+	}
+	if kept == 0 {
+		t.Fatal("no event left the model's parts untouched")
 	}
 }

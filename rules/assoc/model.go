@@ -340,6 +340,21 @@ func (m *Model) carted(dst []string, p *store.Profile) []string {
 	return dst
 }
 
+// Touches returns the parts of a profile (see store.Touch) that
+// Recommend and BasketOf read: the purchases, the views, and the counts
+// of the cart events, by which they tell whether the recent events hold
+// one. The recent events are read for cart events only, which other
+// events do not change (they may only push the oldest out of the recent
+// events); so a caller that keeps page views aside, unapplied
+// (middleware.Visitor.ReadProfileParts), need not apply them first.
+func (m *Model) Touches() store.Touch {
+	t := store.TouchPurchases | store.TouchViews
+	for _, name := range m.c.cartEvents {
+		t |= store.TouchCount(name)
+	}
+	return t
+}
+
 // mayHaveCarted reports whether p.Recent may hold a cart event
 // (store.Profile.MayHaveRecent).
 func (m *Model) mayHaveCarted(p *store.Profile) bool {

@@ -113,12 +113,14 @@ type recommended struct {
 func (s *Site) recommend(r *http.Request, n int) []recommended {
 	var recs []assoc.Recommendation
 	// Read in place: a copy of the profile, with its recent events, would
-	// cost more than the recommendation.
-	middleware.FromContext(r.Context()).ReadProfile(func(p *store.Profile) {
+	// cost more than the recommendation. Only the parts the model reads:
+	// page views without a product (the home page) are left aside.
+	m := s.model.Load()
+	middleware.FromContext(r.Context()).ReadProfileParts(m.Touches(), func(p *store.Profile) {
 		if p == nil {
 			p = store.New("anonymous")
 		}
-		recs = s.model.Load().Recommend(p, n)
+		recs = m.Recommend(p, n)
 	})
 	var out []recommended
 	for _, rec := range recs {

@@ -274,3 +274,26 @@ func TestPageViewsKeptAsideBounded(t *testing.T) {
 		t.Fatalf("stored %d page views, want at least %d", got, 5*maxLater)
 	}
 }
+
+// TestReadProfilePartsLeavesPageViewsAside checks that a read of parts
+// the page views kept aside do not touch leaves them aside, and that a
+// read of a part they touch folds them in first.
+func TestReadProfilePartsLeavesPageViewsAside(t *testing.T) {
+	c, _, pid, w := storedVisitor(t, newFlaky(0, false))
+	c.lockFlush() // no refresh meanwhile
+	defer c.unlockFlush()
+	c.RecordPageView(w, store.Event{Type: store.TypePage, Path: "/aside"})
+	st := w.bind().st
+	var pages int
+	c.ReadProfileParts(w, store.TouchTraits|store.TouchPurchases, func(p *store.Profile) { pages = p.Pages["/aside"] })
+	if pages != 0 || len(st.later) != 1 {
+		t.Fatalf("a read of the traits and purchases: the page view counted %d times, %d kept aside; want 0 and 1", pages, len(st.later))
+	}
+	c.ReadProfileParts(w, store.TouchPage("/aside"), func(p *store.Profile) { pages = p.Pages["/aside"] })
+	if pages != 1 || len(st.later) != 0 {
+		t.Fatalf("a read of the page's count: the page view counted %d times, %d kept aside; want 1 and 0", pages, len(st.later))
+	}
+	if p := cachedProfile(t, c, pid); p.Pages["/aside"] != 1 {
+		t.Fatalf("cached pages %v", p.Pages)
+	}
+}

@@ -95,10 +95,30 @@ func (p *Core) ReadProfile(v *Visit, fn func(*store.Profile)) {
 		fn(nil)
 		return
 	}
+	p.ReadProfileParts(v, store.TouchAll, fn)
+}
+
+// ReadProfileParts is ReadProfile for fn that reads only the parts of
+// the profile (store.Touch) in parts: the page views kept aside are
+// folded in first only if they touch any of them. An experiment's slot,
+// which reads a trait on every page, then leaves the page views aside.
+func (p *Core) ReadProfileParts(v *Visit, parts store.Touch, fn func(*store.Profile)) {
+	if v.Shown != nil {
+		fn(v.Shown) // read-only: no lock needed
+		return
+	}
+	if !v.Tracked {
+		fn(nil)
+		return
+	}
 	b := v.bind()
 	mu := p.lock(b.pid)
 	mu.Lock()
 	defer mu.Unlock()
+	if b.st.laterTouch&parts == 0 {
+		fn(b.st.prof)
+		return
+	}
 	fn(p.profile(b.st))
 }
 
@@ -149,8 +169,8 @@ func (p *Core) Logger() *slog.Logger { return p.cfg.Logger }
 var Unwrap struct {
 	Personalizer func(p any) *Core
 	Visitor      func(v any) (*Visit, bool)
-	// ReadProfile calls Core.ReadProfile for a *middleware.Visitor (fn
-	// gets nil for a nil one), for middleware/slots, which reads the
+	// ReadProfile calls Core.ReadProfileParts for a *middleware.Visitor
+	// (fn gets nil for a nil one), for middleware/slots, which reads the
 	// profile on every render.
-	ReadProfile func(v any, fn func(*store.Profile))
+	ReadProfile func(v any, parts store.Touch, fn func(*store.Profile))
 }
