@@ -571,11 +571,20 @@ func TestBasketCartedUncounted(t *testing.T) {
 }
 
 // TestTouchesCoverBasket: applying an event that touches none of the
-// parts Model.Touches names does not change BasketOf, on random profiles
-// whose recent events are not full (a full ring may push an old cart
-// event out, as Touches says).
+// parts Model.Touches names changes neither BasketOf nor Recommend, on
+// random profiles whose recent events are not full (a full ring may push
+// an old cart event out, as Touches says). The model knows few rules,
+// so that Recommend also falls back to the visitor's interests.
 func TestTouchesCoverBasket(t *testing.T) {
 	m := assoc.New(assoc.Config{})
+	for range 20 {
+		m.Learn(assoc.Basket{}, assoc.Basket{Bought: []string{"moneyball"}})
+	}
+	for range 5 {
+		m.Learn(assoc.Basket{}, assoc.Basket{Bought: []string{"snowshoes"}})
+	}
+	m.SetCategory("moneyball", "books")
+	m.SetCategory("snowshoes", "winter")
 	parts := m.Touches()
 	r := rand.New(rand.NewPCG(5, 6))
 	at := time.Date(2026, 6, 1, 12, 0, 0, 0, time.UTC)
@@ -585,6 +594,7 @@ func TestTouchesCoverBasket(t *testing.T) {
 		switch r.IntN(5) {
 		case 0, 1:
 			e.Type, e.Path, e.Item = store.TypePage, "/p", items[r.IntN(len(items))]
+			e.Category = []string{"", "books", "winter"}[r.IntN(3)]
 		case 2:
 			e.Type, e.Name, e.Item = store.TypeTrack, "add_to_cart", items[1+r.IntN(len(items)-1)]
 		case 3:
@@ -602,7 +612,7 @@ func TestTouchesCoverBasket(t *testing.T) {
 			p.Apply(store.Limits{}, event(seed*100+i+1))
 		}
 		e := event(seed*100 + 99)
-		before := m.BasketOf(p)
+		before, recs := m.BasketOf(p), m.Recommend(p, 3)
 		touches := p.Touches(store.Limits{}, &e)
 		p.Apply(store.Limits{}, e)
 		if touches&parts != 0 {
@@ -611,6 +621,9 @@ func TestTouchesCoverBasket(t *testing.T) {
 		kept++
 		if after := m.BasketOf(p); !reflect.DeepEqual(before, after) {
 			t.Fatalf("seed %d: %+v touches none of the model's parts, but the basket went from %+v to %+v", seed, e, before, after)
+		}
+		if after := m.Recommend(p, 3); !reflect.DeepEqual(recs, after) {
+			t.Fatalf("seed %d: %+v touches none of the model's parts, but the recommendations went from %+v to %+v", seed, e, recs, after)
 		}
 	}
 	if kept == 0 {

@@ -341,14 +341,15 @@ func (m *Model) carted(dst []string, p *store.Profile) []string {
 }
 
 // Touches returns the parts of a profile (see store.Touch) that
-// Recommend and BasketOf read: the purchases, the views, and the counts
-// of the cart events, by which they tell whether the recent events hold
-// one. The recent events are read for cart events only, which other
+// Recommend and BasketOf read: the purchases, the views, the categories
+// viewed (Recommend's fallback to the visitor's interests), and the
+// counts of the cart events, by which they tell whether the recent
+// events hold one. The recent events are read for cart events only, which other
 // events do not change (they may only push the oldest out of the recent
 // events); so a caller that keeps page views aside, unapplied
 // (middleware.Visitor.ReadProfileParts), need not apply them first.
 func (m *Model) Touches() store.Touch {
-	t := store.TouchPurchases | store.TouchViews
+	t := store.TouchPurchases | store.TouchViews | store.TouchCategories
 	for _, name := range m.c.cartEvents {
 		t |= store.TouchCount(name)
 	}

@@ -157,8 +157,6 @@ func (p *Core) flush(ctx context.Context) (err error) {
 	bs := p.queue.Take()
 	ctx, sp := p.startFlush(ctx, bs)
 	defer func() { sp.end(err) }()
-	// Once every batch is settled or put back, and nothing reads them.
-	defer p.queue.Release(bs)
 	start := time.Now()
 	for i := 0; i < len(bs); i += p.cfg.FlushBatch {
 		chunk := bs[i:min(i+p.cfg.FlushBatch, len(bs))]
@@ -170,6 +168,7 @@ func (p *Core) flush(ctx context.Context) (err error) {
 			p.unexpectOwn(chunk)
 			p.stats.FlushErrors.Add(1)
 			p.putBack(bs[i:])
+			p.queue.Release(bs) // every batch settled or put back
 			p.storeDownUntil.Store(time.Now().Add(p.cfg.FlushInterval).UnixNano())
 			return fmt.Errorf("tailor: flush %d profiles: %w", len(bs)-i, err)
 		}
@@ -182,6 +181,9 @@ func (p *Core) flush(ctx context.Context) (err error) {
 		}
 		p.stats.Flushed.Add(uint64(n))
 	}
+	// Every batch settled and read; not on a panic, which leaves batches
+	// in flight (a store's bug): their arrays are never reused.
+	p.queue.Release(bs)
 	if len(bs) > 0 {
 		p.stats.FlushNanos.Add(uint64(time.Since(start)))
 		p.stats.Flushes.Add(1)
