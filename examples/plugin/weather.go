@@ -12,6 +12,7 @@ import (
 	"github.com/tidwall/gjson"
 
 	"github.com/tailorhq/tailor/rules"
+	"github.com/tailorhq/tailor/store"
 )
 
 // Weather tells the temperature in a city. A real site would call a
@@ -156,6 +157,10 @@ func (r *temperatureRule) eval(in *rules.Input) (bool, rules.Clause) {
 func (r *temperatureRule) Dependencies() rules.Dependencies {
 	return rules.Dependencies{Request: rules.FieldCountry, Time: true}
 }
+
+// Touches tells the engine that of the profile the rule reads the traits
+// only (the city): a page view does not make the engine ask it again.
+func (r *temperatureRule) Touches() store.Touch { return store.TouchTraits }
 
 // Explain says which city and which temperature the rule looked at.
 func (r *temperatureRule) Explain(in *rules.Input) (bool, []rules.Clause, error) {
