@@ -84,17 +84,9 @@ func (p *Core) Profile(v *Visit) *store.Profile {
 // ReadProfile calls fn with the visitor's profile as this instance has it,
 // holding the visitor's stripe lock: it costs no copy, unlike Profile. fn
 // gets nil for visitors not tracked; it must neither keep nor change the
-// profile, and must not call into the Core. This is for tailor's own
-// packages: the public API has no callback run under a lock.
+// profile, and must not call into the Core (middleware.Visitor.ReadProfile
+// says the same to its callers).
 func (p *Core) ReadProfile(v *Visit, fn func(*store.Profile)) {
-	if v.Shown != nil {
-		fn(v.Shown) // read-only: no lock needed
-		return
-	}
-	if !v.Tracked {
-		fn(nil)
-		return
-	}
 	p.ReadProfileParts(v, store.TouchAll, fn)
 }
 
