@@ -556,8 +556,8 @@ type Memo struct {
 // that touched no part of it that the rules evaluated depend on (see
 // store.Touch: a page view does not change "bought twice", nor "viewed
 // books 3 times" once true), the same NewVisit, the engine's set not
-// reloaded nor invalidated (Invalidate) since, no time window of a rule evaluated passed, and the same
-// request facts that the rules read. It reports whether it classified
+// reloaded nor invalidated (Invalidate) since, no time window of a rule
+// evaluated passed, and the same request facts that the rules read. It reports whether it classified
 // anew, and then keeps the result in m, and has the profile keep its
 // touches from then on (store.Profile.KeepTouches): it writes the
 // profile as well as reading it. It is not safe for concurrent use of one

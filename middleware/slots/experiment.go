@@ -128,8 +128,7 @@ func (sl *slot) experiment(v *middleware.Visitor, c Choice) Choice {
 	// events), which page views do not change: the page views kept
 	// aside are left aside (they could only push an exposure out of the
 	// recent events, which the next refresh of the profile does).
-	readProfileParts(v, store.TouchTraits|store.TouchCount(experiment.ExposureEvent),
-		func(p *store.Profile) { prev = previous(p, e.Key) })
+	readProfileParts(v, previousParts, func(p *store.Profile) { prev = previous(p, e.Key) })
 	seg := e.breakdown(v)
 	var arm string
 	var in bool
@@ -182,6 +181,9 @@ func record(v *middleware.Visitor, e *Experiment, arm, seg string) {
 	// Record fails only on events without a type.
 	_ = v.Record(store.Event{Type: store.TypeTrack, Name: experiment.ExposureEvent, Props: props, Traits: traits})
 }
+
+// previousParts are the parts of the profile that previous reads.
+var previousParts = store.TouchTraits | store.TouchCount(experiment.ExposureEvent)
 
 // previous returns the variant of the visitor's latest exposure to the
 // experiment: that of the latest ExposureEvent among the recent events,

@@ -63,6 +63,7 @@ type config struct {
 	minSupport, minConfidence, minLift      float64
 	maxItems, maxSample, maxPairs, maxCache int
 	cartEvents                              []string
+	touches                                 store.Touch // see Model.Touches
 }
 
 func (c Config) normalize() config {
@@ -94,6 +95,10 @@ func (c Config) normalize() config {
 	}
 	if n.cartEvents == nil {
 		n.cartEvents = slices.Clone(d.CartEvents)
+	}
+	n.touches = store.TouchPurchases | store.TouchViews | store.TouchCategories
+	for _, name := range n.cartEvents {
+		n.touches |= store.TouchCount(name)
 	}
 	return n
 }
@@ -344,17 +349,12 @@ func (m *Model) carted(dst []string, p *store.Profile) []string {
 // Recommend and BasketOf read: the purchases, the views, the categories
 // viewed (Recommend's fallback to the visitor's interests), and the
 // counts of the cart events, by which they tell whether the recent
-// events hold one. The recent events are read for cart events only, which other
-// events do not change (they may only push the oldest out of the recent
-// events); so a caller that keeps page views aside, unapplied
-// (middleware.Visitor.ReadProfileParts), need not apply them first.
-func (m *Model) Touches() store.Touch {
-	t := store.TouchPurchases | store.TouchViews | store.TouchCategories
-	for _, name := range m.c.cartEvents {
-		t |= store.TouchCount(name)
-	}
-	return t
-}
+// events hold one. The recent events are read for cart events only,
+// which other events do not change (they may only push the oldest out
+// of the recent events); so a caller that keeps page views aside,
+// unapplied (middleware.Visitor.ReadProfileParts), need not apply them
+// first.
+func (m *Model) Touches() store.Touch { return m.c.touches }
 
 // mayHaveCarted reports whether p.Recent may hold a cart event
 // (store.Profile.MayHaveRecent).

@@ -155,7 +155,7 @@ func (m *Codec) ReadHint(r *http.Request, now time.Time) (ID, State, *store.Even
 	if !ok {
 		return ID{}, None, nil, nil
 	}
-	if e, ok := m.seen.Get(first); ok && e.value == first {
+	if e, ok := m.seen.Get(first); ok {
 		return m.cached(e, t)
 	}
 	value, ok := Value(r.Header, m.name)
@@ -163,7 +163,7 @@ func (m *Codec) ReadHint(r *http.Request, now time.Time) (ID, State, *store.Even
 		return ID{}, None, nil, nil
 	}
 	if value != first {
-		if e, ok := m.seen.Get(value); ok && e.value == value {
+		if e, ok := m.seen.Get(value); ok {
 			return m.cached(e, t)
 		}
 	}
